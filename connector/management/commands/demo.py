@@ -1,0 +1,63 @@
+"""Create (or refresh) the demo organisation and user, then let each integration set up its sandbox."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from allauth.account.models import EmailAddress
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from accounts.models import Membership, Organization, Role
+from connector.registry import systems
+
+DEMO_EMAIL = "demo@example.com"
+DEMO_ORG = "Demo Shop Ltd"
+
+
+class Command(BaseCommand):
+    help = "Create the demo organisation and login (idempotent); with --json print them as JSON."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--json", action="store_true", help="print the demo login and sandbox facts as JSON")
+
+    def handle(self, *args, **options):
+        password = os.environ.get("DEMO_PASSWORD", "connector-demo")
+        with transaction.atomic():
+            user_model = get_user_model()
+            user = user_model.objects.filter(email__iexact=DEMO_EMAIL).first()
+            if user is None:
+                user = user_model.objects.create_user(username="demo", email=DEMO_EMAIL, password=password)
+            else:
+                user.set_password(password)
+                user.save(update_fields=["password"])
+            EmailAddress.objects.update_or_create(
+                user=user, email=DEMO_EMAIL, defaults={"verified": True, "primary": True}
+            )
+            membership = Membership.objects.filter(user=user, organization__name=DEMO_ORG).first()
+            if membership is None:
+                organization = Organization.objects.create(name=DEMO_ORG)
+                Membership.objects.create(user=user, organization=organization, role=Role.OWNER)
+            else:
+                organization = membership.organization
+        facts: dict = {
+            "url": settings.PUBLIC_BASE_URL + "/",
+            "email": DEMO_EMAIL,
+            "password": password,
+            "organization": organization.name,
+            "sandboxes": {},
+        }
+        if settings.SANDBOX_ENABLED:
+            for system in systems():
+                if system.demo_setup is not None:
+                    facts["sandboxes"][system.key] = system.demo_setup(organization, user)
+        if options["json"]:
+            self.stdout.write(json.dumps(facts, indent=2, default=str))
+            return
+        self.stdout.write(self.style.SUCCESS(f"Demo ready at {facts['url']}"))
+        self.stdout.write(f"  log in as {DEMO_EMAIL} / {password}  ({organization.name})")
+        for key, value in facts["sandboxes"].items():
+            self.stdout.write(f"  sandbox {key}: {value}")

@@ -1,0 +1,244 @@
+"""Core data model (DESIGN §4): Connection, Flow, Record, Event, Link, Delivery, Alert.
+
+Every row belongs to an organisation and is queried through `objects.for_org(org)`.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+
+from django.db import models
+from django.utils import timezone
+
+from connector.crypto import EncryptedJSONField, EncryptedTextField
+from connector.tenancy import TenantManager
+
+
+def new_webhook_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+class TenantModel(models.Model):
+    organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="+")
+
+    objects = TenantManager()
+
+    class Meta:
+        abstract = True
+
+
+class Connection(TenantModel):
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        NEEDS_REAUTH = "needs_reauth", "Needs reconnecting"
+        ERROR = "error", "Error"
+        DISABLED = "disabled", "Disabled"
+
+    system = models.CharField(max_length=40, db_index=True)
+    label = models.CharField(max_length=200)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
+    credentials = EncryptedJSONField(default=dict, blank=True)
+    settings = models.JSONField(default=dict, blank=True)
+    webhook_token = models.CharField(max_length=64, unique=True, default=new_webhook_token)
+    webhook_secret = EncryptedTextField(null=True, blank=True)
+    external_account_id = models.CharField(max_length=200, blank=True)
+    last_error = models.TextField(blank=True)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    paused_until = models.DateTimeField(null=True, blank=True)  # circuit breaker
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["system", "label", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.label} ({self.system})"
+
+
+class Flow(TenantModel):
+    preset = models.CharField(max_length=60)
+    name = models.CharField(max_length=200, blank=True)
+    source = models.ForeignKey(Connection, on_delete=models.PROTECT, related_name="flows_as_source")
+    target = models.ForeignKey(Connection, on_delete=models.PROTECT, related_name="flows_as_target")
+    options = models.JSONField(default=dict, blank=True)
+    enabled = models.BooleanField(default=False)
+    interval_seconds = models.PositiveIntegerField(default=300)
+    next_run_at = models.DateTimeField(null=True, blank=True)
+    cursor = models.JSONField(default=dict, blank=True)  # per object type, ISO UTC high-water marks
+    last_run_at = models.DateTimeField(null=True, blank=True)
+    last_run_status = models.CharField(max_length=20, blank=True)
+    last_run_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["enabled", "next_run_at"], name="flow_due_idx")]
+
+    def __str__(self) -> str:
+        return self.name or self.preset
+
+    def schedule_next(self, now=None):
+        now = now or timezone.now()
+        return now + timedelta(seconds=self.interval_seconds)
+
+
+class Record(TenantModel):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SYNCED = "synced", "Synced"
+        FAILED = "failed", "Failed"
+        NEEDS_REVIEW = "needs_review", "Needs review"
+        SKIPPED = "skipped", "Skipped"
+
+    flow = models.ForeignKey(Flow, on_delete=models.CASCADE, related_name="records")
+    object_type = models.CharField(max_length=40)
+    source_id = models.CharField(max_length=200)
+    source_ref = models.CharField(max_length=200, blank=True, db_index=True)  # order number, email
+    search_text = models.CharField(max_length=500, blank=True)  # lower-cased keys to search: email, name
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    target_id = models.CharField(max_length=200, blank=True)
+    payload = models.JSONField(null=True, blank=True)  # last canonical payload
+    payload_hash = models.CharField(max_length=64, blank=True)
+    source_modified_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    remediation = models.TextField(blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    synced_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["flow", "object_type", "source_id"], name="one_record_per_source_object")
+        ]
+        indexes = [
+            models.Index(fields=["organization", "-updated_at", "-id"], name="record_audit_idx"),
+            models.Index(fields=["organization", "status", "-updated_at"], name="record_status_idx"),
+        ]
+        ordering = ["-updated_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.object_type} {self.source_ref or self.source_id}"
+
+
+class Event(TenantModel):
+    """Append-only timeline of a record."""
+
+    class Kind(models.TextChoices):
+        RECEIVED = "received"
+        FETCHED = "fetched"
+        MAPPED = "mapped"
+        API_CALL = "api_call"
+        CREATED = "created"
+        UPDATED = "updated"
+        UNCHANGED = "unchanged"
+        FAILED = "failed"
+        ALERT = "alert"
+        REPLAYED = "replayed"
+        SKIPPED = "skipped"
+
+    record = models.ForeignKey(Record, null=True, blank=True, on_delete=models.CASCADE, related_name="events")
+    connection = models.ForeignKey(Connection, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    message = models.TextField(blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            models.Index(fields=["record", "id"], name="event_record_idx"),
+            models.Index(fields=["organization", "-id"], name="event_org_idx"),
+        ]
+
+
+class Link(TenantModel):
+    """Identity map: (connection, object type, external id) <-> canonical key. Makes writes idempotent."""
+
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="links")
+    object_type = models.CharField(max_length=40)
+    external_id = models.CharField(max_length=200)
+    canonical_key = models.CharField(max_length=300)
+    data = models.JSONField(default=dict, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["connection", "object_type", "external_id"], name="link_external_unique"),
+            models.UniqueConstraint(fields=["connection", "object_type", "canonical_key"], name="link_key_unique"),
+        ]
+
+
+class Delivery(TenantModel):
+    """Webhook inbox: stored before we answer 2xx, so nothing accepted is lost."""
+
+    class Status(models.TextChoices):
+        RECEIVED = "received", "Received"
+        PROCESSED = "processed", "Processed"
+        DUPLICATE = "duplicate", "Duplicate"
+        FAILED = "failed", "Failed"
+        REJECTED = "rejected", "Rejected"
+
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="deliveries")
+    topic = models.CharField(max_length=100, blank=True)
+    delivery_id = models.CharField(max_length=200, blank=True)
+    dedupe_key = models.CharField(max_length=200, db_index=True)
+    headers = models.JSONField(default=dict, blank=True)
+    body = models.BinaryField()
+    signature_valid = models.BooleanField(null=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.RECEIVED)
+    error = models.TextField(blank=True)
+    received_at = models.DateTimeField(default=timezone.now)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        indexes = [models.Index(fields=["connection", "dedupe_key"], name="delivery_dedupe_idx")]
+
+
+class Alert(TenantModel):
+    """Something a person must act on, shown on the dashboard until resolved."""
+
+    class Level(models.TextChoices):
+        WARNING = "warning", "Warning"
+        ERROR = "error", "Error"
+
+    connection = models.ForeignKey(Connection, null=True, blank=True, on_delete=models.CASCADE, related_name="alerts")
+    flow = models.ForeignKey(Flow, null=True, blank=True, on_delete=models.CASCADE, related_name="alerts")
+    record = models.ForeignKey(Record, null=True, blank=True, on_delete=models.CASCADE, related_name="alerts")
+    key = models.CharField(max_length=200)  # dedupes open alerts: "reauth:<connection id>"
+    level = models.CharField(max_length=10, choices=Level.choices, default=Level.WARNING)
+    message = models.TextField()
+    remediation = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "key"],
+                condition=models.Q(resolved_at__isnull=True),
+                name="one_open_alert_per_key",
+            )
+        ]
+
+
+def raise_alert(
+    organization, key: str, message: str, *, remediation: str = "", level: str = "warning", **links
+) -> Alert:
+    """Open an alert once: a second call with the same key updates the open one."""
+    alert, _ = Alert.objects.update_or_create(
+        organization=organization,
+        key=key,
+        resolved_at=None,
+        defaults={"message": message, "remediation": remediation, "level": level, **links},
+    )
+    return alert
+
+
+def resolve_alerts(organization, key: str) -> int:
+    return Alert.objects.for_org(organization).filter(key=key, resolved_at=None).update(resolved_at=timezone.now())

@@ -1,0 +1,111 @@
+"""Shared rate limits: Redis token buckets used by every worker (DESIGN §6).
+
+A bucket per vendor key (`rl:<system>:<account>`) holds at most `limit.requests` tokens and refills at
+`requests / per_seconds`. `acquire` takes a token or says how long to wait; `observe` corrects the
+bucket from the vendor's own rate-limit headers after each call (the vendor's count wins when it
+is lower than ours); `block` stops everyone until a 429's Retry-After has passed. Time is Redis
+server time, so workers on different machines agree.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass
+
+from connector.redis import get_redis
+
+_ACQUIRE = """
+local key = KEYS[1]
+local cap = tonumber(ARGV[1])
+local rate = tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local blocked = tonumber(redis.call('HGET', key, 'blocked') or '0')
+if blocked > now then return tostring(blocked - now) end
+local tokens = tonumber(redis.call('HGET', key, 'tokens') or cap)
+local ts = tonumber(redis.call('HGET', key, 'ts') or now)
+tokens = math.min(cap, tokens + math.max(0, now - ts) * rate)
+local wait = 0
+if tokens >= 1 then tokens = tokens - 1 else wait = (1 - tokens) / rate end
+redis.call('HSET', key, 'tokens', tostring(tokens), 'ts', tostring(now))
+redis.call('EXPIRE', key, math.ceil(cap / rate) + 60)
+return tostring(wait)
+"""
+
+_OBSERVE = """
+local key = KEYS[1]
+local cap = tonumber(ARGV[1])
+local remaining = tonumber(ARGV[2])
+local reset_in = tonumber(ARGV[3])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local tokens = tonumber(redis.call('HGET', key, 'tokens') or cap)
+if remaining >= 0 and remaining < tokens then tokens = remaining end
+redis.call('HSET', key, 'tokens', tostring(tokens), 'ts', tostring(now))
+if remaining == 0 and reset_in > 0 then redis.call('HSET', key, 'blocked', tostring(now + reset_in)) end
+redis.call('EXPIRE', key, math.ceil(math.max(reset_in, 0)) + 120)
+return 1
+"""
+
+_BLOCK = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local until_ts = now + tonumber(ARGV[1])
+local current = tonumber(redis.call('HGET', KEYS[1], 'blocked') or '0')
+if until_ts > current then redis.call('HSET', KEYS[1], 'blocked', tostring(until_ts), 'tokens', '0', 'ts', tostring(until_ts)) end
+redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[1])) + 120)
+return 1
+"""
+
+
+@dataclass(frozen=True)
+class Limit:
+    requests: int
+    per_seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.per_seconds
+
+
+class RateLimitWaitTooLong(Exception):
+    def __init__(self, wait: float):
+        super().__init__(f"rate limit: next slot in {wait:.1f}s")
+        self.wait = wait
+
+
+class RateLimiter:
+    def __init__(self, redis_client=None, *, sleep=time.sleep):
+        self.redis = redis_client or get_redis()
+        self.sleep = sleep
+        self._acquire = self.redis.register_script(_ACQUIRE)
+        self._observe = self.redis.register_script(_OBSERVE)
+        self._block = self.redis.register_script(_BLOCK)
+
+    def try_acquire(self, key: str, limit: Limit) -> float:
+        """Take a token now (returns 0.0) or return the seconds until one is free (nothing taken)."""
+        wait = float(self._acquire(keys=[key], args=[limit.requests, limit.rate]))
+        return wait
+
+    def acquire(self, key: str, limit: Limit, *, max_wait: float = 120.0) -> float:
+        """Block until a token is ours; return the seconds waited. Waits longer than max_wait raise."""
+        waited = 0.0
+        while True:
+            wait = self.try_acquire(key, limit)
+            if wait <= 0:
+                return waited
+            if waited + wait > max_wait:
+                raise RateLimitWaitTooLong(wait)
+            # A little jitter so workers woken together do not collide on the same token.
+            pause = wait + random.uniform(0, min(0.05, wait / 4 + 0.001))
+            self.sleep(pause)
+            waited += pause
+
+    def observe(self, key: str, limit: Limit, *, remaining: int | None, reset_in: float | None) -> None:
+        if remaining is None:
+            return
+        self._observe(keys=[key], args=[limit.requests, int(remaining), float(reset_in or 0)])
+
+    def block(self, key: str, seconds: float) -> None:
+        self._block(keys=[key], args=[max(0.0, float(seconds))])

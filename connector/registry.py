@@ -1,0 +1,102 @@
+"""Registry of external systems and flow presets (DESIGN §5).
+
+Integration apps declare themselves in `AppConfig.ready()`:
+
+    register_system(SystemInfo(key="zoho", name="Zoho Books", auth_kind=AuthKind.OAUTH2, ...))
+    register_preset(FlowPreset(key="shipstation_zoho", source_system="shipstation", target_system="zoho", ...))
+
+so adding a system touches no core file. The engine and the UI only read from here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class AuthKind(StrEnum):
+    OAUTH2 = "oauth2"  # Connect redirects to the vendor's consent page
+    API_KEY = "api_key"  # key/secret form validated by a live call
+    APP_KEY = "app_key"  # store URL, then the store's own key-issuing page (WooCommerce)
+    QBWC = "qbwc"  # a downloadable .qwc file for the QuickBooks Web Connector
+
+
+class Role(StrEnum):
+    STORE = "store"  # orders and customers come from here
+    SHIPPING = "shipping"
+    ACCOUNTING = "accounting"
+
+
+@dataclass(frozen=True)
+class SystemInfo:
+    key: str
+    name: str
+    auth_kind: AuthKind
+    role: Role
+    description: str = ""
+    logo: str = ""  # static path
+    connect_url_name: str = ""  # URL name of the Connect view; empty until the integration wires it
+    docs: str = ""  # what the integration can and cannot do, shown on its page
+    # Called by `manage.py demo` (sandboxes on) with (organization, user); returns facts to print,
+    # e.g. the sandbox account's credentials. Lets each integration connect its own sandbox.
+    demo_setup: Callable | None = None
+
+
+@dataclass(frozen=True)
+class FlowPreset:
+    key: str
+    name: str
+    source_system: str
+    target_system: str
+    capabilities: tuple[tuple[str, str], ...]  # (source object, target object), e.g. ("order", "invoice")
+    description: str = ""
+    options_form: str = ""  # dotted path to a Form class for the preset's options
+    default_options: dict = field(default_factory=dict)
+    runner: Callable | None = None  # callable(flow) -> summary dict, run by poll_flow
+
+
+_systems: dict[str, SystemInfo] = {}
+_presets: dict[str, FlowPreset] = {}
+
+
+class RegistryError(LookupError):
+    pass
+
+
+def register_system(info: SystemInfo) -> SystemInfo:
+    existing = _systems.get(info.key)
+    if existing is not None and existing != info:
+        raise RegistryError(f"system {info.key!r} is registered twice with different definitions")
+    _systems[info.key] = info
+    return info
+
+
+def register_preset(preset: FlowPreset) -> FlowPreset:
+    existing = _presets.get(preset.key)
+    if existing is not None and existing != preset:
+        raise RegistryError(f"flow preset {preset.key!r} is registered twice with different definitions")
+    _presets[preset.key] = preset
+    return preset
+
+
+def systems() -> list[SystemInfo]:
+    return sorted(_systems.values(), key=lambda s: (s.role, s.name))
+
+
+def get_system(key: str) -> SystemInfo:
+    try:
+        return _systems[key]
+    except KeyError:
+        raise RegistryError(f"unknown system {key!r}") from None
+
+
+def presets() -> list[FlowPreset]:
+    return sorted(_presets.values(), key=lambda p: p.name)
+
+
+def get_preset(key: str) -> FlowPreset:
+    try:
+        return _presets[key]
+    except KeyError:
+        raise RegistryError(f"unknown flow preset {key!r}") from None

@@ -1,0 +1,78 @@
+"""Celery tasks. They carry ids only and re-read state; they are acknowledged late and idempotent."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from django.db import connection as db_connection
+from django.db import transaction
+from django.utils import timezone
+
+from connector.models import Flow
+from connector.registry import RegistryError, get_preset
+
+logger = logging.getLogger(__name__)
+
+DISPATCH_BATCH = 200
+
+
+def claim_due_flows(now=None, *, limit: int = DISPATCH_BATCH) -> list[int]:
+    """Claim flows whose `next_run_at` has come and move them to their next slot.
+
+    On PostgreSQL the rows are locked with SKIP LOCKED, so racing dispatchers take disjoint sets.
+    Everywhere, the move is a compare-and-set on `next_run_at`: a flow is claimed only by the
+    dispatcher whose update changed the row, so it is never enqueued twice for the same slot.
+    """
+    now = now or timezone.now()
+    claimed: list[int] = []
+    with transaction.atomic():
+        due = Flow.objects.filter(enabled=True, next_run_at__lte=now).order_by("next_run_at", "id")
+        if db_connection.features.has_select_for_update_skip_locked:
+            due = due.select_for_update(skip_locked=True)
+        for flow_id, slot, interval in due.values_list("id", "next_run_at", "interval_seconds")[:limit]:
+            moved = Flow.objects.filter(pk=flow_id, next_run_at=slot, enabled=True).update(
+                next_run_at=now + timezone.timedelta(seconds=interval)
+            )
+            if moved == 1:
+                claimed.append(flow_id)
+        for flow_id in claimed:
+            transaction.on_commit(lambda fid=flow_id: poll_flow.delay(fid))
+    return claimed
+
+
+@shared_task(name="connector.tasks.dispatch_due_flows", ignore_result=True)
+def dispatch_due_flows() -> int:
+    return len(claim_due_flows())
+
+
+@shared_task(name="connector.tasks.poll_flow", bind=True, ignore_result=True, acks_late=True)
+def poll_flow(self, flow_id: int) -> dict | None:
+    """Run one poll of a flow through its preset's runner and record how it went."""
+    flow = Flow.objects.select_related("source", "target").filter(pk=flow_id, enabled=True).first()
+    if flow is None:
+        return None
+    try:
+        preset = get_preset(flow.preset)
+    except RegistryError as exc:
+        Flow.objects.filter(pk=flow.pk).update(
+            last_run_at=timezone.now(), last_run_status="error", last_run_error=str(exc)
+        )
+        return None
+    if preset.runner is None:
+        Flow.objects.filter(pk=flow.pk).update(
+            last_run_at=timezone.now(),
+            last_run_status="error",
+            last_run_error=f"The flow preset {preset.name!r} cannot run yet: no runner is installed.",
+        )
+        return None
+    try:
+        summary = preset.runner(flow)
+    except Exception as exc:
+        logger.exception("flow run failed", extra={"flow_id": flow.pk, "organization_id": flow.organization_id})
+        Flow.objects.filter(pk=flow.pk).update(
+            last_run_at=timezone.now(), last_run_status="error", last_run_error=str(exc)[:2000]
+        )
+        raise
+    Flow.objects.filter(pk=flow.pk).update(last_run_at=timezone.now(), last_run_status="ok", last_run_error="")
+    return summary

@@ -1,0 +1,46 @@
+"""URL map. Integration apps add theirs under /integrations/<system>/ and /hooks/<system>/."""
+
+import importlib
+
+from django.apps import apps
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from connector.web.health import healthz
+
+urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+    path("accounts/", include("allauth.urls")),
+    path("", include("accounts.urls")),
+    path("", include("connector.web.urls")),
+    path("api/v1/", include("connector.web.api.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+]
+
+
+def _integration_urls() -> list:
+    """Each integration app may have `urls.py` with `urlpatterns` (mounted at the root: its connect
+    views under /integrations/<label>/, its webhooks under /hooks/<label>/) and `sandbox_urlpatterns`
+    (mounted under /sandbox/<label>/ only when SANDBOX_ENABLED). No core file names an integration."""
+    patterns = []
+    for config in apps.get_app_configs():
+        if not config.name.startswith("integrations."):
+            continue
+        try:
+            module = importlib.import_module(f"{config.name}.urls")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{config.name}.urls":
+                raise
+            continue
+        patterns.append(path("", include(getattr(module, "urlpatterns", []))))
+        sandbox = getattr(module, "sandbox_urlpatterns", None)
+        if sandbox and settings.SANDBOX_ENABLED:
+            patterns.append(path(f"sandbox/{config.label}/", include(sandbox)))
+    return patterns
+
+
+urlpatterns += _integration_urls()

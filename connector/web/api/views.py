@@ -1,0 +1,52 @@
+"""REST API under /api/v1/: read-only, tenant-scoped views over the core models."""
+
+from __future__ import annotations
+
+from rest_framework import pagination, viewsets
+
+from connector.models import Connection, Event, Flow, Record
+from connector.web.api import serializers
+from connector.web.audit import filter_records
+
+
+class KeysetPagination(pagination.CursorPagination):
+    ordering = ("-id",)
+    page_size = 50
+
+
+class TenantViewSet(viewsets.ReadOnlyModelViewSet):
+    """Every API queryset starts from `for_org`; another tenant's id is a 404."""
+
+    model = None
+    pagination_class = KeysetPagination
+
+    def get_queryset(self):
+        return self.model.objects.for_org(self.request.organization)
+
+
+class ConnectionViewSet(TenantViewSet):
+    model = Connection
+    serializer_class = serializers.ConnectionSerializer
+
+
+class FlowViewSet(TenantViewSet):
+    model = Flow
+    serializer_class = serializers.FlowSerializer
+
+
+class RecordViewSet(TenantViewSet):
+    model = Record
+    serializer_class = serializers.RecordSerializer
+
+    def get_queryset(self):
+        return filter_records(super().get_queryset(), self.request.query_params)
+
+
+class EventViewSet(TenantViewSet):
+    model = Event
+    serializer_class = serializers.EventSerializer
+
+    def get_queryset(self):
+        queryset = super().get_queryset()
+        record = self.request.query_params.get("record", "")
+        return queryset.filter(record_id=int(record)) if record.isdigit() else queryset

@@ -1,0 +1,66 @@
+"""Shared fixtures. Named personas: alice and bob, each in an organisation of their own."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from accounts.models import Membership, Organization, Role
+from connector.models import Connection, Event, Flow, Record
+
+PASSWORD = "correct horse battery staple 42"
+
+
+def make_user(email: str, org_name: str, role: str = Role.OWNER):
+    user = get_user_model().objects.create_user(username=email.split("@")[0], email=email, password=PASSWORD)
+    org = Organization.objects.create(name=org_name)
+    Membership.objects.create(user=user, organization=org, role=role)
+    return user, org
+
+
+@pytest.fixture
+def alice(db):
+    user, org = make_user("alice@example.com", "Alice Ltd")
+    user.org = org
+    return user
+
+
+@pytest.fixture
+def bob(db):
+    user, org = make_user("bob@example.com", "Bob GmbH")
+    user.org = org
+    return user
+
+
+@pytest.fixture
+def alice_client(client, alice):
+    client.force_login(alice)
+    return client
+
+
+def make_flow(org, preset="test_preset", **kwargs) -> Flow:
+    source = Connection.objects.create(organization=org, system="shipstation", label=f"{org.name} store")
+    target = Connection.objects.create(organization=org, system="zoho", label=f"{org.name} books")
+    return Flow.objects.create(organization=org, preset=preset, source=source, target=target, **kwargs)
+
+
+def make_record(flow: Flow, number: str, **kwargs) -> Record:
+    record = Record.objects.create(
+        organization=flow.organization,
+        flow=flow,
+        object_type=kwargs.pop("object_type", "order"),
+        source_id=kwargs.pop("source_id", number),
+        source_ref=number,
+        **kwargs,
+    )
+    Event.objects.create(organization=flow.organization, record=record, kind="received", message="seen")
+    return record
+
+
+@pytest.fixture(autouse=True)
+def _flush_redis_buckets():
+    """Rate-limit buckets and locks live in Redis: every test starts with an empty database."""
+    from connector.redis import get_redis
+
+    get_redis().flushdb()
+    yield
