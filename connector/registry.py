@@ -41,6 +41,11 @@ class SystemInfo:
     # Called by `manage.py demo` (sandboxes on) with (organization, user); returns facts to print,
     # e.g. the sandbox account's credentials. Lets each integration connect its own sandbox.
     demo_setup: Callable | None = None
+    # The adapter classes (connector.adapters) the engine uses; None where the system offers no side.
+    source_adapter: type | None = None
+    target_adapter: type | None = None
+    # callable(delivery) run by connector.tasks.process_delivery for this system's webhooks.
+    delivery_handler: Callable | None = None
 
 
 @dataclass(frozen=True)

@@ -76,3 +76,31 @@ def poll_flow(self, flow_id: int) -> dict | None:
         raise
     Flow.objects.filter(pk=flow.pk).update(last_run_at=timezone.now(), last_run_status="ok", last_run_error="")
     return summary
+
+
+@shared_task(name="connector.tasks.process_delivery", bind=True, ignore_result=True, acks_late=True, max_retries=8)
+def process_delivery(self, delivery_id: int) -> None:
+    """Hand a stored webhook Delivery to its system's handler; failures stay visible and retry."""
+    from connector.http import ApiError, backoff_seconds
+    from connector.models import Delivery
+    from connector.registry import get_system
+
+    delivery = Delivery.objects.select_related("connection").filter(pk=delivery_id).first()
+    if delivery is None or delivery.status not in (Delivery.Status.RECEIVED, Delivery.Status.FAILED):
+        return
+    handler = get_system(delivery.connection.system).delivery_handler
+    if handler is None:
+        Delivery.objects.filter(pk=delivery.pk).update(
+            status=Delivery.Status.FAILED, error="No webhook handler is installed for this system."
+        )
+        return
+    try:
+        handler(delivery)
+    except ApiError as exc:
+        Delivery.objects.filter(pk=delivery.pk).update(status=Delivery.Status.FAILED, error=str(exc)[:2000])
+        if exc.retryable and self.request.retries < self.max_retries:
+            raise self.retry(countdown=backoff_seconds(self.request.retries + 1)) from exc
+        return
+    Delivery.objects.filter(pk=delivery.pk).update(
+        status=Delivery.Status.PROCESSED, processed_at=timezone.now(), error=""
+    )
