@@ -52,8 +52,8 @@ def team(request):
     context = {
         "form": form,
         "membership": membership,
-        "members": Membership.objects.filter(organization=request.organization).select_related("user"),
-        "invitations": Invitation.objects.filter(organization=request.organization, accepted_at=None),
+        "members": Membership.objects.for_org(request.organization).select_related("user"),
+        "invitations": Invitation.objects.for_org(request.organization).filter(accepted_at=None),
     }
     return render(request, "accounts/team.html", context)
 

@@ -1,0 +1,129 @@
+"""Signup, login/logout, invitations and organisation switching (issue 3)."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core import mail
+from django.urls import reverse
+
+from accounts.models import Invitation, Membership, Organization, Role
+from tests.conftest import PASSWORD, make_user
+
+pytestmark = pytest.mark.django_db
+
+
+def signup(client, email="carol@example.com", org="Carol Trading", password=PASSWORD, password2=None):
+    return client.post(
+        reverse("account_signup"),
+        {"email": email, "password1": password, "password2": password2 or password, "organization": org},
+    )
+
+
+def test_signup_creates_exactly_one_organisation_with_an_owner_membership(client):
+    response = signup(client)
+    assert response.status_code == 302
+    user = get_user_model().objects.get(email="carol@example.com")
+    memberships = Membership.objects.filter(user=user)
+    assert memberships.count() == 1
+    assert memberships.get().role == Role.OWNER
+    assert Organization.objects.count() == 1
+    assert Organization.objects.get().name == "Carol Trading"
+    page = client.get(reverse("dashboard"))
+    assert page.status_code == 200
+    assert b"Carol Trading" in page.content
+    assert b"No connections yet" in page.content  # the empty state says what to do next
+
+
+def test_signup_without_an_organisation_name_still_gets_one(client):
+    signup(client, org="")
+    assert Organization.objects.get().name == "carol@example.com's organisation"
+
+
+def test_signup_form_errors_keep_what_was_typed(client):
+    response = signup(client, password2="something else entirely 99")
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "carol@example.com" in body  # kept
+    assert "Carol Trading" in body  # kept
+    assert "password" in body.lower() and "same password" in body.lower()
+    assert not get_user_model().objects.exists()
+    assert not Organization.objects.exists()
+
+
+def test_duplicate_email_is_refused_without_a_second_organisation(client, alice):
+    response = signup(client, email="alice@example.com")
+    assert response.status_code == 200
+    assert Organization.objects.count() == 1  # only alice's
+
+
+def test_login_and_logout(client, alice):
+    response = client.post(reverse("account_login"), {"login": "alice@example.com", "password": PASSWORD})
+    assert response.status_code == 302
+    assert client.get(reverse("dashboard")).status_code == 200
+    client.post(reverse("account_logout"))
+    response = client.get(reverse("dashboard"))
+    assert response.status_code == 302 and reverse("account_login") in response["Location"]
+
+
+def test_wrong_password_shows_an_error(client, alice):
+    response = client.post(reverse("account_login"), {"login": "alice@example.com", "password": "nope"})
+    assert response.status_code == 200
+    assert b"not correct" in response.content.lower() or b"incorrect" in response.content.lower()
+
+
+def test_invitation_is_sent_then_accepted_after_signup(client, alice):
+    client.force_login(alice)
+    response = client.post(reverse("team"), {"email": "Dave@Example.com", "role": "member"})
+    assert response.status_code == 302
+    invitation = Invitation.objects.get()
+    assert invitation.email == "dave@example.com" and invitation.organization == alice.org
+    assert len(mail.outbox) == 1 and invitation.token in mail.outbox[0].body
+    client.logout()
+
+    # The invitee opens the link, is sent to sign up, signs up, then accepts.
+    accept_url = reverse("accept_invitation", args=[invitation.token])
+    response = client.get(accept_url)
+    assert response.status_code == 302 and reverse("account_signup") in response["Location"]
+    signup(client, email="dave@example.com", org="Dave's own")
+    assert client.get(accept_url).status_code == 200
+    response = client.post(accept_url)
+    assert response.status_code == 302
+    dave = get_user_model().objects.get(email="dave@example.com")
+    assert Membership.objects.filter(user=dave, organization=alice.org, role=Role.MEMBER).exists()
+    invitation.refresh_from_db()
+    assert invitation.accepted_at is not None
+    # The session now points at the organisation just joined.
+    assert b"Alice Ltd" in client.get(reverse("dashboard")).content
+
+
+def test_invitation_cannot_be_accepted_by_another_email(client, alice, bob):
+    invitation = Invitation.objects.create(organization=alice.org, email="dave@example.com", invited_by=alice)
+    client.force_login(bob)
+    client.post(reverse("accept_invitation", args=[invitation.token]))
+    assert not Membership.objects.filter(user=bob, organization=alice.org).exists()
+
+
+def test_members_cannot_invite(client, alice):
+    member, _ = make_user("erin@example.com", "Erin's", role=Role.MEMBER)
+    Membership.objects.create(user=member, organization=alice.org, role=Role.MEMBER)
+    client.force_login(member)
+    client.post("/organization/switch/", {"organization": alice.org.pk})
+    response = client.post(reverse("team"), {"email": "x@example.com", "role": "member"})
+    assert response.status_code == 403
+    assert not Invitation.objects.exists()
+
+
+def test_switch_organisation(client, alice, bob):
+    Membership.objects.create(user=alice, organization=bob.org, role=Role.MEMBER)
+    client.force_login(alice)
+    assert b"Bob GmbH" in client.get(reverse("dashboard")).content  # the switcher lists both
+    client.post(reverse("switch_organization"), {"organization": bob.org.pk})
+    page = client.get(reverse("team")).content.decode()
+    assert "Team · Bob GmbH" in page
+
+
+def test_switching_to_an_organisation_you_do_not_belong_to_is_404(client, alice, bob):
+    client.force_login(alice)
+    assert client.post(reverse("switch_organization"), {"organization": bob.org.pk}).status_code == 404
+    assert client.post(reverse("switch_organization"), {"organization": "x"}).status_code == 404
