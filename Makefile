@@ -23,7 +23,7 @@ demo: $(STAMP) .env
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py demo
 	@echo "Starting web + worker + beat (Ctrl-C stops all three)..."
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile --port $${PORT:-8000}
 
 migrate: $(STAMP) .env
 	$(BIN)/python manage.py migrate --noinput

@@ -86,7 +86,8 @@ def register_preset(preset: FlowPreset) -> FlowPreset:
 
 
 def systems() -> list[SystemInfo]:
-    return sorted(_systems.values(), key=lambda s: (s.role, s.name))
+    order = list(Role)
+    return sorted(_systems.values(), key=lambda s: (order.index(s.role), s.name))
 
 
 def get_system(key: str) -> SystemInfo:

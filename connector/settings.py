@@ -15,9 +15,10 @@ from django.core.exceptions import ImproperlyConfigured
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
-_env_file = BASE_DIR / ".env"
-if _env_file.exists():
-    environ.Env.read_env(str(_env_file), overwrite=False)
+# `.env` fills in what the real environment does not set; ENV_FILE="" ignores it (the tests do).
+_env_file = env.str("ENV_FILE", default=str(BASE_DIR / ".env"))
+if _env_file and Path(_env_file).exists():
+    environ.Env.read_env(_env_file, overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=False)
 SECRET_KEY = env.str("SECRET_KEY", default="")

@@ -6,6 +6,7 @@ the embedded Redis. Keys below are fixed test keys, never used outside the suite
 
 import os
 
+os.environ["ENV_FILE"] = ""  # hermetic: a developer's .env never leaks into the tests
 os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production-0123456789abcdefghijklmnop")
 os.environ.setdefault(
     "FIELD_ENCRYPTION_KEYS",

@@ -79,7 +79,7 @@ def test_dumpdata_style_serialisation_emits_ciphertext(secret_connection):
     [("", "FIELD_ENCRYPTION_KEYS is not set"), ("not-a-key", "key #1 is not a valid Fernet key")],
 )
 def test_bad_or_missing_key_fails_at_start_up_naming_the_variable(value, fragment):
-    env = {**os.environ, "FIELD_ENCRYPTION_KEYS": value, "DJANGO_SETTINGS_MODULE": "connector.settings"}
+    env = {**os.environ, "FIELD_ENCRYPTION_KEYS": value, "DJANGO_SETTINGS_MODULE": "connector.settings", "ENV_FILE": ""}
     env["SECRET_KEY"] = "x" * 50
     result = subprocess.run(
         [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60

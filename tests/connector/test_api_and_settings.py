@@ -1,0 +1,72 @@
+"""REST API schema, production settings (`check --deploy`), and the demo command."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.django_db
+def test_openapi_schema_lists_the_api(client):
+    response = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    assert response.status_code == 200
+    schema = json.loads(response.content)
+    assert {"/api/v1/records/", "/api/v1/flows/", "/api/v1/connections/", "/api/v1/events/"} <= set(schema["paths"])
+
+
+def test_check_deploy_is_clean_under_production_settings(tmp_path):
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DEBUG", "SANDBOX_ENABLED", "SANDBOX_ALLOWED_WITHOUT_DEBUG", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    }
+    env.update(
+        ENV_FILE="",
+        DJANGO_SETTINGS_MODULE="connector.settings",
+        SECRET_KEY="p" + "roduction-secret-" * 5,
+        FIELD_ENCRYPTION_KEYS="Nq0cI5mSsbXtD7vE0VfG4A6Jx0S5ZbzV3Qm8Hh2ZbLs=",
+        PUBLIC_BASE_URL="https://connector.example.com",
+        ALLOWED_HOSTS="connector.example.com",
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_sandboxes_are_refused_in_production():
+    env = {**os.environ, "ENV_FILE": "", "DJANGO_SETTINGS_MODULE": "connector.settings"}
+    env.update(DEBUG="false", SANDBOX_ENABLED="true")
+    env.pop("SANDBOX_ALLOWED_WITHOUT_DEBUG", None)
+    env.setdefault("SECRET_KEY", "x" * 50)
+    env.setdefault("FIELD_ENCRYPTION_KEYS", "Nq0cI5mSsbXtD7vE0VfG4A6Jx0S5ZbzV3Qm8Hh2ZbLs=")
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode != 0 and "SANDBOX_ENABLED" in result.stderr
+
+
+@pytest.mark.django_db
+def test_demo_is_idempotent_and_prints_its_login_as_json():
+    out = StringIO()
+    call_command("demo", "--json", stdout=out)
+    call_command("demo", "--json", stdout=StringIO())
+    facts = json.loads(out.getvalue())
+    assert facts["email"] == "demo@example.com" and facts["password"]
+    from accounts.models import Organization
+
+    assert Organization.objects.filter(name=facts["organization"]).count() == 1
