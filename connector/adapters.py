@@ -72,6 +72,11 @@ class TargetAdapter(Adapter, ABC):
     #: object types this system can be a target for
     target_types: tuple[str, ...] = ()
 
+    def choices(self, name: str) -> list[tuple[str, str]]:
+        """Values a person picks from when setting up a flow, e.g. name="account" → the chart of
+        accounts as (id, label). Systems without such a list return []: the form asks for an id."""
+        return []
+
     @abstractmethod
     def find(self, object_type: str, obj: Any) -> str | None:
         """Search the target by the object's natural key; the id if it already exists."""

@@ -198,3 +198,26 @@ def canonical_hash(obj: Any) -> str:
     """Stable hash of a canonical object: equal objects give equal hashes on every machine."""
     blob = json.dumps(to_payload(obj), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def natural_key(obj: Any) -> str:
+    """The key a target is searched by and a Link is stored under: order number, email, SKU, shipment id."""
+    if isinstance(obj, Order):
+        return obj.number
+    if isinstance(obj, Shipment):
+        return f"{obj.order_number}/{obj.source_id}"
+    if isinstance(obj, Customer):
+        return obj.key
+    if isinstance(obj, Product):
+        return obj.sku
+    raise TypeError(f"no natural key for {type(obj).__name__}")
+
+
+def is_cancellation(obj: Any) -> bool:
+    """A cancelled order or a voided shipment: the target's document is voided or reversed."""
+    return (isinstance(obj, Order) and obj.status == OrderStatus.CANCELLED) or (
+        isinstance(obj, Shipment) and obj.voided
+    )
+
+
+CANONICAL_TYPES: dict[str, type] = {"order": Order, "shipment": Shipment, "customer": Customer, "product": Product}

@@ -59,15 +59,11 @@ def poll_flow(self, flow_id: int) -> dict | None:
             last_run_at=timezone.now(), last_run_status="error", last_run_error=str(exc)
         )
         return None
-    if preset.runner is None:
-        Flow.objects.filter(pk=flow.pk).update(
-            last_run_at=timezone.now(),
-            last_run_status="error",
-            last_run_error=f"The flow preset {preset.name!r} cannot run yet: no runner is installed.",
-        )
-        return None
+    from connector.engine import run_flow
+
+    runner = preset.runner or run_flow
     try:
-        summary = preset.runner(flow)
+        summary = runner(flow)
     except Exception as exc:
         logger.exception("flow run failed", extra={"flow_id": flow.pk, "organization_id": flow.organization_id})
         Flow.objects.filter(pk=flow.pk).update(
@@ -88,7 +84,12 @@ def process_delivery(self, delivery_id: int) -> None:
     delivery = Delivery.objects.select_related("connection").filter(pk=delivery_id).first()
     if delivery is None or delivery.status not in (Delivery.Status.RECEIVED, Delivery.Status.FAILED):
         return
-    handler = get_system(delivery.connection.system).delivery_handler
+    system = get_system(delivery.connection.system)
+    handler = system.delivery_handler
+    if handler is None and system.source_adapter is not None:
+        from connector.engine import ingest_delivery
+
+        handler = ingest_delivery
     if handler is None:
         Delivery.objects.filter(pk=delivery.pk).update(
             status=Delivery.Status.FAILED, error="No webhook handler is installed for this system."
@@ -104,3 +105,29 @@ def process_delivery(self, delivery_id: int) -> None:
     Delivery.objects.filter(pk=delivery.pk).update(
         status=Delivery.Status.PROCESSED, processed_at=timezone.now(), error=""
     )
+
+
+COALESCE_TTL = 600
+
+
+def enqueue_sync(record_id: int, *, replay: bool = False) -> bool:
+    """Queue `sync_record` once: a record already waiting in the queue is not queued again."""
+    from connector.redis import get_redis
+
+    if not get_redis().set(f"sync:queued:{record_id}", "1", nx=True, ex=COALESCE_TTL) and not replay:
+        return False
+    transaction.on_commit(lambda: sync_record.delay(record_id, replay=replay))
+    return True
+
+
+@shared_task(name="connector.tasks.sync_record", bind=True, ignore_result=True, acks_late=True, max_retries=None)
+def sync_record(self, record_id: int, replay: bool = False) -> str:
+    """Run one record; transient failures come back later with backoff (the engine counts attempts)."""
+    from connector import engine
+    from connector.redis import get_redis
+
+    get_redis().delete(f"sync:queued:{record_id}")
+    outcome = engine.sync_record(record_id, replay=replay)
+    if outcome.status in ("retry", "leased"):
+        raise self.retry(countdown=outcome.retry_in, args=(record_id,), kwargs={"replay": False})
+    return outcome.status

@@ -1,10 +1,18 @@
 from django.urls import path
 
-from connector.web import views
+from connector.web import flows, views
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("connections/", views.connections, name="connections"),
     path("audit/", views.audit_log, name="audit_log"),
     path("audit/<int:pk>/", views.record_detail, name="record_detail"),
+    path("audit/<int:pk>/replay/", flows.record_replay, name="record_replay"),
+    path("audit/replay/", flows.bulk_replay, name="bulk_replay"),
+    path("flows/", flows.flow_list, name="flows"),
+    path("flows/new/", flows.flow_create, name="flow_create"),
+    path("flows/<int:pk>/", flows.flow_detail, name="flow_detail"),
+    path("flows/<int:pk>/progress/", flows.flow_progress, name="flow_progress"),
+    path("flows/<int:pk>/toggle/", flows.flow_toggle, name="flow_toggle"),
+    path("flows/<int:pk>/run/", flows.flow_run_now, name="flow_run_now"),
 ]

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from rest_framework import pagination, viewsets
+from drf_spectacular.utils import extend_schema
+from rest_framework import pagination, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
 
+from connector import engine
 from connector.models import Connection, Event, Flow, Record
 from connector.web.api import serializers
 from connector.web.audit import filter_records
@@ -39,6 +43,15 @@ class FlowViewSet(TenantViewSet):
 class RecordViewSet(TenantViewSet):
     model = Record
     serializer_class = serializers.RecordSerializer
+
+    @extend_schema(request=None, responses=serializers.RecordSerializer)
+    @action(detail=True, methods=["post"])
+    def replay(self, request, pk=None):
+        """Re-run the record from fresh source data; replaying a synced record changes nothing."""
+        record = self.get_object()
+        engine.replay(record, user=request.user)
+        record.refresh_from_db()
+        return Response(self.get_serializer(record).data, status=status.HTTP_202_ACCEPTED)
 
     def get_queryset(self):
         return filter_records(super().get_queryset(), self.request.query_params)

@@ -1,0 +1,422 @@
+"""The sync engine (DESIGN §5): runs one record through its flow, and polls flows for changes.
+
+    record_change   a source change becomes (or refreshes) a pending Record; older versions lose
+    sync_record     load → map → (link | natural-key search) → upsert/cancel → link + status + events
+    run_flow        poll each capability since the cursor (with overlap); advance the cursor after
+    ingest_delivery a webhook Delivery becomes Records through the source adapter
+
+The engine never names a vendor: it asks the registry for adapters and the preset for the
+capability pairs. Exactly-once effect: the Link is written in the same transaction as the record's
+success, and a create is always preceded by a search on the natural key, so a crash between the
+vendor's 2xx and our commit heals on retry instead of duplicating.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from connector.adapters import Change, SourceAdapter, TargetAdapter, WriteResult
+from connector.canonical import CANONICAL_TYPES, canonical_hash, from_payload, is_cancellation, natural_key, to_payload
+from connector.http import (
+    ApiError,
+    AuthExpired,
+    CallRecord,
+    NeedsReview,
+    Permanent,
+    RateLimited,
+    Transient,
+    backoff_seconds,
+)
+from connector.models import Connection, Event, Flow, Link, Record, raise_alert, resolve_alerts
+from connector.registry import get_preset, get_system
+
+logger = logging.getLogger(__name__)
+
+OVERLAP = timedelta(minutes=5)
+LEASE = timedelta(minutes=5)
+MAX_ATTEMPTS = 8
+CIRCUIT_THRESHOLD = 20  # consecutive transient failures of one connection
+CIRCUIT_PAUSE = timedelta(minutes=10)
+
+
+class EngineError(Exception):
+    """The flow cannot run at all (misconfigured preset, system without an adapter)."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str  # synced, unchanged, failed, needs_review, skipped, retry, leased, gone
+    retry_in: float = 0.0
+
+
+# --- Adapters and presets -------------------------------------------------------------------------
+
+
+def source_adapter(connection: Connection, *, options: dict | None = None, on_call=None) -> SourceAdapter:
+    cls = get_system(connection.system).source_adapter
+    if cls is None:
+        raise EngineError(f"{connection.system} cannot be a source")
+    return cls(connection, options=options, on_call=on_call)
+
+
+def target_adapter(connection: Connection, *, options: dict | None = None, on_call=None) -> TargetAdapter:
+    cls = get_system(connection.system).target_adapter
+    if cls is None:
+        raise EngineError(f"{connection.system} cannot be a target")
+    return cls(connection, options=options, on_call=on_call)
+
+
+def target_type_for(flow: Flow, source_type: str) -> str | None:
+    for src, tgt in get_preset(flow.preset).capabilities:
+        if src == source_type:
+            return tgt
+    return None
+
+
+# --- Recording changes --------------------------------------------------------------------------
+
+
+def record_change(flow: Flow, change: Change, *, how: str = "poll") -> Record | None:
+    """Create or refresh the pending Record for a change. None when this version is older than one
+    already seen (out-of-order delivery never makes a record older) or the flow does not move it."""
+    if target_type_for(flow, change.object_type) is None:
+        return None
+    payload = to_payload(change.obj) if change.obj is not None else None
+    with transaction.atomic():
+        record, created = Record.objects.select_for_update().get_or_create(
+            flow=flow,
+            object_type=change.object_type,
+            source_id=change.source_id,
+            defaults={
+                "organization_id": flow.organization_id,
+                "source_ref": change.ref[:200],
+                "search_text": change.search_text.lower()[:500],
+                "source_modified_at": change.modified_at,
+                "source_payload": payload,
+            },
+        )
+        if not created:
+            if change.modified_at and record.source_modified_at and change.modified_at < record.source_modified_at:
+                _event(record, Event.Kind.SKIPPED, f"An older version ({how}) arrived after a newer one; ignored.")
+                return None
+            if payload is not None and payload == record.source_payload and record.status == Record.Status.SYNCED:
+                return None  # the overlap window or a duplicate delivery: nothing new
+            record.source_ref = change.ref[:200] or record.source_ref
+            record.search_text = change.search_text.lower()[:500] or record.search_text
+            record.source_modified_at = change.modified_at or record.source_modified_at
+            if payload is not None:
+                record.source_payload = payload
+            if record.status != Record.Status.PENDING:
+                record.status = Record.Status.PENDING
+                record.attempts = 0
+            record.save()
+        _event(record, Event.Kind.RECEIVED, f"Change seen by {how}.", {"modified_at": _iso(change.modified_at)})
+    return record
+
+
+# --- Running one record -------------------------------------------------------------------------
+
+
+def acquire_lease(record_id: int) -> bool:
+    now = timezone.now()
+    return (
+        Record.objects.filter(pk=record_id)
+        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+        .update(lease_until=now + LEASE)
+        == 1
+    )
+
+
+def sync_record(record_id: int, *, replay: bool = False) -> Outcome:
+    """Run one record through its flow. Safe to call any number of times (idempotent)."""
+    if not acquire_lease(record_id):
+        return Outcome("leased", retry_in=30)
+    calls: list[CallRecord] = []
+    record = None
+    try:
+        record = Record.objects.select_related("flow__source", "flow__target").filter(pk=record_id).first()
+        if record is None:
+            return Outcome("gone")
+        return _run(record, calls, replay=replay)
+    finally:
+        if record is not None:
+            _write_calls(record, calls)
+        Record.objects.filter(pk=record_id).update(lease_until=None)
+
+
+def _run(record: Record, calls: list[CallRecord], *, replay: bool) -> Outcome:
+    flow = record.flow
+    phase = flow.source
+    try:
+        target_type = target_type_for(flow, record.object_type)
+        if target_type is None:
+            raise Permanent(f"The flow {flow.preset!r} does not move {record.object_type} records.")
+        obj = _load(record, calls, replay=replay)
+        digest = canonical_hash(obj)
+        if record.payload_hash and digest == record.payload_hash:
+            # The target already holds exactly this version (payload_hash is only set on success).
+            Record.objects.filter(pk=record.pk).update(status=Record.Status.SYNCED, last_error="", remediation="")
+            _event(record, Event.Kind.UNCHANGED, "Nothing changed since the last sync; nothing written.")
+            return Outcome("unchanged")
+        _event(record, Event.Kind.MAPPED, f"Mapped to canonical {record.object_type}.", {"hash": digest[:12]})
+        phase = flow.target
+        target = target_adapter(flow.target, options=flow.options, on_call=calls.append)
+        key = natural_key(obj)
+        link = Link.objects.filter(connection=flow.target, object_type=target_type, canonical_key=key).first()
+        target_id = link.external_id if link else None
+        if target_id is None:
+            target_id = target.find(target_type, obj)  # heals a crash between the vendor's 2xx and our commit
+        if is_cancellation(obj):
+            if not target_id:
+                return _finish(record, obj, digest, None, WriteResult("", "skipped"), target_type)
+            result = target.cancel(target_type, obj, target_id=target_id)
+        else:
+            result = target.upsert(target_type, obj, target_id=target_id)
+        return _finish(record, obj, digest, key, result, target_type)
+    except ApiError as exc:
+        return _fail(record, exc, phase)
+    except Exception as exc:  # a bug or unmappable data: visible and replayable, never lost
+        logger.exception("record failed", extra={"record_id": record.pk, "organization_id": record.organization_id})
+        return _fail(record, Permanent(f"Internal error while syncing: {type(exc).__name__}: {exc}"), phase)
+
+
+def _load(record: Record, calls: list[CallRecord], *, replay: bool) -> Any:
+    """Fresh from the source on replay or when no payload was delivered; else the delivered one."""
+    cls = CANONICAL_TYPES[record.object_type]
+    if record.source_payload is not None and not replay:
+        return from_payload(cls, record.source_payload)
+    source = source_adapter(record.flow.source, options=record.flow.options, on_call=calls.append)
+    try:
+        obj = source.fetch(record.object_type, record.source_id)
+    except Permanent:
+        if record.source_payload is None:
+            raise
+        _event(record, Event.Kind.FETCHED, "The source no longer has it; replaying the stored payload.")
+        return from_payload(cls, record.source_payload)
+    Record.objects.filter(pk=record.pk).update(source_payload=to_payload(obj))
+    _event(record, Event.Kind.FETCHED, f"Fetched {record.object_type} {record.source_ref or record.source_id}.")
+    return obj
+
+
+def _finish(record: Record, obj: Any, digest: str, key: str | None, result: WriteResult, target_type: str) -> Outcome:
+    flow = record.flow
+    with transaction.atomic():
+        if key and result.target_id and result.action in ("created", "updated", "unchanged"):
+            _store_link(flow, target_type, key, result.target_id, obj)
+        status = Record.Status.SKIPPED if result.action == "skipped" else Record.Status.SYNCED
+        Record.objects.filter(pk=record.pk).update(
+            status=status,
+            target_id=result.target_id or record.target_id,
+            payload=to_payload(obj),
+            payload_hash=digest,
+            synced_at=timezone.now(),
+            attempts=F("attempts") + 1,
+            last_error="",
+            remediation="",
+        )
+        kind = {
+            "created": Event.Kind.CREATED,
+            "updated": Event.Kind.UPDATED,
+            "unchanged": Event.Kind.UNCHANGED,
+            "skipped": Event.Kind.SKIPPED,
+        }.get(result.action, Event.Kind.UPDATED)
+        message = {
+            "skipped": "Cancelled before it was ever written to the target: nothing to void.",
+        }.get(result.action, f"{target_type.replace('_', ' ').capitalize()} {result.action} ({result.target_id}).")
+        _event(record, kind, message, {"target_id": result.target_id, "url": result.url, **result.data})
+        resolve_alerts(record.organization, f"record:{record.pk}")
+        Connection.objects.filter(pk__in=[flow.source_id, flow.target_id]).update(consecutive_failures=0)
+    return Outcome(status)
+
+
+def _store_link(flow: Flow, target_type: str, key: str, target_id: str, obj: Any) -> None:
+    try:
+        with transaction.atomic():
+            Link.objects.update_or_create(
+                connection=flow.target,
+                object_type=target_type,
+                canonical_key=key,
+                defaults={"organization_id": flow.organization_id, "external_id": target_id},
+            )
+    except IntegrityError:
+        # The same target object is already linked under another key (e.g. a renamed order number):
+        # move that link rather than failing a write that has already happened at the vendor.
+        Link.objects.filter(connection=flow.target, object_type=target_type, external_id=target_id).update(
+            canonical_key=key
+        )
+
+
+def _fail(record: Record, exc: ApiError, connection: Connection) -> Outcome:
+    attempts = record.attempts + 1
+    remediation = exc.remediation
+    retry_in = 0.0
+    if isinstance(exc, AuthExpired):
+        status = Record.Status.FAILED
+        mark_needs_reauth(connection, str(exc))
+        remediation = remediation or f"Reconnect {connection.label} on the Connections page, then press Replay."
+    elif isinstance(exc, NeedsReview):
+        status = Record.Status.NEEDS_REVIEW
+        raise_alert(
+            record.organization,
+            f"record:{record.pk}",
+            f"{record.object_type.capitalize()} {record.source_ref or record.source_id} needs review: {exc}",
+            remediation=remediation,
+            record=record,
+            flow=record.flow,
+        )
+    elif isinstance(exc, Transient) and attempts < MAX_ATTEMPTS:
+        status = Record.Status.PENDING
+        retry_in = max(getattr(exc, "retry_after", 0.0), backoff_seconds(attempts, base=5))
+        if not isinstance(exc, RateLimited):
+            trip_circuit_if_needed(connection)
+        remediation = remediation or "Retrying automatically."
+    else:
+        status = Record.Status.FAILED
+        remediation = remediation or (
+            "Retried several times without success; check the vendor's status, then press Replay."
+            if isinstance(exc, Transient)
+            else f"Correct the data in {connection.label} (or the flow's settings), then press Replay."
+        )
+    Record.objects.filter(pk=record.pk).update(
+        status=status, attempts=attempts, last_error=str(exc)[:2000], remediation=remediation[:1000]
+    )
+    _event(
+        record,
+        Event.Kind.FAILED,
+        str(exc)[:1000],
+        {"error": type(exc).__name__, "status": exc.status, "retry_in": round(retry_in, 1), "attempt": attempts},
+    )
+    return Outcome("retry" if status == Record.Status.PENDING else status, retry_in=retry_in)
+
+
+def mark_needs_reauth(connection: Connection, reason: str) -> None:
+    Connection.objects.filter(pk=connection.pk).update(status=Connection.Status.NEEDS_REAUTH, last_error=reason[:2000])
+    raise_alert(
+        connection.organization,
+        f"reauth:{connection.pk}",
+        f"{connection.label} rejected our credentials.",
+        remediation=f"Reconnect {connection.label} on the Connections page; failed records can then be replayed.",
+        level="error",
+        connection=connection,
+    )
+
+
+def trip_circuit_if_needed(connection: Connection) -> None:
+    Connection.objects.filter(pk=connection.pk).update(consecutive_failures=F("consecutive_failures") + 1)
+    connection.refresh_from_db(fields=["consecutive_failures"])
+    if connection.consecutive_failures >= CIRCUIT_THRESHOLD:
+        Connection.objects.filter(pk=connection.pk).update(paused_until=timezone.now() + CIRCUIT_PAUSE)
+        raise_alert(
+            connection.organization,
+            f"circuit:{connection.pk}",
+            f"{connection.label} keeps failing; its flows are paused for {CIRCUIT_PAUSE.seconds // 60} minutes.",
+            remediation="Nothing is lost: pending records resume automatically when the vendor recovers.",
+            connection=connection,
+        )
+
+
+# --- Polling and webhooks -----------------------------------------------------------------------
+
+
+def run_flow(flow: Flow, *, now: datetime | None = None, enqueue=None) -> dict:
+    """Poll every capability of the flow since its cursor; records are committed before the cursor
+    moves, so a crash mid-poll re-reads the same window next time instead of skipping it."""
+    now = now or timezone.now()
+    enqueue = enqueue or _enqueue
+    paused = [c for c in (flow.source, flow.target) if c.paused_until and c.paused_until > now]
+    if paused:
+        return {"paused": [c.label for c in paused]}
+    source = source_adapter(flow.source, options=flow.options)
+    summary: dict[str, int] = {}
+    for source_type, _target_type in get_preset(flow.preset).capabilities:
+        if source_type not in source.source_types:
+            continue
+        since = _since(flow, source_type)
+        seen = 0
+        for change in source.changes_since(source_type, since, now):
+            record = record_change(flow, change)
+            if record is not None:
+                enqueue(record.pk)
+                seen += 1
+        flow.cursor = {**flow.cursor, source_type: now.isoformat()}
+        Flow.objects.filter(pk=flow.pk).update(cursor=flow.cursor)
+        summary[source_type] = seen
+    return summary
+
+
+def _since(flow: Flow, source_type: str) -> datetime:
+    cursor = flow.cursor.get(source_type)
+    if cursor:
+        return datetime.fromisoformat(cursor) - OVERLAP
+    start = flow.options.get("backfill_from")
+    if start:
+        since = datetime.fromisoformat(start)
+        return since if since.tzinfo else since.replace(tzinfo=UTC)
+    return flow.created_at - timedelta(days=1)
+
+
+def ingest_delivery(delivery, *, enqueue=None) -> int:
+    """Turn a stored webhook Delivery into pending Records for every enabled flow of its connection."""
+    enqueue = enqueue or _enqueue
+    flows = list(Flow.objects.filter(source=delivery.connection, enabled=True).select_related("source", "target"))
+    if not flows:
+        return 0
+    source = source_adapter(delivery.connection, options=flows[0].options)
+    changes = source.changes_from_delivery(delivery)
+    count = 0
+    for flow in flows:
+        for change in changes:
+            record = record_change(flow, change, how=f"webhook {delivery.topic}".strip())
+            if record is not None:
+                enqueue(record.pk)
+                count += 1
+    return count
+
+
+def replay(record: Record, *, user=None) -> None:
+    """Re-run a record from fresh source data through the same idempotent path."""
+    who = f" by {user.email}" if user is not None and getattr(user, "email", "") else ""
+    Record.objects.filter(pk=record.pk).update(status=Record.Status.PENDING)
+    _event(record, Event.Kind.REPLAYED, f"Replay requested{who}.")
+    _enqueue(record.pk, replay=True)
+
+
+def _enqueue(record_id: int, *, replay: bool = False) -> None:
+    from connector.tasks import enqueue_sync
+
+    enqueue_sync(record_id, replay=replay)
+
+
+# --- Events -------------------------------------------------------------------------------------
+
+
+def _event(record: Record, kind: str, message: str, data: dict | None = None) -> Event:
+    return Event.objects.create(
+        organization_id=record.organization_id, record=record, kind=kind, message=message, data=data or {}
+    )
+
+
+def _write_calls(record: Record, calls: list[CallRecord]) -> None:
+    if not calls:
+        return
+    Event.objects.bulk_create(
+        Event(
+            organization_id=record.organization_id,
+            record_id=record.pk,
+            kind=Event.Kind.API_CALL,
+            message=f"{c.method} {c.url} → {c.status or c.error} in {c.ms} ms",
+            data={"method": c.method, "url": c.url, "status": c.status, "ms": c.ms, "error": c.error},
+        )
+        for c in calls
+    )
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None

@@ -1,0 +1,34 @@
+"""Flow presets (DESIGN §1, §5): pairings of capabilities, as data. No vendor code lives here."""
+
+from __future__ import annotations
+
+from connector.registry import FlowPreset, register_preset
+
+SHIPSTATION_ZOHO = FlowPreset(
+    key="shipstation_zoho",
+    name="ShipStation → Zoho Books",
+    source_system="shipstation",
+    target_system="zoho",
+    capabilities=(("order", "invoice"), ("shipment", "cost_posting"), ("customer", "contact")),
+    description=(
+        "Orders become invoices (created once, updated on edit, voided when cancelled); shipment costs "
+        "become a journal entry or an invoice comment; customers become contacts."
+    ),
+    options_form="connector.web.forms.ShipmentCostOptionsForm",
+    default_options={"shipment_mode": "journal"},
+)
+
+WOOCOMMERCE_ZOHO = FlowPreset(
+    key="woocommerce_zoho",
+    name="WooCommerce → Zoho Books",
+    source_system="woocommerce",
+    target_system="zoho",
+    capabilities=(("order", "invoice"), ("customer", "contact")),
+    description="Orders become invoices with items matched by SKU, then name; customers become contacts by email.",
+    options_form="connector.web.forms.BackfillOptionsForm",
+)
+
+
+def register_presets() -> None:
+    for preset in (SHIPSTATION_ZOHO, WOOCOMMERCE_ZOHO):
+        register_preset(preset)

@@ -1,0 +1,143 @@
+"""Flow pages: add a flow, set its options, start/pause it, watch its progress; replay records."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db.models import Count
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from connector import engine
+from connector.http import ApiError
+from connector.models import Flow, Record
+from connector.registry import RegistryError, get_preset, presets
+from connector.tenancy import get_for_org_or_404
+from connector.web.audit import filter_records
+from connector.web.forms import FlowCreateForm, options_form_for
+
+BULK_REPLAY_LIMIT = 5000
+
+
+@login_required
+def flow_list(request):
+    flows = Flow.objects.for_org(request.organization).select_related("source", "target")
+    return render(request, "connector/flows.html", {"flows": flows, "presets": presets()})
+
+
+@login_required
+def flow_create(request):
+    form = FlowCreateForm(request.POST or None, organization=request.organization, initial=request.GET.dict())
+    if request.method == "POST" and form.is_valid():
+        preset = get_preset(form.cleaned_data["preset"])
+        flow = Flow.objects.create(
+            organization=request.organization,
+            preset=preset.key,
+            name=preset.name,
+            source=form.cleaned_data["source"],
+            target=form.cleaned_data["target"],
+            interval_seconds=form.cleaned_data["interval_seconds"],
+            options=dict(preset.default_options),
+        )
+        return redirect("flow_detail", pk=flow.pk)
+    return render(request, "connector/flow_create.html", {"form": form, "presets": presets()})
+
+
+def _target_choices(flow: Flow):
+    def choices(name: str):
+        try:
+            return engine.target_adapter(flow.target, options=flow.options).choices(name)
+        except (ApiError, engine.EngineError):
+            return []  # the form falls back to typed ids and says why below
+
+    return choices
+
+
+@login_required
+def flow_detail(request, pk: int):
+    flow = get_for_org_or_404(Flow, request.organization, pk=pk)
+    try:
+        preset = get_preset(flow.preset)
+    except RegistryError:
+        raise Http404 from None
+    form = options_form_for(preset, request.POST or None, initial=flow.options, target_choices=_target_choices(flow))
+    if request.method == "POST" and form.is_valid():
+        flow.options = {**flow.options, **form.options()}
+        flow.save(update_fields=["options", "updated_at"])
+        messages.success(request, "Options saved.")
+        return redirect("flow_detail", pk=flow.pk)
+    context = {"flow": flow, "preset": preset, "form": form, **_progress(flow)}
+    return render(request, "connector/flow_detail.html", context)
+
+
+def _progress(flow: Flow) -> dict:
+    counts = dict(
+        Record.objects.for_org(flow.organization).filter(flow=flow).values_list("status").annotate(n=Count("id"))
+    )
+    total = sum(counts.values())
+    done = total - counts.get(Record.Status.PENDING, 0)
+    return {"counts": counts, "total": total, "done": done, "percent": int(100 * done / total) if total else 0}
+
+
+@login_required
+def flow_progress(request, pk: int):
+    flow = get_for_org_or_404(Flow, request.organization, pk=pk)
+    return render(request, "connector/_flow_progress.html", {"flow": flow, **_progress(flow)})
+
+
+@login_required
+@require_POST
+def flow_toggle(request, pk: int):
+    flow = get_for_org_or_404(Flow, request.organization, pk=pk)
+    flow.enabled = not flow.enabled
+    if flow.enabled:
+        flow.next_run_at = timezone.now()  # the dispatcher picks it up within 30 s
+    flow.save(update_fields=["enabled", "next_run_at", "updated_at"])
+    messages.success(request, "Flow started: the first run begins within a minute." if flow.enabled else "Flow paused.")
+    return redirect("flow_detail", pk=flow.pk)
+
+
+@login_required
+@require_POST
+def flow_run_now(request, pk: int):
+    from connector.tasks import poll_flow
+
+    flow = get_for_org_or_404(Flow, request.organization, pk=pk)
+    if not flow.enabled:
+        messages.error(request, "Start the flow first.")
+    else:
+        poll_flow.delay(flow.pk)
+        messages.success(request, "A run was queued.")
+    return redirect("flow_detail", pk=flow.pk)
+
+
+@login_required
+@require_POST
+def record_replay(request, pk: int):
+    record = get_for_org_or_404(Record, request.organization, pk=pk)
+    engine.replay(record, user=request.user)
+    messages.success(request, "Replay queued. This page updates when it is done.")
+    return redirect("record_detail", pk=record.pk)
+
+
+@login_required
+def bulk_replay(request):
+    """GET previews how many records the filter matches; POST replays them."""
+    records = filter_records(
+        Record.objects.for_org(request.organization), request.GET if request.method == "GET" else request.POST
+    )
+    records = records.exclude(status=Record.Status.SYNCED) if not request.GET.get("include_synced") else records
+    count = records.count()
+    if request.method == "POST":
+        if count > BULK_REPLAY_LIMIT:
+            messages.error(request, f"{count} records match; narrow the filter to at most {BULK_REPLAY_LIMIT}.")
+        else:
+            for record in records.only("pk", "organization_id"):
+                engine.replay(record, user=request.user)
+            messages.success(request, f"Replay queued for {count} record(s).")
+        return redirect(reverse("audit_log") + "?" + request.POST.get("query", ""))
+    query = request.GET.urlencode()
+    return render(request, "connector/bulk_replay.html", {"count": count, "query": query, "params": request.GET})

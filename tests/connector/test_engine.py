@@ -1,0 +1,217 @@
+"""The engine's rules (DESIGN §5) against in-memory fake systems."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.urls import reverse
+from rest_framework.authtoken.models import Token
+
+from connector import engine
+from connector.canonical import OrderStatus
+from connector.http import AuthExpired, NeedsReview, Permanent, RateLimited, Transient, Uncertain
+from connector.models import Alert, Connection, Delivery, Event, Flow, Link, Record
+from tests.connector import fake_systems
+from tests.connector.fake_systems import WORLD
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def world():
+    fake_systems.register_fakes()
+    WORLD.__init__()
+    return WORLD
+
+
+@pytest.fixture
+def queued(monkeypatch):
+    ids: list[int] = []
+    monkeypatch.setattr(engine, "_enqueue", lambda record_id, replay=False: ids.append(record_id))
+    return ids
+
+
+@pytest.fixture
+def flow(alice):
+    src = Connection.objects.create(organization=alice.org, system="fakesrc", label="Store")
+    tgt = Connection.objects.create(organization=alice.org, system="faketgt", label="Books")
+    return Flow.objects.create(organization=alice.org, preset="fake_flow", source=src, target=tgt, enabled=True)
+
+
+def poll_and_sync(flow, queued):
+    engine.run_flow(Flow.objects.get(pk=flow.pk))
+    outcomes = [engine.sync_record(pk) for pk in queued]
+    queued.clear()
+    return outcomes
+
+
+def test_an_order_becomes_one_invoice_however_often_it_is_seen(flow, queued, world):
+    world.add_order("1001")
+    poll_and_sync(flow, queued)
+    poll_and_sync(flow, queued)  # overlap window sees it again
+    record = Record.objects.get()
+    assert record.status == "synced" and record.target_id == "inv-1"
+    assert world.creates == 1 and world.updates == 0
+    assert Link.objects.get().external_id == "inv-1"
+    kinds = list(record.events.values_list("kind", flat=True))
+    assert kinds[:2] == ["received", "mapped"] and "created" in kinds and "api_call" in kinds
+    # Re-running the synced record writes nothing.
+    assert engine.sync_record(record.pk).status == "unchanged" and world.updates == 0
+
+
+def test_an_edit_updates_the_same_invoice(flow, queued, world):
+    order = world.add_order("1002", total="10.00")
+    poll_and_sync(flow, queued)
+    world.edit(order.source_id, total=__import__("decimal").Decimal("12.50"))
+    poll_and_sync(flow, queued)
+    assert world.creates == 1 and world.updates == 1
+    assert world.documents["inv-1"]["total"] == __import__("decimal").Decimal("12.50")
+
+
+def test_a_cancelled_order_voids_its_invoice_and_one_never_written_is_skipped(flow, queued, world):
+    order = world.add_order("1003")
+    poll_and_sync(flow, queued)
+    world.edit(order.source_id, status=OrderStatus.CANCELLED)
+    poll_and_sync(flow, queued)
+    assert world.documents["inv-1"]["status"] == "void"
+    world.add_order("1004", status=OrderStatus.CANCELLED)
+    poll_and_sync(flow, queued)
+    assert Record.objects.get(source_ref="1004").status == "skipped" and world.creates == 1
+
+
+def test_a_crash_after_the_vendors_2xx_heals_without_a_duplicate(flow, queued, world):
+    world.add_order("1005")
+    world.lose_commit = True
+    poll_and_sync(flow, queued)
+    record = Record.objects.get()
+    assert record.status == "failed" and not Link.objects.exists()
+    engine.sync_record(record.pk, replay=True)
+    record.refresh_from_db()
+    assert record.status == "synced" and world.creates == 1 and world.updates == 1  # found by natural key
+
+
+def test_an_uncertain_write_searches_before_retrying(flow, queued, world):
+    world.add_order("1006")
+    world.fail_next = [Uncertain("timeout after sending")]
+    outcomes = poll_and_sync(flow, queued)
+    assert outcomes[0].status == "retry" and outcomes[0].retry_in >= 0
+    assert engine.sync_record(Record.objects.get().pk).status == "synced"
+    assert world.creates == 1
+
+
+def test_an_older_version_never_overwrites_a_newer_one(flow, world):
+    order = world.add_order("1007")
+    newer = engine.Change("order", order.source_id, ref="1007", modified_at=order.modified_at, obj=order)
+    older = engine.Change(
+        "order", order.source_id, ref="1007", modified_at=order.modified_at - timedelta(minutes=1), obj=order
+    )
+    assert engine.record_change(flow, newer) is not None
+    assert engine.record_change(flow, older) is None
+    assert Event.objects.filter(kind="skipped").count() == 1
+
+
+def test_transient_errors_retry_then_fail_visibly(flow, queued, world):
+    world.add_order("1008")
+    world.fail_next = [Transient("502 from vendor")] * engine.MAX_ATTEMPTS
+    engine.run_flow(flow)
+    record_id = queued[0]
+    outcomes = [engine.sync_record(record_id) for _ in range(engine.MAX_ATTEMPTS)]
+    assert [o.status for o in outcomes[:-1]] == ["retry"] * (engine.MAX_ATTEMPTS - 1)
+    assert outcomes[-1].status == "failed"
+    record = Record.objects.get()
+    assert "502" in record.last_error and "Replay" in record.remediation
+
+
+def test_rate_limited_waits_what_the_vendor_said(flow, queued, world):
+    world.add_order("1009")
+    world.fail_next = [RateLimited("429", retry_after=42)]
+    (outcome,) = poll_and_sync(flow, queued)
+    assert outcome.status == "retry" and outcome.retry_in >= 42
+
+
+def test_permanent_error_fails_with_remediation_then_replay_syncs(flow, queued, world):
+    world.add_order("1010")
+    world.fail_next = [Permanent("Reference number too long", status=400)]
+    poll_and_sync(flow, queued)
+    record = Record.objects.get()
+    assert record.status == "failed" and "too long" in record.last_error and record.remediation
+    engine.replay(record)
+    assert queued == [record.pk]
+    assert engine.sync_record(record.pk, replay=True).status == "synced"
+    assert Event.objects.filter(record=record, kind="replayed").exists()
+
+
+def test_needs_review_raises_an_alert_and_the_batch_continues(flow, queued, world):
+    world.add_order("1011")
+    world.add_order("1012")
+    world.fail_next = [NeedsReview("Customer 'Acme' is not in QuickBooks", remediation="Create it, then Replay.")]
+    poll_and_sync(flow, queued)
+    statuses = dict(Record.objects.values_list("source_ref", "status"))
+    assert sorted(statuses.values()) == ["needs_review", "synced"]
+    alert = Alert.objects.get(resolved_at=None)
+    assert "Acme" in alert.message and alert.remediation == "Create it, then Replay."
+
+
+def test_auth_expired_marks_the_connection_for_reconnecting(flow, queued, world):
+    world.add_order("1013")
+    world.fail_next = [AuthExpired("401")]
+    poll_and_sync(flow, queued)
+    flow.target.refresh_from_db()
+    assert flow.target.status == "needs_reauth"
+    assert Alert.objects.filter(key=f"reauth:{flow.target_id}", resolved_at=None).exists()
+
+
+def test_the_cursor_does_not_move_when_a_poll_fails(flow, world):
+    world.poll_error = Transient("vendor down")
+    with pytest.raises(Transient):
+        engine.run_flow(flow)
+    assert Flow.objects.get(pk=flow.pk).cursor == {}
+    world.poll_error = None
+    now = datetime.now(UTC)
+    engine.run_flow(flow, now=now, enqueue=lambda pk: None)
+    assert Flow.objects.get(pk=flow.pk).cursor["order"] == now.isoformat()
+
+
+def test_a_leased_record_is_not_run_twice(flow, queued, world):
+    world.add_order("1014")
+    engine.run_flow(flow)
+    assert engine.acquire_lease(queued[0])
+    assert engine.sync_record(queued[0]).status == "leased"
+    assert world.creates == 0
+
+
+def test_webhook_delivery_becomes_a_record(flow, queued, world):
+    order = world.add_order("1015")
+    delivery = Delivery.objects.create(
+        organization=flow.organization, connection=flow.source, dedupe_key="x", body=order.source_id.encode()
+    )
+    assert engine.ingest_delivery(delivery) == 1
+    engine.sync_record(queued[0])
+    assert world.creates == 1
+
+
+def test_replay_through_the_api_changes_nothing_for_a_synced_record(client, alice, flow, queued, world):
+    world.add_order("1016")
+    poll_and_sync(flow, queued)
+    record = Record.objects.get()
+    token = Token.objects.create(user=alice)
+    response = client.post(reverse("record-replay", args=[record.pk]), HTTP_AUTHORIZATION=f"Token {token.key}")
+    assert response.status_code == 202
+    assert engine.sync_record(record.pk, replay=True).status == "unchanged"
+    assert world.creates == 1 and world.updates == 0
+
+
+def test_replay_button_and_bulk_replay(alice_client, flow, queued, world):
+    world.add_order("1017")
+    world.add_order("1018")
+    world.fail_next = [Permanent("bad")] * 2
+    poll_and_sync(flow, queued)
+    preview = alice_client.get(reverse("bulk_replay") + "?status=failed")
+    assert b"<strong>2</strong> record(s)" in preview.content
+    alice_client.post(reverse("bulk_replay"), {"status": "failed"})
+    assert len(queued) == 2
+    queued.clear()
+    record = Record.objects.first()
+    assert alice_client.post(reverse("record_replay", args=[record.pk])).status_code == 302
+    assert queued == [record.pk]
