@@ -8,6 +8,7 @@ give the JSON stored on a Record, and `canonical_hash` decides "unchanged" (no w
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import types
@@ -187,9 +188,14 @@ def _decode(tp: Any, value: Any) -> Any:
     return value
 
 
+@functools.cache
+def _hints(cls: type) -> dict:
+    return typing.get_type_hints(cls)
+
+
 def from_payload(cls: type, data: dict):
     """Inverse of `to_payload` for a canonical dataclass."""
-    hints = typing.get_type_hints(cls)
+    hints = _hints(cls)
     kwargs = {f.name: _decode(hints[f.name], data[f.name]) for f in dataclasses.fields(cls) if f.name in data}
     return cls(**kwargs)
 

@@ -49,8 +49,15 @@ def encrypt_str(value: str) -> str:
 
 
 def decrypt_str(token: str) -> str:
+    return _decrypt(tuple(settings.FIELD_ENCRYPTION_KEYS), token)
+
+
+@lru_cache(maxsize=2048)
+def _decrypt(keys: tuple[str, ...], token: str) -> str:
+    # Cached per (keys, ciphertext): every record loads its flow's connections, and Fernet's
+    # HMAC + AES per load would dominate the engine's CPU. Plaintext never leaves this process.
     try:
-        return fernet().decrypt(token.encode()).decode()
+        return _fernet(keys).decrypt(token.encode()).decode()
     except InvalidToken as exc:
         # Never include the token itself: it is ciphertext of a secret.
         raise ImproperlyConfigured(

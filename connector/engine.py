@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -138,122 +138,183 @@ def sync_record(record_id: int, *, replay: bool = False) -> Outcome:
     """Run one record through its flow. Safe to call any number of times (idempotent)."""
     if not acquire_lease(record_id):
         return Outcome("leased", retry_in=30)
-    calls: list[CallRecord] = []
-    record = None
+    record = Record.objects.select_related("flow__source", "flow__target").filter(pk=record_id).first()
+    if record is None:
+        return Outcome("gone")
+    timeline = Timeline(record)
     try:
-        record = Record.objects.select_related("flow__source", "flow__target").filter(pk=record_id).first()
-        if record is None:
-            return Outcome("gone")
-        return _run(record, calls, replay=replay)
-    finally:
-        if record is not None:
-            _write_calls(record, calls)
+        outcome, changes = _run(record, timeline, replay=replay)
+    except BaseException:
         Record.objects.filter(pk=record_id).update(lease_until=None)
+        timeline.flush()
+        raise
+    link = changes.pop("_link", None)
+    with transaction.atomic():
+        # The Link, the record's new status and its events commit together, or not at all.
+        if link:
+            _store_link(record.flow, *link)
+        Record.objects.filter(pk=record_id).update(lease_until=None, **changes)
+        timeline.flush()
+    return outcome
 
 
-def _run(record: Record, calls: list[CallRecord], *, replay: bool) -> Outcome:
+class Timeline:
+    """Events of one run, written together at the end (one INSERT) in the order they happened."""
+
+    def __init__(self, record: Record):
+        self.record = record
+        self.events: list[Event] = []
+
+    def add(self, kind: str, message: str, data: dict | None = None) -> None:
+        self.events.append(
+            Event(
+                organization_id=self.record.organization_id,
+                record_id=self.record.pk,
+                kind=kind,
+                message=message,
+                data=data or {},
+                created_at=timezone.now(),
+            )
+        )
+
+    def call(self, c: CallRecord) -> None:
+        self.add(
+            Event.Kind.API_CALL,
+            f"{c.method} {c.url} → {c.status or c.error} in {c.ms} ms",
+            {"method": c.method, "url": c.url, "status": c.status, "ms": c.ms, "error": c.error},
+        )
+
+    def flush(self) -> None:
+        if self.events:
+            Event.objects.bulk_create(self.events)
+            self.events = []
+
+
+def _run(record: Record, timeline: Timeline, *, replay: bool) -> tuple[Outcome, dict]:
+    """Returns the outcome and the Record fields to save with the lease release."""
     flow = record.flow
     phase = flow.source
     try:
         target_type = target_type_for(flow, record.object_type)
         if target_type is None:
             raise Permanent(f"The flow {flow.preset!r} does not move {record.object_type} records.")
-        obj = _load(record, calls, replay=replay)
+        obj, fetched = _load(record, timeline, replay=replay)
+        extra = {"source_payload": to_payload(obj)} if fetched else {}
         digest = canonical_hash(obj)
         if record.payload_hash and digest == record.payload_hash:
             # The target already holds exactly this version (payload_hash is only set on success).
-            Record.objects.filter(pk=record.pk).update(status=Record.Status.SYNCED, last_error="", remediation="")
-            _event(record, Event.Kind.UNCHANGED, "Nothing changed since the last sync; nothing written.")
-            return Outcome("unchanged")
-        _event(record, Event.Kind.MAPPED, f"Mapped to canonical {record.object_type}.", {"hash": digest[:12]})
+            timeline.add(Event.Kind.UNCHANGED, "Nothing changed since the last sync; nothing written.")
+            return Outcome("unchanged"), {"status": Record.Status.SYNCED, "last_error": "", "remediation": "", **extra}
+        timeline.add(Event.Kind.MAPPED, f"Mapped to canonical {record.object_type}.", {"hash": digest[:12]})
         phase = flow.target
-        target = target_adapter(flow.target, options=flow.options, on_call=calls.append)
+        target = target_adapter(flow.target, options=flow.options, on_call=timeline.call)
         key = natural_key(obj)
-        link = Link.objects.filter(connection=flow.target, object_type=target_type, canonical_key=key).first()
-        target_id = link.external_id if link else None
-        if target_id is None:
+        target_id = (
+            Link.objects.filter(connection_id=flow.target_id, object_type=target_type, canonical_key=key)
+            .values_list("external_id", flat=True)
+            .first()
+        )
+        linked = target_id is not None
+        if not linked:
             target_id = target.find(target_type, obj)  # heals a crash between the vendor's 2xx and our commit
         if is_cancellation(obj):
             if not target_id:
-                return _finish(record, obj, digest, None, WriteResult("", "skipped"), target_type)
-            result = target.cancel(target_type, obj, target_id=target_id)
+                result = WriteResult("", "skipped")
+            else:
+                result = target.cancel(target_type, obj, target_id=target_id)
         else:
             result = target.upsert(target_type, obj, target_id=target_id)
-        return _finish(record, obj, digest, key, result, target_type)
+        return _finish(record, timeline, obj, digest, key if not linked else None, result, target_type, extra)
     except ApiError as exc:
-        return _fail(record, exc, phase)
+        return _fail(record, timeline, exc, phase)
     except Exception as exc:  # a bug or unmappable data: visible and replayable, never lost
         logger.exception("record failed", extra={"record_id": record.pk, "organization_id": record.organization_id})
-        return _fail(record, Permanent(f"Internal error while syncing: {type(exc).__name__}: {exc}"), phase)
+        return _fail(record, timeline, Permanent(f"Internal error while syncing: {type(exc).__name__}: {exc}"), phase)
 
 
-def _load(record: Record, calls: list[CallRecord], *, replay: bool) -> Any:
+def _load(record: Record, timeline: Timeline, *, replay: bool) -> tuple[Any, bool]:
     """Fresh from the source on replay or when no payload was delivered; else the delivered one."""
     cls = CANONICAL_TYPES[record.object_type]
     if record.source_payload is not None and not replay:
-        return from_payload(cls, record.source_payload)
-    source = source_adapter(record.flow.source, options=record.flow.options, on_call=calls.append)
+        return from_payload(cls, record.source_payload), False
+    source = source_adapter(record.flow.source, options=record.flow.options, on_call=timeline.call)
     try:
         obj = source.fetch(record.object_type, record.source_id)
     except Permanent:
         if record.source_payload is None:
             raise
-        _event(record, Event.Kind.FETCHED, "The source no longer has it; replaying the stored payload.")
-        return from_payload(cls, record.source_payload)
-    Record.objects.filter(pk=record.pk).update(source_payload=to_payload(obj))
-    _event(record, Event.Kind.FETCHED, f"Fetched {record.object_type} {record.source_ref or record.source_id}.")
-    return obj
+        timeline.add(Event.Kind.FETCHED, "The source no longer has it; replaying the stored payload.")
+        return from_payload(cls, record.source_payload), False
+    timeline.add(Event.Kind.FETCHED, f"Fetched {record.object_type} {record.source_ref or record.source_id}.")
+    return obj, True
 
 
-def _finish(record: Record, obj: Any, digest: str, key: str | None, result: WriteResult, target_type: str) -> Outcome:
+def _finish(
+    record: Record,
+    timeline: Timeline,
+    obj: Any,
+    digest: str,
+    new_key: str | None,
+    result: WriteResult,
+    target_type: str,
+    extra: dict,
+) -> tuple[Outcome, dict]:
     flow = record.flow
-    with transaction.atomic():
-        if key and result.target_id and result.action in ("created", "updated", "unchanged"):
-            _store_link(flow, target_type, key, result.target_id, obj)
-        status = Record.Status.SKIPPED if result.action == "skipped" else Record.Status.SYNCED
-        Record.objects.filter(pk=record.pk).update(
-            status=status,
-            target_id=result.target_id or record.target_id,
-            payload=to_payload(obj),
-            payload_hash=digest,
-            synced_at=timezone.now(),
-            attempts=F("attempts") + 1,
-            last_error="",
-            remediation="",
-        )
-        kind = {
-            "created": Event.Kind.CREATED,
-            "updated": Event.Kind.UPDATED,
-            "unchanged": Event.Kind.UNCHANGED,
-            "skipped": Event.Kind.SKIPPED,
-        }.get(result.action, Event.Kind.UPDATED)
-        message = {
-            "skipped": "Cancelled before it was ever written to the target: nothing to void.",
-        }.get(result.action, f"{target_type.replace('_', ' ').capitalize()} {result.action} ({result.target_id}).")
-        _event(record, kind, message, {"target_id": result.target_id, "url": result.url, **result.data})
+    link = None
+    if new_key and result.target_id and result.action in ("created", "updated", "unchanged"):
+        link = (target_type, new_key, result.target_id)
+    status = Record.Status.SKIPPED if result.action == "skipped" else Record.Status.SYNCED
+    kind = {
+        "created": Event.Kind.CREATED,
+        "updated": Event.Kind.UPDATED,
+        "unchanged": Event.Kind.UNCHANGED,
+        "skipped": Event.Kind.SKIPPED,
+    }.get(result.action, Event.Kind.UPDATED)
+    if result.action == "skipped":
+        message = "Cancelled before it was ever written to the target: nothing to void."
+    else:
+        message = f"{target_type.replace('_', ' ').capitalize()} {result.action} ({result.target_id})."
+    timeline.add(kind, message, {"target_id": result.target_id, "url": result.url, **result.data})
+    if record.status == Record.Status.NEEDS_REVIEW:
         resolve_alerts(record.organization, f"record:{record.pk}")
-        Connection.objects.filter(pk__in=[flow.source_id, flow.target_id]).update(consecutive_failures=0)
-    return Outcome(status)
+    for connection in (flow.source, flow.target):
+        if connection.consecutive_failures:
+            Connection.objects.filter(pk=connection.pk).update(consecutive_failures=0)
+    changes = {
+        "status": status,
+        "target_id": result.target_id or record.target_id,
+        "payload": to_payload(obj),
+        "payload_hash": digest,
+        "synced_at": timezone.now(),
+        "attempts": F("attempts") + 1,
+        "last_error": "",
+        "remediation": "",
+        **extra,
+    }
+    if link:
+        changes["_link"] = link
+    return Outcome(status), changes
 
 
-def _store_link(flow: Flow, target_type: str, key: str, target_id: str, obj: Any) -> None:
-    try:
-        with transaction.atomic():
-            Link.objects.update_or_create(
-                connection=flow.target,
+def _store_link(flow: Flow, target_type: str, key: str, target_id: str) -> None:
+    """Called inside the transaction that marks the record synced (exactly-once effect). A conflict
+    means the target object is already linked (e.g. under an old order number): that link stays,
+    and the natural-key search before the next create still finds the object."""
+    Link.objects.bulk_create(
+        [
+            Link(
+                organization_id=flow.organization_id,
+                connection_id=flow.target_id,
                 object_type=target_type,
                 canonical_key=key,
-                defaults={"organization_id": flow.organization_id, "external_id": target_id},
+                external_id=target_id,
             )
-    except IntegrityError:
-        # The same target object is already linked under another key (e.g. a renamed order number):
-        # move that link rather than failing a write that has already happened at the vendor.
-        Link.objects.filter(connection=flow.target, object_type=target_type, external_id=target_id).update(
-            canonical_key=key
-        )
+        ],
+        ignore_conflicts=True,
+    )
 
 
-def _fail(record: Record, exc: ApiError, connection: Connection) -> Outcome:
+def _fail(record: Record, timeline: Timeline, exc: ApiError, connection: Connection) -> tuple[Outcome, dict]:
     attempts = record.attempts + 1
     remediation = exc.remediation
     retry_in = 0.0
@@ -284,16 +345,13 @@ def _fail(record: Record, exc: ApiError, connection: Connection) -> Outcome:
             if isinstance(exc, Transient)
             else f"Correct the data in {connection.label} (or the flow's settings), then press Replay."
         )
-    Record.objects.filter(pk=record.pk).update(
-        status=status, attempts=attempts, last_error=str(exc)[:2000], remediation=remediation[:1000]
-    )
-    _event(
-        record,
+    timeline.add(
         Event.Kind.FAILED,
         str(exc)[:1000],
         {"error": type(exc).__name__, "status": exc.status, "retry_in": round(retry_in, 1), "attempt": attempts},
     )
-    return Outcome("retry" if status == Record.Status.PENDING else status, retry_in=retry_in)
+    changes = {"status": status, "attempts": attempts, "last_error": str(exc)[:2000], "remediation": remediation[:1000]}
+    return Outcome("retry" if status == Record.Status.PENDING else status, retry_in=retry_in), changes
 
 
 def mark_needs_reauth(connection: Connection, reason: str) -> None:
@@ -400,21 +458,6 @@ def _enqueue(record_id: int, *, replay: bool = False) -> None:
 def _event(record: Record, kind: str, message: str, data: dict | None = None) -> Event:
     return Event.objects.create(
         organization_id=record.organization_id, record=record, kind=kind, message=message, data=data or {}
-    )
-
-
-def _write_calls(record: Record, calls: list[CallRecord]) -> None:
-    if not calls:
-        return
-    Event.objects.bulk_create(
-        Event(
-            organization_id=record.organization_id,
-            record_id=record.pk,
-            kind=Event.Kind.API_CALL,
-            message=f"{c.method} {c.url} → {c.status or c.error} in {c.ms} ms",
-            data={"method": c.method, "url": c.url, "status": c.status, "ms": c.ms, "error": c.error},
-        )
-        for c in calls
     )
 
 

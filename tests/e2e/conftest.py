@@ -1,0 +1,85 @@
+"""End to end: a real Celery worker process beside the live server, sharing its database and Redis."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _database_url() -> str:
+    s = connection.settings_dict
+    if s["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{s['NAME']}"
+    host = s.get("HOST") or "127.0.0.1"
+    user = s.get("USER") or "postgres"
+    password = f":{s['PASSWORD']}" if s.get("PASSWORD") else ""
+    return f"postgres://{user}{password}@{host}:{s.get('PORT') or 5432}/{s['NAME']}"
+
+
+@pytest.fixture
+def celery_worker(live_server, settings, tmp_path):
+    """Start `celery worker` as its own process on the test database; stop it after the test."""
+    settings.PUBLIC_BASE_URL = live_server.url
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "DATABASE_URL": _database_url(),
+        "REDIS_URL": settings.REDIS_URL,
+        "PUBLIC_BASE_URL": live_server.url,
+    }
+    log = open(tmp_path / "worker.log", "wb")  # noqa: SIM115 (closed below)
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "connector",
+            "worker",
+            "-Q",
+            "webhooks,sync,qbwc",
+            "-P",
+            "threads",
+            "-c",
+            "4",
+            "--without-mingle",
+            "--without-gossip",
+            "-l",
+            "INFO",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 60
+    while b"ready" not in (tmp_path / "worker.log").read_bytes():
+        if worker.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError("celery worker did not start:\n" + (tmp_path / "worker.log").read_text()[-3000:])
+        time.sleep(0.2)
+    worker.log_path = tmp_path / "worker.log"
+    yield worker
+    worker.terminate()
+    try:
+        worker.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+    log.close()
+
+
+def wait_until(predicate, *, timeout: float = 60.0, interval: float = 0.25, message: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message}")
