@@ -138,8 +138,11 @@ def sync_record(record_id: int, *, replay: bool = False) -> Outcome:
     """Run one record through its flow. Safe to call any number of times (idempotent)."""
     if not acquire_lease(record_id):
         return Outcome("leased", retry_in=30)
-    record = Record.objects.select_related("flow__source", "flow__target").filter(pk=record_id).first()
-    if record is None:
+    try:
+        # .get(), not .first(): no ORDER BY to compile on the hottest query of the engine.
+        # `payload` (the last success) is not needed to run; only its hash is.
+        record = Record.objects.select_related("flow__source", "flow__target").defer("payload").get(pk=record_id)
+    except Record.DoesNotExist:
         return Outcome("gone")
     timeline = Timeline(record)
     try:
@@ -209,10 +212,13 @@ def _run(record: Record, timeline: Timeline, *, replay: bool) -> tuple[Outcome, 
         phase = flow.target
         target = target_adapter(flow.target, options=flow.options, on_call=timeline.call)
         key = natural_key(obj)
-        target_id = (
-            Link.objects.filter(connection_id=flow.target_id, object_type=target_type, canonical_key=key)
-            .values_list("external_id", flat=True)
-            .first()
+        target_id = next(
+            iter(
+                Link.objects.filter(connection_id=flow.target_id, object_type=target_type, canonical_key=key)
+                .order_by()
+                .values_list("external_id", flat=True)[:1]
+            ),
+            None,
         )
         linked = target_id is not None
         if not linked:
