@@ -215,3 +215,29 @@ def test_replay_button_and_bulk_replay(alice_client, flow, queued, world):
     record = Record.objects.first()
     assert alice_client.post(reverse("record_replay", args=[record.pk])).status_code == 302
     assert queued == [record.pk]
+
+
+def test_pending_work_is_coalesced_per_record(monkeypatch, django_capture_on_commit_callbacks):
+    from connector import tasks
+
+    sent: list[tuple] = []
+    monkeypatch.setattr(tasks.sync_record, "delay", lambda record_id, replay=False: sent.append((record_id, replay)))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert tasks.enqueue_sync(7) is True
+        assert tasks.enqueue_sync(7) is False  # already waiting in the queue
+        assert tasks.enqueue_sync(7, replay=True) is True  # a person's replay is never swallowed
+    assert sent == [(7, False), (7, True)]
+
+
+def test_a_vendor_that_keeps_failing_pauses_its_flows(flow, queued, world):
+    from connector.models import Alert
+
+    for i in range(engine.CIRCUIT_THRESHOLD):
+        world.add_order(f"C{i}")
+    world.fail_next = [Transient("503")] * engine.CIRCUIT_THRESHOLD
+    poll_and_sync(flow, queued)
+    flow.target.refresh_from_db()
+    assert flow.target.paused_until is not None
+    assert Alert.objects.filter(key=f"circuit:{flow.target_id}").exists()
+    assert engine.run_flow(Flow.objects.get(pk=flow.pk)) == {"paused": ["Books"]}
+    assert set(Record.objects.values_list("status", flat=True)) == {"pending"}  # nothing lost
