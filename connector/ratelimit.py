@@ -40,7 +40,12 @@ local remaining = tonumber(ARGV[2])
 local reset_in = tonumber(ARGV[3])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local rate = tonumber(ARGV[4])
 local tokens = tonumber(redis.call('HGET', key, 'tokens') or cap)
+local ts = tonumber(redis.call('HGET', key, 'ts') or now)
+-- Credit the refill earned since the last update before clamping, or every observation would
+-- throw that time away and the bucket would run below the vendor's real limit.
+tokens = math.min(cap, tokens + math.max(0, now - ts) * rate)
 if remaining >= 0 and remaining < tokens then tokens = remaining end
 redis.call('HSET', key, 'tokens', tostring(tokens), 'ts', tostring(now))
 if remaining == 0 and reset_in > 0 then redis.call('HSET', key, 'blocked', tostring(now + reset_in)) end
@@ -105,7 +110,7 @@ class RateLimiter:
     def observe(self, key: str, limit: Limit, *, remaining: int | None, reset_in: float | None) -> None:
         if remaining is None:
             return
-        self._observe(keys=[key], args=[limit.requests, int(remaining), float(reset_in or 0)])
+        self._observe(keys=[key], args=[limit.requests, int(remaining), float(reset_in or 0), limit.rate])
 
     def block(self, key: str, seconds: float) -> None:
         self._block(keys=[key], args=[max(0.0, float(seconds))])

@@ -37,3 +37,17 @@ def test_block_after_429_stops_every_worker():
     limiter = RateLimiter()
     limiter.block("rl:t:block", 12)
     assert 11 <= limiter.try_acquire("rl:t:block", Limit(100, 1)) <= 12.5
+
+
+def test_observe_keeps_the_refill_earned_since_the_last_call():
+    """Regression: an observation must not throw away the time that refilled the bucket."""
+    limiter = RateLimiter()
+    limit = Limit(10, 1)  # 10 tokens per second
+    for _ in range(10):
+        assert limiter.try_acquire("rl:t:refill", limit) == 0
+    import time
+
+    time.sleep(0.5)  # about 5 tokens earned
+    limiter.observe("rl:t:refill", limit, remaining=8, reset_in=1)
+    taken = sum(1 for _ in range(10) if limiter.try_acquire("rl:t:refill", limit) == 0)
+    assert taken >= 4
