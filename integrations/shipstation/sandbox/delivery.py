@@ -1,0 +1,72 @@
+"""The sandbox's webhook sender: POSTs `{resource_url, resource_type}` to subscribers.
+
+Calls are stored as `SandboxWebhookCall` rows first, then sent after the transaction commits, in a
+background thread (`deliver_in_background`), or by `deliver_pending()` which tests and the demo call
+directly. Each call is claimed with a compare-and-set, so a thread and a test never send it twice.
+The `duplicate_webhook_rate` knob sends some calls twice, as real senders sometimes do.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import requests
+from django.db import close_old_connections
+from django.utils import timezone
+
+from integrations.shipstation.sandbox.models import SandboxWebhookCall
+
+_local = threading.local()
+
+
+def set_current_base_url(url: str | None) -> None:
+    """The sandbox root of the request being served, so pointers name the host the client used."""
+    _local.base_url = url
+
+
+def current_base_url() -> str | None:
+    return getattr(_local, "base_url", None)
+
+
+def deliver_pending(ids: list[int] | None = None, *, timeout: float = 5.0) -> list[SandboxWebhookCall]:
+    from integrations.shipstation.sandbox.faults import dice
+
+    calls = SandboxWebhookCall.objects.filter(status=SandboxWebhookCall.Status.PENDING)
+    if ids is not None:
+        calls = calls.filter(pk__in=ids)
+    sent = []
+    for call in calls.select_related("webhook__account").order_by("id"):
+        claimed = SandboxWebhookCall.objects.filter(pk=call.pk, status=SandboxWebhookCall.Status.PENDING).update(
+            status=SandboxWebhookCall.Status.SENDING
+        )
+        if not claimed:
+            continue
+        account = call.webhook.account
+        times = 2 if dice(account).random() < account.duplicate_webhook_rate else 1
+        status, error = None, ""
+        for _ in range(times):
+            try:
+                response = requests.post(
+                    call.webhook.target_url, json=call.body, timeout=timeout, allow_redirects=False
+                )
+                status = response.status_code
+            except requests.RequestException as exc:
+                error = f"{type(exc).__name__}: {exc}"[:500]
+        call.status = SandboxWebhookCall.Status.SENT if status and status < 300 else SandboxWebhookCall.Status.FAILED
+        call.response_status, call.error, call.sent_at = status, error, timezone.now()
+        call.save(update_fields=["status", "response_status", "error", "sent_at"])
+        sent.append(call)
+    return sent
+
+
+def _run(ids: list[int]) -> None:
+    try:
+        deliver_pending(ids)
+    finally:
+        close_old_connections()
+
+
+def deliver_in_background(ids: list[int]) -> threading.Thread:
+    thread = threading.Thread(target=_run, args=(ids,), name="shipstation-sandbox-webhooks", daemon=True)
+    thread.start()
+    return thread

@@ -1,0 +1,38 @@
+from django.urls import path
+
+from integrations.shipstation import views, webhooks
+from integrations.shipstation.sandbox import demo_views
+from integrations.shipstation.sandbox import views as sandbox
+
+urlpatterns = [
+    path("integrations/shipstation/connect/", views.connect, name="shipstation_connect"),
+    path("integrations/shipstation/<int:pk>/", views.connection_detail, name="shipstation_connection"),
+    path("integrations/shipstation/<int:pk>/repair/", views.repair, name="shipstation_repair"),
+    path("integrations/shipstation/<int:pk>/disconnect/", views.disconnect, name="shipstation_disconnect"),
+    path("hooks/shipstation/<str:token>/", webhooks.receive, name="shipstation_webhook"),
+]
+
+# Mounted under /sandbox/shipstation/ only when SANDBOX_ENABLED (connector/urls.py).
+sandbox_urlpatterns = [
+    path("", demo_views.orders_page, name="shipstation_sandbox"),
+    path("accounts/listtags", sandbox.list_tags),
+    path("stores", sandbox.list_stores),
+    path("orders", sandbox.orders),
+    path("orders/<int:order_id>", sandbox.order_detail),
+    path("orders/createorder", sandbox.create_order),
+    path("orders/createorders", sandbox.create_orders),
+    path("orders/markasshipped", sandbox.mark_as_shipped),
+    path("orders/createlabelfororder", sandbox.create_label_for_order),
+    path("shipments", sandbox.shipments),
+    path("shipments/voidlabel", sandbox.void_label),
+    path("customers", sandbox.customers),
+    path("customers/<int:customer_id>", sandbox.customer_detail),
+    path("products", sandbox.products),
+    path("products/<int:product_id>", sandbox.product_detail),
+    path("webhooks", sandbox.webhooks),
+    path("webhooks/subscribe", sandbox.subscribe),
+    path("webhooks/<int:webhook_id>", sandbox.unsubscribe),
+    path("_control/accounts", sandbox.control_accounts),
+    path("_control/faults", sandbox.control_faults),
+    path("_control/deliver", sandbox.control_deliver),
+]

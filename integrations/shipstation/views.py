@@ -1,0 +1,87 @@
+"""Connect, connection page (webhooks with Repair), Disconnect. All login-required and tenant-scoped."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from connector.http import ApiError
+from connector.models import Connection
+from connector.tenancy import get_for_org_or_404
+from integrations.shipstation import connection as conn
+from integrations.shipstation.forms import ConnectForm
+
+
+@login_required
+def connect(request):
+    form = ConnectForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        settings_ = {"base_url": form.api_base_url()} if "base_url" in form.fields else {}
+        if form.stores:
+            settings_["store_ids"] = [s.get("storeId") for s in form.stores if isinstance(s, dict)]
+        connection = Connection.objects.create(
+            organization=request.organization,
+            system="shipstation",
+            label=data["label"],
+            credentials={
+                "api_key": data["api_key"].strip(),
+                "api_secret": data["api_secret"].strip(),
+                **({"v2_api_key": data["v2_api_key"].strip()} if data.get("v2_api_key") else {}),
+            },
+            settings=settings_,
+        )
+        try:
+            conn.ensure_webhooks(connection, conn.client_for(connection))
+            messages.success(request, "ShipStation is connected and its webhooks are subscribed.")
+        except ApiError as exc:
+            messages.error(request, f"Connected, but subscribing webhooks failed: {exc.message}. Press Repair.")
+        return redirect("shipstation_connection", pk=connection.pk)
+    return render(request, "shipstation/connect.html", {"form": form})
+
+
+def _connection(request, pk: int) -> Connection:
+    return get_for_org_or_404(Connection, request.organization, pk=pk, system="shipstation")
+
+
+@login_required
+def connection_detail(request, pk: int):
+    connection = _connection(request, pk)
+    states, error = [], ""
+    if connection.status != Connection.Status.DISABLED:
+        try:
+            states = conn.webhook_states(connection, conn.client_for(connection))
+        except ApiError as exc:
+            error = exc.message
+    return render(
+        request,
+        "shipstation/connection.html",
+        {"connection": connection, "webhooks": states, "error": error, "webhook_url": conn.webhook_url(connection)},
+    )
+
+
+@login_required
+@require_POST
+def repair(request, pk: int):
+    connection = _connection(request, pk)
+    try:
+        conn.ensure_webhooks(connection, conn.client_for(connection))
+        messages.success(request, "Webhooks are subscribed.")
+    except ApiError as exc:
+        messages.error(request, f"Could not repair the webhooks: {exc.message}")
+    return redirect("shipstation_connection", pk=connection.pk)
+
+
+@login_required
+@require_POST
+def disconnect(request, pk: int):
+    connection = _connection(request, pk)
+    try:
+        removed = conn.remove_webhooks(connection, conn.client_for(connection))
+        messages.success(request, f"Disconnected; {removed} webhook(s) removed from ShipStation.")
+    except ApiError as exc:
+        messages.error(request, f"Disconnected here, but ShipStation's webhooks could not be removed: {exc.message}")
+    Connection.objects.filter(pk=connection.pk).update(status=Connection.Status.DISABLED)
+    return redirect("connections")

@@ -1,0 +1,62 @@
+"""POST /hooks/shipstation/<token>/: store the pointer, answer 200 fast (DESIGN §7).
+
+V1 webhooks are unsigned: the unguessable token in the URL names the connection, and the body is only
+a pointer (`{resource_url, resource_type}`) that the adapter later follows with our own credentials,
+and only on the connection's own API host. Malformed bodies are recorded as rejected deliveries.
+"""
+
+from __future__ import annotations
+
+import json
+
+from django.http import Http404, HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from connector.inbox import BodyTooLarge, accept_delivery, accepted, kept_headers, read_body, reject_delivery
+from connector.models import Connection
+
+RESOURCE_TYPES = (
+    "ORDER_NOTIFY",
+    "ITEM_ORDER_NOTIFY",
+    "SHIP_NOTIFY",
+    "ITEM_SHIP_NOTIFY",
+    "FULFILLMENT_SHIPPED",
+    "FULFILLMENT_REJECTED",
+)
+
+
+def parse_pointer(body: bytes) -> tuple[str, str]:
+    """(resource_type, resource_url) from a V1 webhook body; ValueError with a clear message otherwise."""
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(f"body is not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ValueError("body is not a JSON object")
+    resource_type, resource_url = data.get("resource_type"), data.get("resource_url")
+    if not isinstance(resource_type, str) or not resource_type:
+        raise ValueError("resource_type is missing")
+    if not isinstance(resource_url, str) or not resource_url.startswith(("http://", "https://")):
+        raise ValueError("resource_url is missing or not an absolute URL")
+    return resource_type, resource_url
+
+
+@csrf_exempt
+@require_POST
+def receive(request: HttpRequest, token: str) -> JsonResponse:
+    connection = Connection.objects.filter(system="shipstation", webhook_token=token).first()
+    if connection is None or connection.status == Connection.Status.DISABLED:
+        raise Http404
+    headers = kept_headers(request)
+    try:
+        body = read_body(request)
+    except BodyTooLarge as exc:
+        return JsonResponse({"error": str(exc)}, status=413)
+    try:
+        resource_type, _ = parse_pointer(body)
+    except ValueError as exc:
+        reject_delivery(connection, topic="malformed", body=body, headers=headers, reason=f"Rejected: {exc}")
+        return JsonResponse({"error": f"malformed ShipStation webhook: {exc}"}, status=400)
+    delivery = accept_delivery(connection, topic=resource_type, body=body, headers=headers)
+    return accepted(delivery)
