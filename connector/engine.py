@@ -289,6 +289,7 @@ def _finish(
     changes = {
         "status": status,
         "target_id": result.target_id or record.target_id,
+        "target_url": result.url or record.target_url,
         "payload": to_payload(obj),
         "payload_hash": digest,
         "synced_at": timezone.now(),

@@ -99,6 +99,7 @@ class Record(TenantModel):
     search_text = models.CharField(max_length=500, blank=True)  # lower-cased keys to search: email, name
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
     target_id = models.CharField(max_length=200, blank=True)
+    target_url = models.URLField(max_length=500, blank=True)  # the object in the target's own UI
     payload = models.JSONField(null=True, blank=True)  # canonical payload of the last success
     source_payload = models.JSONField(null=True, blank=True)  # newest canonical version seen at the source
     payload_hash = models.CharField(max_length=64, blank=True)

@@ -52,6 +52,7 @@ def test_an_order_becomes_one_invoice_however_often_it_is_seen(flow, queued, wor
     poll_and_sync(flow, queued)  # overlap window sees it again
     record = Record.objects.get()
     assert record.status == "synced" and record.target_id == "inv-1"
+    assert record.target_url == "https://books.fake/inv-1"
     assert world.creates == 1 and world.updates == 0
     assert Link.objects.get().external_id == "inv-1"
     kinds = list(record.events.values_list("kind", flat=True))

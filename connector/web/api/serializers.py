@@ -49,6 +49,7 @@ class RecordSerializer(serializers.ModelSerializer):
             "source_ref",
             "status",
             "target_id",
+            "target_url",
             "payload",
             "attempts",
             "last_error",
