@@ -1,0 +1,654 @@
+"""A simulated QuickBooks company file that answers qbXML like QuickBooks' request processor.
+
+Written from shared/specs/qbdesktop/QBWC.md: envelope rules (§4.1: `<?qbxml version?>` required and
+≤ the supported versions, `onError` required), queries (§4.2: IDs *or* filters, iterators with
+`MaxReturned`, `iteratorRemainingCount`/`iteratorID`, list vs transaction date filters, deleted
+queries without iterators), writes (§4.3: EditSequence on Mods) and status codes (§5: 0 OK, 1 no
+match, 500 partial, 3100 duplicate name, 3120 object not found, 3140 invalid reference, 3200
+EditSequence out of date). Messages copy the wording quoted there. A request QuickBooks could not
+parse (not well-formed, unknown request, elements out of schema order) fails the whole message set
+with HRESULT 0x80040400, which the Web Connector reports in receiveResponseXML.
+
+State is in memory, per instance. Fault knobs: `fail_next(kind, code, message)` answers the next
+request of that kind with an error status; `hresult_next()` makes QuickBooks throw instead;
+`unavailable` makes the Web Connector report connectionError; `touch_invoice`/`delete_invoice`
+simulate another QuickBooks user. Randomness (none needed so far) would take `seed`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from xml.sax.saxutils import escape, quoteattr
+
+from lxml import etree
+
+SUPPORTED_VERSIONS = ("1.0", "2.0", "3.0", "4.0", "5.0", "6.0", "7.0", "8.0", "10.0", "11.0", "12.0", "13.0")
+PARSE_ERROR = ("0x80040400", "QuickBooks found an error when parsing the provided XML text stream.")
+OFFSET = "-05:00"  # QuickBooks reports TimeModified with the PC's UTC offset
+
+
+class SimulatedHResult(Exception):
+    def __init__(self, code: str, message: str):
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+@dataclass
+class CustomerRow:
+    list_id: str
+    name: str
+    edit_sequence: str
+    time_modified: str
+    email: str = ""
+    is_active: bool = True
+
+
+@dataclass
+class ItemRow:
+    list_id: str
+    item_type: str  # "ItemInventory", "ItemService", "ItemNonInventory"
+    name: str
+    edit_sequence: str
+    time_modified: str
+    price: Decimal = Decimal("0")
+    quantity_on_hand: Decimal | None = None
+    is_active: bool = True
+
+
+@dataclass
+class TxnRow:
+    txn_id: str
+    txn_type: str  # "Invoice", "JournalEntry"
+    edit_sequence: str
+    time_modified: str
+    txn_date: str
+    ref_number: str
+    customer: str = ""
+    lines: list = field(default_factory=list)  # [(txn_line_id, item, qty, rate)] or [(kind, account, amount)]
+    memo: str = ""
+
+
+@dataclass
+class Iterator_:
+    kind: str
+    rows: list
+    position: int = 0
+
+
+def _e(name: str, value) -> str:
+    return f"<{name}>{escape(str(value))}</{name}>"
+
+
+INVOICE_ORDER = [
+    "TxnID",
+    "EditSequence",
+    "CustomerRef",
+    "ClassRef",
+    "ARAccountRef",
+    "TemplateRef",
+    "TxnDate",
+    "RefNumber",
+    "BillAddress",
+    "ShipAddress",
+    "IsPending",
+    "PONumber",
+    "TermsRef",
+    "DueDate",
+    "SalesRepRef",
+    "FOB",
+    "ShipDate",
+    "ShipMethodRef",
+    "ItemSalesTaxRef",
+    "Memo",
+    "CustomerMsgRef",
+    "IsToBePrinted",
+    "IsToBeEmailed",
+    "CustomerSalesTaxCodeRef",
+    "Other",
+    "LinkToTxnID",
+    "InvoiceLineAdd",
+    "InvoiceLineMod",
+]
+LINE_ORDER = ["TxnLineID", "ItemRef", "Desc", "Quantity", "UnitOfMeasure", "Rate", "RatePercent", "ClassRef", "Amount"]
+LIST_QUERY_ORDER = [
+    "ListID",
+    "FullName",
+    "MaxReturned",
+    "ActiveStatus",
+    "FromModifiedDate",
+    "ToModifiedDate",
+    "NameFilter",
+    "NameRangeFilter",
+    "IncludeRetElement",
+    "OwnerID",
+]
+TXN_QUERY_ORDER = [
+    "TxnID",
+    "RefNumber",
+    "RefNumberCaseSensitive",
+    "MaxReturned",
+    "ModifiedDateRangeFilter",
+    "TxnDateRangeFilter",
+    "EntityFilter",
+    "AccountFilter",
+    "RefNumberFilter",
+    "RefNumberRangeFilter",
+    "CurrencyFilter",
+    "PaidStatus",
+    "IncludeLineItems",
+    "IncludeLinkedTxns",
+    "IncludeRetElement",
+    "OwnerID",
+]
+JOURNAL_ORDER = ["TxnDate", "RefNumber", "IsAdjustment", "JournalDebitLine", "JournalCreditLine"]
+JOURNAL_LINE_ORDER = ["TxnLineID", "AccountRef", "Amount", "Memo", "EntityRef", "ClassRef", "BillableStatus"]
+
+
+def _check_order(elem, order: list[str]) -> None:
+    """QuickBooks rejects unknown or misordered elements (QBWC.md §4.1)."""
+    last = -1
+    for child in elem:
+        if child.tag not in order:
+            raise SimulatedHResult(*PARSE_ERROR)
+        index = order.index(child.tag)
+        if index < last:
+            raise SimulatedHResult(*PARSE_ERROR)
+        last = index
+
+
+class SimulatedCompany:
+    def __init__(self, name: str = "Sandbox Company", *, seed: int = 0, supported_versions=SUPPORTED_VERSIONS):
+        self.name = name
+        self.random = random.Random(seed)
+        self.supported_versions = tuple(supported_versions)
+        self.customers: dict[str, CustomerRow] = {}
+        self.items: dict[str, ItemRow] = {}
+        self.txns: dict[str, TxnRow] = {}
+        self.accounts: set[str] = {"Accounts Receivable", "Sales", "Shipping Income", "Cost of Goods Sold", "Checking"}
+        self.deleted_txns: list[dict] = []
+        self.deleted_lists: list[dict] = []
+        self.iterators: dict[str, Iterator_] = {}
+        self.file_ids: dict[str, str] = {}  # data extension FileID per OwnerID, written by QBWC
+        self.unavailable = False
+        self.requests_seen: list[str] = []
+        self._failures: list[tuple[str | None, int, str]] = []
+        self._hresults: list[tuple[str, str]] = []
+        self._seq = itertools.count(1)
+        self._clock = itertools.count(0)
+
+    # --- Fixtures and fault knobs -----------------------------------------------------------------
+
+    def _now(self) -> str:
+        tick = next(self._clock)
+        return f"2024-03-{1 + tick // 86400 % 28:02d}T{tick // 3600 % 24:02d}:{tick // 60 % 60:02d}:{tick % 60:02d}"
+
+    def _new_id(self) -> str:
+        return f"{next(self._seq):X}0000-1710000000"
+
+    def _edit_sequence(self) -> str:
+        return str(1710000000 + next(self._seq))
+
+    def add_customer(self, name: str, *, email: str = "", is_active: bool = True) -> CustomerRow:
+        row = CustomerRow(self._new_id(), name, self._edit_sequence(), self._now(), email, is_active)
+        self.customers[row.list_id] = row
+        return row
+
+    def add_item(
+        self, name: str, *, item_type: str = "ItemInventory", price: str = "0", quantity_on_hand: str | None = "0"
+    ) -> ItemRow:
+        qoh = Decimal(quantity_on_hand) if item_type == "ItemInventory" and quantity_on_hand is not None else None
+        row = ItemRow(self._new_id(), item_type, name, self._edit_sequence(), self._now(), Decimal(price), qoh)
+        self.items[row.list_id] = row
+        return row
+
+    def fail_next(self, kind: str | None, code: int, message: str) -> None:
+        self._failures.append((kind, code, message))
+
+    def hresult_next(self, code: str = PARSE_ERROR[0], message: str = PARSE_ERROR[1]) -> None:
+        self._hresults.append((code, message))
+
+    def touch_invoice(self, txn_id: str) -> None:
+        """Another QuickBooks user edits the invoice: its EditSequence changes."""
+        row = self.txns[txn_id]
+        row.edit_sequence = self._edit_sequence()
+        row.time_modified = self._now()
+
+    def delete_invoice(self, txn_id: str) -> None:
+        row = self.txns.pop(txn_id)
+        self.deleted_txns.append(
+            {"type": row.txn_type, "txn_id": txn_id, "ref": row.ref_number, "deleted": self._now(), "created": ""}
+        )
+
+    def invoices(self) -> list[TxnRow]:
+        return [t for t in self.txns.values() if t.txn_type == "Invoice"]
+
+    def customer_by_name(self, name: str) -> CustomerRow | None:
+        return next((c for c in self.customers.values() if c.name.lower() == name.lower()), None)
+
+    def item_by_name(self, name: str) -> ItemRow | None:
+        return next((i for i in self.items.values() if i.name.lower() == name.lower()), None)
+
+    # --- The Web Connector side ---------------------------------------------------------------------
+
+    def host_response(self, owner_id: str) -> str:
+        """The HostQuery/CompanyQuery/PreferencesQuery answers QBWC sends in strHCPResponse."""
+        versions = "".join(_e("SupportedQBXMLVersion", v) for v in self.supported_versions)
+        ext = ""
+        if owner_id.lower() in self.file_ids:
+            ext = (
+                f"<DataExtRet>{_e('OwnerID', owner_id)}{_e('DataExtName', 'FileID')}"
+                f"{_e('DataExtType', 'STR255TYPE')}{_e('DataExtValue', self.file_ids[owner_id.lower()])}</DataExtRet>"
+            )
+        return (
+            '<?xml version="1.0" ?>\n<QBXML>\n<QBXMLMsgsRs>\n'
+            '<HostQueryRs requestID="0" statusCode="0" statusSeverity="Info" statusMessage="Status OK">\n'
+            f"<HostRet>{_e('ProductName', 'QuickBooks Pro 2014 (simulated)')}{_e('MajorVersion', 24)}"
+            f"{_e('MinorVersion', 0)}{_e('Country', 'US')}{versions}</HostRet>\n</HostQueryRs>\n"
+            '<CompanyQueryRs requestID="1" statusCode="0" statusSeverity="Info" statusMessage="Status OK">\n'
+            f"<CompanyRet>{_e('IsSampleCompany', 'false')}{_e('CompanyName', self.name)}{ext}</CompanyRet>\n"
+            "</CompanyQueryRs>\n"
+            '<PreferencesQueryRs requestID="2" statusCode="0" statusSeverity="Info" statusMessage="Status OK">\n'
+            "<PreferencesRet><PurchasesAndVendorsPreferences><IsUsingInventory>true</IsUsingInventory>"
+            "</PurchasesAndVendorsPreferences></PreferencesRet>\n</PreferencesQueryRs>\n</QBXMLMsgsRs>\n</QBXML>\n"
+        )
+
+    def register_file(self, owner_id: str, file_id: str) -> None:
+        """QBWC stores the .qwc's FileID as a data extension on first contact."""
+        self.file_ids.setdefault(owner_id.lower(), file_id.lower())
+
+    # --- Request processing -----------------------------------------------------------------------
+
+    def process(self, request_xml: str) -> str:
+        """Answer one qbXML request message set, or raise SimulatedHResult like QuickBooks would."""
+        self.requests_seen.append(request_xml)
+        if self._hresults:
+            raise SimulatedHResult(*self._hresults.pop(0))
+        parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, remove_pis=False)
+        try:
+            root = etree.fromstring(request_xml.encode("utf-8"), parser=parser)
+        except etree.XMLSyntaxError:
+            raise SimulatedHResult(*PARSE_ERROR) from None
+        pi = root.getprevious()
+        while pi is not None and not (isinstance(pi, etree._ProcessingInstruction) and pi.target == "qbxml"):
+            pi = pi.getprevious()
+        version = (pi.get("version") if pi is not None else None) or ""
+        if root.tag != "QBXML" or version not in self.supported_versions:
+            raise SimulatedHResult(*PARSE_ERROR)
+        msgs = root.find("QBXMLMsgsRq")
+        if msgs is None or msgs.get("onError") not in ("stopOnError", "continueOnError", "rollbackOnError"):
+            raise SimulatedHResult(*PARSE_ERROR)
+        answers = []
+        for rq in msgs:
+            if not rq.tag.endswith("Rq"):
+                raise SimulatedHResult(*PARSE_ERROR)
+            answers.append(self._answer(rq))
+        return '<?xml version="1.0" ?>\n<QBXML>\n<QBXMLMsgsRs>\n' + "\n".join(answers) + "\n</QBXMLMsgsRs>\n</QBXML>\n"
+
+    def _answer(self, rq) -> str:
+        kind = rq.tag[:-2]
+        handler = getattr(self, f"_rq_{kind}", None)
+        if handler is None:
+            raise SimulatedHResult(*PARSE_ERROR)
+        rid = rq.get("requestID")
+        for index, (fail_kind, code, message) in enumerate(self._failures):
+            if fail_kind in (None, kind):
+                self._failures.pop(index)
+                return self._rs(kind, rid, code, message)
+        return handler(rq, rid)
+
+    @staticmethod
+    def _rs(kind: str, rid: str | None, code: int, message: str, body: str = "", **attrs) -> str:
+        severity = "Info" if code in (0, 1) else "Warn" if code < 1000 else "Error"
+        head = f"<{kind}Rs"
+        if rid is not None:
+            head += f" requestID={quoteattr(rid)}"
+        head += f' statusCode="{code}" statusSeverity="{severity}" statusMessage={quoteattr(message)}'
+        for key, value in attrs.items():
+            head += f" {key}={quoteattr(str(value))}"
+        if not body:
+            return head + " />"
+        return f"{head}>\n{body}</{kind}Rs>"
+
+    # --- Queries ------------------------------------------------------------------------------------
+
+    def _page(self, kind: str, rq, rid, rows: list, render) -> str:
+        """Apply MaxReturned and iterators to an ordered row list."""
+        mode = rq.get("iterator")
+        max_text = rq.findtext("MaxReturned")
+        max_returned = int(max_text) if max_text and max_text.isdigit() else None
+        if max_returned is not None and max_returned < 1:
+            raise SimulatedHResult(*PARSE_ERROR)
+        attrs: dict = {}
+        if mode == "Continue":
+            iterator = self.iterators.get(rq.get("iteratorID", ""))
+            if iterator is None or iterator.kind != kind:
+                return self._rs(
+                    kind, rid, 3120, f'Object "{rq.get("iteratorID", "")}" specified in the request cannot be found.'
+                )
+            rows = iterator.rows
+            start = iterator.position
+        elif mode == "Start":
+            iterator_id = "{" + str(uuid.UUID(int=self.random.getrandbits(128))) + "}"
+            iterator = Iterator_(kind, rows)
+            self.iterators[iterator_id] = iterator
+            start = 0
+            attrs["iteratorID"] = iterator_id
+        elif mode is None:
+            iterator, start = None, 0
+        else:
+            raise SimulatedHResult(*PARSE_ERROR)
+        end = len(rows) if max_returned is None else min(len(rows), start + max_returned)
+        page = rows[start:end]
+        if iterator is not None:
+            iterator.position = end
+            attrs["iteratorRemainingCount"] = len(rows) - end
+            attrs.setdefault("iteratorID", rq.get("iteratorID", ""))
+        if not page:
+            return self._rs(kind, rid, 1, "A query request did not find a matching object in QuickBooks", **attrs)
+        attrs["retCount"] = len(page)
+        body = "".join(render(row) for row in page)
+        return self._rs(kind, rid, 0, "Status OK", body, **attrs)
+
+    def _modified_between(self, rows: Iterable, from_text: str | None, to_text: str | None) -> list:
+        out = []
+        for row in rows:
+            if from_text and row.time_modified < from_text[:19]:
+                continue
+            if to_text and row.time_modified > to_text[:19]:
+                continue
+            out.append(row)
+        return out
+
+    def _list_query(self, kind: str, rq, rid, rows: list, render) -> str:
+        _check_order(rq, LIST_QUERY_ORDER)
+        ids = [e.text or "" for e in rq.findall("ListID")]
+        names = [e.text or "" for e in rq.findall("FullName")]
+        if (ids or names) and (rq.find("MaxReturned") is not None or rq.get("iterator")):
+            raise SimulatedHResult(*PARSE_ERROR)  # IDs or filters, never both
+        if ids or names:
+            found, missing = [], []
+            for wanted in ids:
+                match = next((r for r in rows if r.list_id == wanted), None)
+                (found.append(match) if match else missing.append(wanted))
+            for wanted in names:
+                match = next((r for r in rows if r.name.lower() == wanted.lower()), None)
+                (found.append(match) if match else missing.append(wanted))
+            if missing:
+                message = (
+                    "The query request has not been fully completed. There was a required element "
+                    f'("{missing[0]}") that could not be found in QuickBooks.'
+                )
+                return self._rs(kind, rid, 500, message, "".join(render(r) for r in found))
+            return self._rs(kind, rid, 0, "Status OK", "".join(render(r) for r in found), retCount=len(found))
+        status = rq.findtext("ActiveStatus") or "ActiveOnly"
+        if status == "ActiveOnly":
+            rows = [r for r in rows if r.is_active]
+        elif status == "InactiveOnly":
+            rows = [r for r in rows if not r.is_active]
+        rows = self._modified_between(rows, rq.findtext("FromModifiedDate"), rq.findtext("ToModifiedDate"))
+        return self._page(kind, rq, rid, rows, render)
+
+    def _render_customer(self, row: CustomerRow) -> str:
+        return (
+            f"<CustomerRet>{_e('ListID', row.list_id)}{_e('TimeCreated', row.time_modified + OFFSET)}"
+            f"{_e('TimeModified', row.time_modified + OFFSET)}{_e('EditSequence', row.edit_sequence)}"
+            f"{_e('Name', row.name)}{_e('FullName', row.name)}{_e('IsActive', str(row.is_active).lower())}"
+            f"{_e('Sublevel', 0)}{_e('Email', row.email) if row.email else ''}</CustomerRet>\n"
+        )
+
+    def _render_item(self, row: ItemRow) -> str:
+        text = (
+            f"<{row.item_type}Ret>{_e('ListID', row.list_id)}{_e('TimeCreated', row.time_modified + OFFSET)}"
+            f"{_e('TimeModified', row.time_modified + OFFSET)}{_e('EditSequence', row.edit_sequence)}"
+            f"{_e('Name', row.name)}{_e('FullName', row.name)}{_e('IsActive', str(row.is_active).lower())}"
+            f"{_e('Sublevel', 0)}"
+        )
+        if row.item_type == "ItemInventory":
+            text += _e("SalesPrice", f"{row.price:.2f}")
+            text += _e("QuantityOnHand", row.quantity_on_hand if row.quantity_on_hand is not None else 0)
+        else:
+            text += f"<SalesOrPurchase>{_e('Price', f'{row.price:.2f}')}</SalesOrPurchase>"
+        return text + f"</{row.item_type}Ret>\n"
+
+    def _rq_CustomerQuery(self, rq, rid):
+        return self._list_query("CustomerQuery", rq, rid, list(self.customers.values()), self._render_customer)
+
+    def _rq_ItemQuery(self, rq, rid):
+        return self._list_query("ItemQuery", rq, rid, list(self.items.values()), self._render_item)
+
+    def _rq_ItemInventoryQuery(self, rq, rid):
+        rows = [i for i in self.items.values() if i.item_type == "ItemInventory"]
+        return self._list_query("ItemInventoryQuery", rq, rid, rows, self._render_item)
+
+    def _render_invoice(self, row: TxnRow, *, lines: bool = True) -> str:
+        subtotal = sum((qty * rate for _id, _item, qty, rate in row.lines), Decimal(0))
+        text = (
+            f"<InvoiceRet>{_e('TxnID', row.txn_id)}{_e('TimeCreated', row.time_modified + OFFSET)}"
+            f"{_e('TimeModified', row.time_modified + OFFSET)}{_e('EditSequence', row.edit_sequence)}"
+            f"<CustomerRef>{_e('FullName', row.customer)}</CustomerRef>{_e('TxnDate', row.txn_date)}"
+            f"{_e('RefNumber', row.ref_number)}{_e('Subtotal', f'{subtotal:.2f}')}"
+        )
+        if row.memo:
+            text += _e("Memo", row.memo)
+        if lines:
+            for line_id, item, qty, rate in row.lines:
+                text += (
+                    f"<InvoiceLineRet>{_e('TxnLineID', line_id)}<ItemRef>{_e('FullName', item)}</ItemRef>"
+                    f"{_e('Quantity', qty)}{_e('Rate', f'{rate:.2f}')}{_e('Amount', f'{qty * rate:.2f}')}"
+                    "</InvoiceLineRet>"
+                )
+        return text + "</InvoiceRet>\n"
+
+    def _rq_InvoiceQuery(self, rq, rid):
+        _check_order(rq, TXN_QUERY_ORDER)
+        with_lines = rq.findtext("IncludeLineItems") == "true"
+        rows = [t for t in self.txns.values() if t.txn_type == "Invoice"]
+        txn_ids = [e.text or "" for e in rq.findall("TxnID")]
+        refs = [e.text or "" for e in rq.findall("RefNumber")]
+
+        def render(row):
+            return self._render_invoice(row, lines=with_lines)
+
+        if txn_ids:
+            found = [self.txns[t] for t in txn_ids if t in self.txns and self.txns[t].txn_type == "Invoice"]
+            missing = [t for t in txn_ids if t not in self.txns]
+            if missing:
+                message = (
+                    "The query request has not been fully completed. There was a required element "
+                    f'("{missing[0]}") that could not be found in QuickBooks.'
+                )
+                return self._rs("InvoiceQuery", rid, 500, message, "".join(render(r) for r in found))
+            return self._rs("InvoiceQuery", rid, 0, "Status OK", "".join(render(r) for r in found), retCount=len(found))
+        if refs:
+            found = [r for r in rows if r.ref_number in refs]
+            if not found:
+                return self._rs("InvoiceQuery", rid, 1, "A query request did not find a matching object in QuickBooks")
+            return self._rs("InvoiceQuery", rid, 0, "Status OK", "".join(render(r) for r in found), retCount=len(found))
+        mod = rq.find("ModifiedDateRangeFilter")
+        if mod is not None:
+            rows = self._modified_between(rows, mod.findtext("FromModifiedDate"), mod.findtext("ToModifiedDate"))
+        return self._page("InvoiceQuery", rq, rid, rows, render)
+
+    def _deleted(self, kind: str, rq, rid, type_tag: str, source: list[dict], render) -> str:
+        types = {e.text for e in rq.findall(type_tag)}
+        if not types:
+            raise SimulatedHResult(*PARSE_ERROR)
+        rows = [d for d in source if d["type"] in types]
+        window = rq.find("DeletedDateRangeFilter")
+        if window is not None:
+            lo, hi = window.findtext("FromDeletedDate"), window.findtext("ToDeletedDate")
+            rows = [d for d in rows if (not lo or d["deleted"] >= lo[:19]) and (not hi or d["deleted"] <= hi[:19])]
+        if not rows:
+            return self._rs(kind, rid, 1, "A query request did not find a matching object in QuickBooks")
+        return self._rs(kind, rid, 0, "Status OK", "".join(render(d) for d in rows), retCount=len(rows))
+
+    def _rq_TxnDeletedQuery(self, rq, rid):
+        def render(d):
+            return (
+                f"<TxnDeletedRet>{_e('TxnDelType', d['type'])}{_e('TxnID', d['txn_id'])}"
+                f"{_e('TimeCreated', (d['created'] or d['deleted']) + OFFSET)}"
+                f"{_e('TimeDeleted', d['deleted'] + OFFSET)}{_e('RefNumber', d['ref'])}</TxnDeletedRet>\n"
+            )
+
+        return self._deleted("TxnDeletedQuery", rq, rid, "TxnDelType", self.deleted_txns, render)
+
+    def _rq_ListDeletedQuery(self, rq, rid):
+        def render(d):
+            return (
+                f"<ListDeletedRet>{_e('ListDelType', d['type'])}{_e('ListID', d['list_id'])}"
+                f"{_e('TimeCreated', d['deleted'] + OFFSET)}{_e('TimeDeleted', d['deleted'] + OFFSET)}"
+                f"{_e('FullName', d['name'])}</ListDeletedRet>\n"
+            )
+
+        return self._deleted("ListDeletedQuery", rq, rid, "ListDelType", self.deleted_lists, render)
+
+    def delete_customer(self, list_id: str) -> None:
+        row = self.customers.pop(list_id)
+        self.deleted_lists.append({"type": "Customer", "list_id": list_id, "name": row.name, "deleted": self._now()})
+
+    # --- Writes -------------------------------------------------------------------------------------
+
+    def _invalid_reference(self, kind: str, rid, what: str, name: str, txn: str) -> str:
+        message = (
+            f'There is an invalid reference to QuickBooks {what} "{name}" in the {txn}.  '
+            "QuickBooks error message: Invalid argument.  The specified record does not exist in the list."
+        )
+        return self._rs(kind, rid, 3140, message)
+
+    def _resolve_customer(self, ref) -> CustomerRow | None:
+        list_id, full_name = ref.findtext("ListID"), ref.findtext("FullName")
+        if list_id:
+            return self.customers.get(list_id)
+        return self.customer_by_name(full_name or "")
+
+    def _invoice_lines(self, kind: str, rid, body, line_tag: str):
+        lines = []
+        for line in body.findall(line_tag):
+            _check_order(line, LINE_ORDER)
+            item_ref = line.find("ItemRef")
+            if item_ref is None:
+                raise SimulatedHResult(*PARSE_ERROR)
+            name = item_ref.findtext("FullName") or ""
+            item = self.items.get(item_ref.findtext("ListID") or "") or self.item_by_name(name)
+            if item is None:
+                return None, self._invalid_reference(kind, rid, "Item", name, "Invoice")
+            qty = Decimal(line.findtext("Quantity") or "0")
+            rate = Decimal(line.findtext("Rate") or "0")
+            lines.append((self._new_id(), item.name, qty, rate))
+        if not lines:
+            raise SimulatedHResult(*PARSE_ERROR)
+        return lines, None
+
+    def _rq_InvoiceAdd(self, rq, rid):
+        body = rq.find("InvoiceAdd")
+        if body is None:
+            raise SimulatedHResult(*PARSE_ERROR)
+        _check_order(body, INVOICE_ORDER[2:-1])
+        ref = body.find("CustomerRef")
+        if ref is None:
+            raise SimulatedHResult(*PARSE_ERROR)
+        customer = self._resolve_customer(ref)
+        if customer is None:
+            name = ref.findtext("FullName") or ref.findtext("ListID") or ""
+            return self._invalid_reference("InvoiceAdd", rid, "Customer", name, "Invoice")
+        lines, error = self._invoice_lines("InvoiceAdd", rid, body, "InvoiceLineAdd")
+        if error:
+            return error
+        row = TxnRow(
+            txn_id=self._new_id(),
+            txn_type="Invoice",
+            edit_sequence=self._edit_sequence(),
+            time_modified=self._now(),
+            txn_date=body.findtext("TxnDate") or self._now()[:10],
+            ref_number=body.findtext("RefNumber") or "",
+            customer=customer.name,
+            lines=lines,
+            memo=body.findtext("Memo") or "",
+        )
+        self.txns[row.txn_id] = row
+        for _id, item_name, qty, _rate in lines:
+            item = self.item_by_name(item_name)
+            if item and item.quantity_on_hand is not None:
+                item.quantity_on_hand -= qty
+        return self._rs("InvoiceAdd", rid, 0, "Status OK", self._render_invoice(row))
+
+    def _rq_InvoiceMod(self, rq, rid):
+        body = rq.find("InvoiceMod")
+        if body is None or body.find("TxnID") is None or body.find("EditSequence") is None:
+            raise SimulatedHResult(*PARSE_ERROR)
+        _check_order(body, [t for t in INVOICE_ORDER if t != "InvoiceLineAdd"])
+        txn_id = body.findtext("TxnID") or ""
+        row = self.txns.get(txn_id)
+        if row is None or row.txn_type != "Invoice":
+            message = (
+                f'Object "{txn_id}" specified in the request cannot be found.  '
+                "QuickBooks error message: Invalid argument.  The specified record does not exist in the list."
+            )
+            return self._rs("InvoiceMod", rid, 3120, message)
+        sent = body.findtext("EditSequence") or ""
+        if sent != row.edit_sequence:
+            return self._rs("InvoiceMod", rid, 3200, f'The provided edit sequence "{sent}" is out-of-date.')
+        ref = body.find("CustomerRef")
+        if ref is not None:
+            customer = self._resolve_customer(ref)
+            if customer is None:
+                return self._invalid_reference("InvoiceMod", rid, "Customer", ref.findtext("FullName") or "", "Invoice")
+            row.customer = customer.name
+        if body.find("InvoiceLineMod") is not None:
+            lines, error = self._invoice_lines("InvoiceMod", rid, body, "InvoiceLineMod")
+            if error:
+                return error
+            row.lines = lines
+        for tag, attr in (("TxnDate", "txn_date"), ("RefNumber", "ref_number"), ("Memo", "memo")):
+            if body.find(tag) is not None:
+                setattr(row, attr, body.findtext(tag) or "")
+        row.edit_sequence = self._edit_sequence()
+        row.time_modified = self._now()
+        return self._rs("InvoiceMod", rid, 0, "Status OK", self._render_invoice(row))
+
+    def _rq_JournalEntryAdd(self, rq, rid):
+        body = rq.find("JournalEntryAdd")
+        if body is None:
+            raise SimulatedHResult(*PARSE_ERROR)
+        _check_order(body, JOURNAL_ORDER)
+        lines = []
+        for line in body:
+            if line.tag not in ("JournalDebitLine", "JournalCreditLine"):
+                continue
+            _check_order(line, JOURNAL_LINE_ORDER)
+            account = line.findtext("AccountRef/FullName") or ""
+            if account not in self.accounts:
+                return self._invalid_reference("JournalEntryAdd", rid, "Account", account, "JournalEntry")
+            lines.append((line.tag, account, Decimal(line.findtext("Amount") or "0")))
+        row = TxnRow(
+            txn_id=self._new_id(),
+            txn_type="JournalEntry",
+            edit_sequence=self._edit_sequence(),
+            time_modified=self._now(),
+            txn_date=body.findtext("TxnDate") or "",
+            ref_number=body.findtext("RefNumber") or "",
+            lines=lines,
+        )
+        self.txns[row.txn_id] = row
+        ret = (
+            f"<JournalEntryRet>{_e('TxnID', row.txn_id)}{_e('TimeCreated', row.time_modified + OFFSET)}"
+            f"{_e('TimeModified', row.time_modified + OFFSET)}{_e('EditSequence', row.edit_sequence)}"
+            f"{_e('TxnDate', row.txn_date)}{_e('RefNumber', row.ref_number)}</JournalEntryRet>\n"
+        )
+        return self._rs("JournalEntryAdd", rid, 0, "Status OK", ret)
+
+    def _rq_CustomerAdd(self, rq, rid):
+        body = rq.find("CustomerAdd")
+        name = body.findtext("Name") if body is not None else None
+        if not name:
+            raise SimulatedHResult(*PARSE_ERROR)
+        if self.customer_by_name(name):
+            return self._rs("CustomerAdd", rid, 3100, f'The name "{name}" of the list element is already in use.')
+        row = self.add_customer(name, email=body.findtext("Email") or "")
+        return self._rs("CustomerAdd", rid, 0, "Status OK", self._render_customer(row))

@@ -1,0 +1,91 @@
+"""Connect page, connection page (.qwc download, password regeneration, last poll and error)."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from connector.models import Connection
+from connector.tenancy import get_for_org_or_404
+from integrations.qbdesktop import qwc
+from integrations.qbdesktop.auth import create_user, regenerate_password
+from integrations.qbdesktop.forms import ConnectForm
+from integrations.qbdesktop.jobs import SYSTEM
+from integrations.qbdesktop.models import QBWCSession, QBWCUser, QBXMLJob
+
+
+def _no_store(response: HttpResponse) -> HttpResponse:
+    # The page may show the Web Connector password once: never let a cache keep it.
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _detail_context(request: HttpRequest, connection: Connection, *, password: str = "") -> dict:
+    user = QBWCUser.objects.for_org(request.organization).get(connection=connection)
+    last_session = QBWCSession.objects.for_org(request.organization).filter(connection=connection).first()
+    jobs = QBXMLJob.objects.for_org(request.organization).filter(connection=connection)
+    return {
+        "connection": connection,
+        "qbwc_user": user,
+        "password": password,
+        "service_url": qwc.service_url(),
+        "url_ok": qwc.url_is_acceptable(qwc.service_url()),
+        "last_session": last_session,
+        "queued": jobs.filter(status__in=[QBXMLJob.Status.QUEUED, QBXMLJob.Status.WAITING]).count(),
+        "recent_jobs": jobs.order_by("-id")[:10],
+    }
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def connect(request: HttpRequest) -> HttpResponse:
+    existing = Connection.objects.for_org(request.organization).filter(system=SYSTEM)
+    if request.method == "POST":
+        form = ConnectForm(request.POST)
+        if form.is_valid() and request.organization is not None:
+            with transaction.atomic():
+                connection = Connection.objects.create(
+                    organization=request.organization,
+                    system=SYSTEM,
+                    label=form.cleaned_data["label"],
+                    settings={
+                        "time_zone": form.cleaned_data["time_zone"],
+                        "run_every_minutes": form.cleaned_data["run_every_minutes"],
+                    },
+                )
+                _user, password = create_user(connection)
+            # Rendered, not redirected: the password exists only in this one response.
+            context = _detail_context(request, connection, password=password)
+            return _no_store(render(request, "qbdesktop/detail.html", context))
+    else:
+        form = ConnectForm()
+    return render(request, "qbdesktop/connect.html", {"form": form, "existing": existing})
+
+
+@login_required
+def detail(request: HttpRequest, pk: int) -> HttpResponse:
+    connection = get_for_org_or_404(Connection, request.organization, pk=pk, system=SYSTEM)
+    return _no_store(render(request, "qbdesktop/detail.html", _detail_context(request, connection)))
+
+
+@login_required
+@require_POST
+def regenerate(request: HttpRequest, pk: int) -> HttpResponse:
+    connection = get_for_org_or_404(Connection, request.organization, pk=pk, system=SYSTEM)
+    user = QBWCUser.objects.for_org(request.organization).get(connection=connection)
+    password = regenerate_password(user)
+    messages.success(request, "New password created. Enter it in the Web Connector; the old one no longer works.")
+    return _no_store(render(request, "qbdesktop/detail.html", _detail_context(request, connection, password=password)))
+
+
+@login_required
+def download_qwc(request: HttpRequest, pk: int) -> HttpResponse:
+    connection = get_for_org_or_404(Connection, request.organization, pk=pk, system=SYSTEM)
+    user = QBWCUser.objects.for_org(request.organization).select_related("connection").get(connection=connection)
+    response = HttpResponse(qwc.build_qwc(user), content_type="application/xml; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{qwc.filename(user)}"'
+    return response
