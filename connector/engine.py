@@ -41,6 +41,7 @@ logger = logging.getLogger(__name__)
 
 OVERLAP = timedelta(minutes=5)
 LEASE = timedelta(minutes=5)
+DEFERRED_LEASE = timedelta(hours=6)  # how long a queued write holds its record
 MAX_ATTEMPTS = 8
 CIRCUIT_THRESHOLD = 20  # consecutive transient failures of one connection
 CIRCUIT_PAUSE = timedelta(minutes=10)
@@ -151,14 +152,37 @@ def sync_record(record_id: int, *, replay: bool = False) -> Outcome:
         Record.objects.filter(pk=record_id).update(lease_until=None)
         timeline.flush()
         raise
+    return _commit(record, timeline, outcome, changes)
+
+
+def _commit(record: Record, timeline: Timeline, outcome: Outcome, changes: dict) -> Outcome:
     link = changes.pop("_link", None)
+    lease_until = changes.pop("_lease_until", None)
     with transaction.atomic():
         # The Link, the record's new status and its events commit together, or not at all.
         if link:
             _store_link(record.flow, *link)
-        Record.objects.filter(pk=record_id).update(lease_until=None, **changes)
+        Record.objects.filter(pk=record.pk).update(lease_until=lease_until, **changes)
         timeline.flush()
     return outcome
+
+
+def complete_deferred(record_id: int, *, result: WriteResult | None = None, error: ApiError | None = None) -> Outcome:
+    """Finish a record whose target applied (or refused) a queued write later, e.g. when the
+    QuickBooks Web Connector polled. Same rules as a direct write: Link, status and events together."""
+    record = Record.objects.select_related("flow__source", "flow__target").get(pk=record_id)
+    timeline = Timeline(record)
+    if error is not None:
+        outcome, changes = _fail(record, timeline, error, record.flow.target)
+        return _commit(record, timeline, outcome, changes)
+    obj = from_payload(CANONICAL_TYPES[record.object_type], record.source_payload)
+    target_type = target_type_for(record.flow, record.object_type) or ""
+    key = natural_key(obj)
+    linked = Link.objects.filter(connection_id=record.flow.target_id, object_type=target_type, canonical_key=key)
+    outcome, changes = _finish(
+        record, timeline, obj, canonical_hash(obj), None if linked.exists() else key, result, target_type, {}
+    )
+    return _commit(record, timeline, outcome, changes)
 
 
 class Timeline:
@@ -230,6 +254,15 @@ def _run(record: Record, timeline: Timeline, *, replay: bool) -> tuple[Outcome, 
                 result = target.cancel(target_type, obj, target_id=target_id)
         else:
             result = target.upsert(target_type, obj, target_id=target_id)
+        if result.action == "queued":
+            # A deferred target (QuickBooks Desktop) applies it when it next connects; the record
+            # stays pending, held by a long lease, until `complete_deferred` is called.
+            timeline.add(Event.Kind.MAPPED, "Queued: the target applies it when it next connects.", result.data)
+            return Outcome("queued"), {
+                "status": Record.Status.PENDING,
+                "_lease_until": timezone.now() + DEFERRED_LEASE,
+                **extra,
+            }
         return _finish(record, timeline, obj, digest, key if not linked else None, result, target_type, extra)
     except ApiError as exc:
         return _fail(record, timeline, exc, phase)

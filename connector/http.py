@@ -288,19 +288,21 @@ class ApiClient:
         self.authenticate(prepared)
         started = time.perf_counter()
         shown_url = redact_url(prepared.url or url)
+        # Errors below are raised `from None`: a requests exception's text carries the full URL,
+        # which for some vendors (WooCommerce query-string auth) holds the keys.
         try:
             response = self.session.send(prepared, timeout=kwargs["timeout"] or self.timeout, allow_redirects=False)
-        except requests.ConnectTimeout as exc:
+        except requests.ConnectTimeout:
             self._report(method, shown_url, None, started, "connect timeout")
-            raise Transient(f"{self.system}: connect timeout") from exc
-        except requests.ReadTimeout as exc:
+            raise Transient(f"{self.system}: connect timeout") from None
+        except requests.ReadTimeout:
             self._report(method, shown_url, None, started, "read timeout")
             cls = Transient if method in self.idempotent_methods else Uncertain
-            raise cls(f"{self.system}: no answer in time; the outcome is unknown") from exc
+            raise cls(f"{self.system}: no answer in time; the outcome is unknown") from None
         except requests.ConnectionError as exc:
             self._report(method, shown_url, None, started, "connection error")
             cls = Transient if method in self.idempotent_methods else Uncertain
-            raise cls(f"{self.system}: connection failed") from exc
+            raise cls(f"{self.system}: connection failed ({type(exc).__name__})") from None
         self.calls += 1
         self._report(method, shown_url, response.status_code, started)
         return response

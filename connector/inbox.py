@@ -12,6 +12,7 @@ import hashlib
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.http import HttpRequest, JsonResponse
 
 from connector.models import Connection, Delivery
@@ -38,10 +39,14 @@ def read_body(request: HttpRequest, limit: int | None = None) -> bytes:
     return body
 
 
+def body_hash(topic: str, body: bytes) -> str:
+    return hashlib.sha256(topic.encode() + b"\0" + body).hexdigest()
+
+
 def dedupe_key(topic: str, delivery_id: str, body: bytes) -> str:
     if delivery_id:
         return f"id:{delivery_id}"[:200]
-    return "sha256:" + hashlib.sha256(topic.encode() + b"\0" + body).hexdigest()
+    return "sha256:" + body_hash(topic, body)
 
 
 def kept_headers(request: HttpRequest, extra: tuple[str, ...] = ()) -> dict:
@@ -60,10 +65,13 @@ def accept_delivery(
     signature_valid: bool | None = None,
 ) -> Delivery:
     key = dedupe_key(topic, delivery_id, body)
+    digest = body_hash(topic, body)
     with transaction.atomic():
+        # A duplicate has the same delivery id, or the same topic and body (a vendor re-sending
+        # under a new id): recorded, never processed twice.
         seen = (
-            Delivery.objects.filter(organization_id=connection.organization_id)
-            .filter(connection=connection, dedupe_key=key)
+            Delivery.objects.filter(organization_id=connection.organization_id, connection=connection)
+            .filter(Q(dedupe_key=key) | Q(body_hash=digest))
             .exclude(status=Delivery.Status.REJECTED)
             .exists()
         )
@@ -73,6 +81,7 @@ def accept_delivery(
             topic=topic[:100],
             delivery_id=delivery_id[:200],
             dedupe_key=key,
+            body_hash=digest,
             headers=headers,
             body=body,
             signature_valid=signature_valid,

@@ -187,7 +187,8 @@ class Delivery(TenantModel):
     connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="deliveries")
     topic = models.CharField(max_length=100, blank=True)
     delivery_id = models.CharField(max_length=200, blank=True)
-    dedupe_key = models.CharField(max_length=200, db_index=True)
+    dedupe_key = models.CharField(max_length=200, db_index=True)  # "id:<delivery id>" or the body hash
+    body_hash = models.CharField(max_length=64, blank=True)  # sha256 of topic + body
     headers = models.JSONField(default=dict, blank=True)
     body = models.BinaryField()
     signature_valid = models.BooleanField(null=True)
@@ -198,7 +199,10 @@ class Delivery(TenantModel):
 
     class Meta:
         ordering = ["-received_at", "-id"]
-        indexes = [models.Index(fields=["connection", "dedupe_key"], name="delivery_dedupe_idx")]
+        indexes = [
+            models.Index(fields=["connection", "dedupe_key"], name="delivery_dedupe_idx"),
+            models.Index(fields=["connection", "body_hash"], name="delivery_body_idx"),
+        ]
 
 
 class Alert(TenantModel):

@@ -139,10 +139,16 @@ CELERY_TASK_ROUTES = {
     "connector.tasks.process_delivery": {"queue": "webhooks"},
     "connector.tasks.dispatch_due_flows": {"queue": "sync"},
     "connector.tasks.poll_flow": {"queue": "sync"},
+    "connector.tasks.sync_record": {"queue": "sync"},
     "integrations.qbdesktop.*": {"queue": "qbwc"},
 }
 CELERY_BEAT_SCHEDULE = {
     "dispatch-due-flows": {"task": "connector.tasks.dispatch_due_flows", "schedule": 30.0},
+    # WooCommerce disables a webhook after repeated failed deliveries: find and re-enable them.
+    "woocommerce-repair-webhooks": {
+        "task": "integrations.woocommerce.tasks.repair_all_webhooks",
+        "schedule": 3600.0,
+    },
 }
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 

@@ -242,3 +242,34 @@ def test_a_vendor_that_keeps_failing_pauses_its_flows(flow, queued, world):
     assert Alert.objects.filter(key=f"circuit:{flow.target_id}").exists()
     assert engine.run_flow(Flow.objects.get(pk=flow.pk)) == {"paused": ["Books"]}
     assert set(Record.objects.values_list("status", flat=True)) == {"pending"}  # nothing lost
+
+
+def test_a_deferred_target_completes_the_record_later(flow, queued, world, monkeypatch):
+    from connector.adapters import WriteResult
+    from tests.connector.fake_systems import FakeTarget
+
+    monkeypatch.setattr(
+        FakeTarget, "upsert", lambda self, t, obj, target_id: WriteResult("", "queued", data={"job": 1})
+    )
+    world.add_order("1019")
+    (outcome,) = poll_and_sync(flow, queued)
+    record = Record.objects.get()
+    assert outcome.status == "queued" and record.status == "pending"
+    assert record.lease_until is not None and not engine.acquire_lease(record.pk)  # held until it completes
+    engine.complete_deferred(record.pk, result=WriteResult("TXN-1", "created"))
+    record.refresh_from_db()
+    assert record.status == "synced" and record.target_id == "TXN-1" and record.lease_until is None
+    assert Link.objects.get().external_id == "TXN-1"
+
+
+def test_a_deferred_write_refused_later_fails_the_record(flow, queued, world, monkeypatch):
+    from connector.adapters import WriteResult
+    from tests.connector.fake_systems import FakeTarget
+
+    monkeypatch.setattr(FakeTarget, "upsert", lambda self, t, obj, target_id: WriteResult("", "queued"))
+    world.add_order("1020")
+    poll_and_sync(flow, queued)
+    record = Record.objects.get()
+    engine.complete_deferred(record.pk, error=NeedsReview("Customer missing", remediation="Create it, then Replay."))
+    record.refresh_from_db()
+    assert record.status == "needs_review" and record.lease_until is None

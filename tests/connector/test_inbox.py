@@ -50,3 +50,12 @@ def test_a_delivery_without_a_handler_fails_visibly(conn):
     tasks.process_delivery.run(delivery.pk)
     delivery.refresh_from_db()
     assert delivery.status == Delivery.Status.FAILED and "handler" in delivery.error
+
+
+def test_same_body_under_a_new_delivery_id_is_a_duplicate(conn, processed, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        first = accept_delivery(conn, topic="order.updated", body=b'{"id":9}', headers={}, delivery_id="a")
+        resent = accept_delivery(conn, topic="order.updated", body=b'{"id":9}', headers={}, delivery_id="b")
+        other_topic = accept_delivery(conn, topic="order.created", body=b'{"id":9}', headers={}, delivery_id="c")
+    assert resent.status == Delivery.Status.DUPLICATE
+    assert processed == [first.pk, other_topic.pk]
