@@ -9,6 +9,9 @@ class WooCommerceConfig(AppConfig):
     def ready(self) -> None:
         from connector.registry import AuthKind, Role, SystemInfo, register_system
 
+        from .adapter import WooCommerceSource
+        from .demo import demo_setup
+
         register_system(
             SystemInfo(
                 key="woocommerce",
@@ -17,5 +20,13 @@ class WooCommerceConfig(AppConfig):
                 role=Role.STORE,
                 description="Orders and customers from your store, by signed webhooks.",
                 logo="img/systems/woocommerce.svg",
+                connect_url_name="woocommerce_connect",
+                docs=(
+                    "Orders (created, updated) and new customers arrive by signed webhooks registered on connect; "
+                    "a regular poll of orders modified since the last run catches anything a webhook missed. "
+                    "HTTPS stores only."
+                ),
+                demo_setup=demo_setup,
+                source_adapter=WooCommerceSource,
             )
         )

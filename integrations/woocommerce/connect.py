@@ -1,0 +1,232 @@
+"""Connecting a store: verify keys live, save them encrypted, register / repair / delete webhooks.
+
+No database transaction is held across a call to the store: the store's webhook creation pings
+our own receiver, which must already see the committed Connection.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+from django.urls import reverse
+
+from connector.http import ApiError, AuthExpired, CallRecord
+from connector.models import Connection, Event, raise_alert, resolve_alerts
+
+from .auth import new_webhook_secret, normalize_store_url
+from .client import WEBHOOK_TOPICS, WooCommerceClient, WooNotFound
+
+logger = logging.getLogger(__name__)
+
+
+class KeyCheckFailed(Exception):
+    """The keys did not work; `message` is what the merchant sees (never the keys)."""
+
+    def __init__(self, message: str, remediation: str = ""):
+        super().__init__(message)
+        self.message = message
+        self.remediation = remediation
+
+
+@dataclass(frozen=True)
+class VerifiedKeys:
+    store_url: str
+    consumer_key: str
+    consumer_secret: str
+    query_string_auth: bool
+
+
+def call_logger(organization, connection: Connection | None = None):
+    """An `on_call` sink that writes each store call as an Event (URLs already redacted)."""
+
+    def record(call: CallRecord) -> None:
+        Event.objects.create(
+            organization=organization,
+            connection=connection,
+            kind=Event.Kind.API_CALL,
+            message=f"{call.method} {call.url} -> {call.status or call.error}",
+            data={"method": call.method, "url": call.url, "status": call.status, "ms": call.ms, "error": call.error},
+        )
+
+    return record
+
+
+def verify_keys(store_url: str, consumer_key: str, consumer_secret: str, *, on_call=None) -> VerifiedKeys:
+    """A live read with Basic auth, then with query-string keys if the store never saw the header."""
+    store_url = normalize_store_url(store_url)
+    if not consumer_key.startswith("ck_") or not consumer_secret.startswith("cs_"):
+        raise KeyCheckFailed(
+            "Those are not WooCommerce REST keys: the consumer key starts with ck_ and the secret with cs_.",
+            "Copy both from WooCommerce → Settings → Advanced → REST API.",
+        )
+    last_error: ApiError | None = None
+    for query_string_auth in (False, True):
+        client = WooCommerceClient(
+            store_url, consumer_key, consumer_secret, query_string_auth=query_string_auth, on_call=on_call
+        )
+        try:
+            client.check_access()
+        except AuthExpired as exc:
+            last_error = exc
+            if exc.vendor_code == "woocommerce_rest_cannot_view" and not query_string_auth:
+                continue  # Anonymous: a proxy may have dropped Authorization. Try query-string keys.
+            break
+        except ApiError as exc:
+            raise KeyCheckFailed(f"The store did not accept the check: {exc.message}", exc.remediation) from None
+        return VerifiedKeys(store_url, consumer_key, consumer_secret, query_string_auth)
+    assert last_error is not None
+    raise KeyCheckFailed(f"The store refused the keys: {last_error.message}", last_error.remediation)
+
+
+def save_connection(organization, keys: VerifiedKeys, *, label: str = "", key_id=None) -> Connection:
+    """Create the store's connection, or refresh the keys of this organisation's existing one."""
+    with transaction.atomic():
+        existing = [
+            c
+            for c in Connection.objects.for_org(organization).filter(system="woocommerce")
+            if (c.settings or {}).get("store_url") == keys.store_url
+        ]
+        connection = existing[0] if existing else Connection(organization=organization, system="woocommerce")
+        connection.label = label or connection.label or keys.store_url.split("://", 1)[1]
+        connection.credentials = {
+            "consumer_key": keys.consumer_key,
+            "consumer_secret": keys.consumer_secret,
+            **({"key_id": key_id} if key_id is not None else {}),
+        }
+        connection.settings = {
+            **(connection.settings or {}),
+            "store_url": keys.store_url,
+            "query_string_auth": keys.query_string_auth,
+        }
+        if keys.store_url.startswith("http://") or "/sandbox/woocommerce/" in keys.store_url:
+            connection.settings["base_url"] = keys.store_url  # sandbox mode only (auth.normalize_store_url)
+        if not connection.webhook_secret:
+            connection.webhook_secret = new_webhook_secret()
+        connection.status = Connection.Status.ACTIVE
+        connection.last_error = ""
+        connection.save()
+    resolve_alerts(organization, f"woocommerce-reauth:{connection.pk}")
+    return connection
+
+
+def delivery_url(connection: Connection) -> str:
+    return settings.PUBLIC_BASE_URL + reverse("woocommerce_webhook", args=[connection.webhook_token])
+
+
+def client_for(connection: Connection) -> WooCommerceClient:
+    return WooCommerceClient.for_connection(connection, on_call=call_logger(connection.organization, connection))
+
+
+def register_webhooks(connection: Connection) -> dict:
+    """Create our three webhooks with the connection's secret; returns {topic: webhook id}."""
+    client = client_for(connection)
+    url = delivery_url(connection)
+    ours = {h["topic"]: h for h in client.list_webhooks() if h.get("delivery_url") == url}
+    ids = {}
+    for topic in WEBHOOK_TOPICS:
+        hook = ours.get(topic)
+        if hook is None:
+            hook = client.create_webhook(
+                name=f"Connector: {topic}", topic=topic, delivery_url=url, secret=connection.webhook_secret
+            )
+        elif hook.get("status") != "active":
+            hook = client.update_webhook(hook["id"], status="active", secret=connection.webhook_secret)
+        ids[topic] = hook["id"]
+    Connection.objects.filter(pk=connection.pk).update(settings={**connection.settings, "webhooks": ids})
+    connection.settings = {**connection.settings, "webhooks": ids}
+    return ids
+
+
+def webhook_status(connection: Connection) -> list[dict]:
+    """Our webhooks as the store reports them: topic, id, status (or "missing")."""
+    client = client_for(connection)
+    url = delivery_url(connection)
+    found = {h["topic"]: h for h in client.list_webhooks() if h.get("delivery_url") == url}
+    return [
+        {
+            "topic": t,
+            "id": found[t]["id"] if t in found else None,
+            "status": found[t]["status"] if t in found else "missing",
+        }
+        for t in WEBHOOK_TOPICS
+    ]
+
+
+def repair_webhooks(connection: Connection) -> dict:
+    """Re-enable disabled or paused webhooks and re-create missing ones; returns what was done.
+
+    WooCommerce disables a webhook after repeated failed deliveries and never retries a delivery
+    (WOO.md §1.4-1.5), so a repaired gap is filled by the flow's poll of orders modified since its
+    cursor; this also records `settings["webhooks_repaired_at"]` for the audit.
+    """
+    client = client_for(connection)
+    url = delivery_url(connection)
+    found = {h["topic"]: h for h in client.list_webhooks() if h.get("delivery_url") == url}
+    done: dict[str, str] = {}
+    ids = dict((connection.settings or {}).get("webhooks") or {})
+    for topic in WEBHOOK_TOPICS:
+        hook = found.get(topic)
+        if hook is None:
+            hook = client.create_webhook(
+                name=f"Connector: {topic}", topic=topic, delivery_url=url, secret=connection.webhook_secret
+            )
+            done[topic] = "created"
+        elif hook.get("status") != "active":
+            hook = client.update_webhook(hook["id"], status="active")
+            done[topic] = "reactivated"
+        else:
+            done[topic] = "ok"
+        ids[topic] = hook["id"]
+    changed = any(v != "ok" for v in done.values())
+    new_settings = {**(connection.settings or {}), "webhooks": ids}
+    if changed:
+        from django.utils import timezone
+
+        new_settings["webhooks_repaired_at"] = timezone.now().isoformat()
+        Event.objects.create(
+            organization=connection.organization,
+            connection=connection,
+            kind=Event.Kind.ALERT,
+            message="WooCommerce webhooks repaired: " + ", ".join(f"{t} {a}" for t, a in done.items() if a != "ok"),
+            data=done,
+        )
+    Connection.objects.filter(pk=connection.pk).update(settings=new_settings)
+    connection.settings = new_settings
+    resolve_alerts(connection.organization, f"woocommerce-webhooks:{connection.pk}")
+    return done
+
+
+def delete_webhooks(connection: Connection) -> int:
+    """Delete our webhooks from the store (those we registered, and any pointing at our URL)."""
+    client = client_for(connection)
+    url = delivery_url(connection)
+    ids = set((connection.settings or {}).get("webhooks", {}).values())
+    try:
+        ids |= {h["id"] for h in client.list_webhooks() if h.get("delivery_url") == url}
+    except ApiError as exc:
+        logger.warning("could not list webhooks on disconnect: %s", exc.message, extra={"connection_id": connection.pk})
+    deleted = 0
+    for hook_id in ids:
+        try:
+            client.delete_webhook(hook_id)
+            deleted += 1
+        except WooNotFound:
+            continue
+    return deleted
+
+
+def mark_needs_reauth(connection: Connection, error: ApiError) -> None:
+    Connection.objects.filter(pk=connection.pk).update(
+        status=Connection.Status.NEEDS_REAUTH, last_error=error.message[:2000]
+    )
+    raise_alert(
+        connection.organization,
+        f"woocommerce-reauth:{connection.pk}",
+        f"WooCommerce store {connection.label} refused our key: {error.message}",
+        remediation=error.remediation or "Reconnect the store on the Connections page.",
+        level="error",
+        connection=connection,
+    )
