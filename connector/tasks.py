@@ -84,7 +84,13 @@ def process_delivery(self, delivery_id: int) -> None:
     delivery = Delivery.objects.select_related("connection").filter(pk=delivery_id).first()
     if delivery is None or delivery.status not in (Delivery.Status.RECEIVED, Delivery.Status.FAILED):
         return
-    system = get_system(delivery.connection.system)
+    try:
+        system = get_system(delivery.connection.system)
+    except RegistryError:
+        Delivery.objects.filter(pk=delivery.pk).update(
+            status=Delivery.Status.FAILED, error=f"Unknown system {delivery.connection.system!r}."
+        )
+        return
     handler = system.delivery_handler
     if handler is None and system.source_adapter is not None:
         from connector.engine import ingest_delivery

@@ -29,3 +29,8 @@ LOGGING["root"]["level"] = "WARNING"  # noqa: F405
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     # A file, not shared-cache memory, so threads and the live server see real SQLite locking.
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / f"test-{os.getpid()}.sqlite3")}  # noqa: F405
+
+# Live-server request threads must close their connections at the end of each request, or a
+# PostgreSQL connection is garbage-collected open (ResourceWarning) and the test database cannot
+# be dropped.
+DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405

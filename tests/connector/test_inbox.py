@@ -45,11 +45,13 @@ def test_oversized_bodies_are_refused_before_reading(settings):
     assert read_body(ok) == b"x" * 10
 
 
-def test_a_delivery_without_a_handler_fails_visibly(conn):
+@pytest.mark.parametrize(("system", "reason"), [("qbdesktop", "handler"), ("retired_system", "Unknown system")])
+def test_a_delivery_nothing_can_handle_fails_visibly(alice, system, reason):
+    conn = Connection.objects.create(organization=alice.org, system=system, label="x")
     delivery = Delivery.objects.create(organization=conn.organization, connection=conn, dedupe_key="k", body=b"{}")
     tasks.process_delivery.run(delivery.pk)
     delivery.refresh_from_db()
-    assert delivery.status == Delivery.Status.FAILED and "handler" in delivery.error
+    assert delivery.status == Delivery.Status.FAILED and reason in delivery.error
 
 
 def test_same_body_under_a_new_delivery_id_is_a_duplicate(conn, processed, django_capture_on_commit_callbacks):
