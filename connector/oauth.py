@@ -15,7 +15,8 @@ provider must get right the same way:
   re-reading the tokens once the lock is ours (a concurrent worker may have refreshed already), so
   a single-use (rotating) refresh token is spent once and the new one is committed before the new
   access token is used; `invalid_grant` marks the connection `needs_reauth` with an Alert; repeated
-  failures cool down instead of hammering the token endpoint.
+  failures cool down instead of hammering the token endpoint. (On SQLite, which has no row locks, a
+  Redis lock takes the row lock's place: see `_row_lock`.)
 
 Tokens never reach logs, events, errors or pages: only error *names* from the token endpoint are
 shown, and the callback page never echoes query parameters.
@@ -27,6 +28,8 @@ import hmac
 import logging
 import secrets
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from datetime import timedelta
 from typing import Any, ClassVar
 from urllib.parse import urlencode
@@ -36,13 +39,16 @@ from authlib.integrations.base_client.errors import OAuthError
 from authlib.integrations.requests_client import OAuth2Session
 from django.conf import settings
 from django.contrib import messages
+from django.db import connection as db_connection
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template import engines
 from django.urls import reverse
+from redis.exceptions import LockError
 
 from connector.http import AuthExpired, RateLimited, Transient
 from connector.models import Connection, raise_alert, resolve_alerts
+from connector.redis import get_redis
 
 logger = logging.getLogger(__name__)
 
@@ -225,17 +231,17 @@ class OAuthProvider:
 
     def _exchange_once(self, code: str, context: dict, verifier: str | None) -> dict:
         """One request, no retries: authorisation codes are short-lived and single-use."""
-        oauth = self.oauth_session(redirect_uri=self.redirect_uri())
         kwargs = {"code_verifier": verifier} if verifier else {}
         try:
-            token = oauth.fetch_token(
-                self.token_endpoint(context),
-                grant_type="authorization_code",
-                code=code,
-                timeout=self.timeout,
-                allow_redirects=False,
-                **kwargs,
-            )
+            with self.oauth_session(redirect_uri=self.redirect_uri()) as oauth:
+                token = oauth.fetch_token(
+                    self.token_endpoint(context),
+                    grant_type="authorization_code",
+                    code=code,
+                    timeout=self.timeout,
+                    allow_redirects=False,
+                    **kwargs,
+                )
         except OAuthError as exc:
             logger.warning("%s code exchange refused: %s", self.system, exc.error)
             raise OAuthRefused(
@@ -336,8 +342,7 @@ class OAuthProvider:
         ):
             return connection
         outcome: Exception | None = None
-        with transaction.atomic():
-            locked = Connection.objects.select_for_update().get(pk=connection.pk)
+        with self._row_lock(connection.pk) as locked:
             creds = dict(locked.credentials or {})
             already_fresh = not self.needs_refresh(creds) and (not force or creds.get("access_token") != rejected_token)
             if locked.status == Connection.Status.NEEDS_REAUTH or not creds.get("refresh_token"):
@@ -356,6 +361,30 @@ class OAuthProvider:
             raise outcome
         return locked
 
+    @contextmanager
+    def _row_lock(self, pk: int) -> Iterator[Connection]:
+        """The connection's row, locked until the block ends.
+
+        PostgreSQL: `SELECT ... FOR UPDATE` inside a transaction (shared by every worker on every
+        machine). SQLite has no row locks: holding its write lock across the token request would
+        block every other writer, including a sandbox token endpoint in the same database file. A
+        SQLite deployment is a single machine, so a Redis lock serialises refreshes there instead.
+        """
+        if db_connection.vendor != "sqlite":
+            with transaction.atomic():
+                yield Connection.objects.select_for_update().get(pk=pk)
+            return
+        lock = get_redis().lock(
+            f"oauth-refresh:{pk}", timeout=sum(self.timeout) * 3, blocking_timeout=sum(self.timeout) * 2
+        )
+        if not lock.acquire():
+            raise Transient(f"{self.display_name} token refresh is busy in another worker.")
+        try:
+            yield Connection.objects.get(pk=pk)
+        finally:
+            with suppress(LockError):
+                lock.release()
+
     def _refresh_locked(self, locked: Connection, creds: dict) -> Exception | None:
         """Called with the row lock held; saves what happened and returns the error to raise after commit."""
         now = time.time()
@@ -365,15 +394,15 @@ class OAuthProvider:
                 f"{self.display_name} token refresh is cooling down after repeated failures.",
                 retry_after=retry_at - now,
             )
-        oauth = self.oauth_session()
         outcome: Exception | None = None
         try:
-            token = oauth.refresh_token(
-                self.token_endpoint(locked.settings),
-                refresh_token=creds["refresh_token"],
-                timeout=self.timeout,
-                allow_redirects=False,
-            )
+            with self.oauth_session() as oauth:
+                token = oauth.refresh_token(
+                    self.token_endpoint(locked.settings),
+                    refresh_token=creds["refresh_token"],
+                    timeout=self.timeout,
+                    allow_redirects=False,
+                )
         except OAuthError as exc:
             error = str(exc.error or "")
             if error in self.reauth_errors:

@@ -1,0 +1,361 @@
+"""Zoho Books as a flow target (DESIGN §5): invoices, cost postings (journal or comment) and contacts.
+
+Calls are the scarce resource (100/minute/organisation), so ids are cached as Links on the Zoho
+connection: contacts by customer key (lower-cased email), items by SKU (or "name:<name>"),
+invoices by order number, journals and comments by "shipment:<id>" / "shipment-void:<id>". In the
+steady state (contact and items known) a new order costs one call: the create.
+
+Exactly-once invoices: by default (`invoice_number_mode` = "order_number") the invoice number is
+the order number (with an optional `invoice_number_prefix`) and sent with
+`ignore_auto_number_generation=true`; Zoho refuses a second invoice with the same number, and that
+refusal is resolved to the existing invoice (then updated). So a create can never duplicate, and
+`find` needs no search when no Link exists. With `invoice_number_mode` = "zoho" (Zoho numbers the
+invoices) `find` searches by `reference_number` before every create.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import IntegrityError, transaction
+
+from connector.adapters import TargetAdapter, WriteResult
+from connector.canonical import Customer, Order, OrderStatus, Shipment
+from connector.http import NeedsReview, Permanent, Transient
+from connector.models import Link
+from integrations.zoho import mapping
+from integrations.zoho.client import Duplicate, NotFound, ZohoBooksClient, remember_item
+from integrations.zoho.oauth import web_url
+
+
+class ZohoBooksTarget(TargetAdapter):
+    system = "zoho"
+    target_types = ("invoice", "cost_posting", "contact")
+
+    def __init__(self, connection, *, on_call=None, options: dict | None = None, client: ZohoBooksClient | None = None):
+        super().__init__(connection, on_call=on_call, options=options)
+        self._client = client
+        self._items_refreshed = False
+
+    @property
+    def client(self) -> ZohoBooksClient:
+        if self._client is None:
+            self._client = ZohoBooksClient(self.connection, on_call=self.on_call)
+        return self._client
+
+    # --- Links ------------------------------------------------------------------------------------
+
+    def _links(self, object_type: str):
+        return Link.objects.for_org(self.connection.organization).filter(
+            connection=self.connection, object_type=object_type
+        )
+
+    def _linked(self, object_type: str, key: str) -> str | None:
+        return self._links(object_type).filter(canonical_key=key).values_list("external_id", flat=True).first()
+
+    def _remember(self, object_type: str, key: str, external_id: str) -> None:
+        if object_type == "item":
+            remember_item(self.connection, key, external_id)
+            return
+        links = self._links(object_type)
+        try:
+            with transaction.atomic():
+                links.filter(external_id=external_id).exclude(canonical_key=key).delete()
+                links.update_or_create(
+                    organization=self.connection.organization,
+                    connection=self.connection,
+                    object_type=object_type,
+                    canonical_key=key,
+                    defaults={"external_id": external_id},
+                )
+        except IntegrityError:  # a concurrent worker linked it first: its row says the same thing
+            pass
+
+    def _forget(self, object_type: str, key: str) -> None:
+        self._links(object_type).filter(canonical_key=key).delete()
+
+    def _result(self, kind: str, target_id: str, action: str, **data: Any) -> WriteResult:
+        return WriteResult(target_id=target_id, action=action, url=web_url(self.connection, kind, target_id), data=data)
+
+    # --- Contract ---------------------------------------------------------------------------------
+
+    def find(self, object_type: str, obj: Any) -> str | None:
+        if object_type == "invoice":
+            return self._find_invoice(obj)
+        if object_type == "cost_posting":
+            return self._find_cost_posting(obj, reversal=False)
+        if object_type == "contact":
+            return self._find_contact(obj)
+        raise Permanent(f"Zoho Books cannot be a target for {object_type!r}.")
+
+    def upsert(self, object_type: str, obj: Any, *, target_id: str | None) -> WriteResult:
+        if object_type == "invoice":
+            if obj.status == OrderStatus.CANCELLED and target_id:
+                return self.cancel(object_type, obj, target_id=target_id)
+            return self._upsert_invoice(obj, target_id)
+        if object_type == "cost_posting":
+            if obj.voided:
+                return self.cancel(object_type, obj, target_id=target_id or "")
+            return self._post_shipment(obj, target_id)
+        if object_type == "contact":
+            return self._upsert_contact(obj, target_id)
+        raise Permanent(f"Zoho Books cannot be a target for {object_type!r}.")
+
+    def cancel(self, object_type: str, obj: Any, *, target_id: str) -> WriteResult:
+        if object_type == "invoice":
+            return self._void_invoice(obj, target_id)
+        if object_type == "cost_posting":
+            return self._reverse_shipment(obj)
+        raise Permanent(f"Zoho Books cannot cancel {object_type!r}.")
+
+    # --- Contacts ---------------------------------------------------------------------------------
+
+    def _find_contact(self, customer: Customer) -> str | None:
+        linked = self._linked("contact", customer.key)
+        if linked:
+            return linked
+        found = self.client.find_contact_by_email(customer.email) if customer.email else None
+        if found is None and not customer.email:
+            found = self.client.find_contact_by_name(mapping.contact_name(customer))
+        if found is None:
+            return None
+        self._remember("contact", customer.key, str(found["contact_id"]))
+        return str(found["contact_id"])
+
+    def _create_contact(self, customer: Customer) -> str:
+        payload = mapping.customer_to_contact(customer)
+        try:
+            contact = self.client.create_contact(payload)
+        except Duplicate:
+            # Zoho contact names are unique; two customers may share a name: tell them apart by email.
+            if not customer.email:
+                raise
+            payload["contact_name"] = f"{payload['contact_name']} ({customer.email})"[:200]
+            contact = self.client.create_contact(payload)
+        contact_id = str(contact["contact_id"])
+        self._remember("contact", customer.key, contact_id)
+        return contact_id
+
+    def _upsert_contact(self, customer: Customer, target_id: str | None) -> WriteResult:
+        contact_id = target_id or self._find_contact(customer)
+        if contact_id is None:
+            return self._result("contact", self._create_contact(customer), "created")
+        try:
+            self.client.update_contact(contact_id, mapping.customer_to_contact(customer, include_person=False))
+        except NotFound:
+            self._forget("contact", customer.key)
+            return self._result("contact", self._create_contact(customer), "created")
+        self._remember("contact", customer.key, contact_id)
+        return self._result("contact", contact_id, "updated")
+
+    def _contact_for_order(self, order: Order) -> str:
+        customer = order.customer
+        if customer is None or not (customer.key or customer.email):
+            name = (order.bill_to.name if order.bill_to else "") or f"Order {order.number}"
+            customer = Customer(key=f"guest:{order.number}", name=name, billing=order.bill_to, shipping=order.ship_to)
+        return self._find_contact(customer) or self._create_contact(customer)
+
+    # --- Items ------------------------------------------------------------------------------------
+
+    def _item_ids(self, order: Order) -> dict[str, str]:
+        lines = {mapping.line_key(line): line for line in order.lines if line.quantity > 0}
+        known = dict(
+            self._links("item").filter(canonical_key__in=list(lines)).values_list("canonical_key", "external_id")
+        )
+        missing = [key for key in lines if key not in known]
+        if any(not key.startswith("name:") for key in missing) and not self._items_refreshed:
+            # Books' item list has no SKU filter: refresh the SKU map from the list once (ZOHO.md §5).
+            self._items_refreshed = True
+            known.update({k: v for k, v in self.client.item_ids_by_sku(refresh=True).items() if k in lines})
+            missing = [key for key in lines if key not in known]
+        for key in missing:
+            known[key] = self._resolve_item(key, lines[key])
+        return known
+
+    def _resolve_item(self, key: str, line) -> str:
+        name = (line.name or line.sku or "Item").strip()[:100]
+        found = self.client.find_item_by_name(name)
+        if found is None or (line.sku and found.get("sku") and found.get("sku") != line.sku):
+            payload: dict = {"name": name, "rate": line.unit_price, "product_type": "goods"}
+            if line.sku:
+                payload["sku"] = line.sku
+            if found is not None:  # the name belongs to another SKU: keep both apart
+                payload["name"] = f"{name} ({line.sku})"[:100]
+            try:
+                found = self.client.create_item(payload)
+            except Duplicate as exc:
+                raise NeedsReview(
+                    f"Zoho Books already has an item that clashes with {line.sku or name}: {exc.message}",
+                    remediation="Give the Zoho item this SKU (or rename it), then press Replay.",
+                ) from exc
+        item_id = str(found["item_id"])
+        self._remember("item", key, item_id)
+        return item_id
+
+    # --- Invoices ---------------------------------------------------------------------------------
+
+    def _numbered(self) -> bool:
+        return self.options.get("invoice_number_mode", "order_number") == "order_number"
+
+    def _invoice_number(self, order: Order) -> str:
+        return f"{self.options.get('invoice_number_prefix', '')}{order.number}"[:100]
+
+    def _find_invoice(self, order: Order) -> str | None:
+        linked = self._linked("invoice", order.number)
+        if linked or self._numbered():
+            return linked  # numbered creates are refused by Zoho when they exist: no search needed
+        found = self.client.find_invoice_by_reference(order.number)
+        if found is None:
+            return None
+        self._remember("invoice", order.number, str(found["invoice_id"]))
+        return str(found["invoice_id"])
+
+    def _upsert_invoice(self, order: Order, target_id: str | None) -> WriteResult:
+        if order.status == OrderStatus.CANCELLED and not target_id:
+            return WriteResult(target_id="", action="unchanged", data={"reason": "cancelled before it was invoiced"})
+        try:
+            payload = mapping.order_to_invoice(
+                order, customer_id=self._contact_for_order(order), item_ids=self._item_ids(order)
+            )
+        except mapping.MappingError as exc:
+            raise Permanent(str(exc), remediation="Correct the order in the source system, then press Replay.") from exc
+        target_id = target_id or self._linked("invoice", order.number)
+        if target_id:
+            try:
+                invoice = self.client.update_invoice(target_id, payload)
+            except NotFound:
+                self._forget("invoice", order.number)
+                return self._create_invoice(order, payload)
+            self._remember("invoice", order.number, target_id)
+            return self._result("invoice", target_id, "updated", total=str(invoice.get("total", "")))
+        return self._create_invoice(order, payload)
+
+    def _create_invoice(self, order: Order, payload: dict) -> WriteResult:
+        number = self._invoice_number(order) if self._numbered() else None
+        try:
+            invoice = self.client.create_invoice(payload, invoice_number=number)
+        except Duplicate:
+            existing = self._existing_invoice(order, number)
+            if existing is None:
+                raise
+            invoice = self.client.update_invoice(existing, payload)
+            self._remember("invoice", order.number, existing)
+            return self._result("invoice", existing, "updated", total=str(invoice.get("total", "")))
+        invoice_id = str(invoice["invoice_id"])
+        self._remember("invoice", order.number, invoice_id)
+        return self._result("invoice", invoice_id, "created", total=str(invoice.get("total", "")))
+
+    def _existing_invoice(self, order: Order, number: str | None) -> str | None:
+        found = self.client.find_invoices(invoice_number=number) if number else []
+        if not found:
+            match = self.client.find_invoice_by_reference(order.number)
+            found = [match] if match else []
+        return str(found[0]["invoice_id"]) if found else None
+
+    def _void_invoice(self, order: Order, target_id: str) -> WriteResult:
+        invoice_id = target_id or self._find_invoice(order)
+        if not invoice_id:
+            return WriteResult(target_id="", action="unchanged", data={"reason": "no invoice to void"})
+        try:
+            self.client.void_invoice(invoice_id)
+        except Permanent as exc:
+            if "already" not in exc.message.lower():
+                raise
+        return self._result("invoice", invoice_id, "voided")
+
+    # --- Shipment costs ---------------------------------------------------------------------------
+
+    def _mode(self) -> str:
+        mode = self.options.get("shipment_mode", "journal")
+        if mode not in ("journal", "comment"):
+            raise Permanent(f"Unknown shipment mode {mode!r}.", remediation="Choose journal or comment in the flow.")
+        return mode
+
+    def _key(self, shipment: Shipment, *, reversal: bool) -> str:
+        return mapping.shipment_marker(shipment, reversal=reversal).strip("[]")
+
+    def _find_cost_posting(self, shipment: Shipment, *, reversal: bool) -> str | None:
+        kind = "journal" if self._mode() == "journal" else "invoice_comment"
+        key = self._key(shipment, reversal=reversal)
+        linked = self._linked(kind, key)
+        if linked:
+            return linked
+        marker = mapping.shipment_marker(shipment, reversal=reversal)
+        if kind == "journal":
+            for journal in self.client.find_journals_by_reference(shipment.order_number):
+                if marker in str(journal.get("notes", "")):
+                    self._remember(kind, key, str(journal["journal_id"]))
+                    return str(journal["journal_id"])
+            return None
+        invoice_id = self._invoice_for_shipment(shipment, required=False)
+        if invoice_id and any(
+            marker in str(c.get("description", "")) for c in self.client.invoice_comments(invoice_id)
+        ):
+            target = f"{invoice_id}#{key}"
+            self._remember(kind, key, target)
+            return target
+        return None
+
+    def _invoice_for_shipment(self, shipment: Shipment, *, required: bool = True) -> str | None:
+        invoice_id = self._linked("invoice", shipment.order_number)
+        if not invoice_id:
+            found = self.client.find_invoice_by_reference(shipment.order_number)
+            invoice_id = str(found["invoice_id"]) if found else None
+            if invoice_id:
+                self._remember("invoice", shipment.order_number, invoice_id)
+        if invoice_id is None and required:
+            raise Transient(
+                f"Order {shipment.order_number} has no Zoho invoice yet; the shipment comment waits for it.",
+                remediation="The order's invoice is synced first; this retries by itself.",
+            )
+        return invoice_id
+
+    def _journal(self, shipment: Shipment, *, reversal: bool) -> dict:
+        try:
+            return mapping.shipment_to_journal(
+                shipment,
+                expense_account_id=str(self.options.get("expense_account_id", "")),
+                offset_account_id=str(self.options.get("offset_account_id", "")),
+                insurance_account_id=str(self.options.get("insurance_account_id", "")),
+                reversal=reversal,
+                journal_date=shipment.void_date.date() if reversal and shipment.void_date else None,
+            )
+        except mapping.MappingError as exc:
+            raise NeedsReview(
+                str(exc), remediation="Set the shipment accounts in the flow options, then Replay."
+            ) from exc
+
+    def _post_shipment(self, shipment: Shipment, target_id: str | None) -> WriteResult:
+        if shipment.total_cost <= 0:
+            return WriteResult(target_id="", action="unchanged", data={"reason": "no shipping cost"})
+        existing = target_id or self._find_cost_posting(shipment, reversal=False)
+        kind = "journal" if self._mode() == "journal" else "invoice"
+        if existing:
+            return self._result(kind, existing.split("#")[0], "unchanged")
+        key = self._key(shipment, reversal=False)
+        if kind == "journal":
+            journal = self.client.create_journal(self._journal(shipment, reversal=False))
+            self._remember("journal", key, str(journal["journal_id"]))
+            return self._result("journal", str(journal["journal_id"]), "created")
+        invoice_id = self._invoice_for_shipment(shipment)
+        self.client.add_invoice_comment(invoice_id, mapping.shipment_comment(shipment))
+        self._remember("invoice_comment", key, f"{invoice_id}#{key}")
+        return self._result("invoice", invoice_id, "created", comment=key)
+
+    def _reverse_shipment(self, shipment: Shipment) -> WriteResult:
+        original = self._find_cost_posting(shipment, reversal=False)
+        if not original:
+            return WriteResult(target_id="", action="unchanged", data={"reason": "nothing was posted"})
+        reversed_id = self._find_cost_posting(shipment, reversal=True)
+        kind = "journal" if self._mode() == "journal" else "invoice"
+        if reversed_id:
+            return self._result(kind, reversed_id.split("#")[0], "unchanged")
+        key = self._key(shipment, reversal=True)
+        if kind == "journal":
+            journal = self.client.create_journal(self._journal(shipment, reversal=True))
+            self._remember("journal", key, str(journal["journal_id"]))
+            return self._result("journal", str(journal["journal_id"]), "reversed", original=original)
+        invoice_id = original.split("#")[0]
+        self.client.add_invoice_comment(invoice_id, mapping.shipment_comment(shipment, reversal=True))
+        self._remember("invoice_comment", key, f"{invoice_id}#{key}")
+        return self._result("invoice", invoice_id, "reversed", comment=key)

@@ -1,0 +1,75 @@
+"""Sandbox control endpoints (tests, demo, benchmarks): fault knobs and sandbox organisations.
+
+POST /sandbox/zoho/_control/faults   {"organization_id": "...", "error_rate": 0.1, "rate_429": 0.05, ...}
+GET  /sandbox/zoho/_control/faults?organization_id=...
+POST /sandbox/zoho/_control/orgs     {"region": "us", "email": "...", "name": "..."} → the new organisation
+GET  /sandbox/zoho/_control/orgs/<organization_id>/stats   → calls today and documents by kind
+"""
+
+from __future__ import annotations
+
+import json
+
+from django.db.models import Count
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from integrations.zoho.sandbox import faults, state
+from integrations.zoho.sandbox.models import SandboxZohoOrg
+
+
+def _body(request: HttpRequest) -> dict | None:
+    try:
+        body = json.loads(request.body or b"{}")
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def _describe(org: SandboxZohoOrg) -> dict:
+    return {
+        "organization_id": org.organization_id,
+        "name": org.name,
+        "region": org.user.region,
+        "email": org.user.email,
+        "faults": org.faults,
+        "rate_limit_per_minute": org.rate_limit_per_minute,
+        "daily_limit": org.daily_limit,
+        "unique_reference_numbers": org.unique_reference_numbers,
+    }
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def fault_knobs(request: HttpRequest) -> JsonResponse:
+    body = _body(request) if request.method == "POST" else dict(request.GET.items())
+    if body is None:
+        return JsonResponse({"error": "body must be a JSON object"}, status=400)
+    org = SandboxZohoOrg.objects.select_related("user").filter(organization_id=str(body.get("organization_id"))).first()
+    if org is None:
+        return JsonResponse({"error": "unknown organization_id"}, status=404)
+    if request.method == "POST":
+        errors = faults.apply_settings(org, body)
+        if errors:
+            return JsonResponse({"error": "invalid knobs", "fields": errors}, status=400)
+    return JsonResponse(_describe(org))
+
+
+@csrf_exempt
+@require_POST
+def create_org(request: HttpRequest) -> JsonResponse:
+    body = _body(request)
+    if body is None or body.get("region") not in state.REGION_CODES or not body.get("email"):
+        return JsonResponse({"error": f"need region (one of {', '.join(state.REGION_CODES)}) and email"}, status=400)
+    org = state.create_org(body["region"], str(body["email"]), str(body.get("name") or ""))
+    return JsonResponse(_describe(org), status=201)
+
+
+@require_GET
+def org_stats(request: HttpRequest, organization_id: str) -> JsonResponse:
+    org = SandboxZohoOrg.objects.select_related("user").filter(organization_id=organization_id).first()
+    if org is None:
+        return JsonResponse({"error": "unknown organization_id"}, status=404)
+    kinds = dict(org.documents.values_list("kind").annotate(n=Count("id")).values_list("kind", "n"))
+    return JsonResponse({**_describe(org), "calls_today": faults.total_calls(org), "documents": kinds})
