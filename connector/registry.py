@@ -37,6 +37,7 @@ class SystemInfo:
     description: str = ""
     logo: str = ""  # static path
     connect_url_name: str = ""  # URL name of the Connect view; empty until the integration wires it
+    connection_url_name: str = ""  # URL name (taking pk) of one connection's page: status, repair, disconnect
     docs: str = ""  # what the integration can and cannot do, shown on its page
     # Called by `manage.py demo` (sandboxes on) with (organization, user); returns facts to print,
     # e.g. the sandbox account's credentials. Lets each integration connect its own sandbox.

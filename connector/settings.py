@@ -192,6 +192,12 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
 }
 
+# --- Vendor OAuth apps (registered with each vendor; sandboxes use built-in values) -------------
+ZOHO_CLIENT_ID = env.str("ZOHO_CLIENT_ID", default="")
+ZOHO_CLIENT_SECRET = env.str("ZOHO_CLIENT_SECRET", default="")
+EXACT_CLIENT_ID = env.str("EXACT_CLIENT_ID", default="")
+EXACT_CLIENT_SECRET = env.str("EXACT_CLIENT_SECRET", default="")
+
 # --- Static files -----------------------------------------------------------------------------
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]

@@ -49,7 +49,12 @@ def connections(request):
     by_system: dict[str, list[Connection]] = {}
     for conn in existing:
         by_system.setdefault(conn.system, []).append(conn)
-    cards = [{"system": s, "connections": by_system.get(s.key, [])} for s in systems()]
+    cards = []
+    for system in systems():
+        conns = by_system.get(system.key, [])
+        for conn in conns:
+            conn.page_url = reverse(system.connection_url_name, args=[conn.pk]) if system.connection_url_name else ""
+        cards.append({"system": system, "connections": conns})
     return render(request, "connector/connections.html", {"cards": cards})
 
 

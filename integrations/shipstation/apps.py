@@ -35,6 +35,7 @@ class ShipStationConfig(AppConfig):
                 description="Orders, shipments with costs and tracking, customers.",
                 logo="img/systems/shipstation.svg",
                 connect_url_name="shipstation_connect",
+                connection_url_name="shipstation_connection",
                 docs=DOCS,
                 demo_setup=demo_setup,
                 source_adapter=ShipStationSource,

@@ -21,6 +21,7 @@ class WooCommerceConfig(AppConfig):
                 description="Orders and customers from your store, by signed webhooks.",
                 logo="img/systems/woocommerce.svg",
                 connect_url_name="woocommerce_connect",
+                connection_url_name="woocommerce_connection",
                 docs=(
                     "Orders (created, updated) and new customers arrive by signed webhooks registered on connect; "
                     "a regular poll of orders modified since the last run catches anything a webhook missed. "

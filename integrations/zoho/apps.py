@@ -20,6 +20,7 @@ class ZohoConfig(AppConfig):
                 description="Invoices, sales orders, contacts, items and journals.",
                 logo="img/systems/zoho.svg",
                 connect_url_name="zoho_connect",
+                connection_url_name="zoho_connection",
                 docs=(
                     "Orders become invoices (reference number = order number), customers become contacts matched "
                     "by email, line items map to items by SKU then name (missing items are created), shipment "
