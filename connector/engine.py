@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -42,7 +43,7 @@ logger = logging.getLogger(__name__)
 OVERLAP = timedelta(minutes=5)
 LEASE = timedelta(minutes=5)
 DEFERRED_LEASE = timedelta(hours=6)  # how long a queued write holds its record
-MAX_ATTEMPTS = 8
+MAX_ATTEMPTS = 8  # default; settings.SYNC_MAX_ATTEMPTS overrides (the e2e tests use fewer)
 CIRCUIT_THRESHOLD = 20  # consecutive transient failures of one connection
 CIRCUIT_PAUSE = timedelta(minutes=10)
 
@@ -356,6 +357,8 @@ def _store_link(flow: Flow, target_type: str, key: str, target_id: str) -> None:
 
 def _fail(record: Record, timeline: Timeline, exc: ApiError, connection: Connection) -> tuple[Outcome, dict]:
     attempts = record.attempts + 1
+    max_attempts = getattr(settings, "SYNC_MAX_ATTEMPTS", MAX_ATTEMPTS)
+    backoff_base = getattr(settings, "SYNC_BACKOFF_SECONDS", 5.0)
     remediation = exc.remediation
     retry_in = 0.0
     if isinstance(exc, AuthExpired):
@@ -372,9 +375,9 @@ def _fail(record: Record, timeline: Timeline, exc: ApiError, connection: Connect
             record=record,
             flow=record.flow,
         )
-    elif isinstance(exc, Transient) and attempts < MAX_ATTEMPTS:
+    elif isinstance(exc, Transient) and attempts < max_attempts:
         status = Record.Status.PENDING
-        retry_in = max(getattr(exc, "retry_after", 0.0), backoff_seconds(attempts, base=5))
+        retry_in = max(getattr(exc, "retry_after", 0.0), backoff_seconds(attempts, base=backoff_base))
         if not isinstance(exc, RateLimited):
             trip_circuit_if_needed(connection)
         remediation = remediation or "Retrying automatically."

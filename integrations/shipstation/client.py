@@ -153,7 +153,7 @@ class ShipStationClient(ApiClient):
         if modified_since is not None:
             params["modifyDateStart"] = timeutil.to_filter(modified_since)
         if modified_until is not None:
-            params["modifyDateEnd"] = timeutil.to_filter(modified_until)
+            params["modifyDateEnd"] = timeutil.to_filter_end(modified_until)
         return self._pages("orders", "orders", params)
 
     def get_order(self, order_id: int | str) -> dict:
@@ -217,7 +217,7 @@ class ShipStationClient(ApiClient):
         if since is not None:
             params[f"{date_field}Start"] = timeutil.to_filter(since)
         if until is not None:
-            params[f"{date_field}End"] = timeutil.to_filter(until)
+            params[f"{date_field}End"] = timeutil.to_filter_end(until)
         return self._pages("shipments", "shipments", params)
 
     # Customers and products ------------------------------------------------------------------

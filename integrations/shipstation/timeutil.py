@@ -80,6 +80,14 @@ def to_filter(moment: datetime) -> str:
     return utc_to_pacific(moment).strftime(FILTER_FORMAT)
 
 
+def to_filter_end(moment: datetime) -> str:
+    """An End bound: filters have whole seconds, so round *up*, or a change made earlier in the
+    same second as the poll (e.g. 12:00:00.4 polled with End 12:00:00.9) would be left out."""
+    if moment.microsecond:
+        moment = moment.replace(microsecond=0) + timedelta(seconds=1)
+    return to_filter(moment)
+
+
 def to_response_stamp(moment: datetime) -> str:
     """Aware datetime -> ShipStation's response form: Pacific, 7 fraction digits, no offset."""
     local = utc_to_pacific(moment)

@@ -79,6 +79,17 @@ class ZohoBooksTarget(TargetAdapter):
 
     # --- Contract ---------------------------------------------------------------------------------
 
+    def choices(self, name: str) -> list[tuple[str, str]]:
+        """The chart of accounts for the flow's journal options (expense and offset accounts)."""
+        if name != "account":
+            return []
+        accounts = self.client.chart_of_accounts()
+        return [
+            (str(a["account_id"]), f"{a.get('account_name', '')} ({a.get('account_type', '')})".strip())
+            for a in accounts
+            if a.get("account_id") and a.get("is_active", True)
+        ]
+
     def find(self, object_type: str, obj: Any) -> str | None:
         if object_type == "invoice":
             return self._find_invoice(obj)
@@ -140,8 +151,15 @@ class ZohoBooksTarget(TargetAdapter):
         contact_id = target_id or self._find_contact(customer)
         if contact_id is None:
             return self._result("contact", self._create_contact(customer), "created")
+        payload = mapping.customer_to_contact(customer, include_person=False)
         try:
-            self.client.update_contact(contact_id, mapping.customer_to_contact(customer, include_person=False))
+            try:
+                self.client.update_contact(contact_id, payload)
+            except Duplicate:
+                # The name belongs to another contact (names are unique in Zoho, people's are not):
+                # keep the name this contact already has and update the rest.
+                payload.pop("contact_name", None)
+                self.client.update_contact(contact_id, payload)
         except NotFound:
             self._forget("contact", customer.key)
             return self._result("contact", self._create_contact(customer), "created")

@@ -82,4 +82,20 @@ def wait_until(predicate, *, timeout: float = 60.0, interval: float = 0.25, mess
         if value:
             return value
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+    raise AssertionError(f"timed out after {timeout}s waiting for {message}\n{_state()}")
+
+
+def _state() -> str:
+    """What the records say, to make a timeout readable."""
+    from connector.models import Delivery, Event, Record
+
+    lines = []
+    for r in Record.objects.order_by("id"):
+        lines.append(
+            f"  {r.object_type} {r.source_ref} [{r.source_id}] {r.status} attempts={r.attempts} {r.last_error[:200]}"
+        )
+        for e in Event.objects.filter(record=r).order_by("-id")[:4]:
+            lines.append(f"      {e.kind}: {e.message[:160]}")
+    for d in Delivery.objects.order_by("id"):
+        lines.append(f"  delivery {d.topic} {d.status} {d.error[:200]}")
+    return "\n".join(lines)

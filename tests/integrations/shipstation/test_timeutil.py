@@ -56,3 +56,14 @@ def test_round_trip_utc_through_pacific_stamps(moment):
         assert moment - back == timedelta(hours=1)
         assert timeutil.utc_to_pacific(moment).dst() == timedelta(0)
         assert timeutil.utc_to_pacific(moment - timedelta(hours=1)).dst() == timedelta(hours=1)
+
+
+def test_end_bounds_round_up_to_the_next_second():
+    """A change at 12:00:00.4 must be inside a poll whose End is 12:00:00.9 (filters have seconds)."""
+    from datetime import UTC, datetime
+
+    from integrations.shipstation import timeutil
+
+    end = datetime(2026, 7, 1, 19, 0, 0, 900000, tzinfo=UTC)  # 12:00:00.9 PDT
+    assert timeutil.to_filter_end(end) == "2026-07-01 12:00:01"
+    assert timeutil.to_filter_end(end.replace(microsecond=0)) == "2026-07-01 12:00:00"
