@@ -353,7 +353,7 @@ class OAuthProvider:
             elif already_fresh:
                 pass  # another worker refreshed while we waited for the lock: use its tokens
             else:
-                outcome = self._refresh_locked(locked, creds)
+                outcome = self.refresh_locked(locked, creds)
         connection.credentials = locked.credentials
         connection.settings = locked.settings
         connection.status = locked.status
@@ -385,8 +385,12 @@ class OAuthProvider:
             with suppress(LockError):
                 lock.release()
 
-    def _refresh_locked(self, locked: Connection, creds: dict) -> Exception | None:
-        """Called with the row lock held; saves what happened and returns the error to raise after commit."""
+    def refresh_locked(self, locked: Connection, creds: dict) -> Exception | None:
+        """Called with the row lock held; saves what happened and returns the error to raise after commit.
+
+        The override point for a vendor's refresh rules: a subclass may return early (keep the current
+        token, or an error) or do bookkeeping around `super().refresh_locked(...)` (Exact's 570 s rule
+        and daily token budget)."""
         now = time.time()
         retry_at = float(locked.settings.get("oauth_retry_at") or 0)
         if retry_at > now:

@@ -1,0 +1,167 @@
+"""Exact Online as a source of sales orders and a target for shipping-cost postings (DESIGN §5)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+from connector.adapters import Change, SourceAdapter, TargetAdapter, WriteResult
+from connector.canonical import Order, Shipment
+from connector.http import NeedsReview, Permanent
+from integrations.exact.client import ExactClient, parse_date
+from integrations.exact.mapping import (
+    JournalOptions,
+    MappingError,
+    journal_entry_from_shipment,
+    line_from_exact,
+    order_from_exact,
+    shipment_reference,
+)
+
+
+def _client(adapter) -> ExactClient:
+    if not (adapter.connection.settings or {}).get("division"):
+        raise NeedsReview("Choose the Exact Online company (division) on the Connections page first.")
+    return ExactClient(adapter.connection, on_call=adapter.on_call)
+
+
+class ExactSource(SourceAdapter):
+    system = "exact"
+    source_types = ("order",)
+
+    def _order(self, client: ExactClient, so: dict, cache: dict) -> Order:
+        order_id = so["OrderID"]
+        lines = client.sales_order_lines(order_id)
+        account = None
+        if so.get("DeliverTo") or so.get("OrderedBy"):
+            account_id = so.get("DeliverTo") or so.get("OrderedBy")
+            if account_id not in cache:
+                cache[account_id] = client.account(account_id)
+            account = cache[account_id]
+        delivery = client.address(so["DeliveryAddress"]) if so.get("DeliveryAddress") else None
+        try:
+            return order_from_exact(so, lines, account, delivery)
+        except MappingError as exc:
+            raise Permanent(str(exc), remediation="Complete the sales order in Exact, then replay.") from exc
+
+    def changes_since(self, object_type: str, since: datetime | None, until: datetime) -> Iterator[Change]:
+        if object_type != "order":
+            return
+        client = _client(self)
+        cache: dict[str, Any] = {}
+        since = since or datetime.fromtimestamp(0).astimezone()
+        for so in client.sales_orders_modified_since(since):
+            modified = parse_date(so.get("Modified"))
+            if modified and modified > until:
+                continue  # the next poll takes it
+            order = self._order(client, so, cache)
+            yield Change(
+                "order",
+                order.source_id,
+                ref=order.number,
+                modified_at=order.modified_at,
+                obj=order,
+                search_text=" ".join(x for x in (order.number, order.customer.name if order.customer else "") if x),
+            )
+
+    def fetch(self, object_type: str, source_id: str) -> Order:
+        client = _client(self)
+        so = client.sales_order(source_id)
+        if so is None:
+            raise Permanent(f"Exact sales order {source_id} no longer exists", status=404)
+        return self._order(client, so, {})
+
+    def changes_from_delivery(self, delivery) -> list[Change]:
+        """An Exact webhook names a changed sales order (`Content.Key`); it carries no data (EXACT.md §7.2)."""
+        try:
+            body = json.loads(bytes(delivery.body) or b"{}")
+            content = body["Content"]
+            topic, key = str(content["Topic"]), str(content["Key"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise Permanent("Exact webhook body is not the documented {Content, HashCode} shape") from exc
+        if topic.lower() != "salesorders":
+            return []
+        return [Change("order", key, ref=key)]
+
+
+class ExactTarget(TargetAdapter):
+    system = "exact"
+    target_types = ("cost_posting",)
+
+    def choices(self, name: str) -> list[tuple[str, str]]:
+        client = _client(self)
+        if name in ("account", "gl_account"):
+            return [(r["ID"], f"{r.get('Code', '')} {r.get('Description', '')}".strip()) for r in client.gl_accounts()]
+        if name == "cost_center":
+            return [(r["Code"], f"{r['Code']} {r.get('Description', '')}".strip()) for r in client.cost_centers()]
+        if name == "project":
+            return [(r["ID"], f"{r.get('Code', '')} {r.get('Description', '')}".strip()) for r in client.projects()]
+        if name == "journal":
+            return [(r["Code"], f"{r['Code']} {r.get('Description', '')}".strip()) for r in client.journals()]
+        return []
+
+    def _options(self) -> JournalOptions:
+        o = self.options
+        return JournalOptions(
+            expense_gl_account=str(o.get("exact_expense_gl_account") or ""),
+            offset_gl_account=str(o.get("exact_offset_gl_account") or ""),
+            journal_code=str(o.get("exact_journal_code") or ""),
+            project_cost_centers=dict(o.get("exact_project_cost_centers") or {}),
+            default_cost_center=str(o.get("exact_default_cost_center") or ""),
+        )
+
+    def _order_lines(self, client: ExactClient, shipment: Shipment, options: JournalOptions):
+        order_id = shipment.order_key
+        if not order_id:
+            raise NeedsReview(f"Shipment {shipment.source_id} has no order key to find its Exact sales order.")
+        lines = tuple(line_from_exact(row) for row in client.sales_order_lines(order_id))
+        if not lines:
+            raise NeedsReview(f"No Exact sales order lines for order key {order_id}; is it an Exact order?")
+        unmapped = {
+            line.metadata["Project"]
+            for line in lines
+            if line.metadata.get("Project") and line.metadata["Project"] not in options.project_cost_centers
+        }
+        if unmapped and not options.default_cost_center:
+            raise NeedsReview(
+                f"Exact project(s) {', '.join(sorted(unmapped))} have no cost centre mapped and there is no default.",
+                remediation="Map the project to a cost centre (or set a default) in the flow settings, then replay.",
+            )
+        return lines
+
+    def _find_entry(self, client: ExactClient, tag: str) -> str | None:
+        rows = client.journal_entries_with_reference(tag)
+        return str(rows[0]["EntryID"]) if rows else None
+
+    def find(self, object_type: str, obj: Any) -> str | None:
+        return self._find_entry(_client(self), f"[{shipment_reference(obj)}]")
+
+    def _post(self, shipment: Shipment, *, reverse: bool) -> dict:
+        client = _client(self)
+        options = self._options()
+        lines = self._order_lines(client, shipment, options)
+        try:
+            payload = journal_entry_from_shipment(shipment, lines, options, reverse=reverse)
+        except MappingError as exc:
+            raise NeedsReview(str(exc), remediation="Complete the Exact mapping in the flow settings.") from exc
+        tag = f"[{'VOID' if reverse else 'SHIP'}-{shipment.source_id}]"
+        for line in payload["GeneralJournalEntryLines"]:
+            line["Description"] = f"{tag} {line['Description']}"[:100]
+        return client.create_journal_entry(payload)
+
+    def upsert(self, object_type: str, obj: Any, *, target_id: str | None) -> WriteResult:
+        if target_id:
+            # Posted entries are not edited; a changed cost is voided and posted again by the source.
+            return WriteResult(target_id, "unchanged")
+        entry = self._post(obj, reverse=False)
+        return WriteResult(str(entry["EntryID"]), "created", data={"entry_number": entry.get("EntryNumber")})
+
+    def cancel(self, object_type: str, obj: Any, *, target_id: str) -> WriteResult:
+        client = _client(self)
+        existing = self._find_entry(client, f"[VOID-{obj.source_id}]")
+        if existing:
+            return WriteResult(existing, "reversed")
+        entry = self._post(obj, reverse=True)
+        return WriteResult(str(entry["EntryID"]), "reversed", data={"reverses": target_id})

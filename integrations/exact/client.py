@@ -1,0 +1,287 @@
+"""Exact Online REST client (EXACT.md §3-6) on the shared ApiClient.
+
+- Bearer token from the connection, refreshed first under the row lock (oauth.py).
+- Base `<host>/api/v1/<division>/`; `current/Me` has no division. JSON always (`Accept`), OData v2
+  envelopes `{"d": {"results": [...], "__next": url}}`; `__next` is followed as is, only on the
+  connection's host (ApiClient.url_for refuses others).
+- Two shared Redis buckets per company (division): 60 calls a minute and 5,000 a day (§3.1),
+  corrected from `X-RateLimit-*` headers whose resets are epoch MILLISECONDS (§3.2). A 429 blocks
+  the bucket until the reset (+1 s and jitter). A 4xx is never retried: Exact blocks an endpoint
+  after 10 errors an hour (§3.1).
+- Error bodies `{"error": {"code", "message": {"lang", "value"}}}` (§6.12) become typed errors.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+
+from connector.http import ApiClient, AuthExpired, NeedsReview, Permanent, RateLimited, Transient
+from connector.models import Connection
+from connector.ratelimit import Limit
+from integrations.exact.oauth import host, provider
+
+MINUTELY = Limit(60, 60.0)
+DAILY = Limit(5000, 86400.0)
+DATE_RE = re.compile(r"^/Date\((-?\d+)(?:[+-]\d+)?\)/$")
+
+
+def parse_date(value: Any) -> datetime | None:
+    """OData v2 `/Date(ms)/` (treated as UTC; EXACT.md §9 open point 1) → aware datetime."""
+    if not value:
+        return None
+    match = DATE_RE.match(str(value))
+    if not match:
+        return None
+    return datetime.fromtimestamp(int(match.group(1)) / 1000, tz=UTC)
+
+
+def odata_datetime(value: datetime) -> str:
+    return "datetime'" + value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S") + "'"
+
+
+def guid_literal(value: str) -> str:
+    if not re.fullmatch(r"[0-9a-fA-F-]{36}", value or ""):
+        raise Permanent(f"not an Exact id: {value[:40]!r}")
+    return f"guid'{value}'"
+
+
+def _int_header(response: requests.Response, name: str) -> int | None:
+    try:
+        return int(response.headers[name])
+    except (KeyError, ValueError):
+        return None
+
+
+def reset_in_seconds(reset_ms: int | None, now: float | None = None) -> float:
+    """Exact's reset headers are Unix epoch milliseconds (§3.2)."""
+    if reset_ms is None:
+        return 0.0
+    return max(0.0, reset_ms / 1000.0 - (now if now is not None else time.time()))
+
+
+class ExactClient(ApiClient):
+    system = "exact"
+    rate_limit = MINUTELY
+    max_inline_retry_after = 65.0  # a minutely 429 is worth waiting out inline
+
+    def __init__(self, connection: Connection, *, division: int | str | None = None, **kwargs):
+        self.connection = connection
+        settings = connection.settings or {}
+        self.host = (settings.get("base_url") or host(settings.get("country", ""))).rstrip("/")
+        self.division = str(division or settings.get("division") or "")
+        base = f"{self.host}/api/v1/{self.division}/" if self.division else f"{self.host}/api/v1/"
+        super().__init__(base, account_key=f"{settings.get('country', '')}:{self.division}", **kwargs)
+        self.session.trust_env = False
+        self.last_limits: dict[str, int | None] = {}
+
+    # --- Hooks -----------------------------------------------------------------------------------
+
+    def authenticate(self, request: requests.PreparedRequest) -> None:
+        token = provider.access_token(self.connection)
+        request.headers["Authorization"] = f"Bearer {token}"
+
+    def rate_limit_key(self) -> str:
+        return f"rl:exact:{self.account_key}:min"
+
+    def daily_key(self) -> str:
+        return f"rl:exact:{self.account_key}:day"
+
+    def _take_slot(self) -> None:
+        super()._take_slot()
+        wait = self.limiter.try_acquire(self.daily_key(), DAILY)
+        if wait > 0:
+            raise RateLimited("Exact Online daily API limit for this company is used up.", retry_after=wait)
+
+    def observe_limits(self, response: requests.Response) -> None:
+        limits = {
+            "daily_limit": _int_header(response, "X-RateLimit-Limit"),
+            "daily_remaining": _int_header(response, "X-RateLimit-Remaining"),
+            "daily_reset": _int_header(response, "X-RateLimit-Reset"),
+            "minutely_limit": _int_header(response, "X-RateLimit-Minutely-Limit"),
+            "minutely_remaining": _int_header(response, "X-RateLimit-Minutely-Remaining"),
+            "minutely_reset": _int_header(response, "X-RateLimit-Minutely-Reset"),
+        }
+        self.last_limits = limits
+        if limits["minutely_remaining"] is not None:
+            self.limiter.observe(
+                self.rate_limit_key(),
+                MINUTELY,
+                remaining=limits["minutely_remaining"],
+                reset_in=reset_in_seconds(limits["minutely_reset"]),
+            )
+        if limits["daily_remaining"] is not None:
+            self.limiter.observe(
+                self.daily_key(),
+                DAILY,
+                remaining=limits["daily_remaining"],
+                reset_in=reset_in_seconds(limits["daily_reset"]),
+            )
+
+    def retry_after(self, response: requests.Response) -> float:
+        # On a 429 Exact sends only the headers of the limit that was hit (§3.3).
+        minutely = _int_header(response, "X-RateLimit-Minutely-Reset")
+        daily = _int_header(response, "X-RateLimit-Reset")
+        if minutely is None and daily is not None:
+            self.limiter.block(self.daily_key(), reset_in_seconds(daily) + 1)
+        reset = minutely if minutely is not None else daily
+        if reset is None:
+            return 60.0
+        return reset_in_seconds(reset) + 1.0 + random.uniform(0, 1.0)
+
+    def error_message(self, response: requests.Response) -> str:
+        try:
+            body = response.json()
+        except ValueError:
+            return (response.text or response.reason or "")[:500]
+        error = body.get("error") if isinstance(body, dict) else None
+        if isinstance(error, dict):
+            message = error.get("message")
+            if isinstance(message, dict):
+                return str(message.get("value") or "")[:500]
+            return str(message or error.get("code") or "")[:500]
+        return super().error_message(response)
+
+    def classify(self, response: requests.Response):
+        error = super().classify(response)
+        if isinstance(error, AuthExpired):
+            error.message = "Exact Online refused the access token: " + self.error_message(response)
+        elif isinstance(error, Permanent) and response.status_code == 403:
+            error.remediation = "The Exact user lacks the rights for this; an administrator must grant them."
+        elif isinstance(error, Permanent):
+            error.remediation = "Exact refused this request. Fix the data or the mapping, then replay the record."
+        return error
+
+    # --- OData helpers ---------------------------------------------------------------------------
+
+    def _d(self, body: Any) -> Any:
+        if not isinstance(body, dict) or "d" not in body:
+            raise Transient('Exact Online answered without its {"d": ...} envelope')
+        return body["d"]
+
+    def iter_results(self, path: str, params: dict | None = None) -> Iterator[dict]:
+        """Every row of a collection, following `__next` (same host only)."""
+        url: str | None = path
+        query = params
+        while url:
+            d = self._d(self.request_json("GET", url, params=query))
+            rows = d.get("results", []) if isinstance(d, dict) else d
+            if not isinstance(rows, list):
+                raise Transient("Exact Online answered a collection request without results")
+            yield from rows
+            url = d.get("__next") if isinstance(d, dict) else None
+            query = None  # __next already carries $skiptoken and our options
+
+    def list(self, path: str, *, select: str, filter: str | None = None, top: int | None = None) -> list[dict]:
+        params: dict[str, Any] = {"$select": select}
+        if filter:
+            params["$filter"] = filter
+        if top:
+            params["$top"] = top
+        return list(self.iter_results(path, params))
+
+    def get_one(self, path: str, key: str, *, select: str | None = None, expand: str | None = None) -> dict | None:
+        params: dict[str, Any] = {}
+        if select:
+            params["$select"] = select
+        if expand:
+            params["$expand"] = expand
+        try:
+            d = self._d(self.request_json("GET", f"{path}({guid_literal(key)})", params=params or None))
+        except Permanent as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return d
+
+    # --- Resources -------------------------------------------------------------------------------
+
+    def me(self) -> dict:
+        d = self._d(self.request_json("GET", f"{self.host}/api/v1/current/Me"))
+        rows = d.get("results") if isinstance(d, dict) and "results" in d else [d]
+        if not rows:
+            raise Transient("Exact Online returned no current user")
+        return rows[0]
+
+    def divisions(self) -> list[dict]:
+        return self.list("system/Divisions", select="Code,Description,HID,Customer,Currency")
+
+    SO_FIELDS = (
+        "OrderID,OrderNumber,OrderDate,DeliveryDate,Description,YourRef,Remarks,Currency,AmountFC,"
+        "AmountFCExclVat,AmountDiscount,OrderedBy,OrderedByName,DeliverTo,DeliveryAddress,InvoiceTo,"
+        "ShippingMethodDescription,Status,DeliveryStatus,Modified,Created"
+    )
+    LINE_FIELDS = (
+        "ID,OrderID,LineNumber,Item,ItemCode,ItemDescription,Description,Quantity,UnitPrice,NetPrice,"
+        "Discount,AmountFC,VATAmount,Project,CostCenter"
+    )
+
+    def sales_orders_modified_since(self, since: datetime) -> Iterator[dict]:
+        yield from self.iter_results(
+            "salesorder/SalesOrders",
+            {"$select": self.SO_FIELDS, "$filter": f"Modified ge {odata_datetime(since)}"},
+        )
+
+    def sales_order(self, order_id: str) -> dict | None:
+        return self.get_one("salesorder/SalesOrders", order_id, select=self.SO_FIELDS)
+
+    def sales_order_lines(self, order_id: str) -> list[dict]:
+        return self.list(
+            "salesorder/SalesOrderLines", select=self.LINE_FIELDS, filter=f"OrderID eq {guid_literal(order_id)}"
+        )
+
+    def account(self, account_id: str) -> dict | None:
+        return self.get_one(
+            "crm/Accounts",
+            account_id,
+            select="ID,Code,Name,Email,Phone,AddressLine1,AddressLine2,City,Postcode,State,Country,Modified",
+        )
+
+    def address(self, address_id: str) -> dict | None:
+        return self.get_one(
+            "crm/Addresses",
+            address_id,
+            select="ID,Account,Type,AddressLine1,AddressLine2,AddressLine3,City,Postcode,State,Country,ContactName,Phone",
+        )
+
+    def items(self) -> list[dict]:
+        return self.list("logistics/Items", select="ID,Code,Description,StandardSalesPrice")
+
+    def gl_accounts(self) -> list[dict]:
+        return self.list("financial/GLAccounts", select="ID,Code,Description,Type", filter="IsBlocked eq false")
+
+    def cost_centers(self) -> list[dict]:
+        return self.list("hrm/Costcenters", select="ID,Code,Description")
+
+    def projects(self) -> list[dict]:
+        return self.list("project/Projects", select="ID,Code,Description")
+
+    def journals(self) -> list[dict]:
+        return self.list("financial/Journals", select="ID,Code,Description,Type", filter="Type eq 90")
+
+    def create_journal_entry(self, payload: dict) -> dict:
+        response = self.request_json(
+            "POST",
+            "generaljournalentry/GeneralJournalEntries",
+            json=payload,
+            headers={"Content-Type": "application/json", "Prefer": "return=representation"},
+        )
+        entry = self._d(response)
+        if not isinstance(entry, dict) or not entry.get("EntryID"):
+            raise NeedsReview("Exact Online accepted the journal entry but returned no EntryID; check it in Exact.")
+        return entry
+
+    def journal_entries_with_reference(self, reference: str) -> list[dict]:
+        """Entries whose lines carry `reference` in their description (how we find our own)."""
+        quoted = reference.replace("'", "''")
+        return self.list(
+            "generaljournalentry/GeneralJournalEntryLines",
+            select="ID,EntryID,Description,AmountFC",
+            filter=f"substringof('{quoted}',Description) eq true",
+        )

@@ -1,0 +1,309 @@
+"""Sandbox Exact REST API (OData v2 subset, EXACT.md §4-6): /sandbox/exact/<country>/api/v1/...
+
+`{"d": ...}` envelopes, `$filter` (eq ne gt ge lt le, `and`, datetime'…', guid'…', '…', numbers,
+true/false, `substringof('x',Field) eq true`), `$select`, `$top`, `$expand=SalesOrderLines`,
+`$skiptoken` paging with an absolute `__next` (60 rows a page), `/Date(ms)/` values, 201 on POST,
+Exact's error body, `X-RateLimit-*` headers in epoch milliseconds (only the minutely set on a
+minutely 429), and the fault knobs of `faults.py`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from integrations.exact.sandbox import faults, state
+from integrations.exact.sandbox.models import SandboxExactDivision, SandboxExactEntity
+from integrations.exact.sandbox.oauth import bearer_user, check_country
+
+PAGE_SIZE = 60
+ENTITIES = {
+    "salesorder/SalesOrders": "SalesOrders",
+    "salesorder/SalesOrderLines": "SalesOrderLines",
+    "crm/Accounts": "Accounts",
+    "crm/Addresses": "Addresses",
+    "logistics/Items": "Items",
+    "financial/GLAccounts": "GLAccounts",
+    "financial/Journals": "Journals",
+    "hrm/Costcenters": "Costcenters",
+    "project/Projects": "Projects",
+    "generaljournalentry/GeneralJournalEntries": "GeneralJournalEntries",
+    "generaljournalentry/GeneralJournalEntryLines": "GeneralJournalEntryLines",
+}
+KEY_RE = re.compile(r"^(?P<set>[A-Za-z/]+?)(?:\(guid'(?P<key>[0-9a-fA-F-]{36})'\))?$")
+LITERAL = r"(datetime'[^']*'|guid'[0-9a-fA-F-]{36}'|'(?:[^']|'')*'|true|false|null|-?\d+(?:\.\d+)?)"
+CLAUSE_RE = re.compile(rf"^\s*(\w+)\s+(eq|ne|gt|ge|lt|le)\s+{LITERAL}\s*$")
+SUBSTRING_RE = re.compile(r"^\s*substringof\('((?:[^']|'')*)',\s*(\w+)\)\s+eq\s+true\s*$")
+
+
+def odata_error(status: int, message: str) -> JsonResponse:
+    return JsonResponse({"error": {"code": "", "message": {"lang": "", "value": message}}}, status=status)
+
+
+class BadQuery(Exception):
+    pass
+
+
+def _literal(text: str):
+    if text.startswith("datetime'"):
+        try:
+            value = datetime.fromisoformat(text[9:-1])
+        except ValueError as exc:
+            raise BadQuery(f"Invalid datetime literal {text}") from exc
+        return ("ms", int((value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp() * 1000))
+    if text.startswith("guid'"):
+        return ("guid", text[5:-1].lower())
+    if text.startswith("'"):
+        return ("str", text[1:-1].replace("''", "'"))
+    if text in ("true", "false"):
+        return ("bool", text == "true")
+    if text == "null":
+        return ("null", None)
+    return ("num", Decimal(text))
+
+
+def _comparable(kind: str, value):
+    if value is None:
+        return None
+    if kind == "ms":
+        match = re.match(r"^/Date\((-?\d+)", str(value))
+        return int(match.group(1)) if match else None
+    if kind == "guid":
+        return str(value).lower()
+    if kind == "num":
+        return Decimal(str(value))
+    return value
+
+
+OPS = {
+    "eq": lambda a, b: a == b,
+    "ne": lambda a, b: a != b,
+    "gt": lambda a, b: a is not None and a > b,
+    "ge": lambda a, b: a is not None and a >= b,
+    "lt": lambda a, b: a is not None and a < b,
+    "le": lambda a, b: a is not None and a <= b,
+}
+
+
+def parse_filter(text: str):
+    """A predicate over a row's data; raises BadQuery for anything outside the subset."""
+    tests = []
+    for clause in re.split(r"\s+and\s+", text.strip()) if text.strip() else []:
+        sub = SUBSTRING_RE.match(clause)
+        if sub:
+            needle, field = sub.group(1).replace("''", "'").lower(), sub.group(2)
+            tests.append(lambda row, n=needle, f=field: n in str(row.get(f) or "").lower())
+            continue
+        match = CLAUSE_RE.match(clause)
+        if not match:
+            raise BadQuery(f"Error parsing filter: {clause[:80]}")
+        field, op, raw = match.groups()
+        kind, value = _literal(raw)
+        tests.append(lambda row, f=field, o=op, k=kind, v=value: OPS[o](_comparable(k, row.get(f)), v))
+    return lambda row: all(t(row) for t in tests)
+
+
+def _project(data: dict, select: list[str] | None) -> dict:
+    out = {"__metadata": {"uri": "", "type": "Exact.Web.Api.Models"}}
+    if select:
+        out.update({name: data.get(name) for name in select})
+    else:
+        out.update(data)
+    return out
+
+
+def _limit_headers(response: HttpResponse, usage: faults.Usage, which: str = "both") -> HttpResponse:
+    if which in ("both", "minutely"):
+        response["X-RateLimit-Minutely-Limit"] = str(usage.minutely_limit)
+        response["X-RateLimit-Minutely-Remaining"] = str(max(0, usage.minutely_limit - usage.minute_calls))
+        response["X-RateLimit-Minutely-Reset"] = str(usage.minute_reset_ms)
+    if which in ("both", "daily"):
+        response["X-RateLimit-Limit"] = str(usage.daily_limit)
+        response["X-RateLimit-Remaining"] = str(max(0, usage.daily_limit - usage.day_calls))
+        response["X-RateLimit-Reset"] = str(usage.day_reset_ms)
+    return response
+
+
+@csrf_exempt
+def me(request: HttpRequest, country: str) -> HttpResponse:
+    check_country(country)
+    user = bearer_user(request, country)
+    if user is None:
+        return odata_error(401, "Unauthorized")
+    return JsonResponse(
+        {
+            "d": {
+                "results": [
+                    {
+                        "__metadata": {"type": "Exact.Web.Api.System.Me"},
+                        "CurrentDivision": user.current_division,
+                        "UserID": f"00000000-0000-0000-0000-{user.pk:012d}",
+                        "UserName": user.email,
+                        "FullName": user.full_name,
+                        "Email": user.email,
+                        "LanguageCode": "en-GB",
+                        "ServerTime": state.odate(datetime.now(UTC)),
+                        "ServerUtcOffset": 0,
+                    }
+                ]
+            }
+        }
+    )
+
+
+@csrf_exempt
+def api(request: HttpRequest, country: str, division: str, path: str) -> HttpResponse:
+    check_country(country)
+    user = bearer_user(request, country)
+    if user is None:
+        return odata_error(401, "Unauthorized")
+    company = SandboxExactDivision.objects.filter(code=int(division) if division.isdigit() else -1).first()
+    if company is None or company.user_id != user.pk:
+        return odata_error(403, "Forbidden: no access to this division")
+    refusal, usage = faults.before_call(company)
+    if refusal is not None:
+        return refusal
+    try:
+        response = _dispatch(request, company, path)
+    except BadQuery as exc:
+        response = odata_error(400, str(exc))
+    return _limit_headers(response, usage)
+
+
+def _dispatch(request: HttpRequest, company: SandboxExactDivision, path: str) -> HttpResponse:
+    if path == "system/Divisions":
+        rows = [
+            {"Code": d.code, "Description": d.description, "HID": d.code, "Customer": None, "Currency": d.currency}
+            for d in company.user.divisions.order_by("code")
+        ]
+        return JsonResponse({"d": {"results": [_project(r, _select(request)) for r in rows]}})
+    match = KEY_RE.match(path)
+    entity = ENTITIES.get(match.group("set")) if match else None
+    if entity is None:
+        return odata_error(404, f"Resource not found: {path[:80]}")
+    key = match.group("key")
+    if request.method == "POST" and entity == "GeneralJournalEntries" and not key:
+        return _post_journal_entry(request, company)
+    if request.method != "GET":
+        return odata_error(405, "Method not allowed")
+    rows = SandboxExactEntity.objects.filter(division=company, entity=entity).order_by("id")
+    expand = request.GET.get("$expand", "")
+    if key:
+        row = rows.filter(guid=key.lower()).first() or rows.filter(guid=key).first()
+        if row is None:
+            return odata_error(404, "Not found")
+        return JsonResponse({"d": _with_expand(company, row.data, expand, _select(request))})
+    predicate = parse_filter(request.GET.get("$filter", ""))
+    top = int(request.GET["$top"]) if request.GET.get("$top", "").isdigit() else None
+    skip_after = request.GET.get("$skiptoken", "")
+    if skip_after:
+        rows = rows.filter(id__gt=int(skip_after)) if skip_after.isdigit() else rows.none()
+    limit = min(top or PAGE_SIZE, PAGE_SIZE)
+    picked: list[SandboxExactEntity] = []
+    more = False
+    for row in rows.iterator():
+        if predicate(row.data):
+            if len(picked) == limit:
+                more = top is None or top > limit
+                break
+            picked.append(row)
+    d: dict = {"results": [_with_expand(company, r.data, expand, _select(request)) for r in picked]}
+    if more:
+        query = {k: v for k, v in request.GET.items() if k != "$skiptoken"}
+        query["$skiptoken"] = str(picked[-1].id)
+        d["__next"] = f"{settings.PUBLIC_BASE_URL}{request.path}?{urlencode(query)}"
+    return JsonResponse({"d": d})
+
+
+def _select(request: HttpRequest) -> list[str] | None:
+    value = request.GET.get("$select", "")
+    return [s.strip() for s in value.split(",") if s.strip()] or None
+
+
+def _with_expand(company, data: dict, expand: str, select: list[str] | None) -> dict:
+    out = _project(data, select)
+    if expand == "SalesOrderLines" and "OrderID" in data:
+        lines = SandboxExactEntity.objects.filter(division=company, entity="SalesOrderLines").order_by("id")
+        out["SalesOrderLines"] = {
+            "results": [_project(r.data, None) for r in lines if r.data.get("OrderID") == data["OrderID"]]
+        }
+    return out
+
+
+def _post_journal_entry(request: HttpRequest, company: SandboxExactDivision) -> HttpResponse:
+    try:
+        body = json.loads(request.body or b"")
+    except ValueError:
+        return odata_error(400, "Invalid JSON in request body")
+    if not isinstance(body, dict):
+        return odata_error(400, "Request body must be an object")
+    journal = state.find(company, "Journals", Code=str(body.get("JournalCode") or ""))
+    if not body.get("JournalCode"):
+        return odata_error(400, "Mandatory: JournalCode")
+    if journal is None or journal.get("Type") != 90:
+        return odata_error(400, f"Journal {str(body.get('JournalCode'))[:20]} is not a general journal")
+    lines = body.get("GeneralJournalEntryLines")
+    if not isinstance(lines, list) or not lines:
+        return odata_error(400, "Mandatory: GeneralJournalEntryLines")
+    total = Decimal("0")
+    gl_ids = {
+        g.lower()
+        for g in SandboxExactEntity.objects.filter(division=company, entity="GLAccounts").values_list("guid", flat=True)
+    }
+    centres = {
+        d.get("Code")
+        for d in SandboxExactEntity.objects.filter(division=company, entity="Costcenters").values_list(
+            "data", flat=True
+        )
+    }
+    projects = set(
+        SandboxExactEntity.objects.filter(division=company, entity="Projects").values_list("guid", flat=True)
+    )
+    for n, line in enumerate(lines, start=1):
+        if not isinstance(line, dict):
+            return odata_error(400, f"Line {n}: not an object")
+        if str(line.get("GLAccount") or "").lower() not in gl_ids:
+            return odata_error(400, f"Line {n}: GL account not found: {str(line.get('GLAccount'))[:40]}")
+        if line.get("CostCenter") and line["CostCenter"] not in centres:
+            return odata_error(400, f"Line {n}: Cost center not found: {str(line['CostCenter'])[:20]}")
+        if line.get("Project") and line["Project"] not in projects:
+            return odata_error(400, f"Line {n}: Project not found")
+        try:
+            amount = Decimal(str(line.get("AmountFC")))
+        except InvalidOperation:
+            return odata_error(400, f"Line {n}: AmountFC is not a number")
+        if amount != amount.quantize(Decimal("0.01")) or not amount.is_finite():
+            return odata_error(400, f"Line {n}: AmountFC has more than 2 decimals")
+        total += amount
+    if total != 0:
+        return odata_error(400, f"The entry is not balanced: difference {total}")
+    with transaction.atomic():
+        number = SandboxExactEntity.objects.filter(division=company, entity="GeneralJournalEntries").count() + 1
+        entry_id = state.new_guid()
+        stored_lines = []
+        for n, line in enumerate(lines, start=1):
+            row = state.put(company, "GeneralJournalEntryLines", {**line, "EntryID": entry_id, "LineNumber": n})
+            stored_lines.append(row.data)
+        entry = state.put(
+            company,
+            "GeneralJournalEntries",
+            {
+                "EntryID": entry_id,
+                "EntryNumber": 90000 + number,
+                "JournalCode": body["JournalCode"],
+                "Currency": body.get("Currency") or company.currency,
+                "Reversal": bool(body.get("Reversal")),
+                "Status": 20,
+                "Type": 90,
+            },
+            guid=entry_id,
+        )
+    return JsonResponse({"d": {**entry.data, "GeneralJournalEntryLines": {"results": stored_lines}}}, status=201)

@@ -1,0 +1,65 @@
+"""Sandbox control endpoints: fault knobs and sandbox companies (tests, demo, benchmarks).
+
+POST /sandbox/exact/_control/faults     {"division": 123456, "error_rate": 0.1, ...}
+POST /sandbox/exact/_control/companies  {"country": "nl", "email": "...", "name": "...", "divisions": 1}
+GET  /sandbox/exact/_control/users/<country>/<email>  → token-endpoint counters (refusals by reason)
+"""
+
+from __future__ import annotations
+
+import json
+
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from integrations.exact.sandbox import faults, state
+from integrations.exact.sandbox.models import SandboxExactDivision, SandboxExactUser
+
+
+def _body(request: HttpRequest) -> dict | None:
+    try:
+        body = json.loads(request.body or b"{}")
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+@csrf_exempt
+@require_POST
+def fault_knobs(request: HttpRequest) -> JsonResponse:
+    body = _body(request)
+    if body is None:
+        return JsonResponse({"error": "body must be a JSON object"}, status=400)
+    division = SandboxExactDivision.objects.filter(
+        code=body.get("division") if isinstance(body.get("division"), int) else -1
+    ).first()
+    if division is None:
+        return JsonResponse({"error": "unknown division"}, status=404)
+    errors = faults.apply(division, body)
+    if errors:
+        return JsonResponse({"error": "invalid knobs", "fields": errors}, status=400)
+    return JsonResponse({"division": division.code, "faults": division.faults})
+
+
+@csrf_exempt
+@require_POST
+def create_company(request: HttpRequest) -> JsonResponse:
+    body = _body(request)
+    if body is None or body.get("country") not in state.COUNTRY_CODES or not body.get("email"):
+        return JsonResponse({"error": f"need country (one of {', '.join(state.COUNTRY_CODES)}) and email"}, status=400)
+    user, divisions = state.create_company(
+        body["country"],
+        str(body["email"]),
+        str(body.get("name") or "Sandbox BV"),
+        divisions=int(body.get("divisions") or 1),
+    )
+    return JsonResponse({"email": user.email, "divisions": [d.code for d in divisions]}, status=201)
+
+
+@require_GET
+def user_counters(request: HttpRequest, country: str, email: str) -> JsonResponse:
+    user = SandboxExactUser.objects.filter(country=country, email=email).first()
+    if user is None:
+        return JsonResponse({"error": "unknown user"}, status=404)
+    return JsonResponse({"email": user.email, "counters": user.counters})

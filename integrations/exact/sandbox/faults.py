@@ -1,0 +1,108 @@
+"""Fault knobs and rate limits of the Exact sandbox, per division (DESIGN §9).
+
+Knobs (POST /sandbox/exact/_control/faults {"division": 123, ...}): `error_rate` (500),
+`rate_429` (429 on the minutely limit), `latency_ms`, `seed` (draws are a pure function of the
+seed and a shared sequence number), `minutely_limit` (default 60), `daily_limit` (default 5000).
+Counting is in Redis fixed windows, shared by every web process. Resets are epoch milliseconds.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass
+
+from django.http import HttpResponse, JsonResponse
+
+from connector.redis import get_redis
+from integrations.exact.sandbox.models import SandboxExactDivision
+
+KNOBS = {
+    "error_rate": float,
+    "rate_429": float,
+    "latency_ms": int,
+    "seed": int,
+    "minutely_limit": int,
+    "daily_limit": int,
+}
+
+
+@dataclass(frozen=True)
+class Usage:
+    minute_calls: int
+    day_calls: int
+    minutely_limit: int
+    daily_limit: int
+    minute_reset_ms: int
+    day_reset_ms: int
+
+
+def _key(division: SandboxExactDivision, what: str) -> str:
+    return f"sandbox:exact:{division.code}:{what}"
+
+
+def _error(status: int, message: str) -> JsonResponse:
+    return JsonResponse({"error": {"code": "", "message": {"lang": "", "value": message}}}, status=status)
+
+
+def before_call(division: SandboxExactDivision) -> tuple[HttpResponse | None, Usage]:
+    """Count the call; return a refusal (429/500) or None, and the usage for the headers."""
+    from integrations.exact.sandbox.api import _limit_headers
+
+    now = time.time()
+    redis = get_redis()
+    minute, day = int(now // 60), int(now // 86400)
+    pipe = redis.pipeline()
+    pipe.incr(_key(division, f"min:{minute}"))
+    pipe.expire(_key(division, f"min:{minute}"), 120)
+    pipe.incr(_key(division, f"day:{day}"))
+    pipe.expire(_key(division, f"day:{day}"), 86400 + 60)
+    pipe.incr(_key(division, "seq"))
+    minute_calls, _, day_calls, _, sequence = pipe.execute()
+    knobs = division.faults or {}
+    usage = Usage(
+        int(minute_calls),
+        int(day_calls),
+        int(knobs.get("minutely_limit", 60)),
+        int(knobs.get("daily_limit", 5000)),
+        (minute + 1) * 60 * 1000,
+        (day + 1) * 86400 * 1000,
+    )
+    seed = knobs.get("seed")
+    rng = random.Random(f"{seed}:{sequence}") if seed is not None else random.Random()
+    if knobs.get("latency_ms"):
+        time.sleep(int(knobs["latency_ms"]) / 1000)
+    if usage.day_calls > usage.daily_limit:
+        return _limit_headers(_error(429, "API rate limit exceeded (daily)"), usage, "daily"), usage
+    if usage.minute_calls > usage.minutely_limit or rng.random() < float(knobs.get("rate_429", 0)):
+        return _limit_headers(_error(429, "API rate limit exceeded (minutely)"), usage, "minutely"), usage
+    if rng.random() < float(knobs.get("error_rate", 0)):
+        return _error(500, "An internal error occurred"), usage
+    return None, usage
+
+
+def apply(division: SandboxExactDivision, body: dict) -> dict:
+    errors = {}
+    knobs = {} if body.get("reset") else dict(division.faults or {})
+    for name, value in body.items():
+        if name in ("division", "reset"):
+            continue
+        kind = KNOBS.get(name)
+        if kind is None:
+            errors[name] = "unknown knob"
+        elif value is None:
+            knobs.pop(name, None)
+        elif (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or (kind is int and not isinstance(value, int))
+        ):
+            errors[name] = f"expected {kind.__name__}"
+        elif kind is float and not 0 <= value <= 1:
+            errors[name] = "out of range"
+        else:
+            knobs[name] = value
+    if not errors:
+        division.faults = knobs
+        division.save(update_fields=["faults"])
+    return errors

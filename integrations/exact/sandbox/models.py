@@ -1,0 +1,61 @@
+"""State of the Exact Online sandbox: users, divisions, OAuth codes and tokens, and OData entities.
+
+Entities of every kind share one table (`SandboxExactEntity`): `entity` is the OData entity set
+name ("SalesOrders", "SalesOrderLines", "Accounts", ...) and `data` its JSON as Exact returns it.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class SandboxExactUser(models.Model):
+    country = models.CharField(max_length=2)  # nl, be, uk, us, de, es, fr
+    email = models.CharField(max_length=200)
+    full_name = models.CharField(max_length=200, blank=True)
+    current_division = models.IntegerField(null=True, blank=True)
+    #: what the token endpoint refused, by reason (tests assert "old_refresh_token" stays 0)
+    counters = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        unique_together = [("country", "email")]
+
+
+class SandboxExactDivision(models.Model):
+    user = models.ForeignKey(SandboxExactUser, on_delete=models.CASCADE, related_name="divisions")
+    code = models.IntegerField(unique=True)
+    description = models.CharField(max_length=200)
+    currency = models.CharField(max_length=3, default="EUR")
+    #: fault knobs (error_rate, rate_429, latency_ms, seed) and limits (minutely_limit, daily_limit)
+    faults = models.JSONField(default=dict, blank=True)
+
+
+class SandboxExactGrant(models.Model):
+    code = models.CharField(max_length=80, unique=True)
+    user = models.ForeignKey(SandboxExactUser, on_delete=models.CASCADE)
+    redirect_uri = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    used = models.BooleanField(default=False)
+
+
+class SandboxExactToken(models.Model):
+    token = models.CharField(max_length=120, unique=True)
+    kind = models.CharField(max_length=10)  # access | refresh
+    user = models.ForeignKey(SandboxExactUser, on_delete=models.CASCADE)
+    chain = models.CharField(max_length=40, db_index=True)  # one consent; rotations stay in it
+    issued_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    used = models.BooleanField(default=False)  # a refresh token spent by a rotation
+
+
+class SandboxExactEntity(models.Model):
+    division = models.ForeignKey(SandboxExactDivision, on_delete=models.CASCADE, related_name="entities")
+    entity = models.CharField(max_length=60)
+    guid = models.CharField(max_length=36)
+    data = models.JSONField(default=dict)
+    modified_at = models.DateTimeField()
+    timestamp = models.BigIntegerField(default=0)  # sync API row version
+
+    class Meta:
+        unique_together = [("division", "entity", "guid")]
+        indexes = [models.Index(fields=["division", "entity", "id"])]

@@ -1,0 +1,179 @@
+"""Sandbox Exact companies: creation and seed data (used by the consent page, tests and the demo)."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from integrations.exact.sandbox.models import SandboxExactDivision, SandboxExactEntity, SandboxExactUser
+
+COUNTRY_CODES = ("nl", "be", "uk", "us", "de", "es", "fr")
+ACCESS_SECONDS = 600
+REFRESH_DAYS = 30
+
+
+def host(country: str) -> str:
+    return f"{settings.PUBLIC_BASE_URL}/sandbox/exact/{country}"
+
+
+def odate(value: datetime) -> str:
+    return f"/Date({int(value.timestamp() * 1000)})/"
+
+
+def new_guid() -> str:
+    return str(uuid.uuid4())
+
+
+def put(division: SandboxExactDivision, entity: str, data: dict, *, guid: str | None = None) -> SandboxExactEntity:
+    """Create or replace an entity row, stamping Modified and the sync Timestamp."""
+    now = timezone.now()
+    key_field = {"GeneralJournalEntries": "EntryID", "SalesOrders": "OrderID"}.get(entity, "ID")
+    guid = guid or data.get(key_field) or new_guid()
+    stamp = SandboxExactEntity.objects.filter(division=division).count() + int(now.timestamp() * 1000)
+    data = {**data, key_field: guid, "Modified": odate(now), "Division": division.code}
+    row, _ = SandboxExactEntity.objects.update_or_create(
+        division=division,
+        entity=entity,
+        guid=guid,
+        defaults={"data": data, "modified_at": now, "timestamp": stamp},
+    )
+    return row
+
+
+def _next_division_code() -> int:
+    last = SandboxExactDivision.objects.order_by("-code").values_list("code", flat=True).first()
+    return (last or 100000) + 1 + secrets.randbelow(50)
+
+
+@transaction.atomic
+def create_company(country: str, email: str, name: str, *, divisions: int = 1, seed: bool = True):
+    """A sandbox user with `divisions` companies, each seeded with GL accounts, a journal, cost
+    centres, a project, an item, a customer with a delivery address and two sales orders."""
+    user, _ = SandboxExactUser.objects.get_or_create(country=country, email=email, defaults={"full_name": name})
+    created = []
+    for n in range(divisions):
+        division = SandboxExactDivision.objects.create(
+            user=user, code=_next_division_code(), description=name if n == 0 else f"{name} {n + 1}"
+        )
+        if seed:
+            seed_company(division)
+        created.append(division)
+    if user.current_division is None:
+        user.current_division = created[0].code
+        user.save(update_fields=["current_division"])
+    return user, created
+
+
+def find(division: SandboxExactDivision, entity: str, **match) -> dict | None:
+    for row in SandboxExactEntity.objects.filter(division=division, entity=entity):
+        if all(row.data.get(k) == v for k, v in match.items()):
+            return row.data
+    return None
+
+
+def seed_company(division: SandboxExactDivision) -> None:
+    for code, description, kind in (
+        ("4600", "Shipping costs", 120),
+        ("1600", "Carrier clearing", 40),
+        ("8000", "Revenue", 110),
+    ):
+        put(division, "GLAccounts", {"Code": code, "Description": description, "Type": kind, "IsBlocked": False})
+    put(division, "Journals", {"Code": "90", "Description": "Memoriaal", "Type": 90, "IsBlocked": False})
+    for code, description in (("CC100", "Webshop"), ("CC200", "Wholesale")):
+        put(division, "Costcenters", {"Code": code, "Description": description})
+    project = put(division, "Projects", {"Code": "P-WEB", "Description": "Web orders", "Type": 4}).guid
+    item = put(division, "Items", {"Code": "MUG-01", "Description": "Blue mug", "StandardSalesPrice": 12.5})
+    account = put(
+        division,
+        "Accounts",
+        {
+            "Code": "25".rjust(18),
+            "Name": "De Vries BV",
+            "Email": "inkoop@devries.example",
+            "Phone": "+31 20 555 0101",
+            "AddressLine1": "Kalverstraat 1",
+            "City": "Amsterdam",
+            "Postcode": "1012 NX",
+            "Country": "NL",
+            "Status": "C",
+        },
+    ).guid
+    delivery = put(
+        division,
+        "Addresses",
+        {
+            "Account": account,
+            "Type": 4,
+            "Main": True,
+            "AddressLine1": "Damrak 70",
+            "City": "Amsterdam",
+            "Postcode": "1012 LM",
+            "Country": "NL",
+            "ContactName": "Sanne de Vries",
+        },
+    ).guid
+    for number, quantities in ((1, (2, 1)), (2, (5,))):
+        add_sales_order(division, number, account, delivery, item.guid, quantities, project=project)
+
+
+def add_sales_order(division, number, account, delivery, item, quantities, *, project="", status=12, price=12.5):
+    order_id = new_guid()
+    amount = 0.0
+    for n, qty in enumerate(quantities, start=1):
+        line_amount = round(qty * price, 2)
+        amount += line_amount
+        put(
+            division,
+            "SalesOrderLines",
+            {
+                "OrderID": order_id,
+                "OrderNumber": number,
+                "LineNumber": n,
+                "Item": item,
+                "ItemCode": "MUG-01",
+                "ItemDescription": "Blue mug",
+                "Description": "Blue mug",
+                "Quantity": qty,
+                "UnitPrice": price,
+                "NetPrice": price,
+                "Discount": 0,
+                "AmountFC": line_amount,
+                "VATAmount": round(line_amount * 0.21, 2),
+                "Project": project or None,
+                "CostCenter": None,
+            },
+        )
+    today = datetime.now(UTC)
+    return put(
+        division,
+        "SalesOrders",
+        {
+            "OrderID": order_id,
+            "OrderNumber": number,
+            "OrderDate": odate(today),
+            "DeliveryDate": odate(today + timedelta(days=2)),
+            "Description": f"Webshop order {number}",
+            "YourRef": f"WEB-{number}",
+            "Remarks": "",
+            "Currency": "EUR",
+            "AmountFC": round(amount * 1.21, 2),
+            "AmountFCExclVat": round(amount, 2),
+            "AmountDiscount": 0,
+            "OrderedBy": account,
+            "OrderedByName": "De Vries BV",
+            "DeliverTo": account,
+            "DeliverToName": "De Vries BV",
+            "DeliveryAddress": delivery,
+            "InvoiceTo": account,
+            "ShippingMethodDescription": "UPS Standard",
+            "Status": status,
+            "DeliveryStatus": 12,
+            "Created": odate(today),
+        },
+        guid=order_id,
+    )

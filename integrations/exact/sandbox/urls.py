@@ -1,0 +1,15 @@
+"""Sandbox URL map, mounted under /sandbox/exact/ only when SANDBOX_ENABLED."""
+
+from django.urls import path, re_path
+
+from integrations.exact.sandbox import api, control, oauth
+
+urlpatterns = [
+    path("_control/faults", control.fault_knobs, name="exact_sandbox_faults"),
+    path("_control/companies", control.create_company, name="exact_sandbox_companies"),
+    path("_control/users/<str:country>/<str:email>", control.user_counters, name="exact_sandbox_user"),
+    path("<str:country>/api/oauth2/auth", oauth.authorize, name="exact_sandbox_authorize"),
+    path("<str:country>/api/oauth2/token", oauth.token, name="exact_sandbox_token"),
+    path("<str:country>/api/v1/current/Me", api.me, name="exact_sandbox_me"),
+    re_path(r"^(?P<country>[a-z]{2})/api/v1/(?P<division>\d+)/(?P<path>.+)$", api.api, name="exact_sandbox_api"),
+]

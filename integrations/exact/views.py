@@ -1,0 +1,114 @@
+"""Connect pages: choose the country → Exact consent → callback → choose the division."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods
+
+from connector.http import ApiError
+from connector.models import Connection
+from connector.oauth import OAuthRefused
+from connector.tenancy import get_for_org_or_404
+from integrations.exact.oauth import COUNTRIES, host, provider
+
+
+def _exact_connection(request: HttpRequest, pk) -> Connection:
+    return get_for_org_or_404(Connection, request.organization, pk=pk, system="exact")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def connect(request: HttpRequest) -> HttpResponse:
+    reconnect = None
+    wanted = request.GET.get("connection") or request.POST.get("connection")
+    if wanted:
+        reconnect = _exact_connection(request, wanted)
+    if request.method == "POST":
+        country = request.POST.get("country", "")
+        try:
+            host(country)
+        except OAuthRefused as refused:
+            return provider.error_page(request, refused)
+        return provider.begin(request, {"country": country}, connection=reconnect)
+    current = (reconnect.settings or {}).get("country") if reconnect else "nl"
+    return render(
+        request, "exact/connect.html", {"countries": COUNTRIES.values(), "current": current, "reconnect": reconnect}
+    )
+
+
+@login_required
+def callback(request: HttpRequest) -> HttpResponse:
+    return provider.callback(request)
+
+
+def _divisions(connection: Connection) -> tuple[int | None, list[dict]]:
+    from integrations.exact.client import ExactClient
+
+    me_client = ExactClient(connection, division=None)
+    try:
+        current = me_client.me().get("CurrentDivision")
+    finally:
+        me_client.session.close()
+    if not current:
+        return None, []
+    client = ExactClient(connection, division=current)
+    try:
+        return int(current), client.divisions()
+    finally:
+        client.session.close()
+
+
+def _choose(connection: Connection, division: dict) -> None:
+    connection.settings = {
+        **connection.settings,
+        "division": int(division["Code"]),
+        "division_name": str(division.get("Description") or ""),
+        "currency": str(division.get("Currency") or ""),
+    }
+    connection.external_account_id = str(division["Code"])
+    connection.label = f"Exact Online · {division.get('Description', '')}"[:200]
+    connection.save(update_fields=["settings", "external_account_id", "label", "updated_at"])
+
+
+def after_connect(request: HttpRequest, connection: Connection) -> HttpResponse:
+    """Tokens are stored: read the current division (`current/Me`) and offer the list to pick from."""
+    try:
+        current, divisions = _divisions(connection)
+    except ApiError as exc:
+        messages.error(request, f"Exact Online is connected, but its divisions could not be read: {exc.message}")
+        return HttpResponseRedirect(reverse("connections"))
+    chosen = next((d for d in divisions if int(d["Code"]) == current), divisions[0] if divisions else None)
+    if chosen is None:
+        messages.error(request, "This Exact login has no company (division). Create one in Exact, then connect again.")
+        return HttpResponseRedirect(reverse("connections"))
+    _choose(connection, chosen)  # the current division until the merchant picks another
+    if len(divisions) == 1:
+        messages.success(request, f"Exact Online is connected to “{chosen.get('Description', '')}”.")
+        return HttpResponseRedirect(reverse("connections"))
+    return HttpResponseRedirect(reverse("exact_pick_division", args=[connection.pk]))
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def pick_division(request: HttpRequest, pk: int) -> HttpResponse:
+    connection = _exact_connection(request, pk)
+    try:
+        current, divisions = _divisions(connection)
+    except ApiError as exc:
+        messages.error(request, f"Exact Online divisions could not be listed: {exc.message}")
+        return HttpResponseRedirect(reverse("connections"))
+    if request.method == "POST":
+        chosen = next((d for d in divisions if str(d.get("Code")) == request.POST.get("division")), None)
+        if chosen is not None:
+            _choose(connection, chosen)
+            messages.success(request, f"Exact Online is connected to “{chosen.get('Description', '')}”.")
+            return HttpResponseRedirect(reverse("connections"))
+        messages.error(request, "Choose one of the listed divisions.")
+    selected = connection.settings.get("division") or current
+    return render(
+        request, "exact/pick_division.html", {"connection": connection, "divisions": divisions, "selected": selected}
+    )
