@@ -49,6 +49,9 @@ class Adapter:
         self.connection = connection
         self.on_call = on_call
         self.options = options or {}
+        # The Record the engine is running while it calls find/upsert/cancel (None outside the
+        # engine). Deferred targets hand it to the queued job that later completes it.
+        self.current_record = None
 
 
 class SourceAdapter(Adapter, ABC):

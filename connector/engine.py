@@ -236,6 +236,7 @@ def _run(record: Record, timeline: Timeline, *, replay: bool) -> tuple[Outcome, 
         timeline.add(Event.Kind.MAPPED, f"Mapped to canonical {record.object_type}.", {"hash": digest[:12]})
         phase = flow.target
         target = target_adapter(flow.target, options=flow.options, on_call=timeline.call)
+        target.current_record = record
         key = natural_key(obj)
         target_id = next(
             iter(
@@ -311,11 +312,12 @@ def _finish(
         "skipped": Event.Kind.SKIPPED,
     }.get(result.action, Event.Kind.UPDATED)
     if result.action == "skipped":
-        message = "Cancelled before it was ever written to the target: nothing to void."
+        message = result.data.get("reason") or "Cancelled before it was ever written to the target: nothing to void."
     else:
         message = f"{target_type.replace('_', ' ').capitalize()} {result.action} ({result.target_id})."
     timeline.add(kind, message, {"target_id": result.target_id, "url": result.url, **result.data})
-    if record.status == Record.Status.NEEDS_REVIEW:
+    if record.status == Record.Status.NEEDS_REVIEW or record.last_error:
+        # It was in trouble before (a replay resets the status, not the error): close its alert.
         resolve_alerts(record.organization, f"record:{record.pk}")
     for connection in (flow.source, flow.target):
         if connection.consecutive_failures:
@@ -325,7 +327,9 @@ def _finish(
         "target_id": result.target_id or record.target_id,
         "target_url": result.url or record.target_url,
         "payload": to_payload(obj),
-        "payload_hash": digest,
+        # Only a version the target really holds may later count as "unchanged": a skip (nothing
+        # written, e.g. an order not shipped yet) keeps the hash of the last real write.
+        "payload_hash": record.payload_hash if status == Record.Status.SKIPPED else digest,
         "synced_at": timezone.now(),
         "attempts": F("attempts") + 1,
         "last_error": "",

@@ -273,3 +273,41 @@ def test_a_deferred_write_refused_later_fails_the_record(flow, queued, world, mo
     engine.complete_deferred(record.pk, error=NeedsReview("Customer missing", remediation="Create it, then Replay."))
     record.refresh_from_db()
     assert record.status == "needs_review" and record.lease_until is None
+
+
+def test_a_skip_is_never_mistaken_for_a_write_and_replay_closes_the_alert(flow, queued, world, monkeypatch):
+    from connector.adapters import WriteResult
+    from tests.connector.fake_systems import FakeTarget
+
+    real_upsert = FakeTarget.upsert
+    seen_records = []
+
+    def skip_first(self, t, obj, target_id):
+        seen_records.append(self.current_record.pk)
+        if not world.orders["src-1021"].notes:
+            return WriteResult("", "skipped", data={"reason": "Not shipped yet: invoiced when it ships."})
+        return real_upsert(self, t, obj, target_id=target_id)
+
+    monkeypatch.setattr(FakeTarget, "upsert", skip_first)
+    world.add_order("1021")
+    poll_and_sync(flow, queued)
+    record = Record.objects.get()
+    assert record.status == "skipped" and not record.payload_hash
+    assert Event.objects.filter(record=record, message__startswith="Not shipped yet").exists()
+    assert seen_records == [record.pk]  # the adapter knows which record it works for
+    # The same version again is not "unchanged": it is tried again.
+    assert engine.sync_record(record.pk).status == "skipped"
+    world.edit("src-1021", notes="shipped")
+    poll_and_sync(flow, queued)
+    assert Record.objects.get().status == "synced" and world.creates == 1
+
+
+def test_replay_of_a_needs_review_record_resolves_its_alert(flow, queued, world):
+    world.add_order("1022")
+    world.fail_next = [NeedsReview("Item SKU-1 missing")]
+    poll_and_sync(flow, queued)
+    record = Record.objects.get()
+    assert Alert.objects.filter(key=f"record:{record.pk}", resolved_at=None).exists()
+    engine.replay(record)
+    engine.sync_record(record.pk, replay=True)
+    assert not Alert.objects.filter(key=f"record:{record.pk}", resolved_at=None).exists()
