@@ -7,7 +7,9 @@ class QBDesktopConfig(AppConfig):
     verbose_name = "QuickBooks Desktop"
 
     def ready(self) -> None:
-        from connector.registry import AuthKind, Role, SystemInfo, register_system
+        from connector.registry import AuthKind, FlowPreset, Role, SystemInfo, register_preset, register_system
+        from integrations.qbdesktop import flow
+        from integrations.qbdesktop.adapter import QBDesktopTarget
         from integrations.qbdesktop.demo import demo_setup
 
         register_system(
@@ -19,10 +21,29 @@ class QBDesktopConfig(AppConfig):
                 description="Invoices and journal entries through the QuickBooks Web Connector.",
                 logo="img/systems/qbdesktop.svg",
                 connect_url_name="qbdesktop_connect",
+                connection_url_name="qbdesktop_detail",
                 docs=(
                     "Runs whenever the QuickBooks Web Connector polls: requests wait in a queue until then. "
                     "Customers and items are looked up, never created."
                 ),
                 demo_setup=demo_setup,
+                target_adapter=QBDesktopTarget,
             )
         )
+        register_preset(
+            FlowPreset(
+                key=flow.PRESET,
+                name="ShipStation → QuickBooks Desktop",
+                source_system="shipstation",
+                target_system="qbdesktop",
+                capabilities=(("order", "invoice"),),
+                description=(
+                    "Shipped orders become QuickBooks invoices (or journal entries) dated on the ship date, "
+                    "RefNumber = order number. Customers and items must already exist in QuickBooks; a missing "
+                    "one puts the order in review. Deleted QuickBooks transactions and stock differences are shown."
+                ),
+                options_form="integrations.qbdesktop.forms.FlowOptionsForm",
+                default_options={"posting": "invoice"},
+            )
+        )
+        flow.register_handlers()

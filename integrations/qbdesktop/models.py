@@ -123,3 +123,27 @@ class QBXMLJob(TenantModel):
     @property
     def is_write(self) -> bool:
         return not self.kind.endswith("Query")
+
+
+class QBDInventoryLevel(TenantModel):
+    """Per SKU: QuickBooks' QuantityOnHand at the last check and what we invoiced since.
+
+    Reconciliation (flow.py): expected = quantity at the last check − quantities our invoices took
+    since; a different QuantityOnHand at the next check means stock moved in QuickBooks outside this
+    flow (or ShipStation shipped stock QuickBooks does not have, when it goes negative)."""
+
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="qbd_inventory")
+    sku = models.CharField(max_length=200)  # the item's FullName in QuickBooks
+    list_id = models.CharField(max_length=100, blank=True)
+    quantity_on_hand = models.DecimalField(max_digits=18, decimal_places=5, null=True, blank=True)
+    invoiced_since_check = models.DecimalField(max_digits=18, decimal_places=5, default=0)
+    expected = models.DecimalField(max_digits=18, decimal_places=5, null=True, blank=True)
+    difference = models.DecimalField(max_digits=18, decimal_places=5, null=True, blank=True)
+    checked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["connection", "sku"], name="qbd_inventory_sku_unique")]
+        ordering = ["sku"]
+
+    def __str__(self) -> str:
+        return f"{self.sku}: {self.quantity_on_hand}"

@@ -228,6 +228,15 @@ def invoice_query(
     return _rq("InvoiceQuery", body + tail, iterator=True)
 
 
+def journal_entry_query(*, txn_ids: Iterable[str] = (), ref_numbers: Iterable[str] = ()) -> Request:
+    """By TxnID or RefNumber only (the flow's duplicate check after a lost answer)."""
+    txn_ids, ref_numbers = list(txn_ids), list(ref_numbers)
+    if not txn_ids and not ref_numbers:
+        raise ValueError("journal_entry_query needs TxnIDs or RefNumbers")
+    body = "".join(_el("TxnID", v) for v in txn_ids) + "".join(_el("RefNumber", v) for v in ref_numbers)
+    return _rq("JournalEntryQuery", body)
+
+
 def _deleted_query(
     kind: str, type_tag: str, types: Iterable[str], from_deleted, to_deleted, company_tz: tzinfo | None
 ) -> Request:

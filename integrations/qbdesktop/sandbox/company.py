@@ -475,6 +475,29 @@ class SimulatedCompany:
             rows = self._modified_between(rows, mod.findtext("FromModifiedDate"), mod.findtext("ToModifiedDate"))
         return self._page("InvoiceQuery", rq, rid, rows, render)
 
+    def _rq_JournalEntryQuery(self, rq, rid):
+        _check_order(rq, TXN_QUERY_ORDER)
+        txn_ids = {e.text or "" for e in rq.findall("TxnID")}
+        refs = {e.text or "" for e in rq.findall("RefNumber")}
+        rows = [
+            t
+            for t in self.txns.values()
+            if t.txn_type == "JournalEntry" and (t.txn_id in txn_ids or t.ref_number in refs)
+        ]
+        if not rows:
+            return self._rs("JournalEntryQuery", rid, 1, "A query request did not find a matching object in QuickBooks")
+        body = "".join(
+            f"<JournalEntryRet>{_e('TxnID', r.txn_id)}{_e('TimeCreated', r.time_modified + OFFSET)}"
+            f"{_e('TimeModified', r.time_modified + OFFSET)}{_e('EditSequence', r.edit_sequence)}"
+            f"{_e('TxnDate', r.txn_date)}{_e('RefNumber', r.ref_number)}</JournalEntryRet>\n"
+            for r in rows
+        )
+        return self._rs("JournalEntryQuery", rid, 0, "Status OK", body, retCount=len(rows))
+
+    def delete_txn(self, txn_id: str) -> None:
+        """Another QuickBooks user deletes an invoice or a journal entry."""
+        self.delete_invoice(txn_id)
+
     def _deleted(self, kind: str, rq, rid, type_tag: str, source: list[dict], render) -> str:
         types = {e.text for e in rq.findall(type_tag)}
         if not types:

@@ -1,0 +1,63 @@
+"""QuickBooks Desktop as a deferred sync target (DESIGN §5, §8).
+
+Nothing reaches QuickBooks until the Web Connector polls, so `upsert` never writes: it queues the
+first job of the order's chain (flow.py) and returns WriteResult("", "queued"). The record stays
+pending under the engine's long lease until a job handler calls `engine.complete_deferred`.
+
+- Only shipped orders become invoices (or journal entries, per flow option). An unshipped order is
+  validated (customer and items must exist) and then "skipped"; it is invoiced when it ships.
+- `find` never waits for QuickBooks: the engine's Link, else a finished write job of ours.
+- At most one chain per order is in the queue; after a lost answer the chain starts with a lookup by
+  RefNumber (= order number) before any new add.
+- Shipped orders are immutable in ShipStation: with a TxnID known, `upsert` changes nothing.
+- `cancel` with a TxnID: our specs (shared/specs/qbdesktop/QBWC.md) document neither TxnDelRq nor a
+  void for invoices, so we do not delete QuickBooks transactions; the record needs review instead.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from connector.adapters import TargetAdapter, WriteResult
+from connector.canonical import Order
+from connector.http import NeedsReview, Permanent
+from integrations.qbdesktop import flow
+
+
+class QBDesktopTarget(TargetAdapter):
+    system = "qbdesktop"
+    target_types = ("invoice",)
+
+    def _order(self, object_type: str, obj: Any) -> Order:
+        if object_type != "invoice" or not isinstance(obj, Order):
+            raise Permanent(f"QuickBooks Desktop cannot receive {object_type} records from this flow.")
+        return obj
+
+    def find(self, object_type: str, obj: Any) -> str | None:
+        order = self._order(object_type, obj)
+        return flow.written_txn_id(self.connection, order.number)
+
+    def upsert(self, object_type: str, obj: Any, *, target_id: str | None) -> WriteResult:
+        order = self._order(object_type, obj)
+        if target_id:
+            return WriteResult(
+                target_id,
+                "unchanged",
+                data={"reason": "Shipped orders are immutable: the QuickBooks transaction stays as created."},
+            )
+        pending = flow.pending_chain_job(self.connection, order.number)
+        if pending is not None:
+            return WriteResult("", "queued", data={"job": pending.pk, "request": pending.kind, "already_queued": True})
+        record = self.current_record or flow.record_for(self.connection, order)
+        if record is None:
+            raise Permanent(f"No record of this flow holds order {order.number}.")
+        return flow.advance(record, self.connection)
+
+    def cancel(self, object_type: str, obj: Any, *, target_id: str) -> WriteResult:
+        order = self._order(object_type, obj)
+        raise NeedsReview(
+            f"Order {order.number} was cancelled in ShipStation, but QuickBooks already has its transaction "
+            f"({target_id}).",
+            remediation=f"Void or delete transaction {order.number} in QuickBooks by hand; this flow never deletes "
+            "QuickBooks transactions.",
+        )

@@ -1,0 +1,166 @@
+"""Pure mapping from canonical Orders to qbXML specs for the ShipStation → QuickBooks Desktop flow.
+
+No I/O here: the caller resolves customers and items (cached ListIDs) and passes them in.
+
+Amounts: QuickBooks computes an invoice line as Quantity × Rate. Line discounts, order-level
+discount, shipping and tax therefore become their own lines on configurable items (Rate = the amount,
+negative for discounts) so the invoice total equals the order's computed total to the cent. We do not
+use QuickBooks' own sales-tax calculation (ItemSalesTaxRef): the source already charged the tax.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, tzinfo
+from decimal import Decimal
+
+from connector.canonical import Order
+from integrations.qbdesktop import qbxml
+
+REF_NUMBER_MAX = 11  # QuickBooks' RefNumber limit (qbxml._invoice_header enforces it too)
+
+DEFAULT_OPTIONS = {
+    "posting": "invoice",  # or "journal"
+    "shipping_item": "Shipping",
+    "discount_item": "Discount",
+    "tax_item": "Sales Tax",
+    "customer_full_name": "",  # post every order to this one customer instead of the order's
+    "journal_debit_account": "Accounts Receivable",
+    "journal_sales_account": "Sales",
+    "journal_shipping_account": "Shipping Income",
+    "journal_tax_account": "Sales Tax Payable",
+}
+
+
+def options_with_defaults(options: dict | None) -> dict:
+    merged = dict(DEFAULT_OPTIONS)
+    merged.update({k: v for k, v in (options or {}).items() if v not in (None, "")})
+    return merged
+
+
+def customer_candidates(order: Order, options: dict) -> list[str]:
+    """QuickBooks customer names to try, best first: the flow's fixed customer, else the bill-to
+    company, bill-to name, then the customer's company and name. Duplicates (case-insensitive) dropped."""
+    fixed = (options.get("customer_full_name") or "").strip()
+    if fixed:
+        return [fixed]
+    raw = []
+    if order.bill_to:
+        raw += [order.bill_to.company, order.bill_to.name]
+    if order.customer:
+        raw += [order.customer.company, order.customer.name]
+    seen: set[str] = set()
+    names = []
+    for name in raw:
+        name = (name or "").strip()
+        if name and name.lower() not in seen:
+            seen.add(name.lower())
+            names.append(name)
+    return names
+
+
+def required_items(order: Order, options: dict) -> list[str]:
+    """Item FullNames an invoice for this order needs: line SKUs, then the charge items it uses."""
+    if options.get("posting") == "journal":
+        return []
+    names: list[str] = []
+    for line in order.lines:
+        if line.sku and line.sku.lower() not in {n.lower() for n in names}:
+            names.append(line.sku)
+    extras = []
+    if order.shipping:
+        extras.append(options["shipping_item"])
+    if any(line.discount for line in order.lines) or order.discount:
+        extras.append(options["discount_item"])
+    if order_tax(order):
+        extras.append(options["tax_item"])
+    for name in extras:
+        if name.lower() not in {n.lower() for n in names}:
+            names.append(name)
+    return names
+
+
+def order_tax(order: Order) -> Decimal:
+    return sum((line.tax for line in order.lines), Decimal("0.00")) + order.tax
+
+
+def problems(order: Order) -> list[str]:
+    """Why this order cannot become a QuickBooks transaction at all (no QuickBooks lookup needed)."""
+    found = []
+    if len(order.number) > REF_NUMBER_MAX:
+        found.append(f"Order number '{order.number}' is longer than QuickBooks' {REF_NUMBER_MAX}-character RefNumber.")
+    if not order.lines:
+        found.append(f"Order {order.number} has no lines.")
+    for line in order.lines:
+        if not line.sku:
+            found.append(f"Line '{line.name}' of order {order.number} has no SKU to match a QuickBooks item.")
+    return found
+
+
+def txn_date(order: Order, company_tz: tzinfo) -> date:
+    """The ship date (ShipStation gives it as a date), else the order date in the company's local time."""
+    if order.ship_date:
+        return order.ship_date
+    return order.order_date.astimezone(company_tz).date()
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """What the QuickBooks lookups found: the customer's FullName and ListID, items by lower-cased name."""
+
+    customer_full_name: str
+    customer_list_id: str
+    items: dict[str, tuple[str, str]]  # lower-cased name -> (FullName, ListID)
+
+
+def _item_line(resolved: Resolved, name: str, quantity: Decimal, rate: Decimal, desc: str = "") -> qbxml.InvoiceLine:
+    full_name, list_id = resolved.items[name.lower()]
+    return qbxml.InvoiceLine(full_name, quantity, rate, desc=desc[:4095], item_list_id=list_id)
+
+
+def invoice_spec(order: Order, resolved: Resolved, options: dict, company_tz: tzinfo) -> qbxml.InvoiceSpec:
+    lines = [_item_line(resolved, line.sku, line.quantity, line.unit_price, line.name) for line in order.lines]
+    discount = sum((line.discount for line in order.lines), Decimal("0.00")) + order.discount
+    if discount:
+        lines.append(_item_line(resolved, options["discount_item"], Decimal(1), -discount, "Discount"))
+    if order.shipping:
+        lines.append(_item_line(resolved, options["shipping_item"], Decimal(1), order.shipping, "Shipping"))
+    tax = order_tax(order)
+    if tax:
+        lines.append(_item_line(resolved, options["tax_item"], Decimal(1), tax, "Sales tax"))
+    return qbxml.InvoiceSpec(
+        customer_full_name=resolved.customer_full_name,
+        customer_list_id=resolved.customer_list_id,
+        txn_date=txn_date(order, company_tz),
+        ref_number=order.number,
+        lines=tuple(lines),
+        ship_date=order.ship_date,
+        memo=f"ShipStation order {order.number}",
+    )
+
+
+def invoice_total(spec: qbxml.InvoiceSpec) -> Decimal:
+    return sum((Decimal(line.quantity) * Decimal(line.rate) for line in spec.lines), Decimal("0")).quantize(
+        Decimal("0.01")
+    )
+
+
+def journal_spec(order: Order, customer_full_name: str, options: dict, company_tz: tzinfo) -> qbxml.JournalEntrySpec:
+    """Debit receivables (with the customer: QuickBooks requires a name on A/R lines); credit sales,
+    shipping and tax. Sales = the order's computed total less shipping and tax, so it balances."""
+    total = order.computed_total
+    tax = order_tax(order)
+    sales = total - order.shipping - tax
+    memo = f"ShipStation order {order.number}"
+    credits = [qbxml.JournalLine(options["journal_sales_account"], sales, memo)]
+    if order.shipping:
+        credits.append(qbxml.JournalLine(options["journal_shipping_account"], order.shipping, memo))
+    if tax:
+        credits.append(qbxml.JournalLine(options["journal_tax_account"], tax, memo))
+    debit = qbxml.JournalLine(options["journal_debit_account"], total, memo, entity_full_name=customer_full_name)
+    return qbxml.JournalEntrySpec(
+        txn_date=txn_date(order, company_tz),
+        ref_number=order.number,
+        debits=(debit,),
+        credits=tuple(c for c in credits if c.amount),
+    )
