@@ -36,7 +36,7 @@ from connector.http import (
     backoff_seconds,
 )
 from connector.models import Connection, Event, Flow, Link, Record, raise_alert, resolve_alerts
-from connector.registry import get_preset, get_system
+from connector.registry import Capability, capabilities_of, get_preset, get_system
 
 logger = logging.getLogger(__name__)
 
@@ -75,11 +75,24 @@ def target_adapter(connection: Connection, *, options: dict | None = None, on_ca
     return cls(connection, options=options, on_call=on_call)
 
 
-def target_type_for(flow: Flow, source_type: str) -> str | None:
-    for src, tgt in get_preset(flow.preset).capabilities:
-        if src == source_type:
-            return tgt
+def capability_for(flow: Flow, source_type: str) -> Capability | None:
+    for capability in capabilities_of(get_preset(flow.preset)):
+        if capability.source_type == source_type:
+            return capability
     return None
+
+
+def target_type_for(flow: Flow, source_type: str) -> str | None:
+    capability = capability_for(flow, source_type)
+    return capability.target_type if capability else None
+
+
+def sides(flow: Flow, object_type: str) -> tuple[Connection, Connection]:
+    """(source, target) connections for one object type: reversed pairs run target → source."""
+    capability = capability_for(flow, object_type)
+    if capability is not None and capability.reverse:
+        return flow.target, flow.source
+    return flow.source, flow.target
 
 
 # --- Recording changes --------------------------------------------------------------------------
@@ -173,13 +186,14 @@ def complete_deferred(record_id: int, *, result: WriteResult | None = None, erro
     QuickBooks Web Connector polled. Same rules as a direct write: Link, status and events together."""
     record = Record.objects.select_related("flow__source", "flow__target").get(pk=record_id)
     timeline = Timeline(record)
+    _, target_connection = sides(record.flow, record.object_type)
     if error is not None:
-        outcome, changes = _fail(record, timeline, error, record.flow.target)
+        outcome, changes = _fail(record, timeline, error, target_connection)
         return _commit(record, timeline, outcome, changes)
     obj = from_payload(CANONICAL_TYPES[record.object_type], record.source_payload)
     target_type = target_type_for(record.flow, record.object_type) or ""
     key = natural_key(obj)
-    linked = Link.objects.filter(connection_id=record.flow.target_id, object_type=target_type, canonical_key=key)
+    linked = Link.objects.filter(connection_id=target_connection.pk, object_type=target_type, canonical_key=key)
     outcome, changes = _finish(
         record, timeline, obj, canonical_hash(obj), None if linked.exists() else key, result, target_type, {}
     )
@@ -221,7 +235,8 @@ class Timeline:
 def _run(record: Record, timeline: Timeline, *, replay: bool) -> tuple[Outcome, dict]:
     """Returns the outcome and the Record fields to save with the lease release."""
     flow = record.flow
-    phase = flow.source
+    source_connection, target_connection = sides(flow, record.object_type)
+    phase = source_connection
     try:
         target_type = target_type_for(flow, record.object_type)
         if target_type is None:
@@ -234,13 +249,13 @@ def _run(record: Record, timeline: Timeline, *, replay: bool) -> tuple[Outcome, 
             timeline.add(Event.Kind.UNCHANGED, "Nothing changed since the last sync; nothing written.")
             return Outcome("unchanged"), {"status": Record.Status.SYNCED, "last_error": "", "remediation": "", **extra}
         timeline.add(Event.Kind.MAPPED, f"Mapped to canonical {record.object_type}.", {"hash": digest[:12]})
-        phase = flow.target
-        target = target_adapter(flow.target, options=flow.options, on_call=timeline.call)
+        phase = target_connection
+        target = target_adapter(target_connection, options=flow.options, on_call=timeline.call)
         target.current_record = record
         key = natural_key(obj)
         target_id = next(
             iter(
-                Link.objects.filter(connection_id=flow.target_id, object_type=target_type, canonical_key=key)
+                Link.objects.filter(connection_id=target_connection.pk, object_type=target_type, canonical_key=key)
                 .order_by()
                 .values_list("external_id", flat=True)[:1]
             ),
@@ -278,7 +293,9 @@ def _load(record: Record, timeline: Timeline, *, replay: bool) -> tuple[Any, boo
     cls = CANONICAL_TYPES[record.object_type]
     if record.source_payload is not None and not replay:
         return from_payload(cls, record.source_payload), False
-    source = source_adapter(record.flow.source, options=record.flow.options, on_call=timeline.call)
+    source = source_adapter(
+        sides(record.flow, record.object_type)[0], options=record.flow.options, on_call=timeline.call
+    )
     try:
         obj = source.fetch(record.object_type, record.source_id)
     except Permanent:
@@ -303,7 +320,7 @@ def _finish(
     flow = record.flow
     link = None
     if new_key and result.target_id and result.action in ("created", "updated", "unchanged"):
-        link = (target_type, new_key, result.target_id)
+        link = (sides(flow, record.object_type)[1].pk, target_type, new_key, result.target_id)
     status = Record.Status.SKIPPED if result.action == "skipped" else Record.Status.SYNCED
     kind = {
         "created": Event.Kind.CREATED,
@@ -341,7 +358,7 @@ def _finish(
     return Outcome(status), changes
 
 
-def _store_link(flow: Flow, target_type: str, key: str, target_id: str) -> None:
+def _store_link(flow: Flow, connection_id: int, target_type: str, key: str, target_id: str) -> None:
     """Called inside the transaction that marks the record synced (exactly-once effect). A conflict
     means the target object is already linked (e.g. under an old order number): that link stays,
     and the natural-key search before the next create still finds the object."""
@@ -349,7 +366,7 @@ def _store_link(flow: Flow, target_type: str, key: str, target_id: str) -> None:
         [
             Link(
                 organization_id=flow.organization_id,
-                connection_id=flow.target_id,
+                connection_id=connection_id,
                 object_type=target_type,
                 canonical_key=key,
                 external_id=target_id,
@@ -438,9 +455,14 @@ def run_flow(flow: Flow, *, now: datetime | None = None, enqueue=None) -> dict:
     paused = [c for c in (flow.source, flow.target) if c.paused_until and c.paused_until > now]
     if paused:
         return {"paused": [c.label for c in paused]}
-    source = source_adapter(flow.source, options=flow.options)
+    adapters: dict[int, SourceAdapter] = {}
     summary: dict[str, int] = {}
-    for source_type, _target_type in get_preset(flow.preset).capabilities:
+    for capability in capabilities_of(get_preset(flow.preset)):
+        source_type = capability.source_type
+        connection = flow.target if capability.reverse else flow.source
+        if connection.pk not in adapters:
+            adapters[connection.pk] = source_adapter(connection, options=flow.options)
+        source = adapters[connection.pk]
         if source_type not in source.source_types:
             continue
         since = _since(flow, source_type)
@@ -470,14 +492,17 @@ def _since(flow: Flow, source_type: str) -> datetime:
 def ingest_delivery(delivery, *, enqueue=None) -> int:
     """Turn a stored webhook Delivery into pending Records for every enabled flow of its connection."""
     enqueue = enqueue or _enqueue
-    flows = list(Flow.objects.filter(source=delivery.connection, enabled=True).select_related("source", "target"))
+    conn = delivery.connection
+    flows = list(Flow.objects.filter(Q(source=conn) | Q(target=conn), enabled=True).select_related("source", "target"))
     if not flows:
         return 0
-    source = source_adapter(delivery.connection, options=flows[0].options)
+    source = source_adapter(conn, options=flows[0].options)
     changes = source.changes_from_delivery(delivery)
     count = 0
     for flow in flows:
         for change in changes:
+            if sides(flow, change.object_type)[0].pk != conn.pk:
+                continue  # this flow takes that object type from its other connection
             record = record_change(flow, change, how=f"webhook {delivery.topic}".strip())
             if record is not None:
                 enqueue(record.pk)

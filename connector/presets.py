@@ -29,6 +29,20 @@ WOOCOMMERCE_ZOHO = FlowPreset(
 )
 
 
+EXACT_SHIPSTATION = FlowPreset(
+    key="exact_shipstation",
+    name="Exact Online ↔ ShipStation",
+    source_system="exact",
+    target_system="shipstation",
+    capabilities=(("order", "fulfilment_order"), ("shipment", "cost_posting", "reverse")),
+    description=(
+        "Exact sales orders become ShipStation orders (upserted by order key); ShipStation shipment costs "
+        "come back as balanced general journal entries on your GL accounts and cost centres."
+    ),
+    options_form="connector.web.forms.LedgerOptionsForm",
+)
+
+
 def register_presets() -> None:
-    for preset in (SHIPSTATION_ZOHO, WOOCOMMERCE_ZOHO):
+    for preset in (SHIPSTATION_ZOHO, WOOCOMMERCE_ZOHO, EXACT_SHIPSTATION):
         register_preset(preset)

@@ -55,7 +55,10 @@ class FlowPreset:
     name: str
     source_system: str
     target_system: str
-    capabilities: tuple[tuple[str, str], ...]  # (source object, target object), e.g. ("order", "invoice")
+    # (source object, target object[, "reverse"]), e.g. ("order", "invoice"). A "reverse" pair runs
+    # from the flow's target connection back to its source connection (Exact ↔ ShipStation: orders
+    # go out to ShipStation, shipments come back to Exact).
+    capabilities: tuple[tuple[str, ...], ...]
     description: str = ""
     options_form: str = ""  # dotted path to a Form class for the preset's options
     default_options: dict = field(default_factory=dict)
@@ -107,3 +110,17 @@ def get_preset(key: str) -> FlowPreset:
         return _presets[key]
     except KeyError:
         raise RegistryError(f"unknown flow preset {key!r}") from None
+
+
+REVERSE = "reverse"
+
+
+@dataclass(frozen=True)
+class Capability:
+    source_type: str
+    target_type: str
+    reverse: bool = False
+
+
+def capabilities_of(preset: FlowPreset) -> list[Capability]:
+    return [Capability(c[0], c[1], len(c) > 2 and c[2] == REVERSE) for c in preset.capabilities]

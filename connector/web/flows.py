@@ -47,11 +47,18 @@ def flow_create(request):
 
 
 def _target_choices(flow: Flow):
+    """Pick lists for the options form from whichever side of the flow is written to (a reverse
+    capability writes to the flow's source, e.g. Exact's GL accounts)."""
+
     def choices(name: str):
-        try:
-            return engine.target_adapter(flow.target, options=flow.options).choices(name)
-        except (ApiError, engine.EngineError):
-            return []  # the form falls back to typed ids and says why below
+        for connection in (flow.target, flow.source):
+            try:
+                values = engine.target_adapter(connection, options=flow.options).choices(name)
+            except (ApiError, engine.EngineError):
+                continue  # the form falls back to typed ids
+            if values:
+                return values
+        return []
 
     return choices
 

@@ -85,6 +85,51 @@ class ShipmentCostOptionsForm(BackfillOptionsForm):
         return data
 
 
+class LedgerOptionsForm(BackfillOptionsForm):
+    """Shipment costs posted to a general ledger (Exact Online): accounts, journal and cost centres."""
+
+    exact_expense_gl_account = forms.CharField(label="Shipping expense GL account")
+    exact_offset_gl_account = forms.CharField(label="Offset GL account")
+    exact_journal_code = forms.CharField(label="General journal", help_text="The journal code, e.g. 90.")
+    exact_default_cost_center = forms.CharField(
+        label="Default cost centre", required=False, help_text="Used when an order's project has no cost centre."
+    )
+    exact_project_cost_centers = forms.JSONField(
+        label="Cost centre per project",
+        required=False,
+        initial=dict,
+        help_text='JSON: {"project code": "cost centre code"}.',
+    )
+
+    choice_lists = {
+        "exact_expense_gl_account": "gl_account",
+        "exact_offset_gl_account": "gl_account",
+        "exact_journal_code": "journal",
+        "exact_default_cost_center": "cost_center",
+    }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for field, list_name in self.choice_lists.items():
+            values = self.target_choices(list_name)
+            if values:
+                old = self.fields[field]
+                self.fields[field] = forms.ChoiceField(
+                    label=old.label,
+                    help_text=old.help_text,
+                    required=old.required,
+                    choices=[("", "Choose…"), *values],
+                )
+
+    def clean(self):
+        data = super().clean()
+        if data.get("exact_expense_gl_account") and data.get("exact_expense_gl_account") == data.get(
+            "exact_offset_gl_account"
+        ):
+            self.add_error("exact_offset_gl_account", "Choose two different accounts.")
+        return data
+
+
 def options_form_for(preset: FlowPreset, *args, **kwargs) -> forms.Form:
     cls = import_string(preset.options_form) if preset.options_form else BackfillOptionsForm
     return cls(*args, **kwargs)

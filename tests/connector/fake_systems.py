@@ -121,3 +121,12 @@ def register_fakes() -> None:
     register_system(SystemInfo("fakesrc", "Fake Store", AuthKind.API_KEY, Role.STORE, source_adapter=FakeSource))
     register_system(SystemInfo("faketgt", "Fake Books", AuthKind.API_KEY, Role.ACCOUNTING, target_adapter=FakeTarget))
     register_preset(FlowPreset("fake_flow", "Fake → Books", "fakesrc", "faketgt", (("order", "invoice"),)))
+    register_system(
+        SystemInfo(
+            "fakeboth", "Fake Both", AuthKind.API_KEY, Role.STORE, source_adapter=FakeSource, target_adapter=FakeTarget
+        )
+    )
+    # Orders are read from the flow's *target* connection and written to its source.
+    register_preset(
+        FlowPreset("fake_reverse", "Books ← Both", "faketgt", "fakeboth", (("order", "invoice", "reverse"),))
+    )

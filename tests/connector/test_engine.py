@@ -311,3 +311,20 @@ def test_replay_of_a_needs_review_record_resolves_its_alert(flow, queued, world)
     engine.replay(record)
     engine.sync_record(record.pk, replay=True)
     assert not Alert.objects.filter(key=f"record:{record.pk}", resolved_at=None).exists()
+
+
+def test_a_reverse_capability_runs_from_the_flows_target_back_to_its_source(alice, queued, world):
+    books = Connection.objects.create(organization=alice.org, system="faketgt", label="Books")
+    both = Connection.objects.create(organization=alice.org, system="fakeboth", label="Both")
+    flow = Flow.objects.create(organization=alice.org, preset="fake_reverse", source=books, target=both, enabled=True)
+    order = world.add_order("1023")
+    poll_and_sync(flow, queued)
+    record = Record.objects.get()
+    assert record.status == "synced" and world.creates == 1
+    assert Link.objects.get().connection == books  # written to the flow's source connection
+    # A webhook on the flow's target connection feeds the reverse capability too.
+    world.edit(order.source_id, notes="edited")
+    delivery = Delivery.objects.create(
+        organization=alice.org, connection=both, dedupe_key="r", body=order.source_id.encode()
+    )
+    assert engine.ingest_delivery(delivery) == 1
