@@ -34,6 +34,9 @@ def celery_worker(live_server, settings, tmp_path):
         "DATABASE_URL": _database_url(),
         "REDIS_URL": settings.REDIS_URL,
         "PUBLIC_BASE_URL": live_server.url,
+        # A vendor failure becomes "failed" after two quick attempts instead of eight slow ones.
+        "SYNC_MAX_ATTEMPTS": "2",
+        "SYNC_BACKOFF_SECONDS": "0.2",
     }
     log = open(tmp_path / "worker.log", "wb")  # noqa: SIM115 (closed below)
     worker = subprocess.Popen(
