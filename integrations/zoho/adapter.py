@@ -202,6 +202,12 @@ class ZohoBooksTarget(TargetAdapter):
             try:
                 found = self.client.create_item(payload)
             except Duplicate as exc:
+                # Another worker may have created this very item a moment ago: take it if it is ours.
+                raced = self.client.find_item_by_name(payload["name"])
+                if raced is not None and (not line.sku or raced.get("sku") in (None, "", line.sku)):
+                    item_id = str(raced["item_id"])
+                    self._remember("item", key, item_id)
+                    return item_id
                 raise NeedsReview(
                     f"Zoho Books already has an item that clashes with {line.sku or name}: {exc.message}",
                     remediation="Give the Zoho item this SKU (or rename it), then press Replay.",

@@ -9,6 +9,7 @@ is replayed after the fault is lifted. Assertions are on the Zoho sandbox's own 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -63,7 +64,16 @@ def merchant(client, alice, live_server, settings):
     return client
 
 
-def test_shipstation_to_zoho_books_end_to_end(merchant, alice, live_server, celery_worker):
+@dataclass
+class Setup:
+    account: SandboxAccount
+    zoho_org: object
+    flow: Flow
+    ss: ShipStationClient
+
+
+def connect_and_start(merchant, alice, live_server) -> Setup:
+    """What a merchant does first: connect both systems, add the flow, choose options, start it."""
     # --- Connect ShipStation with its sandbox keys (validated live, webhooks subscribed) ----------
     account = SandboxAccount.objects.create(name="Alice's store", organization=alice.org)
     response = merchant.post(
@@ -102,11 +112,31 @@ def test_shipstation_to_zoho_books_end_to_end(merchant, alice, live_server, cele
     merchant.post(reverse("flow_toggle", args=[flow.pk]))
     flow.refresh_from_db()
     assert flow.enabled and flow.options["expense_account_id"] == expense
-
-    # --- Orders arrive in ShipStation; ORDER_NOTIFY webhooks bring them in --------------------------
     ss = ShipStationClient(
         f"{live_server.url}/sandbox/shipstation", api_key=account.api_key, api_secret=account.api_secret
     )
+    return Setup(account, zoho_org, flow, ss)
+
+
+def create_label(ss, order_id, cost=7.5):
+    return ss.request_json(
+        "POST",
+        "orders/createlabelfororder",
+        json={
+            "orderId": order_id,
+            "carrierCode": "stamps_com",
+            "serviceCode": "usps_priority_mail",
+            "shipDate": datetime.now(UTC).date().isoformat(),
+            "shipmentCost": cost,
+        },
+    )
+
+
+def test_shipstation_to_zoho_books_end_to_end(merchant, alice, live_server, celery_worker):
+    setup = connect_and_start(merchant, alice, live_server)
+    zoho_org, flow, ss = setup.zoho_org, setup.flow, setup.ss
+
+    # --- Orders arrive in ShipStation; ORDER_NOTIFY webhooks bring them in --------------------------
     created = {n: ss.create_order(order_body(n, email=f"buyer{n}@example.com")) for n in ("E-1", "E-2", "E-3", "E-4")}
     for number in created:
         wait_until(lambda n=number: record_status(n) == "synced", timeout=90, message=f"order {number} synced")
@@ -142,19 +172,7 @@ def test_shipstation_to_zoho_books_end_to_end(merchant, alice, live_server, cele
     wait_until(edit_and_void_applied, timeout=90, message="edit and void in Zoho")
 
     # --- Ship two orders (SHIP_NOTIFY), then void one label (found by polling voidDate) -------------
-    labels = {}
-    for number in ("E-1", "E-4"):
-        labels[number] = ss.request_json(
-            "POST",
-            "orders/createlabelfororder",
-            json={
-                "orderId": created[number]["orderId"],
-                "carrierCode": "stamps_com",
-                "serviceCode": "usps_priority_mail",
-                "shipDate": datetime.now(UTC).date().isoformat(),
-                "shipmentCost": 7.5,
-            },
-        )
+    labels = {number: create_label(ss, created[number]["orderId"]) for number in ("E-1", "E-4")}
     wait_until(lambda: len(journals(zoho_org)) == 2, timeout=90, message="two shipment journals")
     ss.request_json("POST", "shipments/voidlabel", json={"shipmentId": labels["E-4"]["shipmentId"]})
     merchant.post(reverse("flow_run_now", args=[flow.pk]))
@@ -171,3 +189,51 @@ def test_shipstation_to_zoho_books_end_to_end(merchant, alice, live_server, cele
     assert references.count("E-4") == 2 and references.count("E-1") == 1
     assert record_status("E-1", "order") == "synced"
     assert Record.objects.filter(object_type="shipment", status="synced").count() == 2
+
+
+def test_chaos_same_end_state_nothing_duplicated_nothing_lost(merchant, alice, live_server, celery_worker):
+    """The same flow with 10% 5xx and 5% 429 from both vendors and duplicate webhooks: after the
+    merchant replays what failed, the books are exactly what a calm run gives."""
+    setup = connect_and_start(merchant, alice, live_server)
+    ss, zoho_org, flow = setup.ss, setup.zoho_org, setup.flow
+    calm = ss.sleep
+    ss.sleep = lambda seconds: calm(min(seconds, 0.5))  # our own test calls: do not wait a window out
+    SandboxAccount.objects.filter(pk=setup.account.pk).update(
+        fault_5xx_rate=0.10, fault_429_rate=0.05, duplicate_webhook_rate=0.5, seed=11
+    )
+    set_zoho_faults(live_server, zoho_org, error_rate=0.10, rate_429=0.05, seed=12)
+    numbers = [f"C-{i}" for i in range(1, 9)]
+    created = {}
+    for number in numbers:
+        created[number] = _with_retries(lambda n=number: ss.create_order(order_body(n, email=f"{n}@example.com")))
+    for number in numbers[:3]:
+        _with_retries(lambda n=number: create_label(ss, created[n]["orderId"]))
+
+    def settled():
+        merchant.post(reverse("flow_run_now", args=[flow.pk]))
+        merchant.post(reverse("bulk_replay"), {"status": "failed"})
+        orders = Record.objects.filter(object_type="order", status="synced").count()
+        shipments = Record.objects.filter(object_type="shipment", status="synced").count()
+        return orders == len(numbers) and shipments == 3
+
+    wait_until(settled, timeout=150, interval=3, message="every order and shipment synced despite the faults")
+    for number in numbers:
+        assert len(invoices(zoho_org, number)) == 1, f"exactly one invoice for {number}"
+        assert Decimal(invoices(zoho_org, number)[0].data["total"]) == Decimal("27.05")
+    posted = journals(zoho_org)
+    assert len(posted) == 3 and all(balanced(j) for j in posted)
+    assert sorted(j.reference_number for j in posted) == numbers[:3]
+    assert Record.objects.filter(object_type="order").count() == len(numbers)  # nothing lost, nothing extra
+
+
+def _with_retries(call, attempts: int = 8):
+    """The test's own calls to the sandbox go through the same faults; a person would retry them."""
+    from connector.http import Transient
+
+    for attempt in range(attempts):
+        try:
+            return call()
+        except Transient:
+            if attempt == attempts - 1:
+                raise
+    return None

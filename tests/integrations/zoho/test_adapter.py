@@ -246,3 +246,21 @@ def test_two_customers_with_one_name_get_two_contacts(target, sandbox_org):
 def test_unsupported_object_types_are_permanent(target):
     with pytest.raises(Permanent):
         target.upsert("stock_level", object(), target_id=None)
+
+
+def test_an_item_created_by_a_racing_worker_is_taken_not_a_review(target, sandbox_org, monkeypatch):
+    """Two workers syncing orders with the same new SKU: the loser's create is refused as a
+    duplicate; it must pick up the winner's item (same SKU), not send the order to review."""
+    real_create = target.client.create_item
+
+    def create_after_a_rival(payload):
+        real_create(dict(payload))  # the other worker got there first
+        return real_create(payload)
+
+    monkeypatch.setattr(target.client, "create_item", create_after_a_rival)
+    order = fixture_order()
+    target.upsert("invoice", order, target_id=None)  # no NeedsReview
+    items = {d.object_id: d.data.get("sku") for d in SandboxZohoDocument.objects.filter(org=sandbox_org, kind="item")}
+    assert len(items) == len({line.sku for line in order.lines})  # one item per SKU, the rival's
+    lines = invoices(sandbox_org, "1001")[0].data["line_items"]
+    assert [items[line["item_id"]] for line in lines] == [line.sku for line in order.lines]
