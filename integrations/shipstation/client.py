@@ -258,7 +258,7 @@ class ShipStationClient(ApiClient):
 
 
 class ShipStationV2Client(ApiClient):
-    """V2 (`API-Key` header), only where a feature is V2-only: inventory levels."""
+    """V2 (`API-Key` header): inventory levels, webhooks; a V2-only connection's live key check."""
 
     system = "shipstation_v2"
     rate_limit: ClassVar[Limit | None] = Limit(200, 60)
@@ -269,6 +269,46 @@ class ShipStationV2Client(ApiClient):
 
     def authenticate(self, request: requests.PreparedRequest) -> None:
         request.headers["API-Key"] = self._api_key
+
+    def observe_limits(self, response: requests.Response) -> None:
+        """V2 documents only `Retry-After` (§B2); `X-Rate-Limit-*` is used only when present."""
+        remaining = _number(response.headers.get("X-Rate-Limit-Remaining"))
+        if remaining is None or self.rate_limit is None:
+            return
+        reset = _number(response.headers.get("X-Rate-Limit-Reset")) or 0
+        self.limiter.observe(self.rate_limit_key(), self.rate_limit, remaining=int(remaining), reset_in=reset)
+
+    def error_message(self, response: requests.Response) -> str:
+        """V2 errors: `{request_id, errors: [{error_source, error_type, error_code, message}]}` (V2-OAS)."""
+        try:
+            body = response.json()
+        except ValueError:
+            return super().error_message(response)
+        if isinstance(body, dict) and isinstance(body.get("errors"), list):
+            parts = [
+                f"{e.get('message', '')} ({e.get('error_code', '')}, source {e.get('error_source', '')})"
+                for e in body["errors"]
+                if isinstance(e, dict)
+            ]
+            return "; ".join(parts)[:500] or f"HTTP {response.status_code}"
+        return super().error_message(response)
+
+    # Webhooks (`/v2/environment/webhooks`, §B4) ----------------------------------------------
+
+    def list_webhooks(self) -> list[dict]:
+        body = self.request_json("GET", "v2/environment/webhooks")
+        return body if isinstance(body, list) else []
+
+    def create_webhook(self, url: str, event: str, *, headers: list[dict] | None = None) -> dict:
+        payload: dict[str, Any] = {"event": event, "url": url}
+        if headers:
+            payload["headers"] = headers
+        return self.request_json("POST", "v2/environment/webhooks", json=payload)
+
+    def delete_webhook(self, webhook_id: str) -> None:
+        if not webhook_id.startswith("se-"):
+            raise ValueError(f"not a V2 webhook id: {webhook_id!r}")
+        self.request("DELETE", f"v2/environment/webhooks/{webhook_id}")
 
     def list_inventory(self, *, sku: str | None = None) -> Iterator[dict]:
         """`GET /v2/inventory` (V2-OAS getInventoryLevels); pages via `links.next.href` on our host."""

@@ -11,9 +11,12 @@ from django.urls import reverse
 
 from connector.http import AuthExpired, CallRecord
 from connector.models import Connection, raise_alert, resolve_alerts
-from integrations.shipstation.client import V1_BASE_URL, ShipStationClient
+from integrations.shipstation.client import V1_BASE_URL, V2_BASE_URL, ShipStationClient, ShipStationV2Client
+from integrations.shipstation.signing import PRODUCTION_JWKS_URL, JwksCache
 
 EVENTS = ("ORDER_NOTIFY", "SHIP_NOTIFY")
+# The V2 equivalents (SHIPSTATION.md §B4): "On New Order Created" and a label being created.
+V2_EVENTS = ("shipment_created_v2", "label_created_v2")
 
 
 def sandbox_base_url() -> str:
@@ -25,6 +28,47 @@ def base_url_for(connection: Connection) -> str:
     if settings.SANDBOX_ENABLED and connection.settings.get("base_url"):
         return connection.settings["base_url"]
     return V1_BASE_URL
+
+
+def api_version(connection: Connection) -> str:
+    """ "v1" (key + secret, unsigned webhooks) or "v2" (API-Key only, RSA-signed webhooks).
+
+    A V1 connection may also hold a V2 key for V2-only features (inventory); its webhooks stay V1.
+    """
+    version = connection.settings.get("api_version")
+    if version in ("v1", "v2"):
+        return version
+    creds = connection.credentials or {}
+    return "v2" if creds.get("v2_api_key") and not creds.get("api_key") else "v1"
+
+
+def v2_base_url_for(connection: Connection) -> str:
+    """The sandbox serves V2 under the same root (`<root>/v2/...`), as api.shipstation.com does."""
+    if settings.SANDBOX_ENABLED and connection.settings.get("base_url"):
+        return connection.settings["base_url"]
+    return V2_BASE_URL
+
+
+def jwks_url_for(connection: Connection) -> str:
+    """The one place V2 signing keys come from: ShipEngine's JWKS, or the sandbox's in sandbox mode."""
+    if settings.SANDBOX_ENABLED and connection.settings.get("base_url"):
+        return connection.settings["base_url"].rstrip("/") + "/v2/jwks"
+    return PRODUCTION_JWKS_URL
+
+
+def jwks_for(connection: Connection) -> JwksCache:
+    return JwksCache(jwks_url_for(connection))
+
+
+def v2_client_for(
+    connection: Connection, *, on_call: Callable[[CallRecord], None] | None = None, **kwargs
+) -> ShipStationV2Client:
+    return ShipStationV2Client(
+        v2_base_url_for(connection),
+        api_key=(connection.credentials or {}).get("v2_api_key", ""),
+        on_call=on_call,
+        **kwargs,
+    )
 
 
 def client_for(
@@ -81,7 +125,7 @@ def webhook_url(connection: Connection) -> str:
 @dataclass(frozen=True)
 class WebhookState:
     event: str
-    webhook_id: int | None
+    webhook_id: int | str | None  # V1: integer WebHookID; V2: "se-..." webhook_id
     ok: bool
 
 
@@ -117,3 +161,59 @@ def remove_webhooks(connection: Connection, client: ShipStationClient) -> int:
                 client.unsubscribe_webhook(state.webhook_id)
             removed += 1
     return removed
+
+
+# --- V2 webhooks (`/v2/environment/webhooks`) ---------------------------------------------------
+
+
+def v2_webhook_states(connection: Connection, client: ShipStationV2Client) -> list[WebhookState]:
+    url = webhook_url(connection)
+    with reauth_on_401(connection):
+        hooks = client.list_webhooks()
+    ours = {h.get("event"): h for h in hooks if isinstance(h, dict) and h.get("url") == url}
+    return [WebhookState(e, (ours.get(e) or {}).get("webhook_id"), e in ours) for e in V2_EVENTS]
+
+
+def ensure_v2_webhooks(connection: Connection, client: ShipStationV2Client) -> list[WebhookState]:
+    url = webhook_url(connection)
+    states = []
+    for state in v2_webhook_states(connection, client):
+        if not state.ok:
+            with reauth_on_401(connection):
+                created = client.create_webhook(url, state.event)
+            state = WebhookState(state.event, created.get("webhook_id"), True)
+        states.append(state)
+    connection.settings = {**connection.settings, "webhook_ids": {s.event: s.webhook_id for s in states}}
+    Connection.objects.filter(pk=connection.pk).update(settings=connection.settings)
+    return states
+
+
+def remove_v2_webhooks(connection: Connection, client: ShipStationV2Client) -> int:
+    removed = 0
+    for state in v2_webhook_states(connection, client):
+        if state.ok and state.webhook_id:
+            with reauth_on_401(connection):
+                client.delete_webhook(str(state.webhook_id))
+            removed += 1
+    return removed
+
+
+# --- Either version: what the views call ---------------------------------------------------------
+
+
+def states_for(connection: Connection) -> list[WebhookState]:
+    if api_version(connection) == "v2":
+        return v2_webhook_states(connection, v2_client_for(connection))
+    return webhook_states(connection, client_for(connection))
+
+
+def ensure_for(connection: Connection) -> list[WebhookState]:
+    if api_version(connection) == "v2":
+        return ensure_v2_webhooks(connection, v2_client_for(connection))
+    return ensure_webhooks(connection, client_for(connection))
+
+
+def remove_for(connection: Connection) -> int:
+    if api_version(connection) == "v2":
+        return remove_v2_webhooks(connection, v2_client_for(connection))
+    return remove_webhooks(connection, client_for(connection))

@@ -80,5 +80,6 @@ def demo_setup(organization, user) -> dict:
         "ShipStation sandbox API": sandbox_base_url(),
         "ShipStation sandbox API key": account.api_key,
         "ShipStation sandbox API secret": account.api_secret,
+        "ShipStation sandbox V2 API key": account.v2_api_key,
         "ShipStation orders": len(DEMO_ORDERS),
     }

@@ -257,6 +257,8 @@ def _discount_item(key: str | None, name: str, amount: Decimal) -> dict:
 
 def order_to_shipstation(order: Order) -> dict:
     """Canonical Order -> the body of `POST /orders/createorder` (upsert by `orderKey`)."""
+    if order.order_date is None:
+        raise MappingError(f"order {order.number} has no order date (ShipStation requires orderDate)")
     items = [_item(line) for line in order.lines]
     for line in order.lines:
         if line.discount:

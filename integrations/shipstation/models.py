@@ -6,6 +6,7 @@ from integrations.shipstation.sandbox.models import (  # noqa: F401
     SandboxOrder,
     SandboxProduct,
     SandboxShipment,
+    SandboxSigningKey,
     SandboxWebhook,
     SandboxWebhookCall,
 )

@@ -1,7 +1,7 @@
 from django.urls import path
 
 from integrations.shipstation import views, webhooks
-from integrations.shipstation.sandbox import demo_views
+from integrations.shipstation.sandbox import demo_views, v2_views
 from integrations.shipstation.sandbox import views as sandbox
 
 urlpatterns = [
@@ -32,6 +32,11 @@ sandbox_urlpatterns = [
     path("webhooks", sandbox.webhooks),
     path("webhooks/subscribe", sandbox.subscribe),
     path("webhooks/<int:webhook_id>", sandbox.unsubscribe),
+    path("v2/inventory", v2_views.inventory),
+    path("v2/environment/webhooks", v2_views.webhooks),
+    path("v2/environment/webhooks/<str:webhook_id>", v2_views.webhook_detail),
+    path("v2/jwks", v2_views.jwks, name="shipstation_sandbox_jwks"),
+    path("_control/v2/rotate_key", v2_views.control_rotate_key),
     path("_control/accounts", sandbox.control_accounts),
     path("_control/faults", sandbox.control_faults),
     path("_control/deliver", sandbox.control_deliver),

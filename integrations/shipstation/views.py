@@ -20,21 +20,18 @@ def connect(request):
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         settings_ = {"base_url": form.api_base_url()} if "base_url" in form.fields else {}
+        settings_["api_version"] = form.api_version()
         if form.stores:
             settings_["store_ids"] = [s.get("storeId") for s in form.stores if isinstance(s, dict)]
         connection = Connection.objects.create(
             organization=request.organization,
             system="shipstation",
             label=data["label"],
-            credentials={
-                "api_key": data["api_key"].strip(),
-                "api_secret": data["api_secret"].strip(),
-                **({"v2_api_key": data["v2_api_key"].strip()} if data.get("v2_api_key") else {}),
-            },
+            credentials={name: data[name] for name in ("api_key", "api_secret", "v2_api_key") if data.get(name)},
             settings=settings_,
         )
         try:
-            conn.ensure_webhooks(connection, conn.client_for(connection))
+            conn.ensure_for(connection)
             messages.success(request, "ShipStation is connected and its webhooks are subscribed.")
         except ApiError as exc:
             messages.error(request, f"Connected, but subscribing webhooks failed: {exc.message}. Press Repair.")
@@ -52,13 +49,19 @@ def connection_detail(request, pk: int):
     states, error = [], ""
     if connection.status != Connection.Status.DISABLED:
         try:
-            states = conn.webhook_states(connection, conn.client_for(connection))
+            states = conn.states_for(connection)
         except ApiError as exc:
             error = exc.message
     return render(
         request,
         "shipstation/connection.html",
-        {"connection": connection, "webhooks": states, "error": error, "webhook_url": conn.webhook_url(connection)},
+        {
+            "connection": connection,
+            "webhooks": states,
+            "error": error,
+            "webhook_url": conn.webhook_url(connection),
+            "api_version": conn.api_version(connection),
+        },
     )
 
 
@@ -67,7 +70,7 @@ def connection_detail(request, pk: int):
 def repair(request, pk: int):
     connection = _connection(request, pk)
     try:
-        conn.ensure_webhooks(connection, conn.client_for(connection))
+        conn.ensure_for(connection)
         messages.success(request, "Webhooks are subscribed.")
     except ApiError as exc:
         messages.error(request, f"Could not repair the webhooks: {exc.message}")
@@ -79,7 +82,7 @@ def repair(request, pk: int):
 def disconnect(request, pk: int):
     connection = _connection(request, pk)
     try:
-        removed = conn.remove_webhooks(connection, conn.client_for(connection))
+        removed = conn.remove_for(connection)
         messages.success(request, f"Disconnected; {removed} webhook(s) removed from ShipStation.")
     except ApiError as exc:
         messages.error(request, f"Disconnected here, but ShipStation's webhooks could not be removed: {exc.message}")

@@ -3,6 +3,14 @@
 V1 webhooks are unsigned: the unguessable token in the URL names the connection, and the body is only
 a pointer (`{resource_url, resource_type}`) that the adapter later follows with our own credentials,
 and only on the connection's own API host. Malformed bodies are recorded as rejected deliveries.
+
+V2 connections (same URL) branch on the connection's api version, never on whether the request
+carries signature headers (a forger would simply leave them out): every V2 delivery must carry a
+valid RSA-SHA256 signature (`signing.verify`). Bad, missing or stale signatures answer 401 and are
+recorded as rejected deliveries. (The vendor docs advise 404 for missing headers and 400 for a stale
+timestamp, SHIPSTATION.md §B4; we answer 401 for all, as our own API contract asks, since only the
+token-holding sender sees the answer.) When the JWKS cannot be read we answer 503 so the sender
+retries, and record the delivery as rejected with that reason.
 """
 
 from __future__ import annotations
@@ -15,6 +23,8 @@ from django.views.decorators.http import require_POST
 
 from connector.inbox import BodyTooLarge, accept_delivery, accepted, kept_headers, read_body, reject_delivery
 from connector.models import Connection
+from integrations.shipstation import signing
+from integrations.shipstation.connection import api_version, jwks_for
 
 RESOURCE_TYPES = (
     "ORDER_NOTIFY",
@@ -23,6 +33,14 @@ RESOURCE_TYPES = (
     "ITEM_SHIP_NOTIFY",
     "FULFILLMENT_SHIPPED",
     "FULFILLMENT_REJECTED",
+)
+V2_RESOURCE_TYPES = (
+    "BATCH_PROCESSED_V2",
+    "TRACK_EVENT_V2",
+    "SHIPMENT_CREATED_V2",
+    "LABEL_CREATED_V2",
+    "FULFILLMENT_SHIPPED_V2",
+    "FULFILLMENT_REJECTED_V2",
 )
 
 
@@ -48,15 +66,34 @@ def receive(request: HttpRequest, token: str) -> JsonResponse:
     connection = Connection.objects.filter(system="shipstation", webhook_token=token).first()
     if connection is None or connection.status == Connection.Status.DISABLED:
         raise Http404
-    headers = kept_headers(request)
+    headers = kept_headers(request, extra=signing.HEADERS)
     try:
         body = read_body(request)
     except BodyTooLarge as exc:
         return JsonResponse({"error": str(exc)}, status=413)
+    signature_valid = None
+    if api_version(connection) == "v2":
+        try:
+            signing.verify(request.headers, body, jwks_for(connection))
+        except signing.SignatureError as exc:
+            reject_delivery(connection, topic="signature", body=body, headers=headers, reason=f"Rejected: {exc}")
+            return JsonResponse({"error": f"invalid ShipStation signature: {exc}"}, status=401)
+        except signing.KeysUnavailable as exc:
+            reject_delivery(
+                connection,
+                topic="signature",
+                body=body,
+                headers=headers,
+                reason=f"Not verified (retry expected): {exc}",
+            )
+            return JsonResponse({"error": "signing keys unavailable; retry later"}, status=503)
+        signature_valid = True
     try:
         resource_type, _ = parse_pointer(body)
     except ValueError as exc:
         reject_delivery(connection, topic="malformed", body=body, headers=headers, reason=f"Rejected: {exc}")
         return JsonResponse({"error": f"malformed ShipStation webhook: {exc}"}, status=400)
-    delivery = accept_delivery(connection, topic=resource_type, body=body, headers=headers)
+    delivery = accept_delivery(
+        connection, topic=resource_type, body=body, headers=headers, signature_valid=signature_valid
+    )
     return accepted(delivery)

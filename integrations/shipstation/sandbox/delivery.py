@@ -1,5 +1,7 @@
 """The sandbox's webhook sender: POSTs `{resource_url, resource_type}` to subscribers.
 
+V2 subscriptions get RSA-SHA256 signed deliveries (`x-shipengine-*` headers, key in the sandbox JWKS).
+
 Calls are stored as `SandboxWebhookCall` rows first, then sent after the transaction commits, in a
 background thread (`deliver_in_background`), or by `deliver_pending()` which tests and the demo call
 directly. Each call is claimed with a compare-and-set, so a thread and a test never send it twice.
@@ -8,6 +10,7 @@ The `duplicate_webhook_rate` knob sends some calls twice, as real senders someti
 
 from __future__ import annotations
 
+import json
 import threading
 
 import requests
@@ -44,10 +47,11 @@ def deliver_pending(ids: list[int] | None = None, *, timeout: float = 5.0) -> li
         account = call.webhook.account
         times = 2 if dice(account).random() < account.duplicate_webhook_rate else 1
         status, error = None, ""
+        data, headers = _payload(call)
         for _ in range(times):
             try:
                 response = requests.post(
-                    call.webhook.target_url, json=call.body, timeout=timeout, allow_redirects=False
+                    call.webhook.target_url, data=data, headers=headers, timeout=timeout, allow_redirects=False
                 )
                 status = response.status_code
             except requests.RequestException as exc:
@@ -57,6 +61,24 @@ def deliver_pending(ids: list[int] | None = None, *, timeout: float = 5.0) -> li
         call.save(update_fields=["status", "response_status", "error", "sent_at"])
         sent.append(call)
     return sent
+
+
+def _payload(call: SandboxWebhookCall) -> tuple[bytes, dict[str, str]]:
+    """The body bytes and headers; V2 calls are signed now, as they are sent (SHIPSTATION.md §B4)."""
+    data = json.dumps(call.body).encode()
+    headers = {"Content-Type": "application/json"}
+    if call.webhook.api_version == "v2":
+        from integrations.shipstation.sandbox import keys
+        from integrations.shipstation.signing import KEY_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, utc_stamp
+
+        for extra in call.webhook.headers or []:
+            headers[str(extra["key"])] = str(extra["value"])
+        key = keys.current_key()
+        stamp = utc_stamp()
+        headers[TIMESTAMP_HEADER] = stamp
+        headers[KEY_ID_HEADER] = key.kid
+        headers[SIGNATURE_HEADER] = sign(keys.private_key(key), stamp, data)
+    return data, headers
 
 
 def _run(ids: list[int]) -> None:

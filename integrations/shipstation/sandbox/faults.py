@@ -42,17 +42,22 @@ class WindowState:
         }
 
 
-def count_request(account: SandboxAccount) -> WindowState:
+def count_request(account: SandboxAccount, *, api: str = "v1") -> WindowState:
+    """Count one call in the account's window; V1 and V2 keys have separate limits (40 vs 200/min)."""
     window = max(0.05, float(account.rate_window_seconds))
     now = time.time()
     index = int(now // window)
     reset = (index + 1) * window - now
-    key = f"sandbox:shipstation:rl:{account.pk}:{index}"
+    key = (
+        f"sandbox:shipstation:rl:{account.pk}:{index}"
+        if api == "v1"
+        else f"sandbox:shipstation:rl2:{account.pk}:{index}"
+    )
     redis = get_redis()
     used = redis.incr(key)
     if used == 1:
         redis.expire(key, int(window) + 5)
-    limit = int(account.rate_limit)
+    limit = int(account.rate_limit if api == "v1" else account.v2_rate_limit)
     return WindowState(limit=limit, remaining=max(0, limit - used), reset=reset, exceeded=used > limit)
 
 

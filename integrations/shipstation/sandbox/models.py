@@ -20,10 +20,12 @@ class SandboxAccount(models.Model):
     )
     api_key = models.CharField(max_length=64, unique=True, default=_key)
     api_secret = models.CharField(max_length=64, default=_key)
-    v2_api_key = models.CharField(max_length=64, blank=True, default="")
+    v2_api_key = models.CharField(max_length=64, blank=True, default=_key, db_index=True)
     # Rate limit: ShipStation's is 40 per 60 s; benchmarks run a scaled clock (e.g. 40 per 1 s).
     rate_limit = models.PositiveIntegerField(default=40)
     rate_window_seconds = models.FloatField(default=60.0)
+    # V2 (API-Key) has its own limit: 200 per minute (SHIPSTATION.md §B2); same window knob.
+    v2_rate_limit = models.PositiveIntegerField(default=200)
     # Fault knobs (probabilities 0..1, milliseconds); `seed` makes the dice repeatable.
     fault_5xx_rate = models.FloatField(default=0.0)
     fault_429_rate = models.FloatField(default=0.0)
@@ -107,6 +109,9 @@ class SandboxShipment(models.Model):
 
 class SandboxWebhook(models.Model):
     account = models.ForeignKey(SandboxAccount, on_delete=models.CASCADE, related_name="webhooks")
+    # "v1": /webhooks/subscribe, unsigned; "v2": /v2/environment/webhooks, RSA-signed deliveries.
+    api_version = models.CharField(max_length=2, default="v1")
+    headers = models.JSONField(default=list)  # V2 custom headers [{key, value}]
     event = models.CharField(max_length=40)
     target_url = models.CharField(max_length=500)
     friendly_name = models.CharField(max_length=200, blank=True)
@@ -137,3 +142,18 @@ class SandboxWebhookCall(models.Model):
 
     class Meta:
         ordering = ["id"]
+
+
+class SandboxSigningKey(models.Model):
+    """The sandbox's RSA key pairs for V2 webhook signatures, served as a JWKS (newest signs).
+
+    Generated once on first use; `_control/v2/rotate_key` adds a new one (older ones stay in the JWKS,
+    as a vendor keeps serving the previous key while rotating).
+    """
+
+    kid = models.CharField(max_length=64, unique=True)
+    private_pem = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-id"]

@@ -35,6 +35,14 @@ from integrations.shipstation.sandbox.models import (
 ORDER_STATUSES = ("awaiting_payment", "awaiting_shipment", "pending_fulfillment", "shipped", "on_hold", "cancelled")
 OPEN_STATUSES = ("awaiting_payment", "awaiting_shipment", "on_hold")
 WEBHOOK_EVENTS = ("ORDER_NOTIFY", "ITEM_ORDER_NOTIFY", "SHIP_NOTIFY", "ITEM_SHIP_NOTIFY")
+# V2 event names: the V2-OAS `webhook_event` enum plus the *_v2 events of the current docs (§B4).
+V2_WEBHOOK_EVENTS = (
+    "batch", "carrier_connected", "order_source_refresh_complete", "rate", "report_complete",
+    "sales_orders_imported", "track", "batch_processed_v2", "track_event_v2", "shipment_created_v2",
+    "label_created_v2", "fulfillment_shipped_v2", "fulfillment_rejected_v2",
+)  # fmt: skip
+# When V1 fires X, V2 fires Y: new order -> shipment_created_v2 ("On New Order Created"); label -> label_created_v2.
+V1_TO_V2_EVENTS = {"ORDER_NOTIFY": "shipment_created_v2", "SHIP_NOTIFY": "label_created_v2"}
 ADDRESS_KEYS = ("name", "company", "street1", "street2", "street3", "city", "state", "postalCode", "country", "phone")
 # Fields a client may write on createorder (V1-OAS "Model - Order"); the rest are read-only.
 WRITABLE_ORDER_FIELDS = (
@@ -552,8 +560,15 @@ def queue_notifications(
     events = {event, "ITEM_" + event}
     base = (base_url or delivery.current_base_url() or default_base_url()).rstrip("/") + "/"
     ids = []
-    for hook in SandboxWebhook.objects.filter(account=account, active=True, event__in=events):
+    for hook in SandboxWebhook.objects.filter(account=account, active=True, api_version="v1", event__in=events):
         body = {"resource_url": base + resource_path, "resource_type": hook.event}
+        ids.append(SandboxWebhookCall.objects.create(webhook=hook, body=body).pk)
+    # V2 subscribers hear the same moments under the V2 event names; the payload is the V2 pointer
+    # shape `{resource_url, resource_type}` (§B4). The resource_url path is NOT sourced (the specs show
+    # no example for these events): it mirrors the V1 pointer under /v2/.
+    v2_event = V1_TO_V2_EVENTS.get(event)
+    for hook in SandboxWebhook.objects.filter(account=account, active=True, api_version="v2", event=v2_event):
+        body = {"resource_url": base + "v2/" + resource_path, "resource_type": hook.event.upper()}
         ids.append(SandboxWebhookCall.objects.create(webhook=hook, body=body).pk)
     if ids and account.auto_deliver_webhooks:
         transaction.on_commit(lambda: delivery.deliver_in_background(ids))

@@ -430,6 +430,7 @@ FAULT_FIELDS = {
     "seed": int,
     "rate_limit": int,
     "rate_window_seconds": float,
+    "v2_rate_limit": int,
     "auto_deliver_webhooks": bool,
 }
 
@@ -445,7 +446,15 @@ def control_accounts(request: HttpRequest) -> JsonResponse:
     except (ValueError, TypeError) as exc:
         return _json({"Message": f"Invalid control request: {exc}"}, 400)
     account = SandboxAccount.objects.create(name=str(body.get("name") or "Sandbox store")[:200], **settings_)
-    return _json({"id": account.pk, "api_key": account.api_key, "api_secret": account.api_secret}, 201)
+    return _json(
+        {
+            "id": account.pk,
+            "api_key": account.api_key,
+            "api_secret": account.api_secret,
+            "v2_api_key": account.v2_api_key,
+        },
+        201,
+    )
 
 
 def _fault_settings(body: Any) -> dict:
@@ -466,8 +475,10 @@ def _fault_settings(body: Any) -> dict:
 
 @csrf_exempt
 def control_faults(request: HttpRequest) -> JsonResponse:
-    """POST JSON (Basic auth of the sandbox account): set fault knobs and the rate-limit clock."""
-    account = account_from_basic(request)
+    """POST JSON (Basic auth, or the V2 API-Key, of the sandbox account): set fault knobs and the clock."""
+    from integrations.shipstation.sandbox.v2_views import account_from_api_key
+
+    account = account_from_basic(request) or account_from_api_key(request)
     if account is None:
         return _json(UNAUTHORIZED, 401)
     if request.method != "POST":

@@ -65,3 +65,14 @@ def ss(sandbox_root, account) -> ShipStationClient:
     client.slept = []
     client.sleep = client.slept.append
     return client
+
+
+@pytest.fixture
+def v2(sandbox_root, account):
+    """A V2 client (API-Key) for the sandbox account; sleeps are recorded, not slept."""
+    from integrations.shipstation.client import ShipStationV2Client
+
+    client = ShipStationV2Client(sandbox_root, api_key=account.v2_api_key)
+    client.slept = []
+    client.sleep = client.slept.append
+    return client
