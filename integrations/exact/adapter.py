@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -12,13 +13,20 @@ from connector.canonical import Order, Shipment
 from connector.http import NeedsReview, Permanent
 from integrations.exact.client import ExactClient, parse_date
 from integrations.exact.mapping import (
+    DEFAULT_TRACKING_FIELD,
+    STATUS_CANCELLED,
+    STATUS_COMPLETE,
+    TRACKING_FIELDS,
     JournalOptions,
     MappingError,
     journal_entry_from_shipment,
     line_from_exact,
     order_from_exact,
     shipment_reference,
+    with_tracking,
 )
+
+GUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
 def _client(adapter) -> ExactClient:
@@ -33,14 +41,22 @@ class ExactSource(SourceAdapter):
 
     def _order(self, client: ExactClient, so: dict, cache: dict) -> Order:
         order_id = so["OrderID"]
-        lines = client.sales_order_lines(order_id)
+        expanded = so.get("SalesOrderLines")
+        if isinstance(expanded, dict) and isinstance(expanded.get("results"), list):
+            lines = expanded["results"]
+        else:  # not expanded: Exact sends {"__deferred": ...}
+            lines = client.sales_order_lines(order_id)
         account = None
-        if so.get("DeliverTo") or so.get("OrderedBy"):
-            account_id = so.get("DeliverTo") or so.get("OrderedBy")
-            if account_id not in cache:
-                cache[account_id] = client.account(account_id)
-            account = cache[account_id]
-        delivery = client.address(so["DeliveryAddress"]) if so.get("DeliveryAddress") else None
+        account_id = so.get("DeliverTo") or so.get("OrderedBy")
+        if account_id:
+            if ("account", account_id) not in cache:
+                cache[("account", account_id)] = client.account(account_id)
+            account = cache[("account", account_id)]
+        delivery = None
+        if so.get("DeliveryAddress"):
+            if ("address", so["DeliveryAddress"]) not in cache:
+                cache[("address", so["DeliveryAddress"])] = client.address(so["DeliveryAddress"])
+            delivery = cache[("address", so["DeliveryAddress"])]
         try:
             return order_from_exact(so, lines, account, delivery)
         except MappingError as exc:
@@ -56,15 +72,18 @@ class ExactSource(SourceAdapter):
             modified = parse_date(so.get("Modified"))
             if modified and modified > until:
                 continue  # the next poll takes it
-            order = self._order(client, so, cache)
-            yield Change(
-                "order",
-                order.source_id,
-                ref=order.number,
-                modified_at=order.modified_at,
-                obj=order,
-                search_text=" ".join(x for x in (order.number, order.customer.name if order.customer else "") if x),
-            )
+            yield self._change(self._order(client, so, cache))
+
+    @staticmethod
+    def _change(order: Order) -> Change:
+        return Change(
+            "order",
+            order.source_id,
+            ref=order.number,
+            modified_at=order.modified_at,
+            obj=order,
+            search_text=" ".join(x for x in (order.number, order.customer.name if order.customer else "") if x),
+        )
 
     def fetch(self, object_type: str, source_id: str) -> Order:
         client = _client(self)
@@ -74,16 +93,24 @@ class ExactSource(SourceAdapter):
         return self._order(client, so, {})
 
     def changes_from_delivery(self, delivery) -> list[Change]:
-        """An Exact webhook names a changed sales order (`Content.Key`); it carries no data (EXACT.md §7.2)."""
+        """An Exact webhook names a changed sales order (`Content.Key`) and carries no data (EXACT.md
+        §7.2): we read the order ourselves, on the connection's own host (never `ExactOnlineEndpoint`),
+        so the record holds the fresh version rather than the one the last poll stored."""
         try:
             body = json.loads(bytes(delivery.body) or b"{}")
             content = body["Content"]
-            topic, key = str(content["Topic"]), str(content["Key"])
+            topic, key, action = str(content["Topic"]), str(content["Key"]), str(content.get("Action") or "")
         except (ValueError, KeyError, TypeError) as exc:
             raise Permanent("Exact webhook body is not the documented {Content, HashCode} shape") from exc
-        if topic.lower() != "salesorders":
-            return []
-        return [Change("order", key, ref=key)]
+        if topic.lower() != "salesorders" or action.lower() == "delete":
+            return []  # a deleted order has nothing left to send; cancellations arrive as updates
+        try:
+            order = self.fetch("order", key)
+        except Permanent as exc:
+            if exc.status == 404:
+                return []
+            raise
+        return [self._change(order)]
 
 
 class ExactTarget(TargetAdapter):
@@ -102,15 +129,36 @@ class ExactTarget(TargetAdapter):
             return [(r["Code"], f"{r['Code']} {r.get('Description', '')}".strip()) for r in client.journals()]
         return []
 
-    def _options(self) -> JournalOptions:
+    def _options(self, client: ExactClient) -> JournalOptions:
         o = self.options
         return JournalOptions(
             expense_gl_account=str(o.get("exact_expense_gl_account") or ""),
             offset_gl_account=str(o.get("exact_offset_gl_account") or ""),
             journal_code=str(o.get("exact_journal_code") or ""),
-            project_cost_centers=dict(o.get("exact_project_cost_centers") or {}),
+            project_cost_centers=self._project_cost_centers(client),
             default_cost_center=str(o.get("exact_default_cost_center") or ""),
         )
+
+    def _project_cost_centers(self, client: ExactClient) -> dict[str, str]:
+        """The flow maps projects by code (what the form asks for) or by id; lines name the id."""
+        wanted = self.options.get("exact_project_cost_centers") or {}
+        if not isinstance(wanted, dict):
+            raise NeedsReview("The project → cost centre mapping must be a JSON object of project code → cost centre.")
+        mapped = {str(k): str(v) for k, v in wanted.items() if v}
+        by_code = {k: v for k, v in mapped.items() if not GUID_RE.fullmatch(k)}
+        if by_code:
+            ids = {str(p.get("Code") or "").strip(): str(p["ID"]) for p in client.projects()}
+            unknown = sorted(code for code in by_code if code not in ids)
+            if unknown:
+                raise NeedsReview(
+                    f"Exact has no project with code {', '.join(unknown)}.",
+                    remediation="Correct the project codes in the flow settings, then replay.",
+                )
+            mapped = {
+                **{k: v for k, v in mapped.items() if k not in by_code},
+                **{ids[c]: v for c, v in by_code.items()},
+            }
+        return {k.lower(): v for k, v in mapped.items()}
 
     def _order_lines(self, client: ExactClient, shipment: Shipment, options: JournalOptions):
         order_id = shipment.order_key
@@ -122,7 +170,7 @@ class ExactTarget(TargetAdapter):
         unmapped = {
             line.metadata["Project"]
             for line in lines
-            if line.metadata.get("Project") and line.metadata["Project"] not in options.project_cost_centers
+            if line.metadata.get("Project") and line.metadata["Project"].lower() not in options.project_cost_centers
         }
         if unmapped and not options.default_cost_center:
             raise NeedsReview(
@@ -138,9 +186,8 @@ class ExactTarget(TargetAdapter):
     def find(self, object_type: str, obj: Any) -> str | None:
         return self._find_entry(_client(self), f"[{shipment_reference(obj)}]")
 
-    def _post(self, shipment: Shipment, *, reverse: bool) -> dict:
-        client = _client(self)
-        options = self._options()
+    def _post(self, client: ExactClient, shipment: Shipment, *, reverse: bool) -> dict:
+        options = self._options(client)
         lines = self._order_lines(client, shipment, options)
         try:
             payload = journal_entry_from_shipment(shipment, lines, options, reverse=reverse)
@@ -151,17 +198,39 @@ class ExactTarget(TargetAdapter):
             line["Description"] = f"{tag} {line['Description']}"[:100]
         return client.create_journal_entry(payload)
 
+    def _write_tracking(self, client: ExactClient, shipment: Shipment) -> dict:
+        """Tracking back on the sales order, in the text field the flow names (EXACT.md §6.10: sales
+        orders have no tracking field). Idempotent: a field that already holds the number is left."""
+        field = str(self.options.get("exact_tracking_field", DEFAULT_TRACKING_FIELD) or "")
+        if not field or not shipment.tracking_number or not shipment.order_key:
+            return {}
+        if field not in TRACKING_FIELDS:
+            raise NeedsReview(f"Exact sales orders have no text field {field!r} for tracking numbers.")
+        so = client.sales_order(shipment.order_key)
+        if so is None:
+            return {"tracking": "the sales order no longer exists in Exact"}
+        text = with_tracking(str(so.get(field) or ""), shipment, field)
+        if text is None:
+            return {"tracking_field": field}
+        if so.get("Status") in (STATUS_COMPLETE, STATUS_CANCELLED):
+            return {"tracking": f"sales order {so.get('OrderNumber')} is closed in Exact; tracking not written"}
+        client.update_sales_order(shipment.order_key, {field: text})
+        return {"tracking_field": field, "tracking_written": True}
+
     def upsert(self, object_type: str, obj: Any, *, target_id: str | None) -> WriteResult:
+        client = _client(self)
         if target_id:
             # Posted entries are not edited; a changed cost is voided and posted again by the source.
-            return WriteResult(target_id, "unchanged")
-        entry = self._post(obj, reverse=False)
-        return WriteResult(str(entry["EntryID"]), "created", data={"entry_number": entry.get("EntryNumber")})
+            # Still finish the tracking note (a crash may have come between the entry and the PUT).
+            return WriteResult(target_id, "unchanged", data=self._write_tracking(client, obj))
+        entry = self._post(client, obj, reverse=False)
+        data = {"entry_number": entry.get("EntryNumber"), **self._write_tracking(client, obj)}
+        return WriteResult(str(entry["EntryID"]), "created", data=data)
 
     def cancel(self, object_type: str, obj: Any, *, target_id: str) -> WriteResult:
         client = _client(self)
         existing = self._find_entry(client, f"[VOID-{obj.source_id}]")
         if existing:
             return WriteResult(existing, "reversed")
-        entry = self._post(obj, reverse=True)
+        entry = self._post(client, obj, reverse=True)
         return WriteResult(str(entry["EntryID"]), "reversed", data={"reverses": target_id})

@@ -223,13 +223,28 @@ class ExactClient(ApiClient):
     )
 
     def sales_orders_modified_since(self, since: datetime) -> Iterator[dict]:
+        """Headers with their lines inline (`$expand=SalesOrderLines`, EXACT.md §5.1): one call a page
+        instead of one more per order, which matters at 60 calls a minute."""
         yield from self.iter_results(
             "salesorder/SalesOrders",
-            {"$select": self.SO_FIELDS, "$filter": f"Modified ge {odata_datetime(since)}"},
+            {
+                "$select": f"{self.SO_FIELDS},SalesOrderLines",
+                "$expand": "SalesOrderLines",
+                "$filter": f"Modified ge {odata_datetime(since)}",
+            },
         )
 
     def sales_order(self, order_id: str) -> dict | None:
         return self.get_one("salesorder/SalesOrders", order_id, select=self.SO_FIELDS)
+
+    def update_sales_order(self, order_id: str, fields: dict) -> None:
+        """PUT the given header fields (EXACT.md §5.2: 204, no body; an order is editable while open)."""
+        self.request(
+            "PUT",
+            f"salesorder/SalesOrders({guid_literal(order_id)})",
+            json=fields,
+            headers={"Content-Type": "application/json"},
+        )
 
     def sales_order_lines(self, order_id: str) -> list[dict]:
         return self.list(

@@ -173,7 +173,8 @@ def journal_entry_from_shipment(
         if part == 0:
             continue
         project = line.metadata.get("Project", "")
-        cost_center = options.project_cost_centers.get(project, "") if project else ""
+        centres = options.project_cost_centers
+        cost_center = (centres.get(project) or centres.get(project.lower(), "")) if project else ""
         cost_center = cost_center or options.default_cost_center
         row = {
             "GLAccount": options.expense_gl_account,
@@ -204,3 +205,27 @@ def journal_entry_from_shipment(
 
 def entry_balance(payload: dict) -> Decimal:
     return sum((money(line["AmountFC"]) for line in payload["GeneralJournalEntryLines"]), Decimal("0.00"))
+
+
+# --- Tracking back on the sales order -------------------------------------------------------------
+
+#: Sales orders have no tracking field (EXACT.md §6.10); the merchant picks one of these text fields.
+TRACKING_FIELDS = ("Remarks", "Description", "YourRef")
+DEFAULT_TRACKING_FIELD = "Remarks"
+
+
+def tracking_note(shipment: Shipment) -> str:
+    carrier = " ".join(x for x in (shipment.carrier, shipment.service) if x)
+    return f"Tracking: {carrier} {shipment.tracking_number}".replace("  ", " ").strip()
+
+
+def with_tracking(current: str, shipment: Shipment, field: str = DEFAULT_TRACKING_FIELD) -> str | None:
+    """The field's new text with the tracking note appended, or None when it is already there.
+    YourRef is one line; the others are free text and get the note on a line of its own."""
+    current = current or ""
+    if not shipment.tracking_number or shipment.tracking_number in current:
+        return None
+    note = tracking_note(shipment) if field != "YourRef" else shipment.tracking_number
+    if not current.strip():
+        return note
+    return f"{current.rstrip()}{' ' if field == 'YourRef' else chr(10)}{note}"

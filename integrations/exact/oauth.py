@@ -86,6 +86,15 @@ def client_secret() -> str:
     return getattr(settings, "EXACT_CLIENT_SECRET", "") or os.environ.get("EXACT_CLIENT_SECRET", "") or default
 
 
+SANDBOX_WEBHOOK_SECRET = "sandbox-exact-webhook-secret-not-for-production"
+
+
+def webhook_secret() -> str:
+    """One per app, from the App Center (EXACT.md §7.3); EXACT_WEBHOOK_SECRET (environment) in production."""
+    default = SANDBOX_WEBHOOK_SECRET if sandbox_mode() else ""
+    return getattr(settings, "EXACT_WEBHOOK_SECRET", "") or os.environ.get("EXACT_WEBHOOK_SECRET", "") or default
+
+
 def _today() -> str:
     return datetime.now(UTC).date().isoformat()
 

@@ -1,10 +1,11 @@
 from django.urls import path
 
-from integrations.exact import views
+from integrations.exact import views, webhooks
 from integrations.exact.sandbox.urls import urlpatterns as sandbox_urlpatterns  # noqa: F401
 
 urlpatterns = [
     path("integrations/exact/connect/", views.connect, name="exact_connect"),
     path("integrations/exact/callback/", views.callback, name="exact_callback"),
     path("integrations/exact/<int:pk>/division/", views.pick_division, name="exact_pick_division"),
+    path("hooks/exact/<str:token>/", webhooks.receive, name="exact_webhook"),
 ]

@@ -192,6 +192,8 @@ def _dispatch(request: HttpRequest, company: SandboxExactDivision, path: str) ->
     key = match.group("key")
     if request.method == "POST" and entity == "GeneralJournalEntries" and not key:
         return _post_journal_entry(request, company)
+    if request.method == "PUT" and entity == "SalesOrders" and key:
+        return _put_sales_order(request, company, key)
     if request.method != "GET":
         return odata_error(405, "Method not allowed")
     rows = SandboxExactEntity.objects.filter(division=company, entity=entity).order_by("id")
@@ -307,3 +309,38 @@ def _post_journal_entry(request: HttpRequest, company: SandboxExactDivision) -> 
             guid=entry_id,
         )
     return JsonResponse({"d": {**entry.data, "GeneralJournalEntryLines": {"results": stored_lines}}}, status=201)
+
+
+#: Header fields a PUT may change in this sandbox; `OrderedBy` cannot change once created (EXACT.md §6.1).
+EDITABLE_ORDER_FIELDS = {"Description", "YourRef", "Remarks", "DeliveryDate", "DeliveryAddress", "ShippingMethod"}
+READ_ONLY_ORDER_FIELDS = {"OrderID", "OrderNumber", "OrderedBy", "Division", "Created", "Modified", "AmountFC"}
+
+
+def _put_sales_order(request: HttpRequest, company: SandboxExactDivision, key: str) -> HttpResponse:
+    """PUT salesorder/SalesOrders(guid'…'): 204 without a body; only an open order can be edited."""
+    try:
+        body = json.loads(request.body or b"")
+    except ValueError:
+        return odata_error(400, "Invalid JSON in request body")
+    if not isinstance(body, dict) or not body:
+        return odata_error(400, "Request body must be a non-empty object")
+    with transaction.atomic():
+        row = (
+            SandboxExactEntity.objects.select_for_update()
+            .filter(division=company, entity="SalesOrders", guid=key.lower())
+            .first()
+        )
+        if row is None:
+            return odata_error(404, "Not found")
+        current = row.data
+        for name, value in body.items():
+            if name in READ_ONLY_ORDER_FIELDS and value != current.get(name):
+                return odata_error(400, f"{name}: this field cannot be changed")
+            if name not in EDITABLE_ORDER_FIELDS and name not in READ_ONLY_ORDER_FIELDS:
+                return odata_error(400, f"{name}: property does not exist or cannot be updated")
+            if value is not None and not isinstance(value, str) and name != "DeliveryDate":
+                return odata_error(400, f"{name}: a text value is expected")
+        if current.get("Status") in (21, 45):
+            return odata_error(400, f"Sales order {current.get('OrderNumber')} is closed and cannot be changed")
+        state.put(company, "SalesOrders", {**current, **body}, guid=row.guid)
+    return HttpResponse(status=204)

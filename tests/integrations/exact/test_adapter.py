@@ -106,3 +106,54 @@ def test_demo_setup_connects_a_sandbox_company(alice, exact_base):
     assert facts["sales_orders"] == 2 and facts["division"] == connection.settings["division"]
     assert ExactClient(connection).me()["CurrentDivision"] == facts["division"]
     assert connection.credentials["access_token"] not in str(facts)
+
+
+def test_tracking_goes_to_the_chosen_order_field_once(exact_connection, company):
+    """EXACT.md §6.10: sales orders have no tracking field; the flow picks Remarks/Description/YourRef."""
+    target = ExactTarget(exact_connection, options=options(company))
+    ship = shipment(company)
+    result = target.upsert("cost_posting", ship, target_id=None)
+    so = state.find(company, "SalesOrders", OrderNumber=1)
+    assert so["Remarks"] == "Tracking: ups 1Z1" and result.data["tracking_written"] is True
+    again = target.upsert("cost_posting", ship, target_id=result.target_id)  # a retry after a crash
+    assert again.action == "unchanged" and "tracking_written" not in again.data
+    assert state.find(company, "SalesOrders", OrderNumber=1)["Remarks"] == "Tracking: ups 1Z1"
+
+    other = ExactTarget(exact_connection, options=options(company, exact_tracking_field="YourRef"))
+    other.upsert("cost_posting", shipment(company, number=2), target_id=None)
+    assert state.find(company, "SalesOrders", OrderNumber=2)["YourRef"] == "WEB-2 1Z1"  # appended, kept
+
+
+def test_closed_order_keeps_its_fields_and_the_sandbox_refuses_bad_puts(exact_connection, company):
+    from integrations.exact.client import ExactClient
+
+    so = state.find(company, "SalesOrders", OrderNumber=1)
+    state.put(company, "SalesOrders", {**so, "Status": 21}, guid=so["OrderID"])
+    result = ExactTarget(exact_connection, options=options(company)).upsert(
+        "cost_posting", shipment(company), target_id=None
+    )
+    assert "closed" in result.data["tracking"] and state.find(company, "SalesOrders", OrderNumber=1)["Remarks"] == ""
+    client = ExactClient(exact_connection)
+    open_so = state.find(company, "SalesOrders", OrderNumber=2)
+    for body, message in (
+        ({"OrderedBy": "00000000-0000-4000-8000-000000000000"}, "cannot be changed"),
+        ({"TrackingNumber": "1Z"}, "does not exist"),
+        ({"Remarks": 5}, "text value"),
+    ):
+        with pytest.raises(Permanent) as caught:
+            client.update_sales_order(open_so["OrderID"], body)
+        assert message in caught.value.message
+    with pytest.raises(Permanent):
+        client.update_sales_order(so["OrderID"], {"Remarks": "x"})  # closed
+    assert state.find(company, "SalesOrders", OrderNumber=2)["Remarks"] == ""
+
+
+def test_projects_are_mapped_by_code_and_unknown_codes_need_review(exact_connection, company):
+    target = ExactTarget(exact_connection, options=options(company, exact_project_cost_centers={"P-WEB": "CC200"}))
+    target.upsert("cost_posting", shipment(company), target_id=None)
+    lines = [r.data for r in SandboxExactEntity.objects.filter(division=company, entity="GeneralJournalEntryLines")]
+    assert [line.get("CostCenter") for line in lines] == ["CC200", "CC200", None]
+    wrong = ExactTarget(exact_connection, options=options(company, exact_project_cost_centers={"P-NOPE": "CC200"}))
+    with pytest.raises(NeedsReview) as caught:
+        wrong.upsert("cost_posting", shipment(company, number=2), target_id=None)
+    assert "P-NOPE" in caught.value.message
