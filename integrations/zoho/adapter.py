@@ -15,27 +15,43 @@ invoices) `find` searches by `reference_number` before every create.
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from redis.exceptions import LockError
 
 from connector.adapters import TargetAdapter, WriteResult
 from connector.canonical import Customer, Order, OrderStatus, Shipment
 from connector.http import NeedsReview, Permanent, Transient
 from connector.models import Link
+from connector.redis import get_redis
 from integrations.zoho import mapping
 from integrations.zoho.client import Duplicate, NotFound, ZohoBooksClient, remember_item
 from integrations.zoho.oauth import web_url
 
+CREATE_LOCK_SECONDS = 60  # longer than any one find-and-create takes
+CREATE_LOCK_WAIT = 30
+CONTACT_DIGEST_TTL = 30 * 24 * 3600
+
+
+def _contact_digest(customer: Customer) -> str:
+    payload = mapping.customer_to_contact(customer, include_person=False)
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode("utf-8")).hexdigest()
+
 
 class ZohoBooksTarget(TargetAdapter):
     system = "zoho"
-    target_types = ("invoice", "cost_posting", "contact")
+    target_types = ("invoice", "cost_posting", "contact", "sales_order")
 
     def __init__(self, connection, *, on_call=None, options: dict | None = None, client: ZohoBooksClient | None = None):
         super().__init__(connection, on_call=on_call, options=options)
         self._client = client
         self._items_refreshed = False
+        self._contacts_missing: set[str] = set()
 
     @property
     def client(self) -> ZohoBooksClient:
@@ -74,6 +90,28 @@ class ZohoBooksTarget(TargetAdapter):
     def _forget(self, object_type: str, key: str) -> None:
         self._links(object_type).filter(canonical_key=key).delete()
 
+    @contextmanager
+    def _creating(self, object_type: str, key: str) -> Iterator[None]:
+        """Serialise find-then-create of one contact or item across workers.
+
+        Two orders of a new customer (or with a new SKU) synced at the same moment would both miss
+        the search and both create: a second contact for the same email, or a refused duplicate
+        item. Inside the lock the caller looks again (the Link the first writer stored) first.
+        """
+        digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
+        lock = get_redis().lock(
+            f"zoho:create:{self.connection.pk}:{object_type}:{digest}",
+            timeout=CREATE_LOCK_SECONDS,
+            blocking_timeout=CREATE_LOCK_WAIT,
+        )
+        if not lock.acquire():
+            raise Transient(f"Another worker is creating this Zoho {object_type}; retrying.")
+        try:
+            yield
+        finally:
+            with suppress(LockError):  # expired meanwhile: nothing left to release
+                lock.release()
+
     def _result(self, kind: str, target_id: str, action: str, **data: Any) -> WriteResult:
         return WriteResult(target_id=target_id, action=action, url=web_url(self.connection, kind, target_id), data=data)
 
@@ -91,15 +129,22 @@ class ZohoBooksTarget(TargetAdapter):
         ]
 
     def find(self, object_type: str, obj: Any) -> str | None:
+        if object_type == "sales_order":
+            return self.sales_orders().find(obj)
         if object_type == "invoice":
             return self._find_invoice(obj)
         if object_type == "cost_posting":
             return self._find_cost_posting(obj, reversal=False)
         if object_type == "contact":
-            return self._find_contact(obj)
+            found = self._find_contact(obj)
+            if found is None:
+                self._contacts_missing.add(obj.key)  # the engine's search; the upsert that follows trusts it
+            return found
         raise Permanent(f"Zoho Books cannot be a target for {object_type!r}.")
 
     def upsert(self, object_type: str, obj: Any, *, target_id: str | None) -> WriteResult:
+        if object_type == "sales_order":
+            return self.sales_orders().upsert(obj, target_id)
         if object_type == "invoice":
             if obj.status == OrderStatus.CANCELLED and target_id:
                 return self.cancel(object_type, obj, target_id=target_id)
@@ -113,17 +158,26 @@ class ZohoBooksTarget(TargetAdapter):
         raise Permanent(f"Zoho Books cannot be a target for {object_type!r}.")
 
     def cancel(self, object_type: str, obj: Any, *, target_id: str) -> WriteResult:
+        if object_type == "sales_order":
+            return self.sales_orders().cancel(obj, target_id)
         if object_type == "invoice":
             return self._void_invoice(obj, target_id)
         if object_type == "cost_posting":
             return self._reverse_shipment(obj)
         raise Permanent(f"Zoho Books cannot cancel {object_type!r}.")
 
+    def sales_orders(self):
+        """The "sales_order" target type (integrations/zoho/salesorders.py, issue 10)."""
+        from integrations.zoho.salesorders import SalesOrders
+
+        return SalesOrders(self)
+
     # --- Contacts ---------------------------------------------------------------------------------
 
-    def _find_contact(self, customer: Customer) -> str | None:
+    def _find_contact(self, customer: Customer, *, search: bool = True) -> str | None:
+        """The Link, then (with `search`) Zoho's search by email, else by name."""
         linked = self._linked("contact", customer.key)
-        if linked:
+        if linked or not search:
             return linked
         found = self.client.find_contact_by_email(customer.email) if customer.email else None
         if found is None and not customer.email:
@@ -145,12 +199,35 @@ class ZohoBooksTarget(TargetAdapter):
             contact = self.client.create_contact(payload)
         contact_id = str(contact["contact_id"])
         self._remember("contact", customer.key, contact_id)
+        self._contact_written(contact_id, customer)
         return contact_id
 
+    def _contact_digest_key(self, contact_id: str) -> str:
+        return f"zoho:contact-written:{self.connection.pk}:{contact_id}"
+
+    def _contact_written(self, contact_id: str, customer: Customer) -> None:
+        """Remember what we last wrote to a contact, so the same details are not PUT again
+        (an order's buyer arrives right after the invoice created the contact from the same data)."""
+        get_redis().set(self._contact_digest_key(contact_id), _contact_digest(customer), ex=CONTACT_DIGEST_TTL)
+
+    def _contact_unchanged(self, contact_id: str, customer: Customer) -> bool:
+        stored = get_redis().get(self._contact_digest_key(contact_id))
+        return stored is not None and stored.decode() == _contact_digest(customer)
+
     def _upsert_contact(self, customer: Customer, target_id: str | None) -> WriteResult:
-        contact_id = target_id or self._find_contact(customer)
+        if target_id is None and customer.key in self._contacts_missing:
+            self._contacts_missing.discard(customer.key)  # `find` just searched: do not ask Zoho twice
+            contact_id = None
+        else:
+            contact_id = target_id or self._find_contact(customer)
         if contact_id is None:
-            return self._result("contact", self._create_contact(customer), "created")
+            with self._creating("contact", customer.key):
+                contact_id = self._find_contact(customer, search=False)
+                if contact_id is None:
+                    return self._result("contact", self._create_contact(customer), "created")
+        if self._contact_unchanged(contact_id, customer):
+            self._remember("contact", customer.key, contact_id)
+            return self._result("contact", contact_id, "unchanged")
         payload = mapping.customer_to_contact(customer, include_person=False)
         try:
             try:
@@ -164,6 +241,7 @@ class ZohoBooksTarget(TargetAdapter):
             self._forget("contact", customer.key)
             return self._result("contact", self._create_contact(customer), "created")
         self._remember("contact", customer.key, contact_id)
+        self._contact_written(contact_id, customer)
         return self._result("contact", contact_id, "updated")
 
     def _contact_for_order(self, order: Order) -> str:
@@ -171,7 +249,11 @@ class ZohoBooksTarget(TargetAdapter):
         if customer is None or not (customer.key or customer.email):
             name = (order.bill_to.name if order.bill_to else "") or f"Order {order.number}"
             customer = Customer(key=f"guest:{order.number}", name=name, billing=order.bill_to, shipping=order.ship_to)
-        return self._find_contact(customer) or self._create_contact(customer)
+        found = self._find_contact(customer)
+        if found:
+            return found
+        with self._creating("contact", customer.key):
+            return self._find_contact(customer, search=False) or self._create_contact(customer)
 
     # --- Items ------------------------------------------------------------------------------------
 
@@ -191,6 +273,10 @@ class ZohoBooksTarget(TargetAdapter):
         return known
 
     def _resolve_item(self, key: str, line) -> str:
+        with self._creating("item", key):
+            return self._linked("item", key) or self._find_or_create_item(key, line)
+
+    def _find_or_create_item(self, key: str, line) -> str:
         name = (line.name or line.sku or "Item").strip()[:100]
         found = self.client.find_item_by_name(name)
         if found is None or (line.sku and found.get("sku") and found.get("sku") != line.sku):
@@ -234,9 +320,24 @@ class ZohoBooksTarget(TargetAdapter):
         self._remember("invoice", order.number, str(found["invoice_id"]))
         return str(found["invoice_id"])
 
+    def _check_currency(self, order: Order) -> None:
+        """Zoho gives an invoice its customer's currency; amounts in another currency would be
+        booked as the organisation's. Never post them silently: ask a person (issue 7)."""
+        books = str((self.connection.settings or {}).get("currency_code") or "").upper()
+        if books and order.currency and order.currency.upper() != books:
+            raise NeedsReview(
+                f"Order {order.number} is in {order.currency.upper()}, but the Zoho Books organisation "
+                f"keeps its books in {books}; it was not invoiced.",
+                remediation=(
+                    f"Enter this order in Zoho Books by hand (a customer in {order.currency.upper()} with an "
+                    "exchange rate), or correct the order's currency in the store and press Replay."
+                ),
+            )
+
     def _upsert_invoice(self, order: Order, target_id: str | None) -> WriteResult:
         if order.status == OrderStatus.CANCELLED and not target_id:
             return WriteResult(target_id="", action="unchanged", data={"reason": "cancelled before it was invoiced"})
+        self._check_currency(order)
         try:
             payload = mapping.order_to_invoice(
                 order, customer_id=self._contact_for_order(order), item_ids=self._item_ids(order)

@@ -239,3 +239,87 @@ def shipment_comment(shipment: Shipment, *, reversal: bool = False) -> str:
     if money(shipment.insurance_cost):
         cost += f", insurance {money(shipment.insurance_cost)}{currency}"
     return f"{shipment_description(shipment)}{when}. {cost}. {shipment_marker(shipment)}"
+
+
+# --- Sales orders -------------------------------------------------------------------------------
+# Per-line overrides come from the store line's metadata (the Order Desk convention): `description`
+# (else the item name), `tax_id` (a Zoho tax id: Zoho computes that line's tax), `zohobooks_item_id`
+# (used as the item, skipping the SKU lookup).
+
+ITEM_ID_KEY = "zohobooks_item_id"
+
+
+def line_override(line: LineItem, key: str) -> str:
+    value = (line.metadata or {}).get(key)
+    return str(value).strip() if value not in (None, "") else ""
+
+
+def sales_order_lines(order: Order, item_ids: dict[str, str]) -> list[dict]:
+    lines = []
+    for line in order.lines:
+        if line.quantity <= 0:
+            continue
+        item_id = line_override(line, ITEM_ID_KEY) or item_ids.get(line_key(line), "")
+        if not item_id:
+            raise MappingError(f"Line {line.sku or line.name!r} of order {order.number} has no Zoho item.")
+        entry: dict = {
+            "item_id": item_id,
+            "name": line.name[:100] or line.sku or "Item",
+            "description": (line_override(line, "description") or line.name)[:2000],
+            "rate": line.unit_price,
+            "quantity": line.quantity,
+        }
+        tax_id = line_override(line, "tax_id")
+        if tax_id:
+            entry["tax_id"] = tax_id
+        lines.append(entry)
+    if not lines:
+        raise MappingError(f"Order {order.number} has no lines with a quantity; Zoho needs at least one line item.")
+    return lines
+
+
+def order_notes(order: Order) -> str:
+    """The customer-visible notes of a sales order: the store's customer note."""
+    return (order.notes or "").strip()[:5000]
+
+
+def order_to_sales_order(
+    order: Order, *, customer_id: str, item_ids: dict[str, str], zoho_tax: Decimal = Decimal("0")
+) -> dict:
+    """The sales-order body. As for invoices, discounts are one entity-level amount and the
+    `adjustment` makes Zoho's total land on the order total to the cent. `zoho_tax` is the tax Zoho
+    itself adds for lines carrying a `tax_id` (0 on the first write; the adapter passes Zoho's own
+    `tax_total` back when a correction is needed), so that tax is not counted twice."""
+    lines = sales_order_lines(order, item_ids)
+    sub_total = sum((cents(money_exact(e["rate"]) * money_exact(e["quantity"])) for e in lines), Decimal("0"))
+    discount = max(Decimal("0.00"), money(order.discount + sum((ln.discount for ln in order.lines), Decimal("0"))))
+    shipping = money(order.shipping)
+    adjustment = money(order.total) - (sub_total - discount + shipping + money(zoho_tax))
+    tax = money(order.tax + sum((ln.tax for ln in order.lines), Decimal("0"))) - money(zoho_tax)
+    payload: dict = {
+        "customer_id": customer_id,
+        "reference_number": order.number,
+        "date": order.order_date.date().isoformat(),
+        "line_items": lines,
+        "discount": discount,
+        "discount_type": "entity_level",
+        "is_discount_before_tax": True,
+        "shipping_charge": shipping,  # a number in the sales-order OAS
+        "adjustment": adjustment,
+        "adjustment_description": _adjustment_label(adjustment, tax),
+        "notes": order_notes(order),
+    }
+    if order.ship_date:
+        payload["shipment_date"] = order.ship_date.isoformat()
+    return payload
+
+
+def zoho_sales_order_total(payload: dict, zoho_tax: Decimal = Decimal("0")) -> Decimal:
+    """Zoho's arithmetic for the body above: rounded line totals − discount + shipping + adjustment + tax."""
+    return cents(zoho_invoice_total(payload) + money_exact(zoho_tax))
+
+
+def internal_note_comment(order: Order) -> str:
+    """Internal notes never go on the customer's document: they become a comment on the sales order."""
+    text = (order.internal_notes or "").strip()
+    return f"Internal note from the store (order {order.number}): {text}"[:2000] if text else ""

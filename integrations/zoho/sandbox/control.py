@@ -73,3 +73,68 @@ def org_stats(request: HttpRequest, organization_id: str) -> JsonResponse:
         return JsonResponse({"error": "unknown organization_id"}, status=404)
     kinds = dict(org.documents.values_list("kind").annotate(n=Count("id")).values_list("kind", "n"))
     return JsonResponse({**_describe(org), "calls_today": faults.total_calls(org), "documents": kinds})
+
+
+@csrf_exempt
+@require_POST
+def custom_fields(request: HttpRequest, organization_id: str) -> JsonResponse:
+    """POST {"entity": "salesorder", "label": "Carrier", "api_name": "cf_carrier"}, or {"tracking_fields": true}
+    for the three fields the sales-order pull-back reads."""
+    org = SandboxZohoOrg.objects.filter(organization_id=organization_id).first()
+    body = _body(request)
+    if org is None:
+        return JsonResponse({"error": "unknown organization_id"}, status=404)
+    if body is None:
+        return JsonResponse({"error": "body must be a JSON object"}, status=400)
+    if body.get("tracking_fields"):
+        return JsonResponse({"fields": state.add_tracking_fields(org)}, status=201)
+    if body.get("entity") not in ("salesorder", "invoice") or not str(body.get("label") or "").strip():
+        return JsonResponse({"error": "need entity (salesorder or invoice) and label"}, status=400)
+    field = state.add_custom_field(org, body["entity"], str(body["label"]).strip(), str(body.get("api_name") or ""))
+    return JsonResponse(field, status=201)
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def sales_orders_page(request: HttpRequest, organization_id: str):
+    """A page for the demo: a person fills the tracking fields of a sales order, or fulfils or voids it,
+    as they would in Zoho's UI. POST (form or JSON): salesorder_id, tracking_number, carrier,
+    shipping_method, status."""
+    from django.shortcuts import render
+
+    org = SandboxZohoOrg.objects.filter(organization_id=organization_id).first()
+    if org is None:
+        return JsonResponse({"error": "unknown organization_id"}, status=404)
+    error = ""
+    if request.method == "POST":
+        body = _body(request) if request.content_type == "application/json" else request.POST.dict()
+        if body is None:
+            return JsonResponse({"error": "body must be a JSON object"}, status=400)
+        values = {k: str(body[k]) for k in ("tracking_number", "carrier", "shipping_method") if body.get(k)}
+        status = str(body.get("status") or "")
+        if status not in ("", "open", "fulfilled", "void"):
+            error = "status must be open, fulfilled or void"
+        else:
+            try:
+                doc = state.set_sales_order(org, str(body.get("salesorder_id") or ""), status=status, **values)
+            except (KeyError, state.SandboxZohoDocument.DoesNotExist) as exc:
+                error = str(exc) if isinstance(exc, KeyError) else "unknown salesorder_id"
+            else:
+                if request.content_type == "application/json":
+                    return JsonResponse(doc.data)
+        if error and request.content_type == "application/json":
+            return JsonResponse({"error": error}, status=400)
+    orders = state.documents(org, "salesorder").order_by("-id")[:50]
+    rows = []
+    for doc in orders:
+        values = {f.get("api_name", f.get("label")): f.get("value") for f in doc.data.get("custom_fields", [])}
+        rows.append(
+            {"doc": doc, "tracking": values.get("cf_tracking_number", ""), "carrier": values.get("cf_carrier", "")}
+        )
+    fields = state.documents(org, "customfield").filter(parent_id="salesorder").count()
+    return render(
+        request,
+        "zoho/sandbox_sales_orders.html",
+        {"org": org, "rows": rows, "error": error, "has_fields": fields >= 3},
+        status=400 if error else 200,
+    )

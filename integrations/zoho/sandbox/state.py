@@ -96,3 +96,72 @@ def account_id(org: SandboxZohoOrg, name: str) -> str:
 
 def documents(org: SandboxZohoOrg, kind: str):
     return SandboxZohoDocument.objects.filter(org=org, kind=kind)
+
+
+# --- Sales orders: custom fields and what a person does in Zoho's UI ---------------------------
+
+TRACKING_FIELDS = (
+    ("Tracking Number", "cf_tracking_number"),
+    ("Carrier", "cf_carrier"),
+    ("Shipping Method", "cf_shipping_method"),
+)
+
+
+def add_custom_field(
+    org: SandboxZohoOrg, entity: str, label: str, api_name: str = "", data_type: str = "string"
+) -> dict:
+    """What Settings → Preferences → Sales Orders → Custom Fields → New does in Zoho."""
+    object_id = new_id()
+    api_name = api_name or "cf_" + "_".join(label.lower().split())
+    data = {
+        "field_id": object_id,
+        "customfield_id": object_id,
+        "entity": entity,
+        "label": label,
+        "api_name": api_name,
+        "placeholder": api_name,
+        "data_type": data_type,
+        "is_active": True,
+    }
+    SandboxZohoDocument.objects.create(
+        org=org, kind="customfield", object_id=object_id, parent_id=entity, name=label, data=data
+    )
+    return data
+
+
+def add_tracking_fields(org: SandboxZohoOrg) -> list[dict]:
+    return [add_custom_field(org, "salesorder", label, api_name) for label, api_name in TRACKING_FIELDS]
+
+
+def set_sales_order(org: SandboxZohoOrg, salesorder_id: str, *, status: str = "", **values: str) -> SandboxZohoDocument:
+    """A person in Zoho's UI: fill custom fields by api name without `cf_` (tracking_number=...) and/or
+    change the status (open, fulfilled, void). Bumps `last_modified_time` like any edit."""
+    doc = SandboxZohoDocument.objects.get(org=org, kind="salesorder", object_id=salesorder_id)
+    data = dict(doc.data)
+    fields = {
+        f["api_name"]: f
+        for f in documents(org, "customfield").filter(parent_id="salesorder").values_list("data", flat=True)
+    }
+    current = {str(f.get("customfield_id") or f.get("label")): f for f in data.get("custom_fields", [])}
+    for name, value in values.items():
+        definition = fields.get(f"cf_{name}") or fields.get(name)
+        if definition is None:
+            raise KeyError(f"no sales-order custom field {name!r} in this organisation")
+        current[definition["customfield_id"]] = {
+            "customfield_id": definition["customfield_id"],
+            "label": definition["label"],
+            "api_name": definition["api_name"],
+            "placeholder": definition["api_name"],
+            "data_type": definition["data_type"],
+            "value": str(value),
+        }
+    data["custom_fields"] = [f for f in current.values() if str(f.get("value", "")) != ""]
+    if status:
+        data["status"] = status
+        if status == "fulfilled":
+            data["shipped_status"] = "fulfilled"
+    now = timezone.now()
+    data["last_modified_time"] = now_zoho(now)
+    doc.data, doc.last_modified_time = data, now
+    doc.save()
+    return doc

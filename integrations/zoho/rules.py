@@ -1,0 +1,374 @@
+"""Order rules of a Zoho sales-order flow (issue 10): data on the flow options, evaluated safely.
+
+A rule is a dict in `flow.options["rules"]`:
+
+    {"name": "Hold big orders", "event": "before_submit", "enabled": true, "match": "all",
+     "when": [{"field": "total", "op": "gt", "value": "500"}, {"field": "country", "op": "in", "value": ["US", "CA"]}],
+     "actions": [{"type": "hold"}, {"type": "alert", "message": "Big order"}]}
+
+Events: `scheduled` (order received, about to go to Zoho), `before_submit` (actions may change the
+order: note, tax id, line descriptions; or hold/skip it), `after_submit`, `invalid_sku`,
+`no_products`, `general_error` (sync failed), `canceled_in_zoho`, `shipped` (tracking came back).
+
+Conditions compare order fields (`total`, `subtotal`, `shipping`, `country`, `state`, `email`,
+`currency`, `store`, `sku`, `tag`, `item_count`, `notes`) with operators `eq ne gt gte lt lte in
+not_in contains matches` (`matches` is a case-insensitive glob, e.g. "MUG-*"). Nothing is ever
+`eval`ed: fields come from a fixed table of getters and operators from a fixed table of functions.
+
+Actions: `hold` (needs review), `skip` (not submitted), `note` (appended to the order notes sent to
+Zoho; after submit: a note on the store order), `set_tax_id` / `set_description` (on lines whose SKU
+matches `sku`, default all), `set_store_status`, `alert`, `email`.
+
+Pure: `validate`, `matches`, `evaluate`, `apply_order_actions`, `verdict`, `preview`.
+With effects: `run` (Events on the record, Alerts, emails, store calls through pullback's store side).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from connector.canonical import LineItem, Order, money
+
+logger = logging.getLogger(__name__)
+
+SCHEDULED = "scheduled"
+BEFORE_SUBMIT = "before_submit"
+AFTER_SUBMIT = "after_submit"
+INVALID_SKU = "invalid_sku"
+NO_PRODUCTS = "no_products"
+GENERAL_ERROR = "general_error"
+CANCELED_IN_ZOHO = "canceled_in_zoho"
+SHIPPED = "shipped"
+EVENTS = {
+    SCHEDULED: "Order scheduled to Zoho",
+    BEFORE_SUBMIT: "Before submit",
+    AFTER_SUBMIT: "After submit",
+    INVALID_SKU: "Not submitted: invalid SKU",
+    NO_PRODUCTS: "Not submitted: no products available",
+    GENERAL_ERROR: "Not submitted: general error",
+    CANCELED_IN_ZOHO: "Canceled in Zoho",
+    SHIPPED: "Shipped (tracking pulled back)",
+}
+
+HOLD = "hold"
+SKIP = "skip"
+ORDER_CHANGING = {"note", "set_tax_id", "set_description"}
+ACTIONS = {HOLD, SKIP, "note", "set_tax_id", "set_description", "set_store_status", "alert", "email"}
+# Actions only meaningful before the order is written to Zoho.
+BEFORE_ONLY = {HOLD, SKIP, "set_tax_id", "set_description"}
+
+
+@dataclass(frozen=True)
+class Context:
+    order: Order
+    store: str = ""  # the source system key: "shipstation", "woocommerce"
+    tags: tuple[str, ...] = ()
+    error: str = ""
+    shipment: dict = field(default_factory=dict)  # carrier, tracking_number on "shipped"
+
+
+@dataclass(frozen=True)
+class Firing:
+    rule: str
+    event: str
+    actions: tuple[dict, ...]
+
+    def describe(self) -> str:
+        return ", ".join(_describe(a) for a in self.actions) or "no action"
+
+
+# --- Fields and operators (fixed tables: the only things a rule can name) -----------------------
+
+
+def _lines(order: Order) -> tuple[LineItem, ...]:
+    return tuple(line for line in order.lines if line.quantity > 0)
+
+
+def _country(ctx: Context) -> str:
+    address = ctx.order.ship_to or ctx.order.bill_to
+    return (address.country if address else "").upper()
+
+
+FIELDS: dict[str, Callable[[Context], Any]] = {
+    "total": lambda c: money(c.order.total),
+    "subtotal": lambda c: money(sum((line.net for line in _lines(c.order)), Decimal("0"))),
+    "shipping": lambda c: money(c.order.shipping),
+    "country": _country,
+    "state": lambda c: (c.order.ship_to or c.order.bill_to).state if (c.order.ship_to or c.order.bill_to) else "",
+    "email": lambda c: (c.order.customer.email if c.order.customer else "").lower(),
+    "currency": lambda c: c.order.currency.upper(),
+    "store": lambda c: c.store,
+    "sku": lambda c: [line.sku for line in _lines(c.order)],
+    "tag": lambda c: list(c.tags),
+    "item_count": lambda c: sum((line.quantity for line in _lines(c.order)), Decimal("0")),
+    "notes": lambda c: c.order.notes or "",
+}
+NUMERIC = {"total", "subtotal", "shipping", "item_count"}
+
+
+def _num(value: Any) -> Decimal:
+    try:
+        return Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        raise RuleError(f"{value!r} is not a number") from None
+
+
+def _text(value: Any) -> str:
+    return str(value).strip().lower()
+
+
+def _as_list(value: Any) -> list:
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
+def _scalar_op(op: str, actual: Any, wanted: Any, numeric: bool) -> bool:
+    if op in ("gt", "gte", "lt", "lte"):
+        a, w = _num(actual), _num(wanted)
+        return {"gt": a > w, "gte": a >= w, "lt": a < w, "lte": a <= w}[op]
+    if op in ("eq", "ne"):
+        same = _num(actual) == _num(wanted) if numeric else _text(actual) == _text(wanted)
+        return same if op == "eq" else not same
+    if op in ("in", "not_in"):
+        found = _text(actual) in {_text(v) for v in _as_list(wanted)}
+        return found if op == "in" else not found
+    if op == "contains":
+        return _text(wanted) in _text(actual)
+    if op == "matches":
+        return any(fnmatch.fnmatchcase(_text(actual), _text(pattern)) for pattern in _as_list(wanted))
+    raise RuleError(f"unknown operator {op!r}")
+
+
+OPERATORS = ("eq", "ne", "gt", "gte", "lt", "lte", "in", "not_in", "contains", "matches")
+
+
+class RuleError(ValueError):
+    """A rule that cannot be evaluated; `validate` reports these before a rule is saved."""
+
+
+def condition_holds(condition: dict, ctx: Context) -> bool:
+    name, op, wanted = condition.get("field"), condition.get("op", "eq"), condition.get("value")
+    if name not in FIELDS:
+        raise RuleError(f"unknown field {name!r}")
+    actual = FIELDS[name](ctx)
+    if isinstance(actual, list):  # sku, tag: "any value matches"; ne / not_in: "no value matches"
+        if op in ("ne", "not_in"):
+            positive = {"ne": "eq", "not_in": "in"}[op]
+            return not any(_scalar_op(positive, a, wanted, False) for a in actual)
+        return any(_scalar_op(op, a, wanted, False) for a in actual)
+    return _scalar_op(op, actual, wanted, name in NUMERIC)
+
+
+def matches(rule: dict, ctx: Context) -> bool:
+    conditions = rule.get("when") or []
+    results = (condition_holds(c, ctx) for c in conditions)
+    return any(results) if rule.get("match") == "any" else all(results)
+
+
+# --- Validation (form and API) ------------------------------------------------------------------
+
+
+def validate(rules: Any) -> list[str]:
+    """Problems in a list of rules, in words a merchant understands; [] when all is well."""
+    if not isinstance(rules, list):
+        return ["Rules must be a list."]
+    problems = []
+    for n, rule in enumerate(rules, start=1):
+        label = f"Rule {n}" + (f" ({rule.get('name')})" if isinstance(rule, dict) and rule.get("name") else "")
+        if not isinstance(rule, dict):
+            problems.append(f"{label}: must be an object.")
+            continue
+        event = rule.get("event")
+        if event not in EVENTS:
+            problems.append(f"{label}: unknown event {event!r}; choose one of {', '.join(EVENTS)}.")
+        if rule.get("match", "all") not in ("all", "any"):
+            problems.append(f"{label}: match must be 'all' or 'any'.")
+        for condition in rule.get("when") or []:
+            if not isinstance(condition, dict) or condition.get("field") not in FIELDS:
+                problems.append(f"{label}: unknown field in {condition!r}; choose one of {', '.join(FIELDS)}.")
+            elif condition.get("op", "eq") not in OPERATORS:
+                problems.append(f"{label}: unknown operator {condition.get('op')!r}.")
+            elif condition.get("op") in ("gt", "gte", "lt", "lte") or (
+                condition["field"] in NUMERIC and condition.get("op", "eq") in ("eq", "ne")
+            ):
+                try:
+                    _num(condition.get("value"))
+                except RuleError:
+                    problems.append(f"{label}: {condition.get('value')!r} is not a number.")
+        actions = rule.get("actions") or []
+        if not actions:
+            problems.append(f"{label}: needs at least one action.")
+        for action in actions:
+            kind = action.get("type") if isinstance(action, dict) else None
+            if kind not in ACTIONS:
+                problems.append(f"{label}: unknown action {kind!r}; choose one of {', '.join(sorted(ACTIONS))}.")
+            elif kind in BEFORE_ONLY and event in EVENTS and event not in (SCHEDULED, BEFORE_SUBMIT):
+                problems.append(f"{label}: '{kind}' only works on the scheduled and before-submit events.")
+            elif kind == "set_tax_id" and not action.get("tax_id"):
+                problems.append(f"{label}: set_tax_id needs a tax_id.")
+            elif kind == "email" and "@" not in str(action.get("to", "")):
+                problems.append(f"{label}: email needs a 'to' address.")
+            elif kind == "set_store_status" and not action.get("status"):
+                problems.append(f"{label}: set_store_status needs a status.")
+    return problems
+
+
+# --- Evaluation (pure) --------------------------------------------------------------------------
+
+
+def evaluate(event: str, ctx: Context, rules: Iterable[dict]) -> list[Firing]:
+    """The rules for `event` whose conditions hold, in order. A rule that cannot be evaluated never
+    fires (and `validate` refuses it before it is saved)."""
+    firings = []
+    for n, rule in enumerate(rules, start=1):
+        if not isinstance(rule, dict) or rule.get("event") != event or rule.get("enabled", True) is False:
+            continue
+        try:
+            fired = matches(rule, ctx)
+        except RuleError as exc:
+            logger.warning("rule not evaluated", extra={"rule": rule.get("name") or n, "error": str(exc)})
+            continue
+        if fired:
+            firings.append(Firing(str(rule.get("name") or f"Rule {n}"), event, tuple(rule.get("actions") or ())))
+    return firings
+
+
+def _line_selected(line: LineItem, action: dict) -> bool:
+    pattern = action.get("sku")
+    return not pattern or fnmatch.fnmatchcase(line.sku.lower(), str(pattern).lower())
+
+
+def apply_order_actions(order: Order, firings: Iterable[Firing]) -> Order:
+    """The order as the before-submit actions leave it (notes, per-line tax id and description)."""
+    for firing in firings:
+        for action in firing.actions:
+            kind = action.get("type")
+            if kind == "note" and action.get("text"):
+                notes = "\n".join(p for p in ((order.notes or "").strip(), str(action["text"]).strip()) if p)
+                order = dataclasses.replace(order, notes=notes)
+            elif kind in ("set_tax_id", "set_description"):
+                key, value = (
+                    ("tax_id", action.get("tax_id")) if kind == "set_tax_id" else ("description", action.get("text"))
+                )
+                lines = tuple(
+                    dataclasses.replace(line, metadata={**(line.metadata or {}), key: str(value)})
+                    if value and _line_selected(line, action)
+                    else line
+                    for line in order.lines
+                )
+                order = dataclasses.replace(order, lines=lines)
+    return order
+
+
+def verdict(firings: Iterable[Firing]) -> str:
+    """HOLD beats SKIP beats submitting."""
+    kinds = {a.get("type") for f in firings for a in f.actions}
+    return HOLD if HOLD in kinds else SKIP if SKIP in kinds else ""
+
+
+def preview(rules: list[dict], contexts: Iterable[Context]) -> list[dict]:
+    """What the rules would have done to these orders (e.g. the last 50), changing nothing."""
+    rows = []
+    for ctx in contexts:
+        fired = []
+        for event in (SCHEDULED, BEFORE_SUBMIT, AFTER_SUBMIT):
+            fired.extend(evaluate(event, ctx, rules))
+        changed = apply_order_actions(ctx.order, [f for f in fired if f.event in (SCHEDULED, BEFORE_SUBMIT)])
+        rows.append(
+            {
+                "order": ctx.order.number,
+                "fired": [{"rule": f.rule, "event": f.event, "actions": f.describe()} for f in fired],
+                "outcome": {HOLD: "held", SKIP: "not submitted"}.get(verdict(fired), "submitted"),
+                "notes": changed.notes if changed.notes != ctx.order.notes else None,
+            }
+        )
+    return rows
+
+
+def _describe(action: dict) -> str:
+    kind = action.get("type", "?")
+    detail = (
+        action.get("text") or action.get("tax_id") or action.get("status") or action.get("to") or action.get("message")
+    )
+    return f"{kind} {detail!r}" if detail else str(kind)
+
+
+# --- Running with effects -----------------------------------------------------------------------
+
+
+def run(event: str, ctx: Context, rules: list[dict], *, record=None, store_side=None) -> tuple[Order, str]:
+    """Evaluate, record each firing as an Event on the record, carry out the side effects, and return
+    the (possibly changed) order and the verdict (HOLD, SKIP or "")."""
+    firings = evaluate(event, ctx, rules)
+    if not firings:
+        return ctx.order, ""
+    order = apply_order_actions(ctx.order, firings) if event in (SCHEDULED, BEFORE_SUBMIT) else ctx.order
+    for firing in firings:
+        _record_firing(record, firing)
+        for action in firing.actions:
+            try:
+                _effect(action, firing, ctx, record, store_side)
+            except Exception as exc:  # a failing side effect is visible, never breaks the sync
+                logger.warning("rule action failed", extra={"rule": firing.rule, "error": str(exc)})
+                _record(
+                    record, "failed", f"Rule '{firing.rule}': {action.get('type')} failed: {exc}", {"rule": firing.rule}
+                )
+    return order, verdict(firings)
+
+
+def _record_firing(record, firing: Firing) -> None:
+    message = f"Rule '{firing.rule}' fired on '{EVENTS.get(firing.event, firing.event)}': {firing.describe()}."
+    _record(record, "alert", message, {"rule": firing.rule, "event": firing.event, "actions": list(firing.actions)})
+
+
+def _record(record, kind: str, message: str, data: dict) -> None:
+    if record is None:
+        return
+    from connector.models import Event
+
+    Event.objects.create(
+        organization_id=record.organization_id, record=record, kind=kind, message=message[:2000], data=data
+    )
+
+
+def _effect(action: dict, firing: Firing, ctx: Context, record, store_side) -> None:
+    kind = action.get("type")
+    if kind == "alert" and record is not None:
+        from connector.models import raise_alert
+
+        raise_alert(
+            record.organization,
+            f"rule:{record.pk}:{firing.rule}"[:200],
+            action.get("message") or f"Order {ctx.order.number}: rule '{firing.rule}' fired ({EVENTS[firing.event]}).",
+            remediation=action.get("remediation", ""),
+            record=record,
+            flow=record.flow,
+        )
+    elif kind == "email":
+        from django.core.mail import send_mail
+
+        send_mail(
+            f"Order {ctx.order.number}: {EVENTS[firing.event]}",
+            f"Rule '{firing.rule}' fired for order {ctx.order.number}." + (f"\n\n{ctx.error}" if ctx.error else ""),
+            None,
+            [str(action["to"])],
+        )
+    elif kind in ("set_store_status", "note") and firing.event not in (SCHEDULED, BEFORE_SUBMIT) and record is not None:
+        from integrations.zoho.pullback import store_side_for
+
+        side = store_side or store_side_for(record.flow)
+        if kind == "set_store_status":
+            side.set_status(record.flow.source, record.source_id, str(action["status"]))
+        else:
+            side.add_note(record.flow.source, record.source_id, str(action.get("text") or ""))
+    elif kind == "set_store_status" and record is not None:
+        from integrations.zoho.pullback import store_side_for
+
+        (store_side or store_side_for(record.flow)).set_status(
+            record.flow.source, record.source_id, str(action["status"])
+        )

@@ -1,0 +1,226 @@
+"""Shipment pull-back: Zoho sandbox sales orders with tracking custom fields → a fake store side, once."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.utils import timezone
+
+from connector.canonical import Order, from_payload, to_payload
+from connector.http import Transient
+from connector.models import Alert, Connection, Event, Flow, Record
+from integrations.zoho import pullback
+from integrations.zoho.adapter import ZohoBooksTarget
+from integrations.zoho.sandbox import state
+
+pytestmark = pytest.mark.django_db(transaction=True)
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+class FakeStore:
+    """The store side: records what it was told; can be made to fail a number of times."""
+
+    def __init__(self, fail: int = 0):
+        self.shipped: list[pullback.TrackingInfo] = []
+        self.statuses: list[tuple[str, str]] = []
+        self.notes: list[tuple[str, str]] = []
+        self.fail = fail
+
+    def mark_shipped(self, connection, info):
+        if self.fail:
+            self.fail -= 1
+            raise Transient("store is down")
+        self.shipped.append(info)
+        return {"ok": True}
+
+    def set_status(self, connection, order_source_id, status):
+        self.statuses.append((order_source_id, status))
+
+    def add_note(self, connection, order_source_id, text):
+        self.notes.append((order_source_id, text))
+
+
+def the_order(number="2001", source_id="5512") -> Order:
+    base = from_payload(Order, json.loads((FIXTURES / "order_2001_salesorder.json").read_text()))
+    return dataclasses.replace(base, number=number, source_id=source_id)
+
+
+@pytest.fixture
+def flow(alice, zoho_connection):
+    store = Connection.objects.create(organization=alice.org, system="woocommerce", label="Shop")
+    return Flow.objects.create(
+        organization=alice.org,
+        preset="woocommerce_zoho",
+        source=store,
+        target=zoho_connection,
+        options={"document": "sales_order"},
+        enabled=True,
+    )
+
+
+def submit(flow, number="2001", source_id="5512") -> Record:
+    """What the engine does for a sales-order flow: the adapter writes, the Record remembers the id."""
+    order = the_order(number, source_id)
+    target = ZohoBooksTarget(flow.target, options=flow.options)
+    result = target.upsert("sales_order", order, target_id=None)
+    target.client.session.close()
+    return Record.objects.create(
+        organization=flow.organization,
+        flow=flow,
+        object_type="order",
+        source_id=source_id,
+        source_ref=number,
+        status="synced",
+        target_id=result.target_id,
+        payload=to_payload(order),
+    )
+
+
+def test_missing_custom_fields_pause_pull_back_with_an_exact_alert(flow, sandbox_org):
+    state.add_custom_field(sandbox_org, "salesorder", "Carrier", "cf_carrier")
+    store = FakeStore()
+    summary = pullback.pull_back(flow, store=store)
+    assert summary == {"paused": ["tracking_number", "shipping_method"]}
+    alert = Alert.objects.get(key=pullback.fields_alert_key(flow), resolved_at=None)
+    assert "tracking_number, shipping_method" in alert.message
+    assert "label 'Tracking Number' (API name cf_tracking_number)" in alert.remediation
+    assert "Settings → Preferences → Sales Orders → Custom Fields" in alert.remediation
+    state.add_custom_field(sandbox_org, "salesorder", "Tracking Number", "cf_tracking_number")
+    state.add_custom_field(sandbox_org, "salesorder", "Shipping Method", "cf_shipping_method")
+    assert "paused" not in pullback.pull_back(flow, store=store)
+    assert not Alert.objects.filter(key=pullback.fields_alert_key(flow), resolved_at=None).exists()
+
+
+def test_tracking_filled_in_zoho_reaches_the_store_exactly_once(flow, sandbox_org):
+    state.add_tracking_fields(sandbox_org)
+    record = submit(flow)
+    submit(flow, "2002", "5513")  # no tracking yet: waits
+    store = FakeStore()
+    assert pullback.pull_back(flow, store=store)["sent"] == 0
+    state.set_sales_order(
+        sandbox_org, record.target_id, tracking_number="1Z999AA1", carrier="UPS", shipping_method="Ground"
+    )
+    first = pullback.pull_back(flow, store=store)
+    assert first["sent"] == 1 and first["waiting"] == 1
+    (info,) = store.shipped
+    assert (info.order_source_id, info.tracking_number, info.carrier, info.shipping_method) == (
+        "5512",
+        "1Z999AA1",
+        "UPS",
+        "Ground",
+    )
+    again = pullback.pull_back(flow, store=store)  # still in the window: not sent twice
+    assert again["sent"] == 0 and again["already"] == 1 and len(store.shipped) == 1
+    shipped = Event.objects.get(record=record, data__stage="shipped")
+    assert "UPS 1Z999AA1" in shipped.message
+
+
+def test_a_store_failure_is_retried_later_and_still_sent_once(flow, sandbox_org):
+    state.add_tracking_fields(sandbox_org)
+    record = submit(flow)
+    state.set_sales_order(sandbox_org, record.target_id, tracking_number="TRK1", carrier="USPS")
+    store = FakeStore(fail=1)
+    assert pullback.pull_back(flow, store=store)["failed"] == 1
+    assert Event.objects.filter(record=record, kind="failed", data__stage="shipped").exists()
+    # Hours later the sales order is outside the look-back window: the failed claim is retried by id.
+    later = timezone.now() + timedelta(hours=10)
+    summary = pullback.pull_back(flow, store=store, now=later)
+    assert summary["retried"] == 1 and summary["sent"] == 1 and len(store.shipped) == 1
+    assert pullback.pull_back(flow, store=store, now=later)["sent"] == 0 and len(store.shipped) == 1
+
+
+def test_a_sales_order_voided_in_zoho_is_recorded_once_and_fires_its_rule(flow, sandbox_org):
+    state.add_tracking_fields(sandbox_org)
+    flow.options["rules"] = [
+        {"name": "Tell me", "event": "canceled_in_zoho", "actions": [{"type": "alert", "message": "Voided in Zoho"}]}
+    ]
+    flow.save()
+    record = submit(flow)
+    state.set_sales_order(sandbox_org, record.target_id, status="void")
+    store = FakeStore()
+    assert pullback.pull_back(flow, store=store)["canceled"] == 1
+    assert pullback.pull_back(flow, store=store)["canceled"] == 0
+    assert Event.objects.filter(record=record, data__stage="canceled").count() == 1
+    assert Alert.objects.filter(record=record, message="Voided in Zoho", resolved_at=None).exists()
+    assert not store.shipped
+
+
+def test_shipped_rules_reach_the_store_side(flow, sandbox_org):
+    state.add_tracking_fields(sandbox_org)
+    flow.options["rules"] = [
+        {"name": "Complete", "event": "shipped", "actions": [{"type": "set_store_status", "status": "completed"}]}
+    ]
+    flow.save()
+    record = submit(flow)
+    state.set_sales_order(sandbox_org, record.target_id, tracking_number="T", carrier="DHL")
+    store = FakeStore()
+    pullback.pull_back(flow, store=store)
+    assert store.statuses == [("5512", "completed")]
+    assert Event.objects.filter(record=record, data__rule="Complete", data__event="shipped").exists()
+
+
+def test_the_window_always_exceeds_the_interval():
+    assert pullback.pullback_window({}) == (timedelta(hours=3), timedelta(hours=4))
+    interval, lookback = pullback.pullback_window({"pullback_interval_hours": 6, "pullback_lookback_hours": 2})
+    assert interval == timedelta(hours=6) and lookback == timedelta(hours=6, minutes=30)
+
+
+def test_due_follows_the_interval(flow, sandbox_org):
+    state.add_tracking_fields(sandbox_org)
+    now = timezone.now()
+    assert pullback.due(flow, now)
+    pullback.pull_back(flow, store=FakeStore(), now=now)
+    assert not pullback.due(flow, now + timedelta(hours=2)) and pullback.due(flow, now + timedelta(hours=3))
+
+
+def test_registry_store_side_drives_a_woocommerce_like_client(flow, monkeypatch):
+    calls = []
+
+    class Client:
+        def request(self):  # marks it as a client object
+            return None
+
+        def update_order_status(self, order_id, status):
+            calls.append(("status", order_id, status))
+
+        def add_order_note(self, order_id, note, *, customer_note=False):
+            calls.append(("note", order_id, customer_note, note))
+
+    class Adapter:
+        def __init__(self, connection):
+            self.client = Client()
+
+    from connector import registry
+
+    real = registry.get_system("woocommerce") if "woocommerce" in registry._systems else None
+    fake = dataclasses.replace(real, source_adapter=Adapter) if real else None
+    monkeypatch.setattr(pullback, "get_system", lambda key: fake)
+    info = pullback.TrackingInfo("2001", "5512", "1", "1Z9", "UPS", "Ground")
+    pullback.RegistryStoreSide().mark_shipped(flow.source, info)
+    assert calls[0] == ("status", "5512", "completed")
+    assert calls[1][:3] == ("note", "5512", True) and "UPS Ground" in calls[1][3] and "1Z9" in calls[1][3]
+
+
+def test_the_sandbox_page_lets_a_person_fill_tracking(flow, sandbox_org, zoho_base):
+    import requests
+
+    base = f"{zoho_base}/sandbox/zoho/_control/orgs/{sandbox_org.organization_id}"
+    created = requests.post(f"{base}/customfields", json={"tracking_fields": True}, timeout=5)
+    assert created.status_code == 201 and len(created.json()["fields"]) == 3
+    record = submit(flow)
+    answer = requests.post(
+        f"{base}/salesorders",
+        json={"salesorder_id": record.target_id, "tracking_number": "9400", "carrier": "USPS", "status": "fulfilled"},
+        timeout=5,
+    )
+    assert answer.status_code == 200 and answer.json()["status"] == "fulfilled"
+    bad = requests.post(f"{base}/salesorders", json={"salesorder_id": record.target_id, "status": "lost"}, timeout=5)
+    assert bad.status_code == 400
+    page = requests.get(f"{base}/salesorders", timeout=5)
+    assert page.status_code == 200 and "9400" in page.text and "2001" in page.text
+    store = FakeStore()
+    assert pullback.pull_back(flow, store=store)["sent"] == 1 and store.shipped[0].tracking_number == "9400"
