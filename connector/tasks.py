@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
+from redis.exceptions import LockError
 from django.db import connection as db_connection
 from django.db import transaction
 from django.utils import timezone
@@ -37,7 +38,7 @@ def claim_due_flows(now=None, *, limit: int = DISPATCH_BATCH) -> list[int]:
             if moved == 1:
                 claimed.append(flow_id)
         for flow_id in claimed:
-            transaction.on_commit(lambda fid=flow_id: poll_flow.delay(fid))
+            transaction.on_commit(lambda fid=flow_id: enqueue_poll(fid))
     return claimed
 
 
@@ -46,9 +47,41 @@ def dispatch_due_flows() -> int:
     return len(claim_due_flows())
 
 
+POLL_LOCK_SECONDS = 900
+
+
+def enqueue_poll(flow_id: int) -> bool:
+    """Queue a poll of the flow unless one is already waiting: a slow vendor must not pile up polls
+    (beat every 30 s, "Run now" clicks) in front of the records they found."""
+    from connector.redis import get_redis
+
+    if not get_redis().set(f"poll:queued:{flow_id}", "1", nx=True, ex=POLL_LOCK_SECONDS):
+        return False
+    poll_flow.delay(flow_id)
+    return True
+
+
 @shared_task(name="connector.tasks.poll_flow", bind=True, ignore_result=True, acks_late=True)
 def poll_flow(self, flow_id: int) -> dict | None:
-    """Run one poll of a flow through its preset's runner and record how it went."""
+    """Run one poll of a flow through its preset's runner and record how it went. Two polls of one
+    flow never run at once (a Redis lock); the cursor logic makes a skipped poll harmless."""
+    from connector.redis import get_redis
+
+    redis = get_redis()
+    redis.delete(f"poll:queued:{flow_id}")
+    running = redis.lock(f"poll:running:{flow_id}", timeout=POLL_LOCK_SECONDS, blocking=False)
+    if not running.acquire():
+        return None
+    try:
+        return _poll(flow_id)
+    finally:
+        try:
+            running.release()
+        except LockError:
+            pass  # it outlived its timeout; another poll may already hold a new lock
+
+
+def _poll(flow_id: int) -> dict | None:
     flow = Flow.objects.select_related("source", "target").filter(pk=flow_id, enabled=True).first()
     if flow is None:
         return None

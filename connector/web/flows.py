@@ -110,14 +110,14 @@ def flow_toggle(request, pk: int):
 @login_required
 @require_POST
 def flow_run_now(request, pk: int):
-    from connector.tasks import poll_flow
+    from connector.tasks import enqueue_poll
 
     flow = get_for_org_or_404(Flow, request.organization, pk=pk)
     if not flow.enabled:
         messages.error(request, "Start the flow first.")
     else:
-        poll_flow.delay(flow.pk)
-        messages.success(request, "A run was queued.")
+        queued = enqueue_poll(flow.pk)
+        messages.success(request, "A run was queued." if queued else "A run is already waiting to start.")
     return redirect("flow_detail", pk=flow.pk)
 
 

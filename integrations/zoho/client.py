@@ -148,7 +148,10 @@ class ZohoBooksClient(ApiClient):
                     status=status,
                     vendor_code=code,
                 )
-            return RateLimited(f"Zoho Books rate limit: {message}", retry_after=60.0, status=status, vendor_code=code)
+            # Zoho sends no Retry-After (ZOHO.md §3): wait out the minute, unless a header says otherwise.
+            return RateLimited(
+                f"Zoho Books rate limit: {message}", retry_after=self.retry_after(response), status=status, vendor_code=code
+            )
         if status >= 500:
             return Transient(f"Zoho Books server error {status}: {message}", status=status, vendor_code=code)
         if code == 6041:

@@ -78,3 +78,23 @@ def test_poll_flow_records_an_unknown_preset_as_an_error(alice):
     tasks.poll_flow.run(flow.pk)
     flow.refresh_from_db()
     assert flow.last_run_status == "error" and "no_such_preset" in flow.last_run_error
+
+
+@pytest.mark.django_db
+def test_polls_of_one_flow_never_pile_up_or_overlap(alice, enqueued, monkeypatch):
+    from connector.redis import get_redis
+
+    flow = make_flow(alice.org, enabled=True)
+    assert tasks.enqueue_poll(flow.pk) is True
+    assert tasks.enqueue_poll(flow.pk) is False  # one is already waiting
+    assert enqueued == [flow.pk]
+    ran = []
+    monkeypatch.setattr(tasks, "_poll", lambda flow_id: ran.append(flow_id))
+    lock = get_redis().lock(f"poll:running:{flow.pk}", timeout=60)
+    assert lock.acquire()
+    tasks.poll_flow.run(flow.pk)  # another worker is polling this flow right now
+    assert ran == []
+    lock.release()
+    tasks.poll_flow.run(flow.pk)
+    assert ran == [flow.pk]
+    assert tasks.enqueue_poll(flow.pk) is True  # the queued marker was cleared when the poll started

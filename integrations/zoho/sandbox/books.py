@@ -160,14 +160,17 @@ def books_api(request: HttpRequest, region: str, path: str) -> HttpResponse:
         }
         if day > org.daily_limit:
             return _json(faults.DAILY_LIMIT_BODY, 429, headers)
-        if minute > org.rate_limit_per_minute:
-            return _json(faults.MINUTE_LIMIT_BODY, 429, headers)
         knobs = org.faults or {}
+        limited = dict(headers)
+        if knobs.get("retry_after_seconds"):
+            limited["Retry-After"] = str(int(knobs["retry_after_seconds"]))
+        if minute > org.rate_limit_per_minute:
+            return _json(faults.MINUTE_LIMIT_BODY, 429, limited)
         rng = faults.draw(org) if knobs else None
         if knobs.get("latency_ms"):
             time.sleep(int(knobs["latency_ms"]) / 1000)
         if rng is not None and rng.random() < float(knobs.get("rate_429", 0)):
-            return _json(faults.MINUTE_LIMIT_BODY, 429, headers)
+            return _json(faults.MINUTE_LIMIT_BODY, 429, limited)
         if rng is not None and rng.random() < float(knobs.get("error_rate", 0)):
             return _json({"code": 1000, "message": "Internal error"}, 500, headers)
         hold = rng is not None and rng.random() < float(knobs.get("timeout_rate", 0))

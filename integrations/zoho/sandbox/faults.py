@@ -27,6 +27,9 @@ KNOBS = {
     "timeout_seconds": float,
     "seed": int,
     "fail_reference_numbers": list,
+    # A scaled clock for tests and benchmarks: 429s carry `Retry-After: <n>` (real Zoho sends none,
+    # so its clients wait out the minute).
+    "retry_after_seconds": int,
 }
 ORG_FIELDS = {"rate_limit_per_minute": int, "daily_limit": int, "unique_reference_numbers": bool}
 
