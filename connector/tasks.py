@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+from contextlib import suppress
 
 from celery import shared_task
-from redis.exceptions import LockError
 from django.db import connection as db_connection
 from django.db import transaction
 from django.utils import timezone
+from redis.exceptions import LockError
 
 from connector.models import Flow
 from connector.registry import RegistryError, get_preset
@@ -75,10 +76,8 @@ def poll_flow(self, flow_id: int) -> dict | None:
     try:
         return _poll(flow_id)
     finally:
-        try:
+        with suppress(LockError):  # it outlived its timeout; another poll may hold a new lock
             running.release()
-        except LockError:
-            pass  # it outlived its timeout; another poll may already hold a new lock
 
 
 def _poll(flow_id: int) -> dict | None:

@@ -150,7 +150,10 @@ class ZohoBooksClient(ApiClient):
                 )
             # Zoho sends no Retry-After (ZOHO.md §3): wait out the minute, unless a header says otherwise.
             return RateLimited(
-                f"Zoho Books rate limit: {message}", retry_after=self.retry_after(response), status=status, vendor_code=code
+                f"Zoho Books rate limit: {message}",
+                retry_after=self.retry_after(response),
+                status=status,
+                vendor_code=code,
             )
         if status >= 500:
             return Transient(f"Zoho Books server error {status}: {message}", status=status, vendor_code=code)
