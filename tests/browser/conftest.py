@@ -44,3 +44,7 @@ def page(browser, live_server):
     page.set_default_timeout(15_000)
     yield page
     context.close()
+
+
+# The browser tests that run a whole flow use the same real Celery worker as the e2e tests.
+from tests.e2e.conftest import celery_worker  # noqa: E402,F401
