@@ -13,6 +13,7 @@ vendor's 2xx and our commit heals on retry instead of duplicating.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -78,6 +79,10 @@ def target_adapter(connection: Connection, *, options: dict | None = None, on_ca
 def capability_for(flow: Flow, source_type: str) -> Capability | None:
     for capability in capabilities_of(get_preset(flow.preset)):
         if capability.source_type == source_type:
+            # The flow's "document" option picks what an order becomes in accounting: an invoice
+            # (the preset's default) or a sales order (the Order Desk way).
+            if capability.target_type == "invoice" and flow.options.get("document") == "sales_order":
+                return dataclasses.replace(capability, target_type="sales_order")
             return capability
     return None
 

@@ -14,7 +14,7 @@ SHIPSTATION_ZOHO = FlowPreset(
         "Orders become invoices (created once, updated on edit, voided when cancelled); shipment costs "
         "become a journal entry or an invoice comment; customers become contacts."
     ),
-    options_form="connector.web.forms.ShipmentCostOptionsForm",
+    options_form="integrations.zoho.forms.ZohoShipmentOptionsForm",
     default_options={"shipment_mode": "journal"},
 )
 
@@ -25,7 +25,7 @@ WOOCOMMERCE_ZOHO = FlowPreset(
     target_system="zoho",
     capabilities=(("order", "invoice"), ("customer", "contact")),
     description="Orders become invoices with items matched by SKU, then name; customers become contacts by email.",
-    options_form="connector.web.forms.BackfillOptionsForm",
+    options_form="integrations.zoho.forms.ZohoOrderOptionsForm",
 )
 
 

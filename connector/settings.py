@@ -145,6 +145,8 @@ CELERY_TASK_ROUTES = {
 CELERY_BEAT_SCHEDULE = {
     "dispatch-due-flows": {"task": "connector.tasks.dispatch_due_flows", "schedule": 30.0},
     # WooCommerce disables a webhook after repeated failed deliveries: find and re-enable them.
+    # Zoho sales-order flows: pull tracking back from the sales orders' custom fields.
+    "zoho-pull-back": {"task": "integrations.zoho.pullback.pull_back_due_flows", "schedule": 900.0},
     "woocommerce-repair-webhooks": {
         "task": "integrations.woocommerce.tasks.repair_all_webhooks",
         "schedule": 3600.0,

@@ -328,3 +328,9 @@ def test_a_reverse_capability_runs_from_the_flows_target_back_to_its_source(alic
         organization=alice.org, connection=both, dedupe_key="r", body=order.source_id.encode()
     )
     assert engine.ingest_delivery(delivery) == 1
+
+
+def test_the_document_option_turns_invoices_into_sales_orders(flow):
+    assert engine.target_type_for(flow, "order") == "invoice"
+    flow.options = {"document": "sales_order"}
+    assert engine.target_type_for(flow, "order") == "sales_order"

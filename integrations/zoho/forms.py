@@ -1,0 +1,65 @@
+"""Options of flows whose target is Zoho Books: the document (invoice or sales order), contact and
+item creation, shipment pull-back timing and order rules (issue 10). Presets name these classes."""
+
+from __future__ import annotations
+
+from django import forms
+
+from connector.web.forms import BackfillOptionsForm, ShipmentCostOptionsForm
+from integrations.zoho import pullback, rules
+
+
+class ZohoOrderOptionsForm(BackfillOptionsForm):
+    document = forms.ChoiceField(
+        label="Orders become",
+        choices=[("invoice", "Invoices"), ("sales_order", "Sales orders (fulfilled in Zoho, tracking pulled back)")],
+        initial="invoice",
+        required=False,  # absent means invoices
+        widget=forms.RadioSelect,
+    )
+    create_contact_if_missing = forms.BooleanField(
+        label="Create the Zoho contact when no contact has the order's email", required=False, initial=True
+    )
+    create_missing_items = forms.BooleanField(
+        label="Create Zoho items for SKUs Zoho does not know", required=False, initial=True
+    )
+    pullback_interval_hours = forms.FloatField(
+        label="Pull shipments back every (hours)",
+        min_value=0.25,
+        max_value=48,
+        initial=pullback.DEFAULT_INTERVAL_HOURS,
+        required=False,
+    )
+    pullback_lookback_hours = forms.FloatField(
+        label="Look back (hours)",
+        min_value=0.5,
+        max_value=168,
+        initial=pullback.DEFAULT_LOOKBACK_HOURS,
+        required=False,
+        help_text="Sales orders modified this far back are read; always longer than the interval.",
+    )
+    rules = forms.JSONField(
+        label="Order rules",
+        required=False,
+        initial=list,
+        help_text="A JSON list of rules: events, conditions and actions (see the Zoho integration's README).",
+        widget=forms.Textarea(attrs={"rows": 4}),
+    )
+
+    def clean_rules(self):
+        value = self.cleaned_data.get("rules") or []
+        problems = rules.validate(value)
+        if problems:
+            raise forms.ValidationError(problems)
+        return value
+
+    def clean(self):
+        data = super().clean()
+        interval, lookback = data.get("pullback_interval_hours"), data.get("pullback_lookback_hours")
+        if interval and lookback and lookback <= interval:
+            self.add_error("pullback_lookback_hours", "The look-back must be longer than the interval.")
+        return data
+
+
+class ZohoShipmentOptionsForm(ZohoOrderOptionsForm, ShipmentCostOptionsForm):
+    """Stores with shipments (ShipStation): shipment costs as journals or invoice comments as well."""
