@@ -70,3 +70,19 @@ def test_demo_is_idempotent_and_prints_its_login_as_json():
     from accounts.models import Organization
 
     assert Organization.objects.filter(name=facts["organization"]).count() == 1
+
+
+@pytest.mark.django_db
+def test_demo_connects_the_sandboxes_and_starts_the_showcase_flow(settings):
+    from connector.models import Connection, Flow
+
+    out = StringIO()
+    call_command("demo", "--json", stdout=out)
+    facts = json.loads(out.getvalue())
+    systems = set(Connection.objects.values_list("system", flat=True))
+    assert {"shipstation", "zoho", "woocommerce"} <= systems
+    running = Flow.objects.get(preset="shipstation_zoho")
+    assert running.enabled and running.options["expense_account_id"] and running.options["offset_account_id"]
+    assert any("running" in f for f in facts["flows"])
+    call_command("demo", "--json", stdout=StringIO())  # again: nothing duplicated
+    assert Flow.objects.filter(preset="shipstation_zoho").count() == 1

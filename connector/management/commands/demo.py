@@ -10,9 +10,11 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.utils import timezone
 
 from accounts.models import Membership, Organization, Role
-from connector.registry import systems
+from connector.models import Connection, Flow
+from connector.registry import presets, systems
 
 DEMO_EMAIL = "demo@example.com"
 DEMO_ORG = "Demo Shop Ltd"
@@ -50,10 +52,11 @@ class Command(BaseCommand):
             "organization": organization.name,
             "sandboxes": {},
         }
-        if settings.SANDBOX_ENABLED:
+        if settings.SANDBOX_ENABLED and not Connection.objects.for_org(organization).exists():
             for system in systems():
                 if system.demo_setup is not None:
                     facts["sandboxes"][system.key] = system.demo_setup(organization, user)
+            facts["flows"] = create_demo_flows(organization, facts["sandboxes"])
         if options["json"]:
             self.stdout.write(json.dumps(facts, indent=2, default=str))
             return
@@ -61,3 +64,48 @@ class Command(BaseCommand):
         self.stdout.write(f"  log in as {DEMO_EMAIL} / {password}  ({organization.name})")
         for key, value in facts["sandboxes"].items():
             self.stdout.write(f"  sandbox {key}: {value}")
+        for flow in facts.get("flows", []):
+            self.stdout.write(f"  flow: {flow}")
+
+
+def _demo_options(preset_key: str, sandboxes: dict) -> dict:
+    """Options a merchant would pick on the flow page, taken from the sandboxes just made."""
+    zoho, exact = sandboxes.get("zoho", {}), sandboxes.get("exact", {})
+    if preset_key == "shipstation_zoho":
+        return {
+            "shipment_mode": "journal",
+            "expense_account_id": zoho.get("expense_account_id", ""),
+            "offset_account_id": zoho.get("offset_account_id", ""),
+        }
+    if preset_key == "exact_shipstation":
+        return {
+            "exact_expense_gl_account": exact.get("expense_gl_account", ""),
+            "exact_offset_gl_account": exact.get("offset_gl_account", ""),
+            "exact_journal_code": exact.get("journal_code", ""),
+        }
+    return {}
+
+
+def create_demo_flows(organization, sandboxes: dict) -> list[str]:
+    """One flow per preset whose two systems are connected in the demo; the ShipStation → Zoho
+    Books flow starts right away so records appear on the dashboard within a minute."""
+    made = []
+    connections = Connection.objects.for_org(organization)
+    for preset in presets():
+        source = connections.filter(system=preset.source_system).first()
+        target = connections.filter(system=preset.target_system).first()
+        if source is None or target is None:
+            continue
+        flow = Flow.objects.create(
+            organization=organization,
+            preset=preset.key,
+            name=preset.name,
+            source=source,
+            target=target,
+            options={**preset.default_options, **_demo_options(preset.key, sandboxes)},
+            enabled=preset.key == "shipstation_zoho",
+            next_run_at=timezone.now(),
+            interval_seconds=120,
+        )
+        made.append(f"{flow.name} ({'running' if flow.enabled else 'paused'})")
+    return made
