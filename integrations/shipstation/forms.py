@@ -23,8 +23,9 @@ class ConnectForm(forms.Form):
         max_length=200,
         required=False,
         widget=forms.PasswordInput(render_value=False),
-        help_text="With a V1 key and secret: only for V2-only features such as inventory levels. "
-        "Alone: a V2 connection (API-Key header, signed webhooks).",
+        help_text="With a V1 key and secret: for V2-only features such as inventory levels. "
+        "Alone: a V2 connection (API-Key header, signed webhooks, inventory) that cannot feed order or "
+        "shipment flows yet: those need the V1 key and secret.",
     )
     base_url = forms.URLField(
         label="Sandbox base URL",
