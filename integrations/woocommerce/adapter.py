@@ -4,12 +4,18 @@ Webhook bodies already hold the whole order/customer (WOO.md §1.3: the same JSO
 so a delivery maps straight to a Change with `modified_at` = `date_modified_gmt`: the engine keeps
 the newest version and an older delivery arriving late never wins. Polls list orders with
 `modified_after` (GMT) and catch whatever a webhook missed (WooCommerce never retries a delivery).
+
+An order also yields its buyer as a customer Change (billing name, company, addresses, phone), so
+the contact is created or updated from the latest order, guests included (issue 7). Registered
+buyers share the record of their `customer.created` delivery (source id = customer id); guests are
+keyed `guest:<email>`. The engine writes the contact only when those details changed.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime
 
 from connector.adapters import Change, SourceAdapter
@@ -18,6 +24,7 @@ from connector.http import Permanent
 from .client import WooCommerceClient
 from .mapping import MappingError, map_customer, map_order, parse_gmt
 
+GUEST_PREFIX = "guest:"
 ORDER_TOPICS = frozenset({"order.created", "order.updated"})
 CUSTOMER_TOPICS = frozenset({"customer.created", "customer.updated"})
 
@@ -36,6 +43,29 @@ def order_change(data: dict) -> Change:
         obj=order,
         search_text=search.lower()[:500],
     )
+
+
+def buyer_change(change: Change) -> Change | None:
+    """The order's buyer as a customer Change, or None for an order without a billing email."""
+    order = change.obj
+    buyer = order.customer
+    if buyer is None or not buyer.email:
+        return None
+    source_id = buyer.source_id or f"{GUEST_PREFIX}{buyer.email}"
+    return Change(
+        object_type="customer",
+        source_id=source_id,
+        ref=buyer.email,
+        modified_at=change.modified_at,  # the order's version decides which buyer details are newest
+        obj=replace(buyer, source_id=source_id),
+        search_text=f"{buyer.email} {buyer.name}".strip().lower()[:500],
+    )
+
+
+def order_changes(data: dict) -> list[Change]:
+    change = order_change(data)
+    buyer = buyer_change(change)
+    return [change, buyer] if buyer is not None else [change]
 
 
 def customer_change(data: dict) -> Change:
@@ -70,7 +100,7 @@ class WooCommerceSource(SourceAdapter):
     def changes_since(self, object_type: str, since: datetime | None, until: datetime) -> Iterator[Change]:
         if object_type == "order":
             for data in self.client().list_orders(modified_after=since, modified_before=until):
-                yield order_change(data)
+                yield from order_changes(data)
         elif object_type == "customer":
             # The customers endpoint has no modified filter (_customers.md): filter on our side.
             for data in self.client().list_customers():
@@ -84,6 +114,9 @@ class WooCommerceSource(SourceAdapter):
         if object_type == "order":
             return map_order(self.client().get_order(source_id))
         if object_type == "customer":
+            if source_id.startswith(GUEST_PREFIX):
+                # Guests exist only inside their orders: the engine replays the stored buyer details.
+                raise Permanent(f"WooCommerce has no customer record for the guest {source_id[len(GUEST_PREFIX) :]}.")
             return map_customer(self.client().get_customer(source_id))
         raise ValueError(f"WooCommerce is not a source of {object_type!r}")
 
@@ -96,5 +129,5 @@ class WooCommerceSource(SourceAdapter):
         except ValueError as exc:
             raise Permanent("The webhook body is not JSON.") from exc
         if topic in ORDER_TOPICS:
-            return [order_change(data)]
+            return order_changes(data)
         return [customer_change(data)]

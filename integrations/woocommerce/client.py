@@ -131,8 +131,13 @@ class WooCommerceClient(ApiClient):
     def list_orders(
         self, *, modified_after: datetime | None = None, modified_before: datetime | None = None, status: str = "any"
     ) -> Iterator[dict]:
-        """Every order modified in the window, all pages (oldest first)."""
-        params: dict[str, Any] = {"status": status, "orderby": "date", "order": "asc"}
+        """Every order modified in the window, all pages, least recently modified first.
+
+        Ordered by modification time (`orderby=modified`, in the orders OpenAPI of
+        shared/specs/woocommerce/wtx-labs-woocommerce-rest-api-openapi-3.0.yml) so an order edited
+        while we page moves to the end of the list instead of shifting an unread page.
+        """
+        params: dict[str, Any] = {"status": status, "orderby": "modified", "order": "asc"}
         if modified_after is not None or modified_before is not None:
             params["dates_are_gmt"] = "true"
         if modified_after is not None:

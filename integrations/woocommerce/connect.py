@@ -159,8 +159,10 @@ def repair_webhooks(connection: Connection) -> dict:
     """Re-enable disabled or paused webhooks and re-create missing ones; returns what was done.
 
     WooCommerce disables a webhook after repeated failed deliveries and never retries a delivery
-    (WOO.md §1.4-1.5), so a repaired gap is filled by the flow's poll of orders modified since its
-    cursor; this also records `settings["webhooks_repaired_at"]` for the audit.
+    (WOO.md §1.4-1.5), so after a repair the flows fed by this store poll at once (`backfill`):
+    orders modified since each flow's cursor, which covers the whole time the webhook was off.
+    A re-enabled webhook gets our secret again: a secret changed in the store is the usual reason
+    for the failures (every delivery answered 401). Records `settings["webhooks_repaired_at"]`.
     """
     client = client_for(connection)
     url = delivery_url(connection)
@@ -175,7 +177,7 @@ def repair_webhooks(connection: Connection) -> dict:
             )
             done[topic] = "created"
         elif hook.get("status") != "active":
-            hook = client.update_webhook(hook["id"], status="active")
+            hook = client.update_webhook(hook["id"], status="active", secret=connection.webhook_secret)
             done[topic] = "reactivated"
         else:
             done[topic] = "ok"
@@ -196,7 +198,25 @@ def repair_webhooks(connection: Connection) -> dict:
     Connection.objects.filter(pk=connection.pk).update(settings=new_settings)
     connection.settings = new_settings
     resolve_alerts(connection.organization, f"woocommerce-webhooks:{connection.pk}")
+    if changed:
+        backfill(connection)
     return done
+
+
+def backfill(connection: Connection) -> list[int]:
+    """Queue a poll of every enabled flow fed by this store (after commit); returns their ids.
+
+    The poll reads orders modified since the flow's cursor (minus the engine's overlap), so
+    whatever the store could not deliver while a webhook was off is picked up now; versions we
+    already synced are recognised as unchanged and cost no write.
+    """
+    from connector.models import Flow
+    from connector.tasks import poll_flow
+
+    flow_ids = list(Flow.objects.filter(source=connection, enabled=True).values_list("pk", flat=True))
+    for flow_id in flow_ids:
+        transaction.on_commit(lambda fid=flow_id: poll_flow.delay(fid))
+    return flow_ids
 
 
 def delete_webhooks(connection: Connection) -> int:

@@ -17,12 +17,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from redis.exceptions import LockError
 
 from connector.adapters import TargetAdapter, WriteResult
 from connector.canonical import Customer, Order, OrderStatus, Shipment
@@ -33,8 +30,6 @@ from integrations.zoho import mapping
 from integrations.zoho.client import Duplicate, NotFound, ZohoBooksClient, remember_item
 from integrations.zoho.oauth import web_url
 
-CREATE_LOCK_SECONDS = 60  # longer than any one find-and-create takes
-CREATE_LOCK_WAIT = 30
 CONTACT_DIGEST_TTL = 30 * 24 * 3600
 
 
@@ -89,28 +84,6 @@ class ZohoBooksTarget(TargetAdapter):
 
     def _forget(self, object_type: str, key: str) -> None:
         self._links(object_type).filter(canonical_key=key).delete()
-
-    @contextmanager
-    def _creating(self, object_type: str, key: str) -> Iterator[None]:
-        """Serialise find-then-create of one contact or item across workers.
-
-        Two orders of a new customer (or with a new SKU) synced at the same moment would both miss
-        the search and both create: a second contact for the same email, or a refused duplicate
-        item. Inside the lock the caller looks again (the Link the first writer stored) first.
-        """
-        digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
-        lock = get_redis().lock(
-            f"zoho:create:{self.connection.pk}:{object_type}:{digest}",
-            timeout=CREATE_LOCK_SECONDS,
-            blocking_timeout=CREATE_LOCK_WAIT,
-        )
-        if not lock.acquire():
-            raise Transient(f"Another worker is creating this Zoho {object_type}; retrying.")
-        try:
-            yield
-        finally:
-            with suppress(LockError):  # expired meanwhile: nothing left to release
-                lock.release()
 
     def _result(self, kind: str, target_id: str, action: str, **data: Any) -> WriteResult:
         return WriteResult(target_id=target_id, action=action, url=web_url(self.connection, kind, target_id), data=data)
@@ -174,10 +147,10 @@ class ZohoBooksTarget(TargetAdapter):
 
     # --- Contacts ---------------------------------------------------------------------------------
 
-    def _find_contact(self, customer: Customer, *, search: bool = True) -> str | None:
-        """The Link, then (with `search`) Zoho's search by email, else by name."""
+    def _find_contact(self, customer: Customer) -> str | None:
+        """The Link, then Zoho's search by email, else by name."""
         linked = self._linked("contact", customer.key)
-        if linked or not search:
+        if linked:
             return linked
         found = self.client.find_contact_by_email(customer.email) if customer.email else None
         if found is None and not customer.email:
@@ -192,9 +165,16 @@ class ZohoBooksTarget(TargetAdapter):
         try:
             contact = self.client.create_contact(payload)
         except Duplicate:
-            # Zoho contact names are unique; two customers may share a name: tell them apart by email.
             if not customer.email:
                 raise
+            # Another worker may have just created this very person (two orders of a new buyer synced
+            # at once): the email finds it. No lock is held across Zoho calls, so none can stall.
+            raced = self.client.find_contact_by_email(customer.email)
+            if raced is not None:
+                contact_id = str(raced["contact_id"])
+                self._remember("contact", customer.key, contact_id)
+                return contact_id
+            # Zoho contact names are unique; two customers may share a name: tell them apart by email.
             payload["contact_name"] = f"{payload['contact_name']} ({customer.email})"[:200]
             contact = self.client.create_contact(payload)
         contact_id = str(contact["contact_id"])
@@ -221,10 +201,7 @@ class ZohoBooksTarget(TargetAdapter):
         else:
             contact_id = target_id or self._find_contact(customer)
         if contact_id is None:
-            with self._creating("contact", customer.key):
-                contact_id = self._find_contact(customer, search=False)
-                if contact_id is None:
-                    return self._result("contact", self._create_contact(customer), "created")
+            return self._result("contact", self._create_contact(customer), "created")
         if self._contact_unchanged(contact_id, customer):
             self._remember("contact", customer.key, contact_id)
             return self._result("contact", contact_id, "unchanged")
@@ -252,8 +229,7 @@ class ZohoBooksTarget(TargetAdapter):
         found = self._find_contact(customer)
         if found:
             return found
-        with self._creating("contact", customer.key):
-            return self._find_contact(customer, search=False) or self._create_contact(customer)
+        return self._create_contact(customer)
 
     # --- Items ------------------------------------------------------------------------------------
 
@@ -273,8 +249,7 @@ class ZohoBooksTarget(TargetAdapter):
         return known
 
     def _resolve_item(self, key: str, line) -> str:
-        with self._creating("item", key):
-            return self._linked("item", key) or self._find_or_create_item(key, line)
+        return self._linked("item", key) or self._find_or_create_item(key, line)
 
     def _find_or_create_item(self, key: str, line) -> str:
         name = (line.name or line.sku or "Item").strip()[:100]

@@ -46,8 +46,9 @@ def test_registered_on_the_system_info():
 def test_delivery_becomes_a_change_with_the_whole_order(connected, shop):
     order = _order(shop, coupon_lines=[{"code": "save10"}], fee_lines=[{"name": "Wrap", "total": "1.50"}])
     delivery = Delivery.objects.get(topic="order.created")
-    (change,) = WooCommerceSource(connected).changes_from_delivery(delivery)
+    change, buyer = WooCommerceSource(connected).changes_from_delivery(delivery)
     assert (change.object_type, change.source_id, change.ref) == ("order", str(order.pk), str(order.pk))
+    assert (buyer.object_type, buyer.source_id) == ("customer", "guest:buyer@example.com")
     canonical = change.obj
     assert canonical.total == Decimal(order.data["total"]) == canonical.computed_total
     assert canonical.customer.key == "buyer@example.com"
@@ -96,11 +97,9 @@ def test_changes_since_polls_orders_modified_in_the_window(connected, shop):
         second = _order(shop, email="two@example.com")
     until = cut + timedelta(minutes=5)
     changes = list(WooCommerceSource(connected).changes_since("order", cut, until))
-    assert [c.source_id for c in changes] == [str(second.pk)]
-    assert [c.source_id for c in WooCommerceSource(connected).changes_since("order", None, until)] == [
-        str(first.pk),
-        str(second.pk),
-    ]
+    assert [c.source_id for c in changes] == [str(second.pk), "guest:two@example.com"]  # the order and its buyer
+    orders = [c for c in WooCommerceSource(connected).changes_since("order", None, until) if c.object_type == "order"]
+    assert [c.source_id for c in orders] == [str(first.pk), str(second.pk)]
     fetched = WooCommerceSource(connected).fetch("order", str(first.pk))
     assert fetched.customer.email == "one@example.com"
 
