@@ -26,6 +26,8 @@ WOOCOMMERCE_ZOHO = FlowPreset(
     capabilities=(("order", "invoice"), ("customer", "contact")),
     description="Orders become invoices with items matched by SKU, then name; customers become contacts by email.",
     options_form="integrations.zoho.forms.ZohoOrderOptionsForm",
+    # WooCommerce never retries a webhook: a poll every 15 minutes catches what one missed.
+    default_interval_seconds=900,
 )
 
 

@@ -62,6 +62,7 @@ class FlowPreset:
     description: str = ""
     options_form: str = ""  # dotted path to a Form class for the preset's options
     default_options: dict = field(default_factory=dict)
+    default_interval_seconds: int = 300  # how often the poll runs; webhooks arrive in between
     runner: Callable | None = None  # callable(flow) -> summary dict, run by poll_flow
 
 

@@ -30,7 +30,13 @@ def flow_list(request):
 
 @login_required
 def flow_create(request):
-    form = FlowCreateForm(request.POST or None, organization=request.organization, initial=request.GET.dict())
+    initial = request.GET.dict()
+    if "interval_seconds" not in initial and initial.get("preset"):
+        try:
+            initial["interval_seconds"] = get_preset(initial["preset"]).default_interval_seconds
+        except RegistryError:
+            pass  # the form says the preset is unknown
+    form = FlowCreateForm(request.POST or None, organization=request.organization, initial=initial)
     if request.method == "POST" and form.is_valid():
         preset = get_preset(form.cleaned_data["preset"])
         flow = Flow.objects.create(

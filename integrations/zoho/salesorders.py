@@ -262,7 +262,7 @@ class SalesOrders:
 
     def _contact(self, order: Order) -> str:
         if option(self.options, "create_contact_if_missing"):
-            return self.target._contact_for_order(order)  # find by email; create under a lock
+            return self.target._contact_for_order(order)  # find by email; a duplicate-name refusal re-finds it
         customer = order.customer
         email = (customer.email or customer.key) if customer else ""
         found = self.target._find_contact(customer) if customer and email else None

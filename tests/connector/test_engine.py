@@ -334,3 +334,10 @@ def test_the_document_option_turns_invoices_into_sales_orders(flow):
     assert engine.target_type_for(flow, "order") == "invoice"
     flow.options = {"document": "sales_order"}
     assert engine.target_type_for(flow, "order") == "sales_order"
+
+
+def test_add_a_flow_suggests_the_presets_poll_interval(alice_client):
+    from django.urls import reverse
+
+    page = alice_client.get(reverse("flow_create") + "?preset=woocommerce_zoho").content.decode()
+    assert 'name="interval_seconds" value="900"' in page

@@ -75,6 +75,7 @@ def celery_worker(live_server, settings, tmp_path):
         worker.wait(timeout=20)
     except subprocess.TimeoutExpired:
         worker.kill()
+        worker.wait(timeout=20)  # never leave a worker behind to disturb later tests
     log.close()
 
 

@@ -1,0 +1,184 @@
+"""Benchmark: signed WooCommerce webhook deliveries into gunicorn on this machine's 2 cores.
+
+Starts gunicorn (the Procfile's web command shape) on 127.0.0.1 against DATABASE_URL (PostgreSQL
+recommended) or SQLite in a temp dir, with REDIS_URL or an embedded Redis; creates one WooCommerce
+connection with a webhook secret; then load processes POST distinct signed `order.updated`
+deliveries on loopback for `--seconds`. Nothing processes the deliveries (no worker): this measures
+the receive path — verify, store, enqueue, answer.
+
+Budget: >= 500 accepted deliveries/s, p99 < 100 ms, every accepted delivery stored (rows counted),
+none stored twice as "received". Exits 1 otherwise.
+    .venv/bin/python bench/webhook_ingest.py [--seconds 60] [--clients 6] [--workers 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import hmac
+import http.client
+import json
+import multiprocessing
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from shipstation_rate import embedded_redis, free_port  # noqa: E402
+
+
+def load(port: int, path: str, secret: str, seconds: float, client_id: int, out) -> None:
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    deadline = time.monotonic() + seconds
+    n = 0
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    while time.monotonic() < deadline:
+        n += 1
+        body = json.dumps(
+            {
+                "id": client_id * 10_000_000 + n,
+                "status": "processing",
+                "date_modified_gmt": "2026-11-01T10:00:00",
+                "total": "10.00",
+                "line_items": [],
+            }  # fmt: skip
+        ).encode()
+        signature = base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+        headers = {
+            "Content-Type": "application/json",
+            "X-WC-Webhook-Topic": "order.updated",
+            "X-WC-Webhook-Resource": "order",
+            "X-WC-Webhook-Event": "updated",
+            "X-WC-Webhook-Signature": signature,
+            "X-WC-Webhook-Delivery-ID": f"{client_id}-{n}",
+        }
+        started = time.perf_counter()
+        try:
+            conn.request("POST", path, body=body, headers=headers)
+            response = conn.getresponse()
+            response.read()
+            status = response.status
+        except (OSError, http.client.HTTPException):
+            conn.close()
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            status = 0
+        latencies.append(time.perf_counter() - started)
+        statuses[status] = statuses.get(status, 0) + 1
+    out.put((latencies, statuses))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--clients", type=int, default=6)
+    parser.add_argument("--workers", type=int, default=3)
+    args = parser.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
+    redis_server = None
+    if not os.environ.get("REDIS_URL"):
+        redis_server, os.environ["REDIS_URL"] = embedded_redis(tmp)
+    port = free_port()
+    os.environ.update(
+        DJANGO_SETTINGS_MODULE="tests.settings",
+        DATABASE_URL=os.environ.get("DATABASE_URL") or f"sqlite:///{tmp / 'bench.sqlite3'}",
+        PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
+    )
+    env = dict(os.environ)
+    subprocess.run([sys.executable, str(ROOT / "manage.py"), "migrate", "--noinput", "-v", "0"], env=env, check=True)
+
+    import django
+
+    django.setup()
+    from accounts.models import Organization
+    from connector.models import Connection, Delivery
+    from connector.redis import get_redis
+
+    get_redis().flushdb()
+    org = Organization.objects.create(name="Bench")
+    secret = "bench-webhook-secret"
+    connection = Connection.objects.create(
+        organization=org, system="woocommerce", label="Bench store", webhook_secret=secret
+    )
+    path = f"/hooks/woocommerce/{connection.webhook_token}/"
+    before = Delivery.objects.count()
+
+    log = open(tmp / "gunicorn.log", "w")  # noqa: SIM115 - lives as long as the server
+    server = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "gunicorn"),
+            "connector.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(args.workers),
+            "--threads",
+            "4",
+            "--keep-alive",
+            "5",
+        ],  # fmt: skip
+        env=env,
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        for _ in range(300):
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+                c.request("GET", "/healthz")
+                c.getresponse().read()
+                break
+            except OSError:
+                time.sleep(0.1)
+        out: multiprocessing.Queue = multiprocessing.Queue()
+        procs = [
+            multiprocessing.Process(target=load, args=(port, path, secret, args.seconds, i, out))
+            for i in range(args.clients)
+        ]
+        started = time.monotonic()
+        for p in procs:
+            p.start()
+        results = [out.get() for _ in procs]
+        for p in procs:
+            p.join()
+        elapsed = time.monotonic() - started
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+        if redis_server is not None:
+            redis_server.shutdown()
+
+    latencies = sorted(x for lat, _ in results for x in lat)
+    statuses: dict[int, int] = {}
+    for _, s in results:
+        for k, v in s.items():
+            statuses[k] = statuses.get(k, 0) + v
+    accepted = statuses.get(200, 0)
+    stored = Delivery.objects.count() - before
+    received_ids = Delivery.objects.filter(connection=connection, status="received")
+    twice = received_ids.count() - received_ids.values("dedupe_key").distinct().count()
+    rate = accepted / elapsed
+    p50 = latencies[len(latencies) // 2] * 1000
+    p99 = latencies[int(len(latencies) * 0.99)] * 1000
+    print(f"webhook_ingest: {args.seconds:.0f} s, {args.clients} load processes, gunicorn {args.workers}x4")
+    print(f"  answers {statuses}")
+    print(f"  accepted {accepted} = {rate:.0f}/s (budget >= 500/s)")
+    print(f"  latency p50 {p50:.1f} ms, p99 {p99:.1f} ms (budget p99 < 100 ms)")
+    print(f"  stored {stored} rows for {accepted} accepted (must be equal); stored twice {twice} (budget 0)")
+    ok = rate >= 500 and p99 < 100 and stored == accepted and twice == 0
+    if not ok:
+        print("OVER BUDGET")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
