@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count
@@ -32,10 +34,8 @@ def flow_list(request):
 def flow_create(request):
     initial = request.GET.dict()
     if "interval_seconds" not in initial and initial.get("preset"):
-        try:
+        with suppress(RegistryError):  # an unknown preset: the form says so
             initial["interval_seconds"] = get_preset(initial["preset"]).default_interval_seconds
-        except RegistryError:
-            pass  # the form says the preset is unknown
     form = FlowCreateForm(request.POST or None, organization=request.organization, initial=initial)
     if request.method == "POST" and form.is_valid():
         preset = get_preset(form.cleaned_data["preset"])
