@@ -109,6 +109,8 @@ def _register(request: HttpRequest | None, connection: Connection) -> bool:
     return True
 
 
+# CSRF-exempt on purpose: the store's server POSTs the keys here (server to server, no browser, no
+# cookie). What protects it is the one-time, hashed, expiring `user_id` checked below.
 @csrf_exempt
 @require_POST
 def callback(request: HttpRequest) -> HttpResponse:
