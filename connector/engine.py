@@ -358,6 +358,8 @@ def _finish(
         "remediation": "",
         **extra,
     }
+    if result.data.get("stage"):
+        changes["stage"] = result.data["stage"][:20]
     if link:
         changes["_link"] = link
     return Outcome(status), changes
@@ -420,6 +422,8 @@ def _fail(record: Record, timeline: Timeline, exc: ApiError, connection: Connect
         {"error": type(exc).__name__, "status": exc.status, "retry_in": round(retry_in, 1), "attempt": attempts},
     )
     changes = {"status": status, "attempts": attempts, "last_error": str(exc)[:2000], "remediation": remediation[:1000]}
+    if status != Record.Status.PENDING and target_type_for(record.flow, record.object_type) == "sales_order":
+        changes["stage"] = "not_submitted"  # the reason is the error beside it
     return Outcome("retry" if status == Record.Status.PENDING else status, retry_in=retry_in), changes
 
 

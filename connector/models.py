@@ -98,6 +98,9 @@ class Record(TenantModel):
     source_ref = models.CharField(max_length=200, blank=True, db_index=True)  # order number, email
     search_text = models.CharField(max_length=500, blank=True)  # lower-cased keys to search: email, name
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    # Where the target document is in its own life, when the target reports it (Zoho sales orders:
+    # submitted, shipped, canceled, not_submitted). Filterable in the audit log.
+    stage = models.CharField(max_length=20, blank=True, db_index=True)
     target_id = models.CharField(max_length=200, blank=True)
     target_url = models.URLField(max_length=500, blank=True)  # the object in the target's own UI
     payload = models.JSONField(null=True, blank=True)  # canonical payload of the last success

@@ -44,6 +44,8 @@ def filter_records(queryset: QuerySet, params) -> QuerySet:
         queryset = queryset.filter(flow_id=int(flow))
     if (status := params.get("status")) in Record.Status.values:
         queryset = queryset.filter(status=status)
+    if stage := params.get("stage", "").strip():
+        queryset = queryset.filter(stage=stage[:20])
     if object_type := params.get("object_type", "").strip():
         queryset = queryset.filter(object_type=object_type[:40])
     if (since := parse_date(params.get("since", "") or "")) is not None:

@@ -69,6 +69,12 @@ def audit_log(request):
         "page": page,
         "flows": Flow.objects.for_org(org),
         "statuses": Record.Status.choices,
+        "stages": [
+            ("submitted", "Submitted"),
+            ("shipped", "Shipped"),
+            ("canceled", "Canceled"),
+            ("not_submitted", "Not submitted"),
+        ],
         "params": request.GET,
         "query": query.urlencode(),
     }

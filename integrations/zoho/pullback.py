@@ -247,6 +247,9 @@ def _record_for(flow: Flow, salesorder: dict) -> Record | None:
 
 def _event(record: Record, kind: str, message: str, data: dict) -> None:
     Event.objects.create(organization_id=record.organization_id, record=record, kind=kind, message=message, data=data)
+    if data.get("stage") and kind != "failed":
+        # The order's stage in the audit log (submitted → shipped / canceled), filterable.
+        Record.objects.filter(pk=record.pk).update(stage=data["stage"])
 
 
 def _claim(flow: Flow, salesorder_id: str, info: TrackingInfo, now: datetime) -> Link | None:

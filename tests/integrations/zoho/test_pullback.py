@@ -224,3 +224,17 @@ def test_the_sandbox_page_lets_a_person_fill_tracking(flow, sandbox_org, zoho_ba
     assert page.status_code == 200 and "9400" in page.text and "2001" in page.text
     store = FakeStore()
     assert pullback.pull_back(flow, store=store)["sent"] == 1 and store.shipped[0].tracking_number == "9400"
+
+
+def test_the_order_stage_is_on_the_record_and_filterable(db):
+    """Issue 10: submitted / shipped / canceled / not submitted, filterable in the audit log."""
+    from connector.web.audit import filter_records
+    from tests.conftest import make_flow, make_record, make_user
+
+    _, org = make_user("stage@example.com", "Stage Ltd")
+    flow = make_flow(org)
+    shipped = make_record(flow, "S-1", stage="shipped")
+    make_record(flow, "S-2", stage="submitted")
+    from connector.models import Record
+
+    assert list(filter_records(Record.objects.for_org(org), {"stage": "shipped"})) == [shipped]
