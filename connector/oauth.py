@@ -49,6 +49,7 @@ from redis.exceptions import LockError
 from connector.http import AuthExpired, RateLimited, Transient
 from connector.models import Connection, raise_alert, resolve_alerts
 from connector.redis import get_redis
+from connector.tenancy import get_for_org_or_404
 
 logger = logging.getLogger(__name__)
 
@@ -151,6 +152,15 @@ class OAuthProvider:
 
     def reconnect_url(self, connection: Connection) -> str:
         return reverse(self.connect_url_name) + "?" + urlencode({"connection": connection.pk})
+
+    def own_connection(self, request: HttpRequest, pk) -> Connection:
+        """One of this tenant's connections of this system; anything else is a 404."""
+        return get_for_org_or_404(Connection, request.organization, pk=pk, system=self.system)
+
+    def connection_to_reconnect(self, request: HttpRequest) -> Connection | None:
+        """The connection a Connect page was opened for (`?connection=<id>`), when reconnecting."""
+        wanted = request.GET.get("connection") or request.POST.get("connection")
+        return self.own_connection(request, wanted) if wanted else None
 
     def oauth_session(self, **kwargs) -> OAuth2Session:
         session = OAuth2Session(

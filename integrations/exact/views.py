@@ -12,21 +12,13 @@ from django.views.decorators.http import require_http_methods
 from connector.http import ApiError
 from connector.models import Connection
 from connector.oauth import OAuthRefused
-from connector.tenancy import get_for_org_or_404
 from integrations.exact.oauth import COUNTRIES, host, provider
-
-
-def _exact_connection(request: HttpRequest, pk) -> Connection:
-    return get_for_org_or_404(Connection, request.organization, pk=pk, system="exact")
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def connect(request: HttpRequest) -> HttpResponse:
-    reconnect = None
-    wanted = request.GET.get("connection") or request.POST.get("connection")
-    if wanted:
-        reconnect = _exact_connection(request, wanted)
+    reconnect = provider.connection_to_reconnect(request)
     if request.method == "POST":
         country = request.POST.get("country", "")
         try:
@@ -95,7 +87,7 @@ def after_connect(request: HttpRequest, connection: Connection) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def pick_division(request: HttpRequest, pk: int) -> HttpResponse:
-    connection = _exact_connection(request, pk)
+    connection = provider.own_connection(request, pk)
     try:
         current, divisions = _divisions(connection)
     except ApiError as exc:

@@ -11,21 +11,13 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from connector.http import ApiError
 from connector.models import Connection
-from connector.tenancy import get_for_org_or_404
 from integrations.zoho.oauth import REGIONS, connect_redirect, provider
-
-
-def _zoho_connection(request: HttpRequest, pk) -> Connection:
-    return get_for_org_or_404(Connection, request.organization, pk=pk, system="zoho")
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def connect(request: HttpRequest) -> HttpResponse:
-    reconnect = None
-    wanted = request.GET.get("connection") or request.POST.get("connection")
-    if wanted:
-        reconnect = _zoho_connection(request, wanted)
+    reconnect = provider.connection_to_reconnect(request)
     if request.method == "POST":
         return connect_redirect(request, request.POST.get("region", ""), reconnect)
     current = (reconnect.settings or {}).get("region") if reconnect else "us"
@@ -87,7 +79,7 @@ def _choose(connection: Connection, org: dict) -> None:
 @login_required
 @require_http_methods(["GET", "POST"])
 def pick_organization(request: HttpRequest, pk: int) -> HttpResponse:
-    connection = _zoho_connection(request, pk)
+    connection = provider.own_connection(request, pk)
     try:
         orgs = _organizations(connection)
     except ApiError as exc:
@@ -105,7 +97,7 @@ def pick_organization(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 def connection_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    connection = _zoho_connection(request, pk)
+    connection = provider.own_connection(request, pk)
     region = REGIONS.get((connection.settings or {}).get("region", ""))
     return render(request, "zoho/connection.html", {"connection": connection, "region": region})
 
@@ -113,7 +105,7 @@ def connection_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def disconnect(request: HttpRequest, pk: int) -> HttpResponse:
-    connection = _zoho_connection(request, pk)
+    connection = provider.own_connection(request, pk)
     provider.disconnect(connection)
     messages.success(request, "Zoho Books is disconnected and its refresh token revoked.")
     return HttpResponseRedirect(reverse("connections"))
