@@ -86,3 +86,12 @@ def test_demo_connects_the_sandboxes_and_starts_the_showcase_flow(settings):
     assert any("running" in f for f in facts["flows"])
     call_command("demo", "--json", stdout=StringIO())  # again: nothing duplicated
     assert Flow.objects.filter(preset="shipstation_zoho").count() == 1
+
+
+def test_the_web_access_log_never_carries_credentials():
+    """Gunicorn's default access log prints the Basic-auth user (an API key) and full query strings
+    (OAuth codes, query-string keys): the Procfile logs the path only."""
+    web = next(line for line in (ROOT / "Procfile").read_text().splitlines() if line.startswith("web:"))
+    assert "--access-logformat" in web
+    fmt = web.split("--access-logformat", 1)[1]
+    assert "%(u)s" not in fmt and "%(r)s" not in fmt and "%(q)s" not in fmt and "%(U)s" in fmt
