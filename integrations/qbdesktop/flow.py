@@ -46,6 +46,8 @@ H_ITEMS = "qbdflow.items"
 H_WRITE = "qbdflow.write"
 H_DELETED = "qbdflow.deleted"
 H_INVENTORY = "qbdflow.inventory"
+H_ITEM_SYNC = "qbdflow.item_sync"
+ITEM_SYNC_PAGE_SIZE = 1000  # items per ItemInventoryQuery page (see bench/qbwc_items.py)
 CHAIN_HANDLERS = (H_LOOKUP, H_CUSTOMER, H_ITEMS, H_WRITE)
 LIVE = (QBXMLJob.Status.QUEUED, QBXMLJob.Status.WAITING, QBXMLJob.Status.SENT)
 CUSTOMER_LINK = "qbd_customer"
@@ -489,6 +491,42 @@ def ensure_inventory_check(connection: Connection) -> QBXMLJob | None:
     return jobs.enqueue(connection, request, handler=H_INVENTORY, order_key=CHECK_KEY)
 
 
+def _reconcile(row: QBDInventoryLevel, obj: qbxml.Item, now) -> str:
+    """Record one SKU's check; returns a finding ("" when QuickBooks matches what we expected)."""
+    actual = obj.quantity_on_hand
+    expected = row.quantity_on_hand - row.invoiced_since_check if row.quantity_on_hand is not None else None
+    row.difference = actual - expected if expected is not None else None
+    row.expected = expected
+    row.quantity_on_hand = actual
+    row.invoiced_at_check = row.invoiced_since_check
+    row.invoiced_since_check = Decimal(0)
+    row.checked_at = now
+    row.list_id = obj.list_id or row.list_id
+    row.save()
+    if row.difference:
+        return (
+            f"{row.sku}: QuickBooks has {_qty(actual)} on hand, expected {_qty(expected)} "
+            f"after the ShipStation shipments invoiced ({_signed(row.difference)} unexplained)"
+        )
+    if actual < 0:
+        return f"{row.sku}: QuickBooks has {_qty(actual)} on hand (ShipStation shipped more than it held)"
+    return ""
+
+
+def _inventory_alert(connection: Connection, findings: list[str], *, resolve: bool) -> None:
+    key = f"qbd-inventory:{connection.pk}"
+    if findings:
+        raise_alert(
+            connection.organization,
+            key,
+            "QuickBooks quantities differ from what ShipStation shipped: " + "; ".join(findings),
+            remediation="Check these items' stock in QuickBooks (adjustments, receipts or sales outside ShipStation).",
+            connection=connection,
+        )
+    elif resolve:
+        resolve_alerts(connection.organization, key)
+
+
 def on_inventory(job: QBXMLJob, result: jobs.JobResult) -> None:
     """QuickBooks' QuantityOnHand vs expected = last check's quantity − what our invoices took since."""
     if result.error is not None:
@@ -502,35 +540,41 @@ def on_inventory(job: QBXMLJob, result: jobs.JobResult) -> None:
         if not isinstance(obj, qbxml.Item) or obj.quantity_on_hand is None:
             continue
         row = levels.get(obj.full_name.lower())
-        if row is None:
+        if row is not None and (finding := _reconcile(row, obj, now)):
+            findings.append(finding)
+    _inventory_alert(connection, findings, resolve=True)
+
+
+# --- Full item sync (iterator) -------------------------------------------------------------------
+
+
+def queue_item_sync(connection: Connection, *, page_size: int = ITEM_SYNC_PAGE_SIZE) -> QBXMLJob:
+    """Page through every inventory item (ItemInventoryQuery iterator, MaxReturned = page_size).
+
+    Each page is streamed to `on_item_sync`, which reconciles the SKUs this flow tracks; the rest of
+    the catalogue is only counted. A page of 1,000 items is ~0.5 MB of qbXML: far from QBWC's timeout."""
+    pending = jobs.pending(connection).filter(handler=H_ITEM_SYNC).first()
+    if pending is not None:
+        return pending
+    request = qbxml.item_inventory_query(max_returned=page_size, active_status="All")
+    return jobs.enqueue(connection, request, handler=H_ITEM_SYNC, order_key=CHECK_KEY)
+
+
+def on_item_sync(job: QBXMLJob, result: jobs.JobResult) -> None:
+    if result.error is not None:
+        logger.warning("ItemInventoryQuery page failed for connection %s: %s", job.connection_id, result.error)
+        return
+    connection = job.connection
+    levels = {row.sku.lower(): row for row in QBDInventoryLevel.objects.filter(connection=connection)}
+    now = timezone.now()
+    findings = []
+    for obj in result.objects:  # streamed: nothing of the page is held but the tracked SKUs' rows
+        if not isinstance(obj, qbxml.Item) or obj.quantity_on_hand is None:
             continue
-        actual = obj.quantity_on_hand
-        expected = row.quantity_on_hand - row.invoiced_since_check if row.quantity_on_hand is not None else None
-        row.difference = actual - expected if expected is not None else None
-        row.expected = expected
-        row.quantity_on_hand = actual
-        row.invoiced_since_check = Decimal(0)
-        row.checked_at = now
-        row.list_id = obj.list_id or row.list_id
-        row.save()
-        if row.difference:
-            findings.append(
-                f"{row.sku}: QuickBooks has {_qty(actual)} on hand, expected {_qty(expected)} "
-                f"after the ShipStation shipments invoiced ({_signed(row.difference)} unexplained)"
-            )
-        elif actual < 0:
-            findings.append(f"{row.sku}: QuickBooks has {_qty(actual)} on hand (ShipStation shipped more than it held)")
-    key = f"qbd-inventory:{connection.pk}"
-    if findings:
-        raise_alert(
-            connection.organization,
-            key,
-            "QuickBooks quantities differ from what ShipStation shipped: " + "; ".join(findings),
-            remediation="Check these items' stock in QuickBooks (adjustments, receipts or sales outside ShipStation).",
-            connection=connection,
-        )
-    else:
-        resolve_alerts(connection.organization, key)
+        row = levels.get(obj.full_name.lower())
+        if row is not None and (finding := _reconcile(row, obj, now)):
+            findings.append(finding)
+    _inventory_alert(connection, findings, resolve=False)
 
 
 def _qty(value) -> str:
@@ -549,5 +593,6 @@ def register_handlers() -> None:
         (H_WRITE, on_write),
         (H_DELETED, on_deleted),
         (H_INVENTORY, on_inventory),
+        (H_ITEM_SYNC, on_item_sync),
     ):
         jobs.register_handler(name, handler)

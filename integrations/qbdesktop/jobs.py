@@ -231,11 +231,21 @@ def abandon_in_flight(job: QBXMLJob) -> None:
         job.status = JobStatus.QUEUED
         if job.iterator_id:
             _make_restart(job)
+        _shrink_page(job)
         job.save()
         return
     job.status_message = "The Web Connector run ended before QuickBooks' answer arrived; outcome unknown."
     error = Uncertain(job.status_message)
     _finish(job, JobStatus.UNCERTAIN, error=error, result=JobResult(status=None, error=error))
+
+
+def _shrink_page(job: QBXMLJob) -> None:
+    """A lost answer to a paged query is most likely QuickBooks taking too long (QBWC.md §6: the client
+    gives up after ~100 s): ask for half as many rows next time, so a slow company file still syncs."""
+    request = request_of(job)
+    size = qbxml.max_returned(request)
+    if size is not None and size > qbxml.MIN_PAGE_SIZE:
+        job.request_xml = qbxml.with_max_returned(request, max(qbxml.MIN_PAGE_SIZE, size // 2)).xml
 
 
 def _make_restart(job: QBXMLJob) -> None:

@@ -137,6 +137,8 @@ class QBDInventoryLevel(TenantModel):
     list_id = models.CharField(max_length=100, blank=True)
     quantity_on_hand = models.DecimalField(max_digits=18, decimal_places=5, null=True, blank=True)
     invoiced_since_check = models.DecimalField(max_digits=18, decimal_places=5, default=0)
+    # What our invoices took between the previous check and the last one (shown by the reconciliation page).
+    invoiced_at_check = models.DecimalField(max_digits=18, decimal_places=5, default=0)
     expected = models.DecimalField(max_digits=18, decimal_places=5, null=True, blank=True)
     difference = models.DecimalField(max_digits=18, decimal_places=5, null=True, blank=True)
     checked_at = models.DateTimeField(null=True, blank=True)

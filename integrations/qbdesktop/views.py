@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -15,7 +18,7 @@ from integrations.qbdesktop import qwc
 from integrations.qbdesktop.auth import create_user, regenerate_password
 from integrations.qbdesktop.forms import ConnectForm
 from integrations.qbdesktop.jobs import SYSTEM
-from integrations.qbdesktop.models import QBWCSession, QBWCUser, QBXMLJob
+from integrations.qbdesktop.models import QBDInventoryLevel, QBWCSession, QBWCUser, QBXMLJob
 
 
 def _no_store(response: HttpResponse) -> HttpResponse:
@@ -37,6 +40,7 @@ def _detail_context(request: HttpRequest, connection: Connection, *, password: s
         "last_session": last_session,
         "queued": jobs.filter(status__in=[QBXMLJob.Status.QUEUED, QBXMLJob.Status.WAITING]).count(),
         "recent_jobs": jobs.order_by("-id")[:10],
+        "inventory_skus": QBDInventoryLevel.objects.for_org(request.organization).filter(connection=connection).count(),
     }
 
 
@@ -89,3 +93,39 @@ def download_qwc(request: HttpRequest, pk: int) -> HttpResponse:
     response = HttpResponse(qwc.build_qwc(user), content_type="application/xml; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{qwc.filename(user)}"'
     return response
+
+
+INVENTORY_PAGE_SIZE = 200
+
+
+def _quantity(value: Decimal | None) -> str:
+    """40.00000 → "40", 1.50000 → "1.5" (Decimal.normalize alone would give "4E+1")."""
+    if value is None:
+        return ""
+    text = format(value, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+@login_required
+def inventory(request: HttpRequest, pk: int) -> HttpResponse:
+    """The last reconciliation per SKU: QuickBooks' QuantityOnHand vs what our invoices took."""
+    connection = get_for_org_or_404(Connection, request.organization, pk=pk, system=SYSTEM)
+    levels = QBDInventoryLevel.objects.for_org(request.organization).filter(connection=connection)
+    only_differences = request.GET.get("differences") == "1"
+    if only_differences:
+        levels = levels.exclude(difference=0).exclude(difference__isnull=True)
+    page = Paginator(levels.order_by("sku"), INVENTORY_PAGE_SIZE).get_page(request.GET.get("page"))
+    for level in page.object_list:
+        level.shown = {
+            name: _quantity(getattr(level, name))
+            for name in ("quantity_on_hand", "invoiced_at_check", "expected", "difference", "invoiced_since_check")
+        }
+    context = {
+        "connection": connection,
+        "page": page,
+        "only_differences": only_differences,
+        "differences": levels.exclude(difference=0).exclude(difference__isnull=True).count()
+        if not only_differences
+        else page.paginator.count,
+    }
+    return render(request, "qbdesktop/inventory.html", context)

@@ -4,7 +4,8 @@ Built with zeep from Intuit's WSDL (shared/specs/qbdesktop/QBWebConnectorSvc.wsd
 module), so it speaks exactly the operations and parameter names a real Web Connector uses. The
 sequence follows QBWC.md §1 and the captured sessions: serverVersion → clientVersion → authenticate →
 (QuickBooks opened; or connectionError) → sendRequestXML (first call carries strHCPResponse) →
-receiveResponseXML → ... → closeConnection, with getLastError after "" or a negative percentage.
+receiveResponseXML → ... → closeConnection, with getLastError after "" or a negative percentage. When the simulated company is slower than its
+`time_limit`, the run just stops mid-request, like a Web Connector that timed out.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import requests
 from zeep import Client, Settings
 from zeep.transports import Transport
 
-from integrations.qbdesktop.sandbox.company import SimulatedCompany, SimulatedHResult
+from integrations.qbdesktop.sandbox.company import SimulatedCompany, SimulatedHResult, SimulatedTimeout
 
 WSDL_PATH = Path(__file__).with_name("QBWebConnectorSvc.wsdl")
 BINDING = "{http://developer.intuit.com/}QBWebConnectorSvcSoap"
@@ -36,6 +37,7 @@ class RunLog:
     requests_sent: int = 0
     last_error: str = ""
     close_message: str = ""
+    timed_out: bool = False  # QuickBooks was too slow: the run ended without an answer or closeConnection
 
     @property
     def methods(self) -> list[str]:
@@ -134,6 +136,11 @@ class WebConnectorSimulator:
                 response, hresult, message = self.company.process(request), "", ""
             except SimulatedHResult as exc:
                 response, hresult, message = "", exc.code, exc.message
+            except SimulatedTimeout as exc:
+                # The real client gives up and shows the error; the server never hears of this run
+                # again (no receiveResponseXML, no closeConnection) until the next authenticate.
+                log.timed_out, log.last_error = True, str(exc)
+                return log
             percent = svc(log, "receiveResponseXML", log.ticket, response, hresult, message)
             log.percentages.append(percent)
             if percent < 0:

@@ -12,13 +12,19 @@ with HRESULT 0x80040400, which the Web Connector reports in receiveResponseXML.
 State is in memory, per instance. Fault knobs: `fail_next(kind, code, message)` answers the next
 request of that kind with an error status; `hresult_next()` makes QuickBooks throw instead;
 `unavailable` makes the Web Connector report connectionError; `touch_invoice`/`delete_invoice`
-simulate another QuickBooks user. Randomness (none needed so far) would take `seed`.
+simulate another QuickBooks user. Response time: `latency` seconds per request plus `latency_per_row`
+per object returned are really slept; over `time_limit` seconds the answer never comes
+(`SimulatedTimeout`, after sleeping the limit): QBWC.md §6, the Web Connector gives up on a slow
+answer (a .NET client, 100 s default timeout), so our server sees a run that ends mid-request.
+Randomness (iterator IDs) takes `seed`.
 """
 
 from __future__ import annotations
 
 import itertools
 import random
+import re
+import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -29,7 +35,17 @@ from lxml import etree
 
 SUPPORTED_VERSIONS = ("1.0", "2.0", "3.0", "4.0", "5.0", "6.0", "7.0", "8.0", "10.0", "11.0", "12.0", "13.0")
 PARSE_ERROR = ("0x80040400", "QuickBooks found an error when parsing the provided XML text stream.")
+RET_CLOSE = re.compile(r"</\w+Ret>\n")  # one per object in an answer (every *Ret ends its line)
 OFFSET = "-05:00"  # QuickBooks reports TimeModified with the PC's UTC offset
+
+
+class SimulatedTimeout(Exception):
+    """QuickBooks took longer than the Web Connector waits: the run ends without an answer."""
+
+    def __init__(self, seconds: float, limit: float):
+        super().__init__(f"QuickBooks needed {seconds:.2f} s, over the {limit:.2f} s limit")
+        self.seconds = seconds
+        self.limit = limit
 
 
 class SimulatedHResult(Exception):
@@ -176,6 +192,9 @@ class SimulatedCompany:
         self.iterators: dict[str, Iterator_] = {}
         self.file_ids: dict[str, str] = {}  # data extension FileID per OwnerID, written by QBWC
         self.unavailable = False
+        self.latency = 0.0  # seconds each answer takes
+        self.latency_per_row = 0.0  # plus this per object returned
+        self.time_limit: float | None = None  # answers slower than this never arrive
         self.requests_seen: list[str] = []
         self._failures: list[tuple[str | None, int, str]] = []
         self._hresults: list[tuple[str, str]] = []
@@ -288,7 +307,21 @@ class SimulatedCompany:
             if not rq.tag.endswith("Rq"):
                 raise SimulatedHResult(*PARSE_ERROR)
             answers.append(self._answer(rq))
-        return '<?xml version="1.0" ?>\n<QBXML>\n<QBXMLMsgsRs>\n' + "\n".join(answers) + "\n</QBXMLMsgsRs>\n</QBXML>\n"
+        response = (
+            '<?xml version="1.0" ?>\n<QBXML>\n<QBXMLMsgsRs>\n' + "\n".join(answers) + "\n</QBXMLMsgsRs>\n</QBXML>\n"
+        )
+        self._take_time(response)
+        return response
+
+    def _take_time(self, response: str) -> None:
+        if not self.latency and not self.latency_per_row:
+            return
+        rows = len(RET_CLOSE.findall(response)) if self.latency_per_row else 0
+        seconds = self.latency + self.latency_per_row * rows
+        if self.time_limit is not None and seconds > self.time_limit:
+            time.sleep(self.time_limit)
+            raise SimulatedTimeout(seconds, self.time_limit)
+        time.sleep(seconds)
 
     def _answer(self, rq) -> str:
         kind = rq.tag[:-2]

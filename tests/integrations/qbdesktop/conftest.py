@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from connector.models import Connection
+from connector.models import Connection, Flow
 from integrations.qbdesktop.auth import create_user
 from integrations.qbdesktop.sandbox.client import WebConnectorSimulator
 from integrations.qbdesktop.sandbox.company import SimulatedCompany
@@ -39,6 +39,19 @@ def company():
     company.add_item("GADGET-2", price="99.00", quantity_on_hand="3")
     company.add_item("Shipping", item_type="ItemService", price="0", quantity_on_hand=None)
     return company
+
+
+@pytest.fixture
+def books(company):
+    company.add_item("Discount", item_type="ItemOtherCharge", quantity_on_hand=None)
+    company.add_item("Sales Tax", item_type="ItemOtherCharge", quantity_on_hand=None)
+    return company
+
+
+@pytest.fixture
+def qbd_flow_(alice, qbd):
+    source = Connection.objects.create(organization=alice.org, system="shipstation", label="Store")
+    return Flow.objects.create(organization=alice.org, preset="qbdesktop_shipstation", source=source, target=qbd[0])
 
 
 def simulator(live_server, qbd, company, **kwargs) -> WebConnectorSimulator:

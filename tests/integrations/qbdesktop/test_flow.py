@@ -11,7 +11,7 @@ import pytest
 from connector import engine
 from connector.adapters import Change
 from connector.canonical import Address, Customer, LineItem, Order, OrderStatus
-from connector.models import Alert, Connection, Event, Flow, Link, Record
+from connector.models import Alert, Event, Flow, Link, Record
 from integrations.qbdesktop import flow as qbd_flow
 from integrations.qbdesktop.models import QBDInventoryLevel, QBXMLJob
 
@@ -19,19 +19,6 @@ from .conftest import simulator
 
 pytestmark = pytest.mark.django_db(transaction=True)
 SHIP = date(2024, 3, 6)
-
-
-@pytest.fixture
-def books(company):
-    company.add_item("Discount", item_type="ItemOtherCharge", quantity_on_hand=None)
-    company.add_item("Sales Tax", item_type="ItemOtherCharge", quantity_on_hand=None)
-    return company
-
-
-@pytest.fixture
-def qbd_flow_(alice, qbd):
-    source = Connection.objects.create(organization=alice.org, system="shipstation", label="Store")
-    return Flow.objects.create(organization=alice.org, preset="qbdesktop_shipstation", source=source, target=qbd[0])
 
 
 def make_order(number, customer="Acme Ltd", *, lines=None, status=OrderStatus.SHIPPED, ship_date=SHIP, **kwargs):
