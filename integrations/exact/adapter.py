@@ -14,11 +14,13 @@ from connector.http import NeedsReview, Permanent
 from integrations.exact.client import ExactClient, parse_date
 from integrations.exact.mapping import (
     DEFAULT_TRACKING_FIELD,
+    NO_TRACKING_FIELD,
     STATUS_CANCELLED,
     STATUS_COMPLETE,
     TRACKING_FIELDS,
     JournalOptions,
     MappingError,
+    goods_delivery_from_shipment,
     journal_entry_from_shipment,
     line_from_exact,
     order_from_exact,
@@ -201,8 +203,8 @@ class ExactTarget(TargetAdapter):
     def _write_tracking(self, client: ExactClient, shipment: Shipment) -> dict:
         """Tracking back on the sales order, in the text field the flow names (EXACT.md §6.10: sales
         orders have no tracking field). Idempotent: a field that already holds the number is left."""
-        field = str(self.options.get("exact_tracking_field", DEFAULT_TRACKING_FIELD) or "")
-        if not field or not shipment.tracking_number or not shipment.order_key:
+        field = str(self.options.get("exact_tracking_field") or DEFAULT_TRACKING_FIELD)
+        if field == NO_TRACKING_FIELD or not shipment.tracking_number or not shipment.order_key:
             return {}
         if field not in TRACKING_FIELDS:
             raise NeedsReview(f"Exact sales orders have no text field {field!r} for tracking numbers.")
@@ -217,14 +219,44 @@ class ExactTarget(TargetAdapter):
         client.update_sales_order(shipment.order_key, {field: text})
         return {"tracking_field": field, "tracking_written": True}
 
+    def _goods_delivery(self, client: ExactClient, shipment: Shipment) -> dict:
+        """With the flow option `exact_create_goods_delivery`, record the shipment in Exact as a goods
+        delivery of the shipped quantities (EXACT.md §6.10: it moves stock, so only on request). Found
+        again by the `[SHIP-<id>]` tag in its description, so a retry never delivers twice."""
+        if not self.options.get("exact_create_goods_delivery") or not shipment.order_key:
+            return {}
+        tag = f"[SHIP-{shipment.source_id}]"
+        existing = client.goods_deliveries_with_reference(tag)
+        if existing:
+            return {"goods_delivery": existing[0].get("DeliveryNumber")}
+        so = client.sales_order(shipment.order_key)
+        if so is None or so.get("Status") == STATUS_CANCELLED:
+            raise NeedsReview(
+                f"Exact sales order {shipment.order_number or shipment.order_key} is cancelled or gone; "
+                "no goods delivery was made for this shipment.",
+                remediation="Deliver it in Exact by hand if the goods did leave, then mark this record resolved.",
+            )
+        try:
+            payload = goods_delivery_from_shipment(
+                shipment, client.sales_order_lines_to_deliver(shipment.order_key), tag
+            )
+        except MappingError as exc:
+            raise NeedsReview(
+                str(exc), remediation="Check the shipment against the sales order in Exact, then replay."
+            ) from exc
+        delivery = client.create_goods_delivery(payload)
+        return {"goods_delivery": delivery.get("DeliveryNumber"), "goods_delivery_created": True}
+
     def upsert(self, object_type: str, obj: Any, *, target_id: str | None) -> WriteResult:
         client = _client(self)
         if target_id:
             # Posted entries are not edited; a changed cost is voided and posted again by the source.
-            # Still finish the tracking note (a crash may have come between the entry and the PUT).
-            return WriteResult(target_id, "unchanged", data=self._write_tracking(client, obj))
+            # Still finish the tracking note and the goods delivery (a crash may have come after the entry).
+            data = {**self._write_tracking(client, obj), **self._goods_delivery(client, obj)}
+            return WriteResult(target_id, "unchanged", data=data)
         entry = self._post(client, obj, reverse=False)
         data = {"entry_number": entry.get("EntryNumber"), **self._write_tracking(client, obj)}
+        data.update(self._goods_delivery(client, obj))
         return WriteResult(str(entry["EntryID"]), "created", data=data)
 
     def cancel(self, object_type: str, obj: Any, *, target_id: str) -> WriteResult:

@@ -292,6 +292,35 @@ class ExactClient(ApiClient):
             raise NeedsReview("Exact Online accepted the journal entry but returned no EntryID; check it in Exact.")
         return entry
 
+    def sales_order_lines_to_deliver(self, order_id: str) -> list[dict]:
+        return self.list(
+            "salesorder/SalesOrderLines",
+            select="ID,OrderID,LineNumber,ItemCode,Quantity,QuantityDelivered",
+            filter=f"OrderID eq {guid_literal(order_id)}",
+        )
+
+    def goods_deliveries_with_reference(self, reference: str) -> list[dict]:
+        """Goods deliveries whose description carries `reference` (how we find our own)."""
+        quoted = reference.replace("'", "''")
+        return self.list(
+            "salesorder/GoodsDeliveries",
+            select="EntryID,DeliveryNumber,Description,TrackingNumber",
+            filter=f"substringof('{quoted}',Description) eq true",
+        )
+
+    def create_goods_delivery(self, payload: dict) -> dict:
+        """POST a goods delivery (EXACT.md §6.10): it moves stock and the order's delivery status."""
+        response = self.request_json(
+            "POST",
+            "salesorder/GoodsDeliveries",
+            json=payload,
+            headers={"Content-Type": "application/json", "Prefer": "return=representation"},
+        )
+        delivery = self._d(response)
+        if not isinstance(delivery, dict) or not delivery.get("EntryID"):
+            raise NeedsReview("Exact Online accepted the goods delivery but returned no EntryID; check it in Exact.")
+        return delivery
+
     def journal_entries_with_reference(self, reference: str) -> list[dict]:
         """Entries whose lines carry `reference` in their description (how we find our own)."""
         quoted = reference.replace("'", "''")

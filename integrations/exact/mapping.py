@@ -212,6 +212,7 @@ def entry_balance(payload: dict) -> Decimal:
 #: Sales orders have no tracking field (EXACT.md §6.10); the merchant picks one of these text fields.
 TRACKING_FIELDS = ("Remarks", "Description", "YourRef")
 DEFAULT_TRACKING_FIELD = "Remarks"
+NO_TRACKING_FIELD = "none"  # the merchant wants tracking written nowhere
 
 
 def tracking_note(shipment: Shipment) -> str:
@@ -229,3 +230,58 @@ def with_tracking(current: str, shipment: Shipment, field: str = DEFAULT_TRACKIN
     if not current.strip():
         return note
     return f"{current.rstrip()}{' ' if field == 'YourRef' else chr(10)}{note}"
+
+
+# --- Goods deliveries (flow option `exact_create_goods_delivery`) ---------------------------------
+
+
+def _quantity(value) -> Decimal:
+    return Decimal(str(value if value is not None else 0))
+
+
+def goods_delivery_from_shipment(shipment: Shipment, order_lines: list[dict], tag: str) -> dict:
+    """The POST body of `salesorder/GoodsDeliveries` for what this shipment shipped (EXACT.md §6.10).
+
+    The shipment's lines name SKUs and quantities; each is matched to the order's lines with that
+    `ItemCode` in line order, a line taking at most what is still open (`Quantity` minus
+    `QuantityDelivered`). A shipment without lines ships everything still open. A SKU that is not on
+    the order, or more than is open, is a MappingError: a goods delivery moves stock, so we never guess."""
+    rows = sorted(order_lines, key=lambda r: int(r.get("LineNumber") or 0))
+    still_open = {str(r["ID"]): _quantity(r.get("Quantity")) - _quantity(r.get("QuantityDelivered")) for r in rows}
+    shipped: dict[str, Decimal] = {}
+    if shipment.lines:
+        wanted: dict[str, Decimal] = {}
+        for line in shipment.lines:
+            wanted[line.sku.strip()] = wanted.get(line.sku.strip(), Decimal(0)) + _quantity(line.quantity)
+        for sku, quantity in wanted.items():
+            for row in rows:
+                line_id = str(row["ID"])
+                if quantity <= 0 or str(row.get("ItemCode") or "").strip() != sku:
+                    continue
+                take = min(quantity, still_open[line_id] - shipped.get(line_id, Decimal(0)))
+                if take > 0:
+                    shipped[line_id] = shipped.get(line_id, Decimal(0)) + take
+                    quantity -= take
+            if quantity > 0:
+                raise MappingError(
+                    f"Shipment {shipment.source_id} ships {quantity} more of {sku or 'an item without SKU'} "
+                    "than the Exact sales order has open."
+                )
+    else:
+        shipped = {line_id: q for line_id, q in still_open.items() if q > 0}
+    if not shipped:
+        raise MappingError(f"The Exact sales order of shipment {shipment.source_id} has nothing left to deliver.")
+    carrier = " ".join(x for x in (shipment.carrier, shipment.service) if x)
+    body: dict = {
+        "Description": f"{tag} {carrier}".strip()[:60],
+        "GoodsDeliveryLines": [
+            {"SalesOrderLineID": str(r["ID"]), "QuantityDelivered": float(shipped[str(r["ID"])])}
+            for r in rows
+            if str(r["ID"]) in shipped
+        ],
+    }
+    if shipment.tracking_number:
+        body["TrackingNumber"] = shipment.tracking_number
+    if shipment.ship_date:
+        body["DeliveryDate"] = f"{shipment.ship_date.isoformat()}T00:00:00"
+    return body

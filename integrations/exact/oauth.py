@@ -12,16 +12,30 @@
   and do not even ask while we know it is too early (a forced refresh after a 401 included).
 - At most 200 token calls per app per user per day: counted per connection and day in settings;
   an Alert is raised at 150 and refreshes stop (RateLimited until UTC midnight) at 200.
+- Many threads of one process share a single flight per connection (`_single_flight`): one thread
+  goes to the database lock, the others wait and take the tokens it got, so 250 threads do not
+  hold 250 database connections waiting on one row lock (bench/exact_refresh.py).
+- The one window nothing can save is between Exact's token answer (old refresh token spent) and
+  our commit: after the answer we run exactly one statement, the UPDATE of the connection row
+  (tests/integrations/exact/test_refresh_crash.py counts it).
+- The lifetime comes from `expires_in` (600 at Exact) and the 570 s rule scales with it (570/600),
+  so the sandbox's `token_seconds` knob gives benchmarks a scaled clock with the same code.
 - Reconsent cases (§2.6): `invalid_grant`, `unauthorized_client` (old refresh token used),
   `invalid_request` (refresh token expired after 30 days) mark the connection needs_reauth.
 """
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import os
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import ClassVar
 
 from authlib.integrations.base_client.errors import OAuthError
 from django.conf import settings
@@ -135,7 +149,11 @@ class ExactOAuth(OAuthProvider):
 
     def credentials_from_token(self, token: dict, previous: dict) -> dict:
         creds = super().credentials_from_token(token, previous)
-        creds["issued_at"] = int(time.time())  # the 570 s rule counts from here
+        # The 570 s rule counts from here: the moment we hold the answer, never earlier than Exact's
+        # own issue time (a truncated second would make us ask too early).
+        creds["issued_at"] = round(time.time(), 3)
+        if token.get("expires_in") is not None:
+            creds["expires_at"] = creds["issued_at"] + int(token["expires_in"])
         return creds
 
     def after_connect(self, request: HttpRequest, connection: Connection) -> HttpResponse | None:
@@ -150,11 +168,85 @@ class ExactOAuth(OAuthProvider):
     # --- Exact's refresh rules -------------------------------------------------------------------
 
     @staticmethod
-    def too_early(creds: dict, now: float | None = None) -> bool:
+    def min_refresh_age(creds: dict) -> float:
+        """570 s for Exact's 600 s tokens; scaled when a (sandbox) token lives shorter."""
+        issued, expires = creds.get("issued_at"), creds.get("expires_at")
+        lifetime = float(expires) - float(issued) if issued is not None and expires is not None else 0
+        if not 0 < lifetime <= ACCESS_TOKEN_SECONDS:
+            lifetime = ACCESS_TOKEN_SECONDS
+        return MIN_REFRESH_AGE * lifetime / ACCESS_TOKEN_SECONDS
+
+    @classmethod
+    def too_early(cls, creds: dict, now: float | None = None) -> bool:
         issued = creds.get("issued_at")
         if issued is None and creds.get("expires_at"):
             issued = float(creds["expires_at"]) - ACCESS_TOKEN_SECONDS
-        return issued is not None and (now or time.time()) < float(issued) + MIN_REFRESH_AGE
+        return issued is not None and (now or time.time()) < float(issued) + cls.min_refresh_age(creds)
+
+    def needs_refresh(self, credentials: dict) -> bool:
+        """Due exactly when Exact allows it: at 570/600 of the lifetime (not the base's fixed margin)."""
+        if not credentials.get("access_token"):
+            return True
+        if credentials.get("issued_at") is None and credentials.get("expires_at") is None:
+            return False
+        return not self.too_early(credentials)
+
+    # --- One flight per connection and process ---------------------------------------------------
+
+    _flight_guard = threading.Lock()
+    _flights: ClassVar[dict[int, threading.Lock]] = {}
+    #: pk -> (flight number, hash of the refresh token it started from, credentials, settings, status)
+    _landed: ClassVar[dict[int, tuple[int, str, dict, dict, str]]] = {}
+    _flight_numbers = itertools.count(1)
+
+    @staticmethod
+    def _fingerprint(creds: dict) -> str:
+        return hashlib.sha256(str(creds.get("refresh_token") or "").encode()).hexdigest()
+
+    @contextmanager
+    def _single_flight(self, pk: int) -> Iterator[None]:
+        with self._flight_guard:
+            lock = self._flights.setdefault(pk, threading.Lock())
+        with lock:
+            yield
+
+    def refresh_if_needed(
+        self, connection: Connection, *, force: bool = False, rejected_token: str | None = None
+    ) -> Connection:
+        """The base's locked refresh, entered by one thread per process at a time.
+
+        A thread that waited takes what a flight landed *while it waited*, and only when that flight
+        started from the refresh token this thread holds and its result is usable; anything else
+        (a reconnect, a stale copy, a row id reused by another test) goes to the database."""
+        if (
+            connection.status == Connection.Status.ACTIVE
+            and not force
+            and not self.needs_refresh(connection.credentials)
+        ):
+            return connection
+        start = self._fingerprint(connection.credentials or {})
+        seen = self._landed.get(connection.pk, (0,))[0]
+        with self._single_flight(connection.pk):
+            landed = self._landed.get(connection.pk)
+            if landed is not None and landed[0] > seen and landed[1] == start and landed[4] == Connection.Status.ACTIVE:
+                creds = landed[2]
+                usable = not self.needs_refresh(creds) and (not force or creds.get("access_token") != rejected_token)
+                if usable:
+                    connection.credentials, connection.settings = dict(creds), dict(landed[3])
+                    connection.status = landed[4]
+                    return connection
+            try:
+                result = super().refresh_if_needed(connection, force=force, rejected_token=rejected_token)
+            finally:
+                self._landed.pop(connection.pk, None)
+            self._landed[connection.pk] = (
+                next(self._flight_numbers),
+                start,
+                dict(result.credentials),
+                dict(result.settings),
+                result.status,
+            )
+            return result
 
     def refresh_locked(self, locked: Connection, creds: dict) -> Exception | None:
         """Row lock held. Obey the 570 s rule and the daily budget, then let the base refresh."""
@@ -182,7 +274,11 @@ class ExactOAuth(OAuthProvider):
                 connection=locked,
             )
         outcome = super().refresh_locked(locked, creds)
-        locked.save(update_fields=["settings", "updated_at"])
+        if locked.credentials.get("refresh_token") == creds.get("refresh_token"):
+            # Nothing was stored (too early, refused, unreachable): keep the day's count. When new
+            # tokens were stored, the base's single UPDATE already carried it: nothing more runs
+            # between Exact's answer and the commit.
+            locked.save(update_fields=["settings", "updated_at"])
         return outcome
 
     def keep_alive(self, connection: Connection) -> bool:

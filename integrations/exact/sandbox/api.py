@@ -37,6 +37,8 @@ ENTITIES = {
     "project/Projects": "Projects",
     "generaljournalentry/GeneralJournalEntries": "GeneralJournalEntries",
     "generaljournalentry/GeneralJournalEntryLines": "GeneralJournalEntryLines",
+    "salesorder/GoodsDeliveries": "GoodsDeliveries",
+    "salesorder/GoodsDeliveryLines": "GoodsDeliveryLines",
 }
 KEY_RE = re.compile(r"^(?P<set>[A-Za-z/]+?)(?:\(guid'(?P<key>[0-9a-fA-F-]{36})'\))?$")
 LITERAL = r"(datetime'[^']*'|guid'[0-9a-fA-F-]{36}'|'(?:[^']|'')*'|true|false|null|-?\d+(?:\.\d+)?)"
@@ -192,6 +194,8 @@ def _dispatch(request: HttpRequest, company: SandboxExactDivision, path: str) ->
     key = match.group("key")
     if request.method == "POST" and entity == "GeneralJournalEntries" and not key:
         return _post_journal_entry(request, company)
+    if request.method == "POST" and entity == "GoodsDeliveries" and not key:
+        return _post_goods_delivery(request, company)
     if request.method == "PUT" and entity == "SalesOrders" and key:
         return _put_sales_order(request, company, key)
     if request.method != "GET":
@@ -344,3 +348,115 @@ def _put_sales_order(request: HttpRequest, company: SandboxExactDivision, key: s
             return odata_error(400, f"Sales order {current.get('OrderNumber')} is closed and cannot be changed")
         state.put(company, "SalesOrders", {**current, **body}, guid=row.guid)
     return HttpResponse(status=204)
+
+
+#: What a goods delivery POST may carry (EXACT.md §6.10); anything else is refused like Exact does.
+GOODS_DELIVERY_FIELDS = {
+    "Description",
+    "Remarks",
+    "TrackingNumber",
+    "DeliveryDate",
+    "ShippingMethod",
+    "Warehouse",
+    "DeliveryAddress",
+    "GoodsDeliveryLines",
+}
+
+
+def _post_goods_delivery(request: HttpRequest, company: SandboxExactDivision) -> HttpResponse:
+    """POST salesorder/GoodsDeliveries: ship sales-order lines (EXACT.md §6.10). Moves the lines'
+    `QuantityDelivered` and the order's `DeliveryStatus` (20 partial, 21 complete); refuses unknown
+    lines, quantities above what is still to deliver, cancelled orders and mixed delivery accounts."""
+    try:
+        body = json.loads(request.body or b"")
+    except ValueError:
+        return odata_error(400, "Invalid JSON in request body")
+    if not isinstance(body, dict):
+        return odata_error(400, "Request body must be an object")
+    unknown = sorted(set(body) - GOODS_DELIVERY_FIELDS)
+    if unknown:
+        return odata_error(400, f"{unknown[0][:40]}: property does not exist or cannot be set")
+    lines = body.get("GoodsDeliveryLines")
+    if not isinstance(lines, list) or not lines:
+        return odata_error(400, "Mandatory: GoodsDeliveryLines")
+    with transaction.atomic():
+        so_lines = {
+            r.guid.lower(): r
+            for r in SandboxExactEntity.objects.select_for_update().filter(division=company, entity="SalesOrderLines")
+        }
+        orders: dict[str, SandboxExactEntity] = {}
+        taken: dict[str, Decimal] = {}
+        for n, line in enumerate(lines, start=1):
+            if not isinstance(line, dict):
+                return odata_error(400, f"Line {n}: not an object")
+            row = so_lines.get(str(line.get("SalesOrderLineID") or "").lower())
+            if row is None:
+                return odata_error(400, f"Line {n}: Sales order line not found")
+            try:
+                quantity = Decimal(str(line.get("QuantityDelivered")))
+            except InvalidOperation:
+                return odata_error(400, f"Line {n}: QuantityDelivered is not a number")
+            if not quantity.is_finite() or quantity <= 0:
+                return odata_error(400, f"Line {n}: QuantityDelivered must be more than 0")
+            order_id = row.data["OrderID"]
+            if order_id not in orders:
+                orders[order_id] = SandboxExactEntity.objects.get(division=company, entity="SalesOrders", guid=order_id)
+            if orders[order_id].data.get("Status") == 45:
+                return odata_error(400, f"Sales order {orders[order_id].data.get('OrderNumber')} is cancelled")
+            open_quantity = Decimal(str(row.data.get("Quantity") or 0)) - Decimal(
+                str(row.data.get("QuantityDelivered") or 0)
+            )
+            taken[row.guid] = taken.get(row.guid, Decimal(0)) + quantity
+            if taken[row.guid] > open_quantity:
+                return odata_error(400, f"Line {n}: the quantity delivered exceeds the quantity still to deliver")
+        accounts = {o.data.get("DeliverTo") for o in orders.values()}
+        if len(accounts) > 1:
+            return odata_error(400, "All lines of a goods delivery must be for the same delivery account")
+        number = SandboxExactEntity.objects.filter(division=company, entity="GoodsDeliveries").count() + 1
+        entry_id = state.new_guid()
+        stored = []
+        for n, line in enumerate(lines, start=1):
+            row = so_lines[str(line["SalesOrderLineID"]).lower()]
+            quantity = Decimal(str(line["QuantityDelivered"]))
+            delivered = Decimal(str(row.data.get("QuantityDelivered") or 0)) + quantity
+            state.put(company, "SalesOrderLines", {**row.data, "QuantityDelivered": float(delivered)}, guid=row.guid)
+            row.data["QuantityDelivered"] = float(delivered)
+            stored.append(
+                state.put(
+                    company,
+                    "GoodsDeliveryLines",
+                    {
+                        "EntryID": entry_id,
+                        "LineNumber": n,
+                        "SalesOrderLineID": row.guid,
+                        "SalesOrderNumber": row.data.get("OrderNumber"),
+                        "SalesOrderLineNumber": row.data.get("LineNumber"),
+                        "ItemCode": row.data.get("ItemCode"),
+                        "QuantityOrdered": row.data.get("Quantity"),
+                        "QuantityDelivered": float(quantity),
+                        "TrackingNumber": body.get("TrackingNumber"),
+                    },
+                ).data
+            )
+        for order_id, order in orders.items():
+            rows = [r.data for r in so_lines.values() if r.data.get("OrderID") == order_id]
+            complete = all(
+                Decimal(str(r.get("QuantityDelivered") or 0)) >= Decimal(str(r.get("Quantity") or 0)) for r in rows
+            )
+            state.put(company, "SalesOrders", {**order.data, "DeliveryStatus": 21 if complete else 20}, guid=order.guid)
+        header = state.put(
+            company,
+            "GoodsDeliveries",
+            {
+                "EntryID": entry_id,
+                "DeliveryNumber": number,
+                "DeliveryAccount": accounts.pop(),
+                "DeliveryDate": body.get("DeliveryDate"),
+                "Description": str(body.get("Description") or "")[:60],
+                "Remarks": body.get("Remarks"),
+                "TrackingNumber": body.get("TrackingNumber"),
+                "ShippingMethod": body.get("ShippingMethod"),
+            },
+            guid=entry_id,
+        )
+    return JsonResponse({"d": {**header.data, "GoodsDeliveryLines": {"results": stored}}}, status=201)

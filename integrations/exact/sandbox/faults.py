@@ -2,7 +2,9 @@
 
 Knobs (POST /sandbox/exact/_control/faults {"division": 123, ...}): `error_rate` (500),
 `rate_429` (429 on the minutely limit), `latency_ms`, `seed` (draws are a pure function of the
-seed and a shared sequence number), `minutely_limit` (default 60), `daily_limit` (default 5000).
+seed and a shared sequence number), `minutely_limit` (default 60), `daily_limit` (default 5000),
+`token_seconds` (access-token lifetime of the division's user, default 600; the 570 s refresh
+rule scales with it, so benchmarks can run many expiries on a scaled clock).
 Counting is in Redis fixed windows, shared by every web process. Resets are epoch milliseconds.
 """
 
@@ -24,6 +26,7 @@ KNOBS = {
     "seed": int,
     "minutely_limit": int,
     "daily_limit": int,
+    "token_seconds": int,
 }
 
 
@@ -100,6 +103,8 @@ def apply(division: SandboxExactDivision, body: dict) -> dict:
             errors[name] = f"expected {kind.__name__}"
         elif kind is float and not 0 <= value <= 1:
             errors[name] = "out of range"
+        elif name == "token_seconds" and not 1 <= value <= 600:
+            errors[name] = "out of range (1-600)"
         else:
             knobs[name] = value
     if not errors:

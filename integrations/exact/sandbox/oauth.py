@@ -5,6 +5,9 @@ string); every refresh rotates the refresh token and spends the old one; a refre
 of the current access token's issue gets 400 `access_denied` + `Reason: TooEarlyToRefreshTokens`;
 a spent refresh token gets 401 `unauthorized_client` "Old refresh token used."; a refresh token
 unused for 30 days gets 400 `invalid_request`. Refusals are counted on the user (tests read them).
+Unknown refresh tokens (`invalid_grant`) are counted in Redis under
+`sandbox:exact:<country>:invalid_grant`. The `token_seconds` knob of a user's division shortens the access-token lifetime and scales the
+570 s rule with it (570/600 of the lifetime): a scaled clock for benchmarks.
 """
 
 from __future__ import annotations
@@ -22,9 +25,15 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
+from connector.redis import get_redis
 from integrations.exact import oauth as exact_oauth
 from integrations.exact.sandbox import state
-from integrations.exact.sandbox.models import SandboxExactGrant, SandboxExactToken, SandboxExactUser
+from integrations.exact.sandbox.models import (
+    SandboxExactDivision,
+    SandboxExactGrant,
+    SandboxExactToken,
+    SandboxExactUser,
+)
 
 CODE_SECONDS = 180
 MIN_REFRESH_AGE = 570
@@ -95,8 +104,22 @@ def _count(user: SandboxExactUser, what: str) -> None:
         locked.save(update_fields=["counters"])
 
 
+def token_seconds(user: SandboxExactUser) -> int:
+    """The access-token lifetime for this user: 600 s, or a division's `token_seconds` knob."""
+    for faults in SandboxExactDivision.objects.filter(user=user).values_list("faults", flat=True):
+        if (faults or {}).get("token_seconds"):
+            return int(faults["token_seconds"])
+    return state.ACCESS_SECONDS
+
+
+def min_refresh_age(lifetime: float) -> float:
+    """570 s for 600 s tokens, scaled for a shortened lifetime."""
+    return MIN_REFRESH_AGE * lifetime / state.ACCESS_SECONDS
+
+
 def issue(user: SandboxExactUser, chain: str | None = None) -> dict:
     now = timezone.now()
+    lifetime = token_seconds(user)
     chain = chain or secrets.token_hex(16)
     access = SandboxExactToken.objects.create(
         token="AAEA" + secrets.token_urlsafe(48),
@@ -104,7 +127,7 @@ def issue(user: SandboxExactUser, chain: str | None = None) -> dict:
         user=user,
         chain=chain,
         issued_at=now,
-        expires_at=now + timedelta(seconds=state.ACCESS_SECONDS),
+        expires_at=now + timedelta(seconds=lifetime),
     )
     refresh = SandboxExactToken.objects.create(
         token="Gcp7!IAAA" + secrets.token_urlsafe(40),
@@ -117,7 +140,7 @@ def issue(user: SandboxExactUser, chain: str | None = None) -> dict:
     return {
         "access_token": access.token,
         "token_type": "bearer",
-        "expires_in": str(state.ACCESS_SECONDS),
+        "expires_in": str(lifetime),
         "refresh_token": refresh.token,
     }
 
@@ -156,6 +179,7 @@ def _refresh(country: str, presented: str) -> HttpResponse:
             .first()
         )
         if old is None:
+            get_redis().incr(f"sandbox:exact:{country}:invalid_grant")  # no user to count it on
             return _error(400, "invalid_grant", "Token is not allowed, because of invalid or empty chainId")
         user = old.user
         if old.used:
@@ -168,7 +192,8 @@ def _refresh(country: str, presented: str) -> HttpResponse:
                 f"The refresh token expired at {old.expires_at:%Y-%m-%d} and it is now {now:%Y-%m-%d}.",
             )
         latest = SandboxExactToken.objects.filter(chain=old.chain, kind="access").order_by("-issued_at").first()
-        if latest and (now - latest.issued_at).total_seconds() < MIN_REFRESH_AGE:
+        lifetime = (latest.expires_at - latest.issued_at).total_seconds() if latest else state.ACCESS_SECONDS
+        if latest and (now - latest.issued_at).total_seconds() < min_refresh_age(lifetime):
             transaction.on_commit(lambda: _count(user, "too_early"))
             return _error(
                 400, "access_denied", "Rate limit exceeded: access_token not expired", reason="TooEarlyToRefreshTokens"

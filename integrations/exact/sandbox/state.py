@@ -32,7 +32,9 @@ def new_guid() -> str:
 def put(division: SandboxExactDivision, entity: str, data: dict, *, guid: str | None = None) -> SandboxExactEntity:
     """Create or replace an entity row, stamping Modified and the sync Timestamp."""
     now = timezone.now()
-    key_field = {"GeneralJournalEntries": "EntryID", "SalesOrders": "OrderID"}.get(entity, "ID")
+    key_field = {"GeneralJournalEntries": "EntryID", "GoodsDeliveries": "EntryID", "SalesOrders": "OrderID"}.get(
+        entity, "ID"
+    )
     guid = guid or data.get(key_field) or new_guid()
     stamp = SandboxExactEntity.objects.filter(division=division).count() + int(now.timestamp() * 1000)
     data = {**data, key_field: guid, "Modified": odate(now), "Division": division.code}
