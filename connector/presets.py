@@ -41,7 +41,7 @@ EXACT_SHIPSTATION = FlowPreset(
         "Exact sales orders become ShipStation orders (upserted by order key); ShipStation shipment costs "
         "come back as balanced general journal entries on your GL accounts and cost centres."
     ),
-    options_form="connector.web.forms.LedgerOptionsForm",
+    options_form="integrations.exact.forms.ExactShipStationOptionsForm",
 )
 
 

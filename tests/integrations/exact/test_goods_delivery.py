@@ -138,3 +138,11 @@ def test_flow_form_offers_the_write_back_choices_and_none_writes_no_tracking(exa
     assert "tracking_written" not in result.data and result.data["goods_delivery_created"] is True
     assert state.find(company, "SalesOrders", OrderNumber=1)["Remarks"] == ""
     assert [x["QuantityDelivered"] for x in _order_lines(company, 1)] == [2, 1]
+
+
+def test_the_exact_shipstation_preset_offers_the_goods_delivery_option():
+    from connector.registry import get_preset
+    from connector.web.forms import options_form_for
+
+    form = options_form_for(get_preset("exact_shipstation"))
+    assert "exact_create_goods_delivery" in form.fields and "exact_tracking_field" in form.fields
