@@ -26,3 +26,37 @@ class ExactShipStationOptionsForm(LedgerOptionsForm):
         required=False,
         help_text="Records the shipped quantities as a goods delivery. This moves stock in Exact.",
     )
+
+    # One cost-centre picker per Exact project, built from Exact's own lists (issue 9's mapping
+    # screen); the JSON field stays for projects added later or typed by hand.
+    PROJECT_PREFIX = "project_cost_center__"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        projects = self.target_choices("project")
+        centres = self.target_choices("cost_center")
+        current = dict(self.initial.get("exact_project_cost_centers") or {})
+        for project_id, label in projects:
+            self.fields[f"{self.PROJECT_PREFIX}{project_id}"] = forms.ChoiceField(
+                label=f"Cost centre for project {label}",
+                choices=[("", "The default cost centre"), *centres],
+                required=False,
+                initial=current.get(project_id, ""),
+            )
+
+    def options(self) -> dict:
+        options = super().options()
+        pickers = [name for name in self.cleaned_data if name.startswith(self.PROJECT_PREFIX)]
+        if not pickers:
+            return options  # no project list from Exact: the JSON field alone decides
+        mapping = dict(options.get("exact_project_cost_centers") or {})
+        for name, value in self.cleaned_data.items():
+            if name.startswith(self.PROJECT_PREFIX):
+                project_id = name[len(self.PROJECT_PREFIX) :]
+                options.pop(name, None)
+                if value:
+                    mapping[project_id] = value
+                else:
+                    mapping.pop(project_id, None)
+        options["exact_project_cost_centers"] = mapping
+        return options

@@ -146,3 +146,28 @@ def test_the_exact_shipstation_preset_offers_the_goods_delivery_option():
 
     form = options_form_for(get_preset("exact_shipstation"))
     assert "exact_create_goods_delivery" in form.fields and "exact_tracking_field" in form.fields
+
+
+def test_each_exact_project_gets_a_cost_centre_picker():
+    from connector.registry import get_preset
+    from connector.web.forms import options_form_for
+
+    lists = {
+        "project": [("P1", "WEB Webshop"), ("P2", "B2B Wholesale")],
+        "cost_center": [("CC100", "CC100 Default"), ("CC200", "CC200 Online")],
+        "gl_account": [("G1", "4600 Shipping"), ("G2", "1600 Clearing")],
+        "journal": [("90", "90 Memoriaal")],
+    }
+    data = {
+        "exact_expense_gl_account": "G1",
+        "exact_offset_gl_account": "G2",
+        "exact_journal_code": "90",
+        "project_cost_center__P1": "CC200",
+        "project_cost_center__P2": "",
+    }
+    form = options_form_for(get_preset("exact_shipstation"), data, target_choices=lambda name: lists.get(name, []))
+    assert "project_cost_center__P1" in form.fields and "project_cost_center__P2" in form.fields
+    assert form.is_valid(), form.errors
+    options = form.options()
+    assert options["exact_project_cost_centers"] == {"P1": "CC200"}
+    assert not any(k.startswith("project_cost_center__") for k in options)
