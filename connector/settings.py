@@ -147,6 +147,8 @@ CELERY_BEAT_SCHEDULE = {
     # WooCommerce disables a webhook after repeated failed deliveries: find and re-enable them.
     # Zoho sales-order flows: pull tracking back from the sales orders' custom fields.
     "zoho-pull-back": {"task": "integrations.zoho.pullback.pull_back_due_flows", "schedule": 900.0},
+    # Exact refresh tokens die after 30 days unused: refresh idle connections well before that.
+    "exact-keep-alive": {"task": "exact.keep_alive", "schedule": 86400.0},
     "woocommerce-repair-webhooks": {
         "task": "integrations.woocommerce.tasks.repair_all_webhooks",
         "schedule": 3600.0,

@@ -98,3 +98,11 @@ def test_polls_of_one_flow_never_pile_up_or_overlap(alice, enqueued, monkeypatch
     tasks.poll_flow.run(flow.pk)
     assert ran == [flow.pk]
     assert tasks.enqueue_poll(flow.pk) is True  # the queued marker was cleared when the poll started
+
+
+def test_every_beat_entry_names_a_registered_task(settings):
+    from connector.celery import app
+
+    app.loader.import_default_modules()
+    missing = [e["task"] for e in settings.CELERY_BEAT_SCHEDULE.values() if e["task"] not in app.tasks]
+    assert missing == []
