@@ -16,9 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import queue
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -29,28 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from shipstation_rate import embedded_redis, free_port  # noqa: E402
-
-
-def start_server(env: dict, tmp: Path) -> subprocess.Popen:
-    manage = [sys.executable, str(ROOT / "manage.py")]
-    subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], env=env, check=True, cwd=ROOT)
-    log = open(tmp / "server.log", "w")  # noqa: SIM115 - lives as long as the server
-    server = subprocess.Popen(
-        [*manage, "runserver", env["PUBLIC_BASE_URL"].split("//")[1], "--noreload", "--skip-checks"],
-        env=env,
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    for _ in range(300):
-        try:
-            requests.get(env["PUBLIC_BASE_URL"] + "/healthz", timeout=1)
-            return server
-        except requests.ConnectionError:
-            time.sleep(0.1)
-    server.kill()
-    raise SystemExit(f"server did not start; see {tmp / 'server.log'}")
+from _harness import prepare, start_server, stop  # noqa: E402
 
 
 def main() -> int:
@@ -60,26 +37,12 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=4)
     args = parser.parse_args()
 
-    tmp = Path(tempfile.mkdtemp(prefix="bench-backlog-"))
-    redis_server = None
-    if not os.environ.get("REDIS_URL"):
-        redis_server, os.environ["REDIS_URL"] = embedded_redis(tmp)
-    port = free_port()
-    os.environ.update(
-        DJANGO_SETTINGS_MODULE="tests.settings",
-        DATABASE_URL=os.environ.get("DATABASE_URL") or f"sqlite:///{tmp / 'bench.sqlite3'}",
-        PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
-        SANDBOX_ENABLED="true",
-        SANDBOX_ALLOWED_WITHOUT_DEBUG="true",
-    )
+    tmp, redis_server = prepare("backlog")
     server = start_server(dict(os.environ), tmp)
     try:
         return run(args, tmp)
     finally:
-        server.terminate()
-        server.wait(timeout=20)
-        if redis_server is not None:
-            redis_server.shutdown()
+        stop(server, redis_server)
 
 
 def run(args, tmp: Path) -> int:

@@ -23,7 +23,6 @@ import multiprocessing
 import os
 import random
 import sys
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -35,8 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from backlog_drain import start_server  # noqa: E402
-from shipstation_rate import embedded_redis, free_port  # noqa: E402
+from _harness import prepare, start_server, stop  # noqa: E402
 
 
 def main() -> int:
@@ -47,26 +45,12 @@ def main() -> int:
     parser.add_argument("--token-seconds", type=int, default=3)
     args = parser.parse_args()
 
-    tmp = Path(tempfile.mkdtemp(prefix="bench-exact-refresh-"))
-    redis_server = None
-    if not os.environ.get("REDIS_URL"):
-        redis_server, os.environ["REDIS_URL"] = embedded_redis(tmp)
-    port = free_port()
-    os.environ.update(
-        DJANGO_SETTINGS_MODULE="tests.settings",
-        DATABASE_URL=os.environ.get("DATABASE_URL") or f"sqlite:///{tmp / 'bench.sqlite3'}",
-        PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
-        SANDBOX_ENABLED="true",
-        SANDBOX_ALLOWED_WITHOUT_DEBUG="true",
-    )
+    tmp, redis_server = prepare("exact-refresh")
     server = start_server(dict(os.environ), tmp)
     try:
         return run(args)
     finally:
-        server.terminate()
-        server.wait(timeout=20)
-        if redis_server is not None:
-            redis_server.shutdown()
+        stop(server, redis_server)
 
 
 def users(pk: int, count: int, deadline: float, results: multiprocessing.Queue) -> None:

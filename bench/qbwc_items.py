@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -28,37 +26,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-import requests  # noqa: E402
-from shipstation_rate import embedded_redis, free_port  # noqa: E402
+from _harness import prepare, start_server, stop  # noqa: E402
 
 RSS_BUDGET_MB = 60
 RATE_BUDGET = 5000
 RESPONSE_BUDGET_S = 2.0
-
-
-def start_server(env: dict, tmp: Path) -> subprocess.Popen:
-    """runserver without threads: the Web Connector is one sequential client, and runserver's threaded
-    keep-alive answers (headers and body in two writes, no TCP_NODELAY) meet the client's delayed ACK:
-    +40 ms a call that a production server does not have."""
-    manage = [sys.executable, str(ROOT / "manage.py")]
-    subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], env=env, check=True, cwd=ROOT)
-    log = open(tmp / "server.log", "w")  # noqa: SIM115 - lives as long as the server
-    address = env["PUBLIC_BASE_URL"].split("//")[1]
-    server = subprocess.Popen(
-        [*manage, "runserver", address, "--noreload", "--skip-checks", "--nothreading"],
-        env=env,
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    for _ in range(300):
-        try:
-            requests.get(env["PUBLIC_BASE_URL"] + "/healthz", timeout=5)
-            return server
-        except requests.ConnectionError:
-            time.sleep(0.1)
-    server.kill()
-    raise SystemExit(f"server did not start; see {tmp / 'server.log'}")
 
 
 def proc_kib(pid: int, field: str) -> int:
@@ -74,26 +46,15 @@ def main() -> int:
     parser.add_argument("--page-size", type=int, default=None, help="MaxReturned (default: the flow's)")
     args = parser.parse_args()
 
-    tmp = Path(tempfile.mkdtemp(prefix="bench-qbwc-"))
-    redis_server = None
-    if not os.environ.get("REDIS_URL"):
-        redis_server, os.environ["REDIS_URL"] = embedded_redis(tmp)
-    port = free_port()
-    os.environ.update(
-        DJANGO_SETTINGS_MODULE="tests.settings",
-        DATABASE_URL=os.environ.get("DATABASE_URL") or f"sqlite:///{tmp / 'bench.sqlite3'}",
-        PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
-        SANDBOX_ENABLED="true",
-        SANDBOX_ALLOWED_WITHOUT_DEBUG="true",
-    )
-    server = start_server(dict(os.environ), tmp)
+    tmp, redis_server = prepare("qbwc")
+    # Without threads: the Web Connector is one sequential client, and runserver's threaded
+    # keep-alive answers (headers and body in two writes, no TCP_NODELAY) meet the client's delayed
+    # ACK: +40 ms a call that a production server does not have.
+    server = start_server(dict(os.environ), tmp, threaded=False)
     try:
         return run(args, server.pid)
     finally:
-        server.terminate()
-        server.wait(timeout=20)
-        if redis_server is not None:
-            redis_server.shutdown()
+        stop(server, redis_server)
 
 
 def run(args, server_pid: int) -> int:

@@ -28,6 +28,7 @@ import hmac
 import logging
 import secrets
 import time
+from abc import abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from datetime import timedelta
@@ -109,16 +110,20 @@ class OAuthProvider:
 
     # --- Hooks ------------------------------------------------------------------------------------
 
+    @abstractmethod
     def client_id(self) -> str:
         raise NotImplementedError
 
+    @abstractmethod
     def client_secret(self) -> str:
         raise NotImplementedError
 
+    @abstractmethod
     def authorize_endpoint(self, context: dict) -> str:
         """The authorise URL for this context (e.g. the chosen region)."""
         raise NotImplementedError
 
+    @abstractmethod
     def token_endpoint(self, context: dict) -> str:
         """The token URL. At connect time `context` is the pending context; later the connection's settings."""
         raise NotImplementedError
