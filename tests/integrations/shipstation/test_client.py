@@ -40,7 +40,9 @@ def test_create_orders_batches_of_100_with_per_order_results(ss, account):
 def test_headers_feed_the_shared_bucket_so_we_stop_before_a_429(ss, account):
     from connector.http import RateLimited
 
-    SandboxAccount.objects.filter(pk=account.pk).update(rate_limit=2, rate_window_seconds=60)
+    # ShipStation's windows are fixed (aligned to the clock), so a 60 s window can end a moment after
+    # the first call; a day-long window keeps the Reset well above the test's max wait.
+    SandboxAccount.objects.filter(pk=account.pk).update(rate_limit=2, rate_window_seconds=86400)
     ss.list_tags()  # Remaining 1, minus the in-flight margin -> wait for the window's Reset
     bucket = ss.limiter.redis.hgetall(ss.rate_limit_key())
     assert float(bucket[b"tokens"]) < 1.0 and float(bucket[b"blocked"]) > 0
