@@ -98,6 +98,8 @@ def main() -> int:
     import django
 
     django.setup()
+    from django.conf import settings as django_settings
+
     from accounts.models import Organization
     from connector.models import Connection, Delivery
     from connector.redis import get_redis
@@ -112,6 +114,19 @@ def main() -> int:
     before = Delivery.objects.count()
 
     log = open(tmp / "gunicorn.log", "w")  # noqa: SIM115 - lives as long as the server
+    # The server runs the production settings (persistent DB connections, DEBUG off), not the test
+    # settings this process uses to create the connection row; the same key reads its secret.
+    server_env = {
+        **env,
+        "DJANGO_SETTINGS_MODULE": "connector.settings",
+        "ENV_FILE": "",
+        "DEBUG": "false",
+        "SANDBOX_ENABLED": "false",
+        "SECRET_KEY": "bench-" + "x" * 50,
+        "FIELD_ENCRYPTION_KEYS": ",".join(django_settings.FIELD_ENCRYPTION_KEYS),
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "LOG_LEVEL": "WARNING",
+    }
     server = subprocess.Popen(
         [
             str(Path(sys.executable).parent / "gunicorn"),
@@ -125,7 +140,7 @@ def main() -> int:
             "--keep-alive",
             "5",
         ],  # fmt: skip
-        env=env,
+        env=server_env,
         cwd=ROOT,
         stdout=log,
         stderr=subprocess.STDOUT,
