@@ -1,22 +1,27 @@
 """Webhook inbox (DESIGN §7): the shared half of every integration's webhook view.
 
 An integration's `webhooks.py` finds the connection by its URL token, verifies the vendor's
-signature, then calls `accept_delivery`, which stores the Delivery *before* we answer 2xx, marks
-duplicates (same delivery id, or same topic + body hash) so they are recorded but processed
-once, and enqueues `process_delivery` after commit.
+signature, then calls `accept_delivery`, which stores the Delivery *before* we answer 2xx (one
+INSERT … ON CONFLICT), marks duplicates (same delivery id, or same topic + body hash) so they are
+recorded but processed once, and rings the inbox doorbell after commit (`ring_doorbell`).
 """
 
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
 
 from django.conf import settings
+from django.db import connection as db_connection
 from django.db import transaction
-from django.db.models import Q
 from django.http import HttpRequest, JsonResponse
 
 from connector.models import Connection, Delivery
 
+INBOX_QUEUE = "inbox:waiting"
+INBOX_DOORBELL = "inbox:doorbell"
+# A drain that died holding the doorbell blocks new drains for at most this long.
+DOORBELL_TTL_MS = 5000
 KEPT_HEADERS = ("content-type", "user-agent", "x-wc-webhook-topic", "x-wc-webhook-id", "x-wc-webhook-delivery-id")
 
 
@@ -55,6 +60,50 @@ def kept_headers(request: HttpRequest, extra: tuple[str, ...] = ()) -> dict:
     return {k.lower(): v for k, v in request.headers.items() if k.lower() in names}
 
 
+def hook_connection(system: str, token: str, *fields: str) -> Connection | None:
+    """The connection a webhook URL token names; `fields` limits the columns read on the hot path."""
+    query = Connection.objects.filter(system=system, webhook_token=token).order_by()
+    if fields:
+        query = query.only("id", "organization_id", "status", *fields)
+    found = next(iter(query[:1]), None)
+    if found is None or found.status == Connection.Status.DISABLED:
+        return None
+    return found
+
+
+@lru_cache(maxsize=1)
+def _insert_fields() -> tuple:
+    return tuple(f for f in Delivery._meta.concrete_fields if not f.primary_key)
+
+
+@lru_cache(maxsize=4)
+def _insert_sql(vendor: str) -> str:
+    """Built once from the model's own table and column names; values always go as parameters."""
+    quote = db_connection.ops.quote_name
+    meta = Delivery._meta
+    columns = ", ".join(quote(f.column) for f in _insert_fields())
+    placeholders = ", ".join(["%s"] * len(_insert_fields()))
+    return (
+        f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({placeholders}) "  # noqa: S608 (model metadata only)
+        f"ON CONFLICT DO NOTHING RETURNING {quote(meta.pk.column)}"
+    )
+
+
+def _insert_first(delivery: Delivery) -> int | None:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING id: one round trip, no explicit transaction.
+
+    Returns the new id, or None when a first delivery with the same key or body already exists
+    (the partial unique constraints `delivery_first_key` / `delivery_first_body`). PostgreSQL and
+    SQLite (3.35+) both take this statement; Django's bulk_create(ignore_conflicts=True) cannot
+    return the id, hence the hand-built statement over the model's own field preparation.
+    """
+    params = [f.get_db_prep_save(f.pre_save(delivery, True), db_connection) for f in _insert_fields()]
+    with db_connection.cursor() as cursor:
+        cursor.execute(_insert_sql(db_connection.vendor), params)
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
 def accept_delivery(
     connection: Connection,
     *,
@@ -64,34 +113,55 @@ def accept_delivery(
     delivery_id: str = "",
     signature_valid: bool | None = None,
 ) -> Delivery:
-    key = dedupe_key(topic, delivery_id, body)
-    digest = body_hash(topic, body)
-    with transaction.atomic():
-        # A duplicate has the same delivery id, or the same topic and body (a vendor re-sending
-        # under a new id): recorded, never processed twice.
-        seen = (
-            Delivery.objects.filter(organization_id=connection.organization_id, connection=connection)
-            .filter(Q(dedupe_key=key) | Q(body_hash=digest))
-            .exclude(status=Delivery.Status.REJECTED)
-            .exists()
-        )
-        delivery = Delivery.objects.create(
-            organization_id=connection.organization_id,
-            connection=connection,
-            topic=topic[:100],
-            delivery_id=delivery_id[:200],
-            dedupe_key=key,
-            body_hash=digest,
-            headers=headers,
-            body=body,
-            signature_valid=signature_valid,
-            status=Delivery.Status.DUPLICATE if seen else Delivery.Status.RECEIVED,
-        )
-        if not seen:
-            from connector.tasks import process_delivery
+    """Store a verified delivery and ring the inbox doorbell; a duplicate is stored, not processed.
 
-            transaction.on_commit(lambda: process_delivery.delay(delivery.pk))
+    A duplicate has the same delivery id, or the same topic and body (a vendor re-sending under a
+    new id). The first copy wins in the database itself, so two copies arriving at once on two
+    workers still give exactly one processed delivery.
+    """
+    delivery = Delivery(
+        organization_id=connection.organization_id,
+        connection_id=connection.pk,
+        topic=topic[:100],
+        delivery_id=delivery_id[:200],
+        dedupe_key=dedupe_key(topic, delivery_id, body),
+        body_hash=body_hash(topic, body),
+        headers=headers,
+        body=body,
+        signature_valid=signature_valid,
+        status=Delivery.Status.RECEIVED,
+        is_first=True,
+    )
+    delivery.pk = _insert_first(delivery)
+    if delivery.pk is None:
+        delivery.is_first = False
+        delivery.status = Delivery.Status.DUPLICATE
+        delivery.save(force_insert=True)
+        return delivery
+    delivery._state.adding = False
+    pk = delivery.pk
+    transaction.on_commit(lambda: ring_doorbell(pk))
     return delivery
+
+
+def ring_doorbell(delivery_id: int) -> None:
+    """Queue a stored delivery for processing: one Redis round trip, a Celery message only when idle.
+
+    The Delivery row is the durable record; Redis holds the ids waiting and a doorbell key. Only the
+    request that sets the doorbell publishes `drain_inbox`, which fans the waiting ids out to
+    `process_delivery` tasks, so a burst of deliveries costs one Celery publish, not one each. A
+    lost id (Redis restarted) is found again by `requeue_stale_deliveries` from the row's status.
+    """
+    from connector.redis import get_redis
+
+    pipe = get_redis().pipeline(transaction=False)
+    pipe.rpush(INBOX_QUEUE, delivery_id)
+    pipe.set(INBOX_DOORBELL, "1", nx=True, px=DOORBELL_TTL_MS)
+    _, rang = pipe.execute()
+    if rang:
+        from connector.tasks import drain_inbox
+
+        drain_inbox.delay()
 
 
 def reject_delivery(connection: Connection, *, topic: str, body: bytes, headers: dict, reason: str) -> Delivery:

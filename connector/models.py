@@ -190,8 +190,12 @@ class Delivery(TenantModel):
     connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="deliveries")
     topic = models.CharField(max_length=100, blank=True)
     delivery_id = models.CharField(max_length=200, blank=True)
-    dedupe_key = models.CharField(max_length=200, db_index=True)  # "id:<delivery id>" or the body hash
+    dedupe_key = models.CharField(max_length=200)  # "id:<delivery id>" or the body hash
     body_hash = models.CharField(max_length=64, blank=True)  # sha256 of topic + body
+    # True for the one delivery per key (and per body) that is processed; duplicates, refused and
+    # malformed deliveries are False. The partial unique constraints below make the database, not a
+    # read-then-write race, decide which of two concurrent copies is the first.
+    is_first = models.BooleanField(default=False)
     headers = models.JSONField(default=dict, blank=True)
     body = models.BinaryField()
     signature_valid = models.BooleanField(null=True)
@@ -202,9 +206,17 @@ class Delivery(TenantModel):
 
     class Meta:
         ordering = ["-received_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connection", "dedupe_key"], condition=models.Q(is_first=True), name="delivery_first_key"
+            ),
+            models.UniqueConstraint(
+                fields=["connection", "body_hash"], condition=models.Q(is_first=True), name="delivery_first_body"
+            ),
+        ]
         indexes = [
-            models.Index(fields=["connection", "dedupe_key"], name="delivery_dedupe_idx"),
-            models.Index(fields=["connection", "body_hash"], name="delivery_body_idx"),
+            # The stale-delivery sweep and the audit look deliveries up by status and age.
+            models.Index(fields=["status", "received_at"], name="delivery_status_idx"),
         ]
 
 

@@ -137,6 +137,8 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_DEFAULT_QUEUE = "sync"
 CELERY_TASK_ROUTES = {
     "connector.tasks.process_delivery": {"queue": "webhooks"},
+    "connector.tasks.drain_inbox": {"queue": "webhooks"},
+    "connector.tasks.requeue_stale_deliveries": {"queue": "webhooks"},
     "connector.tasks.dispatch_due_flows": {"queue": "sync"},
     "connector.tasks.poll_flow": {"queue": "sync"},
     "connector.tasks.sync_record": {"queue": "sync"},
@@ -144,6 +146,8 @@ CELERY_TASK_ROUTES = {
 }
 CELERY_BEAT_SCHEDULE = {
     "dispatch-due-flows": {"task": "connector.tasks.dispatch_due_flows", "schedule": 30.0},
+    # Webhook deliveries whose queue entry was lost (Redis restart) are queued again from their row.
+    "requeue-stale-deliveries": {"task": "connector.tasks.requeue_stale_deliveries", "schedule": 60.0},
     # WooCommerce disables a webhook after repeated failed deliveries: find and re-enable them.
     # Zoho sales-order flows: pull tracking back from the sales orders' custom fields.
     "zoho-pull-back": {"task": "integrations.zoho.pullback.pull_back_due_flows", "schedule": 900.0},

@@ -106,9 +106,77 @@ def _poll(flow_id: int) -> dict | None:
     return summary
 
 
+DRAIN_BATCH = 200
+# A delivery still "received" this long after arriving lost its queue entry (Redis restarted, a
+# worker died between taking it and queueing it): the sweep queues it again.
+STALE_DELIVERY_SECONDS = 120
+DELIVERY_CLAIM_SECONDS = 600
+
+
+@shared_task(name="connector.tasks.drain_inbox", ignore_result=True)
+def drain_inbox() -> int:
+    """Fan the waiting delivery ids out to `process_delivery` until the inbox is empty.
+
+    The doorbell is released only when the list is empty, and the list is checked once more after
+    releasing it: a delivery pushed in between either is seen here or sets the doorbell itself.
+    """
+    from connector.inbox import INBOX_DOORBELL, INBOX_QUEUE
+    from connector.redis import get_redis
+
+    redis = get_redis()
+    queued = 0
+    while True:
+        pipe = redis.pipeline(transaction=True)
+        pipe.lrange(INBOX_QUEUE, 0, DRAIN_BATCH - 1)
+        pipe.ltrim(INBOX_QUEUE, DRAIN_BATCH, -1)
+        ids, _ = pipe.execute()
+        if not ids:
+            redis.delete(INBOX_DOORBELL)
+            if not redis.llen(INBOX_QUEUE):
+                return queued
+            continue
+        for delivery_id in dict.fromkeys(ids):
+            process_delivery.delay(int(delivery_id))
+            queued += 1
+
+
+@shared_task(name="connector.tasks.requeue_stale_deliveries", ignore_result=True)
+def requeue_stale_deliveries(now=None) -> int:
+    """Safety net under the Redis inbox: a stored delivery is never left unprocessed."""
+    from datetime import timedelta
+
+    from connector.inbox import ring_doorbell
+    from connector.models import Delivery
+
+    cutoff = (now or timezone.now()) - timedelta(seconds=STALE_DELIVERY_SECONDS)
+    stale = list(
+        Delivery.objects.filter(status=Delivery.Status.RECEIVED, received_at__lt=cutoff)
+        .order_by("received_at")
+        .values_list("pk", flat=True)[:5000]
+    )
+    for delivery_id in stale:
+        ring_doorbell(delivery_id)
+    if stale:
+        logger.warning("requeued %d stale webhook deliveries", len(stale))
+    return len(stale)
+
+
 @shared_task(name="connector.tasks.process_delivery", bind=True, ignore_result=True, acks_late=True, max_retries=8)
 def process_delivery(self, delivery_id: int) -> None:
     """Hand a stored webhook Delivery to its system's handler; failures stay visible and retry."""
+    from connector.redis import get_redis
+
+    # The sweep may queue a delivery that is still queued or running: one runs, the other leaves.
+    claim = f"delivery:claim:{delivery_id}"
+    if not get_redis().set(claim, "1", nx=True, ex=DELIVERY_CLAIM_SECONDS):
+        return
+    try:
+        _process_delivery(self, delivery_id)
+    finally:
+        get_redis().delete(claim)
+
+
+def _process_delivery(task, delivery_id: int) -> None:
     from connector.http import ApiError, backoff_seconds
     from connector.models import Delivery
     from connector.registry import get_system
@@ -137,8 +205,8 @@ def process_delivery(self, delivery_id: int) -> None:
         handler(delivery)
     except ApiError as exc:
         Delivery.objects.filter(pk=delivery.pk).update(status=Delivery.Status.FAILED, error=str(exc)[:2000])
-        if exc.retryable and self.request.retries < self.max_retries:
-            raise self.retry(countdown=backoff_seconds(self.request.retries + 1)) from exc
+        if exc.retryable and task.request.retries < task.max_retries:
+            raise task.retry(countdown=backoff_seconds(task.request.retries + 1)) from exc
         return
     Delivery.objects.filter(pk=delivery.pk).update(
         status=Delivery.Status.PROCESSED, processed_at=timezone.now(), error=""

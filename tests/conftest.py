@@ -64,3 +64,11 @@ def _flush_redis_buckets():
 
     get_redis().flushdb()
     yield
+
+
+@pytest.fixture
+def inline_inbox(monkeypatch):
+    """The inbox doorbell drains in this process instead of through the broker (no worker here)."""
+    from connector import tasks
+
+    monkeypatch.setattr(tasks.drain_inbox, "delay", lambda: tasks.drain_inbox.run())

@@ -22,8 +22,15 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from connector.inbox import BodyTooLarge, accept_delivery, accepted, kept_headers, read_body, reject_delivery
-from connector.models import Connection
+from connector.inbox import (
+    BodyTooLarge,
+    accept_delivery,
+    accepted,
+    hook_connection,
+    kept_headers,
+    read_body,
+    reject_delivery,
+)
 from integrations.exact.oauth import webhook_secret
 
 # picqer Webhook/Authenticatable.php cuts the Content text out the same way (EXACT.md §7.3).
@@ -64,8 +71,8 @@ def verify(body: bytes, secret: str) -> dict:
 @csrf_exempt
 @require_POST
 def receive(request: HttpRequest, token: str) -> HttpResponse:
-    connection = Connection.objects.filter(system="exact", webhook_token=token).first()
-    if connection is None or connection.status == Connection.Status.DISABLED:
+    connection = hook_connection("exact", token)
+    if connection is None:
         raise Http404
     headers = kept_headers(request)
     try:

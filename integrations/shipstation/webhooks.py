@@ -21,8 +21,15 @@ from django.http import Http404, HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from connector.inbox import BodyTooLarge, accept_delivery, accepted, kept_headers, read_body, reject_delivery
-from connector.models import Connection
+from connector.inbox import (
+    BodyTooLarge,
+    accept_delivery,
+    accepted,
+    hook_connection,
+    kept_headers,
+    read_body,
+    reject_delivery,
+)
 from integrations.shipstation import signing
 from integrations.shipstation.connection import api_version, jwks_for
 
@@ -63,8 +70,8 @@ def parse_pointer(body: bytes) -> tuple[str, str]:
 @csrf_exempt
 @require_POST
 def receive(request: HttpRequest, token: str) -> JsonResponse:
-    connection = Connection.objects.filter(system="shipstation", webhook_token=token).first()
-    if connection is None or connection.status == Connection.Status.DISABLED:
+    connection = hook_connection("shipstation", token)
+    if connection is None:
         raise Http404
     headers = kept_headers(request, extra=signing.HEADERS)
     try:

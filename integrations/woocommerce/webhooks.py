@@ -18,8 +18,16 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from connector.inbox import BodyTooLarge, accept_delivery, accepted, kept_headers, read_body, reject_delivery
-from connector.models import Connection, Delivery
+from connector.inbox import (
+    BodyTooLarge,
+    accept_delivery,
+    accepted,
+    hook_connection,
+    kept_headers,
+    read_body,
+    reject_delivery,
+)
+from connector.models import Delivery
 
 from .auth import signature_matches
 
@@ -33,8 +41,8 @@ KNOWN_TOPICS = frozenset({"order.created", "order.updated", "customer.created", 
 @csrf_exempt
 @require_POST
 def receive(request: HttpRequest, token: str) -> JsonResponse:
-    connection = Connection.objects.filter(system="woocommerce", webhook_token=token).first()
-    if connection is None or connection.status == Connection.Status.DISABLED:
+    connection = hook_connection("woocommerce", token, "webhook_secret")
+    if connection is None:
         return JsonResponse({"error": "unknown webhook"}, status=404)
     try:
         body = read_body(request)

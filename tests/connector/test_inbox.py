@@ -18,7 +18,7 @@ def conn(alice):
 
 
 @pytest.fixture
-def processed(monkeypatch):
+def processed(monkeypatch, inline_inbox):
     ids: list[int] = []
     monkeypatch.setattr(tasks.process_delivery, "delay", ids.append)
     return ids
@@ -61,3 +61,168 @@ def test_same_body_under_a_new_delivery_id_is_a_duplicate(conn, processed, djang
         other_topic = accept_delivery(conn, topic="order.created", body=b'{"id":9}', headers={}, delivery_id="c")
     assert resent.status == Delivery.Status.DUPLICATE
     assert processed == [first.pk, other_topic.pk]
+
+
+# --- The doorbell: a burst of deliveries costs one Celery message, and nothing is left waiting ---
+
+
+@pytest.fixture
+def drains(monkeypatch):
+    published: list[int] = []
+    monkeypatch.setattr(tasks.drain_inbox, "delay", lambda: published.append(1))
+    return published
+
+
+def waiting() -> list[int]:
+    from connector.inbox import INBOX_QUEUE
+    from connector.redis import get_redis
+
+    return [int(x) for x in get_redis().lrange(INBOX_QUEUE, 0, -1)]
+
+
+def test_a_burst_rings_the_doorbell_once_and_the_drain_fans_out(
+    conn, drains, monkeypatch, django_capture_on_commit_callbacks
+):
+    from connector.inbox import INBOX_DOORBELL
+    from connector.redis import get_redis
+
+    with django_capture_on_commit_callbacks(execute=True):
+        burst = [
+            accept_delivery(conn, topic="order.updated", body=b"[%d]" % i, headers={}, delivery_id=f"b-{i}")
+            for i in range(5)
+        ]
+    assert len(drains) == 1, "one drain task for the whole burst"
+    assert waiting() == [d.pk for d in burst]
+
+    fanned: list[int] = []
+    monkeypatch.setattr(tasks.process_delivery, "delay", fanned.append)
+    assert tasks.drain_inbox.run() == 5
+    assert fanned == [d.pk for d in burst] and waiting() == []
+    assert not get_redis().exists(INBOX_DOORBELL), "an empty inbox releases the doorbell"
+
+    with django_capture_on_commit_callbacks(execute=True):
+        accept_delivery(conn, topic="order.updated", body=b"{}", headers={}, delivery_id="later")
+    assert len(drains) == 2, "the next delivery after a drain rings again"
+
+
+def test_a_delivery_arriving_while_the_drain_runs_is_not_left_behind(conn, drains, monkeypatch):
+    from connector.inbox import ring_doorbell
+
+    ring_doorbell(101)
+    fanned: list[int] = []
+
+    def arrive_during_fan_out(delivery_id: int) -> None:
+        fanned.append(delivery_id)
+        if delivery_id == 101:
+            ring_doorbell(102)  # the doorbell is still held: this request publishes nothing
+
+    monkeypatch.setattr(tasks.process_delivery, "delay", arrive_during_fan_out)
+    tasks.drain_inbox.run()
+    assert fanned == [101, 102] and waiting() == []
+    assert len(drains) == 1
+
+
+def test_stale_received_deliveries_are_queued_again(conn, drains):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    old = timezone.now() - timedelta(minutes=10)
+    stale = Delivery.objects.create(
+        organization=conn.organization, connection=conn, dedupe_key="s", body=b"{}", received_at=old
+    )
+    Delivery.objects.create(
+        organization=conn.organization, connection=conn, dedupe_key="f", body=b"{}"
+    )  # fresh: still queued
+    Delivery.objects.create(
+        organization=conn.organization,
+        connection=conn,
+        dedupe_key="p",
+        body=b"{}",
+        received_at=old,
+        status=Delivery.Status.PROCESSED,
+    )
+    assert tasks.requeue_stale_deliveries.run() == 1
+    assert waiting() == [stale.pk] and len(drains) == 1
+
+
+def test_a_delivery_claimed_by_another_run_is_left_to_it(alice):
+    from connector.redis import get_redis
+
+    conn = Connection.objects.create(organization=alice.org, system="qbdesktop", label="x")
+    delivery = Delivery.objects.create(organization=conn.organization, connection=conn, dedupe_key="k", body=b"{}")
+    get_redis().set(f"delivery:claim:{delivery.pk}", "1")
+    tasks.process_delivery.run(delivery.pk)
+    delivery.refresh_from_db()
+    assert delivery.status == Delivery.Status.RECEIVED, "the claim holder processes it, not a second run"
+    get_redis().delete(f"delivery:claim:{delivery.pk}")
+    tasks.process_delivery.run(delivery.pk)
+    delivery.refresh_from_db()
+    assert delivery.status == Delivery.Status.FAILED  # processed (no handler for this system: visibly)
+    assert not get_redis().exists(f"delivery:claim:{delivery.pk}")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_copies_of_one_delivery_give_exactly_one_first(alice, drains):
+    """The database decides: eight threads racing with the same delivery id store eight rows, one received."""
+    import threading
+
+    from django.db import connection as db_connection
+
+    conn = Connection.objects.create(organization=alice.org, system="woocommerce", label="Store")
+    barrier = threading.Barrier(8)
+    errors: list[BaseException] = []
+
+    def send(i: int) -> None:
+        try:
+            barrier.wait()
+            accept_delivery(
+                conn, topic="order.updated", body=f'{{"copy":{i}}}'.encode(), headers={}, delivery_id="same"
+            )
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            db_connection.close()
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    rows = Delivery.objects.filter(connection=conn)
+    assert rows.count() == 8
+    assert rows.filter(status=Delivery.Status.RECEIVED, is_first=True).count() == 1
+    assert rows.filter(status=Delivery.Status.DUPLICATE, is_first=False).count() == 7
+
+
+def test_webhook_paths_skip_the_middleware_stack(conn):
+    """connector.wsgi sends /hooks/ to a handler without middleware; other paths keep the stack."""
+    import io
+
+    from connector.wsgi import application
+
+    def call(path: str) -> dict:
+        environ = {
+            "REQUEST_METHOD": "GET",
+            "PATH_INFO": path,
+            "SERVER_NAME": "testserver",
+            "SERVER_PORT": "80",
+            "HTTP_HOST": "testserver",
+            "wsgi.input": io.BytesIO(b""),
+            "wsgi.url_scheme": "http",
+        }
+        seen: dict = {}
+
+        def start_response(status, headers, exc_info=None):
+            seen["status"] = status
+            seen["headers"] = dict(headers)
+
+        b"".join(application(environ, start_response))
+        return seen
+
+    hook = call(f"/hooks/woocommerce/{conn.webhook_token}/")
+    assert hook["status"].startswith("405")  # the view itself answered (POST only)
+    assert "X-Frame-Options" not in hook["headers"] and "Set-Cookie" not in hook["headers"]
+    page = call("/accounts/login/")
+    assert page["status"].startswith("200") and page["headers"].get("X-Frame-Options") == "DENY"

@@ -16,7 +16,7 @@ SECRET = "s3cretABC123"
 
 
 @pytest.fixture
-def connection(alice):
+def connection(alice, inline_inbox):
     return Connection.objects.create(
         organization=alice.org,
         system="woocommerce",
