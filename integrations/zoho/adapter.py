@@ -147,21 +147,35 @@ class ZohoBooksTarget(TargetAdapter):
 
     # --- Contacts ---------------------------------------------------------------------------------
 
-    def _find_contact(self, customer: Customer) -> str | None:
-        """The Link, then Zoho's search by email, else by name."""
-        linked = self._linked("contact", customer.key)
+    def _find_contact(self, customer: Customer, *, currency: str | None = None) -> str | None:
+        """The Link, then Zoho's search by email (the contact in `currency`, default the base
+        currency's), else by name."""
+        key = mapping.contact_key(customer.key, currency)
+        linked = self._linked("contact", key)
         if linked:
             return linked
-        found = self.client.find_contact_by_email(customer.email) if customer.email else None
-        if found is None and not customer.email:
+        found = None
+        if customer.email:
+            base = self._base_currency()
+            wanted = currency or base
+            found = next(
+                (
+                    c
+                    for c in self.client.find_contacts_by_email(customer.email)
+                    if not wanted or str(c.get("currency_code") or base).upper() == wanted
+                ),
+                None,
+            )
+        elif currency is None:
             found = self.client.find_contact_by_name(mapping.contact_name(customer))
         if found is None:
             return None
-        self._remember("contact", customer.key, str(found["contact_id"]))
+        self._remember("contact", key, str(found["contact_id"]))
         return str(found["contact_id"])
 
-    def _create_contact(self, customer: Customer) -> str:
-        payload = mapping.customer_to_contact(customer)
+    def _create_contact(self, customer: Customer, *, currency: tuple[str, str] | None = None) -> str:
+        key = mapping.contact_key(customer.key, currency[0] if currency else None)
+        payload = mapping.customer_to_contact(customer, currency=currency)
         try:
             contact = self.client.create_contact(payload)
         except Duplicate:
@@ -169,16 +183,14 @@ class ZohoBooksTarget(TargetAdapter):
                 raise
             # Another worker may have just created this very person (two orders of a new buyer synced
             # at once): the email finds it. No lock is held across Zoho calls, so none can stall.
-            raced = self.client.find_contact_by_email(customer.email)
+            raced = self._find_contact(customer, currency=currency[0] if currency else None)
             if raced is not None:
-                contact_id = str(raced["contact_id"])
-                self._remember("contact", customer.key, contact_id)
-                return contact_id
+                return raced
             # Zoho contact names are unique; two customers may share a name: tell them apart by email.
             payload["contact_name"] = f"{payload['contact_name']} ({customer.email})"[:200]
             contact = self.client.create_contact(payload)
         contact_id = str(contact["contact_id"])
-        self._remember("contact", customer.key, contact_id)
+        self._remember("contact", key, contact_id)
         self._contact_written(contact_id, customer)
         return contact_id
 
@@ -222,14 +234,18 @@ class ZohoBooksTarget(TargetAdapter):
         return self._result("contact", contact_id, "updated")
 
     def _contact_for_order(self, order: Order) -> str:
+        """The order's contact, in the order's currency: Zoho gives a document its contact's currency,
+        so a buyer paying in EUR to a USD organisation gets a second contact "Name (EUR)"."""
         customer = order.customer
         if customer is None or not (customer.key or customer.email):
             name = (order.bill_to.name if order.bill_to else "") or f"Order {order.number}"
             customer = Customer(key=f"guest:{order.number}", name=name, billing=order.bill_to, shipping=order.ship_to)
-        found = self._find_contact(customer)
+        code = self._foreign_currency(order)
+        currency = (code, self._currency_id(code, order)) if code else None
+        found = self._find_contact(customer, currency=code)
         if found:
             return found
-        return self._create_contact(customer)
+        return self._create_contact(customer, currency=currency)
 
     # --- Items ------------------------------------------------------------------------------------
 
@@ -295,19 +311,39 @@ class ZohoBooksTarget(TargetAdapter):
         self._remember("invoice", order.number, str(found["invoice_id"]))
         return str(found["invoice_id"])
 
+    def _base_currency(self) -> str:
+        return str((self.connection.settings or {}).get("currency_code") or "").upper()
+
+    def _foreign_currency(self, order: Order) -> str | None:
+        """The order's currency when it is not the organisation's base currency, else None."""
+        code = (order.currency or "").upper()
+        base = self._base_currency()
+        return code if code and base and code != base else None
+
+    def _currency_id(self, code: str, order: Order) -> str:
+        """Zoho's id for a currency the organisation has added; cached as a Link, listed once on a miss."""
+        linked = self._linked("currency", code)
+        if linked:
+            return linked
+        for currency in self.client.currencies():
+            found_code = str(currency.get("currency_code") or "").upper()
+            if found_code and currency.get("currency_id"):
+                self._remember("currency", found_code, str(currency["currency_id"]))
+        linked = self._linked("currency", code)
+        if linked:
+            return linked
+        raise NeedsReview(
+            f"Order {order.number} is in {code}, which the Zoho Books organisation has not added "
+            f"(its base currency is {self._base_currency()}); it was not sent.",
+            remediation=f"In Zoho Books open Settings → Currencies → New Currency, add {code}, then press Replay.",
+        )
+
     def _check_currency(self, order: Order) -> None:
-        """Zoho gives an invoice its customer's currency; amounts in another currency would be
-        booked as the organisation's. Never post them silently: ask a person (issue 7)."""
-        books = str((self.connection.settings or {}).get("currency_code") or "").upper()
-        if books and order.currency and order.currency.upper() != books:
-            raise NeedsReview(
-                f"Order {order.number} is in {order.currency.upper()}, but the Zoho Books organisation "
-                f"keeps its books in {books}; it was not invoiced.",
-                remediation=(
-                    f"Enter this order in Zoho Books by hand (a customer in {order.currency.upper()} with an "
-                    "exchange rate), or correct the order's currency in the store and press Replay."
-                ),
-            )
+        """An order in another currency needs that currency in Zoho (its contact is kept in it);
+        amounts are never booked in the base currency silently (issue 7)."""
+        code = self._foreign_currency(order)
+        if code:
+            self._currency_id(code, order)
 
     def _upsert_invoice(self, order: Order, target_id: str | None) -> WriteResult:
         if order.status == OrderStatus.CANCELLED and not target_id:

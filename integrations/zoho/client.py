@@ -234,10 +234,18 @@ class ZohoBooksClient(ApiClient):
 
     def find_contact_by_email(self, email: str) -> dict | None:
         """The contact whose *primary* contact person has this email (ZOHO.md §5)."""
-        if not email:
-            return None
-        contacts = self.call("GET", "contacts", params={"email": email}).get("contacts") or []
+        contacts = self.find_contacts_by_email(email)
         return contacts[0] if contacts else None
+
+    def find_contacts_by_email(self, email: str) -> list[dict]:
+        """Every contact with this primary email: one buyer may have a contact per currency."""
+        if not email:
+            return []
+        return self.call("GET", "contacts", params={"email": email}).get("contacts") or []
+
+    def currencies(self) -> list[dict]:
+        """The organisation's currencies (`GET /settings/currencies`): base plus those an admin added."""
+        return self.call("GET", "settings/currencies").get("currencies") or []
 
     def find_contact_by_name(self, name: str) -> dict | None:
         contacts = self.call("GET", "contacts", params={"contact_name": name}).get("contacts") or []

@@ -142,10 +142,21 @@ def contact_name(customer: Customer) -> str:
     return (customer.name or customer.company or customer.email or customer.key).strip()[:200]
 
 
-def customer_to_contact(customer: Customer, *, include_person: bool = True) -> dict:
+def contact_key(customer_key: str, currency: str | None = None) -> str:
+    """A contact's Link key: the customer key, plus the currency for a contact kept in a foreign one."""
+    return f"{customer_key}|{currency}" if currency else customer_key
+
+
+def customer_to_contact(
+    customer: Customer, *, include_person: bool = True, currency: tuple[str, str] | None = None
+) -> dict:
+    """A Zoho contact. `currency` = (code, Zoho currency_id) for a contact kept in a foreign currency:
+    named "<name> (<code>)" so it never clashes with the buyer's base-currency contact."""
     name = contact_name(customer)
     if not name:
         raise MappingError("The customer has no name, company or email to name a Zoho contact.")
+    if currency:
+        name = f"{name} ({currency[0]})"[:200]
     payload: dict = {
         "contact_name": name,
         "contact_type": "customer",
@@ -165,6 +176,8 @@ def customer_to_contact(customer: Customer, *, include_person: bool = True) -> d
         if customer.phone:
             person["phone"] = customer.phone
         payload["contact_persons"] = [{k: v for k, v in person.items() if v != ""}]
+    if currency:
+        payload["currency_id"] = currency[1]
     return payload
 
 

@@ -254,14 +254,40 @@ def test_woocommerce_to_zoho_books_end_to_end(merchant, alice, live_server, cele
             "line_items": [{"sku": "WOO-HAT", "quantity": 1}],
         }
     )
-    wait_until(lambda: synced(order_a, order_b, order_c), timeout=45, message="orders A, B, C invoiced")
-    wait_until(lambda: status_of(order_eur) == "needs_review", timeout=30, message="the EUR order held for review")
+    # Ada pays in EUR too: a second contact for her, kept in EUR; her USD contact is untouched.
+    order_ada_eur = store.place(
+        {
+            "currency": "EUR",
+            "billing": billing(
+                "Ada", "Lovelace", "ada@example.com", company="Analytical Engines", phone="+44 20 7946 0001"
+            ),
+            "line_items": [{"sku": "WOO-HAT", "quantity": 2}],
+        }
+    )
+    # A currency the Zoho organisation has not added: held for review, never booked in USD.
+    order_jpy = store.place(
+        {
+            "currency": "JPY",
+            "billing": billing("Alan", "Turing", "alan@example.com"),
+            "line_items": [{"sku": "WOO-HAT", "quantity": 1}],
+        }
+    )
+    wait_until(
+        lambda: synced(order_a, order_b, order_c, order_eur, order_ada_eur), timeout=45, message="orders invoiced"
+    )
+    wait_until(lambda: status_of(order_jpy) == "needs_review", timeout=30, message="the JPY order held for review")
 
-    for order in (order_a, order_b, order_c):
+    for order in (order_a, order_b, order_c, order_eur, order_ada_eur):
         doc = invoice(books, order)
         assert doc is not None and Decimal(doc.data["total"]) == Decimal(order["total"]), order["number"]
-    assert invoice(books, order_eur) is None  # never booked in the wrong currency
-    assert "EUR" in Record.objects.get(source_id=str(order_eur["id"]), object_type="order").last_error
+        assert doc.data["currency_code"] == order["currency"], order["number"]
+    eur_contact = docs(books, "contact", object_id=invoice(books, order_eur).data["customer_id"])[0]
+    assert eur_contact.name == "Alan Turing (EUR)" and eur_contact.data["currency_code"] == "EUR"
+    ada_eur = docs(books, "contact", object_id=invoice(books, order_ada_eur).data["customer_id"])[0]
+    assert ada_eur.name == "Ada Lovelace (EUR)" and ada_eur.data["currency_code"] == "EUR"
+    assert invoice(books, order_jpy) is None  # never booked in the wrong currency
+    jpy = Record.objects.get(source_id=str(order_jpy["id"]), object_type="order")
+    assert "JPY" in jpy.last_error and "Currencies" in jpy.remediation
 
     # Items: by SKU, then by name; missing ones created once, with their SKU.
     lines_a = {li["name"]: li for li in invoice(books, order_a).data["line_items"]}
@@ -276,7 +302,7 @@ def test_woocommerce_to_zoho_books_end_to_end(merchant, alice, live_server, cele
     assert docs(books, "invoice", reference_number=order_a["number"])[0].data["notes"] == "Leave at the door"
 
     # Contacts: one per email; Ada's updated from her latest order.
-    (ada_contact,) = contacts(books, "ada@example.com")
+    (ada_contact,) = [c for c in contacts(books, "ada@example.com") if c.data["currency_code"] == "USD"]
     assert len(contacts(books, "grace@example.com")) == 1
     assert invoice(books, order_a).data["customer_id"] == invoice(books, order_c).data["customer_id"]
     assert invoice(books, order_c).data["customer_id"] == ada_contact.object_id
@@ -375,8 +401,9 @@ def test_woocommerce_to_zoho_books_end_to_end(merchant, alice, live_server, cele
     for order in (order_a, order_b, order_c, order_e, order_f, order_g):
         assert len(docs(books, "invoice", reference_number=order["number"])) == 1
     assert invoice_total(books, order_a) == Decimal(order_a["total"])
-    for email in ("ada@example.com", "grace@example.com", "edsger@example.com", "barbara@example.com"):
+    for email in ("grace@example.com", "edsger@example.com", "barbara@example.com"):
         assert len(contacts(books, email)) == 1, email
+    assert sorted(c.data["currency_code"] for c in contacts(books, "ada@example.com")) == ["EUR", "USD"]
     assert sorted(d.name for d in docs(books, "item")) == ITEMS
     assert time.monotonic() - started < 60
 

@@ -25,7 +25,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
 from integrations.zoho import jsonutil
-from integrations.zoho.sandbox import faults, state
+from integrations.zoho.sandbox import currencies, faults, state
 from integrations.zoho.sandbox.models import SandboxZohoDocument, SandboxZohoOrg, SandboxZohoToken
 
 CENT = Decimal("0.01")
@@ -314,10 +314,24 @@ def _contact_fields(call: Call, body: dict, doc: SandboxZohoDocument) -> dict:
             data[key] = {k: str(v) for k, v in body[key].items() if v is not None}
     data.update({"contact_id": doc.object_id, "contact_name": name, "contact_persons": persons, "status": "active"})
     data.setdefault("contact_type", "customer")
+    data.update(_contact_currency(call, body, data))
     primary = next((p for p in persons if p.get("is_primary_contact")), {})
     data["email"] = str(primary.get("email") or "")
     doc.name, doc.email = name, data["email"].lower()
     return data
+
+
+def _contact_currency(call: Call, body: dict, data: dict) -> dict:
+    """A contact's one currency: `currency_id` when given (must be one of the organisation's)."""
+    if "currency_id" in body:
+        currency = currencies.currency_by_id(call.org, _id(body["currency_id"]))
+        if currency is None:
+            raise ZohoError(400, 2, "Invalid value passed for currency_id")
+    elif data.get("currency_id"):
+        return {}
+    else:
+        currency = currencies.base_currency(call.org)
+    return {"currency_id": currency["currency_id"], "currency_code": currency["currency_code"]}
 
 
 def create_contact(call: Call) -> tuple[int, dict]:
@@ -348,7 +362,17 @@ def list_contacts(call: Call) -> tuple[int, dict]:
         qs = qs.filter(name__icontains=q["search_text"]) | call.docs("contact").filter(
             email__icontains=q["search_text"]
         )
-    keys = ("contact_id", "contact_name", "company_name", "contact_type", "status", "email", "last_modified_time")
+    keys = (
+        "contact_id",
+        "contact_name",
+        "company_name",
+        "contact_type",
+        "status",
+        "email",
+        "currency_id",
+        "currency_code",
+        "last_modified_time",
+    )
     return _page(call, qs.order_by("id"), "contacts", lambda d: {k: d.data.get(k, "") for k in keys})
 
 
@@ -510,7 +534,10 @@ def _document_fields(call: Call, body: dict, doc: SandboxZohoDocument, kind: str
             "adjustment": str(adjustment),
             "adjustment_description": str(body.get("adjustment_description", data.get("adjustment_description", ""))),
             "total": str(total),
-            "currency_code": call.org.currency_code,
+            # A document takes its customer's currency (Zoho: one currency per contact).
+            "currency_code": customer.data.get("currency_code") or call.org.currency_code,
+            "currency_id": customer.data.get("currency_id", ""),
+            "exchange_rate": str(_money(body.get("exchange_rate", data.get("exchange_rate", 1)), "exchange_rate")),
             "notes": str(body.get("notes", data.get("notes", "")) or ""),
             "custom_fields": custom_fields,
         }
@@ -522,8 +549,8 @@ def _document_fields(call: Call, body: dict, doc: SandboxZohoDocument, kind: str
 
 # Types as in the OpenAPI files (they differ between invoices and sales orders); the rest stay strings.
 _NUMBER_FIELDS = {
-    "invoice": ("sub_total", "tax_total", "discount", "adjustment"),
-    "salesorder": ("sub_total", "tax_total", "adjustment", "shipping_charge", "total"),
+    "invoice": ("sub_total", "tax_total", "discount", "adjustment", "exchange_rate"),
+    "salesorder": ("sub_total", "tax_total", "adjustment", "shipping_charge", "total", "exchange_rate"),
 }
 
 
@@ -937,3 +964,10 @@ def list_taxes(call: Call) -> tuple[int, dict]:
 
 route(r"chartofaccounts", GET=list_accounts)
 route(r"settings/taxes", GET=list_taxes)
+
+
+def list_currencies(call: Call) -> tuple[int, dict]:
+    return 200, {"code": 0, "message": "success", "currencies": currencies.currencies(call.org)}
+
+
+route(r"settings/currencies", GET=list_currencies)
