@@ -9,6 +9,7 @@ recorded but processed once, and rings the inbox doorbell after commit (`ring_do
 from __future__ import annotations
 
 import hashlib
+import time
 from functools import lru_cache
 
 from django.conf import settings
@@ -60,14 +61,35 @@ def kept_headers(request: HttpRequest, extra: tuple[str, ...] = ()) -> dict:
     return {k.lower(): v for k, v in request.headers.items() if k.lower() in names}
 
 
-def hook_connection(system: str, token: str, *fields: str) -> Connection | None:
-    """The connection a webhook URL token names; `fields` limits the columns read on the hot path."""
+# Webhook bursts look the same connection up hundreds of times a second: keep it briefly per process.
+# A connection disabled or re-keyed meanwhile is seen within this many seconds; a signature that
+# fails against a cached secret is checked again against a fresh read (`hook_connection(fresh=True)`).
+HOOK_CACHE_SECONDS = 10.0
+_hook_cache: dict[tuple, tuple[float, Connection | None]] = {}
+
+
+def hook_connection(system: str, token: str, *fields: str, fresh: bool = False) -> Connection | None:
+    """The active connection a webhook URL token names, or None.
+
+    With `fields` only those columns (plus id, organisation and status) are read, and the answer is
+    cached for HOOK_CACHE_SECONDS in this process; without, a full row is read every time.
+    """
+    key = (system, token, fields)
+    now = time.monotonic()
+    if fields and not fresh:
+        hit = _hook_cache.get(key)
+        if hit is not None and hit[0] > now:
+            return hit[1]
     query = Connection.objects.filter(system=system, webhook_token=token).order_by()
     if fields:
         query = query.only("id", "organization_id", "status", *fields)
     found = next(iter(query[:1]), None)
-    if found is None or found.status == Connection.Status.DISABLED:
-        return None
+    if found is not None and found.status == Connection.Status.DISABLED:
+        found = None
+    if fields:
+        if len(_hook_cache) > 10_000:
+            _hook_cache.clear()
+        _hook_cache[key] = (now + HOOK_CACHE_SECONDS, found)
     return found
 
 

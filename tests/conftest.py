@@ -59,10 +59,13 @@ def make_record(flow: Flow, number: str, **kwargs) -> Record:
 
 @pytest.fixture(autouse=True)
 def _flush_redis_buckets():
-    """Rate-limit buckets and locks live in Redis: every test starts with an empty database."""
+    """Rate-limit buckets and locks live in Redis: every test starts with an empty database (and an
+    empty per-process webhook connection cache)."""
+    from connector import inbox
     from connector.redis import get_redis
 
     get_redis().flushdb()
+    inbox._hook_cache.clear()
     yield
 
 

@@ -53,7 +53,11 @@ def receive(request: HttpRequest, token: str) -> JsonResponse:
         # WooCommerce's ping on webhook creation: only an exact 200 counts as success.
         return JsonResponse({"ok": True, "ping": True}, status=200)
     headers = kept_headers(request, EXTRA_HEADERS)
-    if not signature_matches(body, connection.webhook_secret or "", request.headers.get("X-WC-Webhook-Signature", "")):
+    signature = request.headers.get("X-WC-Webhook-Signature", "")
+    if not signature_matches(body, connection.webhook_secret or "", signature):
+        # The cached secret may be a few seconds old (webhooks re-registered): check a fresh read.
+        connection = hook_connection("woocommerce", token, "webhook_secret", fresh=True) or connection
+    if not signature_matches(body, connection.webhook_secret or "", signature):
         reason = "missing signature" if not request.headers.get("X-WC-Webhook-Signature") else "signature mismatch"
         reject_delivery(connection, topic=topic, body=body, headers=headers, reason=reason)
         logger.warning("woocommerce webhook refused: %s", reason, extra={"connection_id": connection.pk})

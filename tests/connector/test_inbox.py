@@ -226,3 +226,19 @@ def test_webhook_paths_skip_the_middleware_stack(conn):
     assert "X-Frame-Options" not in hook["headers"] and "Set-Cookie" not in hook["headers"]
     page = call("/accounts/login/")
     assert page["status"].startswith("200") and page["headers"].get("X-Frame-Options") == "DENY"
+
+
+def test_the_hook_connection_cache_is_short_and_a_fresh_read_sees_changes(conn, monkeypatch):
+    from connector import inbox
+
+    conn.webhook_secret = "old"
+    conn.save()
+    assert inbox.hook_connection("woocommerce", conn.webhook_token, "webhook_secret").webhook_secret == "old"
+    Connection.objects.filter(pk=conn.pk).update(status=Connection.Status.DISABLED)
+    # Within the cache window the cached row answers; a fresh read (or the window passing) sees the change.
+    assert inbox.hook_connection("woocommerce", conn.webhook_token, "webhook_secret") is not None
+    assert inbox.hook_connection("woocommerce", conn.webhook_token, "webhook_secret", fresh=True) is None
+    monkeypatch.setattr(inbox, "HOOK_CACHE_SECONDS", 0.0)
+    inbox._hook_cache.clear()
+    assert inbox.hook_connection("woocommerce", conn.webhook_token, "webhook_secret") is None
+    assert inbox.hook_connection("woocommerce", conn.webhook_token) is None  # full reads are never cached

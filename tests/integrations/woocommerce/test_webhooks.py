@@ -137,3 +137,15 @@ def test_unknown_topic_is_stored_and_answered_200(client, connection):
 
 def test_get_is_not_allowed(client, connection):
     assert client.get(url(connection)).status_code == 405
+
+
+def test_a_secret_changed_moments_ago_is_accepted_despite_the_connection_cache(client, connection):
+    """The receive path caches the connection for a few seconds; a mismatch re-reads it once."""
+    assert post(client, connection, order_body(), delivery_id="before").status_code == 200  # now cached
+    connection.webhook_secret = "rotated-secret"
+    connection.save()
+    body = order_body().replace(b"}", b', "x": 1}', 1)
+    fresh = post(client, connection, body, signature=sign(body, "rotated-secret"), delivery_id="after")
+    assert fresh.status_code == 200
+    stale = post(client, connection, body + b" ", signature=sign(body + b" ", SECRET), delivery_id="old")
+    assert stale.status_code == 401  # the old secret no longer verifies
