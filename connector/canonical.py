@@ -83,6 +83,15 @@ class LineItem:
         return money(self.quantity * self.unit_price - self.discount)
 
 
+@dataclass(frozen=True)
+class Refund:
+    """Money given back on an order (WooCommerce `refunds[]`): a credit note in the books."""
+
+    source_id: str
+    amount: Decimal  # positive, tax included, in the order's currency
+    reason: str = ""
+
+
 class OrderStatus(StrEnum):
     AWAITING_PAYMENT = "awaiting_payment"
     OPEN = "open"  # paid, awaiting shipment
@@ -111,6 +120,7 @@ class Order:
     notes: str = ""
     internal_notes: str = ""
     ship_date: date | None = None
+    refunds: tuple[Refund, ...] = ()
 
     @property
     def computed_total(self) -> Decimal:

@@ -15,13 +15,14 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from connector.canonical import CENT, Address, Customer, LineItem, Order, OrderStatus, money
+from connector.canonical import CENT, Address, Customer, LineItem, Order, OrderStatus, Refund, money
 
 UNIT_PLACES = Decimal("0.000001")
 
 # WooCommerce statuses (_orders.md "status") -> canonical. `failed` is a failed payment the
-# customer may retry, so it waits for payment rather than voiding; `refunded` voids like a
-# cancellation (credit notes are not modelled here).
+# customer may retry, so it waits for payment rather than voiding; `refunded` is a cancellation
+# whose money went back: the order's `refunds` become credit notes where the target keeps them
+# (Zoho Books), and the invoice is not voided.
 STATUS_MAP: dict[str, OrderStatus] = {
     "pending": OrderStatus.AWAITING_PAYMENT,
     "checkout-draft": OrderStatus.AWAITING_PAYMENT,
@@ -209,7 +210,28 @@ def map_order(data: dict) -> Order:
         total=money(data.get("total")),
         notes=_s(data.get("customer_note")),
         internal_notes="\n".join(internal),
+        refunds=map_refunds(data.get("refunds")),
     )
+
+
+def map_refunds(raw: Any) -> tuple[Refund, ...]:
+    """The order's `refunds` summary (`{id, reason, total}`, total negative: _orders.md "Refunds
+    properties") as positive amounts; a malformed entry is a mapping error, never a silent skip."""
+    if raw in (None, ""):
+        return ()
+    if not isinstance(raw, list):
+        raise MappingError("refunds is not a list")
+    refunds = []
+    for entry in raw:
+        if not isinstance(entry, dict) or entry.get("id") in (None, ""):
+            raise MappingError("a refund needs an id")
+        try:
+            amount = abs(Decimal(str(entry.get("total") or "0")))
+        except InvalidOperation:
+            raise MappingError(f"refund {entry.get('id')} has an unreadable total {entry.get('total')!r}") from None
+        if amount > 0:
+            refunds.append(Refund(source_id=str(entry["id"]), amount=money(amount), reason=_s(entry.get("reason"))))
+    return tuple(refunds)
 
 
 def _s(value: Any) -> str:

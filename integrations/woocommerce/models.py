@@ -21,6 +21,7 @@ from .sandbox.models import (  # noqa: F401  (models of this app, defined beside
     SandboxDeliveryLog,
     SandboxOrder,
     SandboxOrderNote,
+    SandboxOrderRefund,
     SandboxProduct,
     SandboxStore,
     SandboxWebhook,

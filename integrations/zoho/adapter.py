@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from decimal import Decimal
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from connector.adapters import TargetAdapter, WriteResult
-from connector.canonical import Customer, Order, OrderStatus, Shipment
+from connector.canonical import Customer, LineItem, Order, OrderStatus, Shipment
 from connector.http import NeedsReview, Permanent, Transient
 from connector.models import Link
 from connector.redis import get_redis
@@ -361,10 +363,60 @@ class ZohoBooksTarget(TargetAdapter):
                 invoice = self.client.update_invoice(target_id, payload)
             except NotFound:
                 self._forget("invoice", order.number)
-                return self._create_invoice(order, payload)
+                return self._with_refunds(order, self._create_invoice(order, payload), payload)
             self._remember("invoice", order.number, target_id)
-            return self._result("invoice", target_id, "updated", total=str(invoice.get("total", "")))
-        return self._create_invoice(order, payload)
+            result = self._result("invoice", target_id, "updated", total=str(invoice.get("total", "")))
+            return self._with_refunds(order, result, payload)
+        return self._with_refunds(order, self._create_invoice(order, payload), payload)
+
+    # --- Refunds: one credit note each (issue 7) ---------------------------------------------------
+
+    def _with_refunds(self, order: Order, result: WriteResult, payload: dict | None = None) -> WriteResult:
+        """Credit the order's refunds not yet credited; the invoice itself is never voided for them."""
+        if not order.refunds:
+            return result
+        customer_id = (payload or {}).get("customer_id") or self._contact_for_order(order)
+        created = [self._credit_refund(order, refund, customer_id) for refund in order.refunds]
+        new = [number for number in created if number]
+        if not new:
+            return result
+        return WriteResult(
+            target_id=result.target_id,
+            action=result.action if result.action != "unchanged" else "updated",
+            url=result.url,
+            data={**result.data, "credit_notes": new},
+        )
+
+    def _credit_refund(self, order: Order, refund, customer_id: str) -> str | None:
+        """The credit note's number when this call created it; None when it already existed."""
+        key = f"{order.number}/refund/{refund.source_id}"
+        if self._linked("creditnote", key):
+            return None
+        number = mapping.credit_note_number(self._invoice_number(order), refund)
+        item_key = f"name:{mapping.REFUND_ITEM}"
+        item_id = self._linked("item", item_key) or self._find_or_create_item(
+            item_key,
+            LineItem(sku="", name=mapping.REFUND_ITEM, quantity=Decimal("1"), unit_price=Decimal("0.00")),
+        )
+        payload = mapping.refund_to_credit_note(
+            order,
+            refund,
+            customer_id=customer_id,
+            item_id=item_id,
+            invoice_number=self._invoice_number(order),
+            when=timezone.now().date(),
+        )
+        try:
+            note = self.client.create_credit_note(payload, creditnote_number=number)
+        except Duplicate:
+            # Created before and the Link was lost (a crash after Zoho's answer): find it by number.
+            found = self.client.find_credit_notes(creditnote_number=number)
+            if not found:
+                raise
+            self._remember("creditnote", key, str(found[0]["creditnote_id"]))
+            return None
+        self._remember("creditnote", key, str(note["creditnote_id"]))
+        return number
 
     def _create_invoice(self, order: Order, payload: dict) -> WriteResult:
         number = self._invoice_number(order) if self._numbered() else None
@@ -392,6 +444,11 @@ class ZohoBooksTarget(TargetAdapter):
         invoice_id = target_id or self._find_invoice(order)
         if not invoice_id:
             return WriteResult(target_id="", action="unchanged", data={"reason": "no invoice to void"})
+        if order.refunds:
+            # Refunded, not merely cancelled: the money went back, so the books show the invoice and
+            # its credit notes (voiding would erase a sale that happened, paid or not).
+            result = self._result("invoice", invoice_id, "unchanged", reason="refunded: credited, not voided")
+            return self._with_refunds(order, result)
         try:
             self.client.void_invoice(invoice_id)
         except Permanent as exc:

@@ -292,6 +292,15 @@ class ZohoBooksClient(ApiClient):
             payload = {**payload, "invoice_number": invoice_number}
         return self.call("POST", "invoices", params=params, json=payload)["invoice"]
 
+    def create_credit_note(self, payload: dict, *, creditnote_number: str) -> dict:
+        """POST /creditnotes with our own number: Zoho refuses a second one with it (code 12018)."""
+        params = {"ignore_auto_number_generation": "true"}
+        payload = {**payload, "creditnote_number": creditnote_number}
+        return self.call("POST", "creditnotes", params=params, json=payload)["creditnote"]
+
+    def find_credit_notes(self, **filters: str) -> list[dict]:
+        return self.call("GET", "creditnotes", params=filters).get("creditnotes") or []
+
     def update_invoice(self, invoice_id: str, payload: dict) -> dict:
         return self.call("PUT", f"invoices/{invoice_id}", json=payload)["invoice"]
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
-from connector.canonical import Address, Customer, LineItem, Order, Shipment, money
+from connector.canonical import Address, Customer, LineItem, Order, Refund, Shipment, money
 
 CENT = Decimal("0.01")
 
@@ -140,6 +140,39 @@ def address_to_zoho(address: Address | None) -> dict:
 
 def contact_name(customer: Customer) -> str:
     return (customer.name or customer.company or customer.email or customer.key).strip()[:200]
+
+
+REFUND_ITEM = "Refund"
+
+
+def credit_note_number(invoice_number: str, refund: Refund) -> str:
+    """One credit note per refund, numbered from the invoice: the number makes a repeat a Duplicate."""
+    return f"CN-{invoice_number}-{refund.source_id}"[:100]
+
+
+def refund_to_credit_note(
+    order: Order, refund: Refund, *, customer_id: str, item_id: str, invoice_number: str, when: date
+) -> dict:
+    """A Zoho credit note for one refund: a single "Refund" line of the refunded amount (tax
+    included, as the store refunded it), so the credit equals the money returned to the cent."""
+    text = f"Refund {refund.source_id} of order {order.number} (invoice {invoice_number})"
+    if refund.reason:
+        text += f": {refund.reason}"
+    return {
+        "customer_id": customer_id,
+        "date": when.isoformat(),
+        "reference_number": order.number[:100],
+        "line_items": [
+            {
+                "item_id": item_id,
+                "name": REFUND_ITEM,
+                "description": text[:2000],
+                "rate": str(money(refund.amount)),
+                "quantity": "1",
+            }
+        ],
+        "notes": text[:5000],
+    }
 
 
 def contact_key(customer_key: str, currency: str | None = None) -> str:

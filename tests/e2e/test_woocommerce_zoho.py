@@ -86,6 +86,10 @@ def invoice_total(org, order: dict) -> Decimal | None:
     return Decimal(doc.data["total"]) if doc else None
 
 
+def credit_notes(org, order: dict):
+    return docs(org, "creditnote", reference_number=order["number"])
+
+
 def contacts(org, email: str):
     return docs(org, "contact", email=email)
 
@@ -318,17 +322,28 @@ def test_woocommerce_to_zoho_books_end_to_end(merchant, alice, live_server, cele
     line_hat = next(li for li in order_a["line_items"] if li["sku"] == "WOO-HAT")
     order_a = store.edit(order_a, {"line_items": [{"id": line_hat["id"], "quantity": 4}]})
     store.edit(order_b, {"status": "cancelled"})
-    store.edit(order_c, {"status": "refunded"})
+    # Refunds are credit notes, never voids: C refunded in full (WooCommerce marks it "refunded"),
+    # Alan's EUR order refunded in part (a credit note in EUR, on his EUR contact).
+    store.call("POST", f"orders/{order_c['id']}/refunds", {"amount": order_c["total"], "reason": "Damaged"})
+    store.call("POST", f"orders/{order_eur['id']}/refunds", {"amount": "5.00", "reason": "Late"})
     wait_until(
         lambda: (
             invoice_total(books, order_a) == Decimal(order_a["total"])
             and invoice(books, order_b).data.get("status") == "void"
-            and invoice(books, order_c).data.get("status") == "void"
+            and len(credit_notes(books, order_c)) == 1
+            and len(credit_notes(books, order_eur)) == 1
         ),
         timeout=30,
-        message="edit, cancel and refund applied in Zoho",
+        message="edit, cancel and refunds applied in Zoho",
     )
     assert invoice(books, order_a).object_id == invoice_a  # the same invoice, updated
+    assert store.call("GET", f"orders/{order_c['id']}")["status"] == "refunded"
+    assert invoice(books, order_c).data["status"] != "void"  # the sale happened; the credit note returns it
+    (full,) = credit_notes(books, order_c)
+    assert Decimal(full.data["total"]) == Decimal(order_c["total"]) and "Damaged" in full.data["notes"]
+    (part,) = credit_notes(books, order_eur)
+    assert Decimal(part.data["total"]) == Decimal("5.00") and part.data["currency_code"] == "EUR"
+    assert part.data["customer_id"] == invoice(books, order_eur).data["customer_id"]
 
     # --- Duplicate deliveries, then an older version arriving after a newer one -----------------
     store.faults(live_server, duplicate_rate=1)
@@ -400,11 +415,12 @@ def test_woocommerce_to_zoho_books_end_to_end(merchant, alice, live_server, cele
     wait_until(settled, timeout=30, message="the worker caught up")
     for order in (order_a, order_b, order_c, order_e, order_f, order_g):
         assert len(docs(books, "invoice", reference_number=order["number"])) == 1
+    assert len(credit_notes(books, order_c)) == len(credit_notes(books, order_eur)) == 1  # never twice
     assert invoice_total(books, order_a) == Decimal(order_a["total"])
     for email in ("grace@example.com", "edsger@example.com", "barbara@example.com"):
         assert len(contacts(books, email)) == 1, email
     assert sorted(c.data["currency_code"] for c in contacts(books, "ada@example.com")) == ["EUR", "USD"]
-    assert sorted(d.name for d in docs(books, "item")) == ITEMS
+    assert sorted(d.name for d in docs(books, "item")) == sorted([*ITEMS, "Refund"])  # refunds credit one item
     assert time.monotonic() - started < 60
 
 

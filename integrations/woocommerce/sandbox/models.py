@@ -77,6 +77,19 @@ class SandboxOrder(models.Model):
         ordering = ["id"]
 
 
+class SandboxOrderRefund(models.Model):
+    """A refund of a sandbox order (`/orders/<id>/refunds`); the order's `refunds` summary mirrors it."""
+
+    order = models.ForeignKey(SandboxOrder, on_delete=models.CASCADE, related_name="refund_rows")
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    reason = models.TextField(blank=True)
+    date_created_gmt = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        app_label = "woocommerce"
+        ordering = ["id"]
+
+
 class SandboxOrderNote(models.Model):
     order = models.ForeignKey(SandboxOrder, on_delete=models.CASCADE, related_name="notes")
     note = models.TextField()

@@ -32,6 +32,7 @@ from django.views.decorators.csrf import csrf_exempt
 from .delivery import ping
 from .faults import roll
 from .models import SandboxApiKey, SandboxCustomer, SandboxOrder, SandboxProduct, SandboxStore, SandboxWebhook
+from .refunds import create_refund, refund_json
 from .store import (
     SandboxError,
     add_note,
@@ -144,6 +145,7 @@ def route_for(method: str, route: str):
         (r"orders", {"GET": (list_orders, "view"), "POST": (post_order, "create")}),
         (r"orders/(\d+)", {"GET": (get_order, "view"), "EDIT": (put_order, "edit")}),
         (r"orders/(\d+)/notes", {"GET": (list_notes, "view"), "POST": (post_note, "create")}),
+        (r"orders/(\d+)/refunds", {"GET": (list_refunds, "view"), "POST": (post_refund, "create")}),
         (r"customers", {"GET": (list_customers, "view"), "POST": (post_customer, "create")}),
         (r"customers/(\d+)", {"GET": (get_customer, "view")}),
         (r"products", {"GET": (list_products, "view"), "POST": (post_product, "create")}),
@@ -321,6 +323,16 @@ def list_notes(request: HttpRequest, shop: SandboxStore, order_id: str) -> JsonR
 def post_note(request: HttpRequest, shop: SandboxStore, order_id: str) -> JsonResponse:
     note = add_note(_order(shop, order_id), _json_body(request))
     return JsonResponse(note_json(note), status=201)
+
+
+def list_refunds(request: HttpRequest, shop: SandboxStore, order_id: str) -> JsonResponse:
+    order = _order(shop, order_id)
+    return JsonResponse([refund_json(r) for r in order.refund_rows.order_by("-id")], safe=False)
+
+
+def post_refund(request: HttpRequest, shop: SandboxStore, order_id: str) -> JsonResponse:
+    refund = create_refund(shop, _order(shop, order_id), _json_body(request))
+    return JsonResponse(refund_json(refund), status=201)
 
 
 # --- Customers and products -----------------------------------------------------------------------

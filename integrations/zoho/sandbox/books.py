@@ -551,6 +551,7 @@ def _document_fields(call: Call, body: dict, doc: SandboxZohoDocument, kind: str
 _NUMBER_FIELDS = {
     "invoice": ("sub_total", "tax_total", "discount", "adjustment", "exchange_rate"),
     "salesorder": ("sub_total", "tax_total", "adjustment", "shipping_charge", "total", "exchange_rate"),
+    "creditnote": ("sub_total", "tax_total", "total", "balance", "exchange_rate"),
 }
 
 
@@ -971,3 +972,6 @@ def list_currencies(call: Call) -> tuple[int, dict]:
 
 
 route(r"settings/currencies", GET=list_currencies)
+
+# Resources kept in their own modules register their routes on import (after ROUTES exists).
+from integrations.zoho.sandbox import creditnotes  # noqa: E402, F401

@@ -8,6 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
+from connector import inbox
 from connector.models import Connection, Delivery, Event
 from integrations.woocommerce.models import WooAuthRequest
 from integrations.woocommerce.sandbox.models import SandboxApiKey, SandboxDeliveryLog, SandboxWebhook
@@ -194,6 +195,7 @@ def test_webhook_disabled_after_repeated_failures_then_repaired(client, connecte
 
     # Our receiver starts refusing (wrong secret): every delivery fails with 401.
     Connection.objects.filter(pk=connected.pk).update(webhook_secret="rotated-elsewhere")
+    inbox._hook_cache.clear()  # the receive path's 10-second connection cache would accept the old secret
     for _ in range(7):
         create_order(shop, {"billing": {"email": "a@example.com"}, "line_items": [{"sku": "WOO-TEE"}]})
     hook = SandboxWebhook.objects.get(store=shop, topic="order.created")
