@@ -21,6 +21,7 @@ from typing import Any
 from connector.adapters import TargetAdapter, WriteResult
 from connector.canonical import Order
 from connector.http import NeedsReview, Permanent
+from connector.models import Flow
 from integrations.qbdesktop import flow
 
 
@@ -32,6 +33,16 @@ class QBDesktopTarget(TargetAdapter):
         if object_type != "invoice" or not isinstance(obj, Order):
             raise Permanent(f"QuickBooks Desktop cannot receive {object_type} records from this flow.")
         return obj
+
+    def choices(self, name: str) -> list[tuple[str, str]]:
+        """ "shipstation_v2_inventory": the ShipStation sources of this connection's flows that hold a V2
+        API key (the inventory push needs one); [] makes the options form show the push as unavailable."""
+        if name != "shipstation_v2_inventory":
+            return []
+        from integrations.qbdesktop.inventory_push import has_v2_key
+
+        flows = Flow.objects.filter(target=self.connection, preset=flow.PRESET).select_related("source")
+        return [(str(f.source_id), f.source.label) for f in flows if has_v2_key(f.source)]
 
     def find(self, object_type: str, obj: Any) -> str | None:
         order = self._order(object_type, obj)

@@ -8,7 +8,7 @@ class QBDesktopConfig(AppConfig):
 
     def ready(self) -> None:
         from connector.registry import AuthKind, FlowPreset, Role, SystemInfo, register_preset, register_system
-        from integrations.qbdesktop import flow
+        from integrations.qbdesktop import flow, sync
         from integrations.qbdesktop.adapter import QBDesktopTarget
         from integrations.qbdesktop.demo import demo_setup
 
@@ -43,7 +43,8 @@ class QBDesktopConfig(AppConfig):
                     "one puts the order in review. Deleted QuickBooks transactions and stock differences are shown."
                 ),
                 options_form="integrations.qbdesktop.forms.FlowOptionsForm",
-                default_options={"posting": "invoice"},
+                default_options={"posting": "invoice", "list_sync_minutes": 60},
             )
         )
         flow.register_handlers()
+        sync.register_handlers()

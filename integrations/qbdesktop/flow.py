@@ -125,6 +125,27 @@ def remember(connection: Connection, link_type: str, full_name: str, list_id: st
     )
 
 
+def without_baseline(connection: Connection, names: list[str]) -> set[str]:
+    """Lower-cased names of cached inventory items that QBDInventoryLevel does not track yet."""
+    links = Link.objects.filter(
+        connection=connection, object_type=ITEM_LINK, canonical_key__in=[n.lower() for n in names]
+    )
+    inventory = {
+        link.canonical_key: link.data.get("full_name") or link.canonical_key
+        for link in links
+        if link.data.get("item_type") == "ItemInventory"
+    }
+    if not inventory:
+        return set()
+    tracked = {
+        sku.lower()
+        for sku in QBDInventoryLevel.objects.filter(
+            connection=connection, sku__in=list(inventory.values())
+        ).values_list("sku", flat=True)
+    }
+    return {key for key, name in inventory.items() if name.lower() not in tracked}
+
+
 def forget(connection: Connection, link_type: str, names: list[str]) -> None:
     Link.objects.filter(
         connection=connection, object_type=link_type, canonical_key__in=[n.lower() for n in names]
@@ -185,7 +206,10 @@ def advance(record: Record, connection: Connection, *, looked_up: bool = False, 
 
     needed = mapping.required_items(order, options)
     items = cached(connection, ITEM_LINK, needed)
-    missing = [n for n in needed if n.lower() not in items]
+    # An inventory item known only from the list sync has no reconciliation baseline yet: look it up
+    # once more, so on_items reads QuantityOnHand before our invoice takes stock.
+    unbased = without_baseline(connection, needed)
+    missing = [n for n in needed if n.lower() not in items or n.lower() in unbased]
     if missing:
         return _queue(connection, record, qbxml.item_query(full_names=missing), H_ITEMS, {**context, "names": missing})
 
@@ -399,14 +423,18 @@ def on_write(job: QBXMLJob, result: jobs.JobResult) -> None:
 
 
 def queue_run_checks(connection: Connection, *, now=None) -> list[QBXMLJob]:
-    """Called when the Web Connector authenticates: a deleted-transactions check with every batch of
-    orders, and at least every DELETED_CHECK_MINUTES even without one."""
+    """Called when the Web Connector authenticates: the incremental list/invoice sync when due
+    (sync.py), a deleted-transactions check with every batch of orders, and at least every
+    DELETED_CHECK_MINUTES even without one."""
+    from integrations.qbdesktop import sync
+
     if not Flow.objects.filter(target=connection, preset=PRESET).exists():
         return []
     now = now or timezone.now()
+    queued = sync.queue_due(connection, now=now)
     pending = jobs.pending(connection)
     if pending.filter(handler=H_DELETED).exists():
-        return []
+        return queued
     busy = pending.filter(handler__in=CHAIN_HANDLERS).exists()
     every = timedelta(minutes=int(connection.settings.get("deleted_check_minutes") or DELETED_CHECK_MINUTES))
     last = (
@@ -416,19 +444,29 @@ def queue_run_checks(connection: Connection, *, now=None) -> list[QBXMLJob]:
         .first()
     )
     if not busy and last is not None and last > now - every:
-        return []
-    request = qbxml.txn_deleted_query(("Invoice", "JournalEntry"))
-    return [jobs.enqueue(connection, request, handler=H_DELETED, order_key=CHECK_KEY)]
+        return queued
+    # Only what was deleted since the last check (minus the overlap): QuickBooks' own TimeDeleted mark.
+    since = sync.cursor_for(connection, sync.Kind.INVOICES).deleted_since
+    request = qbxml.txn_deleted_query(
+        ("Invoice", "JournalEntry"), from_deleted=sync.window_start(since), company_tz=company_tz(connection)
+    )
+    return [*queued, jobs.enqueue(connection, request, handler=H_DELETED, order_key=CHECK_KEY)]
 
 
 def on_deleted(job: QBXMLJob, result: jobs.JobResult) -> None:
+    from integrations.qbdesktop import sync
+
     if result.error is not None:
         logger.warning("TxnDeletedQuery failed for connection %s: %s", job.connection_id, result.error)
         return
     connection = job.connection
+    tz = company_tz(connection)
+    high = None
     for obj in result.objects:
         if not isinstance(obj, qbxml.DeletedTxn) or not obj.txn_id:
             continue
+        deleted_at = qbxml.parse_qb_time(obj.time_deleted, tz)
+        high = deleted_at if high is None or (deleted_at and deleted_at > high) else high
         links = Link.objects.filter(connection=connection, object_type="invoice", external_id=obj.txn_id)
         link = links.first()
         if link is None:
@@ -467,6 +505,12 @@ def on_deleted(job: QBXMLJob, result: jobs.JobResult) -> None:
                 write.context = {**write.context, "deleted_in_qb": True}
                 write.save(update_fields=["context", "updated_at"])
         links.delete()
+    if high is not None:  # applied above, in this transaction: the next check asks from here
+        cursor = sync.cursor_for(connection, sync.Kind.INVOICES, lock=True)
+        capped = min(high, job.sent_at or high)
+        if cursor.deleted_since is None or capped > cursor.deleted_since:
+            cursor.deleted_since = capped
+            cursor.save(update_fields=["deleted_since"])
 
 
 def ensure_inventory_check(connection: Connection) -> QBXMLJob | None:
@@ -491,7 +535,7 @@ def ensure_inventory_check(connection: Connection) -> QBXMLJob | None:
     return jobs.enqueue(connection, request, handler=H_INVENTORY, order_key=CHECK_KEY)
 
 
-def _reconcile(row: QBDInventoryLevel, obj: qbxml.Item, now) -> str:
+def reconcile(row: QBDInventoryLevel, obj: qbxml.Item, now) -> str:
     """Record one SKU's check; returns a finding ("" when QuickBooks matches what we expected)."""
     actual = obj.quantity_on_hand
     expected = row.quantity_on_hand - row.invoiced_since_check if row.quantity_on_hand is not None else None
@@ -535,14 +579,28 @@ def on_inventory(job: QBXMLJob, result: jobs.JobResult) -> None:
     connection = job.connection
     levels = {row.sku.lower(): row for row in QBDInventoryLevel.objects.filter(connection=connection)}
     now = timezone.now()
-    findings = []
+    findings: list[str] = []
+    checked: list[str] = []
     for obj in result.objects:
         if not isinstance(obj, qbxml.Item) or obj.quantity_on_hand is None:
             continue
         row = levels.get(obj.full_name.lower())
-        if row is not None and (finding := _reconcile(row, obj, now)):
+        if row is None:
+            continue
+        checked.append(row.sku)
+        if finding := reconcile(row, obj, now):
             findings.append(finding)
-    _inventory_alert(connection, findings, resolve=True)
+    after_reconcile(connection, checked, findings, resolve=True)
+
+
+def after_reconcile(connection: Connection, skus: list[str], findings: list[str], *, resolve: bool) -> None:
+    """After an inventory comparison: the differences Alert, then (flow option push_inventory_v2) the
+    push of QuickBooks' quantities to ShipStation, after this transaction commits."""
+    from integrations.qbdesktop import inventory_push
+
+    _inventory_alert(connection, findings, resolve=resolve)
+    if skus:
+        inventory_push.request_push(connection, skus)
 
 
 # --- Full item sync (iterator) -------------------------------------------------------------------
@@ -567,14 +625,18 @@ def on_item_sync(job: QBXMLJob, result: jobs.JobResult) -> None:
     connection = job.connection
     levels = {row.sku.lower(): row for row in QBDInventoryLevel.objects.filter(connection=connection)}
     now = timezone.now()
-    findings = []
+    findings: list[str] = []
+    checked: list[str] = []
     for obj in result.objects:  # streamed: nothing of the page is held but the tracked SKUs' rows
         if not isinstance(obj, qbxml.Item) or obj.quantity_on_hand is None:
             continue
         row = levels.get(obj.full_name.lower())
-        if row is not None and (finding := _reconcile(row, obj, now)):
+        if row is None:
+            continue
+        checked.append(row.sku)
+        if finding := reconcile(row, obj, now):
             findings.append(finding)
-    _inventory_alert(connection, findings, resolve=False)
+    after_reconcile(connection, checked, findings, resolve=False)
 
 
 def _qty(value) -> str:

@@ -72,3 +72,38 @@ class FlowOptionsForm(BackfillOptionsForm):
     journal_tax_account = forms.CharField(
         label="Journal: sales tax account", required=False, initial="Sales Tax Payable"
     )
+    list_sync_minutes = forms.IntegerField(
+        label="Refresh QuickBooks customers and items every (minutes)",
+        required=False,
+        min_value=5,
+        max_value=1440,
+        initial=60,
+        help_text="When the Web Connector runs, changes and deletions since the last refresh are read.",
+    )
+    push_inventory_v2 = forms.BooleanField(
+        label="Push QuickBooks quantities to ShipStation inventory (V2)",
+        required=False,
+        help_text="After each QuickBooks inventory check, ShipStation's on-hand quantity is set to QuickBooks' "
+        "QuantityOnHand for SKUs that differ.",
+    )
+    shipstation_inventory_location_id = forms.CharField(
+        label="ShipStation inventory location",
+        required=False,
+        help_text="An inventory_location_id (se-…). Empty: the SKU's only location, else the account's first.",
+    )
+
+    UNAVAILABLE = (
+        "Unavailable: the flow's ShipStation connection has no V2 API key. Add one on the ShipStation "
+        "connection's page (Settings → Account → API Settings in ShipStation), then come back."
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The QuickBooks adapter names the flow sources that can take V2 inventory updates.
+        if not self.target_choices("shipstation_v2_inventory"):
+            field = self.fields["push_inventory_v2"]
+            field.disabled = True
+            field.help_text = self.UNAVAILABLE
+            self.push_unavailable = True
+        else:
+            self.push_unavailable = False

@@ -142,6 +142,12 @@ class QBDInventoryLevel(TenantModel):
     expected = models.DecimalField(max_digits=18, decimal_places=5, null=True, blank=True)
     difference = models.DecimalField(max_digits=18, decimal_places=5, null=True, blank=True)
     checked_at = models.DateTimeField(null=True, blank=True)
+    # Pushing QuickBooks' quantity to ShipStation's V2 inventory (flow option push_inventory_v2):
+    # pending until pushed or found equal, so a failed push is retried, never lost.
+    push_pending = models.BooleanField(default=False)
+    shipstation_on_hand = models.IntegerField(null=True, blank=True)  # ShipStation's total at the last push/check
+    pushed_at = models.DateTimeField(null=True, blank=True)
+    push_error = models.TextField(blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["connection", "sku"], name="qbd_inventory_sku_unique")]
@@ -149,3 +155,36 @@ class QBDInventoryLevel(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.sku}: {self.quantity_on_hand}"
+
+
+class QBDSyncCursor(TenantModel):
+    """Where the incremental sync of one QuickBooks list (or of invoices) stands, per connection.
+
+    `modified_since`/`deleted_since` are QuickBooks' own TimeModified/TimeDeleted high-water marks (read
+    in the company's time zone, stored UTC), moved only once a whole pass has been applied; the next
+    pass asks from there minus an overlap. `pass_high` is the running maximum of the pass in progress
+    (its pages are separate jobs); an iterator that restarts starts the pass, and this maximum, again."""
+
+    class Kind(models.TextChoices):
+        CUSTOMERS = "customers", "Customers"
+        ITEMS = "items", "Items"
+        INVOICES = "invoices", "Invoices"
+
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="qbd_sync_cursors")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    modified_since = models.DateTimeField(null=True, blank=True)
+    deleted_since = models.DateTimeField(null=True, blank=True)
+    pass_high = models.DateTimeField(null=True, blank=True)
+    pass_started_at = models.DateTimeField(null=True, blank=True)
+    pass_count = models.PositiveIntegerField(default=0)
+    last_synced_at = models.DateTimeField(null=True, blank=True)  # our clock: when the last pass completed
+    last_count = models.PositiveIntegerField(default=0)  # objects the last completed pass applied
+    last_deleted_count = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["connection", "kind"], name="qbd_sync_cursor_kind_unique")]
+        ordering = ["kind"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} since {self.modified_since}"

@@ -20,7 +20,7 @@ import io
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, tzinfo
+from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal, InvalidOperation
 from xml.sax.saxutils import escape
 
@@ -47,6 +47,32 @@ def qb_datetime(moment: datetime, company_tz: tzinfo) -> str:
     if moment.tzinfo is None:
         raise ValueError("qb_datetime needs an aware datetime")
     return moment.astimezone(company_tz).replace(tzinfo=None).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def qb_from_datetime(moment: datetime, company_tz: tzinfo) -> str:
+    """A *lower* bound for QuickBooks: like qb_datetime, but when the local wall time is ambiguous (the
+    repeated hour when DST ends) QuickBooks may read it as the later occurrence, so step back by the
+    DST difference: the window can only grow, never lose that hour."""
+    if moment.tzinfo is None:
+        raise ValueError("qb_from_datetime needs an aware datetime")
+    local = moment.astimezone(company_tz)
+    other = local.replace(fold=1 - local.fold)
+    if other.utcoffset() != local.utcoffset():
+        moment -= abs(other.utcoffset() - local.utcoffset())
+    return qb_datetime(moment, company_tz)
+
+
+def parse_qb_time(text: str, company_tz: tzinfo) -> datetime | None:
+    """QuickBooks' TimeModified/TimeDeleted as aware UTC. Only the wall-clock part is trusted: QuickBooks
+    reports the standard-time offset even during DST (QBWC.md §4.2), so the company's zone decides.
+    A repeated wall time is read as its first occurrence (the earlier instant: a cursor stays safe)."""
+    text = (text or "").strip()
+    for fmt, size in (("%Y-%m-%dT%H:%M:%S", 19), ("%Y-%m-%d", 10)):
+        try:
+            return datetime.strptime(text[:size], fmt).replace(tzinfo=company_tz, fold=0).astimezone(UTC)
+        except ValueError:
+            continue
+    return None
 
 
 def qb_date(day: date) -> str:
@@ -97,7 +123,7 @@ def modified_date_range_filter(from_modified: datetime | None, to_modified: date
     """Transactions (InvoiceQuery, JournalEntryQuery, ...) filter by modification in this aggregate."""
     inner = ""
     if from_modified is not None:
-        inner += _el("FromModifiedDate", qb_datetime(from_modified, company_tz))
+        inner += _el("FromModifiedDate", qb_from_datetime(from_modified, company_tz))
     if to_modified is not None:
         inner += _el("ToModifiedDate", qb_datetime(to_modified, company_tz))
     return f"<ModifiedDateRangeFilter>{inner}</ModifiedDateRangeFilter>" if inner else ""
@@ -107,7 +133,7 @@ def list_modified_filter(from_modified: datetime | None, to_modified: datetime |
     """Lists (CustomerQuery, ItemQuery, ...) take top-level From/ToModifiedDate instead."""
     text = ""
     if from_modified is not None:
-        text += _el("FromModifiedDate", qb_datetime(from_modified, company_tz))
+        text += _el("FromModifiedDate", qb_from_datetime(from_modified, company_tz))
     if to_modified is not None:
         text += _el("ToModifiedDate", qb_datetime(to_modified, company_tz))
     return text
@@ -250,7 +276,7 @@ def _deleted_query(
             raise ValueError("deleted-date filters need the company's time zone")
         inner = ""
         if from_deleted:
-            inner += _el("FromDeletedDate", qb_datetime(from_deleted, company_tz))
+            inner += _el("FromDeletedDate", qb_from_datetime(from_deleted, company_tz))
         if to_deleted:
             inner += _el("ToDeletedDate", qb_datetime(to_deleted, company_tz))
         body += f"<DeletedDateRangeFilter>{inner}</DeletedDateRangeFilter>"

@@ -14,11 +14,11 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from connector.models import Connection
 from connector.tenancy import get_for_org_or_404
-from integrations.qbdesktop import qwc
+from integrations.qbdesktop import inventory_push, qwc
 from integrations.qbdesktop.auth import create_user, regenerate_password
 from integrations.qbdesktop.forms import ConnectForm
 from integrations.qbdesktop.jobs import SYSTEM
-from integrations.qbdesktop.models import QBDInventoryLevel, QBWCSession, QBWCUser, QBXMLJob
+from integrations.qbdesktop.models import QBDInventoryLevel, QBDSyncCursor, QBWCSession, QBWCUser, QBXMLJob
 
 
 def _no_store(response: HttpResponse) -> HttpResponse:
@@ -41,6 +41,7 @@ def _detail_context(request: HttpRequest, connection: Connection, *, password: s
         "queued": jobs.filter(status__in=[QBXMLJob.Status.QUEUED, QBXMLJob.Status.WAITING]).count(),
         "recent_jobs": jobs.order_by("-id")[:10],
         "inventory_skus": QBDInventoryLevel.objects.for_org(request.organization).filter(connection=connection).count(),
+        "sync_cursors": QBDSyncCursor.objects.for_org(request.organization).filter(connection=connection),
     }
 
 
@@ -122,6 +123,7 @@ def inventory(request: HttpRequest, pk: int) -> HttpResponse:
         }
     context = {
         "connection": connection,
+        "pushing": inventory_push.pushing_flows(connection).exists(),
         "page": page,
         "only_differences": only_differences,
         "differences": levels.exclude(difference=0).exclude(difference__isnull=True).count()

@@ -310,15 +310,60 @@ class ShipStationV2Client(ApiClient):
             raise ValueError(f"not a V2 webhook id: {webhook_id!r}")
         self.request("DELETE", f"v2/environment/webhooks/{webhook_id}")
 
-    def list_inventory(self, *, sku: str | None = None) -> Iterator[dict]:
-        """`GET /v2/inventory` (V2-OAS getInventoryLevels); pages via `links.next.href` on our host."""
-        params: dict[str, Any] | None = {"sku": sku} if sku else None
+    def list_inventory(self, *, sku: str | None = None, limit: int | None = None) -> Iterator[dict]:
+        """`GET /v2/inventory` (V2-OAS getInventoryLevels); pages via `links.next.href` on our host.
+
+        `sku` may be a comma-separated list of SKUs; `limit` is the page size."""
+        params: dict[str, Any] | None = {k: v for k, v in (("sku", sku), ("limit", limit)) if v} or None
         url = "v2/inventory"
         while url:
             body = self.request_json("GET", url, params=params) or {}
             yield from body.get("inventory") or []
             url = ((body.get("links") or {}).get("next") or {}).get("href") or ""
             params = None  # the next link carries its own query
+
+    def adjust_inventory(
+        self,
+        sku: str,
+        inventory_location_id: str,
+        quantity: int,
+        *,
+        transaction_type: str = "adjust",
+        reason: str = "",
+        notes: str = "",
+    ) -> None:
+        """`POST /v2/inventory` (V2-OAS updateSKUStockLevels, 204): "adjust" sets the on-hand quantity at
+        the location to `quantity`; "increment"/"decrement" move it by `quantity`."""
+        if transaction_type not in ("increment", "decrement", "adjust"):
+            raise ValueError(f"unsupported inventory transaction_type {transaction_type!r}")
+        if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 0:
+            raise ValueError(f"inventory quantity must be a whole number >= 0, not {quantity!r}")
+        body: dict[str, Any] = {
+            "transaction_type": transaction_type,
+            "inventory_location_id": inventory_location_id,
+            "sku": sku,
+            "quantity": quantity,
+        }
+        if reason:
+            body["reason"] = reason
+        if notes:
+            body["notes"] = notes
+        self.request("POST", "v2/inventory", json=body)
+
+    def list_inventory_locations(self) -> Iterator[dict]:
+        """`GET /v2/inventory_locations` (V2-OAS listInventoryLocations); pages via `links.next.href`."""
+        url = "v2/inventory_locations"
+        while url:
+            body = self.request_json("GET", url) or {}
+            yield from body.get("inventory_locations") or []
+            url = ((body.get("links") or {}).get("next") or {}).get("href") or ""
+
+    def list_inventory_location_ids(self) -> list[str]:
+        return [
+            str(loc["inventory_location_id"])
+            for loc in self.list_inventory_locations()
+            if loc.get("inventory_location_id")
+        ]
 
 
 def _number(value: str | None) -> float | None:

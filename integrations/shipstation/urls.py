@@ -33,6 +33,7 @@ sandbox_urlpatterns = [
     path("webhooks/subscribe", sandbox.subscribe),
     path("webhooks/<int:webhook_id>", sandbox.unsubscribe),
     path("v2/inventory", v2_views.inventory),
+    path("v2/inventory_locations", v2_views.inventory_locations),
     path("v2/environment/webhooks", v2_views.webhooks),
     path("v2/environment/webhooks/<str:webhook_id>", v2_views.webhook_detail),
     path("v2/jwks", v2_views.jwks, name="shipstation_sandbox_jwks"),

@@ -108,6 +108,7 @@ class WebConnectorSimulator:
             return log
         if self.owner_id and self.file_id:
             self.company.register_file(self.owner_id, self.file_id)
+        self.company.open_session()
         hcp = self.company.host_response(self.owner_id)
         first = True
         while len(log.calls) < self.max_calls:

@@ -12,7 +12,13 @@ with HRESULT 0x80040400, which the Web Connector reports in receiveResponseXML.
 State is in memory, per instance. Fault knobs: `fail_next(kind, code, message)` answers the next
 request of that kind with an error status; `hresult_next()` makes QuickBooks throw instead;
 `unavailable` makes the Web Connector report connectionError; `touch_invoice`/`delete_invoice`
-simulate another QuickBooks user. Response time: `latency` seconds per request plus `latency_per_row`
+simulate another QuickBooks user, as do `touch_customer`/`touch_item` (rename, deactivate) and
+`delete_customer`/`delete_item` (ListDeletedQuery). Clock: the PC's local wall clock in `time_zone`
+(from `clock_start`, one second per change, `advance_clock(seconds)`); TimeModified/TimeDeleted carry
+the zone's *standard* offset even in DST (QBWC.md §4.2), and From/To(Modified|Deleted)Date are read
+as local wall-clock times, inclusive (an offset in them is ignored: QuickBooks' handling of one is
+undocumented; a value that is not a qbXML date-time fails to parse). `open_session()` (called by the
+simulator at each run) drops the iterators of the previous session. Response time: `latency` seconds per request plus `latency_per_row`
 per object returned are really slept; over `time_limit` seconds the answer never comes
 (`SimulatedTimeout`, after sleeping the limit): QBWC.md §6, the Web Connector gives up on a slow
 answer (a .NET client, 100 s default timeout), so our server sees a run that ends mid-request.
@@ -28,15 +34,91 @@ import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from decimal import Decimal
 from xml.sax.saxutils import escape, quoteattr
+from zoneinfo import ZoneInfo
 
 from lxml import etree
 
 SUPPORTED_VERSIONS = ("1.0", "2.0", "3.0", "4.0", "5.0", "6.0", "7.0", "8.0", "10.0", "11.0", "12.0", "13.0")
 PARSE_ERROR = ("0x80040400", "QuickBooks found an error when parsing the provided XML text stream.")
 RET_CLOSE = re.compile(r"</\w+Ret>\n")  # one per object in an answer (every *Ret ends its line)
-OFFSET = "-05:00"  # QuickBooks reports TimeModified with the PC's UTC offset
+# The simulated PC's wall clock starts here: local time without a zone, as QuickBooks keeps it.
+CLOCK_START = datetime(2024, 3, 1)  # noqa: DTZ001
+# qbXML date-times: a date, or a date and time, optionally with an offset (which we read as local).
+QB_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}:\d{2})?([+-]\d{2}:\d{2}|Z)?")
+LIST_DEL_TYPES = frozenset(
+    [
+        "Account",
+        "BillingRate",
+        "Class",
+        "Currency",
+        "Customer",
+        "CustomerMsg",
+        "CustomerType",
+        "DateDrivenTerms",
+        "Employee",
+        "InventorySite",
+        "ItemDiscount",
+        "ItemFixedAsset",
+        "ItemGroup",
+        "ItemInventory",
+        "ItemInventoryAssembly",
+        "ItemNonInventory",
+        "ItemOtherCharge",
+        "ItemPayment",
+        "ItemSalesTax",
+        "ItemSalesTaxGroup",
+        "ItemService",
+        "ItemSubtotal",
+        "JobType",
+        "OtherName",
+        "PaymentMethod",
+        "PayrollItemNonWage",
+        "PayrollItemWage",
+        "PriceLevel",
+        "SalesRep",
+        "SalesTaxCode",
+        "ShipMethod",
+        "StandardTerms",
+        "ToDo",
+        "UnitOfMeasureSet",
+        "Vehicle",
+        "Vendor",
+        "VendorType",
+        "WorkersCompCode",
+    ]
+)
+TXN_DEL_TYPES = frozenset(
+    [
+        "ARRefundCreditCard",
+        "Bill",
+        "BillPaymentCheck",
+        "BillPaymentCreditCard",
+        "BuildAssembly",
+        "Charge",
+        "Check",
+        "CreditCardCharge",
+        "CreditCardCredit",
+        "CreditMemo",
+        "Deposit",
+        "Estimate",
+        "InventoryAdjustment",
+        "Invoice",
+        "ItemReceipt",
+        "JournalEntry",
+        "PurchaseOrder",
+        "ReceivePayment",
+        "SalesOrder",
+        "SalesReceipt",
+        "SalesTaxPaymentCheck",
+        "TimeTracking",
+        "TransferInventory",
+        "VehicleMileage",
+        "VendorCredit",
+    ]
+)
 
 
 class SimulatedTimeout(Exception):
@@ -179,8 +261,18 @@ def _check_order(elem, order: list[str]) -> None:
 
 
 class SimulatedCompany:
-    def __init__(self, name: str = "Sandbox Company", *, seed: int = 0, supported_versions=SUPPORTED_VERSIONS):
+    def __init__(
+        self,
+        name: str = "Sandbox Company",
+        *,
+        seed: int = 0,
+        supported_versions=SUPPORTED_VERSIONS,
+        time_zone: str = "America/New_York",
+        clock_start: datetime = CLOCK_START,
+    ):
         self.name = name
+        self.time_zone = ZoneInfo(time_zone)  # the QuickBooks PC's zone: every date-time it reads or writes
+        self.clock_start = clock_start
         self.random = random.Random(seed)
         self.supported_versions = tuple(supported_versions)
         self.customers: dict[str, CustomerRow] = {}
@@ -199,13 +291,32 @@ class SimulatedCompany:
         self._failures: list[tuple[str | None, int, str]] = []
         self._hresults: list[tuple[str, str]] = []
         self._seq = itertools.count(1)
-        self._clock = itertools.count(0)
+        self._tick = 0  # seconds since clock_start; every change takes one
 
     # --- Fixtures and fault knobs -----------------------------------------------------------------
 
     def _now(self) -> str:
-        tick = next(self._clock)
-        return f"2024-03-{1 + tick // 86400 % 28:02d}T{tick // 3600 % 24:02d}:{tick // 60 % 60:02d}:{tick % 60:02d}"
+        """The PC's local wall-clock time (no offset), one second later at every call."""
+        moment = self.clock_start + timedelta(seconds=self._tick)
+        self._tick += 1
+        return moment.strftime("%Y-%m-%dT%H:%M:%S")
+
+    def advance_clock(self, seconds: float) -> None:
+        """Time passes on the QuickBooks PC (nothing changes meanwhile)."""
+        self._tick += int(seconds)
+
+    def local_now(self) -> datetime:
+        """The PC's wall clock now (naive local time), without moving it."""
+        return self.clock_start + timedelta(seconds=self._tick)
+
+    def _stamp(self, local: str) -> str:
+        """A local time as QuickBooks reports it: with the zone's *standard* offset even during DST
+        (QBWC.md §4.2: "reports TimeModified with a wrong UTC offset during DST")."""
+        wall = datetime.strptime(local[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=self.time_zone)
+        offset = wall.utcoffset() - (wall.dst() or timedelta(0))
+        minutes = int(offset.total_seconds() // 60)
+        sign = "-" if minutes < 0 else "+"
+        return f"{local}{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
 
     def _new_id(self) -> str:
         return f"{next(self._seq):X}0000-1710000000"
@@ -231,6 +342,31 @@ class SimulatedCompany:
 
     def hresult_next(self, code: str = PARSE_ERROR[0], message: str = PARSE_ERROR[1]) -> None:
         self._hresults.append((code, message))
+
+    def touch_customer(self, list_id: str, *, name: str | None = None, is_active: bool | None = None) -> CustomerRow:
+        """Another QuickBooks user edits (renames, deactivates) a customer: TimeModified moves."""
+        row = self.customers[list_id]
+        row.name = row.name if name is None else name
+        row.is_active = row.is_active if is_active is None else is_active
+        row.edit_sequence = self._edit_sequence()
+        row.time_modified = self._now()
+        return row
+
+    def touch_item(
+        self, list_id: str, *, name: str | None = None, is_active: bool | None = None, price: str | None = None
+    ) -> ItemRow:
+        row = self.items[list_id]
+        row.name = row.name if name is None else name
+        row.is_active = row.is_active if is_active is None else is_active
+        row.price = row.price if price is None else Decimal(price)
+        row.edit_sequence = self._edit_sequence()
+        row.time_modified = self._now()
+        return row
+
+    def open_session(self) -> None:
+        """The Web Connector opens a new request-processor session: iterators of the last one are gone
+        (QBWC.md §4.2: an iteratorID is valid only inside the session that created it)."""
+        self.iterators.clear()
 
     def touch_invoice(self, txn_id: str) -> None:
         """Another QuickBooks user edits the invoice: its EditSequence changes."""
@@ -388,15 +524,25 @@ class SimulatedCompany:
         body = "".join(render(row) for row in page)
         return self._rs(kind, rid, 0, "Status OK", body, **attrs)
 
+    @staticmethod
+    def _local_bound(text: str | None, *, end: bool) -> str:
+        """A From/To date as the PC's local wall-clock text. QuickBooks reads a date-time without offset
+        as local time (QBWC.md §4.2); what it does with an offset is not documented, so the simulated
+        company reads the wall-clock part only. A date alone covers the whole day. Not a qbXML
+        date-time: the request does not parse (HRESULT 0x80040400)."""
+        if text is None:
+            return ""
+        text = text.strip()
+        if not QB_DATETIME.fullmatch(text):
+            raise SimulatedHResult(*PARSE_ERROR)
+        if len(text) == 10 or text[10] != "T":
+            return text[:10] + ("T23:59:59" if end else "T00:00:00")
+        return text[:19]
+
     def _modified_between(self, rows: Iterable, from_text: str | None, to_text: str | None) -> list:
-        out = []
-        for row in rows:
-            if from_text and row.time_modified < from_text[:19]:
-                continue
-            if to_text and row.time_modified > to_text[:19]:
-                continue
-            out.append(row)
-        return out
+        """Inclusive bounds on TimeModified, compared as local wall-clock times."""
+        lo, hi = self._local_bound(from_text, end=False), self._local_bound(to_text, end=True)
+        return [row for row in rows if (not lo or row.time_modified >= lo) and (not hi or row.time_modified <= hi)]
 
     def _list_query(self, kind: str, rq, rid, rows: list, render) -> str:
         _check_order(rq, LIST_QUERY_ORDER)
@@ -429,16 +575,16 @@ class SimulatedCompany:
 
     def _render_customer(self, row: CustomerRow) -> str:
         return (
-            f"<CustomerRet>{_e('ListID', row.list_id)}{_e('TimeCreated', row.time_modified + OFFSET)}"
-            f"{_e('TimeModified', row.time_modified + OFFSET)}{_e('EditSequence', row.edit_sequence)}"
+            f"<CustomerRet>{_e('ListID', row.list_id)}{_e('TimeCreated', self._stamp(row.time_modified))}"
+            f"{_e('TimeModified', self._stamp(row.time_modified))}{_e('EditSequence', row.edit_sequence)}"
             f"{_e('Name', row.name)}{_e('FullName', row.name)}{_e('IsActive', str(row.is_active).lower())}"
             f"{_e('Sublevel', 0)}{_e('Email', row.email) if row.email else ''}</CustomerRet>\n"
         )
 
     def _render_item(self, row: ItemRow) -> str:
         text = (
-            f"<{row.item_type}Ret>{_e('ListID', row.list_id)}{_e('TimeCreated', row.time_modified + OFFSET)}"
-            f"{_e('TimeModified', row.time_modified + OFFSET)}{_e('EditSequence', row.edit_sequence)}"
+            f"<{row.item_type}Ret>{_e('ListID', row.list_id)}{_e('TimeCreated', self._stamp(row.time_modified))}"
+            f"{_e('TimeModified', self._stamp(row.time_modified))}{_e('EditSequence', row.edit_sequence)}"
             f"{_e('Name', row.name)}{_e('FullName', row.name)}{_e('IsActive', str(row.is_active).lower())}"
             f"{_e('Sublevel', 0)}"
         )
@@ -462,8 +608,8 @@ class SimulatedCompany:
     def _render_invoice(self, row: TxnRow, *, lines: bool = True) -> str:
         subtotal = sum((qty * rate for _id, _item, qty, rate in row.lines), Decimal(0))
         text = (
-            f"<InvoiceRet>{_e('TxnID', row.txn_id)}{_e('TimeCreated', row.time_modified + OFFSET)}"
-            f"{_e('TimeModified', row.time_modified + OFFSET)}{_e('EditSequence', row.edit_sequence)}"
+            f"<InvoiceRet>{_e('TxnID', row.txn_id)}{_e('TimeCreated', self._stamp(row.time_modified))}"
+            f"{_e('TimeModified', self._stamp(row.time_modified))}{_e('EditSequence', row.edit_sequence)}"
             f"<CustomerRef>{_e('FullName', row.customer)}</CustomerRef>{_e('TxnDate', row.txn_date)}"
             f"{_e('RefNumber', row.ref_number)}{_e('Subtotal', f'{subtotal:.2f}')}"
         )
@@ -520,8 +666,8 @@ class SimulatedCompany:
         if not rows:
             return self._rs("JournalEntryQuery", rid, 1, "A query request did not find a matching object in QuickBooks")
         body = "".join(
-            f"<JournalEntryRet>{_e('TxnID', r.txn_id)}{_e('TimeCreated', r.time_modified + OFFSET)}"
-            f"{_e('TimeModified', r.time_modified + OFFSET)}{_e('EditSequence', r.edit_sequence)}"
+            f"<JournalEntryRet>{_e('TxnID', r.txn_id)}{_e('TimeCreated', self._stamp(r.time_modified))}"
+            f"{_e('TimeModified', self._stamp(r.time_modified))}{_e('EditSequence', r.edit_sequence)}"
             f"{_e('TxnDate', r.txn_date)}{_e('RefNumber', r.ref_number)}</JournalEntryRet>\n"
             for r in rows
         )
@@ -531,15 +677,16 @@ class SimulatedCompany:
         """Another QuickBooks user deletes an invoice or a journal entry."""
         self.delete_invoice(txn_id)
 
-    def _deleted(self, kind: str, rq, rid, type_tag: str, source: list[dict], render) -> str:
+    def _deleted(self, kind: str, rq, rid, type_tag: str, source: list[dict], render, allowed: frozenset) -> str:
         types = {e.text for e in rq.findall(type_tag)}
-        if not types:
-            raise SimulatedHResult(*PARSE_ERROR)
+        if not types or not types <= allowed:
+            raise SimulatedHResult(*PARSE_ERROR)  # a value outside the schema's enumeration
         rows = [d for d in source if d["type"] in types]
         window = rq.find("DeletedDateRangeFilter")
         if window is not None:
-            lo, hi = window.findtext("FromDeletedDate"), window.findtext("ToDeletedDate")
-            rows = [d for d in rows if (not lo or d["deleted"] >= lo[:19]) and (not hi or d["deleted"] <= hi[:19])]
+            lo = self._local_bound(window.findtext("FromDeletedDate"), end=False)
+            hi = self._local_bound(window.findtext("ToDeletedDate"), end=True)
+            rows = [d for d in rows if (not lo or d["deleted"] >= lo) and (not hi or d["deleted"] <= hi)]
         if not rows:
             return self._rs(kind, rid, 1, "A query request did not find a matching object in QuickBooks")
         return self._rs(kind, rid, 0, "Status OK", "".join(render(d) for d in rows), retCount=len(rows))
@@ -548,25 +695,29 @@ class SimulatedCompany:
         def render(d):
             return (
                 f"<TxnDeletedRet>{_e('TxnDelType', d['type'])}{_e('TxnID', d['txn_id'])}"
-                f"{_e('TimeCreated', (d['created'] or d['deleted']) + OFFSET)}"
-                f"{_e('TimeDeleted', d['deleted'] + OFFSET)}{_e('RefNumber', d['ref'])}</TxnDeletedRet>\n"
+                f"{_e('TimeCreated', self._stamp(d['created'] or d['deleted']))}"
+                f"{_e('TimeDeleted', self._stamp(d['deleted']))}{_e('RefNumber', d['ref'])}</TxnDeletedRet>\n"
             )
 
-        return self._deleted("TxnDeletedQuery", rq, rid, "TxnDelType", self.deleted_txns, render)
+        return self._deleted("TxnDeletedQuery", rq, rid, "TxnDelType", self.deleted_txns, render, TXN_DEL_TYPES)
 
     def _rq_ListDeletedQuery(self, rq, rid):
         def render(d):
             return (
                 f"<ListDeletedRet>{_e('ListDelType', d['type'])}{_e('ListID', d['list_id'])}"
-                f"{_e('TimeCreated', d['deleted'] + OFFSET)}{_e('TimeDeleted', d['deleted'] + OFFSET)}"
+                f"{_e('TimeCreated', self._stamp(d['deleted']))}{_e('TimeDeleted', self._stamp(d['deleted']))}"
                 f"{_e('FullName', d['name'])}</ListDeletedRet>\n"
             )
 
-        return self._deleted("ListDeletedQuery", rq, rid, "ListDelType", self.deleted_lists, render)
+        return self._deleted("ListDeletedQuery", rq, rid, "ListDelType", self.deleted_lists, render, LIST_DEL_TYPES)
 
     def delete_customer(self, list_id: str) -> None:
         row = self.customers.pop(list_id)
         self.deleted_lists.append({"type": "Customer", "list_id": list_id, "name": row.name, "deleted": self._now()})
+
+    def delete_item(self, list_id: str) -> None:
+        row = self.items.pop(list_id)
+        self.deleted_lists.append({"type": row.item_type, "list_id": list_id, "name": row.name, "deleted": self._now()})
 
     # --- Writes -------------------------------------------------------------------------------------
 
@@ -693,8 +844,8 @@ class SimulatedCompany:
         )
         self.txns[row.txn_id] = row
         ret = (
-            f"<JournalEntryRet>{_e('TxnID', row.txn_id)}{_e('TimeCreated', row.time_modified + OFFSET)}"
-            f"{_e('TimeModified', row.time_modified + OFFSET)}{_e('EditSequence', row.edit_sequence)}"
+            f"<JournalEntryRet>{_e('TxnID', row.txn_id)}{_e('TimeCreated', self._stamp(row.time_modified))}"
+            f"{_e('TimeModified', self._stamp(row.time_modified))}{_e('EditSequence', row.edit_sequence)}"
             f"{_e('TxnDate', row.txn_date)}{_e('RefNumber', row.ref_number)}</JournalEntryRet>\n"
         )
         return self._rs("JournalEntryAdd", rid, 0, "Status OK", ret)

@@ -1,6 +1,7 @@
 """The ShipStation V2 API as the sandbox serves it under /sandbox/shipstation/v2/ (DESIGN §9).
 
-What the client uses: `GET /v2/inventory` (getInventoryLevels) and `/v2/environment/webhooks`
+What the client uses: `GET /v2/inventory` (getInventoryLevels), `POST /v2/inventory`
+(updateSKUStockLevels), `GET /v2/inventory_locations` (listInventoryLocations) and `/v2/environment/webhooks`
 (list, create, get, update, delete), plus the JWKS that signs V2 webhook deliveries. Sources:
 shipstation-v2-openapi.yaml and SHIPSTATION.md Part B. Auth is the `API-Key` header (§B1); errors are
 the V2-OAS `error_response_body` (`{request_id, errors: [{error_source, error_type, error_code,
@@ -19,12 +20,14 @@ import math
 import time
 import uuid
 from collections.abc import Callable
+from decimal import Decimal
 from functools import wraps
 from typing import Any
 from urllib.parse import urlencode
 
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
 from integrations.shipstation.sandbox import keys, state
@@ -151,8 +154,112 @@ def inventory_json(account: SandboxAccount, product: SandboxProduct) -> dict:
     }
 
 
-@v2_api("GET")
-def inventory(request: HttpRequest, account: SandboxAccount) -> JsonResponse:
+INVENTORY_TRANSACTIONS = ("increment", "decrement", "adjust", "modify")
+INVENTORY_CONDITIONS = ("sellable", "damaged", "expired", "qa_hold")
+INVENTORY_FIELDS = {
+    # V2-OAS updateSKUStockLevels request body (no additionalProperties declared: unknown ones refused here)
+    "transaction_type",
+    "inventory_location_id",
+    "sku",
+    "quantity",
+    "cost",
+    "condition",
+    "lot",
+    "usable_start_date",
+    "usable_end_date",
+    "effective_at",
+    "reason",
+    "notes",
+    "new_inventory_location_id",
+    "new_cost",
+    "new_condition",
+}
+
+
+def _invalid(message: str, code: str = "invalid_field_value") -> V2Error:
+    return V2Error(400, "validation", code, message)
+
+
+def _money(value: Any, name: str) -> None:
+    if value is None:
+        return
+    if (
+        not isinstance(value, dict)
+        or set(value) - {"amount", "currency"}
+        or not isinstance(value.get("amount", 0), (int, float))
+        or isinstance(value.get("amount"), bool)
+        or not isinstance(value.get("currency", ""), str)
+    ):
+        raise _invalid(f"{name} must be an object with a numeric amount and a currency.")
+
+
+def update_stock(request: HttpRequest, account: SandboxAccount) -> HttpResponse:
+    """POST /v2/inventory (updateSKUStockLevels): 204 on success, a V2 error body otherwise.
+
+    Required: transaction_type, sku, quantity, inventory_location_id (V2-OAS). Semantics from the enum's
+    description: increment/decrement move the on-hand quantity, adjust sets it, modify changes attributes
+    (here: new_cost; the account has one location). Unsourced, chosen here: quantity must be a whole
+    number ≥ 0 (≥ 1 to increment/decrement); an unknown SKU or location, or a decrement below zero, is a
+    400 (`invalid_identifier` / business_rules `invalid_field_value`)."""
+    body = _read_json(request)
+    if not isinstance(body, dict):
+        raise _invalid("The request body must be an object.")
+    unknown = set(body) - INVENTORY_FIELDS
+    if unknown:
+        raise _invalid(f"Unknown field(s): {', '.join(sorted(unknown))}.")
+    for name in ("transaction_type", "sku", "quantity", "inventory_location_id"):
+        if body.get(name) in (None, ""):
+            raise _invalid(f"{name} is required.", "field_value_required")
+    kind = body["transaction_type"]
+    if kind not in INVENTORY_TRANSACTIONS:
+        raise _invalid(f"'{kind}' is not a valid transaction_type.")
+    quantity = body["quantity"]
+    if isinstance(quantity, bool) or not isinstance(quantity, int):
+        raise _invalid("quantity must be an integer.")
+    if quantity < 0 or (kind in ("increment", "decrement") and quantity < 1):
+        raise _invalid(
+            "quantity must be at least 1." if kind in ("increment", "decrement") else "quantity must be 0 or more."
+        )
+    for name in ("sku", "inventory_location_id", "reason", "notes", "lot", "new_inventory_location_id"):
+        if name in body and not isinstance(body[name], str):
+            raise _invalid(f"{name} must be a string.")
+    for name in ("condition", "new_condition"):
+        if body.get(name) is not None and body[name] not in INVENTORY_CONDITIONS:
+            raise _invalid(f"{name} must be one of {', '.join(INVENTORY_CONDITIONS)}.")
+    _money(body.get("cost"), "cost")
+    _money(body.get("new_cost"), "new_cost")
+    if body["inventory_location_id"] != location_id(account):
+        raise _invalid(f"Inventory location '{body['inventory_location_id']}' was not found.", "invalid_identifier")
+    if body.get("new_inventory_location_id") not in (None, location_id(account)):
+        raise _invalid(f"Inventory location '{body['new_inventory_location_id']}' was not found.", "invalid_identifier")
+    with transaction.atomic():
+        product = SandboxProduct.objects.select_for_update().filter(account=account, sku=body["sku"]).first()
+        if product is None:
+            raise _invalid(f"SKU '{body['sku']}' was not found.", "invalid_identifier")
+        if kind == "increment":
+            product.on_hand += quantity
+        elif kind == "decrement":
+            if product.on_hand < quantity:
+                raise V2Error(
+                    400,
+                    "business_rules",
+                    "invalid_field_value",
+                    f"Cannot decrement {quantity} of SKU '{product.sku}': only {product.on_hand} on hand.",
+                )
+            product.on_hand -= quantity
+        elif kind == "adjust":
+            product.on_hand = quantity
+        elif body.get("new_cost") and "amount" in body["new_cost"]:
+            product.price = round(Decimal(str(body["new_cost"]["amount"])), 2)
+        product.modify_date = timezone.now()
+        product.save(update_fields=["on_hand", "price", "modify_date"])
+    return HttpResponse(status=204)
+
+
+@v2_api("GET", "POST")
+def inventory(request: HttpRequest, account: SandboxAccount) -> HttpResponse:
+    if request.method == "POST":
+        return update_stock(request, account)
     qs = SandboxProduct.objects.filter(account=account).order_by("sku", "id")
     if request.GET.get("sku"):
         qs = qs.filter(sku__in=[s for s in request.GET["sku"].split(",") if s])
@@ -184,6 +291,33 @@ def inventory(request: HttpRequest, account: SandboxAccount) -> JsonResponse:
                 "prev": href(page - 1) if page > 1 else {},
                 "next": href(page + 1) if page < pages else {},
             },
+        }
+    )
+
+
+def location_json(account: SandboxAccount) -> dict:
+    created = account.created_at.isoformat().replace("+00:00", "Z")
+    return {
+        "inventory_location_id": location_id(account),
+        "name": "Default location",
+        "inventory_warehouse_id": warehouse_id(account),
+        "created_at": created,
+        "updated_at": created,
+    }
+
+
+@v2_api("GET")
+def inventory_locations(request: HttpRequest, account: SandboxAccount) -> JsonResponse:
+    """GET /v2/inventory_locations (listInventoryLocations): the account's one location."""
+    limit = _positive_int(request, "limit", DEFAULT_LIMIT, MAX_LIMIT)
+    href = {"href": f"{request.build_absolute_uri(request.path)}?{urlencode({'page': 1, 'limit': limit})}"}
+    return _json(
+        {
+            "inventory_locations": [location_json(account)],
+            "total": 1,
+            "page": 1,
+            "pages": 1,
+            "links": {"first": href, "last": href, "prev": {}, "next": {}},
         }
     )
 

@@ -1,0 +1,316 @@
+"""Incremental sync of QuickBooks customers, items and invoices (QBWC.md §4.2).
+
+Each pass is a paged query (iterator, MaxReturned) of what changed since the cursor, plus for lists a
+ListDeletedQuery of what was deleted since:
+
+    CustomerQuery  FromModifiedDate      → active customers cached as Links (qbd_customer), inactive forgotten
+    ItemQuery      FromModifiedDate      → items cached as Links (qbd_item); tracked inventory SKUs reconciled
+    InvoiceQuery   ModifiedDateRangeFilter → our invoices changed in QuickBooks are noted (Event, Alert if
+                                           the amount moved); the first pass starts at our first write
+    ListDeletedQuery Customer / Item*   → their Links are forgotten, so the next order looks them up again
+
+Deleted invoices and journal entries stay with the per-run TxnDeletedQuery of flow.py (`on_deleted`),
+which now also asks only from its own cursor (`QBDSyncCursor.deleted_since` of "invoices").
+
+Times: QuickBooks reads a date-time without offset as the QuickBooks PC's local time, so bounds are sent
+in the company's zone (connection.settings["time_zone"]). The cursor is QuickBooks' own TimeModified
+high-water mark (its wall clock read in that zone; the offset it reports is wrong during DST), capped at
+the time we sent the first page, so a PC clock that runs ahead cannot push the cursor past changes we
+have not seen. Each pass asks from cursor − OVERLAP: QuickBooks' bound is inclusive and a change in the
+same second as the last one seen, or committed late, is read again and deduplicated by ListID/TxnID.
+The cursor moves only in the handler of the pass's last page, in the same transaction that applied it.
+
+Schedule: `queue_due` runs when the Web Connector authenticates (flow.queue_run_checks): a kind is
+queued when none of its jobs is pending and its last pass completed more than the flow option
+`list_sync_minutes` ago (default LIST_SYNC_MINUTES).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.utils import timezone
+
+from connector.models import Connection, Event, Flow, Link, Record, raise_alert
+from integrations.qbdesktop import flow, jobs, qbxml
+from integrations.qbdesktop.models import QBDInventoryLevel, QBDSyncCursor, QBXMLJob
+
+logger = logging.getLogger(__name__)
+
+SYNC_KEY = "85-sync"  # after this run's orders (20-orders), before the checks (90-checks)
+H_MODIFIED = "qbdsync.modified"
+H_DELETED_LISTS = "qbdsync.deleted_lists"
+OVERLAP = timedelta(minutes=5)
+PAGE_SIZE = 500  # customers/items/invoices per page: a few hundred KB of qbXML, far from QBWC's timeout
+LIST_SYNC_MINUTES = 60
+MIN_LIST_SYNC_MINUTES = 5
+ITEM_DEL_TYPES = (
+    "ItemInventory",
+    "ItemInventoryAssembly",
+    "ItemNonInventory",
+    "ItemService",
+    "ItemOtherCharge",
+    "ItemDiscount",
+    "ItemSalesTax",
+    "ItemGroup",
+)
+Kind = QBDSyncCursor.Kind
+
+
+def cursor_for(connection: Connection, kind: str, *, lock: bool = False) -> QBDSyncCursor:
+    rows = QBDSyncCursor.objects.select_for_update() if lock else QBDSyncCursor.objects
+    cursor = rows.filter(connection=connection, kind=kind).first()
+    if cursor is None:
+        cursor, _ = QBDSyncCursor.objects.get_or_create(
+            connection=connection, kind=kind, defaults={"organization_id": connection.organization_id}
+        )
+        if lock:
+            cursor = QBDSyncCursor.objects.select_for_update().get(pk=cursor.pk)
+    return cursor
+
+
+def window_start(cursor_value: datetime | None) -> datetime | None:
+    return cursor_value - OVERLAP if cursor_value is not None else None
+
+
+def modified_request(
+    connection: Connection, kind: str, cursor: QBDSyncCursor, *, page_size: int = PAGE_SIZE
+) -> qbxml.Request | None:
+    tz = flow.company_tz(connection)
+    since = window_start(cursor.modified_since)
+    if kind == Kind.CUSTOMERS:
+        return qbxml.customer_query(max_returned=page_size, active_status="All", from_modified=since, company_tz=tz)
+    if kind == Kind.ITEMS:
+        return qbxml.item_query(max_returned=page_size, active_status="All", from_modified=since, company_tz=tz)
+    # Only our invoices matter, and none is older than our first write: the first pass starts at its
+    # TimeModified (QuickBooks' clock), not at the beginning of the company file. No write yet: no pass.
+    since = since or window_start(first_write_time(connection))
+    if since is None:
+        return None
+    return qbxml.invoice_query(max_returned=page_size, from_modified=since, company_tz=tz)
+
+
+def first_write_time(connection: Connection) -> datetime | None:
+    """QuickBooks' TimeModified of the first invoice this connection wrote (as QuickBooks answered it)."""
+    writes = QBXMLJob.objects.filter(
+        connection=connection, handler=flow.H_WRITE, kind="InvoiceAdd", status=QBXMLJob.Status.DONE
+    ).order_by("id")
+    for job in writes[:20]:
+        objects = job.result.get("objects") or []
+        stamp = objects[0].get("time_modified") if objects else ""
+        moment = qbxml.parse_qb_time(stamp, flow.company_tz(connection)) if stamp else None
+        if moment is not None:
+            return moment
+    return None
+
+
+def deleted_request(connection: Connection, kind: str, cursor: QBDSyncCursor) -> qbxml.Request:
+    types = ("Customer",) if kind == Kind.CUSTOMERS else ITEM_DEL_TYPES
+    since = window_start(cursor.deleted_since)
+    return qbxml.list_deleted_query(types, from_deleted=since, company_tz=flow.company_tz(connection))
+
+
+def _pending(connection: Connection, kind: str):
+    return jobs.pending(connection).filter(handler__in=(H_MODIFIED, H_DELETED_LISTS), context__kind=kind)
+
+
+def queue_kind(connection: Connection, kind: str, *, page_size: int = PAGE_SIZE) -> list[QBXMLJob]:
+    """Queue one pass of `kind` (unless one is pending): the changed-since query, and for lists the
+    deleted-since query."""
+    if _pending(connection, kind).exists():
+        return []
+    cursor = cursor_for(connection, kind)
+    context = {"kind": kind}
+    request = modified_request(connection, kind, cursor, page_size=page_size)
+    if request is None:
+        return []
+    queued = [jobs.enqueue(connection, request, handler=H_MODIFIED, context=context, order_key=SYNC_KEY)]
+    if kind != Kind.INVOICES:
+        request = deleted_request(connection, kind, cursor)
+        queued.append(jobs.enqueue(connection, request, handler=H_DELETED_LISTS, context=context, order_key=SYNC_KEY))
+    return queued
+
+
+def sync_minutes(connection: Connection) -> int | None:
+    """The shortest `list_sync_minutes` among the connection's flows; None without a flow."""
+    options = list(Flow.objects.filter(target=connection, preset=flow.PRESET).values_list("options", flat=True))
+    if not options:
+        return None
+    values = []
+    for opts in options:
+        try:
+            values.append(int((opts or {}).get("list_sync_minutes") or LIST_SYNC_MINUTES))
+        except (TypeError, ValueError):
+            values.append(LIST_SYNC_MINUTES)
+    return max(MIN_LIST_SYNC_MINUTES, min(values))
+
+
+def queue_due(connection: Connection, *, now: datetime | None = None) -> list[QBXMLJob]:
+    """At authenticate: queue each kind whose last completed pass is older than the flow's interval."""
+    minutes = sync_minutes(connection)
+    if minutes is None:
+        return []
+    now = now or timezone.now()
+    queued: list[QBXMLJob] = []
+    for kind in Kind.values:
+        last = QBDSyncCursor.objects.filter(connection=connection, kind=kind).values_list("last_synced_at", flat=True)
+        last_synced = next(iter(last), None)
+        if last_synced is not None and last_synced > now - timedelta(minutes=minutes):
+            continue
+        queued += queue_kind(connection, kind)
+    return queued
+
+
+# --- Handlers -----------------------------------------------------------------------------------
+
+
+def _later(current: datetime | None, candidate: datetime | None) -> datetime | None:
+    if candidate is None:
+        return current
+    return candidate if current is None or candidate > current else current
+
+
+def on_modified(job: QBXMLJob, result: jobs.JobResult) -> None:
+    connection = job.connection
+    kind = job.context.get("kind", "")
+    cursor = cursor_for(connection, kind, lock=True)
+    if result.error is not None:
+        cursor.last_error = str(result.error)[:1000]
+        cursor.save(update_fields=["last_error"])
+        logger.warning("QuickBooks %s sync failed for connection %s: %s", kind, connection.pk, result.error)
+        return
+    if job.page == 1:  # the first page (or a restarted iterator): a new pass
+        cursor.pass_high, cursor.pass_count = None, 0
+        cursor.pass_started_at = job.sent_at or timezone.now()
+    tz = flow.company_tz(connection)
+    high, count = cursor.pass_high, 0
+    apply = {Kind.CUSTOMERS: _apply_customer, Kind.ITEMS: _apply_item, Kind.INVOICES: _apply_invoice}[kind]
+    state: dict = {"findings": [], "skus": []}
+    for obj in result.objects:
+        if apply(connection, obj, state):
+            count += 1
+            high = _later(high, qbxml.parse_qb_time(obj.time_modified, tz))
+    if kind == Kind.ITEMS and state["skus"]:
+        flow.after_reconcile(connection, state["skus"], state["findings"], resolve=False)
+    cursor.pass_high, cursor.pass_count = high, cursor.pass_count + count
+    if not result.more_pages:
+        # The pass is applied: only now does the cursor move (capped at when we asked, see above).
+        if high is not None:
+            cursor.modified_since = _later(cursor.modified_since, min(high, cursor.pass_started_at or high))
+        cursor.last_synced_at = timezone.now()
+        cursor.last_count, cursor.pass_high, cursor.pass_count = cursor.pass_count, None, 0
+        cursor.last_error = ""
+    cursor.save()
+
+
+def _apply_customer(connection: Connection, obj, state: dict) -> bool:
+    if not isinstance(obj, qbxml.Customer) or not obj.list_id:
+        return False
+    if obj.is_active:
+        flow.remember(connection, flow.CUSTOMER_LINK, obj.full_name, obj.list_id, {"full_name": obj.full_name})
+    else:
+        # Not cached: an order naming it is looked up and told "inactive" (flow.on_customer).
+        forget_ids(connection, flow.CUSTOMER_LINK, [obj.list_id])
+    return True
+
+
+def _apply_item(connection: Connection, obj, state: dict) -> bool:
+    if not isinstance(obj, qbxml.Item) or not obj.list_id:
+        return False
+    if obj.is_active:
+        data = {"full_name": obj.full_name, "item_type": obj.item_type}
+        flow.remember(connection, flow.ITEM_LINK, obj.full_name, obj.list_id, data)
+    else:
+        forget_ids(connection, flow.ITEM_LINK, [obj.list_id])
+    if obj.item_type == "ItemInventory" and obj.quantity_on_hand is not None:
+        row = QBDInventoryLevel.objects.filter(connection=connection, sku__iexact=obj.full_name).first()
+        if row is not None:  # a SKU this flow tracks: a fresh QuantityOnHand is a check
+            finding = flow.reconcile(row, obj, timezone.now())
+            state["skus"].append(row.sku)
+            if finding:
+                state["findings"].append(finding)
+    return True
+
+
+def _apply_invoice(connection: Connection, obj, state: dict) -> bool:
+    """Our invoices changed in QuickBooks since we wrote them: shown on the record, alerted if the
+    amount moved (shipped orders are immutable: nothing is re-posted)."""
+    if not isinstance(obj, qbxml.Transaction) or not obj.txn_id:
+        return False
+    link = Link.objects.filter(connection=connection, object_type="invoice", external_id=obj.txn_id).first()
+    if link is None:
+        return True  # not ours
+    write = (
+        QBXMLJob.objects.filter(connection=connection, handler=flow.H_WRITE, context__order=link.canonical_key)
+        .filter(status=QBXMLJob.Status.DONE)
+        .order_by("-id")
+        .first()
+    )
+    known = link.data.get("qb_edit_sequence") or (write.result.get("edit_sequence") if write else "")
+    if obj.edit_sequence == known:
+        return True
+    link.data = {**link.data, "qb_edit_sequence": obj.edit_sequence, "qb_time_modified": obj.time_modified}
+    link.save(update_fields=["data", "updated_at"])
+    if not known:
+        return True  # first sight (e.g. a Link made before this sync existed): the baseline
+    posted = write.context.get("total") if write else None
+    moved = posted is not None and obj.subtotal is not None and obj.subtotal != Decimal(posted)
+    ref = obj.ref_number or link.canonical_key
+    message = f"QuickBooks invoice {ref} ({obj.txn_id}) was changed in QuickBooks ({obj.time_modified})"
+    message += f": it now totals {obj.subtotal}, the order posted {posted}." if moved else "; its total is unchanged."
+    records = Record.objects.filter(flow__target=connection, flow__preset=flow.PRESET, target_id=obj.txn_id)
+    for record in records.select_related("flow"):
+        Event.objects.create(
+            organization_id=record.organization_id,
+            record=record,
+            connection=connection,
+            kind=Event.Kind.ALERT if moved else Event.Kind.FETCHED,
+            message=message,
+            data={"txn_id": obj.txn_id, "edit_sequence": obj.edit_sequence, "subtotal": str(obj.subtotal)},
+        )
+        if moved:
+            raise_alert(
+                record.organization,
+                f"qbd-changed:{record.pk}",
+                message,
+                remediation="Check the invoice in QuickBooks: shipped ShipStation orders are not posted again.",
+                record=record,
+                flow=record.flow,
+                connection=connection,
+            )
+    return True
+
+
+def forget_ids(connection: Connection, link_type: str, list_ids: list[str]) -> int:
+    deleted, _ = Link.objects.filter(connection=connection, object_type=link_type, external_id__in=list_ids).delete()
+    return deleted
+
+
+def on_deleted_lists(job: QBXMLJob, result: jobs.JobResult) -> None:
+    connection = job.connection
+    kind = job.context.get("kind", "")
+    cursor = cursor_for(connection, kind, lock=True)
+    if result.error is not None:
+        cursor.last_error = str(result.error)[:1000]
+        cursor.save(update_fields=["last_error"])
+        logger.warning("ListDeletedQuery failed for connection %s: %s", connection.pk, result.error)
+        return
+    tz = flow.company_tz(connection)
+    link_type = flow.CUSTOMER_LINK if kind == Kind.CUSTOMERS else flow.ITEM_LINK
+    ids, high = [], None
+    for obj in result.objects:
+        if isinstance(obj, qbxml.DeletedListItem) and obj.list_id:
+            ids.append(obj.list_id)
+            high = _later(high, qbxml.parse_qb_time(obj.time_deleted, tz))
+    forgotten = forget_ids(connection, link_type, ids) if ids else 0
+    if high is not None:
+        cursor.deleted_since = _later(cursor.deleted_since, min(high, job.sent_at or high))
+    cursor.last_deleted_count = forgotten
+    cursor.save(update_fields=["deleted_since", "last_deleted_count"])
+
+
+def register_handlers() -> None:
+    jobs.register_handler(H_MODIFIED, on_modified)
+    jobs.register_handler(H_DELETED_LISTS, on_deleted_lists)
