@@ -232,11 +232,18 @@ def create_store(slug: str, *, name: str = "", currency: str = "USD", tax_rate="
 
 @login_required
 def orders_page(request: HttpRequest, store: str) -> HttpResponse:
+    from .refunds import create_refund
+
     shop = get_object_or_404(SandboxStore, slug=store)
     error = ""
     if request.method == "POST":
         try:
-            if request.POST.get("order_id"):
+            if request.POST.get("refund_order_id"):
+                order = get_object_or_404(SandboxOrder, store=shop, pk=request.POST["refund_order_id"])
+                create_refund(
+                    shop, order, {"amount": request.POST.get("amount", ""), "reason": request.POST.get("reason", "")}
+                )
+            elif request.POST.get("order_id"):
                 order = get_object_or_404(SandboxOrder, store=shop, pk=request.POST["order_id"])
                 body = {"status": request.POST.get("status", order.status)}
                 if request.POST.get("add_sku"):

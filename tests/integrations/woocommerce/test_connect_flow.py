@@ -265,3 +265,9 @@ def test_sandbox_order_page_places_and_edits_orders(client, alice, shop):
     assert order.status == "cancelled" and len(order.data["line_items"]) == 2
     bad = client.post(page, {"email": "p@example.com", "sku": "NOPE"})
     assert bad.status_code == 400 and "Product ID provided is invalid" in bad.content.decode()
+    total = order.data["total"]
+    client.post(page, {"refund_order_id": order.pk, "amount": total, "reason": "Broken"})
+    order.refresh_from_db()
+    assert order.status == "refunded" and order.data["refunds"][0]["total"] == f"-{total}"
+    too_much = client.post(page, {"refund_order_id": order.pk, "amount": "1.00"})
+    assert too_much.status_code == 400 and "Invalid refund amount" in too_much.content.decode()
