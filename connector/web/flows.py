@@ -76,7 +76,9 @@ def flow_detail(request, pk: int):
         preset = get_preset(flow.preset)
     except RegistryError:
         raise Http404 from None
-    form = options_form_for(preset, request.POST or None, initial=flow.options, target_choices=_target_choices(flow))
+    form = options_form_for(
+        preset, request.POST or None, initial=flow.options, target_choices=_target_choices(flow), flow=flow
+    )
     if request.method == "POST" and form.is_valid():
         flow.options = {**flow.options, **form.options()}
         flow.save(update_fields=["options", "updated_at"])

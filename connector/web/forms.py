@@ -44,9 +44,10 @@ class BackfillOptionsForm(forms.Form):
         help_text="The first run picks up everything modified since this date (default: one day before the flow was created).",
     )
 
-    def __init__(self, *args, target_choices=None, **kwargs):
+    def __init__(self, *args, target_choices=None, flow=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.target_choices = target_choices or (lambda name: [])
+        self.flow = flow  # the flow being edited (None on forms built without one), e.g. for links
 
     def options(self) -> dict:
         data = dict(self.cleaned_data)

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from connector.adapters import Change, SourceAdapter, TargetAdapter, WriteResult
+from connector.adapters import Change, NotSupported, SourceAdapter, TargetAdapter, Tracking, WriteResult
 from connector.canonical import Order, OrderStatus
 from connector.http import Permanent, RefusedURL
 from connector.models import Event
@@ -18,6 +18,19 @@ from integrations.shipstation.connection import client_for, reauth_on_401
 from integrations.shipstation.webhooks import V2_RESOURCE_TYPES, parse_pointer
 
 ORDER_EVENTS = ("ORDER_NOTIFY", "ITEM_ORDER_NOTIFY")
+# Statuses a client may set through `createorder` (V1-OAS "Model - Order" orderStatus); "shipped"
+# only comes from `markasshipped` or a label, and only open orders can change.
+SETTABLE_STATUSES = ("awaiting_payment", "awaiting_shipment", "on_hold", "cancelled")
+OPEN_STATUSES = ("awaiting_payment", "awaiting_shipment", "on_hold")
+# Fields of an order `createorder` takes back (V1-OAS "Model - Order"); the rest are read-only.
+WRITABLE_ORDER_FIELDS = (
+    "orderNumber", "orderKey", "orderDate", "paymentDate", "shipByDate", "orderStatus", "customerUsername",
+    "customerEmail", "billTo", "shipTo", "items", "amountPaid", "taxAmount", "shippingAmount", "customerNotes",
+    "internalNotes", "gift", "giftMessage", "paymentMethod", "requestedShippingService", "carrierCode",
+    "serviceCode", "packageCode", "confirmation", "shipDate", "holdUntilDate", "weight", "dimensions",
+    "insuranceOptions", "internationalOptions", "advancedOptions", "tagIds",
+)  # fmt: skip
+CARRIER_ALIASES = {"dhl": "dhl_express", "united_states_postal_service": "usps", "stamps.com": "stamps_com"}
 SHIP_EVENTS = ("SHIP_NOTIFY", "ITEM_SHIP_NOTIFY")
 
 
@@ -108,6 +121,83 @@ class ShipStationSource(_ShipStationAdapter, SourceAdapter):
                 raise Permanent(f"ShipStation has no shipment {shipment_id} on order {order_id}")
         raise Permanent(f"ShipStation is not a source of {object_type!r}")
 
+    # Instructions back to the store (connector.adapters; Zoho pull-back and order rules) ----------
+
+    def mark_shipped(self, tracking: Tracking) -> dict:
+        """`POST /orders/markasshipped` with carrier code, ship date and tracking number; ShipStation
+        notifies the customer and the sales channel. An order already shipped counts as done."""
+        with reauth_on_401(self.connection):
+            order = self.client.get_order(tracking.order_id)
+            status = str(order.get("orderStatus") or "")
+            if status == "shipped":
+                return {"already": True, "status": status}
+            if status not in OPEN_STATUSES:
+                raise Permanent(
+                    f"ShipStation order {order.get('orderNumber', tracking.order_number)} is {status}; "
+                    "it cannot be marked shipped.",
+                    remediation="Check the order in ShipStation; mark it shipped there by hand if it did ship.",
+                )
+            try:
+                self.client.mark_as_shipped(
+                    int(tracking.order_id),
+                    carrier_code=carrier_code(tracking.carrier),
+                    ship_date=(tracking.ship_date or _today()).isoformat(),
+                    tracking_number=tracking.tracking_number,
+                    notify=True,
+                )
+            except Permanent as exc:
+                if "cannot be marked as shipped" not in exc.message.lower():
+                    raise
+                return {"already": True}  # shipped between our read and our call
+        return {"shipped": True, "carrier_code": carrier_code(tracking.carrier)}
+
+    def set_order_status(self, order_id: str, status: str) -> dict:
+        """The order written back through `createorder` (an upsert by orderKey) with the new status."""
+        if status not in SETTABLE_STATUSES:
+            raise NotSupported(
+                f"ShipStation order statuses that can be set are {', '.join(SETTABLE_STATUSES)}; not {status!r}.",
+                remediation="Use one of these statuses in the rule (shipped orders come from the pull-back).",
+            )
+        return self._rewrite(order_id, lambda order: {"orderStatus": status} if order["orderStatus"] != status else {})
+
+    def add_order_note(self, order_id: str, text: str, customer_visible: bool = False) -> dict:
+        """Appended to the order's internal notes. ShipStation's only customer-facing note is the
+        buyer's own (`customerNotes`), so a customer-visible note is not supported."""
+        if customer_visible:
+            raise NotSupported(
+                "ShipStation has no customer-visible order notes; the note was not added.",
+                remediation="Make the rule's note internal, or tell the customer another way.",
+            )
+        text = text.strip()
+        if not text:
+            return {"unchanged": True}
+
+        def append(order: dict) -> dict:
+            current = str(order.get("internalNotes") or "")
+            if text in current:
+                return {}
+            return {"internalNotes": f"{current.rstrip()}\n{text}".strip()}
+
+        return self._rewrite(order_id, append)
+
+    def _rewrite(self, order_id: str, change) -> dict:
+        """Read the order, apply `change` (the fields to set; {} for nothing to do), write it back
+        whole: `createorder` replaces the order, so every writable field goes with it."""
+        with reauth_on_401(self.connection):
+            order = self.client.get_order(order_id)
+            fields = change(order)
+            if not fields:
+                return {"unchanged": True}
+            if order.get("orderStatus") not in OPEN_STATUSES:
+                raise Permanent(
+                    f"ShipStation order {order.get('orderNumber', order_id)} is {order.get('orderStatus')}; "
+                    "shipped and cancelled orders cannot be changed through the API.",
+                    remediation="Change the order in ShipStation by hand if it is still needed.",
+                )
+            body = {k: order[k] for k in WRITABLE_ORDER_FIELDS if k in order and order[k] is not None}
+            written = self.client.create_order({**body, **fields})
+        return {"updated": sorted(fields), "orderId": written.get("orderId")}
+
     def changes_from_delivery(self, delivery) -> list[Change]:
         try:
             resource_type, resource_url = parse_pointer(bytes(delivery.body))
@@ -139,6 +229,18 @@ class ShipStationSource(_ShipStationAdapter, SourceAdapter):
         with reauth_on_401(self.connection):
             items = list(self.client.follow(resource_url))
         return [build(data) for data in items]
+
+
+def carrier_code(carrier: str) -> str:
+    """ShipStation carrier codes are lower-case identifiers ("fedex", "ups", "usps", "dhl_express")."""
+    code = "_".join(carrier.strip().lower().split())
+    return CARRIER_ALIASES.get(code, code) or "other"
+
+
+def _today():
+    from django.utils import timezone
+
+    return timezone.now().date()
 
 
 def _host(url: str) -> str:

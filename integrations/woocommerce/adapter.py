@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime
 
-from connector.adapters import Change, SourceAdapter
+from connector.adapters import Change, NotSupported, SourceAdapter, Tracking
 from connector.http import Permanent
 
 from .client import WooCommerceClient
@@ -27,6 +27,9 @@ from .mapping import MappingError, map_customer, map_order, parse_gmt
 GUEST_PREFIX = "guest:"
 ORDER_TOPICS = frozenset({"order.created", "order.updated"})
 CUSTOMER_TOPICS = frozenset({"customer.created", "customer.updated"})
+# Core order statuses (_orders.md "Order properties": status); stores may add their own, which the
+# store itself then accepts or refuses.
+ORDER_STATUSES = ("pending", "processing", "on-hold", "completed", "cancelled", "refunded", "failed")
 
 
 def order_change(data: dict) -> Change:
@@ -119,6 +122,68 @@ class WooCommerceSource(SourceAdapter):
                 raise Permanent(f"WooCommerce has no customer record for the guest {source_id[len(GUEST_PREFIX) :]}.")
             return map_customer(self.client().get_customer(source_id))
         raise ValueError(f"WooCommerce is not a source of {object_type!r}")
+
+    # Instructions back to the store (connector.adapters; Zoho pull-back and order rules) ----------
+
+    def mark_shipped(self, tracking: Tracking) -> dict:
+        """Tracking on the store's Shipment Tracking endpoint when it has one (so the "completed"
+        email carries the link), then status "completed" and a customer-visible note with carrier
+        and tracking number. Each step is skipped when the order already has it, so a retry after
+        a failure part-way repeats nothing."""
+        client = self.client()
+        done: dict = {"tracking_endpoint": self._post_tracking(client, tracking)}
+        order = client.get_order(tracking.order_id)
+        if order.get("status") != "completed":
+            client.update_order_status(tracking.order_id, "completed")
+            done["status"] = "completed"
+        done["note"] = self._note(client, tracking.order_id, tracking.note(), customer_visible=True)
+        return done
+
+    def _post_tracking(self, client: WooCommerceClient, tracking: Tracking) -> str:
+        providers = client.shipment_tracking_providers()
+        if providers is None:
+            return "not offered"
+        if any(
+            t.get("tracking_number") == tracking.tracking_number
+            for t in client.list_shipment_trackings(tracking.order_id)
+        ):
+            return "already"
+        body: dict = {"tracking_number": tracking.tracking_number}
+        if tracking.ship_date:
+            body["date_shipped"] = tracking.ship_date.isoformat()
+        known = {name.lower(): name for group in providers.values() if isinstance(group, dict) for name in group}
+        provider = known.get(tracking.carrier.strip().lower())
+        if provider is None:
+            # A custom provider needs the carrier's tracking link, which Zoho does not give us:
+            # the note still tells the customer.
+            return f"skipped: {tracking.carrier!r} is not one of the store's Shipment Tracking providers"
+        created = client.create_shipment_tracking(tracking.order_id, {**body, "tracking_provider": provider})
+        return f"created {created.get('tracking_id', '')}".strip()
+
+    def set_order_status(self, order_id: str, status: str) -> dict:
+        if status not in ORDER_STATUSES:
+            raise NotSupported(
+                f"{status!r} is not a WooCommerce order status ({', '.join(ORDER_STATUSES)}).",
+                remediation="Use one of these statuses in the rule.",
+            )
+        client = self.client()
+        if client.get_order(order_id).get("status") == status:
+            return {"unchanged": True}
+        client.update_order_status(order_id, status)
+        return {"status": status}
+
+    def add_order_note(self, order_id: str, text: str, customer_visible: bool = False) -> dict:
+        return {"note": self._note(self.client(), order_id, text, customer_visible=customer_visible)}
+
+    @staticmethod
+    def _note(client: WooCommerceClient, order_id: str, text: str, *, customer_visible: bool) -> str:
+        text = text.strip()
+        if not text:
+            return "empty"
+        if any(n.get("note") == text for n in client.list_order_notes(order_id)):
+            return "already"
+        client.add_order_note(order_id, text, customer_note=customer_visible)
+        return "added"
 
     def changes_from_delivery(self, delivery) -> list[Change]:
         topic = delivery.topic or ""

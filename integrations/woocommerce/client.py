@@ -10,6 +10,13 @@ _orders.md, _customers.md, _products.md, _webhooks.md) and WOO.md §3.
 - Paging: `per_page=100` (the WordPress REST cap) and `page=`, stopping at `X-WP-TotalPages`.
 - Errors: WordPress/WooCommerce bodies `{"code", "message", "data": {"status"}}` become the typed
   errors of connector.http with the vendor code kept in `vendor_code`.
+- Shipment tracking: stores with WooCommerce's Shipment Tracking extension answer under their own
+  namespace `<site>/wp-json/wc-shipment-tracking/v3/` (woocommerce.com/document/shipment-tracking/
+  shipment-tracking-rest-api-create-tracking-item/ and .../shipment-tracking-rest-api-list-providers/):
+  `GET shipment-trackings/providers` (carrier names by region → link format), `GET|POST
+  orders/<id>/shipment-trackings` (`tracking_number`, `tracking_provider` or `custom_tracking_provider`
+  + `custom_tracking_link`, `date_shipped` YYYY-MM-DD; 201 with `tracking_id`). A store without the
+  extension answers WordPress's 404 `rest_no_route`.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from connector.ratelimit import Limit
 from .auth import api_base_url, normalize_store_url
 
 PER_PAGE = 100
+TRACKING_API_PATH = "wp-json/wc-shipment-tracking/v3/"
 WEBHOOK_TOPICS = ("order.created", "order.updated", "customer.created")
 
 
@@ -156,6 +164,30 @@ class WooCommerceClient(ApiClient):
         return self.request_json(
             "POST", f"orders/{int(order_id)}/notes", json={"note": note, "customer_note": customer_note}
         )
+
+    def list_order_notes(self, order_id: int | str) -> list[dict]:
+        return self.request_json("GET", f"orders/{int(order_id)}/notes") or []
+
+    # Shipment Tracking extension ---------------------------------------------------------------
+
+    def _tracking_url(self, path: str) -> str:
+        return f"{self.store_url}/{TRACKING_API_PATH}{path}"
+
+    def shipment_tracking_providers(self) -> dict[str, dict[str, str]] | None:
+        """{region: {carrier name: link format}}, or None when the store has no Shipment Tracking."""
+        try:
+            found = self.request_json("GET", self._tracking_url("shipment-trackings/providers"))
+        except WooNotFound as exc:
+            if exc.vendor_code == "rest_no_route":
+                return None
+            raise
+        return found if isinstance(found, dict) else {}
+
+    def list_shipment_trackings(self, order_id: int | str) -> list[dict]:
+        return self.request_json("GET", self._tracking_url(f"orders/{int(order_id)}/shipment-trackings")) or []
+
+    def create_shipment_tracking(self, order_id: int | str, body: dict) -> dict:
+        return self.request_json("POST", self._tracking_url(f"orders/{int(order_id)}/shipment-trackings"), json=body)
 
     # Customers and products --------------------------------------------------------------------
 

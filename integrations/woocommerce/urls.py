@@ -2,6 +2,7 @@ from django.urls import path
 
 from . import views, webhooks
 from .sandbox import rest as sandbox_rest
+from .sandbox import tracking as sandbox_tracking
 from .sandbox import views as sandbox_views
 
 urlpatterns = [
@@ -29,4 +30,9 @@ sandbox_urlpatterns = [
     path("<slug:store>/admin/orders/", sandbox_views.orders_page, name="woocommerce_sandbox_orders"),
     path("<slug:store>/wp-json/wc/v3/", sandbox_rest.api, name="woocommerce_sandbox_api_index"),
     path("<slug:store>/wp-json/wc/v3/<path:route>", sandbox_rest.api, name="woocommerce_sandbox_api"),
+    path(
+        "<slug:store>/wp-json/wc-shipment-tracking/v3/<path:route>",
+        sandbox_tracking.api,
+        name="woocommerce_sandbox_tracking",
+    ),
 ]

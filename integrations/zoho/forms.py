@@ -4,9 +4,41 @@ item creation, shipment pull-back timing and order rules (issue 10). Presets nam
 from __future__ import annotations
 
 from django import forms
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
 
 from connector.web.forms import BackfillOptionsForm, ShipmentCostOptionsForm
 from integrations.zoho import pullback, rules
+
+
+class RulesSummary(forms.Widget):
+    """The flow's rules as a short list (names, events, on/off): the rule builder edits them."""
+
+    def render(self, name, value, attrs=None, renderer=None):
+        import json
+
+        try:
+            saved = json.loads(value) if isinstance(value, str) else value
+        except ValueError:
+            saved = []
+        saved = [r for r in saved or [] if isinstance(r, dict)]
+        if not saved:
+            return format_html(
+                '<p id="{}" class="muted">No rules: every order is sent as it is.</p>', (attrs or {}).get("id", "")
+            )
+        items = format_html_join(
+            "",
+            "<li>{} <span class='muted'>· {}{}</span></li>",
+            (
+                (
+                    r.get("name") or "(unnamed)",
+                    rules.EVENTS.get(r.get("event"), r.get("event")),
+                    " · off" if r.get("enabled") is False else "",
+                )
+                for r in saved
+            ),
+        )
+        return format_html('<ul id="{}" class="plain">{}</ul>', (attrs or {}).get("id", ""), items)
 
 
 class ZohoOrderOptionsForm(BackfillOptionsForm):
@@ -45,6 +77,21 @@ class ZohoOrderOptionsForm(BackfillOptionsForm):
         help_text="A JSON list of rules: events, conditions and actions (see the Zoho integration's README).",
         widget=forms.Textarea(attrs={"rows": 4}),
     )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.flow is not None and self.flow.pk:
+            # The rule builder owns the rules: shown here read-only, with the way to it.
+            count = len((self.flow.options or {}).get("rules") or [])
+            field = self.fields["rules"]
+            field.disabled = True
+            field.widget = RulesSummary()
+            field.help_text = format_html(
+                '{} rule{}. <a href="{}">Open the rule builder</a> to add, change, enable or preview them.',
+                count,
+                "" if count == 1 else "s",
+                reverse("zoho_rules", args=[self.flow.pk]),
+            )
 
     def clean_rules(self):
         value = self.cleaned_data.get("rules") or []

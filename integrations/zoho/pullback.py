@@ -18,12 +18,12 @@ Before each run the three custom fields must exist on sales orders in the Zoho o
 calling the live API reads). When one is missing, pull-back is paused with an Alert telling exactly
 what to create; it resumes (and the Alert resolves) by itself once they exist.
 
-The store side (`StoreSide`) is reached through the registry, never by importing another
-integration: the store's source adapter may offer `mark_shipped(order_id, shipment)`,
-`set_order_status(order_id, status)` and `add_order_note(order_id, text, customer_visible)` (the
-interface this module proposes for connector.adapters); until then known stores are driven through
-their adapter's public client (ShipStation `orders/markasshipped`; WooCommerce status "completed"
-plus a customer-visible note).
+The store side is reached through the registry, never by importing another integration: the
+store's source adapter implements the optional methods of connector.adapters.SourceAdapter
+(`mark_shipped(tracking)`, `set_order_status(order_id, status)`, `add_order_note(order_id, text,
+customer_visible)`): ShipStation marks the order shipped (`orders/markasshipped`); WooCommerce posts
+the tracking to the store's Shipment Tracking endpoint when it has one, sets the order "completed"
+and adds a customer-visible note. A store without them fails the shipment visibly (NotSupported).
 """
 
 from __future__ import annotations
@@ -37,13 +37,14 @@ from celery import shared_task
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from connector.http import ApiError, Permanent
+from connector.adapters import NotSupported, Tracking
+from connector.http import ApiError
 from connector.models import Connection, Event, Flow, Link, Record, raise_alert, resolve_alerts
 from connector.registry import get_system
 from integrations.zoho import rules
 from integrations.zoho.client import ZohoBooksClient
 from integrations.zoho.salesorders import LINK as SALES_ORDER_LINK
-from integrations.zoho.salesorders import is_void
+from integrations.zoho.salesorders import SHIPMENT_LINK, is_void
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +53,6 @@ FIELD_LABELS = {"tracking_number": "Tracking Number", "carrier": "Carrier", "shi
 DEFAULT_INTERVAL_HOURS = 3.0
 DEFAULT_LOOKBACK_HOURS = 4.0
 MIN_MARGIN = timedelta(minutes=30)
-SHIPMENT_LINK = "store_shipment"
 CANCELED_LINK = "zoho_canceled_seen"
 STATE_LINK = "pullback_state"
 MAX_STORE_ATTEMPTS = 5
@@ -68,6 +68,16 @@ class TrackingInfo:
     carrier: str
     shipping_method: str = ""
     ship_date: date | None = None
+
+    def tracking(self) -> Tracking:
+        return Tracking(
+            order_id=self.order_source_id,
+            order_number=self.order_number,
+            carrier=self.carrier,
+            tracking_number=self.tracking_number,
+            shipping_method=self.shipping_method,
+            ship_date=self.ship_date,
+        )
 
 
 # --- Options ------------------------------------------------------------------------------------
@@ -143,89 +153,40 @@ def check_tracking_fields(flow: Flow, client: ZohoBooksClient) -> list[str]:
 
 
 class StoreSide(Protocol):
+    """What pull-back and the order rules ask of the store (tests pass a fake)."""
+
     def mark_shipped(self, connection: Connection, info: TrackingInfo) -> dict: ...
 
-    def set_status(self, connection: Connection, order_source_id: str, status: str) -> None: ...
+    def set_status(self, connection: Connection, order_source_id: str, status: str) -> dict: ...
 
-    def add_note(self, connection: Connection, order_source_id: str, text: str) -> None: ...
-
-
-def tracking_note(info: TrackingInfo) -> str:
-    how = " ".join(p for p in (info.carrier, info.shipping_method) if p)
-    return f"Your order {info.order_number} has shipped via {how}. Tracking number: {info.tracking_number}."
+    def add_note(
+        self, connection: Connection, order_source_id: str, text: str, customer_visible: bool = False
+    ) -> dict: ...
 
 
-def shipstation_carrier_code(carrier: str) -> str:
-    """ShipStation carrier codes are lower-case identifiers ("fedex", "ups", "usps", "dhl_express")."""
-    code = "_".join(carrier.strip().lower().split())
-    return {"dhl": "dhl_express", "united_states_postal_service": "usps", "stamps.com": "stamps_com"}.get(
-        code, code
-    ) or "other"
-
-
-class RegistryStoreSide:
-    """The store reached through the registry: the source adapter's own methods when it offers them
-    (the proposed interface), else its public client for the stores known to need it."""
+class AdapterStoreSide:
+    """The store's own source adapter, found through the registry: its optional store-side methods
+    of connector.adapters (`mark_shipped`, `set_order_status`, `add_order_note`). A store that
+    does not offer one raises `NotSupported`, a Permanent error the caller records."""
 
     def _adapter(self, connection: Connection):
         cls = get_system(connection.system).source_adapter
         if cls is None:
-            raise Permanent(f"{connection.system} has no store side to send shipments to.")
+            raise NotSupported(f"{connection.system} is not a store the connector can send shipments to.")
         return cls(connection)
 
-    @staticmethod
-    def _client(adapter):
-        client = adapter.client
-        return client() if callable(client) and not hasattr(client, "request") else client
-
     def mark_shipped(self, connection: Connection, info: TrackingInfo) -> dict:
-        adapter = self._adapter(connection)
-        if hasattr(adapter, "mark_shipped"):
-            return adapter.mark_shipped(info.order_source_id, info) or {}
-        client = self._client(adapter)
-        if connection.system == "shipstation":
-            try:
-                client.mark_as_shipped(
-                    int(info.order_source_id),
-                    carrier_code=shipstation_carrier_code(info.carrier),
-                    ship_date=(info.ship_date or timezone.now().date()).isoformat(),
-                    tracking_number=info.tracking_number,
-                    notify=True,
-                )
-            except Permanent as exc:
-                if "cannot be marked as shipped" not in exc.message.lower():
-                    raise
-                return {"already": True}
-            return {"store": "shipstation"}
-        if connection.system == "woocommerce":
-            client.update_order_status(info.order_source_id, "completed")
-            client.add_order_note(info.order_source_id, tracking_note(info), customer_note=True)
-            return {"store": "woocommerce"}
-        raise Permanent(f"Sending shipments to {connection.system} is not supported yet.")
+        return self._adapter(connection).mark_shipped(info.tracking()) or {}
 
-    def set_status(self, connection: Connection, order_source_id: str, status: str) -> None:
-        adapter = self._adapter(connection)
-        if hasattr(adapter, "set_order_status"):
-            adapter.set_order_status(order_source_id, status)
-            return
-        client = self._client(adapter)
-        if not hasattr(client, "update_order_status"):
-            raise Permanent(f"Setting the order status in {connection.system} is not supported yet.")
-        client.update_order_status(order_source_id, status)
+    def set_status(self, connection: Connection, order_source_id: str, status: str) -> dict:
+        return self._adapter(connection).set_order_status(order_source_id, status) or {}
 
-    def add_note(self, connection: Connection, order_source_id: str, text: str) -> None:
-        adapter = self._adapter(connection)
-        if hasattr(adapter, "add_order_note"):
-            adapter.add_order_note(order_source_id, text, False)
-            return
-        client = self._client(adapter)
-        if not hasattr(client, "add_order_note"):
-            raise Permanent(f"Adding order notes in {connection.system} is not supported yet.")
-        client.add_order_note(order_source_id, text, customer_note=False)
+    def add_note(self, connection: Connection, order_source_id: str, text: str, customer_visible: bool = False) -> dict:
+        return self._adapter(connection).add_order_note(order_source_id, text, customer_visible) or {}
 
 
 def store_side_for(flow: Flow) -> StoreSide:
-    return RegistryStoreSide()
+    return AdapterStoreSide()
 
 
 # --- Pull-back ----------------------------------------------------------------------------------

@@ -16,10 +16,13 @@ not_in contains matches` (`matches` is a case-insensitive glob, e.g. "MUG-*"). N
 `eval`ed: fields come from a fixed table of getters and operators from a fixed table of functions.
 
 Actions: `hold` (needs review), `skip` (not submitted), `note` (appended to the order notes sent to
-Zoho; after submit: a note on the store order), `set_tax_id` / `set_description` (on lines whose SKU
-matches `sku`, default all), `set_store_status`, `alert`, `email`.
+Zoho; after submit: a note on the store order, customer-visible with `customer_visible`),
+`set_tax_id` / `set_description` (on lines whose SKU matches `sku`, default all),
+`set_store_status` (in the store's own words: WooCommerce "on-hold", ShipStation "on_hold"),
+`alert`, `email`. Store actions go through the store adapter's optional methods
+(connector.adapters), via pullback.store_side_for.
 
-Pure: `validate`, `matches`, `evaluate`, `apply_order_actions`, `verdict`, `preview`.
+Pure: `validate`, `matches`, `evaluate`, `apply_order_actions`, `verdict`, `strongest`, `preview`.
 With effects: `run` (Events on the record, Alerts, emails, store calls through pullback's store side).
 """
 
@@ -267,8 +270,12 @@ def apply_order_actions(order: Order, firings: Iterable[Firing]) -> Order:
 
 def verdict(firings: Iterable[Firing]) -> str:
     """HOLD beats SKIP beats submitting."""
-    kinds = {a.get("type") for f in firings for a in f.actions}
-    return HOLD if HOLD in kinds else SKIP if SKIP in kinds else ""
+    return strongest(*(a.get("type") for f in firings for a in f.actions))
+
+
+def strongest(*verdicts: str) -> str:
+    """The verdict that wins among several events' verdicts (HOLD, then SKIP, then submitting)."""
+    return HOLD if HOLD in verdicts else SKIP if SKIP in verdicts else ""
 
 
 def preview(rules: list[dict], contexts: Iterable[Context]) -> list[dict]:
@@ -358,17 +365,21 @@ def _effect(action: dict, firing: Firing, ctx: Context, record, store_side) -> N
             None,
             [str(action["to"])],
         )
-    elif kind in ("set_store_status", "note") and firing.event not in (SCHEDULED, BEFORE_SUBMIT) and record is not None:
-        from integrations.zoho.pullback import store_side_for
-
-        side = store_side or store_side_for(record.flow)
-        if kind == "set_store_status":
-            side.set_status(record.flow.source, record.source_id, str(action["status"]))
-        else:
-            side.add_note(record.flow.source, record.source_id, str(action.get("text") or ""))
     elif kind == "set_store_status" and record is not None:
-        from integrations.zoho.pullback import store_side_for
-
-        (store_side or store_side_for(record.flow)).set_status(
-            record.flow.source, record.source_id, str(action["status"])
+        _store(store_side, record).set_status(record.flow.source, record.source_id, str(action["status"]))
+    elif kind == "note" and firing.event not in (SCHEDULED, BEFORE_SUBMIT) and record is not None:
+        # Before submit a note changes what Zoho gets (apply_order_actions); after, it goes to the store.
+        _store(store_side, record).add_note(
+            record.flow.source,
+            record.source_id,
+            str(action.get("text") or ""),
+            customer_visible=bool(action.get("customer_visible")),
         )
+
+
+def _store(store_side, record):
+    if store_side is not None:
+        return store_side
+    from integrations.zoho.pullback import store_side_for
+
+    return store_side_for(record.flow)

@@ -8,9 +8,11 @@ invoices. `ZohoBooksTarget` hands that type to `SalesOrders`:
   to the existing sales order, which is then updated);
 - contact by the order's email; flow option `create_contact_if_missing` (default on). Off: a missing
   contact fails the record with the remediation to create it;
-- lines: metadata `zohobooks_item_id` is used as the item directly; other lines find their item by
-  SKU then name (created when `create_missing_items` is on, the default; off: an unknown SKU fails the
-  record naming the SKUs); metadata `description` and `tax_id` override per line;
+- lines: metadata `zohobooks_item_id` is used as the item directly (also when the store keeps it
+  in the line's own meta list, WooCommerce line `meta_data`: lift_line_overrides); other lines
+  find their item by SKU then name (created when `create_missing_items` is on, the default; off:
+  an unknown SKU fails the record naming the SKUs); metadata `description` and `tax_id` override
+  per line;
 - totals to the cent through the adjustment (see mapping.order_to_sales_order); when a line carries a
   Zoho `tax_id`, Zoho's own `tax_total` is read back and the adjustment corrected once;
 - notes: the store's customer note in `notes`; internal notes as one comment on the sales order;
@@ -40,6 +42,10 @@ from integrations.zoho.client import Duplicate, NotFound
 
 LINK = "sales_order"
 COMMENT_LINK = "sales_order_comment"
+# Pull-back's claim on a shipment (Link on the store connection, key = sales order id), taken
+# before it tells the store: an edit the store makes because of it (WooCommerce "completed")
+# must not move the order's stage back from shipped to submitted.
+SHIPMENT_LINK = "store_shipment"
 # Statuses after which Zoho owns the order: store edits no longer change it (sales-order.yml `status`).
 FULFILLED_STATUSES = frozenset(
     {"fulfilled", "shipped", "shipped_not_invoiced", "invoiced", "partially_invoiced", "closed"}
@@ -62,6 +68,28 @@ class InvalidSku(Permanent):
 
 class NoProducts(Permanent):
     """The order has no line Zoho could take."""
+
+
+OVERRIDE_KEYS = ("description", "tax_id", mapping.ITEM_ID_KEY)
+
+
+def lift_line_overrides(order: Order) -> Order:
+    """Per-line overrides kept by the store in the line's own metadata list (WooCommerce line
+    `meta_data` [{"key", "value"}], item `options` [{"name", "value"}]) as the top-level line
+    metadata keys mapping.line_override reads. A key already set at the top level wins."""
+    lines = []
+    for line in order.lines:
+        found = {}
+        for entry in [*(line.metadata or {}).get("meta_data", []), *(line.metadata or {}).get("options", [])]:
+            if not isinstance(entry, dict):
+                continue
+            key = str(entry.get("key") or entry.get("name") or "").strip().lower()
+            value = entry.get("value")
+            if key in OVERRIDE_KEYS and isinstance(value, str | int) and str(value).strip():
+                found.setdefault(key, str(value).strip())
+        missing = {k: v for k, v in found.items() if not mapping.line_override(line, k)}
+        lines.append(dataclasses.replace(line, metadata={**(line.metadata or {}), **missing}) if missing else line)
+    return dataclasses.replace(order, lines=tuple(lines))
 
 
 def option(options: dict, name: str, default: bool = True) -> bool:
@@ -127,9 +155,13 @@ class SalesOrders:
     def upsert(self, order: Order, target_id: str | None) -> WriteResult:
         if order.status == OrderStatus.CANCELLED:
             return self.cancel(order, target_id or "")
+        order = lift_line_overrides(order)
         context = rules.Context(order=order, store=self._store_label())
-        self._fire(rules.SCHEDULED, context)
+        # "scheduled" may already hold, skip or change the order; "before submit" sees its changes.
+        order, scheduled = self._fire(rules.SCHEDULED, context)
+        context = dataclasses.replace(context, order=order)
         order, verdict = self._fire(rules.BEFORE_SUBMIT, context)
+        verdict = rules.strongest(scheduled, verdict)
         if verdict == rules.HOLD:
             raise NeedsReview(
                 f"Order {order.number} is held by an order rule.",
@@ -196,14 +228,19 @@ class SalesOrders:
                         salesorder_id,
                         "unchanged",
                         reason="Zoho has fulfilled this sales order; store edits no longer change it.",
-                        stage="submitted",
+                        stage=self._submitted_stage(salesorder_id),
                     )
                 payload, item_ids = self._payload(order)
                 written = self.client.update_sales_order(salesorder_id, payload)
                 written = self._correct_total(order, salesorder_id, written, item_ids, payload)
                 self.target._remember(LINK, order.number, salesorder_id)
                 self._internal_note(order, salesorder_id)
-                return self._result(salesorder_id, "updated", total=str(written.get("total", "")), stage="submitted")
+                return self._result(
+                    salesorder_id,
+                    "updated",
+                    total=str(written.get("total", "")),
+                    stage=self._submitted_stage(salesorder_id),
+                )
         payload, item_ids = self._payload(order)
         try:
             written = self.client.create_sales_order(payload)
@@ -225,9 +262,6 @@ class SalesOrders:
                 f"Order {order.number} has no products to send (no line with a quantity).",
                 remediation="Add products to the order in the store, then press Replay.",
             )
-        check_currency = getattr(self.target, "_check_currency", None)
-        if check_currency is not None:
-            check_currency(order)  # same rule as invoices: never book another currency silently
         customer_id = self._contact(order)
         item_ids = self._item_ids(order)
         try:
@@ -265,15 +299,19 @@ class SalesOrders:
             return self.target._contact_for_order(order)  # find by email; a duplicate-name refusal re-finds it
         customer = order.customer
         email = (customer.email or customer.key) if customer else ""
-        found = self.target._find_contact(customer) if customer and email else None
+        # Zoho gives a document its contact's currency: an order in another currency than the
+        # organisation's needs the buyer's contact in that currency (as for invoices).
+        foreign = self.target._foreign_currency(order)
+        found = self.target._find_contact(customer, currency=foreign) if customer and email else None
         if found:
             return found
+        in_currency = f" and the currency {foreign}" if foreign else ""
         raise MissingContact(
-            f"Not submitted: no Zoho Books contact has the email {email}."
+            f"Not submitted: no Zoho Books contact has the email {email}{in_currency}."
             if email
             else f"Not submitted: order {order.number} has no customer email to find a Zoho contact by.",
             remediation=(
-                f"Create a contact in Zoho Books whose primary contact person has the email {email}"
+                f"Create a contact in Zoho Books whose primary contact person has the email {email}{in_currency}"
                 if email
                 else "Add the customer's email to the order in the store"
             )
@@ -314,6 +352,18 @@ class SalesOrders:
         return known
 
     # --- Rules ------------------------------------------------------------------------------------
+
+    def _submitted_stage(self, salesorder_id: str) -> str:
+        """ "shipped" once pull-back has claimed this sales order's shipment, else "submitted"."""
+        from connector.models import Link
+
+        record = self.target.current_record
+        if record is None:
+            return "submitted"
+        claimed = Link.objects.filter(
+            connection_id=record.flow.source_id, object_type=SHIPMENT_LINK, canonical_key=salesorder_id
+        ).exists()
+        return "shipped" if claimed else "submitted"
 
     def _store_label(self) -> str:
         record = self.target.current_record

@@ -110,10 +110,15 @@ def sales_orders_page(request: HttpRequest, organization_id: str):
         body = _body(request) if request.content_type == "application/json" else request.POST.dict()
         if body is None:
             return JsonResponse({"error": "body must be a JSON object"}, status=400)
+        if body.get("tracking_fields") and not state.documents(org, "customfield").filter(parent_id="salesorder"):
+            state.add_tracking_fields(org)  # the page's "create the fields" button, for the demo
+            body = {}
         values = {k: str(body[k]) for k in ("tracking_number", "carrier", "shipping_method") if body.get(k)}
         status = str(body.get("status") or "")
         if status not in ("", "open", "fulfilled", "void"):
             error = "status must be open, fulfilled or void"
+        elif not body.get("salesorder_id"):
+            pass  # nothing to change (e.g. the fields were just created)
         else:
             try:
                 doc = state.set_sales_order(org, str(body.get("salesorder_id") or ""), status=status, **values)
@@ -129,7 +134,12 @@ def sales_orders_page(request: HttpRequest, organization_id: str):
     for doc in orders:
         values = {f.get("api_name", f.get("label")): f.get("value") for f in doc.data.get("custom_fields", [])}
         rows.append(
-            {"doc": doc, "tracking": values.get("cf_tracking_number", ""), "carrier": values.get("cf_carrier", "")}
+            {
+                "doc": doc,
+                "tracking": values.get("cf_tracking_number", ""),
+                "carrier": values.get("cf_carrier", ""),
+                "method": values.get("cf_shipping_method", ""),
+            }
         )
     fields = state.documents(org, "customfield").filter(parent_id="salesorder").count()
     return render(

@@ -39,9 +39,11 @@ class FakeStore:
 
     def set_status(self, connection, order_source_id, status):
         self.statuses.append((order_source_id, status))
+        return {}
 
-    def add_note(self, connection, order_source_id, text):
+    def add_note(self, connection, order_source_id, text, customer_visible=False):
         self.notes.append((order_source_id, text))
+        return {}
 
 
 def the_order(number="2001", source_id="5512") -> Order:
@@ -177,32 +179,65 @@ def test_due_follows_the_interval(flow, sandbox_org):
     assert not pullback.due(flow, now + timedelta(hours=2)) and pullback.due(flow, now + timedelta(hours=3))
 
 
-def test_registry_store_side_drives_a_woocommerce_like_client(flow, monkeypatch):
+def test_the_store_side_is_the_source_adapters_own_methods(flow, monkeypatch):
+    """Pull-back and rules reach the store only through connector.adapters' optional methods."""
+    from connector.adapters import NotSupported, SourceAdapter
+    from connector.registry import get_system
+
     calls = []
 
-    class Client:
-        def request(self):  # marks it as a client object
+    class Store(SourceAdapter):
+        system = "woocommerce"
+
+        def changes_since(self, object_type, since, until):
+            return iter(())
+
+        def fetch(self, object_type, source_id):
             return None
 
-        def update_order_status(self, order_id, status):
-            calls.append(("status", order_id, status))
+        def changes_from_delivery(self, delivery):
+            return []
 
-        def add_order_note(self, order_id, note, *, customer_note=False):
-            calls.append(("note", order_id, customer_note, note))
+        def mark_shipped(self, tracking):
+            calls.append(("shipped", tracking))
+            return {"ok": True}
 
-    class Adapter:
-        def __init__(self, connection):
-            self.client = Client()
+        def add_order_note(self, order_id, text, customer_visible=False):
+            calls.append(("note", order_id, text, customer_visible))
+            return {}
 
-    from connector import registry
-
-    real = registry.get_system("woocommerce") if "woocommerce" in registry._systems else None
-    fake = dataclasses.replace(real, source_adapter=Adapter) if real else None
-    monkeypatch.setattr(pullback, "get_system", lambda key: fake)
+    monkeypatch.setattr(
+        pullback, "get_system", lambda key: dataclasses.replace(get_system("woocommerce"), source_adapter=Store)
+    )
+    side = pullback.AdapterStoreSide()
     info = pullback.TrackingInfo("2001", "5512", "1", "1Z9", "UPS", "Ground")
-    pullback.RegistryStoreSide().mark_shipped(flow.source, info)
-    assert calls[0] == ("status", "5512", "completed")
-    assert calls[1][:3] == ("note", "5512", True) and "UPS Ground" in calls[1][3] and "1Z9" in calls[1][3]
+    assert side.mark_shipped(flow.source, info) == {"ok": True}
+    tracking = calls[0][1]
+    assert (tracking.order_id, tracking.order_number, tracking.carrier, tracking.tracking_number) == (
+        "5512",
+        "2001",
+        "UPS",
+        "1Z9",
+    )
+    assert "UPS Ground" in tracking.note() and "1Z9" in tracking.note()
+    side.add_note(flow.source, "5512", "Packed", customer_visible=True)
+    assert calls[1] == ("note", "5512", "Packed", True)
+    with pytest.raises(NotSupported, match="cannot set order statuses"):
+        side.set_status(flow.source, "5512", "completed")  # the contract's default
+
+
+def test_a_store_that_cannot_take_the_shipment_fails_it_visibly(flow, sandbox_org, monkeypatch):
+    from connector.registry import get_system
+
+    state.add_tracking_fields(sandbox_org)
+    record = submit(flow)
+    state.set_sales_order(sandbox_org, record.target_id, tracking_number="T1", carrier="UPS")
+    monkeypatch.setattr(
+        pullback, "get_system", lambda key: dataclasses.replace(get_system("woocommerce"), source_adapter=None)
+    )
+    assert pullback.pull_back(flow)["failed"] == 1
+    failed = Event.objects.get(record=record, kind="failed", data__stage="shipped")
+    assert "not a store the connector can send shipments to" in failed.message
 
 
 def test_the_sandbox_page_lets_a_person_fill_tracking(flow, sandbox_org, zoho_base):
@@ -238,3 +273,29 @@ def test_the_order_stage_is_on_the_record_and_filterable(db):
     from connector.models import Record
 
     assert list(filter_records(Record.objects.for_org(org), {"stage": "shipped"})) == [shipped]
+
+
+def test_the_sandbox_page_creates_the_tracking_fields_for_the_demo(flow, sandbox_org, zoho_base):
+    import requests
+
+    page = f"{zoho_base}/sandbox/zoho/_control/orgs/{sandbox_org.organization_id}/salesorders"
+    record = submit(flow)
+    assert "Create the three custom fields" in requests.get(page, timeout=5).text
+    assert pullback.pull_back(flow, store=FakeStore()) == {"paused": ["tracking_number", "carrier", "shipping_method"]}
+    created = requests.post(page, data={"tracking_fields": "1"}, timeout=5)
+    assert created.status_code == 200 and "Create the three custom fields" not in created.text
+    requests.post(page, data={"tracking_fields": "1"}, timeout=5)  # twice: still three fields
+    assert state.documents(sandbox_org, "customfield").filter(parent_id="salesorder").count() == 3
+    filled = requests.post(
+        page,
+        data={
+            "salesorder_id": record.target_id,
+            "tracking_number": "9400",
+            "carrier": "USPS",
+            "shipping_method": "Priority",
+        },
+        timeout=5,
+    )
+    assert filled.status_code == 200 and 'value="Priority"' in filled.text
+    store = FakeStore()
+    assert pullback.pull_back(flow, store=store)["sent"] == 1 and store.shipped[0].shipping_method == "Priority"

@@ -1,0 +1,336 @@
+"""The order-rule builder of a Zoho Books flow (issue 10): list, add, edit, enable, delete and preview
+rules. Rules are data in `flow.options["rules"]`, validated by rules.validate before they are saved.
+
+A rule's conditions and actions are rows of the form (`cond_field`/`cond_op`/`cond_value`,
+`act_type`/`act_value`/`act_sku`/`act_visible`, in order); htmx adds and removes rows, and a blank
+row is ignored, so the page also works without JavaScript. "Preview" runs the rule being edited
+against the flow's last 50 orders, from the payloads we already store: it writes nothing and calls
+no vendor.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db import transaction
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from connector.canonical import Order, from_payload
+from connector.models import Flow, Record
+from connector.tenancy import get_for_org_or_404
+from integrations.zoho import rules
+
+PREVIEW_ORDERS = 50
+# The action's one text value goes to this key of the action dict.
+VALUE_KEY = {
+    "note": "text",
+    "set_tax_id": "tax_id",
+    "set_description": "text",
+    "set_store_status": "status",
+    "alert": "message",
+    "email": "to",
+}
+SKU_ACTIONS = ("set_tax_id", "set_description")
+LIST_OPS = ("in", "not_in", "matches")
+FIELD_LABELS = {
+    "total": "Order total",
+    "subtotal": "Lines subtotal",
+    "shipping": "Shipping",
+    "country": "Ship-to country",
+    "state": "Ship-to state",
+    "email": "Customer email",
+    "currency": "Currency",
+    "store": "Store (shipstation, woocommerce)",
+    "sku": "A line's SKU",
+    "tag": "A tag",
+    "item_count": "Item count",
+    "notes": "Order notes",
+}
+OP_LABELS = {
+    "eq": "is",
+    "ne": "is not",
+    "gt": "is more than",
+    "gte": "is at least",
+    "lt": "is less than",
+    "lte": "is at most",
+    "in": "is one of",
+    "not_in": "is none of",
+    "contains": "contains",
+    "matches": "matches pattern",
+}
+ACTION_LABELS = {
+    "hold": "Hold for review",
+    "skip": "Do not submit",
+    "note": "Add a note",
+    "set_tax_id": "Set the lines' tax id",
+    "set_description": "Set the lines' description",
+    "set_store_status": "Set the store order's status",
+    "alert": "Raise an alert",
+    "email": "Email someone",
+}
+
+
+# --- Data helpers (also used by the API) ---------------------------------------------------------
+
+
+def rules_flow(request: HttpRequest, pk: int) -> Flow:
+    """The organisation's flow into Zoho Books; anything else (another tenant's, another target) is 404."""
+    flow = get_for_org_or_404(Flow, request.organization, pk=pk)
+    if flow.target.system != "zoho":
+        raise Http404("This flow has no order rules.")
+    return flow
+
+
+def current_rules(flow: Flow) -> list[dict]:
+    value = (flow.options or {}).get("rules") or []
+    return [r for r in value if isinstance(r, dict)] if isinstance(value, list) else []
+
+
+def save_rules(flow: Flow, new_rules: list[dict]) -> None:
+    """Replace the flow's rules (already validated), leaving its other options as they are."""
+    with transaction.atomic():
+        locked = Flow.objects.select_for_update().get(pk=flow.pk)
+        locked.options = {**(locked.options or {}), "rules": new_rules}
+        locked.save(update_fields=["options", "updated_at"])
+    flow.options = locked.options
+
+
+def preview_rows(flow: Flow, candidate: list[dict], limit: int = PREVIEW_ORDERS) -> list[dict]:
+    """What `candidate` would have done to the flow's last `limit` orders: read-only, from stored payloads."""
+    records = (
+        Record.objects.for_org(flow.organization)
+        .filter(flow=flow, object_type="order")
+        .order_by("-id")
+        .only("pk", "source_ref", "status", "payload", "source_payload")[:limit]
+    )
+    pairs = []
+    for record in records:
+        data = record.payload or record.source_payload
+        if not data:
+            continue
+        try:
+            order = from_payload(Order, data)
+        except (KeyError, TypeError, ValueError):
+            continue  # an unreadable payload has its own failure in the audit log
+        pairs.append((record, rules.Context(order=order, store=flow.source.system)))
+    rows = rules.preview(candidate, [ctx for _, ctx in pairs])
+    return [
+        {**row, "record_id": record.pk, "status": record.status, "total": str(ctx.order.total)}
+        for (record, ctx), row in zip(pairs, rows, strict=True)
+    ]
+
+
+def rule_from_post(data) -> dict:
+    """One rule from the builder's form rows; blank rows are left out."""
+    rule: dict = {
+        "name": data.get("name", "").strip()[:120],
+        "event": data.get("event", ""),
+        "match": data.get("match") or "all",
+        "enabled": data.get("enabled") in ("on", "true", "1"),
+        "when": [],
+        "actions": [],
+    }
+    fields, ops, values = (data.getlist(k) for k in ("cond_field", "cond_op", "cond_value"))
+    for field, op, value in zip(fields, ops, values, strict=False):
+        if not field:
+            continue
+        value = value.strip()
+        if op in ("in", "not_in") or (op in LIST_OPS and "," in value):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        rule["when"].append({"field": field, "op": op or "eq", "value": value})
+    types, texts, skus, visible = (data.getlist(k) for k in ("act_type", "act_value", "act_sku", "act_visible"))
+    for n, kind in enumerate(types):
+        if not kind:
+            continue
+        action: dict = {"type": kind}
+        text = texts[n].strip() if n < len(texts) else ""
+        if kind in VALUE_KEY and text:
+            action[VALUE_KEY[kind]] = text
+        sku = skus[n].strip() if n < len(skus) else ""
+        if kind in SKU_ACTIONS and sku:
+            action["sku"] = sku
+        if kind == "note" and n < len(visible) and visible[n] == "customer":
+            action["customer_visible"] = True
+        rule["actions"].append(action)
+    return rule
+
+
+def _rows(rule: dict) -> tuple[list[dict], list[dict]]:
+    """A saved rule as form rows (list values shown comma-separated)."""
+    conditions = [
+        {
+            "field": c.get("field", ""),
+            "op": c.get("op", "eq"),
+            "value": ", ".join(map(str, c["value"])) if isinstance(c.get("value"), list) else str(c.get("value", "")),
+        }
+        for c in rule.get("when") or []
+        if isinstance(c, dict)
+    ]
+    actions = [
+        {
+            "type": a.get("type", ""),
+            "value": str(a.get(VALUE_KEY.get(a.get("type"), ""), "") or ""),
+            "sku": str(a.get("sku", "") or ""),
+            "visible": "customer" if a.get("customer_visible") else "",
+        }
+        for a in rule.get("actions") or []
+        if isinstance(a, dict)
+    ]
+    return conditions or [{"field": "", "op": "eq", "value": ""}], actions or [{"type": "", "value": "", "sku": ""}]
+
+
+def _choices() -> dict:
+    return {
+        "events": rules.EVENTS,
+        "fields": [(k, FIELD_LABELS.get(k, k)) for k in rules.FIELDS],
+        "ops": [(k, OP_LABELS.get(k, k)) for k in rules.OPERATORS],
+        "action_types": [(k, ACTION_LABELS.get(k, k)) for k in sorted(rules.ACTIONS, key=_action_order)],
+    }
+
+
+def _action_order(kind: str) -> tuple[int, str]:
+    order = list(ACTION_LABELS)
+    return (order.index(kind) if kind in order else len(order), kind)
+
+
+def describe(rule: dict) -> dict:
+    """A rule in words for the list page."""
+    joiner = " or " if rule.get("match") == "any" else " and "
+    when = joiner.join(
+        f"{FIELD_LABELS.get(c.get('field'), c.get('field'))} {OP_LABELS.get(c.get('op', 'eq'), c.get('op'))} "
+        f"{', '.join(map(str, c['value'])) if isinstance(c.get('value'), list) else c.get('value', '')}"
+        for c in rule.get("when") or []
+        if isinstance(c, dict)
+    )
+    actions = "; ".join(
+        ACTION_LABELS.get(a.get("type"), str(a.get("type")))
+        + (f" “{a[VALUE_KEY[a['type']]]}”" if a.get("type") in VALUE_KEY and a.get(VALUE_KEY[a["type"]]) else "")
+        for a in rule.get("actions") or []
+        if isinstance(a, dict)
+    )
+    return {
+        "event": rules.EVENTS.get(rule.get("event"), rule.get("event")),
+        "when": when or "every order",
+        "actions": actions or "nothing",
+    }
+
+
+# --- Pages ---------------------------------------------------------------------------------------
+
+
+def _is_htmx(request: HttpRequest) -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+@login_required
+@require_GET
+def rule_list(request: HttpRequest, pk: int) -> HttpResponse:
+    flow = rules_flow(request, pk)
+    saved = current_rules(flow)
+    return render(
+        request,
+        "zoho/rules.html",
+        {
+            "flow": flow,
+            "rows": [{"index": n, "rule": r, "text": describe(r)} for n, r in enumerate(saved)],
+            "sales_orders": (flow.options or {}).get("document") == "sales_order",
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def rule_edit(request: HttpRequest, pk: int, index: int | None = None) -> HttpResponse:
+    flow = rules_flow(request, pk)
+    saved = current_rules(flow)
+    if index is not None and not 0 <= index < len(saved):
+        raise Http404("No such rule.")
+    rule = (
+        saved[index] if index is not None else {"name": "", "event": rules.SCHEDULED, "match": "all", "enabled": True}
+    )
+    problems: list[str] = []
+    preview = None
+    if request.method == "POST":
+        rule = rule_from_post(request.POST)
+        problems = [p.split(": ", 1)[-1] for p in rules.validate([rule])]
+        if not rule["name"]:
+            problems.insert(0, "Give the rule a name.")
+        if request.POST.get("action") == "preview":
+            # Previewed as if enabled: the point is to see what it would do before switching it on.
+            preview = preview_rows(flow, [{**rule, "enabled": True}]) if not problems else None
+            if _is_htmx(request):
+                return render(request, "zoho/_rules_preview.html", {"preview": preview, "problems": problems})
+        elif not problems:
+            changed = list(saved)
+            if index is None:
+                changed.append(rule)
+            else:
+                changed[index] = rule
+            save_rules(flow, changed)
+            messages.success(request, f"Rule “{rule['name']}” saved.")
+            return redirect("zoho_rules", pk=flow.pk)
+    conditions, actions = _rows(rule)
+    context = {
+        "flow": flow,
+        "rule": rule,
+        "index": index,
+        "conditions": conditions,
+        "actions": actions,
+        "problems": problems,
+        "preview": preview,
+        **_choices(),
+    }
+    return render(request, "zoho/rule_form.html", context, status=400 if problems else 200)
+
+
+@login_required
+@require_POST
+def rule_toggle(request: HttpRequest, pk: int, index: int) -> HttpResponse:
+    flow = rules_flow(request, pk)
+    saved = current_rules(flow)
+    if not 0 <= index < len(saved):
+        raise Http404("No such rule.")
+    saved[index] = {**saved[index], "enabled": saved[index].get("enabled", True) is False}
+    save_rules(flow, saved)
+    state = "enabled" if saved[index]["enabled"] else "disabled"
+    messages.success(request, f"Rule “{saved[index].get('name', '')}” {state}.")
+    return redirect("zoho_rules", pk=flow.pk)
+
+
+@login_required
+@require_POST
+def rule_delete(request: HttpRequest, pk: int, index: int) -> HttpResponse:
+    flow = rules_flow(request, pk)
+    saved = current_rules(flow)
+    if not 0 <= index < len(saved):
+        raise Http404("No such rule.")
+    removed = saved.pop(index)
+    save_rules(flow, saved)
+    messages.success(request, f"Rule “{removed.get('name', '')}” deleted.")
+    return redirect("zoho_rules", pk=flow.pk)
+
+
+@login_required
+@require_POST
+def rules_preview(request: HttpRequest, pk: int) -> HttpResponse:
+    """All saved rules against the last orders (the list page's Preview)."""
+    flow = rules_flow(request, pk)
+    context = {"preview": preview_rows(flow, current_rules(flow)), "problems": []}
+    if _is_htmx(request):
+        return render(request, "zoho/_rules_preview.html", context)
+    return render(request, "zoho/rules_preview_page.html", {"flow": flow, **context})
+
+
+@login_required
+@require_GET
+def rule_row(request: HttpRequest, pk: int) -> HttpResponse:
+    """One blank condition or action row for htmx to append; `kind=none` answers nothing (row removed)."""
+    flow = rules_flow(request, pk)
+    kind = request.GET.get("kind", "")
+    if kind not in ("condition", "action"):
+        return HttpResponse("")
+    template = "zoho/_rule_condition.html" if kind == "condition" else "zoho/_rule_action.html"
+    row = {"field": "", "op": "eq", "value": ""} if kind == "condition" else {"type": "", "value": "", "sku": ""}
+    return render(request, template, {"flow": flow, "row": row, **_choices()})
