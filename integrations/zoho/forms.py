@@ -55,6 +55,11 @@ class ZohoOrderOptionsForm(BackfillOptionsForm):
     create_missing_items = forms.BooleanField(
         label="Create Zoho items for SKUs Zoho does not know", required=False, initial=True
     )
+    submit_by_default = forms.BooleanField(
+        label="Sales orders: send every order (off: only orders an order rule submits)",
+        required=False,
+        initial=True,
+    )
     pullback_interval_hours = forms.FloatField(
         label="Pull shipments back every (hours)",
         min_value=0.25,

@@ -61,10 +61,14 @@ EVENTS = {
 
 HOLD = "hold"
 SKIP = "skip"
+SUBMIT = "submit"  # send to Zoho; decisive when the flow sends only orders a rule submits
+CANCEL = "cancel_in_zoho"  # void the sales order just written (after submit)
 ORDER_CHANGING = {"note", "set_tax_id", "set_description"}
-ACTIONS = {HOLD, SKIP, "note", "set_tax_id", "set_description", "set_store_status", "alert", "email"}
+ACTIONS = {HOLD, SKIP, SUBMIT, CANCEL, "note", "set_tax_id", "set_description", "set_store_status", "alert", "email"}
 # Actions only meaningful before the order is written to Zoho.
-BEFORE_ONLY = {HOLD, SKIP, "set_tax_id", "set_description"}
+BEFORE_ONLY = {HOLD, SKIP, SUBMIT, "set_tax_id", "set_description"}
+# Actions only meaningful once a sales order exists.
+AFTER_ONLY = {CANCEL}
 
 
 @dataclass(frozen=True)
@@ -212,6 +216,8 @@ def validate(rules: Any) -> list[str]:
                 problems.append(f"{label}: unknown action {kind!r}; choose one of {', '.join(sorted(ACTIONS))}.")
             elif kind in BEFORE_ONLY and event in EVENTS and event not in (SCHEDULED, BEFORE_SUBMIT):
                 problems.append(f"{label}: '{kind}' only works on the scheduled and before-submit events.")
+            elif kind in AFTER_ONLY and event in EVENTS and event != AFTER_SUBMIT:
+                problems.append(f"{label}: '{kind}' only works on the after-submit event.")
             elif kind == "set_tax_id" and not action.get("tax_id"):
                 problems.append(f"{label}: set_tax_id needs a tax_id.")
             elif kind == "email" and "@" not in str(action.get("to", "")):
@@ -269,28 +275,45 @@ def apply_order_actions(order: Order, firings: Iterable[Firing]) -> Order:
 
 
 def verdict(firings: Iterable[Firing]) -> str:
-    """HOLD beats SKIP beats submitting."""
+    """HOLD beats SKIP beats CANCEL beats SUBMIT beats nothing said."""
     return strongest(*(a.get("type") for f in firings for a in f.actions))
 
 
 def strongest(*verdicts: str) -> str:
-    """The verdict that wins among several events' verdicts (HOLD, then SKIP, then submitting)."""
-    return HOLD if HOLD in verdicts else SKIP if SKIP in verdicts else ""
+    """The verdict that wins among several events' verdicts (HOLD, SKIP, CANCEL, SUBMIT, then "")."""
+    return next((v for v in (HOLD, SKIP, CANCEL, SUBMIT) if v in verdicts), "")
 
 
-def preview(rules: list[dict], contexts: Iterable[Context]) -> list[dict]:
+def submits(verdict_: str, *, submit_by_default: bool = True) -> bool:
+    """Whether an order with this before-submit verdict goes to Zoho."""
+    if verdict_ in (HOLD, SKIP):
+        return False
+    return submit_by_default or verdict_ == SUBMIT
+
+
+def preview(rules: list[dict], contexts: Iterable[Context], *, submit_by_default: bool = True) -> list[dict]:
     """What the rules would have done to these orders (e.g. the last 50), changing nothing."""
     rows = []
     for ctx in contexts:
-        fired = []
-        for event in (SCHEDULED, BEFORE_SUBMIT, AFTER_SUBMIT):
-            fired.extend(evaluate(event, ctx, rules))
-        changed = apply_order_actions(ctx.order, [f for f in fired if f.event in (SCHEDULED, BEFORE_SUBMIT)])
+        before = [f for event in (SCHEDULED, BEFORE_SUBMIT) for f in evaluate(event, ctx, rules)]
+        changed = apply_order_actions(ctx.order, before)
+        before_verdict = verdict(before)
+        fired = list(before)
+        if submits(before_verdict, submit_by_default=submit_by_default):
+            after = evaluate(AFTER_SUBMIT, dataclasses.replace(ctx, order=changed), rules)
+            fired.extend(after)
+            outcome = "submitted, then canceled in Zoho" if verdict(after) == CANCEL else "submitted"
+        elif before_verdict == HOLD:
+            outcome = "held"
+        elif before_verdict == SKIP:
+            outcome = "not submitted"
+        else:
+            outcome = "not submitted (no rule submitted it)"
         rows.append(
             {
                 "order": ctx.order.number,
                 "fired": [{"rule": f.rule, "event": f.event, "actions": f.describe()} for f in fired],
-                "outcome": {HOLD: "held", SKIP: "not submitted"}.get(verdict(fired), "submitted"),
+                "outcome": outcome,
                 "notes": changed.notes if changed.notes != ctx.order.notes else None,
             }
         )

@@ -63,6 +63,8 @@ OP_LABELS = {
 ACTION_LABELS = {
     "hold": "Hold for review",
     "skip": "Do not submit",
+    "submit": "Submit to Zoho",
+    "cancel_in_zoho": "Cancel (void) in Zoho",
     "note": "Add a note",
     "set_tax_id": "Set the lines' tax id",
     "set_description": "Set the lines' description",
@@ -115,7 +117,8 @@ def preview_rows(flow: Flow, candidate: list[dict], limit: int = PREVIEW_ORDERS)
         except (KeyError, TypeError, ValueError):
             continue  # an unreadable payload has its own failure in the audit log
         pairs.append((record, rules.Context(order=order, store=flow.source.system)))
-    rows = rules.preview(candidate, [ctx for _, ctx in pairs])
+    submit_by_default = (flow.options or {}).get("submit_by_default", True) is not False
+    rows = rules.preview(candidate, [ctx for _, ctx in pairs], submit_by_default=submit_by_default)
     return [
         {**row, "record_id": record.pk, "status": record.status, "total": str(ctx.order.total)}
         for (record, ctx), row in zip(pairs, rows, strict=True)

@@ -171,6 +171,15 @@ class SalesOrders:
             return WriteResult(
                 "", "skipped", data={"reason": "Not submitted: skipped by an order rule.", "stage": "not_submitted"}
             )
+        if not rules.submits(verdict, submit_by_default=option(self.options, "submit_by_default")):
+            return WriteResult(
+                "",
+                "skipped",
+                data={
+                    "reason": "Not submitted: this flow sends only orders a rule submits, and none did.",
+                    "stage": "not_submitted",
+                },
+            )
         try:
             result = self._submit(order, target_id or self.target._linked(LINK, order.number))
         except InvalidSku as exc:
@@ -185,7 +194,10 @@ class SalesOrders:
         if result.data.get("stage") == "canceled":
             self._fire(rules.CANCELED_IN_ZOHO, dataclasses.replace(context, order=order))
         elif result.action in ("created", "updated"):
-            self._fire(rules.AFTER_SUBMIT, dataclasses.replace(context, order=order))
+            _, after = self._fire(rules.AFTER_SUBMIT, dataclasses.replace(context, order=order))
+            if after == rules.CANCEL:
+                self.void(result.target_id, f"Order {order.number} was cancelled by an order rule.")
+                return self._result(result.target_id, "voided", stage="canceled", reason="Canceled by an order rule.")
         return result
 
     def cancel(self, order: Order, target_id: str) -> WriteResult:

@@ -136,3 +136,23 @@ def test_numeric_comparisons_agree_with_decimal(total, threshold):
     gt = rules.matches(rule(when=[{"field": "total", "op": "gt", "value": str(threshold)}]), c)
     lte = rules.matches(rule(when=[{"field": "total", "op": "lte", "value": str(threshold)}]), c)
     assert gt == (total > threshold) and lte == (not gt)
+
+
+def test_submit_and_cancel_actions_are_checked_and_previewed():
+    r = rules
+    assert r.validate([{"event": "after_submit", "actions": [{"type": "submit"}]}])  # submit is a before action
+    assert r.validate([{"event": "before_submit", "actions": [{"type": "cancel_in_zoho"}]}])  # cancel is after
+    assert not r.validate([{"event": "after_submit", "actions": [{"type": "cancel_in_zoho"}]}])
+    assert r.strongest(r.SUBMIT, r.SKIP) == r.SKIP and r.strongest(r.SUBMIT, "") == r.SUBMIT
+    assert r.submits("", submit_by_default=True) and not r.submits("", submit_by_default=False)
+    assert r.submits(r.SUBMIT, submit_by_default=False) and not r.submits(r.HOLD, submit_by_default=True)
+    cancel = rule(
+        "after_submit", actions=({"type": "cancel_in_zoho"},), when=({"field": "country", "op": "eq", "value": "US"},)
+    )
+    submit = rule(actions=({"type": "submit"},), when=({"field": "total", "op": "gt", "value": "100"},))
+    (us,) = r.preview([cancel], [ctx()])
+    assert us["outcome"] == "submitted, then canceled in Zoho"
+    (small,) = r.preview([submit], [ctx(total="10.00")], submit_by_default=False)
+    assert small["outcome"] == "not submitted (no rule submitted it)"
+    (big,) = r.preview([submit], [ctx()], submit_by_default=False)
+    assert big["outcome"] == "submitted"

@@ -191,3 +191,37 @@ def test_a_missing_contact_in_another_currency_says_which(flow, sandbox_org):
     record = sync(flow, an_order(currency="EUR"))
     assert record.status == "failed" and "grace@example.com and the currency EUR" in record.last_error
     assert sync(flow, an_order("2002")).status == "synced"  # in USD the contact is found
+
+
+def test_submit_rule_decides_when_the_flow_sends_only_rule_submitted_orders(flow, sandbox_org, store):
+    flow.options = {**flow.options, "submit_by_default": False}
+    flow.save()
+    with_rules(
+        flow,
+        rule("Big ones", "before_submit", {"type": "submit"}, when=[{"field": "total", "op": "gte", "value": "20"}]),
+    )
+    small = sync(flow, an_order("2101", total=Decimal("5.00")))
+    assert small.status == "skipped" and small.stage == "not_submitted"
+    assert "only orders a rule submits" in Event.objects.filter(record=small).last().message
+    assert sales_order(sandbox_org, "2101") is None
+    big = an_order("2102")
+    assert big.total >= 20
+    done = sync(flow, big)
+    assert done.status == "synced" and sales_order(sandbox_org, "2102") is not None
+    assert fired(done, "Big ones")
+
+
+def test_cancel_in_zoho_after_submit_voids_the_sales_order(flow, sandbox_org, store):
+    with_rules(
+        flow,
+        rule(
+            "No exports",
+            "after_submit",
+            {"type": "cancel_in_zoho"},
+            when=[{"field": "country", "op": "ne", "value": "ZZ"}],
+        ),
+    )
+    record = sync(flow, an_order("2201"))
+    written = sales_order(sandbox_org, "2201")
+    assert written is not None and written.data["status"] == "void"
+    assert record.stage == "canceled" and fired(record, "No exports")
