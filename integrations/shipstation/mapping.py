@@ -193,6 +193,11 @@ def order_from_shipstation(data: dict, *, currency: str = "USD") -> Order:
     for item in regular:
         line_id = _text(item.get("lineItemKey")) or _text(item.get("orderItemId"))
         metadata = {"orderItemId": item["orderItemId"]} if item.get("orderItemId") else {}
+        options = [o for o in item.get("options") or [] if isinstance(o, dict) and o.get("name")]
+        if options:
+            # Item options ({name, value}) carry per-line overrides for the target (e.g. Zoho's
+            # description / tax_id / zohobooks_item_id, lifted by integrations.zoho.salesorders).
+            metadata["options"] = [{"name": _text(o["name"]), "value": _text(o.get("value"))} for o in options]
         lines.append(
             LineItem(
                 sku=_text(item.get("sku")),

@@ -178,3 +178,20 @@ def test_canonical_order_round_trips_through_createorder_json(order):
     back = mapping.order_from_shipstation(read, currency="USD")
     assert back == order
     assert back.total == order.computed_total == money(read["orderTotal"])
+
+
+def test_item_options_become_zoho_line_overrides():
+    from integrations.zoho.mapping import ITEM_ID_KEY, line_override
+    from integrations.zoho.salesorders import lift_line_overrides
+
+    data = fixture("order_spec_example.json")
+    data["items"][0]["options"] = [
+        {"name": "zohobooks_item_id", "value": "460000000012345"},
+        {"name": "Description", "value": "Gift-wrapped"},
+        {"name": "Size", "value": "Large"},
+    ]
+    order = lift_line_overrides(mapping.order_from_shipstation(data, currency="USD"))
+    (line,) = order.lines
+    assert line_override(line, ITEM_ID_KEY) == "460000000012345"
+    assert line_override(line, "description") == "Gift-wrapped"
+    assert line.metadata["options"][2] == {"name": "Size", "value": "Large"}  # kept, not an override
