@@ -11,7 +11,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from connector.http import ApiError
 from connector.models import Connection
-from integrations.zoho.oauth import REGIONS, connect_redirect, provider
+from integrations.zoho.oauth import REGIONS, connect_redirect, provider, sandbox_mode
 
 
 @login_required
@@ -99,7 +99,8 @@ def pick_organization(request: HttpRequest, pk: int) -> HttpResponse:
 def connection_detail(request: HttpRequest, pk: int) -> HttpResponse:
     connection = provider.own_connection(request, pk)
     region = REGIONS.get((connection.settings or {}).get("region", ""))
-    return render(request, "zoho/connection.html", {"connection": connection, "region": region})
+    context = {"connection": connection, "region": region, "sandbox": sandbox_mode()}
+    return render(request, "zoho/connection.html", context)
 
 
 @login_required

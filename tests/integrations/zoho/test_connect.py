@@ -210,3 +210,9 @@ def test_other_tenants_cannot_see_or_disconnect(alice_client, bob, client, zoho_
     assert client.get(reverse("zoho_connection", args=[connection.pk])).status_code == 404
     assert client.post(reverse("zoho_disconnect", args=[connection.pk])).status_code == 404
     assert client.get(reverse("zoho_connect"), {"connection": connection.pk}).status_code == 404
+
+
+def test_a_sandbox_connection_links_its_sales_orders_page(alice_client, zoho_base, sandbox_org):
+    connection = connect_through_consent(alice_client, "us", sandbox_org.user.email)
+    page = alice_client.get(reverse("zoho_connection", args=[connection.pk])).content.decode()
+    assert reverse("zoho_sandbox_salesorders", args=[sandbox_org.organization_id]) in page
