@@ -172,14 +172,22 @@ def _later(current: datetime | None, candidate: datetime | None) -> datetime | N
     return candidate if current is None or candidate > current else current
 
 
+def _cursor_unless_failed(job: QBXMLJob, result: jobs.JobResult, what: str):
+    """The job's cursor, locked; None (with the error kept on the cursor) when QuickBooks failed it."""
+    cursor = cursor_for(job.connection, job.context.get("kind", ""), lock=True)
+    if result.error is None:
+        return cursor
+    cursor.last_error = str(result.error)[:1000]
+    cursor.save(update_fields=["last_error"])
+    logger.warning("QuickBooks %s failed for connection %s: %s", what, job.connection.pk, result.error)
+    return None
+
+
 def on_modified(job: QBXMLJob, result: jobs.JobResult) -> None:
     connection = job.connection
     kind = job.context.get("kind", "")
-    cursor = cursor_for(connection, kind, lock=True)
-    if result.error is not None:
-        cursor.last_error = str(result.error)[:1000]
-        cursor.save(update_fields=["last_error"])
-        logger.warning("QuickBooks %s sync failed for connection %s: %s", kind, connection.pk, result.error)
+    cursor = _cursor_unless_failed(job, result, f"{kind} sync")
+    if cursor is None:
         return
     if job.page == 1:  # the first page (or a restarted iterator): a new pass
         cursor.pass_high, cursor.pass_count = None, 0
@@ -291,11 +299,8 @@ def forget_ids(connection: Connection, link_type: str, list_ids: list[str]) -> i
 def on_deleted_lists(job: QBXMLJob, result: jobs.JobResult) -> None:
     connection = job.connection
     kind = job.context.get("kind", "")
-    cursor = cursor_for(connection, kind, lock=True)
-    if result.error is not None:
-        cursor.last_error = str(result.error)[:1000]
-        cursor.save(update_fields=["last_error"])
-        logger.warning("ListDeletedQuery failed for connection %s: %s", connection.pk, result.error)
+    cursor = _cursor_unless_failed(job, result, "ListDeletedQuery")
+    if cursor is None:
         return
     tz = flow.company_tz(connection)
     link_type = flow.CUSTOMER_LINK if kind == Kind.CUSTOMERS else flow.ITEM_LINK

@@ -28,6 +28,7 @@ and adds a customer-visible note. A store without them fails the shipment visibl
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -60,23 +61,18 @@ STALE_CLAIM = timedelta(minutes=30)
 
 
 @dataclass(frozen=True)
-class TrackingInfo:
-    order_number: str
-    order_source_id: str
-    salesorder_id: str
-    tracking_number: str
-    carrier: str
-    shipping_method: str = ""
-    ship_date: date | None = None
+class TrackingInfo(Tracking):
+    """The store-side Tracking plus the Zoho sales order it was read from."""
+
+    salesorder_id: str = ""
+
+    @property
+    def order_source_id(self) -> str:
+        return self.order_id
 
     def tracking(self) -> Tracking:
         return Tracking(
-            order_id=self.order_source_id,
-            order_number=self.order_number,
-            carrier=self.carrier,
-            tracking_number=self.tracking_number,
-            shipping_method=self.shipping_method,
-            ship_date=self.ship_date,
+            **{f.name: getattr(self, f.name) for f in dataclasses.fields(Tracking)}  # the store needs no Zoho id
         )
 
 
@@ -370,7 +366,7 @@ def _handle(
         return
     info = TrackingInfo(
         order_number=record.source_ref,
-        order_source_id=record.source_id,
+        order_id=record.source_id,
         salesorder_id=str(salesorder["salesorder_id"]),
         tracking_number=values["tracking_number"],
         carrier=values["carrier"],

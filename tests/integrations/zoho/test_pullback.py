@@ -210,7 +210,14 @@ def test_the_store_side_is_the_source_adapters_own_methods(flow, monkeypatch):
         pullback, "get_system", lambda key: dataclasses.replace(get_system("woocommerce"), source_adapter=Store)
     )
     side = pullback.AdapterStoreSide()
-    info = pullback.TrackingInfo("2001", "5512", "1", "1Z9", "UPS", "Ground")
+    info = pullback.TrackingInfo(
+        order_id="5512",
+        order_number="2001",
+        salesorder_id="1",
+        tracking_number="1Z9",
+        carrier="UPS",
+        shipping_method="Ground",
+    )
     assert side.mark_shipped(flow.source, info) == {"ok": True}
     tracking = calls[0][1]
     assert (tracking.order_id, tracking.order_number, tracking.carrier, tracking.tracking_number) == (
