@@ -151,6 +151,18 @@ class Shipment:
         return money(self.shipping_cost + self.insurance_cost)
 
 
+@dataclass(frozen=True)
+class StockLevel:
+    """How many units of a SKU are on hand (the source's count, e.g. QuickBooks' QuantityOnHand).
+
+    `on_hand` is a Decimal because sources count in fractions (QuickBooks units of measure); a target
+    decides what it can hold. `location_id` is the target's location when the flow names one."""
+
+    sku: str  # natural key
+    on_hand: Decimal
+    location_id: str = ""
+
+
 # --- JSON payloads ------------------------------------------------------------------------------
 
 
@@ -226,6 +238,8 @@ def natural_key(obj: Any) -> str:
         return obj.key
     if isinstance(obj, Product):
         return obj.sku
+    if isinstance(obj, StockLevel):
+        return obj.sku
     raise TypeError(f"no natural key for {type(obj).__name__}")
 
 
@@ -236,4 +250,10 @@ def is_cancellation(obj: Any) -> bool:
     )
 
 
-CANONICAL_TYPES: dict[str, type] = {"order": Order, "shipment": Shipment, "customer": Customer, "product": Product}
+CANONICAL_TYPES: dict[str, type] = {
+    "order": Order,
+    "shipment": Shipment,
+    "customer": Customer,
+    "product": Product,
+    "stock_level": StockLevel,
+}

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from connector.http import ApiError, Permanent
+
 
 class AuthKind(StrEnum):
     OAUTH2 = "oauth2"  # Connect redirects to the vendor's consent page
@@ -125,3 +127,21 @@ class Capability:
 
 def capabilities_of(preset: FlowPreset) -> list[Capability]:
     return [Capability(c[0], c[1], len(c) > 2 and c[2] == REVERSE) for c in preset.capabilities]
+
+
+def target_unavailable(connection, target_type: str) -> ApiError | None:
+    """Why `connection` cannot take `target_type` writes now (the typed error its target adapter would
+    raise, with a remediation), or None when it can.
+
+    Lets another system's flow ask before it offers or runs a capability (an options form showing it as
+    unavailable, a push that alerts instead of calling) without importing that system's app (§5). An
+    adapter class answers through an optional classmethod `unavailable(connection, target_type)`."""
+    info = get_system(connection.system)
+    cls = info.target_adapter
+    if cls is None or target_type not in cls.target_types:
+        return Permanent(
+            f"{info.name} cannot be a target for {target_type.replace('_', ' ')}s.",
+            remediation="Pick a connection of a system that offers it.",
+        )
+    check = getattr(cls, "unavailable", None)
+    return check(connection, target_type) if check is not None else None

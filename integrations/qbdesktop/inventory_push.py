@@ -2,58 +2,47 @@
 
 After an inventory comparison (flow.after_reconcile: the per-batch ItemInventoryQuery, the full item
 sync, the incremental item sync) the SKUs checked are marked `push_pending`; once the receiveResponseXML
-transaction commits, the Celery task `qbdesktop.push_inventory` runs `push(connection_id)`:
+transaction commits, the Celery task `qbdesktop.push_inventory` runs `push(connection_id)`, which hands
+the pending SKUs as canonical StockLevels to the flow source's "stock_level" target (DESIGN §5: through
+`connector.engine.target_adapter`, never by importing the ShipStation app). ShipStation's adapter reads
+the V2 levels in batches and adjusts the SKUs that differ, at the flow's location (option
+`shipstation_inventory_location_id`), else the SKU's only location, else the account's first.
 
-1. `GET /v2/inventory?sku=A,B,...` (V2-OAS getInventoryLevels) reads ShipStation's on-hand per SKU and
-   location;
-2. a SKU whose ShipStation total differs from QuickBooks' QuantityOnHand gets
-   `POST /v2/inventory {transaction_type: "adjust", sku, inventory_location_id, quantity}`
-   (V2-OAS updateSKUStockLevels: "adjust on hand quantity ... to the quantity indicated"), at the flow's
-   location (option `shipstation_inventory_location_id`), else the SKU's only location, else the
-   account's first inventory location (`GET /v2/inventory_locations`);
-3. each adjustment is an Event (kind "updated") on the ShipStation connection; the row keeps the
-   quantity pushed.
-
-Failures lose nothing: the rows stay `push_pending` (with `push_error`), an Alert says what failed and
-the task retries transient errors; the next comparison pushes them too. A flow whose ShipStation
-connection has no V2 API key cannot push: an Alert says so, and the options form shows the option as
-unavailable. QuickBooks quantities that ShipStation cannot hold (fractions) are skipped with an Event;
-a negative QuantityOnHand is pushed as 0.
-
-Design note: integrations normally never import each other (DESIGN §5); the V2 client and its sandbox
-routing come from integrations.shipstation.connection here because ShipStation's adapter offers no
-"stock_level" target yet. The clean route is a ShipStationTarget "stock_level" capability that this
-module would call through connector.engine.target_adapter(flow.source).
+Each adjustment is an Event (kind "updated") on the ShipStation connection; the row keeps the quantity
+pushed. Failures lose nothing: the rows stay `push_pending` (with `push_error`), an Alert says what failed
+and the task retries transient errors; the next comparison pushes them too. A flow whose ShipStation
+connection cannot take stock levels (no V2 API key: `connector.registry.target_unavailable`) cannot push:
+an Alert says so, and the options form shows the option as unavailable. QuickBooks quantities that
+ShipStation cannot hold (fractions) are skipped with an Event; a negative QuantityOnHand is pushed as 0.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from decimal import Decimal
 
 from django.db import transaction
 from django.utils import timezone
 
-from connector.http import ApiError, AuthExpired
+from connector.adapters import WriteResult
+from connector.canonical import StockLevel
+from connector.engine import target_adapter
+from connector.http import ApiError
 from connector.models import Connection, Event, Flow, raise_alert, resolve_alerts
+from connector.registry import target_unavailable
 from integrations.qbdesktop.models import QBDInventoryLevel
 
 logger = logging.getLogger(__name__)
 
 OPTION = "push_inventory_v2"
 LOCATION_OPTION = "shipstation_inventory_location_id"
-SKUS_PER_LOOKUP = 50  # SKUs per GET /v2/inventory?sku=... (a comma-separated list)
-LOOKUP_LIMIT = 500
-NO_V2_KEY = "Pushing QuickBooks quantities to ShipStation needs a ShipStation V2 API key on the connection “{label}”."
-NO_V2_KEY_REMEDIATION = (
-    "Create a V2 API key in ShipStation (Settings → Account → API Settings) and add it on the ShipStation "
-    "connection's page, or turn the option off in the flow."
-)
+STOCK_LEVEL = "stock_level"  # the target type the flow's source connection must offer
+TURN_OFF = " Or turn the option “Push QuickBooks quantities to ShipStation inventory” off in the flow."
 
 
 def has_v2_key(connection: Connection) -> bool:
-    return bool((connection.credentials or {}).get("v2_api_key"))
+    """Whether the flow's ShipStation connection can take stock levels (its adapter says: a V2 API key)."""
+    return target_unavailable(connection, STOCK_LEVEL) is None
 
 
 def pushing_flows(connection: Connection):
@@ -105,13 +94,6 @@ def _event(flow: Flow, kind: str, message: str, data: dict) -> None:
     )
 
 
-def target_quantity(quantity_on_hand: Decimal) -> int | None:
-    """What ShipStation should hold: whole units only, never below zero."""
-    if quantity_on_hand != quantity_on_hand.to_integral_value():
-        return None
-    return max(0, int(quantity_on_hand))
-
-
 def push(connection_id: int) -> PushReport:
     """Push every pending SKU of this QuickBooks connection to its flows' ShipStation inventory."""
     report = PushReport()
@@ -140,29 +122,32 @@ def push(connection_id: int) -> PushReport:
 
 
 def _push_flow(flow: Flow, rows: list[QBDInventoryLevel]) -> PushReport:
-    from integrations.shipstation.connection import mark_needs_reauth, v2_client_for
-
     report = PushReport()
     source = flow.source
-    if not has_v2_key(source):
-        message = NO_V2_KEY.format(label=source.label)
+    unavailable = target_unavailable(source, STOCK_LEVEL)
+    if unavailable is not None:
         raise_alert(
-            flow.organization, alert_key(flow), message, remediation=NO_V2_KEY_REMEDIATION, flow=flow, connection=source
+            flow.organization,
+            alert_key(flow),
+            unavailable.message,
+            remediation=(unavailable.remediation + TURN_OFF).strip(),
+            flow=flow,
+            connection=source,
         )
-        _mark_failed(rows, message, report)
+        _mark_failed(rows, unavailable.message, report)
         return report
-    client = v2_client_for(source)
+    by_sku = {row.sku: row for row in rows}
+    location = flow.options.get(LOCATION_OPTION) or ""
+    levels = [StockLevel(row.sku, row.quantity_on_hand, location) for row in rows if row.quantity_on_hand is not None]
+    report.skipped += [row.sku for row in rows if row.quantity_on_hand is None]
+    target = target_adapter(source)  # the preset's source is ShipStation: its batch `write_stock_levels`
     try:
-        levels = _levels(client, [r.sku for r in rows])
-        location_default = flow.options.get(LOCATION_OPTION) or ""
-        fallback: list[str] = []  # the account's first location, looked up once if needed
-        for row in rows:
-            _push_row(flow, client, row, levels.get(row.sku, []), location_default, fallback, report)
-    except AuthExpired as exc:
-        mark_needs_reauth(source, exc)
-        _fail(flow, rows, report, exc)
-        return report
-    except ApiError as exc:
+        outcomes = target.write_stock_levels(
+            levels, reason="QuickBooks Desktop", notes="QuantityOnHand from QuickBooks Desktop"
+        )
+        for level, outcome in outcomes:
+            _record(flow, by_sku[level.sku], outcome, report)
+    except ApiError as exc:  # a 401 already marked the connection (the adapter's reauth rule)
         _fail(flow, rows, report, exc)
         return report
     if not report.failed:
@@ -170,81 +155,44 @@ def _push_flow(flow: Flow, rows: list[QBDInventoryLevel]) -> PushReport:
     return report
 
 
-def _levels(client, skus: list[str]) -> dict[str, list[dict]]:
-    found: dict[str, list[dict]] = {}
-    for start in range(0, len(skus), SKUS_PER_LOOKUP):
-        batch = skus[start : start + SKUS_PER_LOOKUP]
-        for level in client.list_inventory(sku=",".join(batch), limit=LOOKUP_LIMIT):
-            found.setdefault(str(level.get("sku", "")), []).append(level)
-    return found
-
-
-def _push_row(flow, client, row, levels: list[dict], location: str, fallback: list[str], report: PushReport) -> None:
-    if row.quantity_on_hand is None:
-        report.skipped.append(row.sku)
-        return
-    wanted = target_quantity(row.quantity_on_hand)
-    current = sum(int(level.get("on_hand") or 0) for level in levels)
-    if wanted is None:
-        _event(
-            flow,
-            Event.Kind.SKIPPED,
-            f"ShipStation inventory {row.sku}: not pushed, QuickBooks holds a fraction ({row.quantity_on_hand}).",
-            {"sku": row.sku},
-        )
-        report.skipped.append(row.sku)
-        return
-    if current == wanted:
-        QBDInventoryLevel.objects.filter(pk=row.pk).update(shipstation_on_hand=current)
-        report.equal.append(row.sku)
-        return
-    locations = {str(level.get("inventory_location_id") or "") for level in levels} - {""}
-    if not location:
-        if len(locations) == 1:
-            location = next(iter(locations))
-        elif not locations:
-            if not fallback:
-                fallback.extend(client.list_inventory_location_ids())
-            location = fallback[0] if fallback else ""
-    if not location:
+def _record(flow: Flow, row: QBDInventoryLevel, outcome: WriteResult | ApiError, report: PushReport) -> None:
+    """What ShipStation's adapter did with one SKU, kept on the row and as an Event."""
+    if isinstance(outcome, ApiError):  # this SKU only (no location to use); the others go on
         raise_alert(
             flow.organization,
             alert_key(flow),
-            f"ShipStation inventory {row.sku}: no inventory location to put QuickBooks' quantity in "
-            f"(the SKU is in {len(locations)} locations, or the account has none).",
-            remediation="Set the ShipStation inventory location in the flow's options.",
+            outcome.message,
+            remediation=outcome.remediation,
             flow=flow,
             connection=flow.source,
         )
+        QBDInventoryLevel.objects.filter(pk=row.pk).update(push_error=outcome.message[:1000])
         report.failed.append(row.sku)
         return
-    elsewhere = sum(
-        int(level.get("on_hand") or 0) for level in levels if level.get("inventory_location_id") != location
-    )
-    here = wanted - elsewhere
-    if here < 0:
+    data = outcome.data
+    if outcome.action == "unchanged":
+        QBDInventoryLevel.objects.filter(pk=row.pk).update(shipstation_on_hand=data["to"])
+        report.equal.append(row.sku)
+    elif outcome.action == "skipped":
+        if data.get("reason") == "fraction":
+            why = f"QuickBooks holds a fraction ({row.quantity_on_hand})"
+        else:
+            why = f"other locations already hold {data['elsewhere']} of the {data['to']} QuickBooks has"
+        _event(flow, Event.Kind.SKIPPED, f"ShipStation inventory {row.sku}: not pushed, {why}.", {"sku": row.sku})
         report.skipped.append(row.sku)
+    else:
+        wanted = data["to"]
+        QBDInventoryLevel.objects.filter(pk=row.pk).update(
+            shipstation_on_hand=wanted, pushed_at=timezone.now(), push_error=""
+        )
         _event(
             flow,
-            Event.Kind.SKIPPED,
-            f"ShipStation inventory {row.sku}: not pushed, other locations already hold {elsewhere} of the "
-            f"{wanted} QuickBooks has.",
-            {"sku": row.sku},
+            Event.Kind.UPDATED,
+            f"ShipStation inventory {row.sku}: {data['from']} → {wanted} (QuickBooks QuantityOnHand "
+            f"{format(row.quantity_on_hand.normalize(), 'f')}), location {data['location']}.",
+            {"sku": row.sku, **{k: data[k] for k in ("from", "to", "location", "quantity")}},
         )
-        return
-    client.adjust_inventory(
-        row.sku, location, here, reason="QuickBooks Desktop", notes="QuantityOnHand from QuickBooks Desktop"
-    )
-    now = timezone.now()
-    QBDInventoryLevel.objects.filter(pk=row.pk).update(shipstation_on_hand=wanted, pushed_at=now, push_error="")
-    _event(
-        flow,
-        Event.Kind.UPDATED,
-        f"ShipStation inventory {row.sku}: {current} → {wanted} (QuickBooks QuantityOnHand "
-        f"{format(row.quantity_on_hand.normalize(), 'f')}), location {location}.",
-        {"sku": row.sku, "from": current, "to": wanted, "location": location, "quantity": here},
-    )
-    report.pushed.append(row.sku)
+        report.pushed.append(row.sku)
 
 
 def _mark_failed(rows: list[QBDInventoryLevel], message: str, report: PushReport) -> None:
@@ -253,7 +201,7 @@ def _mark_failed(rows: list[QBDInventoryLevel], message: str, report: PushReport
 
 
 def _fail(flow: Flow, rows: list[QBDInventoryLevel], report: PushReport, exc: ApiError) -> None:
-    pushed = set(report.pushed) | set(report.equal) | set(report.skipped)
+    pushed = set(report.pushed) | set(report.equal) | set(report.skipped) | set(report.failed)
     left = [r for r in rows if r.sku not in pushed]
     message = f"Pushing QuickBooks quantities to ShipStation failed: {exc.message}"
     raise_alert(

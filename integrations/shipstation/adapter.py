@@ -1,20 +1,22 @@
 """What ShipStation offers flows (DESIGN §5): a source of orders, shipments and customers, and a
-target for fulfilment orders (canonical Order -> `createorder`, upsert by `orderKey`)."""
+target for fulfilment orders (canonical Order -> `createorder`, upsert by `orderKey`) and for stock
+levels (canonical StockLevel -> V2 `POST /v2/inventory` adjust; needs the connection's V2 API key)."""
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from connector.adapters import Change, NotSupported, SourceAdapter, TargetAdapter, Tracking, WriteResult
-from connector.canonical import Order, OrderStatus
-from connector.http import Permanent, RefusedURL
+from connector.canonical import Order, OrderStatus, StockLevel
+from connector.http import ApiError, NeedsReview, Permanent, RefusedURL
 from connector.models import Event
 from integrations.shipstation import mapping
-from integrations.shipstation.client import ShipStationClient
-from integrations.shipstation.connection import client_for, reauth_on_401
+from integrations.shipstation.client import ShipStationClient, ShipStationV2Client
+from integrations.shipstation.connection import client_for, reauth_on_401, v2_client_for
 from integrations.shipstation.webhooks import V2_RESOURCE_TYPES, parse_pointer
 
 ORDER_EVENTS = ("ORDER_NOTIFY", "ITEM_ORDER_NOTIFY")
@@ -33,6 +35,16 @@ WRITABLE_ORDER_FIELDS = (
 CARRIER_ALIASES = {"dhl": "dhl_express", "united_states_postal_service": "usps", "stamps.com": "stamps_com"}
 SHIP_EVENTS = ("SHIP_NOTIFY", "ITEM_SHIP_NOTIFY")
 
+STOCK_LEVEL = "stock_level"
+SKUS_PER_LOOKUP = 50  # SKUs per GET /v2/inventory?sku=... (a comma-separated list)
+LOOKUP_LIMIT = 500  # page size of that lookup
+LOCATION_OPTION = "inventory_location_id"  # flow option: the V2 location stock levels go to
+NO_V2_KEY = "Setting stock levels in ShipStation needs a ShipStation V2 API key on the connection “{label}”."
+NO_V2_KEY_REMEDIATION = (
+    "Create a V2 API key in ShipStation (Settings → Account → API Settings) and add it on the ShipStation "
+    "connection's page."
+)
+
 
 def shipment_record_id(order_id: Any, shipment_id: Any) -> str:
     """V1 has no GET /shipments/{id}; the record id carries the order id so `fetch` can find it."""
@@ -47,6 +59,12 @@ class _ShipStationAdapter:
         if getattr(self, "_client", None) is None:
             self._client = client_for(self.connection, on_call=self.on_call)
         return self._client
+
+    @property
+    def v2_client(self) -> ShipStationV2Client:
+        if getattr(self, "_v2_client", None) is None:
+            self._v2_client = v2_client_for(self.connection, on_call=self.on_call)
+        return self._v2_client
 
     @property
     def currency(self) -> str:
@@ -261,8 +279,16 @@ class ShipStationTarget(_ShipStationAdapter, TargetAdapter):
     upsert makes the retry harmless.
     """
 
-    target_types = ("fulfilment_order",)
+    target_types = ("fulfilment_order", STOCK_LEVEL)
     LOCKED = ("shipped", "cancelled")  # ShipStation refuses to change these (sandbox: "locked")
+
+    @classmethod
+    def unavailable(cls, connection, target_type: str) -> ApiError | None:
+        """Stock levels live in V2 only (`/v2/inventory`): a connection without a V2 API key cannot
+        take them. Asked through `connector.registry.target_unavailable` by other systems' flows."""
+        if target_type == STOCK_LEVEL and not (connection.credentials or {}).get("v2_api_key"):
+            return Permanent(NO_V2_KEY.format(label=connection.label), remediation=NO_V2_KEY_REMEDIATION)
+        return None
 
     def _check(self, object_type: str, obj: Any) -> Order:
         if object_type != "fulfilment_order" or not isinstance(obj, Order):
@@ -270,6 +296,9 @@ class ShipStationTarget(_ShipStationAdapter, TargetAdapter):
         return obj
 
     def find(self, object_type: str, obj: Any) -> str | None:
+        if object_type == STOCK_LEVEL:
+            level = _stock_level(obj)
+            return level.sku if self._current_levels([level.sku]).get(level.sku) else None
         order = self._check(object_type, obj)
         key = order.key or order.number
         with reauth_on_401(self.connection):
@@ -283,6 +312,11 @@ class ShipStationTarget(_ShipStationAdapter, TargetAdapter):
             return str(self.client.get_order(target_id).get("orderStatus") or "")
 
     def upsert(self, object_type: str, obj: Any, *, target_id: str | None) -> WriteResult:
+        if object_type == STOCK_LEVEL:
+            ((_, outcome),) = self.write_stock_levels([_stock_level(obj)])
+            if isinstance(outcome, ApiError):
+                raise outcome
+            return outcome
         order = self._check(object_type, obj)
         if target_id:
             status = self._current_status(target_id)
@@ -318,6 +352,11 @@ class ShipStationTarget(_ShipStationAdapter, TargetAdapter):
         )
 
     def cancel(self, object_type: str, obj: Any, *, target_id: str) -> WriteResult:
+        if object_type == STOCK_LEVEL:
+            raise NotSupported(
+                "A ShipStation stock level cannot be cancelled; it is set to the source's quantity.",
+                remediation="Correct the quantity at the source; the next sync sets it in ShipStation.",
+            )
         order = self._check(object_type, obj)
         status = self._current_status(target_id)
         if status == "shipped":
@@ -330,6 +369,115 @@ class ShipStationTarget(_ShipStationAdapter, TargetAdapter):
         with reauth_on_401(self.connection):
             data = self.client.create_order(mapping.order_to_shipstation(cancelled))
         return WriteResult(target_id=str(data["orderId"]), action="voided", data={"status": data.get("orderStatus")})
+
+    # Stock levels (V2 inventory) ---------------------------------------------------------------
+
+    def write_stock_levels(
+        self, levels: list[StockLevel], *, reason: str = "Connector", notes: str = ""
+    ) -> Iterator[tuple[StockLevel, WriteResult | ApiError]]:
+        """Set ShipStation's on-hand quantity of each SKU to `level.on_hand`, reading in batches.
+
+        1. `GET /v2/inventory?sku=A,B,...` (V2-OAS getInventoryLevels, 50 SKUs a call) reads the
+           on-hand per SKU and location;
+        2. a SKU whose total differs gets `POST /v2/inventory {transaction_type: "adjust", sku,
+           inventory_location_id, quantity}` (V2-OAS updateSKUStockLevels: "adjust on hand quantity
+           ... to the quantity indicated") at the level's location, else the flow option
+           `inventory_location_id`, else the SKU's only location, else the account's first
+           (`GET /v2/inventory_locations`, read once); other locations keep what they hold.
+
+        Yields each SKU's outcome as it is done, so the caller records it before a later call can
+        fail: a WriteResult ("updated" with from/to/location/quantity, "unchanged", or "skipped" with
+        data["reason"] "fraction" — ShipStation holds whole units — or "elsewhere" — other locations
+        already hold more), or a NeedsReview when no location can be chosen. A negative quantity is
+        set as 0. A failed call (5xx, 429, 401, a refused adjust) is raised and ends the batch; a
+        connection without a V2 key raises before any call.
+        """
+        error = self.unavailable(self.connection, STOCK_LEVEL)
+        if error is not None:
+            raise error
+        current = self._current_levels([level.sku for level in levels])
+        account_locations: list[str] | None = None  # read once, only if some SKU needs it
+        for level in levels:
+            found = current.get(level.sku, [])
+            if self._needs_account_location(level, found) and account_locations is None:
+                with reauth_on_401(self.connection):
+                    account_locations = self.v2_client.list_inventory_location_ids()
+            yield level, self._write_stock_level(level, found, account_locations or [], reason=reason, notes=notes)
+
+    def _current_levels(self, skus: list[str]) -> dict[str, list[dict]]:
+        error = self.unavailable(self.connection, STOCK_LEVEL)
+        if error is not None:
+            raise error
+        found: dict[str, list[dict]] = {}
+        with reauth_on_401(self.connection):
+            for start in range(0, len(skus), SKUS_PER_LOOKUP):
+                batch = skus[start : start + SKUS_PER_LOOKUP]
+                for row in self.v2_client.list_inventory(sku=",".join(batch), limit=LOOKUP_LIMIT):
+                    found.setdefault(str(row.get("sku", "")), []).append(row)
+        return found
+
+    def _needs_account_location(self, level: StockLevel, found: list[dict]) -> bool:
+        wanted = whole_units(level.on_hand)
+        return (
+            wanted is not None
+            and wanted != _on_hand(found)
+            and not (level.location_id or self.options.get(LOCATION_OPTION))
+            and not _locations(found)
+        )
+
+    def _write_stock_level(
+        self, level: StockLevel, found: list[dict], account_locations: list[str], *, reason: str, notes: str
+    ) -> WriteResult | ApiError:
+        before = _on_hand(found)
+        wanted = whole_units(level.on_hand)
+        if wanted is None:
+            return WriteResult(level.sku, "skipped", data={"reason": "fraction", "from": before})
+        if before == wanted:
+            return WriteResult(level.sku, "unchanged", data={"from": before, "to": wanted})
+        locations = _locations(found)
+        location = level.location_id or self.options.get(LOCATION_OPTION) or ""
+        if not location and len(locations) == 1:
+            location = next(iter(locations))
+        elif not location and not locations and account_locations:
+            location = account_locations[0]
+        if not location:
+            return NeedsReview(
+                f"ShipStation inventory {level.sku}: no inventory location to put the quantity in "
+                f"(the SKU is in {len(locations)} locations, or the account has none).",
+                remediation="Set the ShipStation inventory location in the flow's options.",
+            )
+        elsewhere = sum(int(row.get("on_hand") or 0) for row in found if row.get("inventory_location_id") != location)
+        here = wanted - elsewhere
+        if here < 0:
+            return WriteResult(
+                level.sku, "skipped", data={"reason": "elsewhere", "from": before, "to": wanted, "elsewhere": elsewhere}
+            )
+        with reauth_on_401(self.connection):
+            self.v2_client.adjust_inventory(level.sku, location, here, reason=reason, notes=notes)
+        return WriteResult(
+            level.sku, "updated", data={"from": before, "to": wanted, "location": location, "quantity": here}
+        )
+
+
+def whole_units(on_hand: Decimal) -> int | None:
+    """What ShipStation can hold: whole units only (None for a fraction), never below zero."""
+    if on_hand != on_hand.to_integral_value():
+        return None
+    return max(0, int(on_hand))
+
+
+def _on_hand(found: list[dict]) -> int:
+    return sum(int(row.get("on_hand") or 0) for row in found)
+
+
+def _locations(found: list[dict]) -> set[str]:
+    return {str(row.get("inventory_location_id") or "") for row in found} - {""}
+
+
+def _stock_level(obj: Any) -> StockLevel:
+    if not isinstance(obj, StockLevel):
+        raise Permanent(f"ShipStation stock levels take a StockLevel, not {type(obj).__name__}")
+    return obj
 
 
 # --- Batching new orders into one createorders call -------------------------------------------

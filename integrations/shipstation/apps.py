@@ -4,7 +4,9 @@ DOCS = """\
 Source of orders (polled by modifyDate and pushed by ORDER_NOTIFY webhooks), shipments with cost,
 carrier, service and tracking (SHIP_NOTIFY webhooks, plus polling by createDate and voidDate, since
 ShipStation sends nothing when a label is voided) and customers. Target for fulfilment orders
-(createorder, upsert by orderKey; shipped and cancelled orders are locked by ShipStation).
+(createorder, upsert by orderKey; shipped and cancelled orders are locked by ShipStation) and for
+stock levels (V2 inventory: the on-hand quantity per SKU is adjusted to the source's; whole units
+only, negatives set as 0; needs a V2 API key on the connection).
 
 Customers: ShipStation's API can only list and read customers (GET /customers, GET /customers/{id}).
 There is no endpoint to create, update or delete a customer. ShipStation makes and updates customers
@@ -32,7 +34,7 @@ class ShipStationConfig(AppConfig):
                 name="ShipStation",
                 auth_kind=AuthKind.API_KEY,
                 role=Role.SHIPPING,
-                description="Orders, shipments with costs and tracking, customers.",
+                description="Orders, shipments with costs and tracking, customers, stock levels.",
                 logo="img/systems/shipstation.svg",
                 connect_url_name="shipstation_connect",
                 connection_url_name="shipstation_connection",

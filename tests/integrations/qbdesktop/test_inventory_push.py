@@ -175,3 +175,47 @@ def test_without_a_v2_key_the_option_is_unavailable(live_server, alice, qbd, boo
     assert not available.push_unavailable and not available.fields["push_inventory_v2"].disabled
     assert inventory_push.push(qbd[0].pk).pushed == ["WIDGET-1"]
     assert on_hand(store, "WIDGET-1") == 38
+
+
+def test_per_sku_outcomes_without_a_sandbox_path_are_kept(live_server, alice, qbd, books, store, queued):
+    """Outcomes the one-location sandbox cannot produce (the adapter's own tests cover how they arise):
+    no location to use alerts for that SKU only; a SKU other locations already hold is skipped."""
+    from connector.adapters import WriteResult
+    from connector.http import NeedsReview
+
+    source = shipstation(alice, live_server, store)
+    flow = make_flow(alice, qbd, source, push_inventory_v2=True)
+    ship_widgets(live_server, qbd, books, flow)
+    row = QBDInventoryLevel.objects.get(connection=qbd[0], sku="WIDGET-1")
+    report = inventory_push.PushReport()
+    review = NeedsReview("ShipStation inventory WIDGET-1: no inventory location", remediation="Set the location.")
+    inventory_push._record(flow, row, review, report)
+    assert report.failed == ["WIDGET-1"]
+    assert Alert.objects.get(key=inventory_push.alert_key(flow), resolved_at=None).remediation == "Set the location."
+    assert QBDInventoryLevel.objects.get(pk=row.pk).push_error.startswith("ShipStation inventory WIDGET-1")
+    skipped = WriteResult("WIDGET-1", "skipped", data={"reason": "elsewhere", "from": 50, "to": 38, "elsewhere": 45})
+    inventory_push._record(flow, row, skipped, report)
+    event = Event.objects.get(connection=source, kind="skipped")
+    assert (
+        event.message
+        == "ShipStation inventory WIDGET-1: not pushed, other locations already hold 45 of the 38 QuickBooks has."
+    )
+    assert report.skipped == ["WIDGET-1"]
+
+
+def test_qbdesktop_never_imports_the_shipstation_app():
+    """DESIGN §5: integrations reach each other only through the registry and adapters."""
+    import ast
+    from pathlib import Path
+
+    import integrations.qbdesktop
+
+    root = Path(integrations.qbdesktop.__file__).parent
+    imported = []
+    for path in root.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            imported += [(path.name, n) for n in names if n.startswith("integrations.shipstation")]
+    assert imported == []
