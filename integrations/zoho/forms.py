@@ -55,10 +55,9 @@ class ZohoOrderOptionsForm(BackfillOptionsForm):
     create_missing_items = forms.BooleanField(
         label="Create Zoho items for SKUs Zoho does not know", required=False, initial=True
     )
-    submit_by_default = forms.BooleanField(
-        label="Sales orders: send every order (off: only orders an order rule submits)",
-        required=False,
-        initial=True,
+    # Off (the default) sends every order; a checkbox missing from a partial POST keeps that behaviour.
+    rule_submit_only = forms.BooleanField(
+        label="Sales orders: send only orders an order rule submits", required=False, initial=False
     )
     pullback_interval_hours = forms.FloatField(
         label="Pull shipments back every (hours)",

@@ -15,7 +15,9 @@ Conditions compare order fields (`total`, `subtotal`, `shipping`, `country`, `st
 not_in contains matches` (`matches` is a case-insensitive glob, e.g. "MUG-*"). Nothing is ever
 `eval`ed: fields come from a fixed table of getters and operators from a fixed table of functions.
 
-Actions: `hold` (needs review), `skip` (not submitted), `note` (appended to the order notes sent to
+Actions: `hold` (needs review), `skip` (not submitted), `submit` (send to Zoho: decisive when the
+flow's `rule_submit_only` option is on, so only orders a rule submits are sent), `cancel_in_zoho`
+(after submit: void the sales order just written), `note` (appended to the order notes sent to
 Zoho; after submit: a note on the store order, customer-visible with `customer_visible`),
 `set_tax_id` / `set_description` (on lines whose SKU matches `sku`, default all),
 `set_store_status` (in the store's own words: WooCommerce "on-hold", ShipStation "on_hold"),

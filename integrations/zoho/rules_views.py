@@ -117,7 +117,9 @@ def preview_rows(flow: Flow, candidate: list[dict], limit: int = PREVIEW_ORDERS)
         except (KeyError, TypeError, ValueError):
             continue  # an unreadable payload has its own failure in the audit log
         pairs.append((record, rules.Context(order=order, store=flow.source.system)))
-    submit_by_default = (flow.options or {}).get("submit_by_default", True) is not False
+    from integrations.zoho.salesorders import RULE_SUBMIT_ONLY, option
+
+    submit_by_default = not option(flow.options or {}, RULE_SUBMIT_ONLY, default=False)
     rows = rules.preview(candidate, [ctx for _, ctx in pairs], submit_by_default=submit_by_default)
     return [
         {**row, "record_id": record.pk, "status": record.status, "total": str(ctx.order.total)}

@@ -70,6 +70,8 @@ class NoProducts(Permanent):
     """The order has no line Zoho could take."""
 
 
+# Flow option: when on, an order goes to Zoho only if a scheduled/before-submit rule submits it.
+RULE_SUBMIT_ONLY = "rule_submit_only"
 OVERRIDE_KEYS = ("description", "tax_id", mapping.ITEM_ID_KEY)
 
 
@@ -171,7 +173,7 @@ class SalesOrders:
             return WriteResult(
                 "", "skipped", data={"reason": "Not submitted: skipped by an order rule.", "stage": "not_submitted"}
             )
-        if not rules.submits(verdict, submit_by_default=option(self.options, "submit_by_default")):
+        if not rules.submits(verdict, submit_by_default=not option(self.options, RULE_SUBMIT_ONLY, default=False)):
             return WriteResult(
                 "",
                 "skipped",

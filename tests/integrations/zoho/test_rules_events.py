@@ -194,7 +194,7 @@ def test_a_missing_contact_in_another_currency_says_which(flow, sandbox_org):
 
 
 def test_submit_rule_decides_when_the_flow_sends_only_rule_submitted_orders(flow, sandbox_org, store):
-    flow.options = {**flow.options, "submit_by_default": False}
+    flow.options = {**flow.options, "rule_submit_only": True}
     flow.save()
     with_rules(
         flow,
