@@ -20,6 +20,7 @@ class ExactConfig(AppConfig):
                 description="Sales orders out, shipping costs into the general ledger.",
                 logo="img/systems/exact.svg",
                 connect_url_name="exact_connect",
+                connection_url_name="exact_connection",
                 docs=(
                     "Choose your Exact country and company when connecting. Sales orders (changed since the last "
                     "poll) become orders elsewhere; shipment costs post as a balanced general journal entry, split "

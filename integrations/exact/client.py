@@ -329,3 +329,46 @@ class ExactClient(ApiClient):
             select="ID,EntryID,Description,AmountFC",
             filter=f"substringof('{quoted}',Description) eq true",
         )
+
+    # --- Webhook subscriptions (EXACT.md §7.1) ---------------------------------------------------
+
+    SUBSCRIPTIONS = "webhooks/WebhookSubscriptions"
+    SUBSCRIPTION_FIELDS = "ID,CallbackURL,ClientID,Division,Topic,UserID,Created,Description"
+
+    def webhook_subscriptions(self) -> list[dict]:
+        """This user's subscriptions in the division (Exact lists them per division and user)."""
+        return list(self.iter_results(self.SUBSCRIPTIONS, {"$select": self.SUBSCRIPTION_FIELDS}))
+
+    def create_webhook_subscription(self, topic: str, callback_url: str, description: str = "") -> dict | None:
+        """POST a subscription; Exact first POSTs an empty body to `callback_url` and needs 200/201.
+
+        None means Exact answered 500 "Data already exists": the topic is already subscribed in this
+        division (by us earlier, or by another user of the company); the caller looks it up."""
+        payload = {"Topic": topic, "CallbackURL": callback_url}
+        if description:
+            payload["Description"] = description[:100]
+        try:
+            response = self.request_json(
+                "POST",
+                self.SUBSCRIPTIONS,
+                json=payload,
+                headers={"Content-Type": "application/json", "Prefer": "return=representation"},
+            )
+        except Transient as exc:
+            if exc.status == 500 and "already exists" in exc.message.lower():
+                return None
+            raise
+        subscription = self._d(response)
+        if not isinstance(subscription, dict) or not subscription.get("ID"):
+            raise Transient("Exact Online accepted the webhook subscription but returned no ID")
+        return subscription
+
+    def delete_webhook_subscription(self, subscription_id: str) -> bool:
+        """DELETE one subscription; False when Exact no longer has it (404), which is the goal anyway."""
+        try:
+            self.request("DELETE", f"{self.SUBSCRIPTIONS}({guid_literal(subscription_id)})")
+        except Permanent as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True

@@ -6,4 +6,6 @@ from integrations.exact.sandbox.models import (  # noqa: F401
     SandboxExactGrant,
     SandboxExactToken,
     SandboxExactUser,
+    SandboxExactWebhookDelivery,
+    SandboxExactWebhookSubscription,
 )

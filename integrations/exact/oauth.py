@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import logging
 import os
 import threading
 import time
@@ -44,6 +45,8 @@ from django.http import HttpRequest, HttpResponse
 from connector.http import RateLimited
 from connector.models import Connection, raise_alert
 from connector.oauth import OAuthProvider, OAuthRefused
+
+logger = logging.getLogger(__name__)
 
 SANDBOX_CLIENT_ID = "e4c1a7f0-5a1b-4c2d-9e3f-000000000e4a"
 SANDBOX_CLIENT_SECRET = "sandbox-exact-secret-not-for-production"  # only ever sent to our own sandbox
@@ -160,6 +163,16 @@ class ExactOAuth(OAuthProvider):
         from integrations.exact.views import after_connect
 
         return after_connect(request, connection)
+
+    def revoke_remote(self, connection: Connection) -> None:
+        """On disconnect: delete our webhook subscriptions (EXACT.md §7.1) while the tokens still work.
+        Best effort: a failure is logged and never keeps the connection from being disconnected."""
+        from integrations.exact.subscriptions import unsubscribe
+
+        try:
+            unsubscribe(connection)
+        except Exception as exc:  # best effort: the disconnect must go through
+            logger.warning("exact unsubscribe failed for connection %s: %s", connection.pk, type(exc).__name__)
 
     def is_too_early(self, error: OAuthError) -> bool:
         # The Reason header is not reachable through Authlib's error; the body says the same (§2.4).

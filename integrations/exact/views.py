@@ -1,4 +1,5 @@
-"""Connect pages: choose the country → Exact consent → callback → choose the division."""
+"""Connect pages: choose the country → Exact consent → callback → choose the division; the
+connection page (webhook subscription with Subscribe again) and Disconnect."""
 
 from __future__ import annotations
 
@@ -7,12 +8,13 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_POST
 
 from connector.http import ApiError
 from connector.models import Connection
 from connector.oauth import OAuthRefused
-from integrations.exact.oauth import COUNTRIES, host, provider
+from integrations.exact import subscriptions
+from integrations.exact.oauth import COUNTRIES, host, provider, sandbox_mode
 
 
 @login_required
@@ -64,6 +66,16 @@ def _choose(connection: Connection, division: dict) -> None:
     connection.external_account_id = str(division["Code"])
     connection.label = f"Exact Online · {division.get('Description', '')}"[:200]
     connection.save(update_fields=["settings", "external_account_id", "label", "updated_at"])
+    # Saved (and committed: no transaction here) first, so our webhook view finds the connection
+    # when Exact checks the callback during the subscription. Replaces an earlier division's.
+    subscriptions.subscribe(connection)
+
+
+def _subscription_message(request: HttpRequest, connection: Connection) -> None:
+    outcome = subscriptions.status(connection)
+    if outcome.get("state") in (subscriptions.FAILED, subscriptions.NOT_HTTPS, subscriptions.ELSEWHERE):
+        level = messages.error if outcome["state"] == subscriptions.FAILED else messages.info
+        level(request, outcome.get("message", ""))
 
 
 def after_connect(request: HttpRequest, connection: Connection) -> HttpResponse:
@@ -80,6 +92,7 @@ def after_connect(request: HttpRequest, connection: Connection) -> HttpResponse:
     _choose(connection, chosen)  # the current division until the merchant picks another
     if len(divisions) == 1:
         messages.success(request, f"Exact Online is connected to “{chosen.get('Description', '')}”.")
+        _subscription_message(request, connection)
         return HttpResponseRedirect(reverse("connections"))
     return HttpResponseRedirect(reverse("exact_pick_division", args=[connection.pk]))
 
@@ -98,9 +111,48 @@ def pick_division(request: HttpRequest, pk: int) -> HttpResponse:
         if chosen is not None:
             _choose(connection, chosen)
             messages.success(request, f"Exact Online is connected to “{chosen.get('Description', '')}”.")
+            _subscription_message(request, connection)
             return HttpResponseRedirect(reverse("connections"))
         messages.error(request, "Choose one of the listed divisions.")
     selected = connection.settings.get("division") or current
     return render(
         request, "exact/pick_division.html", {"connection": connection, "divisions": divisions, "selected": selected}
     )
+
+
+@login_required
+def connection_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    connection = provider.own_connection(request, pk)
+    country = COUNTRIES.get((connection.settings or {}).get("country", ""))
+    context = {
+        "connection": connection,
+        "country": country,
+        "webhooks": subscriptions.status(connection),
+        "callback_url": subscriptions.callback_url(connection),
+        "sandbox": sandbox_mode(),
+    }
+    return render(request, "exact/connection.html", context)
+
+
+@login_required
+@require_POST
+def resubscribe(request: HttpRequest, pk: int) -> HttpResponse:
+    connection = provider.own_connection(request, pk)
+    if connection.status == Connection.Status.DISABLED:
+        messages.error(request, "This connection is disconnected: connect it again first.")
+    else:
+        outcome = subscriptions.subscribe(connection)
+        if outcome["state"] == subscriptions.SUBSCRIBED:
+            messages.success(request, outcome["message"])
+        else:
+            _subscription_message(request, connection)
+    return HttpResponseRedirect(reverse("exact_connection", args=[connection.pk]))
+
+
+@login_required
+@require_POST
+def disconnect(request: HttpRequest, pk: int) -> HttpResponse:
+    connection = provider.own_connection(request, pk)
+    provider.disconnect(connection)  # deletes our webhook subscriptions first (best effort)
+    messages.success(request, "Exact Online is disconnected.")
+    return HttpResponseRedirect(reverse("connections"))

@@ -4,7 +4,7 @@
 true/false, `substringof('x',Field) eq true`), `$select`, `$top`, `$expand=SalesOrderLines`,
 `$skiptoken` paging with an absolute `__next` (60 rows a page), `/Date(ms)/` values, 201 on POST,
 Exact's error body, `X-RateLimit-*` headers in epoch milliseconds (only the minutely set on a
-minutely 429), and the fault knobs of `faults.py`.
+minutely 429), and the fault knobs of `faults.py`. `webhooks/WebhookSubscriptions` is webhooks.py.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from integrations.exact.sandbox import faults, state
+from integrations.exact.sandbox import faults, state, webhooks
 from integrations.exact.sandbox.models import SandboxExactDivision, SandboxExactEntity
 from integrations.exact.sandbox.oauth import bearer_user, check_country
 
@@ -188,6 +188,8 @@ def _dispatch(request: HttpRequest, company: SandboxExactDivision, path: str) ->
         ]
         return JsonResponse({"d": {"results": [_project(r, _select(request)) for r in rows]}})
     match = KEY_RE.match(path)
+    if match and match.group("set") == "webhooks/WebhookSubscriptions":
+        return webhooks.subscriptions(request, company, match.group("key"), state.host(company.user.country))
     entity = ENTITIES.get(match.group("set")) if match else None
     if entity is None:
         return odata_error(404, f"Resource not found: {path[:80]}")
@@ -198,6 +200,8 @@ def _dispatch(request: HttpRequest, company: SandboxExactDivision, path: str) ->
         return _post_goods_delivery(request, company)
     if request.method == "PUT" and entity == "SalesOrders" and key:
         return _put_sales_order(request, company, key)
+    if request.method == "DELETE" and entity == "SalesOrders" and key:
+        return _delete_sales_order(company, key)
     if request.method != "GET":
         return odata_error(405, "Method not allowed")
     rows = SandboxExactEntity.objects.filter(division=company, entity=entity).order_by("id")
@@ -347,6 +351,17 @@ def _put_sales_order(request: HttpRequest, company: SandboxExactDivision, key: s
         if current.get("Status") in (21, 45):
             return odata_error(400, f"Sales order {current.get('OrderNumber')} is closed and cannot be changed")
         state.put(company, "SalesOrders", {**current, **body}, guid=row.guid)
+    return HttpResponse(status=204)
+
+
+def _delete_sales_order(company: SandboxExactDivision, key: str) -> HttpResponse:
+    """DELETE salesorder/SalesOrders(guid'…'): 204; an order with deliveries or a closed one stays."""
+    row = SandboxExactEntity.objects.filter(division=company, entity="SalesOrders", guid=key.lower()).first()
+    if row is None:
+        return odata_error(404, "Not found")
+    if row.data.get("Status") in (21, 45) or row.data.get("DeliveryStatus") in (20, 21):
+        return odata_error(400, f"Sales order {row.data.get('OrderNumber')} has been processed and cannot be deleted")
+    state.delete_sales_order(company, row.guid)
     return HttpResponse(status=204)
 
 

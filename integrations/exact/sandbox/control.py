@@ -3,6 +3,8 @@
 POST /sandbox/exact/_control/faults     {"division": 123456, "error_rate": 0.1, ...}
 POST /sandbox/exact/_control/companies  {"country": "nl", "email": "...", "name": "...", "divisions": 1}
 GET  /sandbox/exact/_control/users/<country>/<email>  → token-endpoint counters (refusals by reason)
+POST /sandbox/exact/_control/webhooks/retry  {"all": true}  → resend failed webhook deliveries now
+GET  /sandbox/exact/_control/webhooks/<division>  → the division's subscriptions and deliveries
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from integrations.exact.sandbox import faults, state
+from integrations.exact.sandbox import faults, state, webhooks
 from integrations.exact.sandbox.models import SandboxExactDivision, SandboxExactUser
 
 
@@ -63,3 +65,44 @@ def user_counters(request: HttpRequest, country: str, email: str) -> JsonRespons
     if user is None:
         return JsonResponse({"error": "unknown user"}, status=404)
     return JsonResponse({"email": user.email, "counters": user.counters})
+
+
+@csrf_exempt
+@require_POST
+def retry_webhooks(request: HttpRequest) -> JsonResponse:
+    """Exact retries failed notifications over ~34 h; here the due ones (or all, with "all") go now."""
+    body = _body(request)
+    if body is None:
+        return JsonResponse({"error": "body must be a JSON object"}, status=400)
+    return JsonResponse({"sent": webhooks.retry_due(everything=bool(body.get("all")))})
+
+
+@require_GET
+def webhook_log(request: HttpRequest, division: int) -> JsonResponse:
+    company = SandboxExactDivision.objects.filter(code=division).first()
+    if company is None:
+        return JsonResponse({"error": "unknown division"}, status=404)
+    subs = company.webhook_subscriptions.order_by("id")
+    return JsonResponse(
+        {
+            "subscriptions": [
+                {
+                    "id": s.guid,
+                    "topic": s.topic,
+                    "callback": s.callback_url,
+                    "deliveries": [
+                        {
+                            "attempts": d.attempts,
+                            "response_code": d.response_code,
+                            "error": d.error,
+                            "delivered": d.delivered,
+                            "gave_up": d.gave_up,
+                            "next_attempt_at": d.next_attempt_at.isoformat() if d.next_attempt_at else None,
+                        }
+                        for d in s.deliveries.order_by("id")
+                    ],
+                }
+                for s in subs
+            ]
+        }
+    )

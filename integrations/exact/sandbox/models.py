@@ -59,3 +59,37 @@ class SandboxExactEntity(models.Model):
     class Meta:
         unique_together = [("division", "entity", "guid")]
         indexes = [models.Index(fields=["division", "entity", "id"])]
+
+
+class SandboxExactWebhookSubscription(models.Model):
+    """`webhooks/WebhookSubscriptions` (EXACT.md §7.1): per division and user, one per topic and division."""
+
+    guid = models.CharField(max_length=36, unique=True)
+    division = models.ForeignKey(SandboxExactDivision, on_delete=models.CASCADE, related_name="webhook_subscriptions")
+    user = models.ForeignKey(SandboxExactUser, on_delete=models.CASCADE)
+    client_id = models.CharField(max_length=36)
+    topic = models.CharField(max_length=60)
+    callback_url = models.TextField()
+    description = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["division", "topic"], name="sandbox_exact_one_subscription_per_topic")
+        ]
+
+
+class SandboxExactWebhookDelivery(models.Model):
+    """One notification to one subscription, with Exact's retries (about 10 over ~34 h, EXACT.md §7.2)."""
+
+    subscription = models.ForeignKey(
+        SandboxExactWebhookSubscription, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    body = models.TextField()
+    attempts = models.IntegerField(default=0)
+    response_code = models.IntegerField(null=True, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+    delivered = models.BooleanField(default=False)
+    gave_up = models.BooleanField(default=False)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)

@@ -14,6 +14,8 @@ from integrations.exact.sandbox.models import SandboxExactDivision, SandboxExact
 
 COUNTRY_CODES = ("nl", "be", "uk", "us", "de", "es", "fr")
 ACCESS_SECONDS = 600
+#: Entity sets whose changes notify webhook subscribers, and the topic they notify (EXACT.md §7).
+WEBHOOK_ENTITIES = {"SalesOrders": "SalesOrders"}
 REFRESH_DAYS = 30
 
 
@@ -44,7 +46,26 @@ def put(division: SandboxExactDivision, entity: str, data: dict, *, guid: str | 
         guid=guid,
         defaults={"data": data, "modified_at": now, "timestamp": stamp},
     )
+    if entity in WEBHOOK_ENTITIES:
+        from integrations.exact.sandbox import webhooks
+
+        webhooks.notify(division, WEBHOOK_ENTITIES[entity], guid, "Update")  # creates arrive as Update too
     return row
+
+
+def delete_sales_order(division: SandboxExactDivision, order_id: str) -> None:
+    """Remove a sales order and its lines; subscribers get a `Delete` notification."""
+    from integrations.exact.sandbox import webhooks
+
+    with transaction.atomic():
+        lines = [
+            r.pk
+            for r in SandboxExactEntity.objects.filter(division=division, entity="SalesOrderLines")
+            if r.data.get("OrderID") == order_id
+        ]
+        SandboxExactEntity.objects.filter(pk__in=lines).delete()
+        SandboxExactEntity.objects.filter(division=division, entity="SalesOrders", guid=order_id).delete()
+        webhooks.notify(division, "SalesOrders", order_id, "Delete")
 
 
 def _next_division_code() -> int:
