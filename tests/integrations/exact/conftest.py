@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from connector.models import Connection
+from connector.models import Connection, Flow
 from integrations.exact.sandbox import state
 from integrations.exact.sandbox.models import SandboxExactToken, SandboxExactUser
 from integrations.exact.sandbox.oauth import issue
@@ -74,6 +74,20 @@ def counters(division) -> dict:
 @pytest.fixture
 def exact_connection(alice, company) -> Connection:
     return make_connection(alice.org, company)
+
+
+@pytest.fixture
+def flow(alice, exact_connection):
+    """An Exact ↔ ShipStation flow on the sandbox company (the webhook tests' receiving flow)."""
+    shipstation = Connection.objects.create(organization=alice.org, system="shipstation", label="SS")
+    return Flow.objects.create(
+        organization=alice.org,
+        preset="exact_shipstation",
+        name="Exact ↔ ShipStation",
+        source=exact_connection,
+        target=shipstation,
+        enabled=True,
+    )
 
 
 @pytest.fixture(autouse=True)

@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from connector import tasks
-from connector.models import Connection, Delivery, Flow, Record
+from connector.models import Connection, Delivery, Record
 from integrations.exact import subscriptions
 from integrations.exact.client import ExactClient
 from integrations.exact.sandbox import state
@@ -173,19 +173,6 @@ def test_disconnect_goes_through_when_unsubscribing_fails(alice_client, exact_co
     assert exact_connection.status == "disabled" and exact_connection.credentials == {}
     assert len(sandbox_subs(company)) == 1  # Exact kept it; logged, not blocking
     assert "not deleted" in caplog.text
-
-
-@pytest.fixture
-def flow(alice, exact_connection):
-    shipstation = Connection.objects.create(organization=alice.org, system="shipstation", label="SS")
-    return Flow.objects.create(
-        organization=alice.org,
-        preset="exact_shipstation",
-        name="Exact ↔ ShipStation",
-        source=exact_connection,
-        target=shipstation,
-        enabled=True,
-    )
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import pytest
 from django.urls import reverse
 
 from connector import engine
-from connector.models import Connection, Delivery, Flow, Record
+from connector.models import Delivery, Record
 from integrations.exact.oauth import webhook_secret
 from integrations.exact.sandbox import state
 from integrations.exact.webhooks import hash_code, signed_body
@@ -33,19 +33,6 @@ def content(company, key: str, **extra) -> dict:
 def post(client, connection, body: bytes):
     url = reverse("exact_webhook", args=[connection.webhook_token])
     return client.post(url, data=body, content_type="application/json")
-
-
-@pytest.fixture
-def flow(alice, exact_connection):
-    shipstation = Connection.objects.create(organization=alice.org, system="shipstation", label="SS")
-    return Flow.objects.create(
-        organization=alice.org,
-        preset="exact_shipstation",
-        name="Exact ↔ ShipStation",
-        source=exact_connection,
-        target=shipstation,
-        enabled=True,
-    )
 
 
 def test_signed_update_is_stored_and_becomes_the_fresh_order(client, exact_connection, company, flow):
