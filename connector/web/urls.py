@@ -1,6 +1,6 @@
 from django.urls import path
 
-from connector.web import flows, views
+from connector.web import deliveries, flows, views
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
@@ -10,6 +10,8 @@ urlpatterns = [
     path("audit/<int:pk>/", views.record_detail, name="record_detail"),
     path("audit/<int:pk>/replay/", flows.record_replay, name="record_replay"),
     path("audit/replay/", flows.bulk_replay, name="bulk_replay"),
+    path("deliveries/", deliveries.delivery_list, name="deliveries"),
+    path("deliveries/<int:pk>/replay/", deliveries.delivery_replay, name="delivery_replay"),
     path("flows/", flows.flow_list, name="flows"),
     path("flows/new/", flows.flow_create, name="flow_create"),
     path("flows/<int:pk>/", flows.flow_detail, name="flow_detail"),

@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from accounts.models import Invitation
-from connector.models import Alert, Connection, Event, Flow, Record
+from connector.models import Alert, Connection, Delivery, Event, Flow, Record
 from connector.registry import get_system, presets, systems
 from connector.tenancy import get_for_org_or_404
 from connector.web.audit import filter_records, page_of
@@ -39,6 +39,7 @@ def dashboard(request):
             "organization"
         ),
         "presets": presets(),
+        "failed_deliveries": Delivery.objects.for_org(org).filter(status=Delivery.Status.FAILED).count(),
     }
     return render(request, "connector/dashboard.html", context)
 

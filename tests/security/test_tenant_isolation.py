@@ -7,7 +7,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from rest_framework.authtoken.models import Token
 
 from accounts.models import Invitation
-from connector.models import Alert, Event
+from connector.models import Alert, Delivery, Event
 from tests.conftest import make_flow, make_record
 
 pytestmark = pytest.mark.django_db
@@ -19,7 +19,16 @@ def bobs_world(bob):
     record = make_record(flow, "BOB-1001", search_text="secret-customer@bob.example")
     Alert.objects.create(organization=bob.org, key="reauth:x", message="Bob must reconnect")
     invitation = Invitation.objects.create(organization=bob.org, email="friend@bob.example", invited_by=bob)
-    return {"flow": flow, "record": record, "invitation": invitation, "event": Event.objects.get(record=record)}
+    delivery = Delivery.objects.create(
+        organization=bob.org, connection=flow.source, dedupe_key="bob", body=b"{}", status=Delivery.Status.FAILED
+    )
+    return {
+        "flow": flow,
+        "record": record,
+        "invitation": invitation,
+        "event": Event.objects.get(record=record),
+        "delivery": delivery,
+    }
 
 
 def _int_routes():
