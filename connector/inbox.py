@@ -186,6 +186,22 @@ def ring_doorbell(delivery_id: int) -> None:
         drain_inbox.delay()
 
 
+REPLAYABLE = (Delivery.Status.FAILED,)
+
+
+def replay_delivery(delivery: Delivery) -> bool:
+    """Queue a failed delivery again (the page's and the API's Replay); False for any other status:
+    refused deliveries (bad signature) and duplicates are kept for the audit, never processed."""
+    with transaction.atomic():
+        changed = Delivery.objects.filter(pk=delivery.pk, status__in=REPLAYABLE).update(
+            status=Delivery.Status.RECEIVED, error=""
+        )
+        if changed:
+            pk = delivery.pk
+            transaction.on_commit(lambda: ring_doorbell(pk))
+    return bool(changed)
+
+
 def reject_delivery(connection: Connection, *, topic: str, body: bytes, headers: dict, reason: str) -> Delivery:
     """Record a delivery we refused (bad signature): visible in the audit, never processed."""
     return Delivery.objects.create(

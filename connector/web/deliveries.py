@@ -9,17 +9,15 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from connector.inbox import ring_doorbell
+from connector.inbox import REPLAYABLE, replay_delivery
 from connector.models import Connection, Delivery
 from connector.tenancy import get_for_org_or_404
 
 PAGE_SIZE = 100
-REPLAYABLE = (Delivery.Status.FAILED,)
 
 
 @login_required
@@ -55,15 +53,11 @@ def delivery_list(request: HttpRequest) -> HttpResponse:
 @require_POST
 def delivery_replay(request: HttpRequest, pk: int) -> HttpResponse:
     delivery = get_for_org_or_404(Delivery, request.organization, pk=pk)
-    if delivery.status not in REPLAYABLE:
+    if not replay_delivery(delivery):
         messages.error(
             request,
             f"Delivery {delivery.pk} is {delivery.get_status_display().lower()}: only failed ones are replayed.",
         )
         return redirect("deliveries")
-    with transaction.atomic():
-        Delivery.objects.filter(pk=delivery.pk, status__in=REPLAYABLE).update(status=Delivery.Status.RECEIVED, error="")
-        pk_ = delivery.pk
-        transaction.on_commit(lambda: ring_doorbell(pk_))
     messages.success(request, f"Delivery {delivery.pk} ({delivery.topic or 'no topic'}) is queued again.")
     return redirect("deliveries")

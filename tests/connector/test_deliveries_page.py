@@ -63,3 +63,19 @@ def test_another_tenants_deliveries_are_invisible_and_not_replayable(alice_clien
     assert alice_client.post(reverse("delivery_replay", args=[theirs.pk])).status_code == 404
     theirs.refresh_from_db()
     assert theirs.status == Delivery.Status.FAILED
+
+
+def test_the_api_lists_and_replays_deliveries_of_its_own_organisation(alice_client, shop, bob, monkeypatch):
+    queued: list[int] = []
+    monkeypatch.setattr(tasks.drain_inbox, "delay", lambda: queued.append(1))
+    failed = delivery(shop, Delivery.Status.FAILED, topic="order.updated", error="boom")
+    rejected = delivery(shop, Delivery.Status.REJECTED)
+    bobs = Connection.objects.create(organization=bob.org, system="woocommerce", label="Bob")
+    theirs = delivery(bobs, Delivery.Status.FAILED)
+    listed = alice_client.get("/api/v1/deliveries/", {"status": "failed"}).json()["results"]
+    assert [d["id"] for d in listed] == [failed.pk] and "body" not in listed[0]
+    assert alice_client.get(f"/api/v1/deliveries/{theirs.pk}/").status_code == 404
+    assert alice_client.post(f"/api/v1/deliveries/{theirs.pk}/replay/").status_code == 404
+    assert alice_client.post(f"/api/v1/deliveries/{rejected.pk}/replay/").status_code == 409
+    answer = alice_client.post(f"/api/v1/deliveries/{failed.pk}/replay/")
+    assert answer.status_code == 202 and answer.json()["status"] == "received"

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from connector.models import Connection, Event, Flow, Record
+from connector.models import Connection, Delivery, Event, Flow, Record
 from connector.web.redaction import redact
 
 
@@ -74,3 +74,21 @@ class EventSerializer(serializers.ModelSerializer):
         data = super().to_representation(instance)
         data["data"] = redact(data["data"])
         return data
+
+
+class DeliverySerializer(serializers.ModelSerializer):
+    """A webhook delivery's audit fields; the body and headers stay on the server."""
+
+    class Meta:
+        model = Delivery
+        fields = [
+            "id",
+            "connection",
+            "topic",
+            "delivery_id",
+            "status",
+            "error",
+            "signature_valid",
+            "received_at",
+            "processed_at",
+        ]

@@ -7,5 +7,6 @@ router.register("connections", views.ConnectionViewSet, basename="connection")
 router.register("flows", views.FlowViewSet, basename="flow")
 router.register("records", views.RecordViewSet, basename="record")
 router.register("events", views.EventViewSet, basename="event")
+router.register("deliveries", views.DeliveryViewSet, basename="delivery")
 
 urlpatterns = router.urls

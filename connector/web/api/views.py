@@ -8,7 +8,8 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from connector import engine
-from connector.models import Connection, Event, Flow, Record
+from connector.inbox import replay_delivery
+from connector.models import Connection, Delivery, Event, Flow, Record
 from connector.web.api import serializers
 from connector.web.audit import filter_records
 
@@ -65,3 +66,32 @@ class EventViewSet(TenantViewSet):
         queryset = super().get_queryset()
         record = self.request.query_params.get("record", "")
         return queryset.filter(record_id=int(record)) if record.isdigit() else queryset
+
+
+class DeliveryViewSet(TenantViewSet):
+    """Webhook deliveries, newest first; filter with ?status= and ?connection=."""
+
+    model = Delivery
+    serializer_class = serializers.DeliverySerializer
+
+    def get_queryset(self):
+        queryset = super().get_queryset().defer("body", "headers")
+        params = self.request.query_params
+        if params.get("status", "") in Delivery.Status.values:
+            queryset = queryset.filter(status=params["status"])
+        if params.get("connection", "").isdigit():
+            queryset = queryset.filter(connection_id=int(params["connection"]))
+        return queryset
+
+    @extend_schema(request=None, responses=serializers.DeliverySerializer)
+    @action(detail=True, methods=["post"])
+    def replay(self, request, pk=None):
+        """Queue a failed delivery again; 409 for any other status (refused and duplicates never run)."""
+        delivery = self.get_object()
+        if not replay_delivery(delivery):
+            return Response(
+                {"detail": f"Only failed deliveries are replayed; this one is {delivery.status}."},
+                status=status.HTTP_409_CONFLICT,
+            )
+        delivery.refresh_from_db()
+        return Response(self.get_serializer(delivery).data, status=status.HTTP_202_ACCEPTED)
