@@ -282,12 +282,19 @@ def _chain_record(job: QBXMLJob) -> Record | None:
     return Record.objects.select_related("flow").filter(pk=job.record_id).first()
 
 
-def on_lookup(job: QBXMLJob, result: jobs.JobResult) -> None:
+def _answered_record(job: QBXMLJob, result: jobs.JobResult) -> Record | None:
+    """The record a lookup answer continues, or None: no record waits, or QuickBooks answered with
+    an error, which completes the record as failed here."""
     record = _chain_record(job)
-    if record is None:
-        return
-    if result.error is not None:
+    if record is not None and result.error is not None:
         engine.complete_deferred(record.pk, error=result.error)
+        return None
+    return record
+
+
+def on_lookup(job: QBXMLJob, result: jobs.JobResult) -> None:
+    record = _answered_record(job, result)
+    if record is None:
         return
     number = job.context["order"]
     found = next((o for o in result.objects if isinstance(o, qbxml.Transaction) and o.ref_number == number), None)
@@ -301,11 +308,8 @@ def on_lookup(job: QBXMLJob, result: jobs.JobResult) -> None:
 
 
 def on_customer(job: QBXMLJob, result: jobs.JobResult) -> None:
-    record = _chain_record(job)
+    record = _answered_record(job, result)
     if record is None:
-        return
-    if result.error is not None:
-        engine.complete_deferred(record.pk, error=result.error)
         return
     names = job.context.get("names") or []
     found_inactive = []
@@ -335,11 +339,8 @@ def on_customer(job: QBXMLJob, result: jobs.JobResult) -> None:
 
 
 def on_items(job: QBXMLJob, result: jobs.JobResult) -> None:
-    record = _chain_record(job)
+    record = _answered_record(job, result)
     if record is None:
-        return
-    if result.error is not None:
-        engine.complete_deferred(record.pk, error=result.error)
         return
     names = job.context.get("names") or []
     inactive = []

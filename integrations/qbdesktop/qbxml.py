@@ -142,13 +142,13 @@ def list_modified_filter(from_modified: datetime | None, to_modified: datetime |
 def _list_query(
     kind: str,
     *,
-    list_ids: Iterable[str],
-    full_names: Iterable[str],
-    max_returned: int | None,
-    active_status: str,
-    from_modified: datetime | None,
-    to_modified: datetime | None,
-    company_tz: tzinfo | None,
+    list_ids: Iterable[str] = (),
+    full_names: Iterable[str] = (),
+    max_returned: int | None = None,
+    active_status: str = "All",
+    from_modified: datetime | None = None,
+    to_modified: datetime | None = None,
+    company_tz: tzinfo | None = None,
 ) -> Request:
     list_ids, full_names = list(list_ids), list(full_names)
     if list_ids or full_names:
@@ -164,72 +164,19 @@ def _list_query(
     return _rq(kind, body, iterator=True)
 
 
-def customer_query(
-    *,
-    list_ids: Iterable[str] = (),
-    full_names: Iterable[str] = (),
-    max_returned: int | None = None,
-    active_status: str = "All",
-    from_modified: datetime | None = None,
-    to_modified: datetime | None = None,
-    company_tz: tzinfo | None = None,
-) -> Request:
-    return _list_query(
-        "CustomerQuery",
-        list_ids=list_ids,
-        full_names=full_names,
-        max_returned=max_returned,
-        active_status=active_status,
-        from_modified=from_modified,
-        to_modified=to_modified,
-        company_tz=company_tz,
-    )
+def customer_query(**filters) -> Request:
+    """CustomerQuery; `filters` as `_list_query` takes them (ids, names, page size, modified window)."""
+    return _list_query("CustomerQuery", **filters)
 
 
-def item_query(
-    *,
-    list_ids: Iterable[str] = (),
-    full_names: Iterable[str] = (),
-    max_returned: int | None = None,
-    active_status: str = "All",
-    from_modified: datetime | None = None,
-    to_modified: datetime | None = None,
-    company_tz: tzinfo | None = None,
-) -> Request:
-    """All item kinds (service, inventory, non-inventory, ...)."""
-    return _list_query(
-        "ItemQuery",
-        list_ids=list_ids,
-        full_names=full_names,
-        max_returned=max_returned,
-        active_status=active_status,
-        from_modified=from_modified,
-        to_modified=to_modified,
-        company_tz=company_tz,
-    )
+def item_query(**filters) -> Request:
+    """ItemQuery: all item kinds (service, inventory, non-inventory, ...)."""
+    return _list_query("ItemQuery", **filters)
 
 
-def item_inventory_query(
-    *,
-    list_ids: Iterable[str] = (),
-    full_names: Iterable[str] = (),
-    max_returned: int | None = None,
-    active_status: str = "All",
-    from_modified: datetime | None = None,
-    to_modified: datetime | None = None,
-    company_tz: tzinfo | None = None,
-) -> Request:
-    """Inventory items only, with QuantityOnHand."""
-    return _list_query(
-        "ItemInventoryQuery",
-        list_ids=list_ids,
-        full_names=full_names,
-        max_returned=max_returned,
-        active_status=active_status,
-        from_modified=from_modified,
-        to_modified=to_modified,
-        company_tz=company_tz,
-    )
+def item_inventory_query(**filters) -> Request:
+    """ItemInventoryQuery: inventory items only, with QuantityOnHand."""
+    return _list_query("ItemInventoryQuery", **filters)
 
 
 def invoice_query(
