@@ -166,7 +166,7 @@ def accept_delivery(
     return delivery
 
 
-def ring_doorbell(delivery_id: int) -> None:
+def ring_doorbell(*delivery_ids: int) -> None:
     """Queue a stored delivery for processing: one Redis round trip, a Celery message only when idle.
 
     The Delivery row is the durable record; Redis holds the ids waiting and a doorbell key. Only the
@@ -177,7 +177,7 @@ def ring_doorbell(delivery_id: int) -> None:
     from connector.redis import get_redis
 
     pipe = get_redis().pipeline(transaction=False)
-    pipe.rpush(INBOX_QUEUE, delivery_id)
+    pipe.rpush(INBOX_QUEUE, *delivery_ids)
     pipe.set(INBOX_DOORBELL, "1", nx=True, px=DOORBELL_TTL_MS)
     _, rang = pipe.execute()
     if rang:

@@ -243,11 +243,10 @@ class ZohoBooksTarget(TargetAdapter):
             name = (order.bill_to.name if order.bill_to else "") or f"Order {order.number}"
             customer = Customer(key=f"guest:{order.number}", name=name, billing=order.bill_to, shipping=order.ship_to)
         code = self._foreign_currency(order)
-        currency = (code, self._currency_id(code, order)) if code else None
         found = self._find_contact(customer, currency=code)
         if found:
             return found
-        return self._create_contact(customer, currency=currency)
+        return self._create_contact(customer, currency=(code, self._currency_id(code, order)) if code else None)
 
     # --- Items ------------------------------------------------------------------------------------
 
@@ -392,10 +391,10 @@ class ZohoBooksTarget(TargetAdapter):
         key = f"{order.number}/refund/{refund.source_id}"
         if self._linked("creditnote", key):
             return None
-        number = mapping.credit_note_number(self._invoice_number(order), refund)
-        item_key = f"name:{mapping.REFUND_ITEM}"
-        item_id = self._linked("item", item_key) or self._find_or_create_item(
-            item_key,
+        invoice_number = self._invoice_number(order)
+        number = mapping.credit_note_number(invoice_number, refund)
+        item_id = self._resolve_item(
+            f"name:{mapping.REFUND_ITEM}",
             LineItem(sku="", name=mapping.REFUND_ITEM, quantity=Decimal("1"), unit_price=Decimal("0.00")),
         )
         payload = mapping.refund_to_credit_note(
@@ -403,7 +402,7 @@ class ZohoBooksTarget(TargetAdapter):
             refund,
             customer_id=customer_id,
             item_id=item_id,
-            invoice_number=self._invoice_number(order),
+            invoice_number=invoice_number,
             when=timezone.now().date(),
         )
         try:
