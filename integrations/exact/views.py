@@ -10,6 +10,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
+from accounts.permissions import require_admin
 from connector.http import ApiError
 from connector.models import Connection
 from connector.oauth import OAuthRefused
@@ -17,7 +18,7 @@ from integrations.exact import subscriptions
 from integrations.exact.oauth import COUNTRIES, host, provider, sandbox_mode
 
 
-@login_required
+@require_admin
 @require_http_methods(["GET", "POST"])
 def connect(request: HttpRequest) -> HttpResponse:
     reconnect = provider.connection_to_reconnect(request)
@@ -34,7 +35,7 @@ def connect(request: HttpRequest) -> HttpResponse:
     )
 
 
-@login_required
+@require_admin
 def callback(request: HttpRequest) -> HttpResponse:
     return provider.callback(request)
 
@@ -97,7 +98,7 @@ def after_connect(request: HttpRequest, connection: Connection) -> HttpResponse:
     return HttpResponseRedirect(reverse("exact_pick_division", args=[connection.pk]))
 
 
-@login_required
+@require_admin
 @require_http_methods(["GET", "POST"])
 def pick_division(request: HttpRequest, pk: int) -> HttpResponse:
     connection = provider.own_connection(request, pk)
@@ -134,7 +135,7 @@ def connection_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "exact/connection.html", context)
 
 
-@login_required
+@require_admin
 @require_POST
 def resubscribe(request: HttpRequest, pk: int) -> HttpResponse:
     connection = provider.own_connection(request, pk)
@@ -149,7 +150,7 @@ def resubscribe(request: HttpRequest, pk: int) -> HttpResponse:
     return HttpResponseRedirect(reverse("exact_connection", args=[connection.pk]))
 
 
-@login_required
+@require_admin
 @require_POST
 def disconnect(request: HttpRequest, pk: int) -> HttpResponse:
     connection = provider.own_connection(request, pk)

@@ -12,6 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_http_methods, require_POST
 
+from accounts.permissions import require_admin
 from connector.models import Connection
 from connector.tenancy import get_for_org_or_404
 from integrations.qbdesktop import inventory_push, qwc
@@ -45,7 +46,7 @@ def _detail_context(request: HttpRequest, connection: Connection, *, password: s
     }
 
 
-@login_required
+@require_admin
 @require_http_methods(["GET", "POST"])
 def connect(request: HttpRequest) -> HttpResponse:
     existing = Connection.objects.for_org(request.organization).filter(system=SYSTEM)
@@ -77,7 +78,7 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
     return _no_store(render(request, "qbdesktop/detail.html", _detail_context(request, connection)))
 
 
-@login_required
+@require_admin
 @require_POST
 def regenerate(request: HttpRequest, pk: int) -> HttpResponse:
     connection = get_for_org_or_404(Connection, request.organization, pk=pk, system=SYSTEM)

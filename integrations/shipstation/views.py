@@ -7,6 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from accounts.permissions import require_admin
 from connector.http import ApiError
 from connector.models import Connection
 from connector.tenancy import get_for_org_or_404
@@ -14,7 +15,7 @@ from integrations.shipstation import connection as conn
 from integrations.shipstation.forms import ConnectForm
 
 
-@login_required
+@require_admin
 def connect(request):
     form = ConnectForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -65,7 +66,7 @@ def connection_detail(request, pk: int):
     )
 
 
-@login_required
+@require_admin
 @require_POST
 def repair(request, pk: int):
     connection = _connection(request, pk)
@@ -77,7 +78,7 @@ def repair(request, pk: int):
     return redirect("shipstation_connection", pk=connection.pk)
 
 
-@login_required
+@require_admin
 @require_POST
 def disconnect(request, pk: int):
     connection = _connection(request, pk)

@@ -24,6 +24,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from accounts.permissions import require_admin
 from connector.http import ApiError
 from connector.models import Connection
 from connector.tenancy import get_for_org_or_404
@@ -52,7 +53,7 @@ POLL_INTERVAL_SECONDS = 900
 CALLBACK_MAX_BYTES = 16_384
 
 
-@login_required
+@require_admin
 def connect(request: HttpRequest) -> HttpResponse:
     form = ConnectForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -75,7 +76,7 @@ def connect(request: HttpRequest) -> HttpResponse:
     return render(request, "woocommerce/connect.html", {"form": form, "manual_form": ManualKeysForm()})
 
 
-@login_required
+@require_admin
 def connect_manual(request: HttpRequest) -> HttpResponse:
     form = ManualKeysForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -153,7 +154,7 @@ def _fail(pending: WooAuthRequest, message: str) -> None:
     WooAuthRequest.objects.filter(pk=pending.pk).update(error=message[:2000])
 
 
-@login_required
+@require_admin
 def auth_return(request: HttpRequest) -> HttpResponse:
     """WooCommerce sends the browser back here with `success` and our `user_id`."""
     token = request.GET.get("user_id", "")
@@ -202,7 +203,7 @@ def connection_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "woocommerce/connection.html", context)
 
 
-@login_required
+@require_admin
 @require_POST
 def repair(request: HttpRequest, pk: int) -> HttpResponse:
     connection = get_for_org_or_404(Connection, request.organization, pk=pk, system="woocommerce")
@@ -216,7 +217,7 @@ def repair(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("woocommerce_connection", pk=pk)
 
 
-@login_required
+@require_admin
 @require_POST
 def disconnect(request: HttpRequest, pk: int) -> HttpResponse:
     connection = get_for_org_or_404(Connection, request.organization, pk=pk, system="woocommerce")

@@ -9,12 +9,13 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
+from accounts.permissions import require_admin
 from connector.http import ApiError
 from connector.models import Connection
 from integrations.zoho.oauth import REGIONS, connect_redirect, provider, sandbox_mode
 
 
-@login_required
+@require_admin
 @require_http_methods(["GET", "POST"])
 def connect(request: HttpRequest) -> HttpResponse:
     reconnect = provider.connection_to_reconnect(request)
@@ -26,7 +27,7 @@ def connect(request: HttpRequest) -> HttpResponse:
     )
 
 
-@login_required
+@require_admin
 def callback(request: HttpRequest) -> HttpResponse:
     return provider.callback(request)
 
@@ -76,7 +77,7 @@ def _choose(connection: Connection, org: dict) -> None:
     connection.save(update_fields=["settings", "external_account_id", "label", "updated_at"])
 
 
-@login_required
+@require_admin
 @require_http_methods(["GET", "POST"])
 def pick_organization(request: HttpRequest, pk: int) -> HttpResponse:
     connection = provider.own_connection(request, pk)
@@ -103,7 +104,7 @@ def connection_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "zoho/connection.html", context)
 
 
-@login_required
+@require_admin
 @require_POST
 def disconnect(request: HttpRequest, pk: int) -> HttpResponse:
     connection = provider.own_connection(request, pk)
