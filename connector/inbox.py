@@ -2,8 +2,13 @@
 
 An integration's `webhooks.py` finds the connection by its URL token, verifies the vendor's
 signature, then calls `accept_delivery`, which stores the Delivery *before* we answer 2xx (one
-INSERT … ON CONFLICT), marks duplicates (same delivery id, or same topic + body hash) so they are
-recorded but processed once, and rings the inbox doorbell after commit (`ring_doorbell`).
+INSERT … ON CONFLICT), marks duplicates so they are recorded but processed once, and rings the inbox
+doorbell after commit (`ring_doorbell`).
+
+A duplicate is the *same delivery*, which a vendor's delivery id alone does not always say: the
+integration's webhook code computes the dedupe key (`id_and_body_key` where ids repeat, or the
+vendor's own event identity where it is unique), and a second partial unique constraint on the body
+hash catches a vendor re-sending the same topic and body under a new id.
 """
 
 from __future__ import annotations
@@ -50,9 +55,16 @@ def body_hash(topic: str, body: bytes) -> str:
 
 
 def dedupe_key(topic: str, delivery_id: str, body: bytes) -> str:
+    """The default key: the vendor's delivery id when it names one event only, else the body hash."""
     if delivery_id:
         return f"id:{delivery_id}"[:200]
     return "sha256:" + body_hash(topic, body)
+
+
+def id_and_body_key(delivery_id: str, topic: str, body: bytes) -> str:
+    """Same delivery id *and* same topic + body: for vendors whose ids repeat across deliveries
+    (an id that is a hash of the hook and the current second names every delivery in that second)."""
+    return f"id+body:{delivery_id[:120]}:{body_hash(topic, body)}"
 
 
 def kept_headers(request: HttpRequest, extra: tuple[str, ...] = ()) -> dict:
@@ -133,20 +145,22 @@ def accept_delivery(
     body: bytes,
     headers: dict,
     delivery_id: str = "",
+    key: str | None = None,
     signature_valid: bool | None = None,
 ) -> Delivery:
     """Store a verified delivery and ring the inbox doorbell; a duplicate is stored, not processed.
 
-    A duplicate has the same delivery id, or the same topic and body (a vendor re-sending under a
-    new id). The first copy wins in the database itself, so two copies arriving at once on two
-    workers still give exactly one processed delivery.
+    A duplicate has the same dedupe `key` (the integration's; by default `dedupe_key`: the delivery
+    id, or the body hash without one), or the same topic and body (a vendor re-sending under a new
+    id). The first copy wins in the database itself, so two copies arriving at once on two workers
+    still give exactly one processed delivery.
     """
     delivery = Delivery(
         organization_id=connection.organization_id,
         connection_id=connection.pk,
         topic=topic[:100],
         delivery_id=delivery_id[:200],
-        dedupe_key=dedupe_key(topic, delivery_id, body),
+        dedupe_key=(key or dedupe_key(topic, delivery_id, body))[:200],
         body_hash=body_hash(topic, body),
         headers=headers,
         body=body,

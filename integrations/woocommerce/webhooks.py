@@ -4,7 +4,15 @@ Order of checks: unknown token → 404; body over the limit → 413; WooCommerce
 (form-encoded `webhook_id=N`, no X-WC-Webhook-Topic, unsigned) → 200 with nothing stored; then the
 signature (base64 HMAC-SHA256 of the raw bytes, constant-time) → 401 and a rejected Delivery on a
 mismatch; malformed JSON → 400 with the Delivery stored as failed; otherwise `accept_delivery`
-(dedupe by X-WC-Webhook-Delivery-ID, enqueue after commit) and 200.
+(enqueue after commit) and 200.
+
+Duplicates: WooCommerce core builds X-WC-Webhook-Delivery-ID as
+`wp_hash( $this->get_id() . strtotime( 'now' ) )` (`WC_Webhook::get_new_delivery_id()` in
+woocommerce/plugins/woocommerce/includes/class-wc-webhook.php), so every delivery of one webhook
+within the same second carries the same id: a bulk edit of twenty orders sends twenty bodies under
+one id. A duplicate is therefore the same id *and* the same topic and body (`id_and_body_key`).
+The body is built when the delivery runs and carries the order's `date_modified_gmt`, so an identical
+re-send is the same state, while two edits in one second (same modified second) differ in body.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ from connector.inbox import (
     accept_delivery,
     accepted,
     hook_connection,
+    id_and_body_key,
     kept_headers,
     read_body,
     reject_delivery,
@@ -80,12 +89,14 @@ def receive(request: HttpRequest, token: str) -> JsonResponse:
             error=f"The body is not a JSON object: {exc}"[:500],
         )
         return JsonResponse({"error": "malformed JSON"}, status=400)
+    delivery_id = request.headers.get("X-WC-Webhook-Delivery-ID", "").strip()
     delivery = accept_delivery(
         connection,
         topic=topic,
         body=body,
         headers=headers,
-        delivery_id=request.headers.get("X-WC-Webhook-Delivery-ID", "").strip(),
+        delivery_id=delivery_id,
+        key=id_and_body_key(delivery_id, topic, body),
         signature_valid=True,
     )
     return accepted(delivery)

@@ -3,6 +3,10 @@
 - POST, JSON body `wp_json_encode($payload)` (compact, slashes escaped as `\\/`), no redirects
   followed, headers X-WC-Webhook-Source/-Topic/-Resource/-Event/-Signature/-ID/-Delivery-ID,
   signature base64(HMAC-SHA256(body, secret)).
+- X-WC-Webhook-Delivery-ID is built the way core builds it, `wp_hash( $webhook_id . strtotime( 'now' ) )`
+  (`WC_Webhook::get_new_delivery_id()`, woocommerce/plugins/woocommerce/includes/class-wc-webhook.php),
+  where `wp_hash()` is `hash_hmac( 'md5', $data, wp_salt( 'auth' ) )` (WordPress
+  wp-includes/pluggable.php): every delivery of one webhook in the same second has the same id.
 - Sent after the change commits (WooCommerce queues at shutdown); never retried.
 - Success is a response code 200-302; otherwise the failure count rises and, once it is already
   above `max_delivery_failures` (default 5), the webhook is disabled: the 7th consecutive failure
@@ -18,9 +22,9 @@ holds a delivery back and sends it after the next one of the same store.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import logging
-import secrets
 import time
 
 import requests
@@ -42,6 +46,29 @@ DEFAULT_MAX_FAILURES = 5
 def wp_json_encode(payload) -> str:
     """PHP's json_encode defaults: compact, non-ASCII escaped, '/' escaped."""
     return json.dumps(payload, separators=(",", ":")).replace("/", "\\/").strip()
+
+
+def wp_hash(data: str, salt: str) -> str:
+    """WordPress's `wp_hash()` with its defaults: hex HMAC-MD5 of `data` keyed with the salt."""
+    return hmac.new(salt.encode(), data.encode(), hashlib.md5).hexdigest()
+
+
+def store_salt(store: SandboxStore) -> str:
+    """The store's `wp_salt('auth')` (AUTH_KEY . AUTH_SALT of its wp-config.php): secret, stable, one
+    per store; derived from SECRET_KEY and the slug, so no column holds it."""
+    return hmac.new(
+        settings.SECRET_KEY.encode(), f"wc-sandbox-auth-salt:{store.slug}".encode(), hashlib.sha256
+    ).hexdigest()
+
+
+def unix_second() -> int:
+    """PHP's `strtotime('now')`: whole seconds."""
+    return int(time.time())
+
+
+def new_delivery_id(store: SandboxStore, hook: SandboxWebhook) -> str:
+    """Core's delivery id: the webhook id and the current second, concatenated as PHP does, hashed."""
+    return wp_hash(f"{hook.pk}{unix_second()}", store_salt(store))
 
 
 def store_home_url(store: SandboxStore) -> str:
@@ -66,7 +93,7 @@ def dispatch(store_id: int, hook_ids: list[int], topic: str, body: str, resource
     store = SandboxStore.objects.get(pk=store_id)
     sent_any = False
     for hook in SandboxWebhook.objects.filter(pk__in=hook_ids, status=SandboxWebhook.Status.ACTIVE):
-        delivery_id = hashlib.md5(f"{hook.pk}{time.time()}{secrets.token_hex(4)}".encode()).hexdigest()  # noqa: S324
+        delivery_id = new_delivery_id(store, hook)
         if roll(store, "out_of_order_rate"):
             SandboxDeliveryLog.objects.create(
                 webhook=hook, delivery_id=delivery_id, topic=topic, resource_id=resource_id, body=body, held=True
