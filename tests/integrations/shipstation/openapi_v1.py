@@ -1,5 +1,8 @@
 """The V1 OpenAPI file (as saved, never edited on disk) cleaned in memory for openapi-core.
 
+The file is tests/specs/shipstation/shipstation-v1-openapi.apisguru.json: ShipStation's own Apiary V1
+description (https://shipstation.docs.apiary.io) as converted by APIs.guru (provenance beside it).
+
 The APIs.guru conversion puts query strings into path keys (`/orders?customerName={customerName}&...`)
 and declares those as path parameters. We strip the query part, merge the operations, and turn
 parameters not in the remaining path template into query parameters. Its response schemas are empty
@@ -15,9 +18,7 @@ import re
 from functools import cache
 from pathlib import Path
 
-SPEC = Path(__file__).resolve().parents[4] / "shared" / "specs" / "shipstation" / "shipstation-v1-openapi.apisguru.json"
-if not SPEC.exists():  # repo checked out elsewhere: the shared folder sits beside it
-    SPEC = Path("/work/shared/specs/shipstation/shipstation-v1-openapi.apisguru.json")
+SPEC = Path(__file__).resolve().parents[2] / "specs" / "shipstation" / "shipstation-v1-openapi.apisguru.json"
 
 
 @cache

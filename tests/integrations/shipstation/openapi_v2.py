@@ -1,5 +1,8 @@
 """The V2 OpenAPI file (never edited on disk), loaded once and adjusted in memory for openapi-core.
 
+The file is tests/specs/shipstation/shipstation-v2-openapi.yaml, from the vendor's own
+github.com/shipstation/mcp-shipstation-api (canonical copy: https://docs.shipstation.com/_spec/openapi.yaml).
+
 - Only the paths the client uses are kept (inventory, environment webhooks): loading is faster.
 - openapi-core's spec check is switched off: the vendor file fails it on its own example data
   (an `se_id` example that is null), which says nothing about the API's shapes.
@@ -22,10 +25,7 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-SPEC = Path("/work/shared/specs/shipstation/shipstation-v2-openapi.yaml")
-_here = Path(__file__).resolve().parents[4] / "shared" / "specs" / "shipstation" / SPEC.name
-if _here.exists():
-    SPEC = _here
+SPEC = Path(__file__).resolve().parents[2] / "specs" / "shipstation" / "shipstation-v2-openapi.yaml"
 USED_PATHS = ("/v2/inventory", "/v2/environment/webhooks", "/v2/environment/webhooks/{webhook_id}")
 V2_ERA_EVENTS = (
     "batch_processed_v2",

@@ -1,9 +1,10 @@
 """Source adapter (polls and deliveries), sandbox delivery knobs end to end, demo setup, and the
-sandbox's fidelity against the OpenAPI files in shared/specs/woocommerce/."""
+sandbox's fidelity against the OpenAPI files in tests/specs/woocommerce/ (provenance beside them)."""
 
 import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 import requests
@@ -16,7 +17,7 @@ from integrations.woocommerce.adapter import WooCommerceSource
 from integrations.woocommerce.sandbox.models import SandboxOrder
 from integrations.woocommerce.sandbox.store import create_customer, create_order, update_order
 
-SPECS = "/work/shared/specs/woocommerce/"
+SPECS = Path(__file__).resolve().parents[2] / "specs" / "woocommerce"
 
 
 @pytest.fixture
@@ -128,7 +129,7 @@ def _spec(name: str, server: str):
     ("2017-03-22T16:28:02", not RFC 3339), unset dates and unmanaged stock are null, and tax `rate_id` is an integer."""
     from openapi_core import Config, OpenAPI
 
-    with open(SPECS + name) as handle:
+    with open(SPECS / name) as handle:
         document = yaml.safe_load(handle)
     document["servers"] = [{"url": server}]
 

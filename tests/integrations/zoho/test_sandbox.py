@@ -1,7 +1,7 @@
 """The Zoho sandbox is strict like Zoho, and its requests and responses match Zoho's OpenAPI files.
 
 Fidelity: a sample of real exchanges (what ZohoBooksClient sends, what the sandbox answers) is
-validated with openapi-core against /work/shared/specs/zoho/*.yml. The request URL is re-based onto
+validated with openapi-core against Zoho's OpenAPI files, tests/specs/zoho/*.yml. The request URL is re-based onto
 the files' server (https://www.zohoapis.com/books/v3) so the path templates match.
 Known OAS quirk (ZOHO.md §8): list-invoices types `page_context` as an array while the live API
 (and this sandbox) answer an object; that one field is checked separately.
@@ -22,7 +22,7 @@ from integrations.zoho.sandbox import state
 from tests.integrations.zoho.conftest import books, issue_tokens, set_faults
 
 pytestmark = pytest.mark.django_db(transaction=True)
-SPECS = Path("/work/shared/specs/zoho")
+SPECS = Path(__file__).resolve().parents[2] / "specs" / "zoho"
 ZOHO_SERVER = "https://www.zohoapis.com/books/v3/"
 
 
