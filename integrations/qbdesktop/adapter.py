@@ -10,7 +10,7 @@ pending under the engine's long lease until a job handler calls `engine.complete
 - At most one chain per order is in the queue; after a lost answer the chain starts with a lookup by
   RefNumber (= order number) before any new add.
 - Shipped orders are immutable in ShipStation: with a TxnID known, `upsert` changes nothing.
-- `cancel` with a TxnID: our specs (shared/specs/qbdesktop/QBWC.md) document neither TxnDelRq nor a
+- `cancel` with a TxnID: our specs (tests/specs/qbdesktop/QBWC.md) document neither TxnDelRq nor a
   void for invoices, so we do not delete QuickBooks transactions; the record needs review instead.
 """
 

@@ -1,6 +1,6 @@
 """qbXML: request builders and a hardened, streaming response parser.
 
-Sources (shared/specs/qbdesktop/QBWC.md): §4.1 envelope (`<?qbxml version?>`, `onError` required,
+Sources (tests/specs/qbdesktop/QBWC.md): §4.1 envelope (`<?qbxml version?>`, `onError` required,
 `requestID` echoed on the matching Rs), §4.2 queries (iterators Start/Continue with the
 `MaxReturned` *element*; transactions filter with `ModifiedDateRangeFilter`, lists with top-level
 `FromModifiedDate`/`ToModifiedDate`; TxnDeletedQuery/ListDeletedQuery have no iterators), §4.3 writes

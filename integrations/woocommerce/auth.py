@@ -6,7 +6,7 @@ no credentials, query or fragment in the URL, no path tricks, no IP-literal priv
 sandbox is the one exception: with SANDBOX_ENABLED a URL under `/sandbox/woocommerce/` may be
 plain HTTP on a loopback host (the tests' live server and the demo).
 
-Signatures follow WooCommerce's `WC_Webhook::generate_signature()` (shared/specs/woocommerce/WOO.md
+Signatures follow WooCommerce's `WC_Webhook::generate_signature()` (tests/specs/woocommerce/WOO.md
 §1.2): base64 of the raw HMAC-SHA256 digest of the exact body bytes, keyed with the secret.
 """
 

@@ -1,7 +1,8 @@
 """Typed client over WooCommerce REST API v3 (`<site>/wp-json/wc/v3/`).
 
-Sources: shared/specs/woocommerce/official-docs-wp-api-v3 (_authentication.md, _introduction.md,
-_orders.md, _customers.md, _products.md, _webhooks.md) and WOO.md §3.
+Sources: WooCommerce's REST API docs (https://woocommerce.github.io/woocommerce-rest-api-docs/; pages in
+tests/specs/woocommerce/official-docs-wp-api-v3: _authentication.md, _introduction.md, _orders.md,
+_customers.md, _products.md, _webhooks.md) and WOO.md §3.
 
 - Auth: HTTP Basic with consumer key/secret (WooCommerce only tries Basic when WordPress sees
   HTTPS). Stores behind a proxy that drops the Authorization header get the documented
@@ -142,7 +143,7 @@ class WooCommerceClient(ApiClient):
         """Every order modified in the window, all pages, least recently modified first.
 
         Ordered by modification time (`orderby=modified`, in the orders OpenAPI of
-        shared/specs/woocommerce/wtx-labs-woocommerce-rest-api-openapi-3.0.yml) so an order edited
+        tests/specs/woocommerce/wtx-labs-woocommerce-rest-api-openapi-3.0.yml) so an order edited
         while we page moves to the end of the list instead of shifting an unread page.
         """
         params: dict[str, Any] = {"status": status, "orderby": "modified", "order": "asc"}

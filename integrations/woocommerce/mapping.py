@@ -1,6 +1,6 @@
 """WooCommerce REST v3 JSON -> canonical objects. Pure functions: no I/O, no settings.
 
-Field meanings from shared/specs/woocommerce/official-docs-wp-api-v3/_orders.md and _customers.md:
+Field meanings from WooCommerce's REST API docs (tests/specs/woocommerce/official-docs-wp-api-v3/_orders.md, _customers.md):
 line `subtotal` is before discounts and `total` after (both exclude tax; tax is `total_tax`), so
 a coupon's share of each line is `subtotal - total` and `discount_total` is already inside the
 line totals: the canonical order-level `discount` stays 0 or it would be counted twice. Fees

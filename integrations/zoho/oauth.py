@@ -1,6 +1,6 @@
 """Zoho's OAuth specifics on the shared base (connector/oauth.py).
 
-Data centres and hosts: /work/shared/specs/zoho/ZOHO.md §1.1 (Zoho's multi-DC pages). Every API
+Data centres and hosts: tests/specs/zoho/ZOHO.md §1.1 (Zoho's multi-DC pages). Every API
 call goes to the `api_domain` the token response gave, never to a templated TLD (Canada's accounts
 server is zohocloud.ca while its API domain is zohoapis.ca). Hosts from Zoho (the callback's
 `accounts-server`, the token response's `api_domain`) are accepted only when they are one of the

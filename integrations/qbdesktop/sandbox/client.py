@@ -1,6 +1,6 @@
 """A QuickBooks Web Connector simulator: plays the real client's call sequence over HTTP.
 
-Built with zeep from Intuit's WSDL (shared/specs/qbdesktop/QBWebConnectorSvc.wsdl, copied beside this
+Built with zeep from Intuit's WSDL (tests/specs/qbdesktop/QBWebConnectorSvc.wsdl, copied beside this
 module), so it speaks exactly the operations and parameter names a real Web Connector uses. The
 sequence follows QBWC.md §1 and the captured sessions: serverVersion → clientVersion → authenticate →
 (QuickBooks opened; or connectionError) → sendRequestXML (first call carries strHCPResponse) →

@@ -1,6 +1,6 @@
 """A simulated QuickBooks company file that answers qbXML like QuickBooks' request processor.
 
-Written from shared/specs/qbdesktop/QBWC.md: envelope rules (§4.1: `<?qbxml version?>` required and
+Written from tests/specs/qbdesktop/QBWC.md: envelope rules (§4.1: `<?qbxml version?>` required and
 ≤ the supported versions, `onError` required), queries (§4.2: IDs *or* filters, iterators with
 `MaxReturned`, `iteratorRemainingCount`/`iteratorID`, list vs transaction date filters, deleted
 queries without iterators), writes (§4.3: EditSequence on Mods) and status codes (§5: 0 OK, 1 no

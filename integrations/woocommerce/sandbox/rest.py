@@ -1,6 +1,6 @@
 """REST v3 of a sandbox store: `/sandbox/woocommerce/<store>/wp-json/wc/v3/<route>`.
 
-Written from shared/specs/woocommerce/official-docs-wp-api-v3 and WOO.md §3:
+Written from WooCommerce's REST API docs (tests/specs/woocommerce/official-docs-wp-api-v3) and WOO.md §3:
 - Auth: HTTP Basic (consumer key as user, secret as password) or `consumer_key`/`consumer_secret`
   in the query string. Bad key → 401 `woocommerce_rest_authentication_error` "Consumer key is
   invalid."; bad secret → "Consumer secret is invalid."; no credentials → the request runs as an

@@ -1,6 +1,6 @@
 """The sandbox store's behaviour: build and edit orders, customers, products the way WooCommerce does.
 
-Shapes follow shared/specs/woocommerce/official-docs-wp-api-v3/_orders.md, _customers.md,
+Shapes follow tests/specs/woocommerce/official-docs-wp-api-v3/_orders.md, _customers.md,
 _products.md and _webhooks.md. Totals follow WooCommerce's rules: line `subtotal` before and `total`
 after coupons, both without tax; taxes per line, on shipping and on taxable fees at the store's
 single rate; `total` = lines + line taxes + shipping + shipping tax + fees + fee taxes.

@@ -1,6 +1,6 @@
 """The real Web Connector's captured requests, posted byte for byte with their headers.
 
-Fixtures come from shared/specs/qbdesktop/captured-envelopes.md (QBWC 2.0.0.116, session B, and the
+Fixtures come from tests/specs/qbdesktop/captured-envelopes.md (QBWC 2.0.0.116, session B, and the
 captured 3100 response); their sha256 is checked so nobody "fixes" them. Only the Host header is
 changed (to the live server). The client waits for `100 Continue` before sending the body, as .NET does.
 """
