@@ -5,6 +5,20 @@ true/false, `substringof('x',Field) eq true`), `$select`, `$top`, `$expand=Sales
 `$skiptoken` paging with an absolute `__next` (60 rows a page), `/Date(ms)/` values, 201 on POST,
 Exact's error body, `X-RateLimit-*` headers in epoch milliseconds (only the minutely set on a
 minutely 429), and the fault knobs of `faults.py`. `webhooks/WebhookSubscriptions` is webhooks.py.
+
+Strict like Exact about queries (EXACT.md §5.3-5.4):
+- Mandatory filtering (since July 2021): a collection read of a plain endpoint whose entity has a
+  sync API, without `$filter`, is 400 "A required filter is missing." (the text Invantive reports as
+  itgeneor330, forums.invantive.com "Coping with mandatory filtering on Exact Online"; older
+  releases listed the fields, picqer/exact-php-client#591). Reads by key are not collection reads.
+- `$select`: a collection read without `$select` (or `$top=1`) is 400 "Please add a $select or a
+  $top=1 statement to the query string." (picqer README, Troubleshooting). Exact asks this of some
+  entities; the sandbox asks it of all, and the sync API takes no `$top=1` instead.
+- Sync endpoints `sync/<Service>/<Entity>`: rows in `Timestamp` order with their `Timestamp`, 1000
+  a page, `$select` mandatory.
+- The error limit: 400/401/403/404 answers are counted per endpoint, and after 10 in an hour the
+  endpoint answers the block (faults.count_error / faults.endpoint_blocked). A 401 for an unknown
+  token is not counted: without a user there is no API key and company to count it against.
 """
 
 from __future__ import annotations
@@ -25,6 +39,7 @@ from integrations.exact.sandbox.models import SandboxExactDivision, SandboxExact
 from integrations.exact.sandbox.oauth import bearer_user, check_country
 
 PAGE_SIZE = 60
+SYNC_PAGE_SIZE = 1000
 ENTITIES = {
     "salesorder/SalesOrders": "SalesOrders",
     "salesorder/SalesOrderLines": "SalesOrderLines",
@@ -40,6 +55,22 @@ ENTITIES = {
     "salesorder/GoodsDeliveries": "GoodsDeliveries",
     "salesorder/GoodsDeliveryLines": "GoodsDeliveryLines",
 }
+#: Sync endpoints and their entity sets (EXACT.md §5.4; picqer/exact-php-client's Sync* classes).
+SYNC_ENTITIES = {
+    "sync/SalesOrder/SalesOrderHeaders": "SalesOrders",
+    "sync/SalesOrder/SalesOrderLines": "SalesOrderLines",
+    "sync/SalesOrder/GoodsDeliveries": "GoodsDeliveries",
+    "sync/SalesOrder/GoodsDeliveryLines": "GoodsDeliveryLines",
+    "sync/CRM/Accounts": "Accounts",
+    "sync/CRM/Addresses": "Addresses",
+    "sync/Logistics/Items": "Items",
+    "sync/Project/Projects": "Projects",
+    "sync/Financial/GLAccounts": "GLAccounts",
+}
+#: Entity sets with a sync API: Exact refuses their plain collection reads without a `$filter`.
+MANDATORY_FILTER = frozenset(SYNC_ENTITIES.values())
+MISSING_FILTER = "A required filter is missing."
+MISSING_SELECT = "Please add a $select or a $top=1 statement to the query string."
 KEY_RE = re.compile(r"^(?P<set>[A-Za-z/]+?)(?:\(guid'(?P<key>[0-9a-fA-F-]{36})'\))?$")
 LITERAL = r"(datetime'[^']*'|guid'[0-9a-fA-F-]{36}'|'(?:[^']|'')*'|true|false|null|-?\d+(?:\.\d+)?)"
 CLAUSE_RE = re.compile(rf"^\s*(\w+)\s+(eq|ne|gt|ge|lt|le)\s+{LITERAL}\s*$")
@@ -170,6 +201,10 @@ def api(request: HttpRequest, country: str, division: str, path: str) -> HttpRes
     company = SandboxExactDivision.objects.filter(code=int(division) if division.isdigit() else -1).first()
     if company is None or company.user_id != user.pk:
         return odata_error(403, "Forbidden: no access to this division")
+    endpoint = _endpoint(path)
+    blocked = faults.endpoint_blocked(company, endpoint)
+    if blocked is not None:
+        return blocked
     refusal, usage = faults.before_call(company)
     if refusal is not None:
         return refusal
@@ -177,11 +212,30 @@ def api(request: HttpRequest, country: str, division: str, path: str) -> HttpRes
         response = _dispatch(request, company, path)
     except BadQuery as exc:
         response = odata_error(400, str(exc))
+    faults.count_error(company, endpoint, response.status_code)
     return _limit_headers(response, usage)
+
+
+def _endpoint(path: str) -> str:
+    """What Exact counts errors per: the entity set, without a key."""
+    match = KEY_RE.match(path)
+    return match.group("set") if match else path[:100]
+
+
+def _query_refusal(request: HttpRequest, entity: str, *, sync: bool = False) -> HttpResponse | None:
+    """Exact's answer to a collection read it will not run, or None."""
+    if not sync and entity in MANDATORY_FILTER and not request.GET.get("$filter", "").strip():
+        return odata_error(400, MISSING_FILTER)
+    if _select(request) is None and (sync or request.GET.get("$top", "").strip() != "1"):
+        return odata_error(400, MISSING_SELECT)
+    return None
 
 
 def _dispatch(request: HttpRequest, company: SandboxExactDivision, path: str) -> HttpResponse:
     if path == "system/Divisions":
+        refusal = _query_refusal(request, "Divisions")
+        if refusal is not None:
+            return refusal
         rows = [
             {"Code": d.code, "Description": d.description, "HID": d.code, "Customer": None, "Currency": d.currency}
             for d in company.user.divisions.order_by("code")
@@ -190,6 +244,10 @@ def _dispatch(request: HttpRequest, company: SandboxExactDivision, path: str) ->
     match = KEY_RE.match(path)
     if match and match.group("set") == "webhooks/WebhookSubscriptions":
         return webhooks.subscriptions(request, company, match.group("key"), state.host(company.user.country))
+    if match and match.group("set") in SYNC_ENTITIES and not match.group("key"):
+        if request.method != "GET":
+            return odata_error(405, "Method not allowed")
+        return _sync_read(request, company, SYNC_ENTITIES[match.group("set")])
     entity = ENTITIES.get(match.group("set")) if match else None
     if entity is None:
         return odata_error(404, f"Resource not found: {path[:80]}")
@@ -211,24 +269,56 @@ def _dispatch(request: HttpRequest, company: SandboxExactDivision, path: str) ->
         if row is None:
             return odata_error(404, "Not found")
         return JsonResponse({"d": _with_expand(company, row.data, expand, _select(request))})
+    refusal = _query_refusal(request, entity)
+    if refusal is not None:
+        return refusal
+    return _page(request, rows, PAGE_SIZE, lambda row: _with_expand(company, row.data, expand, _select(request)))
+
+
+def _sync_read(request: HttpRequest, company: SandboxExactDivision, entity: str) -> HttpResponse:
+    """GET sync/<Service>/<Entity>: every row with its `Timestamp`, oldest change first."""
+    refusal = _query_refusal(request, entity, sync=True)
+    if refusal is not None:
+        return refusal
+    rows = SandboxExactEntity.objects.filter(division=company, entity=entity).order_by("timestamp", "id")
+    select = _select(request)
+    return _page(
+        request,
+        rows,
+        SYNC_PAGE_SIZE,
+        lambda row: _project(_with_timestamp(row), select),
+        cursor="timestamp",
+        fields=_with_timestamp,
+    )
+
+
+def _with_timestamp(row: SandboxExactEntity) -> dict:
+    return {**row.data, "Timestamp": row.timestamp}
+
+
+def _page(
+    request: HttpRequest, rows, page_size: int, render, *, cursor: str = "id", fields=lambda row: row.data
+) -> HttpResponse:
+    """One page of a collection read: `$filter` (over `fields(row)`) and `$top` applied, an absolute
+    `__next` with a `$skiptoken` (the last row's `cursor` column) when more rows match."""
     predicate = parse_filter(request.GET.get("$filter", ""))
     top = int(request.GET["$top"]) if request.GET.get("$top", "").isdigit() else None
     skip_after = request.GET.get("$skiptoken", "")
     if skip_after:
-        rows = rows.filter(id__gt=int(skip_after)) if skip_after.isdigit() else rows.none()
-    limit = min(top or PAGE_SIZE, PAGE_SIZE)
+        rows = rows.filter(**{f"{cursor}__gt": int(skip_after)}) if skip_after.isdigit() else rows.none()
+    limit = min(top or page_size, page_size)
     picked: list[SandboxExactEntity] = []
     more = False
     for row in rows.iterator():
-        if predicate(row.data):
+        if predicate(fields(row)):
             if len(picked) == limit:
                 more = top is None or top > limit
                 break
             picked.append(row)
-    d: dict = {"results": [_with_expand(company, r.data, expand, _select(request)) for r in picked]}
+    d: dict = {"results": [render(row) for row in picked]}
     if more:
         query = {k: v for k, v in request.GET.items() if k != "$skiptoken"}
-        query["$skiptoken"] = str(picked[-1].id)
+        query["$skiptoken"] = str(getattr(picked[-1], cursor))
         d["__next"] = f"{settings.PUBLIC_BASE_URL}{request.path}?{urlencode(query)}"
     return JsonResponse({"d": d})
 

@@ -6,6 +6,7 @@ seed and a shared sequence number), `minutely_limit` (default 60), `daily_limit`
 `token_seconds` (access-token lifetime of the division's user, default 600; the 570 s refresh
 rule scales with it, so benchmarks can run many expiries on a scaled clock).
 Counting is in Redis fixed windows, shared by every web process. Resets are epoch milliseconds.
+The error limit (`count_error`, `endpoint_blocked`) counts 4xx answers per endpoint in a sliding hour.
 """
 
 from __future__ import annotations
@@ -82,6 +83,42 @@ def before_call(division: SandboxExactDivision) -> tuple[HttpResponse | None, Us
     if rng.random() < float(knobs.get("error_rate", 0)):
         return _error(500, "An internal error occurred"), usage
     return None, usage
+
+
+#: Exact's error limit (EXACT.md §3.1; Exact's announcement of 1 July 2021 as quoted on the Invantive
+#: forum, "No more than 10 errors per API key, per user, per company, per endpoint, and per hour …
+#: Response code 400, 401, 403, and 404 are counted as errors"): after 10 such answers within an
+#: hour the endpoint is blocked for this user and company, and the block lifts after an hour.
+ERROR_LIMIT = 10
+ERROR_WINDOW_SECONDS = 3600
+COUNTED_ERRORS = frozenset({400, 401, 403, 404})
+#: Exact does not publish the block's body; its help pages and integrators report it as an "API rate
+#: limit exceeded" answer (1Archive help, "Booking documents is giving an 'API rate limit exceeded'
+#: error message"). It names no limit, so it carries no X-RateLimit-* headers.
+BLOCKED_MESSAGE = "API rate limit exceeded: too many errors on this endpoint within an hour"
+
+
+def endpoint_blocked(division: SandboxExactDivision, endpoint: str) -> HttpResponse | None:
+    """The block answer while `endpoint` is blocked for this company (and its user), else None."""
+    if get_redis().exists(_key(division, f"blocked:{endpoint}")):
+        return _error(429, BLOCKED_MESSAGE)
+    return None
+
+
+def count_error(division: SandboxExactDivision, endpoint: str, status: int) -> None:
+    """Count a 4xx answer on `endpoint` in a sliding hour; the tenth blocks it for an hour."""
+    if status not in COUNTED_ERRORS:
+        return
+    now = time.time()
+    key = _key(division, f"errors:{endpoint}")
+    pipe = get_redis().pipeline()
+    pipe.zadd(key, {f"{now:.6f}:{random.random()}": now})
+    pipe.zremrangebyscore(key, 0, now - ERROR_WINDOW_SECONDS)
+    pipe.zcard(key)
+    pipe.expire(key, ERROR_WINDOW_SECONDS)
+    errors = pipe.execute()[2]
+    if errors >= ERROR_LIMIT:
+        get_redis().set(_key(division, f"blocked:{endpoint}"), "1", ex=ERROR_WINDOW_SECONDS)
 
 
 def apply(division: SandboxExactDivision, body: dict) -> dict:
