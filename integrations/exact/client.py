@@ -59,6 +59,20 @@ def _int_header(response: requests.Response, name: str) -> int | None:
         return None
 
 
+#: Exact lifts an endpoint's error block after an hour (longer if the errors go on), EXACT.md §3.1.
+ERROR_BLOCK_SECONDS = 3600.0
+
+
+class EndpointBlocked(Transient):
+    """Exact blocked one endpoint for this app, user and company after more than 10 errors
+    (400/401/403/404) in an hour. Not a rate limit: the company's other endpoints still answer, so
+    the shared minutely bucket is left alone and only the record waits the hour out."""
+
+    def __init__(self, message: str, *, retry_after: float, **kwargs):
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
 def reset_in_seconds(reset_ms: int | None, now: float | None = None) -> float:
     """Exact's reset headers are Unix epoch milliseconds (§3.2)."""
     if reset_ms is None:
@@ -135,6 +149,10 @@ class ExactClient(ApiClient):
             return 60.0
         return reset_in_seconds(reset) + 1.0 + random.uniform(0, 1.0)
 
+    @staticmethod
+    def _names_a_rate_limit(response: requests.Response) -> bool:
+        return any(h in response.headers for h in ("X-RateLimit-Minutely-Reset", "X-RateLimit-Reset"))
+
     def error_message(self, response: requests.Response) -> str:
         try:
             body = response.json()
@@ -149,6 +167,15 @@ class ExactClient(ApiClient):
         return super().error_message(response)
 
     def classify(self, response: requests.Response):
+        if response.status_code == 429 and not self._names_a_rate_limit(response):
+            # A rate-limit 429 always carries the headers of the limit that was hit (§3.3); one with
+            # neither set is the endpoint's error block.
+            return EndpointBlocked(
+                "Exact Online blocked this endpoint after repeated errors: " + self.error_message(response),
+                retry_after=ERROR_BLOCK_SECONDS + random.uniform(0, 60.0),
+                status=429,
+                remediation="Exact pauses an endpoint for an hour after 10 refused calls; we retry after that.",
+            )
         error = super().classify(response)
         if isinstance(error, AuthExpired):
             error.message = "Exact Online refused the access token: " + self.error_message(response)
@@ -265,17 +292,28 @@ class ExactClient(ApiClient):
             select="ID,Account,Type,AddressLine1,AddressLine2,AddressLine3,City,Postcode,State,Country,ContactName,Phone",
         )
 
+    # Full lists come from the sync API: Exact refuses an unfiltered read of a plain or bulk
+    # endpoint that has a sync API (400 "A required filter is missing.", mandatory filtering since
+    # July 2021, EXACT.md §5.3), and every refusal counts toward the 10-errors-an-hour block.
+
+    def sync_all(self, path: str, *, select: str) -> list[dict]:
+        """Every row of a sync endpoint (`sync/<Service>/<Entity>`, EXACT.md §5.4): `$select` is
+        mandatory there, `Timestamp gt 1` reads from the start, up to 1000 rows a page."""
+        return self.list(path, select=f"Timestamp,{select}", filter="Timestamp gt 1")
+
     def items(self) -> list[dict]:
-        return self.list("logistics/Items", select="ID,Code,Description,StandardSalesPrice")
+        return self.sync_all("sync/Logistics/Items", select="ID,Code,Description")
 
     def gl_accounts(self) -> list[dict]:
-        return self.list("financial/GLAccounts", select="ID,Code,Description,Type", filter="IsBlocked eq false")
+        rows = self.sync_all("sync/Financial/GLAccounts", select="ID,Code,Description,Type,IsBlocked")
+        return [row for row in rows if not row.get("IsBlocked")]
 
     def cost_centers(self) -> list[dict]:
+        # hrm/Costcenters has no sync API, so no mandatory filter applies.
         return self.list("hrm/Costcenters", select="ID,Code,Description")
 
     def projects(self) -> list[dict]:
-        return self.list("project/Projects", select="ID,Code,Description")
+        return self.sync_all("sync/Project/Projects", select="ID,Code,Description")
 
     def journals(self) -> list[dict]:
         return self.list("financial/Journals", select="ID,Code,Description,Type", filter="Type eq 90")
