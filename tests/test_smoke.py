@@ -14,4 +14,4 @@ def test_connections_page_says_what_each_integration_cannot_do(alice_client):
     from django.urls import reverse
 
     page = alice_client.get(reverse("connections")).content.decode()
-    assert "no endpoint to create, update or delete a customer" in page  # ShipStation's customers
+    assert "no way for us to create or edit a customer" in page  # ShipStation's customers

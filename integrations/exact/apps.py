@@ -9,7 +9,6 @@ class ExactConfig(AppConfig):
     def ready(self) -> None:
         from connector.registry import AuthKind, Role, SystemInfo, register_system
         from integrations.exact.adapter import ExactSource, ExactTarget
-        from integrations.exact.demo import demo_setup
 
         register_system(
             SystemInfo(
@@ -22,12 +21,13 @@ class ExactConfig(AppConfig):
                 connect_url_name="exact_connect",
                 connection_url_name="exact_connection",
                 docs=(
-                    "Choose your Exact country and company when connecting. Sales orders (changed since the last "
-                    "poll) become orders elsewhere; shipment costs post as a balanced general journal entry, split "
-                    "over the order lines pro rata, with the cost centre of each line's project. Exact allows 60 "
-                    "calls a minute and 5,000 a day per company, shared by all flows."
+                    "Your orders: sales orders you enter in Exact Online appear in ShipStation to be packed and "
+                    "shipped, and the tracking number comes back onto the order.\n"
+                    "Your money: what each shipment cost is posted as a balanced journal entry on the accounts "
+                    "you choose, split over the order's lines and their projects' cost centres.\n"
+                    "Good to know: Exact allows 60 requests a minute and 5,000 a day per company; large "
+                    "catch-ups are spread out so none of them is refused."
                 ),
-                demo_setup=demo_setup,
                 source_adapter=ExactSource,
                 target_adapter=ExactTarget,
             )

@@ -10,7 +10,6 @@ class QBDesktopConfig(AppConfig):
         from connector.registry import AuthKind, FlowPreset, Role, SystemInfo, register_preset, register_system
         from integrations.qbdesktop import flow, sync
         from integrations.qbdesktop.adapter import QBDesktopTarget
-        from integrations.qbdesktop.demo import demo_setup
 
         register_system(
             SystemInfo(
@@ -23,10 +22,13 @@ class QBDesktopConfig(AppConfig):
                 connect_url_name="qbdesktop_connect",
                 connection_url_name="qbdesktop_detail",
                 docs=(
-                    "Runs whenever the QuickBooks Web Connector polls: requests wait in a queue until then. "
-                    "Customers and items are looked up, never created."
+                    "Your money: shipped orders become QuickBooks invoices (or journal entries), dated on the "
+                    "ship date and numbered with the order number, so nothing is entered twice.\n"
+                    "Your books stay yours: customers and items are looked up, never created; an order naming "
+                    "an unknown one waits for you with a clear note, while the others carry on.\n"
+                    "Timing: QuickBooks Desktop is reached through the Web Connector on your computer, so "
+                    "changes arrive each time it runs (every 15 minutes by default)."
                 ),
-                demo_setup=demo_setup,
                 target_adapter=QBDesktopTarget,
             )
         )

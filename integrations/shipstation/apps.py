@@ -1,20 +1,19 @@
 from django.apps import AppConfig
 
 DOCS = """\
-Source of orders (polled by modifyDate and pushed by ORDER_NOTIFY webhooks), shipments with cost,
-carrier, service and tracking (SHIP_NOTIFY webhooks, plus polling by createDate and voidDate, since
-ShipStation sends nothing when a label is voided) and customers. Target for fulfilment orders
-(createorder, upsert by orderKey; shipped and cancelled orders are locked by ShipStation) and for
-stock levels (V2 inventory: the on-hand quantity per SKU is adjusted to the source's; whole units
-only, negatives set as 0; needs a V2 API key on the connection).
+Your orders: every new or edited ShipStation order reaches your accounting system within minutes
+(ShipStation tells us at once; a regular check catches anything it missed). Each order is written
+once, even if it is sent to us twice.
 
-Customers: ShipStation's API can only list and read customers (GET /customers, GET /customers/{id}).
-There is no endpoint to create, update or delete a customer. ShipStation makes and updates customers
-itself from orders (customerUsername, customerEmail, billTo/shipTo). To "create" a customer in
-ShipStation, send an order that names them. Customer edits made elsewhere cannot be pushed to ShipStation.
+Your money: when you buy a label, its cost, carrier and tracking number are booked in your accounts
+(as a journal entry or a note on the invoice, as you choose). A voided label is noticed on the next
+check, because ShipStation sends no message for it.
 
-Times: ShipStation V1 reports Pacific wall-clock times; we convert them to UTC (the repeated hour in
-November is read as its first occurrence) and poll with an overlap so nothing at a DST change is missed.
+Stock: with a V2 API key, on-hand quantities in ShipStation can follow your accounting system
+(whole units; never below zero).
+
+What ShipStation cannot do: it has no way for us to create or edit a customer. ShipStation makes its
+customers from orders, so customers appear there when their first order does.
 """
 
 
@@ -26,7 +25,6 @@ class ShipStationConfig(AppConfig):
     def ready(self) -> None:
         from connector.registry import AuthKind, Role, SystemInfo, register_system
         from integrations.shipstation.adapter import ShipStationSource, ShipStationTarget
-        from integrations.shipstation.demo import demo_setup
 
         register_system(
             SystemInfo(
@@ -39,7 +37,6 @@ class ShipStationConfig(AppConfig):
                 connect_url_name="shipstation_connect",
                 connection_url_name="shipstation_connection",
                 docs=DOCS,
-                demo_setup=demo_setup,
                 source_adapter=ShipStationSource,
                 target_adapter=ShipStationTarget,
             )

@@ -10,7 +10,6 @@ class WooCommerceConfig(AppConfig):
         from connector.registry import AuthKind, Role, SystemInfo, register_system
 
         from .adapter import WooCommerceSource
-        from .demo import demo_setup
 
         register_system(
             SystemInfo(
@@ -23,11 +22,13 @@ class WooCommerceConfig(AppConfig):
                 connect_url_name="woocommerce_connect",
                 connection_url_name="woocommerce_connection",
                 docs=(
-                    "Orders (created, updated) and new customers arrive by signed webhooks registered on connect; "
-                    "a regular poll of orders modified since the last run catches anything a webhook missed. "
-                    "HTTPS stores only."
+                    "Your orders: each new or changed order in your store reaches your accounting system "
+                    "within moments (your store tells us, signed so nobody else can), and a check every 15 "
+                    "minutes picks up anything the store failed to send.\n"
+                    "Your money: refunds you give in the store are booked as credit notes.\n"
+                    "Your customers: new customers are added to your accounting system by email address.\n"
+                    "Stores on HTTPS only."
                 ),
-                demo_setup=demo_setup,
                 source_adapter=WooCommerceSource,
             )
         )

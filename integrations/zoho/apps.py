@@ -9,7 +9,6 @@ class ZohoConfig(AppConfig):
     def ready(self) -> None:
         from connector.registry import AuthKind, Role, SystemInfo, register_system
         from integrations.zoho.adapter import ZohoBooksTarget
-        from integrations.zoho.demo import demo_setup
 
         register_system(
             SystemInfo(
@@ -22,12 +21,15 @@ class ZohoConfig(AppConfig):
                 connect_url_name="zoho_connect",
                 connection_url_name="zoho_connection",
                 docs=(
-                    "Orders become invoices (reference number = order number), customers become contacts matched "
-                    "by email, line items map to items by SKU then name (missing items are created), shipment "
-                    "costs post as a balanced journal or as an invoice comment. Choose your data centre when "
-                    "connecting; 100 API calls per minute per Zoho organisation are shared by all flows."
+                    "Your orders: each order becomes one Zoho Books invoice (or a sales order, if you prefer) "
+                    "with the order number as its reference; edits update it, cancellations void it.\n"
+                    "Your money: totals, tax and currency come from the order; shipping costs are booked as a "
+                    "journal entry or noted on the invoice; refunds become credit notes.\n"
+                    "Your customers and products: matched by email and by SKU (then name); missing ones are "
+                    "created for you.\n"
+                    "Good to know: Zoho allows 100 requests a minute per organisation; we pace every flow to "
+                    "stay under it."
                 ),
-                demo_setup=demo_setup,
                 target_adapter=ZohoBooksTarget,
             )
         )
