@@ -12,10 +12,12 @@ import logging
 import secrets
 from datetime import timedelta
 
+import redis
 from django.db import transaction
 from django.utils import timezone
 
 from connector.models import Connection
+from connector.ratelimit import Limit, RateLimiter
 from integrations.qbdesktop import flow as qbd_flow
 from integrations.qbdesktop import jobs, qbxml
 from integrations.qbdesktop.auth import check_login
@@ -27,6 +29,10 @@ SERVER_VERSION = "Connector QBWC service 1.0"
 SESSION_IDLE = timedelta(minutes=30)
 NVU = "nvu"
 NO_WORK = "none"
+# Each authenticate costs a PBKDF2 hash (and the lockout only counts per user name): per client address
+# at most this many attempts. A Web Connector logs in once per run, every minute at the most often,
+# so even an office running many company files from one machine stays far below it.
+AUTH_ATTEMPTS = Limit(requests=20, per_seconds=60.0)
 UNKNOWN_TICKET = (
     "This Web Connector session is unknown or has expired. The Web Connector logs in again on its next run."
 )
@@ -84,6 +90,16 @@ def _end_session(session: QBWCSession) -> None:
     session.closed_at = session.closed_at or timezone.now()
     session.save()
     jobs.restart_orphaned_iterators(session.connection)
+
+
+def authenticate_wait(client_address: str) -> float:
+    """Take one login attempt from this address's bucket: 0.0, or the seconds until one is free."""
+    try:
+        return RateLimiter().try_acquire(f"qbwc-auth:{client_address}", AUTH_ATTEMPTS)
+    except redis.RedisError:
+        # Redis down is an outage of ours; the per-user lockout still holds, so let the login through.
+        logger.warning("qbwc authenticate throttle unavailable (Redis error)")
+        return 0.0
 
 
 def authenticate(username: str | None, password: str | None) -> list[str]:

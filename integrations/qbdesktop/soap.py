@@ -2,22 +2,34 @@
 
 Operation and parameter names are exactly those of Intuit's QBWebConnectorSvc WSDL
 (shared/specs/qbdesktop/QBWebConnectorSvc.wsdl); the parameter names are significant on the wire
-(QBWC.md §1). The Django view reads the body itself (size limit, no DTDs: SOAP 1.1 §3 forbids them)
-and hands it to Spyne's WsgiApplication, so Spyne stays the SOAP engine while Django owns routing,
-CSRF exemption and the request size policy.
+(QBWC.md §1). The Django view reads the body itself through `envelope.read` (size caps, element
+limits, no DTDs, before any authentication), throttles `authenticate` per client address, and hands
+the checked body to Spyne's WsgiApplication: Spyne stays the SOAP engine while Django owns routing,
+CSRF exemption and the request policy. Every refusal is a SOAP 1.1 Fault, never an error page.
+
+Body caps. Every message may be MAX_BODY_BYTES (2 MB; the Web Connector's own are a few KB) except
+`receiveResponseXML`, which carries one page of qbXML as an escaped string. The largest page we ask
+for is LARGEST_PAGE rows (the biggest `MaxReturned` of any iterator we queue), and one escaped list
+or transaction row without line items is far below ROW_BYTES (the `CustomerRet` of Intuit's captured
+envelope is about 1.5 KB escaped; line items are only asked for one invoice at a time). So
+RECEIVE_RESPONSE_MAX_BYTES = LARGEST_PAGE × ROW_BYTES + ENVELOPE_BYTES (about 8 MB for 1,000 rows).
+It must stay under libxml2's 10,000,000-byte text-node limit, which Spyne's parser keeps on.
 """
 
 from __future__ import annotations
 
 import io
 import logging
-import re
+import math
 import warnings
 
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
+from lxml import etree
 
-from integrations.qbdesktop import service
+from connector.clientip import client_ip
+from integrations.qbdesktop import envelope, qbxml, service, sync
+from integrations.qbdesktop import flow as qbd_flow
 
 with warnings.catch_warnings():
     # spyne 2.14 imports six's meta-path importer and `cgi`; both warn on Python 3.11 at import time.
@@ -32,8 +44,12 @@ logger = logging.getLogger(__name__)
 logging.getLogger("spyne").setLevel(logging.CRITICAL)
 
 NAMESPACE = "http://developer.intuit.com/"
-MAX_BODY_BYTES = 40 * 1024 * 1024  # receiveResponseXML carries a whole qbXML page, escaped
-_DTD = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
+MAX_BODY_BYTES = envelope.MAX_BODY_BYTES
+LARGEST_PAGE = max(qbxml.DEFAULT_PAGE_SIZE, sync.PAGE_SIZE, qbd_flow.ITEM_SYNC_PAGE_SIZE)
+ROW_BYTES = 8 * 1024
+ENVELOPE_BYTES = 64 * 1024
+RECEIVE_RESPONSE_MAX_BYTES = LARGEST_PAGE * ROW_BYTES + ENVELOPE_BYTES
+OPERATION_CAPS = {"receiveResponseXML": RECEIVE_RESPONSE_MAX_BYTES}
 
 ArrayOfString = Array(Unicode, type_name="ArrayOfString")
 
@@ -107,23 +123,24 @@ application = Application(
     in_protocol=Soap11(validator="soft"),
     out_protocol=Soap11(),
 )
-wsgi_application = WsgiApplication(application, max_content_length=MAX_BODY_BYTES)
+wsgi_application = WsgiApplication(application, max_content_length=RECEIVE_RESPONSE_MAX_BYTES)
 
 
-def _fault(code: str, message: str, status: int = 500) -> HttpResponse:
-    body = (
-        '<?xml version="1.0" encoding="utf-8"?>'
-        '<soap11env:Envelope xmlns:soap11env="http://schemas.xmlsoap.org/soap/envelope/"><soap11env:Body>'
-        f"<soap11env:Fault><faultcode>soap11env:{code}</faultcode><faultstring>{message}</faultstring>"
-        "</soap11env:Fault></soap11env:Body></soap11env:Envelope>"
-    )
-    return HttpResponse(body, status=status, content_type="text/xml; charset=utf-8")
+def _fault(code: str, message: str, status: int = 500, headers: dict | None = None) -> HttpResponse:
+    soap = "{http://schemas.xmlsoap.org/soap/envelope/}"
+    root = etree.Element(f"{soap}Envelope", nsmap={"soap11env": soap[1:-1]})
+    fault = etree.SubElement(etree.SubElement(root, f"{soap}Body"), f"{soap}Fault")
+    etree.SubElement(fault, "faultcode").text = f"soap11env:{code}"
+    etree.SubElement(fault, "faultstring").text = message
+    body = etree.tostring(root, xml_declaration=True, encoding="utf-8")
+    return HttpResponse(body, status=status, content_type="text/xml; charset=utf-8", headers=headers)
 
 
 def _run_spyne(request: HttpRequest, body: bytes) -> HttpResponse:
     environ = dict(request.META)
     environ["wsgi.input"] = io.BytesIO(body)
     environ["CONTENT_LENGTH"] = str(len(body))
+    environ["CONTENT_TYPE"] = "text/xml; charset=utf-8"  # envelope.read re-encoded the checked text
     captured: dict = {}
 
     def start_response(status: str, headers: list, exc_info=None):
@@ -139,6 +156,13 @@ def _run_spyne(request: HttpRequest, body: bytes) -> HttpResponse:
     return response
 
 
+def _declared_length(request: HttpRequest) -> int | None:
+    try:
+        return max(0, int(request.META.get("CONTENT_LENGTH") or 0))
+    except ValueError:
+        return None
+
+
 @csrf_exempt
 def qbwc_endpoint(request: HttpRequest) -> HttpResponse:
     if request.method == "GET":
@@ -151,14 +175,23 @@ def qbwc_endpoint(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         return HttpResponse(status=405, headers={"Allow": "GET, POST"})
     try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        declared = 0
-    if declared > MAX_BODY_BYTES:
-        return _fault("Client.RequestTooLong", "Request body is too large.", status=413)
-    body = request.read(MAX_BODY_BYTES + 1)
-    if len(body) > MAX_BODY_BYTES:
-        return _fault("Client.RequestTooLong", "Request body is too large.", status=413)
-    if _DTD.search(body):
-        return _fault("Client.DTDNotAllowed", "SOAP messages must not contain a document type declaration.")
-    return _run_spyne(request, body)
+        checked = envelope.read(
+            request,
+            declared_length=_declared_length(request),
+            charset=request.content_params.get("charset"),
+            operation_caps=OPERATION_CAPS,
+        )
+    except envelope.Refused as refused:
+        logger.info("qbwc request refused: %s", refused.code)
+        return _fault(refused.code, refused.message, status=refused.status)
+    if checked.operation == "authenticate":
+        wait = service.authenticate_wait(client_ip(request))
+        if wait > 0:
+            seconds = max(1, math.ceil(wait))
+            return _fault(
+                "Client.TooManyAttempts",
+                f"Too many Web Connector logins from this address; try again in {seconds} seconds.",
+                status=429,
+                headers={"Retry-After": str(seconds)},
+            )
+    return _run_spyne(request, checked.body)

@@ -247,8 +247,13 @@ def test_bad_soap_gets_a_fault_not_a_stack_trace(client, body):
 
 @pytest.mark.django_db
 def test_oversize_body_is_refused(client, monkeypatch):
-    from integrations.qbdesktop import soap
+    from integrations.qbdesktop import envelope
 
-    monkeypatch.setattr(soap, "MAX_BODY_BYTES", 1000)
-    response = client.post("/qbwc/", b"<a>" + b"x" * 2000 + b"</a>", content_type="text/xml")
+    monkeypatch.setattr(envelope, "MAX_BODY_BYTES", 1000)
+    body = (
+        b'<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>'
+        b'<authenticate xmlns="http://developer.intuit.com/"><strUserName>' + b"x" * 2000 + b"</strUserName>"
+        b"</authenticate></soap:Body></soap:Envelope>"
+    )
+    response = client.post("/qbwc/", body, content_type="text/xml")
     assert response.status_code == 413 and b"Fault" in response.content
