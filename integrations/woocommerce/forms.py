@@ -38,3 +38,8 @@ class ManualKeysForm(forms.Form):
         help_text="WooCommerce → Settings → Advanced → REST API → Add key, permissions Read/Write.",
     )
     label = forms.CharField(label="Name (optional)", max_length=200, required=False)
+
+    def __init__(self, *args, **kwargs):
+        # Shown on one page with ConnectForm, which has fields of the same names: distinct element ids.
+        kwargs.setdefault("auto_id", "manual_%s")
+        super().__init__(*args, **kwargs)
