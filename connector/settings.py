@@ -48,7 +48,6 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "rest_framework",
-    "rest_framework.authtoken",
     "drf_spectacular",
     "allauth",
     "allauth.account",
@@ -74,6 +73,7 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "accounts.middleware.OrganizationMiddleware",
+    "accounts.middleware.TimezoneMiddleware",
 ]
 
 ROOT_URLCONF = "connector.urls"
@@ -123,12 +123,26 @@ if not REDIS_URL:
 
     REDIS_URL = embedded_redis_url(BASE_DIR / "var" / "redis.db")
 
+# The cache holds allauth's login/signup/reset rate-limit counters: in Redis, every web process
+# counts the same attempts.
+from connector.redis import redis_py_url  # noqa: E402
+
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": redis_py_url(REDIS_URL),
+        "KEY_PREFIX": "cache",
+    }
+}
+
 # --- Secrets at rest --------------------------------------------------------------------------
 from connector.crypto import parse_keys  # noqa: E402
 
 FIELD_ENCRYPTION_KEYS = parse_keys(env.str("FIELD_ENCRYPTION_KEYS", default=""))
 
 # --- Celery -----------------------------------------------------------------------------------
+from celery.schedules import crontab  # noqa: E402
+
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
@@ -154,6 +168,8 @@ CELERY_BEAT_SCHEDULE = {
     "zoho-pull-back": {"task": "integrations.zoho.pullback.pull_back_due_flows", "schedule": 900.0},
     # Exact refresh tokens die after 30 days unused: refresh idle connections well before that.
     "exact-keep-alive": {"task": "exact.keep_alive", "schedule": 86400.0},
+    # Failure mails (Settings → Notifications): the daily digest, at 07:00 UTC.
+    "accounts-daily-digest": {"task": "accounts.tasks.send_daily_digests", "schedule": crontab(hour=7, minute=0)},
     "woocommerce-repair-webhooks": {
         "task": "integrations.woocommerce.tasks.repair_all_webhooks",
         "schedule": 3600.0,
@@ -171,11 +187,21 @@ AUTHENTICATION_BACKENDS = [
 ]
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
-ACCOUNT_EMAIL_VERIFICATION = env.str("ACCOUNT_EMAIL_VERIFICATION", default="none")
+# An address must be proven before it counts: invitations are accepted only from a verified address
+# that matches. The console email backend prints the confirmation link in the demo.
+ACCOUNT_EMAIL_VERIFICATION = env.str("ACCOUNT_EMAIL_VERIFICATION", default="mandatory")
+ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
+# Signup and password reset answer the same for known and unknown addresses (the owner of a known
+# one gets a mail instead).
+ACCOUNT_PREVENT_ENUMERATION = True
 ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
 ACCOUNT_FORMS = {"signup": "accounts.forms.SignupForm"}
 ACCOUNT_LOGOUT_ON_GET = False
 LOGIN_REDIRECT_URL = "dashboard"
+# Django admin: it shows every organisation's data, so it can be switched off or moved; its login
+# goes through the site's (allauth) login and its rate limits, and needs a staff account.
+ADMIN_ENABLED = env.bool("ADMIN_ENABLED", default=True)
+ADMIN_URL = env.str("ADMIN_URL", default="admin/").strip("/") + "/"
 LOGIN_URL = "account_login"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -189,8 +215,9 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="connector@localhost"
 # --- REST API ---------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        # First, so a refused API key answers 401 with `WWW-Authenticate: Bearer`.
+        "connector.web.api.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["connector.web.api.permissions.IsOrganizationMember"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.CursorPagination",

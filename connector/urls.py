@@ -2,6 +2,7 @@
 
 import importlib
 
+from allauth.account.decorators import secure_admin_login
 from django.apps import apps
 from django.conf import settings
 from django.contrib import admin
@@ -12,7 +13,6 @@ from connector.web.health import healthz
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
-    path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("", include("accounts.urls")),
     path("", include("connector.web.urls")),
@@ -44,3 +44,9 @@ def _integration_urls() -> list:
 
 
 urlpatterns += _integration_urls()
+
+if settings.ADMIN_ENABLED:
+    # The admin shows every organisation's data: its login is the site's login (allauth's rate limits
+    # and lockout, the same client IP), then staff only. ADMIN_URL moves it; ADMIN_ENABLED=false drops it.
+    admin.site.login = secure_admin_login(admin.site.login)
+    urlpatterns.insert(1, path(settings.ADMIN_URL, admin.site.urls))

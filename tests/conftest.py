@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from allauth.account.models import EmailAddress
 from django.contrib.auth import get_user_model
 
 from accounts.models import Membership, Organization, Role
@@ -13,6 +14,8 @@ PASSWORD = "correct horse battery staple 42"
 
 def make_user(email: str, org_name: str, role: str = Role.OWNER):
     user = get_user_model().objects.create_user(username=email.split("@")[0], email=email, password=PASSWORD)
+    # Email verification is mandatory: personas have proven their address.
+    EmailAddress.objects.create(user=user, email=email, verified=True, primary=True)
     org = Organization.objects.create(name=org_name)
     Membership.objects.create(user=user, organization=org, role=role)
     return user, org

@@ -9,7 +9,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from accounts.models import Invitation
+from accounts.invitations import pending_for as pending_invitations_for
 from connector.models import Alert, Connection, Delivery, Event, Flow, Record
 from connector.registry import get_system, presets, systems
 from connector.tenancy import get_for_org_or_404
@@ -35,9 +35,8 @@ def dashboard(request):
         "alerts": _with_reconnect_urls(
             Alert.objects.for_org(org).filter(resolved_at=None).select_related("connection")[:20]
         ),
-        "invitations": Invitation.objects.filter(email__iexact=request.user.email, accepted_at=None).select_related(
-            "organization"
-        ),
+        # Only invitations to an address the user has verified (never by the account's email string).
+        "invitations": pending_invitations_for(request.user),
         "presets": presets(),
         "failed_deliveries": Delivery.objects.for_org(org).filter(status=Delivery.Status.FAILED).count(),
     }

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from allauth.account.models import EmailAddress
 from django.contrib.auth import get_user_model
 from django.core import mail
 from django.urls import reverse
 
+from accounts.adapter import default_organization_name
 from accounts.models import Invitation, Membership, Organization, Role
 from tests.conftest import PASSWORD, make_user
 
@@ -20,24 +24,45 @@ def signup(client, email="carol@example.com", org="Carol Trading", password=PASS
     )
 
 
-def test_signup_creates_exactly_one_organisation_with_an_owner_membership(client):
+def confirm_from_mail(client, message) -> None:
+    """Open the confirmation link of a verification mail and press Confirm, as the person would."""
+    link = re.search(r"https?://[^\s]+/accounts/confirm-email/[^\s]+/", message.body).group(0)
+    path = link.split("testserver", 1)[-1]
+    assert client.get(path).status_code == 200
+    assert client.post(path).status_code == 302
+
+
+def test_signup_creates_exactly_one_organisation_and_asks_to_verify_the_address(client):
     response = signup(client)
-    assert response.status_code == 302
+    assert response.status_code == 302 and response["Location"] == reverse("account_email_verification_sent")
     user = get_user_model().objects.get(email="carol@example.com")
     memberships = Membership.objects.filter(user=user)
     assert memberships.count() == 1
     assert memberships.get().role == Role.OWNER
     assert Organization.objects.count() == 1
     assert Organization.objects.get().name == "Carol Trading"
+    # Not in until the address is proven.
+    assert client.get(reverse("dashboard")).status_code == 302
+    assert not EmailAddress.objects.get(user=user).verified
+    assert len(mail.outbox) == 1
+    confirm_from_mail(client, mail.outbox[0])
+    assert EmailAddress.objects.get(user=user).verified
     page = client.get(reverse("dashboard"))
     assert page.status_code == 200
     assert b"Carol Trading" in page.content
     assert b"No connections yet" in page.content  # the empty state says what to do next
 
 
-def test_signup_without_an_organisation_name_still_gets_one(client):
-    signup(client, org="")
-    assert Organization.objects.get().name == "carol@example.com's organisation"
+def test_signup_asks_for_the_organisation_name(client):
+    response = signup(client, org="  ")
+    assert response.status_code == 200
+    assert b"Name your organisation" in response.content
+    assert not get_user_model().objects.exists() and not Organization.objects.exists()
+
+
+def test_default_organisation_name_is_derived_sensibly():
+    assert default_organization_name("carol@carol-trading.co.uk") == "Carol Trading"
+    assert default_organization_name("carol@gmail.com") == "My organisation"
 
 
 def test_signup_form_errors_keep_what_was_typed(client):
@@ -51,10 +76,13 @@ def test_signup_form_errors_keep_what_was_typed(client):
     assert not Organization.objects.exists()
 
 
-def test_duplicate_email_is_refused_without_a_second_organisation(client, alice):
+def test_duplicate_email_gets_no_second_organisation_and_no_hint(client, alice):
     response = signup(client, email="alice@example.com")
-    assert response.status_code == 200
+    # The same answer as a fresh signup (no enumeration); alice is told by mail instead.
+    assert response.status_code == 302 and response["Location"] == reverse("account_email_verification_sent")
     assert Organization.objects.count() == 1  # only alice's
+    assert get_user_model().objects.count() == 1
+    assert mail.outbox[-1].to == ["alice@example.com"]
 
 
 def test_login_and_logout(client, alice):
@@ -72,7 +100,7 @@ def test_wrong_password_shows_an_error(client, alice):
     assert b"not correct" in response.content.lower() or b"incorrect" in response.content.lower()
 
 
-def test_invitation_is_sent_then_accepted_after_signup(client, alice):
+def test_invitation_is_sent_then_accepted_by_signing_up_from_the_link(client, alice):
     client.force_login(alice)
     response = client.post(reverse("team"), {"email": "Dave@Example.com", "role": "member"})
     assert response.status_code == 302
@@ -81,20 +109,40 @@ def test_invitation_is_sent_then_accepted_after_signup(client, alice):
     assert len(mail.outbox) == 1 and invitation.token in mail.outbox[0].body
     client.logout()
 
-    # The invitee opens the link, is sent to sign up, signs up, then accepts.
+    # The invitee opens the link and is sent to sign up, with the invited address filled in and
+    # no organisation to name.
     accept_url = reverse("accept_invitation", args=[invitation.token])
     response = client.get(accept_url)
     assert response.status_code == 302 and reverse("account_signup") in response["Location"]
-    signup(client, email="dave@example.com", org="Dave's own")
-    assert client.get(accept_url).status_code == 200
-    response = client.post(accept_url)
-    assert response.status_code == 302
+    form = client.get(response["Location"]).content.decode()
+    assert 'value="dave@example.com"' in form and 'name="organization"' not in form
+    response = client.post(
+        response["Location"], {"email": "dave@example.com", "password1": PASSWORD, "password2": PASSWORD}
+    )
+    # The link proved the mailbox: no verification mail, signed in, joined, no stray organisation.
+    assert response.status_code == 302 and response["Location"] == accept_url
     dave = get_user_model().objects.get(email="dave@example.com")
-    assert Membership.objects.filter(user=dave, organization=alice.org, role=Role.MEMBER).exists()
+    assert EmailAddress.objects.get(user=dave).verified
+    assert list(Membership.objects.filter(user=dave).values_list("organization", "role")) == [
+        (alice.org.pk, Role.MEMBER)
+    ]
+    assert Organization.objects.count() == 1
     invitation.refresh_from_db()
     assert invitation.accepted_at is not None
+    assert client.get(accept_url)["Location"] == reverse("dashboard")
     # The session now points at the organisation just joined.
     assert b"Alice Ltd" in client.get(reverse("dashboard")).content
+
+
+def test_an_existing_user_accepts_after_logging_in(client, alice, bob):
+    invitation = Invitation.objects.create(organization=alice.org, email="BOB@example.com", invited_by=alice)
+    client.force_login(bob)
+    accept_url = reverse("accept_invitation", args=[invitation.token])
+    assert client.get(reverse("dashboard")).content.count(accept_url.encode()) == 1  # offered on the dashboard
+    assert client.get(accept_url).status_code == 200
+    assert client.post(accept_url).status_code == 302
+    assert Membership.objects.filter(user=bob, organization=alice.org, role=Role.MEMBER).exists()
+    assert Organization.objects.count() == 2
 
 
 def test_invitation_cannot_be_accepted_by_another_email(client, alice, bob):

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
 
+from accounts.models import ApiToken
 from connector import engine
 from connector.canonical import OrderStatus
 from connector.http import AuthExpired, NeedsReview, Permanent, RateLimited, Transient, Uncertain
@@ -196,8 +196,8 @@ def test_replay_through_the_api_changes_nothing_for_a_synced_record(client, alic
     world.add_order("1016")
     poll_and_sync(flow, queued)
     record = Record.objects.get()
-    token = Token.objects.create(user=alice)
-    response = client.post(reverse("record-replay", args=[record.pk]), HTTP_AUTHORIZATION=f"Token {token.key}")
+    _token, key = ApiToken.issue(alice, alice.org, "replay")
+    response = client.post(reverse("record-replay", args=[record.pk]), HTTP_AUTHORIZATION=f"Bearer {key}")
     assert response.status_code == 202
     assert engine.sync_record(record.pk, replay=True).status == "unchanged"
     assert world.creates == 1 and world.updates == 0

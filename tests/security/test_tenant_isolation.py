@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
-from rest_framework.authtoken.models import Token
 
-from accounts.models import Invitation
+from accounts.models import ApiToken, Invitation
 from connector.models import Alert, Delivery, Event
 from tests.conftest import make_flow, make_record
 
@@ -84,8 +83,8 @@ def test_lists_and_search_never_show_another_tenants_rows(client, alice, bobs_wo
 
 
 def test_api_lists_and_details_are_scoped_with_token_auth(client, alice, bobs_world):
-    token = Token.objects.create(user=alice)
-    auth = {"HTTP_AUTHORIZATION": f"Token {token.key}"}
+    _token, key = ApiToken.issue(alice, alice.org, "tenant isolation")
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {key}"}
     for name in ["connection", "flow", "record", "event"]:
         listing = client.get(reverse(f"{name}-list"), **auth)
         assert listing.status_code == 200

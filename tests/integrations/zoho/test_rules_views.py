@@ -280,10 +280,10 @@ def test_api_preview_uses_given_or_saved_rules_and_changes_nothing(web, flow, no
 
 
 def test_api_token_auth_and_schema(flow, alice, client):
-    from rest_framework.authtoken.models import Token
+    from accounts.models import ApiToken
 
-    token = Token.objects.create(user=alice)
-    answer = client.get(reverse("zoho_api_rules", args=[flow.pk]), HTTP_AUTHORIZATION=f"Token {token.key}")
+    _token, key = ApiToken.issue(alice, alice.org, "rules")
+    answer = client.get(reverse("zoho_api_rules", args=[flow.pk]), HTTP_AUTHORIZATION=f"Bearer {key}")
     assert answer.status_code == 200
     client.force_login(alice)
     schema = client.get("/api/schema/").content.decode()

@@ -1,0 +1,160 @@
+"""Failure mails a person chose under Settings → Notifications: a daily digest of records that
+failed or need review, and an immediate mail when a record needs review.
+
+Vendor-neutral: they read only core rows (Record, Event, Alert). The immediate mail follows the
+core's needs-review alert (key "record:<id>", raised by the engine) through a post_save receiver, so
+no integration and no engine code knows about mail. Each mail goes only to members with a verified
+address, carries a signed unsubscribe link that works without logging in (and RFC 8058 one-click
+headers), and immediate mails are rate-limited per person through a Redis bucket.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from allauth.account.models import EmailAddress
+from django.conf import settings
+from django.core import signing
+from django.core.mail import EmailMessage
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.models import Membership
+from connector.ratelimit import Limit, RateLimiter
+
+logger = logging.getLogger(__name__)
+
+DIGEST, REVIEW = "digest", "review"
+FIELDS = {DIGEST: "notify_daily_digest", REVIEW: "notify_needs_review"}
+LABELS = {DIGEST: "the daily digest of failed records", REVIEW: "immediate mails when a record needs review"}
+_SALT = "accounts.notifications.unsubscribe"
+# Beyond this many immediate mails an hour a person's bucket is empty: the rest wait for the digest.
+REVIEW_MAILS = Limit(requests=20, per_seconds=3600)
+DIGEST_ITEMS = 25
+NEEDS_REVIEW_ALERT_PREFIX = "record:"
+
+
+def unsubscribe_url(membership: Membership, kind: str) -> str:
+    token = signing.dumps({"m": membership.pk, "k": kind}, salt=_SALT, compress=True)
+    return settings.PUBLIC_BASE_URL + reverse("unsubscribe", args=[token])
+
+
+def read_unsubscribe_token(token: str) -> tuple[Membership, str] | None:
+    try:
+        data = signing.loads(token, salt=_SALT)
+    except signing.BadSignature:
+        return None
+    if not isinstance(data, dict) or data.get("k") not in FIELDS:
+        return None
+    membership = Membership.objects.select_related("organization", "user").filter(pk=data.get("m")).first()
+    return (membership, data["k"]) if membership is not None else None
+
+
+def recipients(organization_id: int, kind: str) -> list[tuple[Membership, str]]:
+    """(membership, verified address) of every active member who chose this mail."""
+    memberships = Membership.objects.filter(
+        organization_id=organization_id, user__is_active=True, **{FIELDS[kind]: True}
+    ).select_related("user", "organization")
+    found = []
+    for membership in memberships:
+        email = (
+            EmailAddress.objects.filter(user=membership.user, verified=True)
+            .order_by("-primary", "id")
+            .values_list("email", flat=True)
+            .first()
+        )
+        if email:
+            found.append((membership, email))
+    return found
+
+
+def _send(membership: Membership, email: str, kind: str, subject: str, body: str) -> None:
+    link = unsubscribe_url(membership, kind)
+    body = f"{body}\n\n--\nYou get this because you chose {LABELS[kind]} for {membership.organization.name}.\nUnsubscribe: {link}\n"
+    headers = {"List-Unsubscribe": f"<{link}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+    EmailMessage(subject, body, None, [email], headers=headers).send()
+
+
+def record_url(record_id: int) -> str:
+    return settings.PUBLIC_BASE_URL + reverse("record_detail", args=[record_id])
+
+
+def send_needs_review(alert_id: int) -> int:
+    """Mail the members who chose it about one needs-review alert; returns the mails sent."""
+    from connector.models import Alert
+
+    alert = Alert.objects.select_related("organization").filter(pk=alert_id, resolved_at=None).first()
+    if alert is None or alert.record_id is None:
+        return 0
+    limiter = RateLimiter()
+    sent = 0
+    for membership, email in recipients(alert.organization_id, REVIEW):
+        if limiter.try_acquire(f"rl:notify:{membership.pk}", REVIEW_MAILS) > 0:
+            continue  # too many this hour; tomorrow's digest still lists it
+        body = f"{alert.message}\n\n" + (f"What to do: {alert.remediation}\n\n" if alert.remediation else "")
+        body += f"Open it: {record_url(alert.record_id)}"
+        _send(membership, email, REVIEW, f"Needs review: {alert.message[:120]}", body)
+        sent += 1
+    return sent
+
+
+def digest_body(organization_id: int, since) -> str:
+    """The failures and needs-review records since `since`, newest first ("" when there are none)."""
+    from connector.models import Event, Record
+
+    record_ids = (
+        Event.objects.filter(organization_id=organization_id, kind=Event.Kind.FAILED, created_at__gte=since)
+        .values_list("record_id", flat=True)
+        .distinct()
+    )
+    records = Record.objects.filter(
+        organization_id=organization_id,
+        pk__in=record_ids,
+        status__in=[Record.Status.FAILED, Record.Status.NEEDS_REVIEW],
+    ).select_related("flow")
+    total = records.count()
+    if not total:
+        return ""
+    lines = [f"{total} record(s) failed or need review in the last 24 hours and are not fixed yet:", ""]
+    for record in records.order_by("-id")[:DIGEST_ITEMS]:
+        label = record.get_status_display().lower()
+        name = f"{record.object_type} {record.source_ref or record.source_id}"
+        lines.append(f"- {name} ({label}, {record.flow.name or 'flow'}): {record.last_error[:200]}")
+        if record.remediation:
+            lines.append(f"  What to do: {record.remediation[:200]}")
+        lines.append(f"  {record_url(record.pk)}")
+    if total > DIGEST_ITEMS:
+        lines.append(f"… and {total - DIGEST_ITEMS} more: {settings.PUBLIC_BASE_URL}{reverse('audit_log')}")
+    return "\n".join(lines)
+
+
+def send_digests(now=None) -> int:
+    """One digest per member who chose it, for every organisation with failures in the last day."""
+    now = now or timezone.now()
+    since = now - timedelta(days=1)
+    organization_ids = (
+        Membership.objects.filter(notify_daily_digest=True).values_list("organization_id", flat=True).distinct()
+    )
+    sent = 0
+    for organization_id in organization_ids:
+        body = digest_body(organization_id, since)
+        if not body:
+            continue
+        for membership, email in recipients(organization_id, DIGEST):
+            _send(membership, email, DIGEST, f"Daily failures digest · {membership.organization.name}", body)
+            sent += 1
+    return sent
+
+
+def on_alert_saved(sender, instance, created: bool, **kwargs) -> None:
+    """post_save of connector.Alert: a new needs-review alert queues the immediate mail after commit."""
+    if not created or instance.record_id is None or not instance.key.startswith(NEEDS_REVIEW_ALERT_PREFIX):
+        return
+    if not Membership.objects.filter(organization_id=instance.organization_id, notify_needs_review=True).exists():
+        return
+    from accounts.tasks import send_needs_review_mail
+
+    alert_id = instance.pk
+    transaction.on_commit(lambda: send_needs_review_mail.delay(alert_id))
