@@ -1,7 +1,7 @@
 """The QuickBooks Web Connector SOAP service: Spyne, SOAP 1.1 document/literal, at /qbwc/.
 
 Operation and parameter names are exactly those of Intuit's QBWebConnectorSvc WSDL
-(shared/specs/qbdesktop/QBWebConnectorSvc.wsdl); the parameter names are significant on the wire
+(tests/specs/qbdesktop/QBWebConnectorSvc.wsdl); the parameter names are significant on the wire
 (QBWC.md §1). The Django view reads the body itself through `envelope.read` (size caps, element
 limits, no DTDs, before any authentication), throttles `authenticate` per client address, and hands
 the checked body to Spyne's WsgiApplication: Spyne stays the SOAP engine while Django owns routing,
