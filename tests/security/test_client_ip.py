@@ -67,3 +67,21 @@ def test_allauth_rate_limits_see_the_same_client(behind_proxy, header, expected)
     with override_settings(BEHIND_PROXY=behind_proxy, TRUSTED_PROXY_COUNT=1, TRUSTED_CLIENT_IP_HEADER=header):
         assert client_ip(request) == expected
         assert get_adapter(request).get_client_ip(request) == expected
+
+
+@pytest.mark.django_db
+def test_login_throttle_counts_each_client_behind_the_proxy_not_the_proxy(client):
+    """Behind a balancer every request's REMOTE_ADDR is the balancer: allauth's per-IP limits must
+    count the client the balancer saw, and spoofed X-Forwarded-For entries must not help."""
+    from django.urls import reverse
+
+    def attempt(hop: str, spoofed: str, n: int):
+        headers = {"HTTP_X_FORWARDED_FOR": f"{spoofed}, {hop}", "REMOTE_ADDR": "127.0.0.2"}
+        data = {"login": f"nobody{n}@example.com", "password": "wrong"}
+        return client.post(reverse("account_login"), data, **headers).content
+
+    with override_settings(BEHIND_PROXY=True, TRUSTED_PROXY_COUNT=1, TRUSTED_CLIENT_IP_HEADER=""):
+        for n in range(10):  # allauth: 10 failed logins a minute per IP
+            assert b"Too many" not in attempt("127.0.0.10", f"127.0.1.{n}", n)
+        assert b"Too many" in attempt("127.0.0.10", "127.0.1.99", 99)  # a new spoofed entry buys nothing
+        assert b"Too many" not in attempt("127.0.0.11", "127.0.1.99", 100)  # another client is not locked out
