@@ -21,8 +21,8 @@ flow's `rule_submit_only` option is on, so only orders a rule submits are sent),
 Zoho; after submit: a note on the store order, customer-visible with `customer_visible`),
 `set_tax_id` / `set_description` (on lines whose SKU matches `sku`, default all),
 `set_store_status` (in the store's own words: WooCommerce "on-hold", ShipStation "on_hold"),
-`alert`, `email`. Store actions go through the store adapter's optional methods
-(connector.adapters), via pullback.store_side_for.
+`alert`, `email` (only to a verified member of the organisation, rate-limited). Store actions go
+through the store adapter's optional methods (connector.adapters), via pullback.store_side_for.
 
 Pure: `validate`, `matches`, `evaluate`, `apply_order_actions`, `verdict`, `strongest`, `preview`.
 With effects: `run` (Events on the record, Alerts, emails, store calls through pullback's store side).
@@ -39,6 +39,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from connector.canonical import LineItem, Order, money
+from connector.ratelimit import Limit, RateLimiter
 
 logger = logging.getLogger(__name__)
 
@@ -382,14 +383,7 @@ def _effect(action: dict, firing: Firing, ctx: Context, record, store_side) -> N
             flow=record.flow,
         )
     elif kind == "email":
-        from django.core.mail import send_mail
-
-        send_mail(
-            f"Order {ctx.order.number}: {EVENTS[firing.event]}",
-            f"Rule '{firing.rule}' fired for order {ctx.order.number}." + (f"\n\n{ctx.error}" if ctx.error else ""),
-            None,
-            [str(action["to"])],
-        )
+        _send_rule_email(action, firing, ctx, record)
     elif kind == "set_store_status" and record is not None:
         _store(store_side, record).set_status(record.flow.source, record.source_id, str(action["status"]))
     elif kind == "note" and firing.event not in (SCHEDULED, BEFORE_SUBMIT) and record is not None:
@@ -400,6 +394,31 @@ def _effect(action: dict, firing: Firing, ctx: Context, record, store_side) -> N
             str(action.get("text") or ""),
             customer_visible=bool(action.get("customer_visible")),
         )
+
+
+# Rule emails go only to verified members of the record's organisation (a rule must not turn our
+# mail server into a relay to any address, a customer's included), at most this many an hour per
+# organisation (a Redis bucket shared by all workers).
+RULE_EMAILS = Limit(requests=30, per_seconds=3600)
+
+
+def _send_rule_email(action: dict, firing: Firing, ctx: Context, record) -> None:
+    from django.core.mail import send_mail
+
+    from accounts.members import verified_member_addresses
+
+    to = str(action.get("to", "")).strip().lower()
+    if record is None or to not in verified_member_addresses(record.organization_id):
+        raise RuleError(f"{to or 'no address'} is not a verified member of this organisation; invite them first.")
+    wait = RateLimiter().try_acquire(f"rl:rule-email:{record.organization_id}", RULE_EMAILS)
+    if wait > 0:
+        raise RuleError(f"too many rule emails this hour; the next can go in {wait:.0f} s.")
+    send_mail(
+        f"Order {ctx.order.number}: {EVENTS[firing.event]}",
+        f"Rule '{firing.rule}' fired for order {ctx.order.number}." + (f"\n\n{ctx.error}" if ctx.error else ""),
+        None,
+        [to],
+    )
 
 
 def _store(store_side, record):

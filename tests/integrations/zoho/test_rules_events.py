@@ -96,7 +96,7 @@ def test_scheduled_and_before_submit_and_after_submit(flow, sandbox_org, store):
         rule("Gift", "before_submit", {"type": "note", "text": "Gift wrap"}, when=[{"field": "sku", "op": "matches", "value": "CAP-*"}]),
         rule("Tax", "before_submit", {"type": "set_tax_id", "tax_id": "T-EXEMPT", "sku": "NOPE-*"}),
         rule("Thanks", "after_submit", {"type": "note", "text": "Sent to accounts", "customer_visible": True},
-             {"type": "set_store_status", "status": "on-hold"}, {"type": "email", "to": "ops@example.com"}),
+             {"type": "set_store_status", "status": "on-hold"}, {"type": "email", "to": "alice@example.com"}),
     )  # fmt: skip
     record = sync(flow, an_order())
     assert record.status == "synced" and record.stage == "submitted"
@@ -110,12 +110,12 @@ def test_scheduled_and_before_submit_and_after_submit(flow, sandbox_org, store):
     assert sales_order(sandbox_org, "2001").data["notes"] == "Leave at the door\nGift wrap"  # changed before submit
     assert store.calls == [("note", "id-2001", "Sent to accounts", True), ("status", "id-2001", "on-hold")]
     (email,) = mail.outbox
-    assert email.to == ["ops@example.com"] and "2001" in email.subject and "After submit" in email.subject
+    assert email.to == ["alice@example.com"] and "2001" in email.subject and "After submit" in email.subject
 
 
 def test_invalid_sku_when_creating_items_is_off(flow, sandbox_org):
     flow.options["create_missing_items"] = False
-    with_rules(flow, rule("Bad SKU", "invalid_sku", {"type": "email", "to": "catalog@example.com"}))
+    with_rules(flow, rule("Bad SKU", "invalid_sku", {"type": "email", "to": "alice@example.com"}))
     record = sync(flow, an_order())
     assert record.status == "failed" and record.stage == "not_submitted" and "MUG-1" in record.last_error
     assert "Create the items in Zoho Books" in record.remediation
