@@ -1,4 +1,10 @@
-"""Structured logs: one JSON line per event, with ids, never secrets."""
+"""Structured logs: one JSON line per event, with ids, never secrets.
+
+The same redaction serves every log the product writes: the web's JSON lines, the Celery worker's
+(connector/celery.py routes its logging here), gunicorn's access log (`GunicornLogger`, set in
+gunicorn.conf.py) and Sentry events (`scrub_sentry_event`). Request paths are logged with their
+secret parts masked: webhook URLs and invitation links carry tokens that grant access on their own.
+"""
 
 from __future__ import annotations
 
@@ -6,31 +12,195 @@ import json
 import logging
 import re
 from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
+
+from gunicorn.glogging import Logger as _GunicornBaseLogger
 
 _CONTEXT_FIELDS = ("organization_id", "connection_id", "flow_id", "record_id", "delivery_id", "task_id")
-_SECRET_PATTERN = re.compile(
-    r"(?i)(access_token|refresh_token|client_secret|consumer_secret|api_secret|password|secret|token|authorization)"
-    r"([\"']?\s*[:=]\s*[\"']?)([^\s\"'&,}]+)"
+REDACTED = "[redacted]"
+
+# Names whose value is a secret wherever they appear: `name=value`, `"name": "value"`, `Name: value`.
+_SECRET_NAMES = (
+    r"(?:[A-Za-z0-9]+[_-])*"
+    r"(?:token|secret|password|passwd|authorization|api[_-]?key|apikey|consumer[_-]key|ticket|signature|cookie)"
+    r"(?:[_-][A-Za-z0-9]+)*"
 )
+_SECRET_PATTERN = re.compile(
+    r"(?i)(?<![A-Za-z0-9])(" + _SECRET_NAMES + r")"
+    r"([\"']?\s*[:=]\s*[\"']?)"
+    # An Authorization value is "<scheme> <credentials>": keep the scheme, mask the credentials.
+    r"((?:basic|bearer|digest|token|zoho-oauthtoken)\s+)?"
+    r"([^\s\"'&,;}]+)"
+)
+# "Basic dXNlcjpwYXNz" or "Bearer eyJ..." quoted on their own, without a header name before them.
+_BARE_CREDENTIALS = re.compile(r"(?i)\b(basic|bearer)(\s+)(?=[A-Za-z0-9+/=._~-]*[0-9+/=])[A-Za-z0-9+/=._~-]{12,}")
 
 
 def redact_text(text: str) -> str:
-    """Mask anything that looks like `secret=...` or `"access_token": "..."` in free text."""
-    return _SECRET_PATTERN.sub(lambda m: f"{m.group(1)}{m.group(2)}[redacted]", text)
+    """Mask secrets in free text: `secret=...`, `"access_token": "..."`, `Authorization: Basic ...`."""
+    text = _SECRET_PATTERN.sub(lambda m: f"{m.group(1)}{m.group(2)}{m.group(3) or ''}{REDACTED}", text)
+    return _BARE_CREDENTIALS.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
+
+
+# --- Request paths ----------------------------------------------------------------------------------
+
+# Query parameters whose values are secrets (OAuth codes and state, our WooCommerce key callback's
+# user_id carries the connection token) on top of every secret-looking name.
+_SECRET_QUERY_NAMES = frozenset({"code", "state", "key", "user_id", "sig"})
+# A path segment that looks like a token (secrets.token_urlsafe and the like), for paths no route matches.
+_TOKEN_SEGMENT = re.compile(r"[A-Za-z0-9_-]{16,}")
+_SECRET_NAME_ONLY = re.compile(r"(?i)\A" + _SECRET_NAMES + r"\Z")
+
+
+def _secret_query_name(name: str) -> bool:
+    return name.lower() in _SECRET_QUERY_NAMES or bool(_SECRET_NAME_ONLY.match(name))
+
+
+def redact_query(query: str) -> str:
+    if not query:
+        return ""
+    pairs = parse_qsl(query, keep_blank_values=True)
+    return urlencode([(k, REDACTED if _secret_query_name(k) else v) for k, v in pairs], safe="[]/:")
+
+
+def redact_path(path: str) -> str:
+    """The path with every route variable that is not a number masked (webhook, invitation, password
+    reset tokens); a path no route matches has its token-looking segments masked instead."""
+    path = unquote(path or "")
+    match = _resolve(path)
+    if match is None:
+        return "/".join(REDACTED if _TOKEN_SEGMENT.fullmatch(part) else part for part in path.split("/"))
+    values = [v for v in (*match.args, *match.kwargs.values()) if not isinstance(v, int)]
+    for value in sorted({str(v) for v in values if str(v)}, key=len, reverse=True):
+        path = path.replace(value, REDACTED)
+    return path
+
+
+def _resolve(path: str):
+    from django.apps import apps
+
+    if not apps.ready:  # gunicorn's master logs before the application is loaded
+        return None
+    from django.urls import Resolver404, resolve
+
+    try:
+        return resolve(path)
+    except Resolver404:
+        return None
+
+
+def redact_url(url: str) -> str:
+    """A full URL or a path with query, with the path and query redacted as above."""
+    if not url or url == "-":
+        return url
+    parts = urlsplit(url)
+    origin = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}" if parts.netloc else ""
+    query = redact_query(parts.query)
+    return f"{origin}{redact_path(parts.path)}" + (f"?{query}" if query else "")
+
+
+# A request line inside a log message: `"GET /hooks/x/<token>/ HTTP/1.1"` (runserver) or
+# `Not Found: /invitations/<token>/` (django.request).
+_LOGGED_PATH = re.compile(r"(?<![\w/])/[^\s\"']*")
+_REQUEST_LOGGERS = ("django.request", "django.server", "django.security", "gunicorn")
+
+
+def _redact_first_path(text: str) -> str:
+    return _LOGGED_PATH.sub(lambda m: redact_url(m.group(0)), text, count=1)
 
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
+        message = redact_text(record.getMessage())
+        if record.name.startswith(_REQUEST_LOGGERS):
+            message = _redact_first_path(message)
         entry = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
             "level": record.levelname,
             "logger": record.name,
-            "message": redact_text(record.getMessage()),
+            "message": message,
         }
         for name in _CONTEXT_FIELDS:
             value = getattr(record, name, None)
             if value is not None:
                 entry[name] = value
+        if "task_id" not in entry and (task_id := _current_task_id()):
+            entry["task_id"] = task_id
         if record.exc_info:
             entry["exception"] = redact_text(self.formatException(record.exc_info))
         return json.dumps(entry, default=str)
+
+
+def _current_task_id() -> str | None:
+    """The Celery task this log line was written in, if any (worker logs carry it like the web's ids)."""
+    from celery import current_task
+
+    request = getattr(current_task, "request", None) if current_task else None
+    return getattr(request, "id", None)
+
+
+# --- gunicorn access log --------------------------------------------------------------------------
+
+_SECRET_HEADER = re.compile(r"(?i)\{(?:http_)?[\w-]*(?:" + _SECRET_NAMES + r")[\w-]*\}[ie]")
+
+
+class GunicornLogger(_GunicornBaseLogger):
+    """gunicorn's logger with request paths, query strings and referers redacted in the access log."""
+
+    def atoms(self, resp, req, environ, request_time) -> dict[str, Any]:
+        atoms = super().atoms(resp, req, environ, request_time)
+        path, query = atoms.get("U") or "", atoms.get("q") or ""
+        atoms["U"] = redact_path(path)
+        atoms["q"] = redact_query(query)
+        atoms["r"] = f"{atoms.get('m')} {redact_url(environ.get('RAW_URI') or path)} {atoms.get('H')}"
+        atoms["f"] = redact_url(atoms.get("f") or "-")
+        for key in list(atoms):
+            lowered = key.lower()
+            if _SECRET_HEADER.fullmatch(key):
+                atoms[key] = REDACTED
+            elif lowered in ("{referer}i", "{http_referer}e", "{raw_uri}e", "{request_uri}e"):
+                atoms[key] = redact_url(str(atoms[key]))
+            elif lowered == "{path_info}e":
+                atoms[key] = redact_path(str(atoms[key]))
+            elif lowered == "{query_string}e":
+                atoms[key] = redact_query(str(atoms[key]))
+        return atoms
+
+
+# --- Sentry ----------------------------------------------------------------------------------------
+
+_SENTRY_SECRET_KEY = re.compile(
+    r"(?i)(password|passwd|secret|ticket|token|key|authorization|cookie|signature|credential|session)"
+)
+SENTRY_FILTERED = "[Filtered]"
+
+
+def _scrub(value: Any, depth: int = 0) -> Any:
+    if depth > 20:
+        return SENTRY_FILTERED
+    if isinstance(value, dict):
+        return {
+            k: SENTRY_FILTERED if isinstance(k, str) and _SENTRY_SECRET_KEY.search(k) else _scrub(v, depth + 1)
+            for k, v in value.items()
+        }
+    if isinstance(value, (list, tuple)):
+        if len(value) == 2 and isinstance(value[0], str) and _SENTRY_SECRET_KEY.search(value[0]):
+            return [value[0], SENTRY_FILTERED]  # a header as a [name, value] pair
+        return [_scrub(v, depth + 1) for v in value]
+    if isinstance(value, str):
+        return redact_text(value)
+    return value
+
+
+def scrub_sentry_event(event: dict, hint: dict | None = None) -> dict:
+    """Sentry `before_send`: mask variables and keys named like secrets anywhere in the event (stack
+    frame locals, request data, headers, extra, breadcrumbs) and secret-looking text in messages."""
+    scrubbed = _scrub(event)
+    request = scrubbed.get("request")
+    if isinstance(request, dict):
+        if isinstance(request.get("url"), str):
+            request["url"] = redact_url(request["url"])
+        if isinstance(request.get("query_string"), str):
+            request["query_string"] = redact_query(request["query_string"])
+    return scrubbed
