@@ -5,19 +5,36 @@ limiter before each call and corrects it from the vendor's headers after, report
 redacted URL, status, milliseconds) to an `on_call` sink (the engine turns these into Events), refuses
 to send credentials to any host but the connection's own API host (SSRF), and turns vendor failures
 into the typed errors below. Vendor clients subclass it and override the small hooks.
+
+Outbound URL guard (one for every client). A host is never taken from vendor-supplied data:
+- An absolute URL handed to `url_for`/`request` (a ShipStation `resource_url`, an Exact `__next`, a V2
+  `links.next.href`) is a *pointer*. It is refused when it holds a backslash, `@` (userinfo), whitespace,
+  control or non-ASCII characters, dot segments, a scheme other than http(s), or a scheme/host/port
+  the client does not accept (`accepts_pointer_origin`: the base URL's own, plus aliases a subclass
+  names, e.g. ShipStation's numbered API hosts). Otherwise it is REBUILT: the base URL's scheme, host
+  and port, plus only the pointer's path (which must lie under the base path) and query.
+- After `Session.prepare_request`, the prepared URL is parsed with urllib3's `parse_url` (the parser
+  the connection pool itself uses) and its scheme, host and port must be the base URL's, with no
+  userinfo, *before* `authenticate` attaches credentials; again after it (query-string auth re-prepares
+  the URL). A mismatch raises RefusedURL and nothing is sent.
+Why not `urlsplit`: it reads `http://attacker<backslash>@ssapi.shipstation.com/` as host
+ssapi.shipstation.com while requests connects to `attacker` (the prepared URL is
+`http://attacker/%5C@ssapi...`).
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, ClassVar
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+from typing import Any, ClassVar, NamedTuple
+from urllib.parse import parse_qsl, unquote, urlencode, urljoin, urlsplit, urlunsplit
 
 import requests
+from urllib3.util import parse_url
 
 from connector.ratelimit import Limit, RateLimiter, RateLimitWaitTooLong
 
@@ -125,9 +142,101 @@ def redact_url(url: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(query, safe="[]")))
 
 
-def same_origin(url: str, base_url: str) -> bool:
-    a, b = urlsplit(url), urlsplit(base_url)
-    return (a.scheme, a.hostname, a.port) == (b.scheme, b.hostname, b.port) and a.scheme in ("http", "https")
+# --- Outbound URL guard -------------------------------------------------------------------------
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+MAX_POINTER_LENGTH = 4096
+# Printable ASCII without space, backslash and "@": whitespace, control characters, non-ASCII,
+# backslashes and userinfo never appear in a pointer we follow.
+_POINTER_CHARS = re.compile(r"[!-?A-\[\]-~]*")
+_POINTER = re.compile(
+    r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<authority>[^/?#]*)(?P<path>/[^?#]*)?(?:\?(?P<query>[^#]*))?(?:#.*)?"
+)
+_AUTHORITY = re.compile(r"(?P<host>[^:]+)(?::(?P<port>[0-9]{1,5}))?")
+_HOST = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+_HAS_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
+# Loopback names that are one another's alias (sandbox mode only, see `loopback_alias`).
+_LOOPBACK_ALIASES = {"localhost": "127.0.0.1", "127.0.0.1": "localhost"}
+
+
+class Origin(NamedTuple):
+    """Scheme, lower-case host and explicit port: what a request connects to."""
+
+    scheme: str
+    host: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        port = "" if DEFAULT_PORTS.get(self.scheme) == self.port else f":{self.port}"
+        return f"{self.scheme}://{self.host}{port}"
+
+
+def _refuse(url: str, why: str) -> RefusedURL:
+    shown = redact_url(url[:200]) if _POINTER_CHARS.fullmatch(url[:200]) else repr(url[:80])
+    return RefusedURL(
+        f"refused to call {shown}: {why}",
+        remediation="This pointer did not come from the vendor's API host; it was not followed.",
+    )
+
+
+def parse_pointer(url: str) -> tuple[Origin, str, str]:
+    """(origin, path, query) of an absolute http(s) URL, read strictly; RefusedURL for anything else.
+
+    Strict on purpose: every character that parsers disagree about (`\\`, `@`, whitespace, control
+    characters) is refused outright instead of interpreted."""
+    if not isinstance(url, str) or not url:
+        raise _refuse(str(url), "not a URL")
+    if len(url) > MAX_POINTER_LENGTH:
+        raise _refuse(url, "too long")
+    if "\\" in url:
+        raise _refuse(url, "it contains a backslash")
+    if "@" in url:
+        raise _refuse(url, "it contains '@' (userinfo)")
+    if not _POINTER_CHARS.fullmatch(url):
+        raise _refuse(url, "it contains whitespace, control or non-ASCII characters")
+    match = _POINTER.fullmatch(url)
+    if match is None:
+        raise _refuse(url, "not an absolute http(s) URL")
+    scheme = match["scheme"].lower()
+    if scheme not in DEFAULT_PORTS:
+        raise _refuse(url, f"scheme {scheme!r} is not http or https")
+    authority = _AUTHORITY.fullmatch(match["authority"])
+    host = authority["host"].lower() if authority else ""
+    if not authority or not _HOST.fullmatch(host):
+        raise _refuse(url, "its host is not a plain host name")
+    port = int(authority["port"]) if authority["port"] else DEFAULT_PORTS[scheme]
+    if not 0 < port < 65536:
+        raise _refuse(url, "its port is out of range")
+    path = match["path"] or "/"
+    if any(unquote(segment) in (".", "..") for segment in path.split("/")):
+        raise _refuse(url, "its path has dot segments")
+    return Origin(scheme, host, port), path, match["query"] or ""
+
+
+def origin_of(base_url: str) -> Origin:
+    """The origin of a configured base URL (ours, not vendor data), read by the same strict rules."""
+    origin, _, _ = parse_pointer(base_url)
+    return origin
+
+
+def loopback_alias(host: str) -> str | None:
+    """`localhost` for `127.0.0.1` and back: both are loopback, so a sandbox reached under one can hand
+    out pointers under the other, as ShipStation hands out pointers on its numbered API hosts. Never
+    any other address."""
+    return _LOOPBACK_ALIASES.get(host.lower())
+
+
+def prepared_origin(url: str) -> tuple[Origin | None, bool]:
+    """(origin, has userinfo) of a prepared request's URL, parsed as urllib3 will parse it to connect."""
+    try:
+        parsed = parse_url(url)
+    except ValueError:
+        return None, False
+    scheme = (parsed.scheme or "").lower()
+    if scheme not in DEFAULT_PORTS or not parsed.host:
+        return None, parsed.auth is not None
+    return Origin(scheme, parsed.host.lower(), parsed.port or DEFAULT_PORTS[scheme]), parsed.auth is not None
 
 
 class ApiClient:
@@ -150,8 +259,14 @@ class ApiClient:
         limiter: RateLimiter | None = None,
         on_call: Callable[[CallRecord], None] | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        alias_hosts: Iterable[str] = (),
     ):
         self.base_url = base_url.rstrip("/") + "/"
+        self.origin = origin_of(self.base_url)
+        self.base_path = urlsplit(self.base_url).path
+        # Other names of the base host under which the vendor hands out pointers (same scheme and port);
+        # such pointers are rebuilt on the base host.
+        self.alias_origins = frozenset(self.origin._replace(host=h.lower()) for h in alias_hosts if h)
         self.account_key = account_key
         self.session = session or requests.Session()
         self._limiter = limiter
@@ -162,7 +277,14 @@ class ApiClient:
     # Hooks -----------------------------------------------------------------------------------
 
     def authenticate(self, request: requests.PreparedRequest) -> None:
-        """Add credentials to an outgoing request (headers or query). Default: none."""
+        """Add credentials to an outgoing request (headers or query). Default: none.
+
+        Runs only after the prepared URL was checked against the base URL's origin."""
+
+    def accepts_pointer_origin(self, origin: Origin) -> bool:
+        """May a pointer name this origin? The base URL's own and its aliases; subclasses add the
+        vendor's other API hosts by an explicit allow-list. The URL is rebuilt on the base host anyway."""
+        return origin == self.origin or origin in self.alias_origins
 
     def rate_limit_key(self) -> str:
         return f"rl:{self.system}:{self.account_key or 'default'}"
@@ -215,15 +337,27 @@ class ApiClient:
             self._limiter = RateLimiter()
         return self._limiter
 
+    def pointer_url(self, url: str) -> str:
+        """The URL to call for a pointer handed to us (webhook `resource_url`, paging link): the base
+        URL's scheme, host and port plus the pointer's path and query. RefusedURL when the pointer is
+        malformed, names a host this client does not accept, or lies outside the base path."""
+        origin, path, query = parse_pointer(url)
+        if not self.accepts_pointer_origin(origin):
+            raise _refuse(url, "not this connection's API host")
+        if not path.startswith(self.base_path):
+            raise _refuse(url, "outside this connection's API")
+        return self.origin.url + path + (f"?{query}" if query else "")
+
     def url_for(self, path_or_url: str) -> str:
-        if path_or_url.startswith(("http://", "https://")):
-            if not same_origin(path_or_url, self.base_url):
-                raise RefusedURL(
-                    f"refused to call {redact_url(path_or_url)}: not this connection's API host",
-                    remediation="This pointer did not come from the vendor's API host; it was not followed.",
-                )
-            return path_or_url
+        if _HAS_SCHEME.match(path_or_url) or path_or_url.startswith("//") or "\\" in path_or_url:
+            return self.pointer_url(path_or_url)
         return urljoin(self.base_url, path_or_url.lstrip("/"))
+
+    def check_destination(self, prepared: requests.PreparedRequest) -> None:
+        """The prepared request goes to the base URL's origin, with no userinfo; else RefusedURL."""
+        origin, has_userinfo = prepared_origin(prepared.url or "")
+        if origin != self.origin or has_userinfo:
+            raise _refuse(prepared.url or "", "the request would not go to this connection's API host")
 
     def request(
         self,
@@ -285,7 +419,9 @@ class ApiClient:
             headers={"Accept": "application/json", **(kwargs["headers"] or {})},
         )
         prepared = self.session.prepare_request(request)
+        self.check_destination(prepared)  # before any credential is attached
         self.authenticate(prepared)
+        self.check_destination(prepared)  # authentication may have re-prepared the URL
         started = time.perf_counter()
         shown_url = redact_url(prepared.url or url)
         # Errors below are raised `from None`: a requests exception's text carries the full URL,

@@ -2,8 +2,8 @@
 
 - Bearer token from the connection, refreshed first under the row lock (oauth.py).
 - Base `<host>/api/v1/<division>/`; `current/Me` has no division. JSON always (`Accept`), OData v2
-  envelopes `{"d": {"results": [...], "__next": url}}`; `__next` is followed as is, only on the
-  connection's host (ApiClient.url_for refuses others).
+  envelopes `{"d": {"results": [...], "__next": url}}`; `__next` is followed through the pointer
+  guard: only on the connection's host, rebuilt from our base URL (ApiClient.pointer_url).
 - Two shared Redis buckets per company (division): 60 calls a minute and 5,000 a day (§3.1),
   corrected from `X-RateLimit-*` headers whose resets are epoch MILLISECONDS (§3.2). A 429 blocks
   the bucket until the reset (+1 s and jitter). A 4xx is never retried: Exact blocks an endpoint
@@ -193,7 +193,8 @@ class ExactClient(ApiClient):
         return body["d"]
 
     def iter_results(self, path: str, params: dict | None = None) -> Iterator[dict]:
-        """Every row of a collection, following `__next` (same host only)."""
+        """Every row of a collection, following `__next`. The link is vendor data: it goes through the
+        pointer guard (ApiClient.pointer_url), so only its path and query are used, on our own host."""
         url: str | None = path
         query = params
         while url:
@@ -202,7 +203,8 @@ class ExactClient(ApiClient):
             if not isinstance(rows, list):
                 raise Transient("Exact Online answered a collection request without results")
             yield from rows
-            url = d.get("__next") if isinstance(d, dict) else None
+            next_link = d.get("__next") if isinstance(d, dict) else None
+            url = self.pointer_url(str(next_link)) if next_link else None
             query = None  # __next already carries $skiptoken and our options
 
     def list(self, path: str, *, select: str, filter: str | None = None, top: int | None = None) -> list[dict]:

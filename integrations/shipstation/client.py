@@ -8,21 +8,30 @@ against https://api.shipstation.com, 200/min, ``Retry-After`` on 429 (§B1-B2).
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
 
 import requests
 from requests.auth import HTTPBasicAuth
 
-from connector.http import ApiClient, Permanent, RefusedURL, same_origin
+from connector.http import ApiClient, Origin, Permanent, origin_of
 from connector.ratelimit import Limit
 from integrations.shipstation import timeutil
 
 V1_BASE_URL = "https://ssapi.shipstation.com"
 V2_BASE_URL = "https://api.shipstation.com"
+V1_ORIGIN = origin_of(V1_BASE_URL)
+#: ShipStation's own V1 API hosts, by exact pattern: `ssapi.shipstation.com` and the numbered
+#: `ssapi<N>.shipstation.com`. Real V1 webhook bodies point at them, e.g. SHIP_NOTIFY with
+#: `https://ssapi6.shipstation.com/shipments?batchId=...&includeShipmentItems=False` (a captured body in
+#: public ERPNext integration code), and the hookdeck/webhook-skills ShipStation guide
+#: (github.com/hookdeck/webhook-skills) notes that resource_url hosts are numbered (ssapi1, ssapi2, ...).
+#: The webhook model (https://www.shipstation.com/docs/api/models/webhook/) says to fetch resource_url
+#: with the API's Basic credentials. Only https on port 443, and only for a production connection.
+V1_POINTER_HOST = re.compile(r"ssapi(?:[1-9][0-9]?)?\.shipstation\.com")
 MAX_PAGE_SIZE = 500  # orders: documented; shipments/customers: assumed the same (SHIPSTATION.md Part D)
 MAX_BATCH = 100  # createorders
 
@@ -100,16 +109,22 @@ class ShipStationClient(ApiClient):
 
     # Pointers --------------------------------------------------------------------------------
 
+    def accepts_pointer_origin(self, origin: Origin) -> bool:
+        """Production V1 pointers may name any of ShipStation's own API hosts (https, port 443); a
+        sandbox connection accepts only its base host and the alias it was given. Either way the URL
+        followed is rebuilt on our base host (ApiClient.pointer_url)."""
+        if super().accepts_pointer_origin(origin):
+            return True
+        return (
+            self.origin == V1_ORIGIN
+            and origin.scheme == "https"
+            and origin.port == 443
+            and V1_POINTER_HOST.fullmatch(origin.host) is not None
+        )
+
     def check_pointer(self, url: str) -> str:
-        """A webhook `resource_url` is followed only on this connection's own API host and path."""
-        base = urlsplit(self.base_url)
-        target = urlsplit(url)
-        if not same_origin(url, self.base_url) or not target.path.startswith(base.path):
-            raise RefusedURL(
-                "refused to follow a resource_url that is not on this connection's ShipStation API host",
-                remediation="The webhook pointed somewhere else; it was recorded and not followed.",
-            )
-        return url
+        """The URL a webhook `resource_url` is followed at (rebuilt on our base host), or RefusedURL."""
+        return self.pointer_url(url)
 
     def follow(self, resource_url: str) -> Iterator[dict]:
         """Every object behind a webhook pointer (an orders or shipments list), following its pages."""
@@ -319,7 +334,7 @@ class ShipStationV2Client(ApiClient):
         while url:
             body = self.request_json("GET", url, params=params) or {}
             yield from body.get("inventory") or []
-            url = ((body.get("links") or {}).get("next") or {}).get("href") or ""
+            url = _next_link(self, body)
             params = None  # the next link carries its own query
 
     def adjust_inventory(
@@ -356,7 +371,7 @@ class ShipStationV2Client(ApiClient):
         while url:
             body = self.request_json("GET", url) or {}
             yield from body.get("inventory_locations") or []
-            url = ((body.get("links") or {}).get("next") or {}).get("href") or ""
+            url = _next_link(self, body)
 
     def list_inventory_location_ids(self) -> list[str]:
         return [
@@ -373,6 +388,12 @@ def _number(value: str | None) -> float | None:
         return float(value)
     except ValueError:
         return None
+
+
+def _next_link(client: ApiClient, body: dict) -> str:
+    """V2's `links.next.href`, as the URL to call: vendor data, so it goes through the pointer guard."""
+    href = ((body.get("links") or {}).get("next") or {}).get("href") or ""
+    return client.pointer_url(str(href)) if href else ""
 
 
 def _list_items(body: Any) -> list[dict]:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.urls import reverse
 
-from connector.http import AuthExpired, CallRecord
+from connector.http import AuthExpired, CallRecord, loopback_alias, origin_of
 from connector.models import Connection, raise_alert, resolve_alerts
 from integrations.shipstation.client import V1_BASE_URL, V2_BASE_URL, ShipStationClient, ShipStationV2Client
 from integrations.shipstation.signing import PRODUCTION_JWKS_URL, JwksCache
@@ -71,6 +71,16 @@ def v2_client_for(
     )
 
 
+def pointer_aliases(connection: Connection) -> tuple[str, ...]:
+    """Sandbox mode only: the ONE other loopback name (`localhost` <-> `127.0.0.1`) under which the
+    sandbox hands out webhook pointers, as ShipStation does on its numbered API hosts. A production
+    connection's other hosts are ShipStation's own allow-list (client.V1_POINTER_HOST)."""
+    if not (settings.SANDBOX_ENABLED and connection.settings.get("base_url")):
+        return ()
+    alias = loopback_alias(origin_of(connection.settings["base_url"]).host)
+    return (alias,) if alias else ()
+
+
 def client_for(
     connection: Connection, *, on_call: Callable[[CallRecord], None] | None = None, **kwargs
 ) -> ShipStationClient:
@@ -80,6 +90,7 @@ def client_for(
         api_key=creds.get("api_key", ""),
         api_secret=creds.get("api_secret", ""),
         on_call=on_call,
+        alias_hosts=pointer_aliases(connection),
         **kwargs,
     )
 

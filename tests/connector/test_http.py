@@ -13,6 +13,8 @@ from connector.http import (
     Transient,
     Uncertain,
     backoff_seconds,
+    loopback_alias,
+    parse_pointer,
     redact_url,
 )
 from connector.ratelimit import Limit, RateLimiter
@@ -81,16 +83,159 @@ def test_long_retry_after_raises_rate_limited_for_the_task_to_retry(client, stub
 
 
 def test_pointer_to_another_host_is_refused_and_no_credential_is_sent(client, stub):
+    port = stub.server.server_port
     with pytest.raises(RefusedURL):
-        client.request("GET", "http://127.0.0.2:9/orders/1")
+        client.request("GET", f"http://localhost:{port}/orders/1")  # another host name, no alias given
     with pytest.raises(RefusedURL):
         client.request("GET", stub.url.replace("http://", "https://") + "orders")
+    with pytest.raises(RefusedURL):
+        client.request("GET", f"http://127.0.0.1:{port + 1 if port < 65535 else port - 1}/orders")
     assert stub.requests == []
 
 
 def test_pointer_to_the_own_host_is_followed(client, stub):
     stub.queue(200, {"id": 1})
     assert client.request_json("GET", stub.url + "orders/1") == {"id": 1}
+
+
+# --- The outbound URL guard -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "pointer",
+    [
+        "http://127.0.0.1:1\\@localhost/orders",  # urlsplit: host localhost; requests: host 127.0.0.1
+        "http://attacker\\@ssapi.shipstation.com/orders",
+        "http://user:pass@ssapi.shipstation.com/orders",
+        "http://ssapi.shipstation.com@127.0.0.1/orders",
+        "http://ssapi.shipstation.com/orders?email=a@b",  # '@' anywhere
+        "http://ssapi.shipstation.com/or ders",
+        "http://ssapi.shipstation.com/orders\t",
+        "http://ssapi.shipstation.com/orders\n",
+        "http://ssapi.shipstation.com\r\n/orders",
+        "http://ssapi.shipstation.com/\x00",
+        "http://ssapi.shipstation.com/\x7f",
+        "http://ssapi.shipstation.com/ördérs",
+        " http://ssapi.shipstation.com/orders",
+        "ftp://ssapi.shipstation.com/orders",
+        "file:///etc/passwd",
+        "javascript:alert(1)",
+        "//ssapi.shipstation.com/orders",
+        "http:/ssapi.shipstation.com/orders",
+        "http://ssapi.shipstation.com./orders",
+        "http://[::1]/orders",
+        "http://ssapi.shipstation.com:0/orders",
+        "http://ssapi.shipstation.com:99999/orders",
+        "http://ssapi.shipstation.com/a/../admin",
+        "http://ssapi.shipstation.com/a/%2e%2e/admin",
+        "http://ssapi.shipstation.com/" + "a" * 5000,
+    ],
+)
+def test_malformed_pointers_are_refused_before_any_parse_by_requests(pointer):
+    with pytest.raises(RefusedURL):
+        parse_pointer(pointer)
+
+
+def test_a_pointer_is_rebuilt_from_the_base_url_with_only_its_path_and_query():
+    c = VendorClient("https://api.vendor.example/v1/")
+    assert c.pointer_url("HTTPS://API.Vendor.Example:443/v1/orders?page=2&x=%41#frag") == (
+        "https://api.vendor.example/v1/orders?page=2&x=%41"
+    )
+    with pytest.raises(RefusedURL, match="outside"):
+        c.pointer_url("https://api.vendor.example/admin/users")
+    with pytest.raises(RefusedURL, match="API host"):
+        c.pointer_url("http://api.vendor.example/v1/orders")  # http where the base is https
+    with pytest.raises(RefusedURL, match="API host"):
+        c.pointer_url("https://api.vendor.example:8443/v1/orders")
+
+
+def test_alias_hosts_are_accepted_and_rebuilt_on_the_base_host():
+    c = VendorClient("http://localhost:8000/sandbox/vendor/", alias_hosts=["127.0.0.1"])
+    assert c.pointer_url("http://127.0.0.1:8000/sandbox/vendor/orders?id=1") == (
+        "http://localhost:8000/sandbox/vendor/orders?id=1"
+    )
+    with pytest.raises(RefusedURL):
+        c.pointer_url("http://127.0.0.1:8001/sandbox/vendor/orders")  # the alias, on another port
+    with pytest.raises(RefusedURL):
+        c.pointer_url("https://127.0.0.1:8000/sandbox/vendor/orders")
+
+
+def test_loopback_alias_is_only_localhost_and_127_0_0_1():
+    assert loopback_alias("localhost") == "127.0.0.1"
+    assert loopback_alias("127.0.0.1") == "localhost"
+    assert loopback_alias("LOCALHOST") == "127.0.0.1"
+    assert loopback_alias("ssapi.shipstation.com") is None
+    assert loopback_alias("127.0.0.2") is None
+
+
+def test_relative_paths_stay_on_the_base_host():
+    c = VendorClient("https://api.vendor.example/v1/")
+    assert c.url_for("orders/1") == "https://api.vendor.example/v1/orders/1"
+    assert c.url_for("/orders/1") == "https://api.vendor.example/v1/orders/1"
+    with pytest.raises(RefusedURL):
+        c.url_for("//evil.example/orders")  # scheme-relative: a pointer, and not ours
+    with pytest.raises(RefusedURL):
+        c.url_for("javascript:alert(1)")
+
+
+@pytest.fixture
+def attacker():
+    """A 127.0.0.1 listener standing in for an attacker's host: it must never hear from us."""
+    server = StubServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def named_client(stub):
+    """A client whose base names the stub by host name, as real bases do (`localhost`)."""
+    c = VendorClient(f"http://localhost:{stub.server.server_port}/", sleep=lambda s: None)
+    c.authenticated = []
+    original = c.authenticate
+
+    def authenticate(request):
+        c.authenticated.append(request.url)
+        original(request)
+
+    c.authenticate = authenticate
+    return c
+
+
+def test_prepared_request_to_another_host_is_refused_before_credentials_are_attached(
+    named_client, stub, attacker, monkeypatch
+):
+    """The last line: even if a URL slipped past url_for, the prepared request's host (as urllib3 reads
+    it to connect) is checked before `authenticate` runs, and nothing is sent."""
+    evil = f"http://127.0.0.1:{attacker.server.server_port}\\@localhost:{stub.server.server_port}/orders"
+    monkeypatch.setattr(named_client, "url_for", lambda path_or_url: path_or_url)
+    with pytest.raises(RefusedURL):
+        named_client.request("GET", evil)
+    with pytest.raises(RefusedURL):
+        named_client.request("GET", f"http://user:pw@localhost:{stub.server.server_port}/orders")
+    assert named_client.authenticated == []
+    assert attacker.requests == [] and stub.requests == []
+
+
+def test_authentication_that_moves_the_url_is_refused_and_nothing_is_sent(stub, attacker):
+    class Moving(VendorClient):
+        def authenticate(self, request):
+            super().authenticate(request)
+            request.prepare_url(f"http://127.0.0.1:{attacker.server.server_port}/steal", {"k": "v"})
+
+    c = Moving(stub.url, sleep=lambda s: None)
+    with pytest.raises(RefusedURL):
+        c.request("GET", "orders")
+    assert attacker.requests == [] and stub.requests == []
+
+
+def test_query_string_credentials_on_the_own_host_pass_the_second_check(stub):
+    class QueryAuth(VendorClient):
+        def authenticate(self, request):
+            request.prepare_url(request.url, {"api_key": "K-1"})
+
+    stub.queue(200, {"ok": True})
+    assert QueryAuth(stub.url).request_json("GET", "orders?page=2") == {"ok": True}
+    assert stub.requests[0]["path"] == "/orders?page=2&api_key=K-1"
 
 
 def test_read_timeout_on_a_post_is_uncertain_but_on_a_get_is_transient(client, stub):

@@ -1,5 +1,8 @@
 """The sandbox's webhook sender: POSTs `{resource_url, resource_type}` to subscribers.
 
+V1 pointers name the sandbox under its other loopback host name (`pointer_root`), so the client's
+follow path (allow-listed host, URL rebuilt on its own base) is exercised as with real ShipStation.
+
 V2 subscriptions get RSA-SHA256 signed deliveries (`x-shipengine-*` headers, key in the sandbox JWKS).
 
 Calls are stored as `SandboxWebhookCall` rows first, then sent after the transaction commits, in a
@@ -12,11 +15,13 @@ from __future__ import annotations
 
 import json
 import threading
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
 from django.db import close_old_connections
 from django.utils import timezone
 
+from connector.http import loopback_alias
 from integrations.shipstation.sandbox.models import SandboxWebhookCall
 
 _local = threading.local()
@@ -29,6 +34,18 @@ def set_current_base_url(url: str | None) -> None:
 
 def current_base_url() -> str | None:
     return getattr(_local, "base_url", None)
+
+
+def pointer_root(root: str) -> str:
+    """The sandbox root as V1 webhook pointers name it: on the OTHER loopback name of the host the
+    client used (`localhost` <-> `127.0.0.1`, same scheme and port), as real V1 bodies name
+    `ssapi6.shipstation.com` while the client calls `ssapi.shipstation.com`. Any other host is kept."""
+    parts = urlsplit(root)
+    alias = loopback_alias(parts.hostname or "")
+    if alias is None:
+        return root
+    netloc = alias if parts.port is None else f"{alias}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def deliver_pending(ids: list[int] | None = None, *, timeout: float = 5.0) -> list[SandboxWebhookCall]:

@@ -559,9 +559,10 @@ def queue_notifications(
 
     events = {event, "ITEM_" + event}
     base = (base_url or delivery.current_base_url() or default_base_url()).rstrip("/") + "/"
+    v1_base = delivery.pointer_root(base)
     ids = []
     for hook in SandboxWebhook.objects.filter(account=account, active=True, api_version="v1", event__in=events):
-        body = {"resource_url": base + resource_path, "resource_type": hook.event}
+        body = {"resource_url": v1_base + resource_path, "resource_type": hook.event}
         ids.append(SandboxWebhookCall.objects.create(webhook=hook, body=body).pk)
     # V2 subscribers hear the same moments under the V2 event names; the payload is the V2 pointer
     # shape `{resource_url, resource_type}` (§B4). The resource_url path is NOT sourced (the specs show
