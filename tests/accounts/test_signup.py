@@ -175,3 +175,14 @@ def test_switching_to_an_organisation_you_do_not_belong_to_is_404(client, alice,
     client.force_login(alice)
     assert client.post(reverse("switch_organization"), {"organization": bob.org.pk}).status_code == 404
     assert client.post(reverse("switch_organization"), {"organization": "x"}).status_code == 404
+
+
+def test_password_reset_answers_the_same_for_known_and_unknown_addresses(client, alice):
+    known = client.post(reverse("account_reset_password"), {"email": "alice@example.com"})
+    unknown = client.post(reverse("account_reset_password"), {"email": "nobody@example.com"})
+    assert known.status_code == unknown.status_code == 302
+    assert known["Location"] == unknown["Location"] == reverse("account_reset_password_done")
+    # Only the mailbox owner learns which it was.
+    assert [m.to for m in mail.outbox] == [["alice@example.com"], ["nobody@example.com"]]
+    assert "/accounts/password/reset/key/" in mail.outbox[0].body
+    assert "/accounts/password/reset/key/" not in mail.outbox[1].body
