@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import zoneinfo
 
 from django.utils import timezone
@@ -43,10 +44,11 @@ class TimezoneMiddleware:
 
                 name = Profile.objects.filter(user=user).values_list("time_zone", flat=True).first() or "UTC"
                 remember_time_zone(request, name)
-        try:
-            timezone.activate(zoneinfo.ZoneInfo(name)) if name and name != "UTC" else timezone.deactivate()
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            timezone.deactivate()
+        timezone.deactivate()
+        if name and name != "UTC":
+            # A zone removed from the tz database since it was chosen stays UTC.
+            with contextlib.suppress(zoneinfo.ZoneInfoNotFoundError, ValueError):
+                timezone.activate(zoneinfo.ZoneInfo(name))
         try:
             return self.get_response(request)
         finally:

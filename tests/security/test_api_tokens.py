@@ -107,3 +107,8 @@ def test_old_drf_tokens_are_migrated_hashed_and_their_plaintext_table_dropped(al
     token = ApiToken.objects.get(name="Migrated API token")
     assert token.organization == alice.org
     assert _api("0123456789abcdef0123456789abcdef01234567", keyword="Token").status_code == 200
+
+
+def test_the_openapi_schema_documents_bearer_tokens(alice_client):
+    schema = alice_client.get("/api/schema/").content.decode()
+    assert "apiToken:" in schema and "scheme: bearer" in schema
