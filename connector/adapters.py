@@ -17,12 +17,14 @@ remediation instead of silently doing nothing.
 
 from __future__ import annotations
 
+import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from connector.canonical import Customer, Order, Shipment, StockLevel
 from connector.http import CallRecord, Permanent
 
 
@@ -46,6 +48,42 @@ class WriteResult:
     action: str
     url: str = ""  # where a person can see it in the vendor's UI
     data: dict = field(default_factory=dict)
+
+
+# How a write reads to a merchant, by WriteResult.action.
+ACTION_STATUS = {
+    "created": "created",
+    "updated": "updated",
+    "unchanged": "up to date",
+    "voided": "voided",
+    "reversed": "reversed",
+    "skipped": "skipped",
+    "queued": "queued",
+}
+
+
+@dataclass(frozen=True)
+class DocumentSummary:
+    """A written target document in a merchant's words: what it is, its number, amount and state.
+
+    `kind` is the target's own document type ("invoice", "journal", "contact", "salesorder"): the
+    adapter's `document_url` reads it back. `label` is what a person calls it ("Invoice"). Amounts
+    are Decimal text, never floats.
+    """
+
+    kind: str
+    label: str
+    number: str = ""
+    total: str = ""
+    currency: str = ""
+    status: str = ""
+    extra: tuple[str, ...] = ()  # short facts beside it: "credit note CN-1001-1", "reverses JE 12"
+
+    def as_dict(self) -> dict:
+        data = {k: v for k, v in dataclasses.asdict(self).items() if v}
+        if self.extra:
+            data["extra"] = list(self.extra)
+        return data
 
 
 @dataclass(frozen=True)
@@ -130,6 +168,29 @@ class TargetAdapter(Adapter, ABC):
         accounts as (id, label). Systems without such a list return []: the form asks for an id."""
         return []
 
+    # --- Optional: how a written document reads to a merchant, and where they open it. Both run
+    # --- on stored data only (no vendor call): pages call them on every view.
+
+    def describe_result(self, object_type: str, obj: Any, result: WriteResult) -> DocumentSummary:
+        """The document `upsert`/`cancel` wrote, in business terms. The default reads the canonical
+        object (order number and total, shipment cost, contact email) and well-known keys of
+        `result.data` ("number", "total", "currency", "status"); systems refine it."""
+        number, total, currency = default_facts(obj)
+        data = result.data or {}
+        return DocumentSummary(
+            kind=object_type,
+            label=object_type.replace("_", " ").capitalize(),
+            number=str(data.get("number") or number),
+            total=str(data.get("total") or total),
+            currency=str(data.get("currency") or currency),
+            status=str(data.get("status") or ACTION_STATUS.get(result.action, result.action)),
+        )
+
+    def document_url(self, kind: str, target_id: str) -> str:
+        """Where a person opens the document `kind`/`target_id` in the target's own UI (the sandbox's
+        page for sandbox connections); "" when there is no such page. Never a guess that 404s."""
+        return ""
+
     @abstractmethod
     def find(self, object_type: str, obj: Any) -> str | None:
         """Search the target by the object's natural key; the id if it already exists."""
@@ -141,3 +202,16 @@ class TargetAdapter(Adapter, ABC):
     @abstractmethod
     def cancel(self, object_type: str, obj: Any, *, target_id: str) -> WriteResult:
         """Void or reverse what `upsert` created (cancelled order, voided shipment)."""
+
+
+def default_facts(obj: Any) -> tuple[str, str, str]:
+    """(number, total, currency) a person recognises a canonical object by."""
+    if isinstance(obj, Order):
+        return obj.number, str(obj.total), obj.currency
+    if isinstance(obj, Shipment):
+        return obj.order_number, str(obj.total_cost), obj.currency
+    if isinstance(obj, Customer):
+        return obj.email or obj.name or obj.key, "", ""
+    if isinstance(obj, StockLevel):
+        return obj.sku, "", ""
+    return "", "", ""

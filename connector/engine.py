@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from connector.adapters import Change, SourceAdapter, TargetAdapter, WriteResult
 from connector.canonical import CANONICAL_TYPES, canonical_hash, from_payload, is_cancellation, natural_key, to_payload
+from connector.diff import payload_changes
 from connector.http import (
     ApiError,
     AuthExpired,
@@ -38,6 +39,7 @@ from connector.http import (
 )
 from connector.models import Connection, Event, Flow, Link, Record, raise_alert, resolve_alerts
 from connector.registry import Capability, capabilities_of, get_preset, get_system
+from connector.web.redaction import redact_body
 
 logger = logging.getLogger(__name__)
 
@@ -103,7 +105,7 @@ def sides(flow: Flow, object_type: str) -> tuple[Connection, Connection]:
 # --- Recording changes --------------------------------------------------------------------------
 
 
-def record_change(flow: Flow, change: Change, *, how: str = "poll") -> Record | None:
+def record_change(flow: Flow, change: Change, *, how: str = "poll", delivery=None) -> Record | None:
     """Create or refresh the pending Record for a change. None when this version is older than one
     already seen (out-of-order delivery never makes a record older) or the flow does not move it."""
     if target_type_for(flow, change.object_type) is None:
@@ -137,7 +139,13 @@ def record_change(flow: Flow, change: Change, *, how: str = "poll") -> Record | 
                 record.status = Record.Status.PENDING
                 record.attempts = 0
             record.save()
-        _event(record, Event.Kind.RECEIVED, f"Change seen by {how}.", {"modified_at": _iso(change.modified_at)})
+        _event(
+            record,
+            Event.Kind.RECEIVED,
+            f"Change seen by {how}.",
+            {"modified_at": _iso(change.modified_at)},
+            delivery=delivery,  # the delivery's page lists the records it produced
+        )
     return record
 
 
@@ -225,11 +233,13 @@ class Timeline:
         )
 
     def call(self, c: CallRecord) -> None:
-        self.add(
-            Event.Kind.API_CALL,
-            f"{c.method} {c.url} → {c.status or c.error} in {c.ms} ms",
-            {"method": c.method, "url": c.url, "status": c.status, "ms": c.ms, "error": c.error},
-        )
+        data = {"method": c.method, "url": c.url, "status": c.status, "ms": c.ms, "error": c.error}
+        # Bodies (already cut to 8 KB by the client) are stored redacted: the timeline shows them.
+        if c.request_body:
+            data["request_body"] = redact_body(c.request_body)
+        if c.response_body:
+            data["response_body"] = redact_body(c.response_body)
+        self.add(Event.Kind.API_CALL, f"{c.method} {c.url} → {c.status or c.error} in {c.ms} ms", data)
 
     def flush(self) -> None:
         if self.events:
@@ -333,21 +343,31 @@ def _finish(
         "unchanged": Event.Kind.UNCHANGED,
         "skipped": Event.Kind.SKIPPED,
     }.get(result.action, Event.Kind.UPDATED)
+    summary, url = _describe(record, target_type, obj, result)
     if result.action == "skipped":
         message = result.data.get("reason") or "Cancelled before it was ever written to the target: nothing to void."
     else:
-        message = f"{target_type.replace('_', ' ').capitalize()} {result.action} ({result.target_id})."
-    timeline.add(kind, message, {"target_id": result.target_id, "url": result.url, **result.data})
+        message = _result_message(target_type, result, summary)
+    data = {"target_id": result.target_id, "url": url, **result.data}
+    if summary:
+        data["result"] = summary
+    if result.action == "updated":
+        # The version the target held before, so the page can say what this update changed.
+        previous = Record.objects.filter(pk=record.pk).values_list("payload", flat=True).first()
+        if previous:
+            data["changes"] = payload_changes(previous, to_payload(obj))
+    timeline.add(kind, message, data)
     if record.status == Record.Status.NEEDS_REVIEW or record.last_error:
         # It was in trouble before (a replay resets the status, not the error): close its alert.
         resolve_alerts(record.organization, f"record:{record.pk}")
     for connection in (flow.source, flow.target):
         if connection.consecutive_failures:
             Connection.objects.filter(pk=connection.pk).update(consecutive_failures=0)
+            resolve_alerts(record.organization, f"circuit:{connection.pk}")  # the vendor answers again
     changes = {
         "status": status,
         "target_id": result.target_id or record.target_id,
-        "target_url": result.url or record.target_url,
+        "target_url": url or record.target_url,
         "payload": to_payload(obj),
         # Only a version the target really holds may later count as "unchanged": a skip (nothing
         # written, e.g. an order not shipped yet) keeps the hash of the last real write.
@@ -358,11 +378,36 @@ def _finish(
         "remediation": "",
         **extra,
     }
+    if summary and result.target_id and status != Record.Status.SKIPPED:  # a skip keeps the last document
+        changes["result"] = summary
+        changes["target_ref"] = str(summary.get("number", ""))[:200]
     if result.data.get("stage"):
         changes["stage"] = result.data["stage"][:20]
     if link:
         changes["_link"] = link
     return Outcome(status), changes
+
+
+def _describe(record: Record, target_type: str, obj: Any, result: WriteResult) -> tuple[dict, str]:
+    """The written document in business terms and where to open it, from the target adapter's
+    hooks (stored data only, no vendor call). A hook that fails costs the summary, never the sync."""
+    if not result.target_id:
+        return {}, result.url
+    try:
+        target = target_adapter(sides(record.flow, record.object_type)[1], options=record.flow.options)
+        summary = target.describe_result(target_type, obj, result)
+        return summary.as_dict(), target.document_url(summary.kind, result.target_id) or result.url
+    except Exception:
+        logger.exception("describe_result failed", extra={"record_id": record.pk})
+        return {}, result.url
+
+
+def _result_message(target_type: str, result: WriteResult, summary: dict) -> str:
+    """ "Invoice INV-1001 created (12.50 EUR)." rather than an internal id."""
+    label = summary.get("label") or target_type.replace("_", " ").capitalize()
+    number = summary.get("number") or result.target_id
+    amount = f" ({summary['total']} {summary.get('currency', '')}".rstrip() + ")" if summary.get("total") else ""
+    return f"{label} {number} {result.action}{amount}."
 
 
 def _store_link(flow: Flow, connection_id: int, target_type: str, key: str, target_id: str) -> None:
@@ -408,11 +453,12 @@ def _fail(record: Record, timeline: Timeline, exc: ApiError, connection: Connect
         retry_in = max(getattr(exc, "retry_after", 0.0), backoff_seconds(attempts, base=backoff_base))
         if not isinstance(exc, RateLimited):
             trip_circuit_if_needed(connection)
-        remediation = remediation or "Retrying automatically."
+        remediation = remediation or _outage_words(connection, exc)
     else:
         status = Record.Status.FAILED
         remediation = remediation or (
-            "Retried several times without success; check the vendor's status, then press Replay."
+            f"{_vendor_name(connection)} kept failing after {attempts} tries; nothing is lost. Check "
+            f"{_vendor_name(connection)}'s status page, then press Replay."
             if isinstance(exc, Transient)
             else f"Correct the data in {connection.label} (or the flow's settings), then press Replay."
         )
@@ -425,6 +471,23 @@ def _fail(record: Record, timeline: Timeline, exc: ApiError, connection: Connect
     if status != Record.Status.PENDING and target_type_for(record.flow, record.object_type) == "sales_order":
         changes["stage"] = "not_submitted"  # the reason is the error beside it
     return Outcome("retry" if status == Record.Status.PENDING else status, retry_in=retry_in), changes
+
+
+def _vendor_name(connection: Connection) -> str:
+    try:
+        return get_system(connection.system).name
+    except LookupError:
+        return connection.label
+
+
+def _outage_words(connection: Connection, exc: ApiError) -> str:
+    """A vendor's temporary trouble in plain words (DESIGN §5.7): what happened and that we retry."""
+    name = _vendor_name(connection)
+    if isinstance(exc, RateLimited):
+        return f"{name} asked us to slow down; we retry automatically."
+    if exc.status and exc.status >= 500:
+        return f"{name} had an outage; we retry automatically."
+    return f"{name} did not answer in time; we retry automatically."
 
 
 def mark_needs_reauth(connection: Connection, reason: str) -> None:
@@ -512,7 +575,7 @@ def ingest_delivery(delivery, *, enqueue=None) -> int:
         for change in changes:
             if sides(flow, change.object_type)[0].pk != conn.pk:
                 continue  # this flow takes that object type from its other connection
-            record = record_change(flow, change, how=f"webhook {delivery.topic}".strip())
+            record = record_change(flow, change, how=f"webhook {delivery.topic}".strip(), delivery=delivery)
             if record is not None:
                 enqueue(record.pk)
                 count += 1
@@ -536,9 +599,14 @@ def _enqueue(record_id: int, *, replay: bool = False) -> None:
 # --- Events -------------------------------------------------------------------------------------
 
 
-def _event(record: Record, kind: str, message: str, data: dict | None = None) -> Event:
+def _event(record: Record, kind: str, message: str, data: dict | None = None, *, delivery=None) -> Event:
     return Event.objects.create(
-        organization_id=record.organization_id, record=record, kind=kind, message=message, data=data or {}
+        organization_id=record.organization_id,
+        record=record,
+        kind=kind,
+        message=message,
+        data=data or {},
+        delivery=delivery,
     )
 
 

@@ -29,7 +29,7 @@ import random
 import re
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, NamedTuple
 from urllib.parse import parse_qsl, unquote, urlencode, urljoin, urlsplit, urlunsplit
 
@@ -132,6 +132,23 @@ class CallRecord:
     status: int | None
     ms: int
     error: str = ""
+    # The bodies sent and answered, as text cut to BODY_LOG_LIMIT bytes, for the record timeline.
+    # NOT redacted here: a sink redacts before storing (connector.web.redaction.redact_body). Left
+    # out of repr and equality so a logged CallRecord never carries them.
+    request_body: str = field(default="", repr=False, compare=False)
+    response_body: str = field(default="", repr=False, compare=False)
+
+
+BODY_LOG_LIMIT = 8192
+
+
+def body_text(body: bytes | str | None, limit: int = BODY_LOG_LIMIT) -> str:
+    """A request or response body as text for the call log, cut to `limit` bytes."""
+    if not body:
+        return ""
+    raw = body.encode("utf-8", "replace") if isinstance(body, str) else bytes(body)
+    text = raw[:limit].decode("utf-8", "replace")
+    return text + "…" if len(raw) > limit else text
 
 
 def redact_url(url: str) -> str:
@@ -440,11 +457,14 @@ class ApiClient:
             cls = Transient if method in self.idempotent_methods else Uncertain
             raise cls(f"{self.system}: connection failed ({type(exc).__name__})") from None
         self.calls += 1
-        self._report(method, shown_url, response.status_code, started)
+        self._report(method, shown_url, response.status_code, started, bodies=(prepared.body, response.content))
         return response
 
-    def _report(self, method: str, url: str, status: int | None, started: float, error: str = "") -> None:
-        record = CallRecord(method, url, status, int((time.perf_counter() - started) * 1000), error)
+    def _report(
+        self, method: str, url: str, status: int | None, started: float, error: str = "", *, bodies=(None, None)
+    ) -> None:
+        ms = int((time.perf_counter() - started) * 1000)
+        record = CallRecord(method, url, status, ms, error, body_text(bodies[0]), body_text(bodies[1]))
         logger.info("%s %s -> %s in %sms", method, url, status or error, record.ms)
         if self.on_call is not None:
             self.on_call(record)

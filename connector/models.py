@@ -55,6 +55,11 @@ class Connection(TenantModel):
     def __str__(self) -> str:
         return f"{self.label} ({self.system})"
 
+    @property
+    def is_paused(self) -> bool:
+        """Paused by the circuit breaker: its vendor kept failing, its flows wait until `paused_until`."""
+        return self.paused_until is not None and self.paused_until > timezone.now()
+
 
 class Flow(TenantModel):
     preset = models.CharField(max_length=60)
@@ -103,6 +108,11 @@ class Record(TenantModel):
     stage = models.CharField(max_length=20, blank=True, db_index=True)
     target_id = models.CharField(max_length=200, blank=True)
     target_url = models.URLField(max_length=500, blank=True)  # the object in the target's own UI
+    # The target document in business terms, from the target adapter's `describe_result` when it was
+    # written: {"kind", "number", "total", "currency", "status"}. `target_ref` is its number, so the
+    # audit log finds a record by the invoice or journal number a merchant sees in their books.
+    result = models.JSONField(default=dict, blank=True)
+    target_ref = models.CharField(max_length=200, blank=True, db_index=True)
     payload = models.JSONField(null=True, blank=True)  # canonical payload of the last success
     source_payload = models.JSONField(null=True, blank=True)  # newest canonical version seen at the source
     payload_hash = models.CharField(max_length=64, blank=True)
@@ -148,6 +158,10 @@ class Event(TenantModel):
     record = models.ForeignKey(Record, null=True, blank=True, on_delete=models.CASCADE, related_name="events")
     connection = models.ForeignKey(Connection, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     kind = models.CharField(max_length=20, choices=Kind.choices)
+    # The webhook delivery a "received" event came from: a delivery's page lists the records it produced.
+    delivery = models.ForeignKey(
+        "Delivery", null=True, blank=True, on_delete=models.SET_NULL, related_name="events", db_index=False
+    )
     message = models.TextField(blank=True)
     data = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -157,6 +171,8 @@ class Event(TenantModel):
         indexes = [
             models.Index(fields=["record", "id"], name="event_record_idx"),
             models.Index(fields=["organization", "-id"], name="event_org_idx"),
+            # Only webhook-received events name a delivery: a partial index stays small.
+            models.Index(fields=["delivery"], name="event_delivery_idx", condition=models.Q(delivery__isnull=False)),
         ]
 
 
@@ -263,3 +279,20 @@ def raise_alert(
 
 def resolve_alerts(organization, key: str) -> int:
     return Alert.objects.for_org(organization).filter(key=key, resolved_at=None).update(resolved_at=timezone.now())
+
+
+def resolve_settled_alerts(organization) -> int:
+    """Close open alerts whose cause is gone, whoever fixed it: a record that synced since (by a
+    replay, a later edit, a deferred write), a connection re-authorised since (by any integration's
+    connect view). The circuit breaker's alert is closed by the engine on the vendor's next success.
+    Pages call it before listing alerts."""
+    now = timezone.now()
+    settled = models.Q(
+        key__startswith="record:", record__status__in=[Record.Status.SYNCED, Record.Status.SKIPPED]
+    ) | models.Q(
+        # Active again, and saved after the alert was raised: someone re-authorised it.
+        key__startswith="reauth:",
+        connection__status=Connection.Status.ACTIVE,
+        connection__updated_at__gt=models.F("created_at"),
+    )
+    return Alert.objects.for_org(organization).filter(settled, resolved_at=None).update(resolved_at=now)

@@ -62,6 +62,13 @@ def enqueue_poll(flow_id: int) -> bool:
     return True
 
 
+def poll_in_progress(flow_id: int) -> bool:
+    """A poll of the flow is waiting in the queue or running now (pages show live progress)."""
+    from connector.redis import get_redis
+
+    return bool(get_redis().exists(f"poll:queued:{flow_id}", f"poll:running:{flow_id}"))
+
+
 @shared_task(name="connector.tasks.poll_flow", bind=True, ignore_result=True, acks_late=True)
 def poll_flow(self, flow_id: int) -> dict | None:
     """Run one poll of a flow through its preset's runner and record how it went. Two polls of one

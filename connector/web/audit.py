@@ -53,7 +53,11 @@ def filter_records(queryset: QuerySet, params) -> QuerySet:
     if (until := parse_date(params.get("until", "") or "")) is not None:
         queryset = queryset.filter(updated_at__date__lte=until)
     if q := params.get("q", "").strip()[:200]:
-        queryset = queryset.filter(Q(source_ref__icontains=q) | Q(search_text__icontains=q) | Q(source_id=q))
+        # The order number or email from the source, or the document number in the target (invoice
+        # INV-1001, journal entry 42): a merchant searches with whichever they have in hand.
+        queryset = queryset.filter(
+            Q(source_ref__icontains=q) | Q(search_text__icontains=q) | Q(source_id=q) | Q(target_ref__icontains=q)
+        )
     return queryset
 
 

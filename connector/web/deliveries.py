@@ -1,8 +1,14 @@
-"""Webhook deliveries page: every delivery a connection received, why any failed, and Replay.
+"""Webhook deliveries pages: every delivery a connection received, why any failed, and Replay.
 
 A delivery whose processing failed (a vendor error after the retries, an unknown topic handler) is
 visible here with its error and can be queued again; refused ones (bad signature) and duplicates
-are shown for the audit but never processed. Tenant-scoped like every page (get_for_org_or_404).
+are shown for the audit but never processed. Each delivery opens to its own page (the way Stripe
+shows an event): the headers we kept, the body, what we answered, the records it produced.
+Tenant-scoped like every page (get_for_org_or_404).
+
+Both pages update while a delivery is waiting to be processed: the list's first page and the
+delivery's live part are polled by htmx every 2 s and served without the polling attributes once
+nothing is waiting, so the browser stops asking.
 """
 
 from __future__ import annotations
@@ -11,11 +17,14 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from connector.inbox import REPLAYABLE, replay_delivery
-from connector.models import Connection, Delivery
+from connector.models import Connection, Delivery, Event, Record
 from connector.tenancy import get_for_org_or_404
+from connector.web.redaction import redact
+from connector.web.timeline import MAX_SHOWN_BODY, pretty_body, row_result
 
 PAGE_SIZE = 100
 
@@ -36,6 +45,7 @@ def delivery_list(request: HttpRequest) -> HttpResponse:
     rows = list(deliveries[: PAGE_SIZE + 1])
     query = request.GET.copy()
     query.pop("before", None)
+    query.pop("live", None)
     context = {
         "deliveries": rows[:PAGE_SIZE],
         "older": rows[PAGE_SIZE - 1].pk if len(rows) > PAGE_SIZE else None,
@@ -45,8 +55,68 @@ def delivery_list(request: HttpRequest) -> HttpResponse:
         "query": query.urlencode(),
         "replayable": REPLAYABLE,
         "failed_count": Delivery.objects.for_org(org).filter(status=Delivery.Status.FAILED).count(),
+        "live": not before and deliveries.filter(status=Delivery.Status.RECEIVED).exists(),
     }
+    if request.htmx and request.GET.get("live"):
+        return render(request, "connector/_deliveries_live.html", context)
     return render(request, "connector/deliveries.html", context)
+
+
+def answer_of(delivery: Delivery) -> tuple[int, str]:
+    """What our webhook endpoint answered the vendor, from how the delivery was stored: refused
+    ones got 401, a body that was not JSON 400, everything stored got 200 before any processing
+    (integrations' webhooks.py; connector.inbox.accepted)."""
+    if delivery.status == Delivery.Status.REJECTED:
+        return 401, f"Refused: {delivery.error or 'the signature did not match'}. Nothing was processed."
+    if delivery.dedupe_key.startswith("malformed:"):
+        return 400, "Refused: the body was not valid JSON. Nothing was processed."
+    if delivery.status == Delivery.Status.DUPLICATE:
+        return 200, "Accepted as a duplicate of an earlier delivery: recorded, processed once."
+    return 200, "Accepted: stored before we answered, then processed in the background."
+
+
+def produced_records(delivery: Delivery) -> list[Record]:
+    """The records this delivery created or refreshed (the "received" events that name it)."""
+    ids = (
+        Event.objects.for_org(delivery.organization)
+        .filter(delivery=delivery, kind=Event.Kind.RECEIVED)
+        .values_list("record_id", flat=True)
+    )
+    records = list(Record.objects.for_org(delivery.organization).filter(pk__in=ids).select_related("flow"))
+    for record in records:
+        record.result_tone, record.result_text = row_result(record)
+    return records
+
+
+def _detail_context(request: HttpRequest, pk: int) -> dict:
+    delivery = get_for_org_or_404(Delivery, request.organization, pk=pk)
+    status_code, answer = answer_of(delivery)
+    raw = bytes(delivery.body or b"")
+    shown = raw[:MAX_SHOWN_BODY].decode("utf-8", "replace")
+    records = produced_records(delivery)
+    return {
+        "delivery": delivery,
+        "answer_status": status_code,
+        "answer": answer,
+        "headers": sorted(redact(delivery.headers or {}).items()),
+        "body": pretty_body(shown),
+        "body_cut": len(raw) > MAX_SHOWN_BODY,
+        "body_size": len(raw),
+        "records": records,
+        "replayable": delivery.status in REPLAYABLE,
+        "live": delivery.status == Delivery.Status.RECEIVED or any(r.status == Record.Status.PENDING for r in records),
+    }
+
+
+@login_required
+def delivery_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    return render(request, "connector/delivery_detail.html", _detail_context(request, pk))
+
+
+@login_required
+def delivery_live(request: HttpRequest, pk: int) -> HttpResponse:
+    """The polled part of a delivery's page: its status and the records it produced."""
+    return render(request, "connector/_delivery_live.html", _detail_context(request, pk))
 
 
 @login_required
@@ -58,6 +128,12 @@ def delivery_replay(request: HttpRequest, pk: int) -> HttpResponse:
             request,
             f"Delivery {delivery.pk} is {delivery.get_status_display().lower()}: only failed ones are replayed.",
         )
-        return redirect("deliveries")
+        return redirect(_back(request, delivery))
     messages.success(request, f"Delivery {delivery.pk} ({delivery.topic or 'no topic'}) is queued again.")
-    return redirect("deliveries")
+    return redirect(_back(request, delivery))
+
+
+def _back(request: HttpRequest, delivery: Delivery) -> str:
+    """Replay returns to the page it was pressed on: the delivery's own page or the list."""
+    detail = reverse("delivery_detail", args=[delivery.pk])
+    return detail if request.POST.get("next") == "detail" else reverse("deliveries")

@@ -20,6 +20,7 @@ from connector.registry import RegistryError, get_preset, presets
 from connector.tenancy import get_for_org_or_404
 from connector.web.audit import filter_records
 from connector.web.forms import FlowCreateForm, options_form_for
+from connector.web.timeline import row_result
 
 BULK_REPLAY_LIMIT = 5000
 
@@ -88,13 +89,37 @@ def flow_detail(request, pk: int):
     return render(request, "connector/flow_detail.html", context)
 
 
+RECENT_RECORDS = 5
+
+
 def _progress(flow: Flow) -> dict:
-    counts = dict(
-        Record.objects.for_org(flow.organization).filter(flow=flow).values_list("status").annotate(n=Count("id"))
-    )
+    """The progress card. It is live (polled every 2 s) while work is under way: records pending or
+    retrying, a run queued or running, or a started flow's first run still to come; once idle it is
+    served without the polling attributes and the browser stops asking."""
+    from connector.tasks import poll_in_progress
+
+    records = Record.objects.for_org(flow.organization).filter(flow=flow)
+    counts = dict(records.values_list("status").annotate(n=Count("id")))
     total = sum(counts.values())
-    done = total - counts.get(Record.Status.PENDING, 0)
-    return {"counts": counts, "total": total, "done": done, "percent": int(100 * done / total) if total else 0}
+    pending = counts.get(Record.Status.PENDING, 0)
+    done = total - pending
+    now = timezone.now()
+    running = flow.enabled and poll_in_progress(flow.pk)
+    due = flow.enabled and (flow.last_run_at is None or (flow.next_run_at is not None and flow.next_run_at <= now))
+    recent = list(records.order_by("-updated_at", "-id")[:RECENT_RECORDS])
+    for record in recent:
+        record.result_tone, record.result_text = row_result(record)
+    return {
+        "counts": counts,
+        "total": total,
+        "done": done,
+        "percent": int(100 * done / total) if total else 0,
+        "retrying": records.filter(status=Record.Status.PENDING).exclude(last_error="").count() if pending else 0,
+        "running": running,
+        "live": bool(pending) or running or due,
+        "recent": recent,
+        "paused": [c for c in (flow.source, flow.target) if c.paused_until and c.paused_until > now],
+    }
 
 
 @login_required
@@ -127,15 +152,6 @@ def flow_run_now(request, pk: int):
         queued = enqueue_poll(flow.pk)
         messages.success(request, "A run was queued." if queued else "A run is already waiting to start.")
     return redirect("flow_detail", pk=flow.pk)
-
-
-@login_required
-@require_POST
-def record_replay(request, pk: int):
-    record = get_for_org_or_404(Record, request.organization, pk=pk)
-    engine.replay(record, user=request.user)
-    messages.success(request, "Replay queued. This page updates when it is done.")
-    return redirect("record_detail", pk=record.pk)
 
 
 @login_required

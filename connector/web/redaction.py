@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 SECRET_KEY_PARTS = ("token", "secret", "password", "authorization", "api_key", "apikey", "consumer_key", "signature")
 
@@ -19,3 +22,41 @@ def redact(value: Any) -> Any:
     if isinstance(value, list):
         return [redact(v) for v in value]
     return value
+
+
+# Form fields that are secrets in OAuth token exchanges but ordinary words in JSON bodies
+# (Zoho answers `"code": 0` on success).
+_SECRET_FORM_FIELDS = frozenset({"code", "key", "client_id"})
+_SECRET_NAME = r"[\w-]*(?:" + "|".join(SECRET_KEY_PARTS) + r")[\w-]*"
+_SECRET_PAIR = re.compile(
+    r"""(?P<key>["']?""" + _SECRET_NAME + r"""["']?\s*[:=]\s*)(?P<quote>["']?)(?P<value>[^"'&\s<>,}]+)""",
+    re.IGNORECASE,
+)
+_SECRET_ELEMENT = re.compile(r"(?P<open><(?P<name>" + _SECRET_NAME + r")>)[^<]*(?P<close></(?P=name)>)", re.IGNORECASE)
+
+
+def redact_body(text: str) -> str:
+    """A request or response body with its secrets masked, for the record timeline.
+
+    JSON is redacted by key at any depth; a form body by field name (including OAuth's `code`);
+    anything else (a body cut short, XML, plain text) by masking the value after any secret-looking
+    name. The result may be shown to every member of the organisation.
+    """
+    if not text:
+        return ""
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, (dict, list)):
+        return json.dumps(redact(parsed), ensure_ascii=False)
+    stripped = text.strip()
+    if "=" in stripped and not any(c in stripped for c in ' \n<{"'):
+        pairs = parse_qsl(stripped, keep_blank_values=True)
+        if pairs:
+            return urlencode(
+                [(k, "[redacted]" if is_secret_key(k) or k.lower() in _SECRET_FORM_FIELDS else v) for k, v in pairs],
+                safe="[]",
+            )
+    text = _SECRET_ELEMENT.sub(lambda m: f"{m['open']}[redacted]{m['close']}", text)
+    return _SECRET_PAIR.sub(lambda m: f"{m['key']}{m['quote']}[redacted]", text)

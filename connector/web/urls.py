@@ -1,16 +1,19 @@
 from django.urls import path
 
-from connector.web import deliveries, flows, views
+from connector.web import deliveries, flows, records, views
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("connections/", views.connections, name="connections"),
     path("alerts/<int:pk>/resolve/", views.alert_resolve, name="alert_resolve"),
     path("audit/", views.audit_log, name="audit_log"),
-    path("audit/<int:pk>/", views.record_detail, name="record_detail"),
-    path("audit/<int:pk>/replay/", flows.record_replay, name="record_replay"),
+    path("audit/<int:pk>/", records.record_detail, name="record_detail"),
+    path("audit/<int:pk>/live/", records.record_live, name="record_live"),
+    path("audit/<int:pk>/replay/", records.record_replay, name="record_replay"),
     path("audit/replay/", flows.bulk_replay, name="bulk_replay"),
     path("deliveries/", deliveries.delivery_list, name="deliveries"),
+    path("deliveries/<int:pk>/", deliveries.delivery_detail, name="delivery_detail"),
+    path("deliveries/<int:pk>/live/", deliveries.delivery_live, name="delivery_live"),
     path("deliveries/<int:pk>/replay/", deliveries.delivery_replay, name="delivery_replay"),
     path("flows/", flows.flow_list, name="flows"),
     path("flows/new/", flows.flow_create, name="flow_create"),

@@ -10,16 +10,17 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from accounts.invitations import pending_for as pending_invitations_for
-from connector.models import Alert, Connection, Delivery, Event, Flow, Record
+from connector.models import Alert, Connection, Delivery, Flow, Record, resolve_settled_alerts
 from connector.registry import get_system, presets, systems
 from connector.tenancy import get_for_org_or_404
 from connector.web.audit import filter_records, page_of
-from connector.web.redaction import redact
+from connector.web.timeline import row_result
 
 
 @login_required
 def dashboard(request):
     org = request.organization
+    resolve_settled_alerts(org)  # alerts close themselves once their cause is gone
     flows = (
         Flow.objects.for_org(org)
         .select_related("source", "target")
@@ -60,11 +61,18 @@ def connections(request):
 
 @login_required
 def audit_log(request):
+    """The audit log. While any record in the filter is pending, its first page is polled (htmx,
+    `?live=1` answers just the rows); once none is, the rows come back without the polling
+    attributes and the browser stops asking."""
     org = request.organization
     records = filter_records(Record.objects.for_org(org).select_related("flow"), request.GET)
-    page = page_of(records, request.GET.get("after"))
+    after = request.GET.get("after")
+    page = page_of(records, after)
+    for record in page.records:
+        record.result_tone, record.result_text = row_result(record)
     query = request.GET.copy()
     query.pop("after", None)
+    query.pop("live", None)
     context = {
         "page": page,
         "flows": Flow.objects.for_org(org),
@@ -77,30 +85,15 @@ def audit_log(request):
         ],
         "params": request.GET,
         "query": query.urlencode(),
+        "live": not after and records.filter(status=Record.Status.PENDING).exists(),
     }
-    template = "connector/_audit_rows.html" if request.htmx and request.GET.get("after") else "connector/audit_log.html"
+    if request.htmx and request.GET.get("live"):
+        template = "connector/_audit_live.html"
+    elif request.htmx and after:
+        template = "connector/_audit_rows.html"
+    else:
+        template = "connector/audit_log.html"
     return render(request, template, context)
-
-
-@login_required
-def record_detail(request, pk: int):
-    record = get_for_org_or_404(Record, request.organization, pk=pk)
-    events = Event.objects.for_org(request.organization).filter(record=record).order_by("id")
-    context = {
-        "record": record,
-        "events": [(e, redact(e.data)) for e in events],
-        "payload": redact(record.payload),
-        "source_system": _system_name(record.flow.source.system),
-        "target_system": _system_name(record.flow.target.system),
-    }
-    return render(request, "connector/record_detail.html", context)
-
-
-def _system_name(key: str) -> str:
-    try:
-        return get_system(key).name
-    except LookupError:
-        return key
 
 
 def _with_reconnect_urls(alerts) -> list[Alert]:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from connector.adapters import Change, SourceAdapter, TargetAdapter, WriteResult
+from connector.adapters import Change, DocumentSummary, SourceAdapter, TargetAdapter, WriteResult
 from connector.canonical import Order, Shipment
 from connector.http import NeedsReview, Permanent
 from integrations.exact.client import ExactClient, parse_date
@@ -246,6 +246,16 @@ class ExactTarget(TargetAdapter):
             ) from exc
         delivery = client.create_goods_delivery(payload)
         return {"goods_delivery": delivery.get("DeliveryNumber"), "goods_delivery_created": True}
+
+    def describe_result(self, object_type: str, obj: Any, result: WriteResult) -> DocumentSummary:
+        """A general journal entry: Exact's entry number, the shipping cost posted, posted/reversed.
+        No link: Exact Online documents no stable web address for an entry."""
+        summary = super().describe_result(object_type, obj, result)
+        data = result.data or {}
+        status = "reversed" if result.action == "reversed" else "posted"
+        extra = (f"Goods delivery {data['goods_delivery']}",) if data.get("goods_delivery") else ()
+        number = str(data.get("entry_number") or summary.number)
+        return DocumentSummary("journal", "Journal entry", number, summary.total, summary.currency, status, extra)
 
     def upsert(self, object_type: str, obj: Any, *, target_id: str | None) -> WriteResult:
         client = _client(self)

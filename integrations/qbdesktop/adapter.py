@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from connector.adapters import TargetAdapter, WriteResult
+from connector.adapters import DocumentSummary, TargetAdapter, WriteResult
 from connector.canonical import Order
 from connector.http import NeedsReview, Permanent
 from connector.models import Flow
@@ -43,6 +43,21 @@ class QBDesktopTarget(TargetAdapter):
 
         flows = Flow.objects.filter(target=self.connection, preset=flow.PRESET).select_related("source")
         return [(str(f.source_id), f.source.label) for f in flows if has_v2_key(f.source)]
+
+    def describe_result(self, object_type: str, obj: Any, result: WriteResult) -> DocumentSummary:
+        """The QuickBooks invoice or journal entry, by its RefNumber (the order number). No link:
+        QuickBooks Desktop runs on the merchant's own machine and has no web page for it."""
+        summary = super().describe_result(object_type, obj, result)
+        journal = self.options.get("posting") == "journal"
+        number = str((result.data or {}).get("ref_number") or summary.number)
+        return DocumentSummary(
+            "journal" if journal else "invoice",
+            "QuickBooks journal entry" if journal else "QuickBooks invoice",
+            number,
+            summary.total,
+            summary.currency,
+            summary.status,
+        )
 
     def find(self, object_type: str, obj: Any) -> str | None:
         order = self._order(object_type, obj)

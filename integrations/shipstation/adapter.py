@@ -10,7 +10,15 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from connector.adapters import Change, NotSupported, SourceAdapter, TargetAdapter, Tracking, WriteResult
+from connector.adapters import (
+    Change,
+    DocumentSummary,
+    NotSupported,
+    SourceAdapter,
+    TargetAdapter,
+    Tracking,
+    WriteResult,
+)
 from connector.canonical import Order, OrderStatus, StockLevel
 from connector.http import ApiError, NeedsReview, Permanent, RefusedURL
 from connector.models import Event
@@ -294,6 +302,16 @@ class ShipStationTarget(_ShipStationAdapter, TargetAdapter):
         if object_type != "fulfilment_order" or not isinstance(obj, Order):
             raise Permanent(f"ShipStation cannot be a target for {object_type!r}")
         return obj
+
+    def describe_result(self, object_type: str, obj: Any, result: WriteResult) -> DocumentSummary:
+        """A ShipStation order by its order number, or a SKU's stock level as "from → to" units."""
+        summary = super().describe_result(object_type, obj, result)
+        data = result.data or {}
+        if object_type == STOCK_LEVEL:
+            moved = f"{data['from']} → {data['to']} on hand" if "from" in data and "to" in data else ""
+            return DocumentSummary("stock_level", "Stock level", summary.number, status=moved or summary.status)
+        number = str(data.get("orderNumber") or summary.number)
+        return DocumentSummary("order", "ShipStation order", number, summary.total, summary.currency, summary.status)
 
     def find(self, object_type: str, obj: Any) -> str | None:
         if object_type == STOCK_LEVEL:

@@ -23,16 +23,43 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from connector.adapters import TargetAdapter, WriteResult
+from connector.adapters import DocumentSummary, TargetAdapter, WriteResult
 from connector.canonical import Customer, LineItem, Order, OrderStatus, Shipment
 from connector.http import NeedsReview, Permanent, Transient
 from connector.models import Link
 from connector.redis import get_redis
 from integrations.zoho import mapping
 from integrations.zoho.client import Duplicate, NotFound, ZohoBooksClient, remember_item
-from integrations.zoho.oauth import web_url
+from integrations.zoho.oauth import region, sandbox_mode, web_url
 
 CONTACT_DIGEST_TTL = 30 * 24 * 3600
+
+# Zoho Books document kinds a person can open, and what they call them.
+DOCUMENT_LABELS = {
+    "invoice": "Invoice",
+    "journal": "Journal entry",
+    "contact": "Contact",
+    "salesorder": "Sales order",
+    "creditnote": "Credit note",
+}
+# What a write did, in Zoho's own status words where Zoho has one.
+JOURNAL_STATUS = {"created": "posted", "unchanged": "posted", "reversed": "reversed"}
+INVOICE_STATUS = {"voided": "void"}
+
+
+def _invoice_facts(invoice: dict) -> dict:
+    """What Zoho answered about an invoice that a merchant reads: its number, total, currency, status."""
+    facts = {
+        "total": str(invoice.get("total", "")),
+        "number": str(invoice.get("invoice_number") or ""),
+        "currency": str(invoice.get("currency_code") or ""),
+        "status": str(invoice.get("status") or ""),
+    }
+    return {k: v for k, v in facts.items() if v}
+
+
+def _entry_number(journal: dict) -> str:
+    return str(journal.get("entry_number") or journal.get("journal_number") or "")
 
 
 def _contact_digest(customer: Customer) -> str:
@@ -88,7 +115,47 @@ class ZohoBooksTarget(TargetAdapter):
         self._links(object_type).filter(canonical_key=key).delete()
 
     def _result(self, kind: str, target_id: str, action: str, **data: Any) -> WriteResult:
-        return WriteResult(target_id=target_id, action=action, url=web_url(self.connection, kind, target_id), data=data)
+        return WriteResult(target_id=target_id, action=action, url=self.document_url(kind, target_id), data=data)
+
+    # --- Results in business terms ------------------------------------------------------------------
+
+    def document_url(self, kind: str, target_id: str) -> str:
+        """Books' web page of the document (https://books.zoho.com/app/<org>#/invoices/<id>), or in
+        sandbox mode the sandbox's page of it: a sandbox id means nothing to Zoho's own web app."""
+        org = (self.connection.settings or {}).get("organization_id", "")
+        if kind not in DOCUMENT_LABELS or not target_id or not org:
+            return ""
+        if sandbox_mode():
+            code = (self.connection.settings or {}).get("region", "us")
+            return f"{region(code).web_app}/{org}/{kind}/{target_id}/"
+        return web_url(self.connection, kind, target_id)
+
+    def describe_result(self, object_type: str, obj: Any, result: WriteResult) -> DocumentSummary:
+        summary = super().describe_result(object_type, obj, result)
+        data = result.data or {}
+        if object_type == "cost_posting":
+            kind = "journal" if self._mode() == "journal" else "invoice"
+            status = JOURNAL_STATUS.get(result.action, summary.status) if kind == "journal" else "comment added"
+            label = DOCUMENT_LABELS[kind] if kind == "journal" else "Invoice comment"
+            number = str(data.get("number") or summary.number)
+            return DocumentSummary(kind, label, number, summary.total, summary.currency, status)
+        kind = {"invoice": "invoice", "contact": "contact", "sales_order": "salesorder"}.get(object_type, object_type)
+        number = summary.number
+        if object_type == "invoice" and not data.get("number") and self._numbered():
+            number = self._invoice_number(obj)  # the number we gave Zoho
+        status = summary.status
+        if object_type == "invoice":
+            status = INVOICE_STATUS.get(result.action, status)
+        extra = tuple(f"Credit note {n}" for n in data.get("credit_notes", ()))
+        return DocumentSummary(
+            kind,
+            DOCUMENT_LABELS.get(kind, summary.label),
+            number,
+            summary.total,
+            summary.currency or self._base_currency(),
+            status,
+            extra,
+        )
 
     # --- Contract ---------------------------------------------------------------------------------
 
@@ -364,7 +431,7 @@ class ZohoBooksTarget(TargetAdapter):
                 self._forget("invoice", order.number)
                 return self._with_refunds(order, self._create_invoice(order, payload), payload)
             self._remember("invoice", order.number, target_id)
-            result = self._result("invoice", target_id, "updated", total=str(invoice.get("total", "")))
+            result = self._result("invoice", target_id, "updated", **_invoice_facts(invoice))
             return self._with_refunds(order, result, payload)
         return self._with_refunds(order, self._create_invoice(order, payload), payload)
 
@@ -427,10 +494,10 @@ class ZohoBooksTarget(TargetAdapter):
                 raise
             invoice = self.client.update_invoice(existing, payload)
             self._remember("invoice", order.number, existing)
-            return self._result("invoice", existing, "updated", total=str(invoice.get("total", "")))
+            return self._result("invoice", existing, "updated", **_invoice_facts(invoice))
         invoice_id = str(invoice["invoice_id"])
         self._remember("invoice", order.number, invoice_id)
-        return self._result("invoice", invoice_id, "created", total=str(invoice.get("total", "")))
+        return self._result("invoice", invoice_id, "created", **_invoice_facts(invoice))
 
     def _existing_invoice(self, order: Order, number: str | None) -> str | None:
         found = self.client.find_invoices(invoice_number=number) if number else []
@@ -528,7 +595,7 @@ class ZohoBooksTarget(TargetAdapter):
         if kind == "journal":
             journal = self.client.create_journal(self._journal(shipment, reversal=False))
             self._remember("journal", key, str(journal["journal_id"]))
-            return self._result("journal", str(journal["journal_id"]), "created")
+            return self._result("journal", str(journal["journal_id"]), "created", number=_entry_number(journal))
         invoice_id = self._invoice_for_shipment(shipment)
         self.client.add_invoice_comment(invoice_id, mapping.shipment_comment(shipment))
         self._remember("invoice_comment", key, f"{invoice_id}#{key}")
@@ -546,7 +613,9 @@ class ZohoBooksTarget(TargetAdapter):
         if kind == "journal":
             journal = self.client.create_journal(self._journal(shipment, reversal=True))
             self._remember("journal", key, str(journal["journal_id"]))
-            return self._result("journal", str(journal["journal_id"]), "reversed", original=original)
+            return self._result(
+                "journal", str(journal["journal_id"]), "reversed", original=original, number=_entry_number(journal)
+            )
         invoice_id = original.split("#")[0]
         self.client.add_invoice_comment(invoice_id, mapping.shipment_comment(shipment, reversal=True))
         self._remember("invoice_comment", key, f"{invoice_id}#{key}")

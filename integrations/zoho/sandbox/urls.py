@@ -2,7 +2,7 @@
 
 from django.urls import path, re_path
 
-from integrations.zoho.sandbox import accounts, books, control
+from integrations.zoho.sandbox import accounts, books, control, documents
 
 urlpatterns = [
     path("_control/faults", control.fault_knobs, name="zoho_sandbox_faults"),
@@ -10,6 +10,11 @@ urlpatterns = [
     path("_control/orgs/<str:organization_id>/stats", control.org_stats, name="zoho_sandbox_org_stats"),
     path("_control/orgs/<str:organization_id>/customfields", control.custom_fields, name="zoho_sandbox_customfields"),
     path("_control/orgs/<str:organization_id>/salesorders", control.sales_orders_page, name="zoho_sandbox_salesorders"),
+    path(
+        "<str:region>/app/<str:organization_id>/<str:kind>/<str:object_id>/",
+        documents.document_page,
+        name="zoho_sandbox_document",
+    ),
     path("<str:region>/accounts/oauth/v2/auth", accounts.authorize, name="zoho_sandbox_authorize"),
     path("<str:region>/accounts/oauth/v2/token", accounts.token, name="zoho_sandbox_token"),
     path("<str:region>/accounts/oauth/v2/token/revoke", accounts.revoke, name="zoho_sandbox_revoke"),
