@@ -10,6 +10,11 @@ known pairs below; in sandbox mode the pairs point at this app's own sandbox ins
   consent is given, ZOHO.md §1.2); scopes comma-separated (§1.6).
 - Access tokens live one hour; refresh at 55 minutes (DESIGN §6), at most 10 refreshes per
   10 minutes per refresh token (§1.3), which the row-locked refresh in the base respects.
+- Token lifetime: the documented answer is `"expires_in": 3600` (seconds; zoho.com/accounts/protocol/
+  oauth/web-apps/access-token.html), but some data centres still answer the older shape with
+  `"expires_in": 3600000` (milliseconds) and `"expires_in_sec": 3600` beside it (a real answer is
+  quoted in github.com/Weble/ZohoClient/issues/11). `expires_in_sec` wins when present, and no answer
+  makes us keep a token longer than an hour (`token_lifetime`).
 - Zoho answers a spent, expired or revoked code or refresh token with `{"error": "invalid_code"}`
   (HTTP 200), so that code means "reconnect" as well as `invalid_grant`.
 - PKCE: Zoho documents it for mobile and desktop clients only
@@ -22,6 +27,7 @@ known pairs below; in sandbox mode the pairs point at this app's own sandbox ins
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlsplit
@@ -62,7 +68,9 @@ class Region:
     web_app: str  # where a person opens Books in a browser (used for links to objects)
 
 
-# ZOHO.md §1.1. The web-app hosts follow the accounts hosts (books.<same domain>).
+# ZOHO.md §1.1. The web-app hosts follow the accounts hosts (books.<same domain>). The UK data centre
+# (accounts.zoho.uk, listed on zoho.com/accounts/protocol/oauth/multi-dc.html) pairs with
+# www.zohoapis.uk, the same pattern as the others.
 REGIONS: dict[str, Region] = {
     r.code: r
     for r in (
@@ -86,8 +94,27 @@ REGIONS: dict[str, Region] = {
             "cn", "China", "https://accounts.zoho.com.cn", "https://www.zohoapis.com.cn", "https://books.zoho.com.cn"
         ),
         Region("sa", "Saudi Arabia", "https://accounts.zoho.sa", "https://www.zohoapis.sa", "https://books.zoho.sa"),
+        Region("uk", "United Kingdom", "https://accounts.zoho.uk", "https://www.zohoapis.uk", "https://books.zoho.uk"),
     )
 }
+
+#: Zoho's access tokens live one hour (ZOHO.md §1.3); no token response makes us keep one longer.
+MAX_TOKEN_SECONDS = 3600
+
+
+def token_lifetime(token: dict) -> int:
+    """Seconds the access token of a Zoho token response lives: `expires_in_sec` when Zoho sends it
+    (then `expires_in` is in milliseconds), else `expires_in`; at most an hour, an hour when absent."""
+    for field in ("expires_in_sec", "expires_in"):
+        value = token.get(field)
+        if value in (None, ""):
+            continue
+        try:
+            seconds = int(float(value))
+        except (TypeError, ValueError):
+            continue
+        return max(0, min(seconds, MAX_TOKEN_SECONDS))
+    return MAX_TOKEN_SECONDS
 
 
 def sandbox_mode() -> bool:
@@ -205,6 +232,22 @@ class ZohoOAuth(OAuthProvider):
 
     def connection_label(self, context: dict, token: dict) -> str:
         return f"Zoho Books ({context['region'].upper()})"
+
+    def credentials_from_token(self, token: dict, previous: dict) -> dict:
+        # Authlib derives `expires_at` from `expires_in` alone, which reads Zoho's milliseconds as
+        # seconds (a 41-day token); derive it here from the lifetime Zoho means.
+        lifetime = token_lifetime(token)
+        return super().credentials_from_token(
+            {**token, "expires_in": lifetime, "expires_at": int(time.time()) + lifetime}, previous
+        )
+
+    def needs_refresh(self, credentials: dict) -> bool:
+        # A stored expiry more than an hour away cannot be right (credentials saved from a
+        # milliseconds answer before `token_lifetime`): refresh now rather than in weeks.
+        expires_at = credentials.get("expires_at")
+        if expires_at is not None and float(expires_at) - time.time() > MAX_TOKEN_SECONDS:
+            return True
+        return super().needs_refresh(credentials)
 
     def after_connect(self, request: HttpRequest, connection: Connection) -> HttpResponse | None:
         from integrations.zoho.views import after_connect

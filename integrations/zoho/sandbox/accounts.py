@@ -2,7 +2,8 @@
 
 Written from ZOHO.md §1: a consent page with Accept and Deny (`oauth/v2/auth`), a token endpoint
 (`oauth/v2/token`) taking its parameters from the query string or a form body, issuing 1-hour access
-tokens and, for `access_type=offline`, a refresh token; 2-minute single-use authorisation codes;
+tokens (in the documented token shape, or the older milliseconds one: LEGACY_TOKEN_SHAPE) and, for
+`access_type=offline`, a refresh token; 2-minute single-use authorisation codes;
 errors as Zoho writes them (`{"error": "invalid_code"}` with HTTP 200, the "too many requests" body
 of §1.3), and `oauth/v2/token/revoke` (`{"status": "success"}`, HTTP 400 for an unknown token).
 """
@@ -130,14 +131,24 @@ def _issue_access(user, client_id: str, scope: str, grant_type: str, parent=None
     )
 
 
+#: Data centres whose sandbox answers the older token shape: `expires_in` in milliseconds with
+#: `expires_in_sec` beside it, as quoted from a real answer in github.com/Weble/ZohoClient/issues/11.
+#: Zoho does not say which of its data centres still do; the others answer the documented shape
+#: (zoho.com/accounts/protocol/oauth/web-apps/access-token.html), so a client meets both.
+LEGACY_TOKEN_SHAPE = frozenset({"in", "au", "cn"})
+
+
 def _token_body(region: str, access: SandboxZohoToken, refresh: SandboxZohoToken | None) -> dict:
+    seconds = int(state.ACCESS_LIFETIME.total_seconds())
     body = {
         "access_token": access.token,
         "scope": access.scope,
         "api_domain": state.api_domain(region),
         "token_type": "Bearer",
-        "expires_in": int(state.ACCESS_LIFETIME.total_seconds()),
+        "expires_in": seconds,
     }
+    if region in LEGACY_TOKEN_SHAPE:
+        body.update({"expires_in_sec": seconds, "expires_in": seconds * 1000})
     if refresh is not None:
         body["refresh_token"] = refresh.token
     return body

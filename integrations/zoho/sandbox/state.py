@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from integrations.zoho.sandbox.models import SandboxZohoDocument, SandboxZohoOrg, SandboxZohoUser
 
-REGION_CODES = ("us", "eu", "in", "au", "jp", "ca", "cn", "sa")
+REGION_CODES = ("us", "eu", "in", "au", "jp", "ca", "cn", "sa", "uk")
 CODE_LIFETIME = timedelta(minutes=2)  # ZOHO.md §1.2
 ACCESS_LIFETIME = timedelta(hours=1)  # ZOHO.md §1.3
 MAX_ACCESS_PER_REFRESH = 10  # an 11th access token invalidates the oldest (ZOHO.md §1.3)

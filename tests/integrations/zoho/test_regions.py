@@ -19,6 +19,7 @@ from integrations.zoho import oauth as zoho_oauth
         ("ca", "https://accounts.zohocloud.ca", "https://www.zohoapis.ca"),
         ("cn", "https://accounts.zoho.com.cn", "https://www.zohoapis.com.cn"),
         ("sa", "https://accounts.zoho.sa", "https://www.zohoapis.sa"),
+        ("uk", "https://accounts.zoho.uk", "https://www.zohoapis.uk"),
     ],
 )
 def test_production_hosts_are_zohos_own(settings, code, accounts, api):
