@@ -241,6 +241,16 @@ class Timeline:
             data["response_body"] = redact_body(c.response_body)
         self.add(Event.Kind.API_CALL, f"{c.method} {c.url} → {c.status or c.error} in {c.ms} ms", data)
 
+    def caller(self, connection: Connection):
+        """`on_call` for one side's client: its api_call events name the connection, so the dashboard
+        can count each vendor's calls against that vendor's rate limit."""
+
+        def record(c: CallRecord) -> None:
+            self.call(c)
+            self.events[-1].connection_id = connection.pk
+
+        return record
+
     def flush(self) -> None:
         if self.events:
             Event.objects.bulk_create(self.events)
@@ -265,7 +275,7 @@ def _run(record: Record, timeline: Timeline, *, replay: bool) -> tuple[Outcome, 
             return Outcome("unchanged"), {"status": Record.Status.SYNCED, "last_error": "", "remediation": "", **extra}
         timeline.add(Event.Kind.MAPPED, f"Mapped to canonical {record.object_type}.", {"hash": digest[:12]})
         phase = target_connection
-        target = target_adapter(target_connection, options=flow.options, on_call=timeline.call)
+        target = target_adapter(target_connection, options=flow.options, on_call=timeline.caller(target_connection))
         target.current_record = record
         key = natural_key(obj)
         target_id = next(
@@ -308,9 +318,8 @@ def _load(record: Record, timeline: Timeline, *, replay: bool) -> tuple[Any, boo
     cls = CANONICAL_TYPES[record.object_type]
     if record.source_payload is not None and not replay:
         return from_payload(cls, record.source_payload), False
-    source = source_adapter(
-        sides(record.flow, record.object_type)[0], options=record.flow.options, on_call=timeline.call
-    )
+    source_connection = sides(record.flow, record.object_type)[0]
+    source = source_adapter(source_connection, options=record.flow.options, on_call=timeline.caller(source_connection))
     try:
         obj = source.fetch(record.object_type, record.source_id)
     except Permanent:

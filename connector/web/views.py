@@ -14,6 +14,7 @@ from connector.models import Alert, Connection, Delivery, Flow, Record, resolve_
 from connector.registry import get_system, presets, systems
 from connector.tenancy import get_for_org_or_404
 from connector.web.audit import filter_records, page_of
+from connector.web.dashboard import dashboard_extras, has_work_in_progress
 from connector.web.timeline import row_result
 
 
@@ -40,7 +41,12 @@ def dashboard(request):
         "invitations": pending_invitations_for(request.user),
         "presets": presets(),
         "failed_deliveries": Delivery.objects.for_org(org).filter(status=Delivery.Status.FAILED).count(),
+        # While records wait, the flows table refreshes itself (htmx); once none wait it stops asking.
+        "live": has_work_in_progress(org),
     }
+    if request.htmx and request.GET.get("live"):
+        return render(request, "connector/_dashboard_flows.html", context)
+    context.update(dashboard_extras(org))
     return render(request, "connector/dashboard.html", context)
 
 
