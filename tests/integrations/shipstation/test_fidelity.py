@@ -20,6 +20,8 @@ from openapi_core.contrib.requests import RequestsOpenAPIRequest
 
 from connector.models import Connection, Delivery
 from integrations.shipstation import mapping, webhooks
+from integrations.shipstation.client import V1_BASE_URL, ShipStationClient
+from integrations.shipstation.connection import client_for
 from integrations.shipstation.sandbox.models import SandboxAccount, SandboxOrder, SandboxWebhookCall
 
 from . import openapi_v1
@@ -174,12 +176,23 @@ def test_real_v1_bodies_are_stored_as_deliveries_with_their_exact_bytes(client, 
         assert (stored[body].topic, stored[body].status) == (_real(name)[0], Delivery.Status.RECEIVED)
 
 
+@pytest.mark.parametrize("name", sorted(REAL_V1_BODIES))
+def test_real_pointers_are_followed_on_our_own_api_host(name):
+    """A production V1 connection follows ShipStation's numbered hosts, rebuilt on ssapi.shipstation.com
+    (no request is sent here: check_pointer only decides the URL)."""
+    client = ShipStationClient(V1_BASE_URL, api_key="k", api_secret="s")
+    _, resource_url = _real(name)
+    parts = urlsplit(resource_url)
+    assert client.check_pointer(resource_url) == f"{V1_BASE_URL}{parts.path}?{parts.query}"
+
+
 def _query(url: str) -> dict[str, list[str]]:
     return parse_qs(urlsplit(url).query, keep_blank_values=True)
 
 
-def test_sandbox_pointers_have_the_shape_of_real_ones(ss, account):
-    """What the sandbox sends carries every query parameter the real bodies carry, on the same path."""
+def test_sandbox_pointers_have_the_shape_of_real_ones(ss, account, alice):
+    """What the sandbox sends carries every query parameter the real bodies carry, on the same path,
+    and names its host differently from the one the client called (as ssapi6 vs ssapi)."""
     SandboxAccount.objects.filter(pk=account.pk).update(auto_deliver_webhooks=False)
     for event in ("ORDER_NOTIFY", "SHIP_NOTIFY"):
         ss.subscribe_webhook(_hook_url(ss), event)
@@ -200,4 +213,16 @@ def test_sandbox_pointers_have_the_shape_of_real_ones(ss, account):
         ours = sent[resource_type]
         assert urlsplit(ours).path.rsplit("/", 1)[-1] == urlsplit(real_url).path.rsplit("/", 1)[-1], name
         assert set(_query(real_url)) <= set(_query(ours)), name
+        assert urlsplit(ours).hostname != urlsplit(ss.base_url).hostname, name
     assert _query(sent["SHIP_NOTIFY"])["includeShipmentItems"] == ["False"]
+    # ...and a connection's client follows them there, as it follows ssapi6 on ssapi.
+    connection = Connection.objects.create(
+        organization=alice.org,
+        system="shipstation",
+        label="SS",
+        credentials={"api_key": account.api_key, "api_secret": account.api_secret},
+        settings={"base_url": ss.base_url},
+    )
+    client = client_for(connection)
+    assert [o["orderNumber"] for o in client.follow(sent["ORDER_NOTIFY"])] == ["R1"]
+    assert [s["orderNumber"] for s in client.follow(sent["SHIP_NOTIFY"])] == ["R1"]
