@@ -39,6 +39,9 @@ SPEC_READERS = {
     "tests.integrations.shipstation.openapi_v2": ("SPEC", "shipstation/shipstation-v2-openapi.yaml"),
     "tests.integrations.woocommerce.test_adapter_and_deliveries": ("SPECS", "woocommerce"),
     "tests.integrations.zoho.test_sandbox": ("SPECS", "zoho"),
+    "tests.integrations.exact.test_fidelity": ("ANSWERS", "exact/answers/exact-answers.json"),
+    "tests.integrations.woocommerce.test_fidelity": ("SPEC", "woocommerce/deliveries/core-order-updated.json"),
+    "tests.integrations.zoho.test_fidelity": ("ANSWERS", "zoho/answers/zoho-answers.json"),
 }
 #: The test files that run those readers (or replay captured vendor traffic): none may skip.
 SPEC_TESTS = (
@@ -48,6 +51,9 @@ SPEC_TESTS = (
     "tests/integrations/woocommerce/test_adapter_and_deliveries.py",
     "tests/integrations/zoho/test_sandbox.py",
     "tests/integrations/qbdesktop/test_soap_captured.py",
+    "tests/integrations/exact/test_fidelity.py",
+    "tests/integrations/woocommerce/test_fidelity.py",
+    "tests/integrations/zoho/test_fidelity.py",
 )
 SKIP_MARKERS = ("pytest.skip", "mark.skip", "skipif", "importorskip", "xfail")
 
