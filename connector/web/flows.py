@@ -19,7 +19,7 @@ from connector.models import Flow, Record
 from connector.registry import RegistryError, get_preset, presets
 from connector.tenancy import get_for_org_or_404
 from connector.web.audit import filter_records
-from connector.web.forms import FlowCreateForm, options_form_for
+from connector.web.forms import FlowCreateForm, options_form_for, options_problems, wizard_options_form
 from connector.web.timeline import row_result
 
 BULK_REPLAY_LIMIT = 5000
@@ -33,13 +33,24 @@ def flow_list(request):
 
 @login_required
 def flow_create(request):
+    """The wizard: flow type, From and To (filtered to the systems that type joins), then the type's
+    options for the chosen connections (only those of the chosen mode are shown). Options posted with
+    the wizard (`with_options`) must be valid; a POST without them creates the flow with the
+    defaults, to be completed on the flow's page before it can start."""
     initial = request.GET.dict()
     if "interval_seconds" not in initial and initial.get("preset"):
         with suppress(RegistryError):  # an unknown preset: the form says so
             initial["interval_seconds"] = get_preset(initial["preset"]).default_interval_seconds
-    form = FlowCreateForm(request.POST or None, organization=request.organization, initial=initial)
-    if request.method == "POST" and form.is_valid():
+    form = FlowCreateForm(
+        request.POST or None, organization=request.organization, initial=initial, refresh_url=reverse("flow_create")
+    )
+    with_options = request.method == "POST" and bool(request.POST.get("with_options"))
+    options_form = _wizard_options(request, form, bound=with_options)
+    if request.method == "POST" and form.is_valid() and (not with_options or options_form.is_valid()):
         preset = get_preset(form.cleaned_data["preset"])
+        options = dict(preset.default_options)
+        if with_options:
+            options.update(options_form.options())
         flow = Flow.objects.create(
             organization=request.organization,
             preset=preset.key,
@@ -47,10 +58,31 @@ def flow_create(request):
             source=form.cleaned_data["source"],
             target=form.cleaned_data["target"],
             interval_seconds=form.cleaned_data["interval_seconds"],
-            options=dict(preset.default_options),
+            options=options,
         )
         return redirect("flow_detail", pk=flow.pk)
-    return render(request, "connector/flow_create.html", {"form": form, "presets": presets()})
+    context = {"form": form, "options_form": options_form, "preset": form.preset, "presets": presets()}
+    return render(request, "connector/flow_create.html", context)
+
+
+def _wizard_options(request, form: FlowCreateForm, *, bound: bool):
+    """The chosen flow type's options form, with pick lists read from the chosen connections, or
+    None until a type and both sides are known."""
+    preset = form.preset
+    values = request.POST if request.method == "POST" else request.GET
+    ids = {side: values.get(side) or form.initial.get(side) for side in ("source", "target")}
+    if preset is None or not all(str(v).isdigit() for v in ids.values()):
+        return None
+    sides = {}
+    for side, pk in ids.items():
+        sides[side] = form.fields[side].queryset.filter(pk=int(pk)).first()
+        if sides[side] is None:
+            return None
+    draft = Flow(organization=request.organization, preset=preset.key, options=dict(preset.default_options), **sides)
+    initial = {**preset.default_options, **{k: v for k, v in request.GET.items() if k not in form.fields}}
+    return wizard_options_form(
+        preset, request.POST if bound else None, initial=initial, target_choices=_target_choices(draft)
+    )
 
 
 def _target_choices(flow: Flow):
@@ -132,6 +164,12 @@ def flow_progress(request, pk: int):
 @require_POST
 def flow_toggle(request, pk: int):
     flow = get_for_org_or_404(Flow, request.organization, pk=pk)
+    if not flow.enabled:
+        # A flow starts only with options it can run with (a journal needs its accounts).
+        problems = options_problems(flow, _target_choices(flow))
+        if problems:
+            messages.error(request, "Before starting, complete the options: " + " ".join(problems))
+            return redirect(reverse("flow_detail", args=[flow.pk]) + "#options")
     flow.enabled = not flow.enabled
     if flow.enabled:
         flow.next_run_at = timezone.now()  # the dispatcher picks it up within 30 s

@@ -6,23 +6,78 @@ from django import forms
 from django.utils.module_loading import import_string
 
 from connector.models import Connection
-from connector.registry import FlowPreset, get_preset, presets
+from connector.registry import FlowPreset, RegistryError, get_preset, get_system, presets
+
+# The wizard re-draws itself when the flow type or a side changes (htmx GET of the same page with the
+# form's values; the CSRF token stays out of the address). Without JavaScript, "Show the choices"
+# does the same.
+WIZARD_REFRESH = {
+    "hx-get": "",  # set to the page's own URL by the view
+    "hx-trigger": "change",
+    "hx-include": "closest form",
+    "hx-params": "not csrfmiddlewaretoken",
+    "hx-target": "#flow-wizard",
+    "hx-select": "#flow-wizard",
+    "hx-swap": "outerHTML",
+    "hx-push-url": "true",
+}
+
+
+def _system_name(key: str) -> str:
+    try:
+        return get_system(key).name
+    except RegistryError:
+        return key
 
 
 class FlowCreateForm(forms.Form):
+    """Step one of the wizard: which flow, between which of the organisation's connections.
+
+    From/To list only connections of the systems the chosen flow type joins; with nothing chosen
+    yet, the flow type defaults to the first one whose two systems are both connected, and each side
+    to its first connection."""
+
     preset = forms.ChoiceField(label="Flow")
     source = forms.ModelChoiceField(queryset=Connection.objects.none(), label="From")
     target = forms.ModelChoiceField(queryset=Connection.objects.none(), label="To")
     interval_seconds = forms.IntegerField(
-        label="Poll every (seconds)", min_value=60, max_value=86400, initial=300, help_text="Webhooks arrive at once."
+        label="Check for changes every (seconds)",
+        min_value=60,
+        max_value=86400,
+        initial=300,
+        help_text="Changes your systems announce (webhooks) arrive at once; this regular check catches the rest.",
     )
 
-    def __init__(self, *args, organization=None, **kwargs):
+    def __init__(self, *args, organization=None, refresh_url: str = "", **kwargs):
         super().__init__(*args, **kwargs)
         active = Connection.objects.for_org(organization).exclude(status=Connection.Status.DISABLED)
-        self.fields["preset"].choices = [(p.key, p.name) for p in presets()]
-        self.fields["source"].queryset = active
-        self.fields["target"].queryset = active
+        connected = set(active.values_list("system", flat=True))
+        all_presets = presets()
+        self.fields["preset"].choices = [("", "Choose a flow…")] + [(p.key, p.name) for p in all_presets]
+        key = (self.data.get("preset") if self.is_bound else None) or self.initial.get("preset")
+        if not key and not self.is_bound:
+            key = next((p.key for p in all_presets if {p.source_system, p.target_system} <= connected), "")
+            self.initial["preset"] = key
+        try:
+            self.preset: FlowPreset | None = get_preset(key) if key else None
+        except RegistryError:
+            self.preset = None
+        if self.preset is None:
+            self.fields["source"].queryset = active
+            self.fields["target"].queryset = active
+        else:
+            for side, system in (("source", self.preset.source_system), ("target", self.preset.target_system)):
+                field = self.fields[side]
+                field.queryset = active.filter(system=system).order_by("label", "pk")
+                field.label = f"{field.label} ({_system_name(system)})"
+                field.empty_label = f"Choose a {_system_name(system)} connection…"
+                if not field.queryset.exists():
+                    field.help_text = f"No {_system_name(system)} connection yet: connect it first."
+                elif not self.is_bound and not self.initial.get(side):
+                    self.initial[side] = field.queryset.first().pk
+        if refresh_url:
+            for name in ("preset", "source", "target"):
+                self.fields[name].widget.attrs.update({**WIZARD_REFRESH, "hx-get": refresh_url})
 
     def clean(self):
         data = super().clean()
@@ -44,10 +99,39 @@ class BackfillOptionsForm(forms.Form):
         help_text="The first run picks up everything modified since this date (default: one day before the flow was created).",
     )
 
+    # Fields that apply only in one mode: {"field": ("controlling field", "value")}. The page hides
+    # them in other modes (static/js/app.js, data-show-when); each class lists its own, merged over
+    # the class hierarchy by `conditions()`.
+    shown_when: dict[str, tuple[str, str]] = {}
+
     def __init__(self, *args, target_choices=None, flow=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.target_choices = target_choices or (lambda name: [])
         self.flow = flow  # the flow being edited (None on forms built without one), e.g. for links
+
+    @classmethod
+    def conditions(cls) -> dict[str, tuple[str, str]]:
+        merged: dict[str, tuple[str, str]] = {}
+        for klass in reversed(cls.__mro__):
+            merged.update(vars(klass).get("shown_when", {}))
+        return merged
+
+    def mark_conditional_fields(self) -> None:
+        """Tag each mode-dependent field's widget so the page can hide it while it does not apply."""
+        for name, (controller, value) in self.conditions().items():
+            if name in self.fields and controller in self.fields:
+                self.fields[name].widget.attrs["data-show-when"] = f"{controller}={value}"
+
+    def problems(self) -> list[str]:
+        """What stops these options from being used, in words for the flow page ("Shipping expense
+        account: A journal entry needs both accounts.")."""
+        if self.is_valid():
+            return []
+        found = []
+        for name, errors in self.errors.items():
+            label = self.fields[name].label if name in self.fields else ""
+            found += [f"{label}: {e}" if label else e for e in errors]
+        return found
 
     def options(self) -> dict:
         data = dict(self.cleaned_data)
@@ -57,6 +141,10 @@ class BackfillOptionsForm(forms.Form):
 
 
 class ShipmentCostOptionsForm(BackfillOptionsForm):
+    shown_when = {
+        "expense_account_id": ("shipment_mode", "journal"),
+        "offset_account_id": ("shipment_mode", "journal"),
+    }
     shipment_mode = forms.ChoiceField(
         label="Shipment costs as",
         choices=[("journal", "A journal entry"), ("comment", "A comment on the order's invoice")],
@@ -133,4 +221,27 @@ class LedgerOptionsForm(BackfillOptionsForm):
 
 def options_form_for(preset: FlowPreset, *args, **kwargs) -> forms.Form:
     cls = import_string(preset.options_form) if preset.options_form else BackfillOptionsForm
-    return cls(*args, **kwargs)
+    form = cls(*args, **kwargs)
+    if hasattr(form, "mark_conditional_fields"):
+        form.mark_conditional_fields()
+    return form
+
+
+def wizard_options_form(preset: FlowPreset, data, *, initial: dict, target_choices) -> forms.Form:
+    """The preset's options inside the wizard. Structured settings (JSON: order rules, cost centres
+    per project) are left to the flow's own page, which has the rule builder and pickers."""
+    form = options_form_for(preset, data, initial=initial, target_choices=target_choices, flow=None)
+    for name in [n for n, f in form.fields.items() if isinstance(f, forms.JSONField)]:
+        del form.fields[name]
+    return form
+
+
+def options_problems(flow, target_choices) -> list[str]:
+    """Why the flow's saved options cannot run yet (a journal without its accounts), or []."""
+    try:
+        preset = get_preset(flow.preset)
+    except RegistryError:
+        return []
+    options = flow.options or {}
+    form = options_form_for(preset, options, initial=options, target_choices=target_choices, flow=flow)
+    return form.problems() if hasattr(form, "problems") else ([] if form.is_valid() else ["Check the options."])

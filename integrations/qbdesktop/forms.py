@@ -48,6 +48,17 @@ class ConnectForm(forms.Form):
 class FlowOptionsForm(BackfillOptionsForm):
     """Options of the ShipStation → QuickBooks Desktop flow (names as they are in QuickBooks)."""
 
+    # The journal's accounts matter only when orders post as journal entries.
+    shown_when = {
+        name: ("posting", "journal")
+        for name in (
+            "journal_debit_account",
+            "journal_sales_account",
+            "journal_shipping_account",
+            "journal_tax_account",
+        )
+    }
+
     posting = forms.ChoiceField(
         label="Post shipped orders as",
         choices=[("invoice", "An invoice"), ("journal", "A journal entry")],

@@ -42,6 +42,12 @@ class RulesSummary(forms.Widget):
 
 
 class ZohoOrderOptionsForm(BackfillOptionsForm):
+    # Pull-back and rule-only sending exist only for sales orders: hidden while orders become invoices.
+    shown_when = {
+        "rule_submit_only": ("document", "sales_order"),
+        "pullback_interval_hours": ("document", "sales_order"),
+        "pullback_lookback_hours": ("document", "sales_order"),
+    }
     document = forms.ChoiceField(
         label="Orders become",
         choices=[("invoice", "Invoices"), ("sales_order", "Sales orders (fulfilled in Zoho, tracking pulled back)")],

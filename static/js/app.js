@@ -10,4 +10,40 @@
       field.form.requestSubmit();
     }
   });
+
+  // data-show-when="mode=journal": the field's block shows only while the form's `mode` is `journal`
+  // (options that apply to one mode). Without JavaScript every field stays visible.
+  function currentValue(form, name) {
+    var checked = form.querySelector('input[type=radio][name="' + name + '"]:checked');
+    if (checked) return checked.value;
+    var field = form.elements.namedItem(name);
+    return field && "value" in field ? field.value : "";
+  }
+
+  function applyConditions(root) {
+    root.querySelectorAll("[data-show-when]").forEach(function (input) {
+      var rule = input.getAttribute("data-show-when").split("=");
+      var block = input.closest(".field") || input;
+      if (input.form) block.hidden = currentValue(input.form, rule[0]) !== rule[1];
+    });
+  }
+
+  document.addEventListener("change", function (event) {
+    if (event.target.form) applyConditions(event.target.form);
+  });
+  document.addEventListener("DOMContentLoaded", function () { applyConditions(document); });
+  document.addEventListener("htmx:afterSettle", function () { applyConditions(document); });
+
+  // <time datetime="…" data-local="date|datetime">: shown in the reader's own locale and time zone.
+  function localiseTimes(root) {
+    root.querySelectorAll("time[data-local]").forEach(function (el) {
+      var when = new Date(el.getAttribute("datetime"));
+      if (isNaN(when)) return;
+      el.textContent = el.getAttribute("data-local") === "date"
+        ? when.toLocaleDateString(undefined, { dateStyle: "medium" })
+        : when.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () { localiseTimes(document); });
+  document.addEventListener("htmx:afterSettle", function () { localiseTimes(document); });
 })();
