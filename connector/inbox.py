@@ -28,7 +28,8 @@ INBOX_QUEUE = "inbox:waiting"
 INBOX_DOORBELL = "inbox:doorbell"
 # A drain that died holding the doorbell blocks new drains for at most this long.
 DOORBELL_TTL_MS = 5000
-KEPT_HEADERS = ("content-type", "user-agent", "x-wc-webhook-topic", "x-wc-webhook-id", "x-wc-webhook-delivery-id")
+# Kept for every vendor; an integration names its own in `kept_headers(request, extra)`.
+KEPT_HEADERS = ("content-type", "user-agent")
 
 
 class BodyTooLarge(Exception):

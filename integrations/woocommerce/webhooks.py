@@ -43,7 +43,15 @@ from .auth import signature_matches
 logger = logging.getLogger(__name__)
 
 PING = re.compile(rb"^webhook_id=\d{1,20}$")
-EXTRA_HEADERS = ("x-wc-webhook-source", "x-wc-webhook-resource", "x-wc-webhook-event")
+#: Core's delivery headers worth keeping for processing and audit (the signature is checked, not kept).
+EXTRA_HEADERS = (
+    "x-wc-webhook-source",
+    "x-wc-webhook-topic",
+    "x-wc-webhook-resource",
+    "x-wc-webhook-event",
+    "x-wc-webhook-id",
+    "x-wc-webhook-delivery-id",
+)
 KNOWN_TOPICS = frozenset({"order.created", "order.updated", "customer.created", "customer.updated"})
 
 
