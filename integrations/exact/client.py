@@ -7,7 +7,9 @@
 - Two shared Redis buckets per company (division): 60 calls a minute and 5,000 a day (§3.1),
   corrected from `X-RateLimit-*` headers whose resets are epoch MILLISECONDS (§3.2). A 429 blocks
   the bucket until the reset (+1 s and jitter). A 4xx is never retried: Exact blocks an endpoint
-  after 10 errors an hour (§3.1).
+  after 10 errors an hour (§3.1); that block (a 429 naming no limit) becomes `EndpointBlocked`.
+- Mandatory filtering (§5.3): plain and bulk reads of an entity with a sync API carry a `$filter`;
+  full lists are read from the sync API (`sync_all`). Every collection read names its `$select`.
 - Error bodies `{"error": {"code", "message": {"lang", "value"}}}` (§6.12) become typed errors.
 """
 
