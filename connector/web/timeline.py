@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.utils import timezone
+
 from connector import engine
 from connector.adapters import WriteResult
 from connector.canonical import CANONICAL_TYPES, from_payload
@@ -186,7 +188,11 @@ def retry_state(record: Record, last_failure: Event | None = None) -> dict | Non
         return None
     wait = float((last_failure.data or {}).get("retry_in") or 0)
     next_at = last_failure.created_at + timedelta(seconds=wait) if wait else None
-    return {"attempt": record.attempts or (last_failure.data or {}).get("attempt"), "next_at": next_at}
+    return {
+        "attempt": record.attempts or (last_failure.data or {}).get("attempt"),
+        "next_at": next_at,
+        "due": next_at is not None and next_at <= timezone.now(),  # queued behind other work, or a pause
+    }
 
 
 # --- The timeline --------------------------------------------------------------------------------
@@ -201,6 +207,7 @@ class TimelineEntry:
     first_at: datetime | None = None
     details: list[tuple[str, str]] = field(default_factory=list)  # (title, formatted text)
     changes: list[dict] = field(default_factory=list)
+    related: list[str] = field(default_factory=list)  # the other steps of a folded attempt: "POST … → 503"
 
     @property
     def last_at(self) -> datetime:
@@ -255,23 +262,54 @@ def _details(event: Event) -> tuple[list[tuple[str, str]], list[dict]]:
     return sections, changes
 
 
+MAX_PERIOD = 4  # an attempt is a few events (fetched, api calls, failed); longer cycles stay unfolded
+
+
 def timeline(events: list[Event]) -> list[TimelineEntry]:
-    """Events in order, consecutive repeats folded into one entry with a count (the newest one's
-    details are kept: "GET …/invoices → 503 ×5")."""
+    """Events in order, with repeats folded: the same event over and over, or the same attempt
+    (API call → 503 → failed) over and over, becomes one entry with a count ("Failed ×5"), keeping
+    the newest repetition's details."""
+    keys = [_fold_key(e) for e in events]
     entries: list[TimelineEntry] = []
-    previous_key = None
-    for event in events:
-        key = _fold_key(event)
-        if entries and key == previous_key:
-            entry = entries[-1]
-            entry.count += 1
-            entry.event = event
-            entry.details, entry.changes = _details(event)
-            continue
-        details, changes = _details(event)
-        entries.append(TimelineEntry(event=event, first_at=event.created_at, details=details, changes=changes))
-        previous_key = key
+    start = 0
+    while start < len(events):
+        period, reps = _repeat_at(keys, start)
+        last = events[start + (reps - 1) * period : start + reps * period]
+        entries.append(_entry(last, count=reps, first_at=events[start].created_at))
+        start += reps * period
     return entries
+
+
+def _repeat_at(keys: list[tuple], start: int) -> tuple[int, int]:
+    """(period, repetitions) of the longest run of one repeated block of events starting at `start`."""
+    best = (1, 1)
+    for period in range(1, MAX_PERIOD + 1):
+        block = keys[start : start + period]
+        if len(block) < period:
+            break
+        reps = 1
+        while keys[start + reps * period : start + (reps + 1) * period] == block:
+            reps += 1
+        if reps > 1 and reps * period > best[0] * best[1]:
+            best = (period, reps)
+    return best
+
+
+def _entry(block: list[Event], *, count: int, first_at: datetime) -> TimelineEntry:
+    """One entry for one event, or for one attempt: its failure (or last event) leads, the other
+    steps are listed under it and their bodies open below."""
+    lead = next((e for e in reversed(block) if e.kind == Event.Kind.FAILED), block[-1])
+    details, changes = _details(lead)
+    related = []
+    for other in block:
+        if other is lead:
+            continue
+        related.append(f"{KIND_LABELS.get(other.kind, other.kind)}: {other.message}")
+        other_details, _ = _details(other)
+        call = other.data or {}
+        said = f"{call.get('method', '')} → {call.get('status') or call.get('error') or ''}".strip(" →")
+        details = [(f"{title} ({said})" if said else title, text) for title, text in other_details] + details
+    return TimelineEntry(event=lead, count=count, first_at=first_at, details=details, changes=changes, related=related)
 
 
 def pending_changes(record: Record) -> list[dict]:

@@ -129,10 +129,18 @@ def test_a_sandbox_invoice_links_to_the_sandbox_page_that_shows_it(alice_client,
         kind="invoice",
         object_id="4600000123",
         number="1001",
-        data={"invoice_number": "1001", "total": "36.47", "currency_code": "USD", "status": "draft"},
+        data={
+            "invoice_number": "1001",
+            "date": "2026-11-30",
+            "total": "36.47",
+            "currency_code": "USD",
+            "status": "draft",
+            "line_items": [{"item_id": "46001", "name": "Red mug", "quantity": 2, "rate": 12.0}],
+        },
     )
     shown = alice_client.get(link)
-    assert shown.status_code == 200 and "36.47" in shown.content.decode()
+    assert shown.status_code == 200
+    assert "36.47" in shown.content.decode() and "Red mug" in shown.content.decode()
     client.force_login(bob)  # another tenant, no connection to that sandbox organisation
     assert client.get(link).status_code == 404
 
@@ -189,7 +197,7 @@ def test_a_retrying_record_shows_its_attempt_and_next_try(alice_client, alice):
         last_error="Zoho Books server error 503",
         remediation="Zoho Books had an outage; we retry automatically.",
     )
-    failed_at = timezone.now().replace(hour=13, minute=15, second=0, microsecond=0)
+    failed_at = timezone.now()
     Event.objects.create(
         organization=alice.org,
         record=record,
@@ -202,6 +210,9 @@ def test_a_retrying_record_shows_its_attempt_and_next_try(alice_client, alice):
     next_try = timezone.localtime(failed_at + timedelta(seconds=120)).strftime("%H:%M")
     assert "Attempt 5, next try" in html and next_try in html
     assert "Zoho Books had an outage; we retry automatically." in html and "Retrying" in html
+    # Once the wait is over (the worker is busy, or the vendor paused), it says so instead of a past time.
+    Event.objects.filter(record=record, kind=Event.Kind.FAILED).update(created_at=failed_at - timedelta(hours=1))
+    assert "Attempt 5, next try any moment." in page(alice_client, record)
 
 
 def test_vendor_outages_get_plain_remediation(fake_flow, queued):
@@ -322,3 +333,26 @@ def test_alerts_close_themselves_when_the_cause_is_gone(alice, fake_flow, queued
     target.save()
     assert resolve_settled_alerts(alice.org) == 1
     assert not Alert.objects.filter(resolved_at=None).exists()
+
+
+def test_repeated_attempts_fold_into_one_line_with_a_count(alice):
+    """Each retry is the same cycle (API call → 503, failed): five of them read as one line, ×5."""
+    from connector.web.timeline import timeline
+
+    flow = make_flow(alice.org)
+    record = make_record(flow, "1011", status=Record.Status.PENDING, last_error="down")
+    for _ in range(5):
+        Event.objects.create(
+            organization=alice.org,
+            record=record,
+            kind="api_call",
+            message="POST https://books.example/invoices → 503 in 80 ms",
+            data={"method": "POST", "url": "https://books.example/invoices", "status": 503, "response_body": "{}"},
+        )
+        Event.objects.create(
+            organization=alice.org, record=record, kind="failed", message="down", data={"error": "Transient"}
+        )
+    entries = timeline(list(Event.objects.filter(record=record).order_by("id")))
+    assert [(e.event.kind, e.count) for e in entries] == [("received", 1), ("failed", 5)]
+    assert entries[1].related == ["API call: POST https://books.example/invoices → 503 in 80 ms"]
+    assert [title for title, _ in entries[1].details][0] == "Response body (POST → 503)"

@@ -43,7 +43,23 @@ def document_page(request: HttpRequest, region: str, organization_id: str, kind:
         "doc": doc,
         "kind": kind,
         "data": data,
-        "lines": data.get("line_items") or data.get("line_items_list") or [],
+        "date": data.get("date") or data.get("journal_date") or "",
+        "lines": [_line(line) for line in data.get("line_items") or [] if isinstance(line, dict)],
         "pretty": json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False, default=str),
     }
     return render(request, "zoho/sandbox_document.html", context)
+
+
+def _line(line: dict) -> dict:
+    """An invoice line (item, quantity, rate) or a journal line (account, amount, debit/credit)."""
+    return {
+        "what": line.get("name")
+        or line.get("account_name")
+        or line.get("description")
+        or line.get("item_id")
+        or line.get("account_id")
+        or "",
+        "quantity": line.get("quantity", ""),
+        "amount": line.get("rate", line.get("amount", "")),
+        "side": line.get("debit_or_credit", ""),
+    }
