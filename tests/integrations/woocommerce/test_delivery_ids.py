@@ -12,7 +12,8 @@ import json
 
 import pytest
 
-from connector.models import Connection, Delivery
+from connector.engine import ingest_delivery
+from connector.models import Connection, Delivery, Flow, Record
 from integrations.woocommerce.auth import sign
 from integrations.woocommerce.sandbox import delivery as sandbox_delivery
 from integrations.woocommerce.sandbox.models import SandboxDeliveryLog, SandboxOrder, SandboxWebhook
@@ -69,6 +70,15 @@ def test_two_different_deliveries_in_one_second_both_become_records(connected, s
     assert len(updates) == 2 and updates[0].delivery_id == updates[1].delivery_id != ""
     assert [u.status for u in updates] == [Delivery.Status.RECEIVED, Delivery.Status.RECEIVED]
     assert {json.loads(bytes(u.body))["id"] for u in updates} == {first.pk, second.pk}
+    # ... and each becomes the record of its own order in a flow from this store.
+    books = Connection.objects.create(organization=connected.organization, system="zoho", label="Books")
+    flow = Flow.objects.create(
+        organization=connected.organization, preset="woocommerce_zoho", source=connected, target=books, enabled=True
+    )
+    for update in updates:
+        ingest_delivery(update, enqueue=lambda record_id: None)
+    orders = Record.objects.filter(flow=flow, object_type="order")
+    assert sorted(orders.values_list("source_id", flat=True)) == sorted([str(first.pk), str(second.pk)])
 
 
 def test_an_identical_redelivery_is_still_a_duplicate(connected, shop, monkeypatch):
