@@ -11,6 +11,9 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from connector.web.health import healthz
 
+# A malformed query parameter (connector.web.params.InvalidParam) is a 400 page that names it.
+handler400 = "connector.web.params.bad_request"
+
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("accounts/", include("allauth.urls")),

@@ -8,9 +8,17 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db.models import Q, QuerySet
-from django.utils.dateparse import parse_date, parse_datetime
 
 from connector.models import Record
+from connector.web.params import (
+    BIGINT_MAX,
+    InvalidParam,
+    aware_datetime,
+    choice_param,
+    date_param,
+    id_param,
+    text_param,
+)
 
 PAGE_SIZE = 50
 
@@ -30,8 +38,8 @@ def decode_cursor(cursor: str) -> tuple[datetime, int] | None:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         stamp, pk = json.loads(raw)
-        when = parse_datetime(stamp)
-        if when is None or not isinstance(pk, int):
+        when = aware_datetime(stamp)
+        if when is None or type(pk) is not int or not 0 < pk <= BIGINT_MAX:
             return None
         return when, pk
     except (ValueError, TypeError):
@@ -39,20 +47,21 @@ def decode_cursor(cursor: str) -> tuple[datetime, int] | None:
 
 
 def filter_records(queryset: QuerySet, params) -> QuerySet:
-    """Apply the audit-log filters. Unknown or malformed values are ignored, never a 500."""
-    if (flow := params.get("flow", "")).isdigit():
-        queryset = queryset.filter(flow_id=int(flow))
-    if (status := params.get("status")) in Record.Status.values:
+    """Apply the audit-log filters. A malformed value is an InvalidParam (a 400 naming it), never a
+    500 and never silently dropped (a filter that is ignored shows the merchant everything)."""
+    if (flow := id_param(params, "flow")) is not None:
+        queryset = queryset.filter(flow_id=flow)
+    if status := choice_param(params, "status", Record.Status.values):
         queryset = queryset.filter(status=status)
-    if stage := params.get("stage", "").strip():
-        queryset = queryset.filter(stage=stage[:20])
-    if object_type := params.get("object_type", "").strip():
-        queryset = queryset.filter(object_type=object_type[:40])
-    if (since := parse_date(params.get("since", "") or "")) is not None:
+    if stage := text_param(params, "stage", max_length=20):
+        queryset = queryset.filter(stage=stage)
+    if object_type := text_param(params, "object_type", max_length=40):
+        queryset = queryset.filter(object_type=object_type)
+    if (since := date_param(params, "since")) is not None:
         queryset = queryset.filter(updated_at__date__gte=since)
-    if (until := parse_date(params.get("until", "") or "")) is not None:
+    if (until := date_param(params, "until")) is not None:
         queryset = queryset.filter(updated_at__date__lte=until)
-    if q := params.get("q", "").strip()[:200]:
+    if q := text_param(params, "q"):
         # The order number or email from the source, or the document number in the target (invoice
         # INV-1001, journal entry 42): a merchant searches with whichever they have in hand.
         queryset = queryset.filter(
@@ -64,6 +73,8 @@ def filter_records(queryset: QuerySet, params) -> QuerySet:
 def page_of(queryset: QuerySet, cursor: str | None, size: int = PAGE_SIZE) -> AuditPage:
     queryset = queryset.order_by("-updated_at", "-id")
     position = decode_cursor(cursor) if cursor else None
+    if cursor and position is None:
+        raise InvalidParam("after", "is not a page position from this list; start from the first page.")
     if position is not None:
         when, pk = position
         queryset = queryset.filter(Q(updated_at__lt=when) | Q(updated_at=when, id__lt=pk))

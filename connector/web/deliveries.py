@@ -23,6 +23,7 @@ from django.views.decorators.http import require_POST
 from connector.inbox import REPLAYABLE, replay_delivery
 from connector.models import Connection, Delivery, Event, Record
 from connector.tenancy import get_for_org_or_404
+from connector.web.params import choice_param, id_param
 from connector.web.redaction import redact
 from connector.web.timeline import MAX_SHOWN_BODY, pretty_body, row_result
 
@@ -33,15 +34,14 @@ PAGE_SIZE = 100
 def delivery_list(request: HttpRequest) -> HttpResponse:
     org = request.organization
     deliveries = Delivery.objects.for_org(org).select_related("connection").defer("body").order_by("-id")
-    status = request.GET.get("status", "")
-    if status in Delivery.Status.values:
+    # Malformed values are a 400 that names them (connector.web.params), never a 500.
+    status = choice_param(request.GET, "status", Delivery.Status.values)
+    if status:
         deliveries = deliveries.filter(status=status)
-    connection = request.GET.get("connection", "")
-    if connection.isdigit():
-        deliveries = deliveries.filter(connection_id=int(connection))
-    before = request.GET.get("before", "")
-    if before.isdigit():
-        deliveries = deliveries.filter(id__lt=int(before))
+    if (connection := id_param(request.GET, "connection")) is not None:
+        deliveries = deliveries.filter(connection_id=connection)
+    if (before := id_param(request.GET, "before")) is not None:
+        deliveries = deliveries.filter(id__lt=before)
     rows = list(deliveries[: PAGE_SIZE + 1])
     query = request.GET.copy()
     query.pop("before", None)

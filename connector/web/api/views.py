@@ -5,6 +5,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema
 from rest_framework import pagination, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from connector import engine
@@ -12,6 +13,7 @@ from connector.inbox import replay_delivery
 from connector.models import Connection, Delivery, Event, Flow, Record
 from connector.web.api import serializers
 from connector.web.audit import filter_records
+from connector.web.params import InvalidParam, choice_param, id_param
 
 
 class KeysetPagination(pagination.CursorPagination):
@@ -29,6 +31,12 @@ class TenantViewSet(viewsets.ReadOnlyModelViewSet):
         if getattr(self, "swagger_fake_view", False):  # schema generation has no organisation
             return self.model.objects.none()
         return self.model.objects.for_org(self.request.organization)
+
+    def handle_exception(self, exc):
+        # A malformed query parameter is a 400 naming it, in DRF's usual error shape.
+        if isinstance(exc, InvalidParam):
+            exc = ValidationError({exc.name: [exc.message]})
+        return super().handle_exception(exc)
 
 
 class ConnectionViewSet(TenantViewSet):
@@ -64,8 +72,8 @@ class EventViewSet(TenantViewSet):
 
     def get_queryset(self):
         queryset = super().get_queryset()
-        record = self.request.query_params.get("record", "")
-        return queryset.filter(record_id=int(record)) if record.isdigit() else queryset
+        record = id_param(self.request.query_params, "record")
+        return queryset.filter(record_id=record) if record is not None else queryset
 
 
 class DeliveryViewSet(TenantViewSet):
@@ -77,10 +85,10 @@ class DeliveryViewSet(TenantViewSet):
     def get_queryset(self):
         queryset = super().get_queryset().defer("body", "headers")
         params = self.request.query_params
-        if params.get("status", "") in Delivery.Status.values:
-            queryset = queryset.filter(status=params["status"])
-        if params.get("connection", "").isdigit():
-            queryset = queryset.filter(connection_id=int(params["connection"]))
+        if status_value := choice_param(params, "status", Delivery.Status.values):
+            queryset = queryset.filter(status=status_value)
+        if (connection := id_param(params, "connection")) is not None:
+            queryset = queryset.filter(connection_id=connection)
         return queryset
 
     @extend_schema(request=None, responses=serializers.DeliverySerializer)
