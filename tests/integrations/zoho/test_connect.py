@@ -19,7 +19,7 @@ from tests.integrations.zoho.conftest import books
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-REGIONS = ("us", "eu", "in", "au", "jp", "ca", "cn", "sa")
+REGIONS = ("us", "eu", "in", "au", "jp", "ca", "cn", "sa", "uk")
 
 
 def _local(url: str) -> str:
