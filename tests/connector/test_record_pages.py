@@ -304,6 +304,11 @@ def test_a_paused_vendor_is_shown_on_flow_and_record_pages(alice_client, alice):
     progress = alice_client.get(reverse("flow_progress", args=[flow.pk])).content.decode()
     assert "Paused" in progress and "resumes by itself" in progress
     assert "Paused" in page(alice_client, record)
+    # Connection and flow badges say so wherever they are shown.
+    for name in ("connections", "dashboard", "flows"):
+        html = alice_client.get(reverse(name)).content.decode()
+        assert "badge-paused_breaker" in html, name
+    assert "Paused until" in alice_client.get(reverse("connections")).content.decode()
 
 
 def test_alerts_close_themselves_when_the_cause_is_gone(alice, fake_flow, queued):
