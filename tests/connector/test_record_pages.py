@@ -361,3 +361,14 @@ def test_repeated_attempts_fold_into_one_line_with_a_count(alice):
     assert [(e.event.kind, e.count) for e in entries] == [("received", 1), ("failed", 5)]
     assert entries[1].related == ["API call: POST https://books.example/invoices → 503 in 80 ms"]
     assert [title for title, _ in entries[1].details][0] == "Response body (POST → 503)"
+
+
+def test_the_api_gives_the_business_result_and_searches_by_document_number(alice_client, alice):
+    record = zoho_record(
+        alice.org,
+        target_ref="INV-000042",
+        result={"kind": "invoice", "label": "Invoice", "number": "INV-000042", "total": "36.47", "currency": "USD"},
+    )
+    found = alice_client.get("/api/v1/records/", {"q": "INV-000042"}).json()["results"]
+    assert [r["id"] for r in found] == [record.pk]
+    assert found[0]["target_ref"] == "INV-000042" and found[0]["result"]["total"] == "36.47"

@@ -50,6 +50,8 @@ class RecordSerializer(serializers.ModelSerializer):
             "status",
             "target_id",
             "target_url",
+            "target_ref",
+            "result",
             "payload",
             "attempts",
             "last_error",
