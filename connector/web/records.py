@@ -32,12 +32,13 @@ def live_context(record: Record) -> dict:
     newest = list(Event.objects.for_org(record.organization).filter(record=record).order_by("-id")[: MAX_EVENTS + 1])
     events = list(reversed(newest[:MAX_EVENTS]))
     last_failure = next((e for e in newest if e.kind == Event.Kind.FAILED), None)
+    last_replay = next((e for e in newest if e.kind == Event.Kind.REPLAYED), None)
     source, target = record_sides(record)
     now = timezone.now()
     differs = bool(record.source_payload) and record.source_payload != record.payload
     return {
         "record": record,
-        "outcome": outcome_of(record, last_failure=last_failure),
+        "outcome": outcome_of(record, last_failure=last_failure, last_replay=last_replay),
         "live": record.status == Record.Status.PENDING,
         "poll_every": POLL_EVERY,
         "entries": timeline(events),

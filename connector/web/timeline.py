@@ -141,10 +141,12 @@ def row_result(record: Record) -> tuple[str, str]:
     return "ok", result_line(record.result) if record.result else "Synced"
 
 
-def outcome_of(record: Record, *, last_failure: Event | None = None) -> Outcome:
-    """The card at the top of a record page and the Result cell of the audit log."""
+def outcome_of(record: Record, *, last_failure: Event | None = None, last_replay: Event | None = None) -> Outcome:
+    """The card at the top of a record page: what happened, in a merchant's words."""
     target_system = system_name(record_sides(record)[1].system)
     status = record.status
+    if status == Record.Status.PENDING and last_replay and (last_failure is None or last_replay.pk > last_failure.pk):
+        return Outcome("Replaying", "It runs again from fresh source data in a moment.", tone="busy")
     if status == Record.Status.NEEDS_REVIEW:
         return Outcome("Needs review", record.last_error, record.remediation, tone="warn")
     if status == Record.Status.FAILED:

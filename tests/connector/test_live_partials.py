@@ -48,6 +48,7 @@ def test_replay_from_the_page_swaps_in_a_polling_partial(alice_client, flow, mon
     answer = alice_client.post(reverse("record_replay", args=[record.pk]), **HTMX)
     html = answer.content.decode()
     assert answer.status_code == 200 and 'id="record-live"' in html and POLLING in html
+    assert "Replaying" in html  # not the old failure: it is running again
     assert queued == [(record.pk, True)]
     assert Event.objects.filter(record=record, kind=Event.Kind.REPLAYED).exists()
     # Without htmx (no JavaScript) Replay still works: back to the page.
