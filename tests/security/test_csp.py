@@ -9,6 +9,7 @@ merchant can open with GET (Settings pages included once they exist)."""
 from __future__ import annotations
 
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
@@ -215,3 +216,23 @@ def test_the_api_docs_page_runs_under_the_policy(alice_client):
     assert '<script src="/api/docs/?script="></script>' in response.content.decode()
     script = alice_client.get(reverse("api-docs") + "?script=")
     assert script.status_code == 200 and "javascript" in script["Content-Type"]
+
+
+def test_no_template_carries_inline_script_or_style():
+    """Pages the crawl does not open (sandbox pages, partials, e-mails) are checked at the source."""
+    import re
+
+    from django.conf import settings
+
+    root = Path(settings.BASE_DIR)
+    forbidden = re.compile(
+        r"""<style\b|\sstyle\s*=|\son[a-z]+\s*=\s*["']|<script(?![^>]*\bsrc=)[^>]*>|javascript:""", re.I
+    )
+    comment = re.compile(r"{%\s*comment\s*%}.*?{%\s*endcomment\s*%}|{#.*?#}", re.S)
+    found = []
+    for path in sorted(root.glob("**/templates/**/*.html")):
+        if ".venv" in path.parts or "var" in path.parts:
+            continue
+        text = comment.sub("", path.read_text())
+        found += [f"{path.relative_to(root)}: {m.group(0)!r}" for m in forbidden.finditer(text)]
+    assert not found, "\n".join(found)
