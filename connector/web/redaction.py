@@ -7,20 +7,36 @@ import re
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-SECRET_KEY_PARTS = ("token", "secret", "password", "authorization", "api_key", "apikey", "consumer_key", "signature")
+from connector.logs import redact_text
+
+SECRET_KEY_PARTS = (
+    "token",
+    "secret",
+    "password",
+    "authorization",
+    "api_key",
+    "apikey",
+    "consumer_key",
+    "signature",
+    "ticket",
+    "cookie",
+)
 
 
 def is_secret_key(key: str) -> bool:
-    lowered = key.lower()
+    lowered = key.lower().replace("-", "_")  # ShipStation V2's header is "API-Key"
     return any(part in lowered for part in SECRET_KEY_PARTS)
 
 
 def redact(value: Any) -> Any:
-    """A copy of `value` with every secret-looking key's value masked, at any depth."""
+    """A copy of `value` with every secret-looking key's value masked, at any depth, and secrets
+    inside text values (`Authorization: Basic ...` in a logged header line) masked too."""
     if isinstance(value, dict):
         return {k: ("[redacted]" if is_secret_key(str(k)) else redact(v)) for k, v in value.items()}
     if isinstance(value, list):
         return [redact(v) for v in value]
+    if isinstance(value, str):
+        return redact_text(value)
     return value
 
 
@@ -58,5 +74,6 @@ def redact_body(text: str) -> str:
                 [(k, "[redacted]" if is_secret_key(k) or k.lower() in _SECRET_FORM_FIELDS else v) for k, v in pairs],
                 safe="[]",
             )
+    text = redact_text(text)  # first: it keeps an Authorization scheme and masks what follows it
     text = _SECRET_ELEMENT.sub(lambda m: f"{m['open']}[redacted]{m['close']}", text)
     return _SECRET_PAIR.sub(lambda m: f"{m['key']}{m['quote']}[redacted]", text)

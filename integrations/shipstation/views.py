@@ -87,5 +87,8 @@ def disconnect(request, pk: int):
         messages.success(request, f"Disconnected; {removed} webhook(s) removed from ShipStation.")
     except ApiError as exc:
         messages.error(request, f"Disconnected here, but ShipStation's webhooks could not be removed: {exc.message}")
-    Connection.objects.filter(pk=connection.pk).update(status=Connection.Status.DISABLED)
+    # A disconnected store keeps no keys: the API key and secret (and V2 key) are erased, not just unused.
+    connection.status = Connection.Status.DISABLED
+    connection.credentials = {}
+    connection.save(update_fields=["status", "credentials", "updated_at"])
     return redirect("connections")
