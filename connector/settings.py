@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files served from our static files, not a CDN
     "allauth",
     "allauth.account",
     "accounts",
@@ -229,6 +230,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Connections, flows, records, events and replay, scoped to your organisation.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # /api/docs/ loads Swagger UI from our own static files (drf-spectacular-sidecar): no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- Vendor OAuth apps (registered with each vendor; sandboxes use built-in values) -------------
