@@ -81,6 +81,12 @@ HOOK_CACHE_SECONDS = 10.0
 _hook_cache: dict[tuple, tuple[float, Connection | None]] = {}
 
 
+def forget_hook_token(token: str) -> None:
+    """Drop this process's cached lookups of a webhook URL token (a rotated token must 404 at once)."""
+    for key in [k for k in list(_hook_cache) if k[1] == token]:  # list(): other threads may insert
+        _hook_cache.pop(key, None)
+
+
 def hook_connection(system: str, token: str, *fields: str, fresh: bool = False) -> Connection | None:
     """The active connection a webhook URL token names, or None.
 

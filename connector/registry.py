@@ -49,6 +49,11 @@ class SystemInfo:
     target_adapter: type | None = None
     # callable(delivery) run by connector.tasks.process_delivery for this system's webhooks.
     delivery_handler: Callable | None = None
+    # callable(connection, previous_token) -> str, run by connector.webhook_tokens after the connection's
+    # webhook URL token was replaced: points the vendor's webhooks at the new address (with a new secret
+    # where the system signs with one), removes those at the old address, and says what it did; raises
+    # ApiError when the vendor refused. None: the system receives no webhooks, nothing to rotate.
+    rotate_webhooks: Callable | None = None
 
 
 @dataclass(frozen=True)

@@ -10,12 +10,14 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from connector.web.health import healthz
+from connector.web.webhook_address import rotate_webhook_token_view
 
 # A malformed query parameter (connector.web.params.InvalidParam) is a 400 page that names it.
 handler400 = "connector.web.params.bad_request"
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path("connections/<int:pk>/rotate-webhook-token/", rotate_webhook_token_view, name="rotate_webhook_token"),
     path("accounts/", include("allauth.urls")),
     path("", include("accounts.urls")),
     path("", include("connector.web.urls")),

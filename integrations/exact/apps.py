@@ -9,6 +9,7 @@ class ExactConfig(AppConfig):
     def ready(self) -> None:
         from connector.registry import AuthKind, Role, SystemInfo, register_system
         from integrations.exact.adapter import ExactSource, ExactTarget
+        from integrations.exact.subscriptions import rotate_webhooks
 
         register_system(
             SystemInfo(
@@ -30,5 +31,6 @@ class ExactConfig(AppConfig):
                 ),
                 source_adapter=ExactSource,
                 target_adapter=ExactTarget,
+                rotate_webhooks=rotate_webhooks,
             )
         )

@@ -24,7 +24,7 @@ from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
 
-from connector.http import ApiError
+from connector.http import ApiError, Permanent
 from connector.models import Connection
 
 logger = logging.getLogger(__name__)
@@ -164,3 +164,13 @@ def unsubscribe(connection: Connection) -> int:
     if status(connection):
         _store(connection, None)
     return deleted
+
+
+def rotate_webhooks(connection: Connection, previous_token: str) -> str:
+    """Registry hook after the webhook address changed: `subscribe` deletes our subscriptions whose
+    callback is no longer our URL (the old address) and subscribes the new one. Exact signs with the
+    app's webhook secret, not a per-connection one, so there is no secret to renew."""
+    outcome = subscribe(connection)
+    if outcome["state"] == FAILED:
+        raise Permanent(outcome["message"])
+    return outcome["message"]

@@ -25,6 +25,7 @@ class ShipStationConfig(AppConfig):
     def ready(self) -> None:
         from connector.registry import AuthKind, Role, SystemInfo, register_system
         from integrations.shipstation.adapter import ShipStationSource, ShipStationTarget
+        from integrations.shipstation.connection import rotate_webhooks
 
         register_system(
             SystemInfo(
@@ -39,5 +40,6 @@ class ShipStationConfig(AppConfig):
                 docs=DOCS,
                 source_adapter=ShipStationSource,
                 target_adapter=ShipStationTarget,
+                rotate_webhooks=rotate_webhooks,
             )
         )

@@ -325,6 +325,13 @@ class ShipStationV2Client(ApiClient):
             raise ValueError(f"not a V2 webhook id: {webhook_id!r}")
         self.request("DELETE", f"v2/environment/webhooks/{webhook_id}")
 
+    def update_webhook_url(self, webhook_id: str, url: str) -> None:
+        """`PUT /v2/environment/webhooks/{webhook_id}` "Update the webhook url property" (V2-OAS, 204).
+        V2 allows one URL per event, so moving a webhook is an update, not a second create."""
+        if not webhook_id.startswith("se-"):
+            raise ValueError(f"not a V2 webhook id: {webhook_id!r}")
+        self.request("PUT", f"v2/environment/webhooks/{webhook_id}", json={"url": url})
+
     def list_inventory(self, *, sku: str | None = None, limit: int | None = None) -> Iterator[dict]:
         """`GET /v2/inventory` (V2-OAS getInventoryLevels); pages via `links.next.href` on our host.
 

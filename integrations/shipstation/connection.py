@@ -130,7 +130,11 @@ def mark_active(connection: Connection) -> None:
 
 
 def webhook_url(connection: Connection) -> str:
-    return settings.PUBLIC_BASE_URL + reverse("shipstation_webhook", args=[connection.webhook_token])
+    return _hook_url(connection.webhook_token)
+
+
+def _hook_url(token: str) -> str:
+    return settings.PUBLIC_BASE_URL + reverse("shipstation_webhook", args=[token])
 
 
 @dataclass(frozen=True)
@@ -228,3 +232,29 @@ def remove_for(connection: Connection) -> int:
     if api_version(connection) == "v2":
         return remove_v2_webhooks(connection, v2_client_for(connection))
     return remove_webhooks(connection, client_for(connection))
+
+
+def rotate_webhooks(connection: Connection, previous_token: str) -> str:
+    """Registry hook after the webhook address changed. V1: subscribe our events at the new address
+    first (so nothing is missed for longer than needed), then unsubscribe ours at the old one. V2:
+    move ours to the new address. V1 webhooks carry no secret; V2 deliveries are signed with
+    ShipStation's keys, so there is no secret to renew."""
+    old_url = _hook_url(previous_token)
+    if api_version(connection) == "v2":
+        # V2 takes one URL per event: our webhooks are moved (PUT url), then any missing one created.
+        v2 = v2_client_for(connection)
+        with reauth_on_401(connection):
+            stale = [h for h in v2.list_webhooks() if isinstance(h, dict) and h.get("url") == old_url]
+            for hook in stale:
+                v2.update_webhook_url(str(hook.get("webhook_id") or ""), webhook_url(connection))
+        states = ensure_v2_webhooks(connection, v2)
+        done = f"{len(stale)} webhook(s) moved there"
+    else:
+        v1 = client_for(connection)
+        states = ensure_webhooks(connection, v1)
+        with reauth_on_401(connection):
+            stale = [h for h in v1.list_webhooks() if h.get("Url") == old_url]
+            for hook in stale:
+                v1.unsubscribe_webhook(hook["WebHookID"])
+        done = f"{len(stale)} webhook(s) at the old address removed"
+    return f"ShipStation calls it for {', '.join(s.event for s in states)}; {done}."

@@ -10,6 +10,7 @@ class WooCommerceConfig(AppConfig):
         from connector.registry import AuthKind, Role, SystemInfo, register_system
 
         from .adapter import WooCommerceSource
+        from .connect import rotate_webhooks
 
         register_system(
             SystemInfo(
@@ -30,5 +31,6 @@ class WooCommerceConfig(AppConfig):
                     "Stores on HTTPS only."
                 ),
                 source_adapter=WooCommerceSource,
+                rotate_webhooks=rotate_webhooks,
             )
         )

@@ -140,6 +140,24 @@ def register_webhooks(connection: Connection) -> dict:
     return ids
 
 
+def rotate_webhooks(connection: Connection, previous_token: str) -> str:
+    """Registry hook after the webhook address changed: a new signing secret, and our webhooks in the
+    store moved to the new address with it. `PUT /webhooks/<id>` takes `delivery_url` and `secret`
+    (WooCommerce core, WC_REST_Webhooks_V1_Controller::update_item); a topic still missing is created."""
+    old_url = settings.PUBLIC_BASE_URL + reverse("woocommerce_webhook", args=[previous_token])
+    connection.webhook_secret = new_webhook_secret()
+    connection.save(update_fields=["webhook_secret", "updated_at"])
+    client = client_for(connection)
+    url = delivery_url(connection)
+    moved = 0
+    for hook in client.list_webhooks():
+        if hook.get("delivery_url") == old_url:
+            client.update_webhook(hook["id"], delivery_url=url, secret=connection.webhook_secret, status="active")
+            moved += 1
+    register_webhooks(connection)
+    return f"{moved} store webhook(s) moved to it with a new signing secret."
+
+
 def webhook_status(connection: Connection) -> list[dict]:
     """Our webhooks as the store reports them: topic, id, status (or "missing")."""
     client = client_for(connection)

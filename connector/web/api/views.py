@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import pagination, status, viewsets
+from rest_framework import serializers as drf_serializers
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
+from accounts.permissions import IsOrganizationAdmin
 from connector import engine
 from connector.inbox import replay_delivery
 from connector.models import Connection, Delivery, Event, Flow, Record
 from connector.web.api import serializers
+from connector.web.api.permissions import IsOrganizationMember
 from connector.web.audit import filter_records
 from connector.web.params import InvalidParam, choice_param, id_param
+from connector.webhook_tokens import NotRotatable, rotate_webhook_token
 
 
 class KeysetPagination(pagination.CursorPagination):
@@ -42,6 +46,39 @@ class TenantViewSet(viewsets.ReadOnlyModelViewSet):
 class ConnectionViewSet(TenantViewSet):
     model = Connection
     serializer_class = serializers.ConnectionSerializer
+
+    @extend_schema(
+        request=None,
+        responses=inline_serializer(
+            "WebhookRotation",
+            {
+                "reregistered": drf_serializers.BooleanField(),
+                "message": drf_serializers.CharField(),
+                "connection": serializers.ConnectionSerializer(),
+            },
+        ),
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path="rotate-webhook-token",
+        permission_classes=[IsOrganizationMember, IsOrganizationAdmin],
+    )
+    def rotate_webhook_token(self, request, pk=None):
+        """Give the connection a new webhook address and re-register the vendor's webhooks at it; the
+        old address answers 404 from then on. Owners and admins; 409 when there is nothing to rotate."""
+        connection = self.get_object()
+        try:
+            rotation = rotate_webhook_token(connection, user=request.user)
+        except NotRotatable as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        return Response(
+            {
+                "reregistered": rotation.reregistered,
+                "message": rotation.message,
+                "connection": self.get_serializer(connection).data,
+            }
+        )
 
 
 class FlowViewSet(TenantViewSet):
