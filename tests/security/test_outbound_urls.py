@@ -249,3 +249,54 @@ def test_production_refuses_everything_else(production, pointer):
     with pytest.raises(RefusedURL):
         list(production.follow(pointer))
     assert production.sent == []
+
+
+# --- Exact Online's `__next` paging links: vendor data, through the same guard --------------------
+
+
+@pytest.fixture
+def exact_api(monkeypatch):
+    """An Exact-shaped API on a 127.0.0.1 stub, named `localhost` in the connection's base URL."""
+    from integrations.exact import client as exact_client
+
+    monkeypatch.setattr(exact_client.provider, "access_token", lambda connection: "EXACT-TOKEN")
+    server = StubServer()
+    yield server
+    server.close()
+
+
+def exact_client_for(api: StubServer):
+    from integrations.exact.client import ExactClient
+
+    base = f"http://localhost:{api.server.server_port}"
+    connection = Connection(system="exact", settings={"base_url": base, "division": 7, "country": "nl"})
+    return ExactClient(connection, sleep=lambda s: None)
+
+
+def test_exact_next_links_to_another_host_are_refused_before_anything_is_sent(exact_api, attacker):
+    port, evil = exact_api.server.server_port, attacker.server.server_port
+    for next_link in (
+        f"http://127.0.0.1:{evil}\\@localhost:{port}/api/v1/7/crm/Accounts?$skiptoken=guid'1'",
+        f"http://localhost:{port}@127.0.0.1:{evil}/api/v1/7/crm/Accounts?$skiptoken=guid'1'",
+        f"http://127.0.0.1:{evil}/api/v1/7/crm/Accounts?$skiptoken=guid'1'",
+        f"http://localhost:{port}/api/v1/8/crm/Accounts?$skiptoken=guid'1'",  # another division's path
+        "/api/v1/7/crm/Accounts?$skiptoken=guid'1'",  # not an absolute link
+    ):
+        exact_api.queue(200, {"d": {"results": [{"ID": "a"}], "__next": next_link}})
+        client = exact_client_for(exact_api)
+        with pytest.raises(RefusedURL):
+            list(client.iter_results("crm/Accounts", {"$select": "ID"}))
+        assert client.calls == 1, next_link
+    assert attacker.requests == []
+    assert all(r["headers"]["Authorization"] == "Bearer EXACT-TOKEN" for r in exact_api.requests)
+
+
+def test_exact_next_links_on_the_own_host_are_followed_as_path_and_query(exact_api):
+    port = exact_api.server.server_port
+    exact_api.queue(
+        200, {"d": {"results": [{"ID": "a"}], "__next": f"HTTP://LOCALHOST:{port}/api/v1/7/crm/Accounts?$skiptoken=2"}}
+    )
+    exact_api.queue(200, {"d": {"results": [{"ID": "b"}]}})
+    rows = list(exact_client_for(exact_api).iter_results("crm/Accounts", {"$select": "ID"}))
+    assert [r["ID"] for r in rows] == ["a", "b"]
+    assert exact_api.requests[1]["path"] == "/api/v1/7/crm/Accounts?$skiptoken=2"
