@@ -152,7 +152,10 @@ def body_text(body: bytes | str | None, limit: int = BODY_LOG_LIMIT) -> str:
 
 
 def redact_url(url: str) -> str:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. "http://[::1/": a refused pointer is shown, never parsed further
+        return "[unparseable URL]"
     if not parts.query:
         return url
     query = [(k, "[redacted]" if k.lower() in SECRET_PARAM_NAMES else v) for k, v in parse_qsl(parts.query, True)]

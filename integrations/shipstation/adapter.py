@@ -270,9 +270,12 @@ def _today():
 
 
 def _host(url: str) -> str:
-    from urllib.parse import urlsplit
-
-    return urlsplit(url).netloc[:200]
+    """The authority of a refused pointer, for its audit event. Cut out, never parsed: the URL is hostile
+    and a parser may raise on it (urlsplit does on `http://[::1/`)."""
+    rest = url.partition("://")[2]
+    for separator in "/?#":
+        rest = rest.split(separator, 1)[0]
+    return rest[:200]
 
 
 class ShipStationTarget(_ShipStationAdapter, TargetAdapter):

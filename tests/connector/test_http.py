@@ -263,6 +263,7 @@ def test_connection_refused_is_transient(stub):
 def test_redact_url_masks_secret_parameters():
     url = redact_url("https://h/x?consumer_key=ck_1&consumer_secret=cs_2&page=3")
     assert "ck_1" not in url and "cs_2" not in url and "page=3" in url
+    assert redact_url("http://[::1/x?consumer_secret=cs_2") == "[unparseable URL]"  # urlsplit raises here
 
 
 def test_backoff_grows_and_is_capped():

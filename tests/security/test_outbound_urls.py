@@ -104,6 +104,7 @@ def attack_urls(attacker_port: int, api_port: int) -> list[str]:
         f"http://attacker.invalid{path}",
         f"https://{api}{path}",  # another scheme than the connection's
         f"http://{api}/sandbox/shipstation/../../admin/",  # dot segments
+        "http://[::1/sandbox/shipstation/orders",  # urlsplit raises on this one
     ]
 
 
