@@ -51,6 +51,9 @@ def test_a_delivery_shows_headers_body_answer_and_the_records_it_produced(alice_
     assert "HTTP 200" in html and "stored before we answered" in html
     assert "Records it produced" in html and reverse("record_detail", args=[record.pk]) in html
     assert "Order 1001" in html
+    # The record's timeline links back to the delivery it came from.
+    record_html = alice_client.get(reverse("record_detail", args=[record.pk])).content.decode()
+    assert reverse("delivery_detail", args=[d.pk]) in record_html
     # The list links each delivery to its page.
     listing = alice_client.get(reverse("deliveries")).content.decode()
     assert reverse("delivery_detail", args=[d.pk]) in listing
