@@ -3,6 +3,9 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The port the demo serves on; the settings derive PUBLIC_BASE_URL's default from it.
+PORT ?= 8000
+export PORT
 
 .PHONY: demo test lint format migrate bench clean
 
@@ -23,7 +26,7 @@ demo: $(STAMP) .env
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py demo
 	@echo "Starting web + worker + beat (Ctrl-C stops all three)..."
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile --port $${PORT:-8000}
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile --port $(PORT)
 
 migrate: $(STAMP) .env
 	$(BIN)/python manage.py migrate --noinput

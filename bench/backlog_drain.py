@@ -58,9 +58,9 @@ def run(args, tmp: Path) -> int:
     from connector.models import Connection, Event, Flow
     from connector.redis import get_redis
     from integrations.shipstation.sandbox.models import SandboxAccount
-    from integrations.zoho.demo import connect_through_consent
     from integrations.zoho.sandbox import state as zoho_state
     from integrations.zoho.sandbox.models import SandboxZohoDocument
+    from tests.integrations.zoho.consent import connect_through_consent
 
     get_redis().flushdb()
     base = settings.PUBLIC_BASE_URL
@@ -69,7 +69,7 @@ def run(args, tmp: Path) -> int:
     Membership.objects.create(user=user, organization=org, role="owner")
 
     # Zoho through its consent page, with a scaled limit on both sides.
-    zoho_org = zoho_state.create_org("us", "books@bench.example", "Bench Books")
+    zoho_org = zoho_state.create_org("us", "books@bench.example", "Bench Books", organization=org)
     zoho_org.rate_limit_per_minute = args.per_minute
     zoho_org.daily_limit = 10**6
     zoho_org.save()

@@ -28,8 +28,6 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import requests
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
@@ -98,28 +96,22 @@ def run(args) -> int:
     import django
 
     django.setup()
-    from django.conf import settings
     from django.db import connections
 
     from accounts.models import Organization
     from connector.models import Connection
     from connector.redis import get_redis
-    from integrations.exact.sandbox import state
+    from integrations.exact.sandbox import faults, state
     from integrations.exact.sandbox.models import SandboxExactToken, SandboxExactUser
     from integrations.exact.sandbox.oauth import issue, min_refresh_age
 
     redis = get_redis()
     redis.flushdb()
-    base = settings.PUBLIC_BASE_URL
     org = Organization.objects.create(name="Bench")
     email = f"bench-{time.time_ns()}@exact.example"  # a fresh sandbox user: counters start at 0
     user, divisions = state.create_company("nl", email, "Bench BV", seed=False)
-    knob = requests.post(
-        f"{base}/sandbox/exact/_control/faults",
-        json={"division": divisions[0].code, "token_seconds": args.token_seconds},
-        timeout=10,
-    )
-    knob.raise_for_status()
+    refused = faults.apply(divisions[0], {"token_seconds": args.token_seconds})  # the fault knob, in-process
+    assert not refused, refused
     tokens = issue(user)
     now = time.time()
     connection = Connection.objects.create(

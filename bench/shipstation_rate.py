@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from _harness import embedded_redis, free_port  # noqa: E402
 
 
-def start_server(tmp: Path, redis_url: str) -> tuple[subprocess.Popen, str]:
+def start_server(tmp: Path, redis_url: str) -> tuple[subprocess.Popen, str, dict]:
     port = free_port()
     env = {
         **os.environ,
@@ -54,19 +54,32 @@ def start_server(tmp: Path, redis_url: str) -> tuple[subprocess.Popen, str]:
     base = f"http://127.0.0.1:{port}/sandbox/shipstation"
     for _ in range(200):
         try:
-            requests.post(base + "/_control/faults", timeout=1)
-            return server, base
+            requests.get(base.rsplit("/sandbox/", 1)[0] + "/healthz", timeout=1)
+            return server, base, env
         except requests.ConnectionError:
             time.sleep(0.1)
     server.kill()
     raise SystemExit(f"server did not start; see {tmp / 'server.log'}")
 
 
-def seed(base: str, count: int, limit: int, window: float) -> tuple[str, str, list[int]]:
-    account = requests.post(
-        base + "/_control/accounts", json={"name": "bench", "rate_limit": 100000, "rate_window_seconds": 60}, timeout=10
-    ).json()
-    auth = (account["api_key"], account["api_secret"])
+SEED_ACCOUNT = (
+    "from integrations.shipstation.sandbox.models import SandboxAccount as A; "
+    "a = A.objects.create(name='bench', rate_limit=100000, rate_window_seconds=60); print(a.api_key, a.api_secret)"
+)
+
+
+def seed(base: str, env: dict, count: int, limit: int, window: float) -> tuple[str, str, list[int]]:
+    # The account is made in the sandbox's database (its _control endpoints need a signed-in
+    # organisation); from here on it is driven by its own keys, as ShipStation's API is.
+    made = subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), "shell", "-c", SEED_ACCOUNT],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    auth = tuple(made.stdout.split()[-2:])
     address = {
         "name": "Bench Buyer",
         "street1": "1 Main St",
@@ -148,9 +161,9 @@ def main() -> int:
         )
         if os.environ.get("REDIS_URL", "").startswith("redis+socket://"):
             redis_url = "unix://" + redis_url[len("redis+socket://") :]
-        server, base = start_server(tmp, redis_url)
+        server, base, env = start_server(tmp, redis_url)
         try:
-            key, secret, ids = seed(base, args.orders, args.limit, args.window)
+            key, secret, ids = seed(base, env, args.orders, args.limit, args.window)
             import redis as redis_py
 
             bucket_store = redis_py.Redis.from_url(redis_url)

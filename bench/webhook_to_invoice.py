@@ -58,16 +58,15 @@ def main() -> int:
     from accounts.models import Membership, Organization
     from connector.models import Connection, Flow
     from connector.redis import get_redis
-    from integrations.woocommerce.demo import demo_setup as woo_demo
-    from integrations.zoho.demo import demo_setup as zoho_demo
+    from connector.registry import sandbox_of
     from integrations.zoho.sandbox.models import SandboxZohoDocument, SandboxZohoOrg
 
     get_redis().flushdb()
     user = get_user_model().objects.create_user("bench", "bench@example.com", "x")
     org = Organization.objects.create(name="Bench")
     Membership.objects.create(user=user, organization=org, role="owner")
-    store = woo_demo(org, user)
-    zoho = zoho_demo(org, user)
+    store = sandbox_of("woocommerce").provision(org, user)  # what the Try buttons make, connected
+    zoho = sandbox_of("zoho").provision(org, user)
     # "Instant" vendors: Zoho's 100 calls a minute would set the pace otherwise (its own benchmark).
     zoho_org = SandboxZohoOrg.objects.get(organization_id=zoho["organization_id"])
     SandboxZohoOrg.objects.filter(pk=zoho_org.pk).update(rate_limit_per_minute=100_000)

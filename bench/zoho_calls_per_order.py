@@ -1,7 +1,8 @@
 """Zoho calls per order in the steady state (customer and items already known). Budget: ≤ 1.2.
 
-Standalone: creates a throw-away test database, a sandbox Zoho organisation connected through the
-consent page (in-process, no web server), warms up with one order (learns the contact and the
+Standalone: creates a throw-away test database, the organisation's sandbox Zoho organisation
+connected by the sandbox's own provisioning (no web server; the measured client's session answers
+through django.test.Client, mounted on that one session), warms up with one order (learns the contact and the
 items), then syncs ORDERS new orders and ORDERS edits of them through ZohoBooksTarget, counting the
 calls both on the client side (on_call) and as the sandbox received them.
 
@@ -19,6 +20,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
 
 import django  # noqa: E402
@@ -54,21 +56,22 @@ def order(number: str, customer, total: Decimal = Decimal("36.47")):
 
 
 def run() -> int:
+    from _inprocess import InProcessTransport
+    from django.conf import settings
     from django.contrib.auth import get_user_model
 
     from accounts.models import Membership, Organization
     from connector.canonical import Customer
     from connector.models import Connection
+    from connector.registry import sandbox_of
     from integrations.zoho.adapter import ZohoBooksTarget
-    from integrations.zoho.demo import demo_setup
     from integrations.zoho.sandbox import faults
-    from integrations.zoho.sandbox.inprocess import serve_in_process
     from integrations.zoho.sandbox.models import SandboxZohoDocument, SandboxZohoOrg
 
     user = get_user_model().objects.create_user(username="bench", email="bench@example.com", password="x" * 20)
     org = Organization.objects.create(name="Bench Ltd")
     Membership.objects.create(user=user, organization=org, role="owner")
-    facts = demo_setup(org, user)
+    facts = sandbox_of("zoho").provision(org, user)
     sandbox = SandboxZohoOrg.objects.get(organization_id=facts["organization_id"])
     sandbox.rate_limit_per_minute = sandbox.daily_limit = 10**6  # calls are measured here, not time
     sandbox.save()
@@ -78,18 +81,18 @@ def run() -> int:
 
     calls = []
     customer = Customer(key="ada@example.com", email="ada@example.com", name="Ada Lovelace")
-    with serve_in_process():
-        target = ZohoBooksTarget(connection, on_call=calls.append)
-        target.upsert("invoice", order("WARM-UP", customer), target_id=None)
-        client_before, sandbox_before = len(calls), faults.total_calls(sandbox)
-        ids = {}
-        for n in range(ORDERS):
-            new = order(f"B-{n}", customer)
-            ids[new.number] = target.find("invoice", new)
-            ids[new.number] = target.upsert("invoice", new, target_id=ids[new.number]).target_id
-        for n in range(ORDERS):  # edits: the engine passes the stored target id
-            edited = dataclasses.replace(order(f"B-{n}", customer), shipping=Decimal("6.95"), total=Decimal("37.47"))
-            target.upsert("invoice", edited, target_id=ids[edited.number])
+    target = ZohoBooksTarget(connection, on_call=calls.append)
+    target.client.session.mount(settings.PUBLIC_BASE_URL + "/", InProcessTransport(settings.PUBLIC_BASE_URL))
+    target.upsert("invoice", order("WARM-UP", customer), target_id=None)
+    client_before, sandbox_before = len(calls), faults.total_calls(sandbox)
+    ids = {}
+    for n in range(ORDERS):
+        new = order(f"B-{n}", customer)
+        ids[new.number] = target.find("invoice", new)
+        ids[new.number] = target.upsert("invoice", new, target_id=ids[new.number]).target_id
+    for n in range(ORDERS):  # edits: the engine passes the stored target id
+        edited = dataclasses.replace(order(f"B-{n}", customer), shipping=Decimal("6.95"), total=Decimal("37.47"))
+        target.upsert("invoice", edited, target_id=ids[edited.number])
     client_calls = len(calls) - client_before
     sandbox_calls = faults.total_calls(sandbox) - sandbox_before
     invoices = SandboxZohoDocument.objects.filter(org=sandbox, kind="invoice").count()

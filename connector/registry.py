@@ -73,8 +73,23 @@ class FlowPreset:
     runner: Callable | None = None  # callable(flow) -> summary dict, run by poll_flow
 
 
+@dataclass(frozen=True)
+class SandboxInfo:
+    """What a system's sandbox app contributes. Sandbox apps are installed only when SANDBOX_ENABLED
+    and register themselves in `AppConfig.ready()`, so a production process has no entry here and
+    product code reaches a sandbox only through this registry, never by importing it."""
+
+    system: str  # the SystemInfo.key it emulates
+    # callable(organization, user) -> dict of facts (credentials, pages). Creates the organisation's
+    # sandbox account when it has none and connects it when it is not connected; safe to call again.
+    provision: Callable
+    page_url_name: str = ""  # the organisation's sandbox page (keys, orders, fault knobs)
+    try_url_name: str = ""  # POST from the Connect page: provision, then connect through the usual path
+
+
 _systems: dict[str, SystemInfo] = {}
 _presets: dict[str, FlowPreset] = {}
+_sandboxes: dict[str, SandboxInfo] = {}
 
 
 class RegistryError(LookupError):
@@ -95,6 +110,23 @@ def register_preset(preset: FlowPreset) -> FlowPreset:
         raise RegistryError(f"flow preset {preset.key!r} is registered twice with different definitions")
     _presets[preset.key] = preset
     return preset
+
+
+def register_sandbox(info: SandboxInfo) -> SandboxInfo:
+    existing = _sandboxes.get(info.system)
+    if existing is not None and existing != info:
+        raise RegistryError(f"sandbox {info.system!r} is registered twice with different definitions")
+    _sandboxes[info.system] = info
+    return info
+
+
+def sandbox_of(system_key: str) -> SandboxInfo | None:
+    """The sandbox emulating `system_key`, or None (sandboxes off, or none for that system)."""
+    return _sandboxes.get(system_key)
+
+
+def sandboxes() -> list[SandboxInfo]:
+    return [_sandboxes[s.key] for s in systems() if s.key in _sandboxes]
 
 
 def systems() -> list[SystemInfo]:

@@ -28,7 +28,10 @@ if not SECRET_KEY:
     )
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
-PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# Served on PORT (make demo, honcho); the default public URL follows it so sandbox base URLs and
+# OAuth redirects point where the server listens.
+PORT = env.int("PORT", default=8000)
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default=f"http://127.0.0.1:{PORT}").rstrip("/")
 
 # Sandboxes (DESIGN §9) are test doubles: only the demo and the tests switch them on.
 SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=False)
@@ -60,6 +63,14 @@ INSTALLED_APPS = [
     "integrations.exact",
     "integrations.qbdesktop",
 ]
+# Each integration's emulator is an app of its own beside it (integrations/<system>/sandbox/),
+# installed only with sandboxes on: a production database has no sandbox table (DESIGN §9).
+if SANDBOX_ENABLED:
+    INSTALLED_APPS += [
+        f"{app}.sandbox"
+        for app in INSTALLED_APPS
+        if app.startswith("integrations.") and (BASE_DIR / app.replace(".", "/") / "sandbox" / "apps.py").exists()
+    ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

@@ -29,11 +29,17 @@ urlpatterns = [
 
 
 def _integration_urls() -> list:
-    """Each integration app may have `urls.py` with `urlpatterns` (mounted at the root: its connect
-    views under /integrations/<label>/, its webhooks under /hooks/<label>/) and `sandbox_urlpatterns`
-    (mounted under /sandbox/<label>/ only when SANDBOX_ENABLED). No core file names an integration."""
+    """Each integration app may have `urls.py` with `urlpatterns`, mounted at the root (its connect
+    views under /integrations/<label>/, its webhooks under /hooks/<label>/). Each sandbox app (an
+    app with `sandbox_of`, installed only when SANDBOX_ENABLED) has its own `urls.py`, mounted under
+    /sandbox/<system>/. No core file names an integration, and none imports a sandbox."""
     patterns = []
     for config in apps.get_app_configs():
+        system = getattr(config, "sandbox_of", None)
+        if system:
+            if settings.SANDBOX_ENABLED:
+                patterns.append(path(f"sandbox/{system}/", include(f"{config.name}.urls")))
+            continue
         if not config.name.startswith("integrations."):
             continue
         try:
@@ -43,9 +49,6 @@ def _integration_urls() -> list:
                 raise
             continue
         patterns.append(path("", include(getattr(module, "urlpatterns", []))))
-        sandbox = getattr(module, "sandbox_urlpatterns", None)
-        if sandbox and settings.SANDBOX_ENABLED:
-            patterns.append(path(f"sandbox/{config.label}/", include(sandbox)))
     return patterns
 
 

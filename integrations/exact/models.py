@@ -1,11 +1,2 @@
-"""Models of the Exact app: only the sandbox's state (connections live in connector.models)."""
-
-from integrations.exact.sandbox.models import (  # noqa: F401
-    SandboxExactDivision,
-    SandboxExactEntity,
-    SandboxExactGrant,
-    SandboxExactToken,
-    SandboxExactUser,
-    SandboxExactWebhookDelivery,
-    SandboxExactWebhookSubscription,
-)
+"""The Exact app keeps no state of its own: connections live in connector.models, and the sandbox's
+rows in its own app (integrations.exact.sandbox, installed only with sandboxes on)."""

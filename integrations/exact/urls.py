@@ -1,7 +1,6 @@
 from django.urls import path
 
 from integrations.exact import views, webhooks
-from integrations.exact.sandbox.urls import urlpatterns as sandbox_urlpatterns  # noqa: F401
 
 urlpatterns = [
     path("integrations/exact/connect/", views.connect, name="exact_connect"),

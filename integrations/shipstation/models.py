@@ -1,12 +1,2 @@
-"""Models of the ShipStation app: only the sandbox's state (connections live in connector.models)."""
-
-from integrations.shipstation.sandbox.models import (  # noqa: F401
-    SandboxAccount,
-    SandboxCustomer,
-    SandboxOrder,
-    SandboxProduct,
-    SandboxShipment,
-    SandboxSigningKey,
-    SandboxWebhook,
-    SandboxWebhookCall,
-)
+"""The ShipStation app keeps no state of its own: connections live in connector.models, and the
+sandbox's rows in its own app (integrations.shipstation.sandbox, installed only with sandboxes on)."""

@@ -1,4 +1,4 @@
-"""WooCommerce app state: pending app-key authorisations, plus the sandbox's models.
+"""WooCommerce app state: pending app-key authorisations (the sandbox's rows live in its own app).
 
 The app-key flow (`/wc-auth/v1/authorize`) has no `state` parameter, so the one-time value we
 put in `user_id` is the binding: stored here as a hash, bound to the organisation and user who
@@ -14,18 +14,6 @@ from django.db import models
 from django.utils import timezone
 
 from connector.models import TenantModel
-
-from .sandbox.models import (  # noqa: F401  (models of this app, defined beside the sandbox)
-    SandboxApiKey,
-    SandboxCustomer,
-    SandboxDeliveryLog,
-    SandboxOrder,
-    SandboxOrderNote,
-    SandboxOrderRefund,
-    SandboxProduct,
-    SandboxStore,
-    SandboxWebhook,
-)
 
 AUTH_REQUEST_TTL = timedelta(minutes=30)
 

@@ -1,9 +1,2 @@
-"""Models of the Zoho app: only the sandbox's state (connections live in connector.models)."""
-
-from integrations.zoho.sandbox.models import (  # noqa: F401
-    SandboxZohoDocument,
-    SandboxZohoGrant,
-    SandboxZohoOrg,
-    SandboxZohoToken,
-    SandboxZohoUser,
-)
+"""The Zoho app keeps no state of its own: connections live in connector.models, and the sandbox's
+rows in its own app (integrations.zoho.sandbox, installed only with sandboxes on)."""

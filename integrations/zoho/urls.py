@@ -1,7 +1,6 @@
 from django.urls import path
 
 from integrations.zoho import rules_api, rules_views, views
-from integrations.zoho.sandbox.urls import urlpatterns as sandbox_urlpatterns  # noqa: F401
 
 urlpatterns = [
     path("integrations/zoho/connect/", views.connect, name="zoho_connect"),

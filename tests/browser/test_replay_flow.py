@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from connector.models import Connection, Record
 from integrations.shipstation.client import ShipStationClient
@@ -63,9 +64,8 @@ def test_connect_start_fail_replay_in_the_browser(page, alice, live_server, cele
     # The flow: the wizard offers the connected systems, then journal accounts from Zoho's chart; start.
     page.goto("/flows/new/")
     page.select_option("select[name=preset]", "shipstation_zoho")  # the wizard redraws for this type
-    page.wait_for_load_state("networkidle")
-    assert page.locator("select[name=source]").input_value() == str(Connection.objects.get(system="shipstation").pk)
-    assert page.locator("select[name=target]").input_value() == str(Connection.objects.get(system="zoho").pk)
+    expect(page.locator("select[name=target]")).to_have_value(str(Connection.objects.get(system="zoho").pk))
+    expect(page.locator("select[name=source]")).to_have_value(str(Connection.objects.get(system="shipstation").pk))
     page.check("input[name=shipment_mode][value=journal]")
     page.select_option("select[name=expense_account_id]", zoho_state.account_id(zoho_org, "Shipping Expense"))
     page.select_option("select[name=offset_account_id]", zoho_state.account_id(zoho_org, "Petty Cash"))

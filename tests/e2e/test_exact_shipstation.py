@@ -18,6 +18,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 import requests
+from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from connector.models import Connection, Event, Flow, Record
@@ -28,6 +29,7 @@ from integrations.exact.webhooks import signed_body
 from integrations.shipstation.client import ShipStationClient
 from integrations.shipstation.sandbox.models import SandboxAccount, SandboxOrder
 from tests.e2e.conftest import wait_until
+from tests.sandbox_session import signed_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -59,7 +61,8 @@ def connect_exact(merchant, email: str):
     assert started.status_code == 302
     consent = started["Location"]
     query = dict(parse_qsl(urlsplit(consent).query))
-    answered = requests.post(
+    me = get_user_model().objects.get(pk=merchant.session["_auth_user_id"])  # the consent page needs the login
+    answered = signed_in(me).post(
         consent.split("?")[0], data={**query, "decision": "accept", "email": email}, allow_redirects=False, timeout=10
     )
     assert answered.status_code == 302, answered.text
@@ -76,7 +79,9 @@ def merchant(client, alice, live_server, settings):
 
 def test_exact_to_shipstation_and_costs_back_end_to_end(merchant, alice, live_server, celery_worker):
     # --- Exact: a login with two companies; the second gets extra orders and a second project ----
-    user, (first, company) = exact_state.create_company("nl", "owner@alice.example", "Alice BV", divisions=2)
+    user, (first, company) = exact_state.create_company(
+        "nl", "owner@alice.example", "Alice BV", divisions=2, organization=alice.org
+    )
     item = next(r for r in company.entities.filter(entity="Items"))
     account = company.entities.get(entity="Accounts").guid
     delivery = company.entities.get(entity="Addresses").guid

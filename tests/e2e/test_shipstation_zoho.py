@@ -14,17 +14,17 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-import requests
 from django.urls import reverse
 
 from connector.models import Connection, Flow, Record
 from integrations.shipstation.client import ShipStationClient
 from integrations.shipstation.sandbox.models import SandboxAccount
-from integrations.zoho.demo import connect_through_consent
 from integrations.zoho.sandbox import state as zoho_state
 from integrations.zoho.sandbox.models import SandboxZohoDocument
 from tests.e2e.conftest import wait_until
 from tests.integrations.shipstation.conftest import order_body
+from tests.integrations.zoho.consent import connect_through_consent
+from tests.sandbox_session import member_of
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -49,7 +49,7 @@ def record_status(number: str, object_type: str = "order") -> str | None:
 
 
 def set_zoho_faults(live_server, org, **knobs):
-    response = requests.post(
+    response = member_of(org.user.organization).post(
         f"{live_server.url}/sandbox/zoho/_control/faults",
         json={"organization_id": org.organization_id, **knobs},
         timeout=10,
@@ -90,7 +90,7 @@ def connect_and_start(merchant, alice, live_server) -> Setup:
     assert account.webhooks.filter(active=True).count() == 2
 
     # --- Connect Zoho Books through the sandbox consent page ------------------------------------
-    zoho_org = zoho_state.create_org("us", "books@alice.example", "Alice Books")
+    zoho_org = zoho_state.create_org("us", "books@alice.example", "Alice Books", organization=alice.org)
     zoho = connect_through_consent(merchant, "us", "books@alice.example")
     assert zoho is not None and zoho.organization_id == alice.org.pk and zoho.status == "active"
 

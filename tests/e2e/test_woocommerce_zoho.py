@@ -21,13 +21,14 @@ import requests
 from django.urls import reverse
 
 from connector.models import Connection, Delivery, Flow, Record
-from integrations.woocommerce.sandbox.models import SandboxDeliveryLog, SandboxWebhook
+from integrations.woocommerce.sandbox.models import SandboxDeliveryLog, SandboxStore, SandboxWebhook
 from integrations.woocommerce.sandbox.views import create_store
 from integrations.woocommerce.tasks import repair_all_webhooks
-from integrations.zoho.demo import connect_through_consent
 from integrations.zoho.sandbox import state as zoho_state
 from integrations.zoho.sandbox.models import SandboxZohoDocument
 from tests.e2e.conftest import wait_until
+from tests.integrations.zoho.consent import connect_through_consent
+from tests.sandbox_session import member_of
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -56,7 +57,8 @@ class Store:
         return self.call("PUT", f"orders/{order['id']}", body)
 
     def faults(self, live_server, **knobs) -> None:
-        response = requests.post(
+        slug = urlsplit(self.url).path.rstrip("/").rsplit("/", 1)[-1]
+        response = member_of(SandboxStore.objects.get(slug=slug).organization).post(
             f"{live_server.url}/sandbox/woocommerce/_control/faults",
             data=json.dumps({"store": urlsplit(self.url).path.rstrip("/").rsplit("/", 1)[-1], **knobs}),
             timeout=10,
@@ -149,11 +151,12 @@ def connect_store(merchant, live_server, shop) -> Connection:
     store_url = f"{live_server.url}/sandbox/woocommerce/{shop.slug}"
     started = merchant.post(reverse("woocommerce_connect"), {"store_url": store_url, "label": "Alice's shop"})
     assert started.status_code == 302 and started["Location"].startswith(store_url + "/wc-auth/v1/authorize?")
-    page = requests.get(started["Location"], timeout=10)  # the page is the store's, not ours
+    owner = member_of(shop.organization)  # the store's page needs the login of its organisation's member
+    page = owner.get(started["Location"], timeout=10)  # the page is the store's, not ours
     assert page.status_code == 200, page.text
     nonce = re.search(r'name="wc_auth_nonce" value="([^"]+)"', page.text).group(1)
-    action = re.search(r'<form method="post" action="([^"]+)"', page.text).group(1)
-    approved = requests.post(live_server.url + action, data={"wc_auth_nonce": nonce}, allow_redirects=False, timeout=30)
+    action = re.search(r'action="([^"]*/authorize/approve)"', page.text).group(1)
+    approved = owner.post(live_server.url + action, data={"wc_auth_nonce": nonce}, allow_redirects=False, timeout=30)
     assert approved.status_code == 302, approved.text  # our callback answered 200: the key is kept
     back = urlsplit(approved.headers["Location"])
     landed = merchant.get(f"{back.path}?{back.query}")
@@ -165,14 +168,14 @@ def connect_store(merchant, live_server, shop) -> Connection:
 
 def test_woocommerce_to_zoho_books_end_to_end(merchant, alice, live_server, celery_worker):
     started = time.monotonic()
-    shop = create_store("alice-shop", name="Alice's shop", currency="USD", tax_rate="0.1")
+    shop = create_store("alice-shop", name="Alice's shop", currency="USD", tax_rate="0.1", organization=alice.org)
     store = Store(f"{live_server.url}/sandbox/woocommerce/{shop.slug}", shop.keys.first())
     store.call("POST", "products", {"name": "Gift Card", "regular_price": "25.00"})  # no SKU: matched by name
     store.call("POST", "products", {"name": "Woo Scarf", "sku": "WOO-SCARF", "regular_price": "15.50"})
 
     # Zoho Books already has two of the store's products: one under the same name without a SKU,
     # one with the same SKU under another name.
-    books = zoho_state.create_org("us", "books@alice.example", "Alice Books")
+    books = zoho_state.create_org("us", "books@alice.example", "Alice Books", organization=alice.org)
     mug_item = seed_item(books, "Woo Mug", "8.50")
     tee_item = seed_item(books, "Cotton T-shirt", "19.99", sku="WOO-TEE")
 

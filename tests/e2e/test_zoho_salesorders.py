@@ -16,7 +16,6 @@ import time
 from decimal import Decimal
 
 import pytest
-import requests
 from django.urls import reverse
 
 from connector.models import Alert, Connection, Event, Flow, Link, Record
@@ -27,13 +26,14 @@ from integrations.woocommerce.sandbox.models import SandboxOrder as WooOrder
 from integrations.woocommerce.sandbox.views import create_store
 from integrations.zoho import pullback
 from integrations.zoho.client import ZohoBooksClient
-from integrations.zoho.demo import connect_through_consent
 from integrations.zoho.pullback import pull_back_flow
 from integrations.zoho.sandbox import state as zoho_state
 from integrations.zoho.sandbox.models import SandboxZohoDocument
 from tests.e2e.conftest import wait_until
 from tests.e2e.test_woocommerce_zoho import Store, billing, connect_store, seed_item
 from tests.integrations.shipstation.conftest import order_body
+from tests.integrations.zoho.consent import connect_through_consent
+from tests.sandbox_session import member_of
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -116,7 +116,7 @@ def test_sales_orders_pull_back_and_rules_end_to_end(merchant, alice, live_serve
     started = time.monotonic()
 
     # --- Zoho Books knows some items already; the store has the Shipment Tracking extension -------
-    books = zoho_state.create_org("us", "books@alice.example", "Alice Books")
+    books = zoho_state.create_org("us", "books@alice.example", "Alice Books", organization=alice.org)
     zoho = connect_through_consent(merchant, "us", "books@alice.example")
     hat_item = seed_item(books, "Woo Hat", "12.00", sku="WOO-HAT")
     gift_item = seed_item(books, "Gift box (Zoho's own)", "3.00")
@@ -268,6 +268,7 @@ def test_sales_orders_pull_back_and_rules_end_to_end(merchant, alice, live_serve
 
     # A person in Zoho creates the fields, fills tracking on two sales orders and voids one.
     page = f"{live_server.url}/sandbox/zoho/_control/orgs/{books.organization_id}"
+    requests = member_of(books.user.organization)  # the sandbox's pages belong to its organisation
     assert requests.post(f"{page}/customfields", json={"tracking_fields": True}, timeout=10).status_code == 201
     for number, carrier, tracking in ((n1, "UPS", "1Z999AA1"), ("S-1", "FedEx", "7712")):
         filled = requests.post(

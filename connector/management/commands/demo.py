@@ -1,4 +1,8 @@
-"""Create (or refresh) the demo organisation and user, then let each integration set up its sandbox."""
+"""Create (or refresh) the demo organisation and user, then give it its sandbox accounts, connected.
+
+Sandboxes are apps of their own, installed only when SANDBOX_ENABLED; each registers how it
+provisions an organisation's accounts (connector.registry.SandboxInfo), so with sandboxes off
+this command makes only the login."""
 
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ from django.utils import timezone
 
 from accounts.models import Membership, Organization, Role
 from connector.models import Connection, Flow
-from connector.registry import presets, systems
+from connector.registry import presets, sandboxes
 
 DEMO_EMAIL = "demo@example.com"
 DEMO_ORG = "Demo Shop Ltd"
@@ -52,10 +56,11 @@ class Command(BaseCommand):
             "organization": organization.name,
             "sandboxes": {},
         }
-        if settings.SANDBOX_ENABLED and not Connection.objects.for_org(organization).exists():
-            for system in systems():
-                if system.demo_setup is not None:
-                    facts["sandboxes"][system.key] = system.demo_setup(organization, user)
+        # The same provisioning as the Connect pages' "Try with sandbox accounts" button: it makes
+        # what is missing and answers the credentials every time, so a second run prints them too.
+        for sandbox in sandboxes():
+            facts["sandboxes"][sandbox.system] = sandbox.provision(organization, user)
+        if facts["sandboxes"] and not Flow.objects.for_org(organization).exists():
             facts["flows"] = create_demo_flows(organization, facts["sandboxes"])
         if options["json"]:
             self.stdout.write(json.dumps(facts, indent=2, default=str))

@@ -1,5 +1,8 @@
 """Sandbox control endpoints: fault knobs and sandbox companies (tests, demo, benchmarks).
 
+All need a signed-in member and act only on the sandbox users and divisions of their organisation
+(another tenant's division or login answers 404, like an unknown one).
+
 POST /sandbox/exact/_control/faults     {"division": 123456, "error_rate": 0.1, ...}
 POST /sandbox/exact/_control/companies  {"country": "nl", "email": "...", "name": "...", "divisions": 1}
 GET  /sandbox/exact/_control/users/<country>/<email>  → token-endpoint counters (refusals by reason)
@@ -12,11 +15,16 @@ from __future__ import annotations
 import json
 
 from django.http import HttpRequest, JsonResponse
-from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from connector.sandbox.access import control_view
 from integrations.exact.sandbox import faults, state, webhooks
 from integrations.exact.sandbox.models import SandboxExactDivision, SandboxExactUser
+
+
+def _own_divisions(request: HttpRequest):
+    """The divisions of the signed-in organisation's sandbox Exact users."""
+    return SandboxExactDivision.objects.filter(user__in=SandboxExactUser.objects.for_org(request.organization))
 
 
 def _body(request: HttpRequest) -> dict | None:
@@ -27,15 +35,17 @@ def _body(request: HttpRequest) -> dict | None:
     return body if isinstance(body, dict) else None
 
 
-@csrf_exempt
+@control_view
 @require_POST
 def fault_knobs(request: HttpRequest) -> JsonResponse:
     body = _body(request)
     if body is None:
         return JsonResponse({"error": "body must be a JSON object"}, status=400)
-    division = SandboxExactDivision.objects.filter(
-        code=body.get("division") if isinstance(body.get("division"), int) else -1
-    ).first()
+    division = (
+        _own_divisions(request)
+        .filter(code=body.get("division") if isinstance(body.get("division"), int) else -1)
+        .first()
+    )
     if division is None:
         return JsonResponse({"error": "unknown division"}, status=404)
     errors = faults.apply(division, body)
@@ -44,42 +54,50 @@ def fault_knobs(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"division": division.code, "faults": division.faults})
 
 
-@csrf_exempt
+@control_view
 @require_POST
 def create_company(request: HttpRequest) -> JsonResponse:
     body = _body(request)
     if body is None or body.get("country") not in state.COUNTRY_CODES or not body.get("email"):
         return JsonResponse({"error": f"need country (one of {', '.join(state.COUNTRY_CODES)}) and email"}, status=400)
+    if SandboxExactUser.objects.filter(country=body["country"], email=str(body["email"])).exclude(
+        organization=request.organization
+    ):
+        return JsonResponse({"error": "that sandbox login belongs to another organisation"}, status=409)
     user, divisions = state.create_company(
         body["country"],
         str(body["email"]),
         str(body.get("name") or "Sandbox BV"),
         divisions=int(body.get("divisions") or 1),
+        organization=request.organization,
     )
     return JsonResponse({"email": user.email, "divisions": [d.code for d in divisions]}, status=201)
 
 
+@control_view
 @require_GET
 def user_counters(request: HttpRequest, country: str, email: str) -> JsonResponse:
-    user = SandboxExactUser.objects.filter(country=country, email=email).first()
+    user = SandboxExactUser.objects.for_org(request.organization).filter(country=country, email=email).first()
     if user is None:
         return JsonResponse({"error": "unknown user"}, status=404)
     return JsonResponse({"email": user.email, "counters": user.counters})
 
 
-@csrf_exempt
+@control_view
 @require_POST
 def retry_webhooks(request: HttpRequest) -> JsonResponse:
     """Exact retries failed notifications over ~34 h; here the due ones (or all, with "all") go now."""
     body = _body(request)
     if body is None:
         return JsonResponse({"error": "body must be a JSON object"}, status=400)
-    return JsonResponse({"sent": webhooks.retry_due(everything=bool(body.get("all")))})
+    sent = webhooks.retry_due(everything=bool(body.get("all")), divisions=_own_divisions(request))
+    return JsonResponse({"sent": sent})
 
 
+@control_view
 @require_GET
 def webhook_log(request: HttpRequest, division: int) -> JsonResponse:
-    company = SandboxExactDivision.objects.filter(code=division).first()
+    company = _own_divisions(request).filter(code=division).first()
     if company is None:
         return JsonResponse({"error": "unknown division"}, status=404)
     subs = company.webhook_subscriptions.order_by("id")

@@ -26,6 +26,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
 from connector.redis import get_redis
+from connector.sandbox.access import page_view
 from integrations.exact import oauth as exact_oauth
 from integrations.exact.sandbox import state
 from integrations.exact.sandbox.models import (
@@ -56,9 +57,12 @@ def _client_ok(client_id: str, secret: str | None = None) -> bool:
     return secret is None or hmac.compare_digest(secret.encode(), exact_oauth.client_secret().encode())
 
 
-@csrf_exempt
+@page_view
 @require_http_methods(["GET", "POST"])
 def authorize(request: HttpRequest, country: str) -> HttpResponse:
+    """The consent page. Its stand-in for signing in to Exact is the connector login: the choices are
+    the signed-in organisation's sandbox Exact users (a new address makes one for it); another
+    tenant's sandbox login is refused as if it did not exist."""
     check_country(country)
     params = request.GET if request.method == "GET" else request.POST
     redirect_uri = params.get("redirect_uri", "")
@@ -73,7 +77,7 @@ def authorize(request: HttpRequest, country: str) -> HttpResponse:
         return render(request, "exact/sandbox_consent.html", {"problems": problems, "country": country}, status=400)
     carried = {k: params.get(k, "") for k in ("client_id", "redirect_uri", "response_type", "state")}
     if request.method == "GET":
-        users = SandboxExactUser.objects.filter(country=country).order_by("id")[:20]
+        users = SandboxExactUser.objects.for_org(request.organization).filter(country=country).order_by("id")[:20]
         return render(request, "exact/sandbox_consent.html", {"carried": carried, "country": country, "users": users})
     if params.get("decision") != "accept":
         query = urlencode({"error": "access_denied", "state": carried["state"]})
@@ -85,7 +89,9 @@ def authorize(request: HttpRequest, country: str) -> HttpResponse:
         )
     user = SandboxExactUser.objects.filter(country=country, email=email).first()
     if user is None:
-        user, _ = state.create_company(country, email, f"Company of {email}")
+        user, _ = state.create_company(country, email, f"Company of {email}", organization=request.organization)
+    elif user.organization_id != request.organization.pk:
+        raise Http404("unknown sandbox login")
     grant = SandboxExactGrant.objects.create(code=secrets.token_urlsafe(48), user=user, redirect_uri=redirect_uri)
     return HttpResponseRedirect(f"{redirect_uri}?{urlencode({'code': grant.code, 'state': carried['state']})}")
 

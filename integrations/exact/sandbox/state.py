@@ -74,10 +74,13 @@ def _next_division_code() -> int:
 
 
 @transaction.atomic
-def create_company(country: str, email: str, name: str, *, divisions: int = 1, seed: bool = True):
-    """A sandbox user with `divisions` companies, each seeded with GL accounts, a journal, cost
-    centres, a project, an item, a customer with a delivery address and two sales orders."""
-    user, _ = SandboxExactUser.objects.get_or_create(country=country, email=email, defaults={"full_name": name})
+def create_company(country: str, email: str, name: str, *, divisions: int = 1, seed: bool = True, organization=None):
+    """A sandbox user (owned by `organization` when new) with `divisions` companies, each seeded with
+    GL accounts, a journal, cost centres, a project, an item, a customer with a delivery address and
+    two sales orders."""
+    user, _ = SandboxExactUser.objects.get_or_create(
+        country=country, email=email, defaults={"full_name": name, "organization": organization}
+    )
     created = []
     for n in range(divisions):
         division = SandboxExactDivision.objects.create(

@@ -40,6 +40,7 @@ from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 
+from connector.sandbox.access import is_allowed_callback
 from integrations.exact import oauth as exact_oauth
 from integrations.exact.sandbox.models import (
     SandboxExactDivision,
@@ -144,6 +145,8 @@ def _create(request: HttpRequest, company: SandboxExactDivision, host: str) -> H
     parts = urlsplit(callback)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         return _error(400, "CallbackURL: a valid https URL is required")
+    if not is_allowed_callback(callback):  # the sandbox only ever calls this server or loopback
+        return _error(400, "CallbackURL: the sandbox calls back only under PUBLIC_BASE_URL or loopback")
     if SandboxExactWebhookSubscription.objects.filter(division=company, topic=topic).exists():
         return _error(500, "Data already exists")
     code, error = _post(callback, b"")  # Exact checks the callback before it stores anything
@@ -228,9 +231,12 @@ def attempt(delivery_id: int) -> bool:
     return delivery.delivered
 
 
-def retry_due(*, everything: bool = False, now: datetime | None = None) -> int:
-    """Retry failed deliveries whose time has come (all pending ones with `everything`); the count sent."""
+def retry_due(*, everything: bool = False, now: datetime | None = None, divisions=None) -> int:
+    """Retry failed deliveries whose time has come (all pending ones with `everything`), of `divisions`
+    only when given; the count sent."""
     pending = SandboxExactWebhookDelivery.objects.filter(delivered=False, gave_up=False, attempts__gt=0)
+    if divisions is not None:
+        pending = pending.filter(subscription__division__in=divisions)
     if not everything:
         pending = pending.filter(next_attempt_at__lte=now or timezone.now())
     ids = list(pending.order_by("id").values_list("pk", flat=True))

@@ -65,7 +65,7 @@ def order_payload(data: dict, *, order_key: str | None = None) -> dict:
 @login_required
 def orders_page(request):
     set_current_base_url(request.build_absolute_uri("/sandbox/shipstation/"))
-    accounts = list(SandboxAccount.objects.filter(organization=request.organization).order_by("id"))
+    accounts = list(SandboxAccount.objects.for_org(request.organization).order_by("id"))
     account = next(
         (a for a in accounts if str(a.pk) == request.POST.get("account", request.GET.get("account", ""))), None
     )

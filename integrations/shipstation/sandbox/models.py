@@ -7,6 +7,8 @@ import secrets
 from django.db import models
 from django.utils import timezone
 
+from connector.tenancy import TenantManager
+
 
 def _key() -> str:
     return secrets.token_hex(16)
@@ -14,7 +16,8 @@ def _key() -> str:
 
 class SandboxAccount(models.Model):
     name = models.CharField(max_length=200, default="Sandbox store")
-    # The organisation whose people may use the sandbox's demo page (None: API only).
+    # The organisation whose people see and control it (pages, _control endpoints); None: reachable
+    # only through its vendor credentials (tests that build sandbox rows directly).
     organization = models.ForeignKey(
         "accounts.Organization", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
@@ -37,6 +40,8 @@ class SandboxAccount(models.Model):
     auto_deliver_webhooks = models.BooleanField(default=True)
     store_id = models.PositiveIntegerField(default=10001)
     created_at = models.DateTimeField(default=timezone.now)
+
+    objects = TenantManager()
 
     def __str__(self) -> str:
         return self.name

@@ -30,6 +30,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
+from connector.sandbox.access import control_view, is_allowed_callback
 from integrations.shipstation.sandbox import keys, state
 from integrations.shipstation.sandbox.delivery import set_current_base_url
 from integrations.shipstation.sandbox.faults import count_request, dice
@@ -342,6 +343,8 @@ def _webhook(account: SandboxAccount, webhook_id: str) -> SandboxWebhook:
 def _validate_url(url: Any) -> str:
     if not isinstance(url, str) or not url.startswith(("http://", "https://")):
         raise V2Error(400, "validation", "invalid_field_value", "url must be an absolute http(s) URL.")
+    if not is_allowed_callback(url):  # the sandbox only ever calls this server or loopback
+        raise V2Error(400, "validation", "invalid_field_value", "url must be under PUBLIC_BASE_URL or loopback.")
     return url
 
 
@@ -415,9 +418,10 @@ def jwks(request: HttpRequest) -> JsonResponse:
     return _json(keys.jwks())
 
 
-@csrf_exempt
+@control_view
 def control_rotate_key(request: HttpRequest) -> JsonResponse:
-    """POST: add a new signing key pair; the newest signs from now on, older ones stay in the JWKS."""
+    """POST (signed in): add a new signing key pair; the newest signs from now on, older ones stay in
+    the JWKS (the sandbox signs with one key set, as ShipEngine does for everyone)."""
     if request.method != "POST":
         return _json({"message": "POST only"}, 405)
     return _json({"kid": keys.create_key().kid}, 201)

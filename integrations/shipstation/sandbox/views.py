@@ -23,6 +23,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from connector.sandbox.access import control_view, is_allowed_callback, signed_in
 from integrations.shipstation import timeutil
 from integrations.shipstation.sandbox import state
 from integrations.shipstation.sandbox.delivery import deliver_pending, set_current_base_url
@@ -396,6 +397,9 @@ def subscribe(request, account):
     errors = {}
     if not str(body.get("target_url") or "").startswith(("http://", "https://")):
         errors["apiWebhook.target_url"] = ["The target_url field is required and must be an absolute URL."]
+    elif not is_allowed_callback(str(body["target_url"])):
+        # The sandbox only ever calls this server or loopback (connector.sandbox.access).
+        errors["apiWebhook.target_url"] = ["The sandbox delivers only under PUBLIC_BASE_URL or to a loopback host."]
     if body.get("event") not in state.WEBHOOK_EVENTS:
         errors["apiWebhook.event"] = [f"The value '{body.get('event')}' is not valid for event."]
     if errors:
@@ -435,9 +439,9 @@ FAULT_FIELDS = {
 }
 
 
-@csrf_exempt
+@control_view
 def control_accounts(request: HttpRequest) -> JsonResponse:
-    """POST: create a sandbox account; answers its key and secret (sandbox credentials only)."""
+    """POST (signed in): create a sandbox account of your organisation; answers its key and secret."""
     if request.method != "POST":
         return _json({"Message": "POST only"}, 405)
     try:
@@ -445,7 +449,9 @@ def control_accounts(request: HttpRequest) -> JsonResponse:
         settings_ = _fault_settings(body)
     except (ValueError, TypeError) as exc:
         return _json({"Message": f"Invalid control request: {exc}"}, 400)
-    account = SandboxAccount.objects.create(name=str(body.get("name") or "Sandbox store")[:200], **settings_)
+    account = SandboxAccount.objects.create(
+        name=str(body.get("name") or "Sandbox store")[:200], organization=request.organization, **settings_
+    )
     return _json(
         {
             "id": account.pk,
@@ -473,18 +479,37 @@ def _fault_settings(body: Any) -> dict:
     return out
 
 
-@csrf_exempt
-def control_faults(request: HttpRequest) -> JsonResponse:
-    """POST JSON (Basic auth, or the V2 API-Key, of the sandbox account): set fault knobs and the clock."""
+def control_account(request: HttpRequest) -> SandboxAccount | HttpResponse:
+    """The account a control request acts on: the one whose own key and secret (or V2 API-Key) it
+    presents, as ShipStation's API authenticates; else, for a signed-in member, one of their
+    organisation's accounts (`?account=<id>`, default the first). Anything else is refused."""
     from integrations.shipstation.sandbox.v2_views import account_from_api_key
 
     account = account_from_basic(request) or account_from_api_key(request)
-    if account is None:
+    if account is not None:
+        return account
+    if not request.user.is_authenticated:
         return _json(UNAUTHORIZED, 401)
+    refused = signed_in(request)
+    if refused is not None:
+        return refused
+    mine = SandboxAccount.objects.for_org(request.organization).order_by("id")
+    wanted = request.GET.get("account", "")
+    account = mine.filter(pk=int(wanted)).first() if wanted.isdigit() else mine.first()
+    return account if account is not None else _json({"Message": "No such sandbox account."}, 404)
+
+
+@csrf_exempt
+def control_faults(request: HttpRequest) -> JsonResponse:
+    """POST JSON: set an account's fault knobs and clock (see `control_account` for who may)."""
+    account = control_account(request)
+    if not isinstance(account, SandboxAccount):
+        return account
     if request.method != "POST":
         return _json({"Message": "POST only"}, 405)
     try:
-        updates = _fault_settings(json.loads(request.body or b"{}"))
+        body = json.loads(request.body or b"{}")
+        updates = _fault_settings({k: v for k, v in body.items() if k != "account"} if isinstance(body, dict) else body)
     except (ValueError, TypeError) as exc:
         return _json({"Message": f"Invalid control request: {exc}"}, 400)
     SandboxAccount.objects.filter(pk=account.pk).update(**updates)
@@ -494,10 +519,10 @@ def control_faults(request: HttpRequest) -> JsonResponse:
 
 @csrf_exempt
 def control_deliver(request: HttpRequest) -> JsonResponse:
-    """POST (Basic auth): send this account's pending webhook calls now; answers what was sent."""
-    account = account_from_basic(request)
-    if account is None:
-        return _json(UNAUTHORIZED, 401)
+    """POST: send an account's pending webhook calls now (see `control_account`); answers what was sent."""
+    account = control_account(request)
+    if not isinstance(account, SandboxAccount):
+        return account
     if request.method != "POST":
         return _json({"Message": "POST only"}, 405)
     from integrations.shipstation.sandbox.models import SandboxWebhookCall

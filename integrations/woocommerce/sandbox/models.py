@@ -9,8 +9,15 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 
+from connector.tenancy import TenantManager
+
 
 class SandboxStore(models.Model):
+    # The organisation whose people see and control it (pages, _control endpoints); None: reachable
+    # only through its vendor credentials (tests that build sandbox rows directly).
+    organization = models.ForeignKey(
+        "accounts.Organization", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
     slug = models.SlugField(max_length=60, unique=True)
     name = models.CharField(max_length=200)
     currency = models.CharField(max_length=3, default="USD")
@@ -21,8 +28,9 @@ class SandboxStore(models.Model):
     faults = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
+    objects = TenantManager()
+
     class Meta:
-        app_label = "woocommerce"
         ordering = ["id"]
 
     def __str__(self) -> str:
@@ -38,7 +46,6 @@ class SandboxApiKey(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        app_label = "woocommerce"
         ordering = ["id"]
 
 
@@ -50,7 +57,6 @@ class SandboxCustomer(models.Model):
     date_modified_gmt = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        app_label = "woocommerce"
         ordering = ["id"]
 
 
@@ -61,7 +67,6 @@ class SandboxProduct(models.Model):
     date_modified_gmt = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        app_label = "woocommerce"
         ordering = ["id"]
 
 
@@ -73,7 +78,6 @@ class SandboxOrder(models.Model):
     date_modified_gmt = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        app_label = "woocommerce"
         ordering = ["id"]
 
 
@@ -86,7 +90,6 @@ class SandboxOrderRefund(models.Model):
     date_created_gmt = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        app_label = "woocommerce"
         ordering = ["id"]
 
 
@@ -98,7 +101,6 @@ class SandboxOrderNote(models.Model):
     date_created_gmt = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        app_label = "woocommerce"
         ordering = ["id"]
 
 
@@ -120,7 +122,6 @@ class SandboxWebhook(models.Model):
     date_modified_gmt = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        app_label = "woocommerce"
         ordering = ["id"]
 
 
@@ -139,5 +140,4 @@ class SandboxDeliveryLog(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        app_label = "woocommerce"
         ordering = ["id"]

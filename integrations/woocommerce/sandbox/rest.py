@@ -29,6 +29,8 @@ from django.http import HttpRequest, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.views.decorators.csrf import csrf_exempt
 
+from connector.sandbox.access import is_allowed_callback
+
 from .delivery import ping
 from .faults import roll
 from .models import SandboxApiKey, SandboxCustomer, SandboxOrder, SandboxProduct, SandboxStore, SandboxWebhook
@@ -410,6 +412,8 @@ def _webhook(shop: SandboxStore, hook_id: str) -> SandboxWebhook:
 def _valid_delivery_url(value) -> str:
     if not isinstance(value, str) or not re.match(r"^https?://[^\s/]+", value):
         raise invalid_param("delivery_url", "Invalid URL.")
+    if not is_allowed_callback(value):  # the sandbox only ever calls this server or loopback
+        raise invalid_param("delivery_url", "The sandbox delivers only under PUBLIC_BASE_URL or to a loopback host.")
     return value
 
 

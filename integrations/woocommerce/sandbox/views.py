@@ -6,9 +6,10 @@ also allows http to a loopback host, where our tests and demo run), then Approve
 described "<app_name> - API (<UTC datetime>)" and POSTs `{key_id, user_id, consumer_key,
 consumer_secret, key_permissions}` as JSON to `callback_url`; anything but an exact 200 deletes
 the key and shows WooCommerce's error; success redirects to `return_url?success=1&user_id=…`, Deny
-to `?success=0`. The real page needs a WordPress login with manage_woocommerce; the sandbox has
-no WordPress users and skips that step. Approve carries a signed nonce like WooCommerce's
-`wc_auth_nonce`.
+to `?success=0`. The real page needs a WordPress login with manage_woocommerce; the sandbox's
+stand-in is the connector login of a member of the organisation that owns the store (another
+tenant's store is a 404), and it sends keys only under PUBLIC_BASE_URL or to loopback. Approve
+carries a signed nonce like WooCommerce's `wc_auth_nonce`.
 """
 
 from __future__ import annotations
@@ -20,12 +21,13 @@ from decimal import Decimal, InvalidOperation
 from urllib.parse import urlencode, urlsplit
 
 import requests
-from django.contrib.auth.decorators import login_required
 from django.core import signing
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
+
+from connector.sandbox.access import control_view, is_allowed_callback, page_view, signed_in
 
 from .delivery import flush_held
 from .faults import clean_faults, reset_generator
@@ -62,11 +64,14 @@ def _auth_params(request: HttpRequest, source) -> dict | str:
     callback = urlsplit(params["callback_url"])
     if callback.scheme != "https" and callback.hostname not in LOOPBACK:
         return "The callback_url needs to be over SSL"
+    if not is_allowed_callback(params["callback_url"]):
+        return "The sandbox sends keys only under PUBLIC_BASE_URL or to a loopback host"
     return params
 
 
+@page_view
 def authorize(request: HttpRequest, store: str) -> HttpResponse:
-    shop = get_object_or_404(SandboxStore, slug=store)
+    shop = get_object_or_404(SandboxStore.objects.for_org(request.organization), slug=store)
     params = _auth_params(request, request.GET)
     if isinstance(params, str):
         return _auth_error(request, f"Error: {params}.")
@@ -79,7 +84,10 @@ def authorize(request: HttpRequest, store: str) -> HttpResponse:
 @csrf_exempt  # the signed wc_auth_nonce plays the part of WordPress's nonce
 @require_POST
 def authorize_approve(request: HttpRequest, store: str) -> HttpResponse:
-    shop = get_object_or_404(SandboxStore, slug=store)
+    refused = signed_in(request)
+    if refused is not None:
+        return refused
+    shop = get_object_or_404(SandboxStore.objects.for_org(request.organization), slug=store)
     try:
         signed = signing.loads(request.POST.get("wc_auth_nonce", ""), salt=NONCE_SALT, max_age=3600)
     except signing.BadSignature:
@@ -141,13 +149,13 @@ def _control_body(request: HttpRequest) -> dict:
     return body
 
 
-@csrf_exempt
+@control_view
 @require_POST
 def control_faults(request: HttpRequest) -> JsonResponse:
     """POST {"store": "<slug>", "<knob>": value, ..., "reset": true?} sets a store's fault knobs."""
     try:
         body = _control_body(request)
-        shop = SandboxStore.objects.filter(slug=str(body.get("store", ""))).first()
+        shop = SandboxStore.objects.for_org(request.organization).filter(slug=str(body.get("store", ""))).first()
         if shop is None:
             return JsonResponse({"error": "unknown store"}, status=404)
         knobs = clean_faults(body)
@@ -159,7 +167,7 @@ def control_faults(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"store": shop.slug, "faults": shop.faults})
 
 
-@csrf_exempt
+@control_view
 @require_POST
 def control_stores(request: HttpRequest) -> JsonResponse:
     """POST {"slug", "name"?, "currency"?, "tax_rate"?} creates a store with one read/write key."""
@@ -170,6 +178,7 @@ def control_stores(request: HttpRequest) -> JsonResponse:
             name=str(body.get("name") or ""),
             currency=str(body.get("currency") or "USD"),
             tax_rate=body.get("tax_rate", "0"),
+            organization=request.organization,
         )
     except ValueError as exc:
         return JsonResponse({"error": str(exc)}, status=400)
@@ -185,7 +194,7 @@ def control_stores(request: HttpRequest) -> JsonResponse:
     )
 
 
-@csrf_exempt
+@control_view
 @require_POST
 def control_flush(request: HttpRequest) -> JsonResponse:
     """POST {"store": "<slug>"}: send deliveries held back by the out-of-order knob now."""
@@ -193,14 +202,14 @@ def control_flush(request: HttpRequest) -> JsonResponse:
         body = _control_body(request)
     except ValueError as exc:
         return JsonResponse({"error": str(exc)}, status=400)
-    shop = SandboxStore.objects.filter(slug=str(body.get("store", ""))).first()
+    shop = SandboxStore.objects.for_org(request.organization).filter(slug=str(body.get("store", ""))).first()
     if shop is None:
         return JsonResponse({"error": "unknown store"}, status=404)
     return JsonResponse({"sent": flush_held(shop)})
 
 
-def create_store(slug: str, *, name: str = "", currency: str = "USD", tax_rate="0") -> SandboxStore:
-    """A store with one read/write key and three products (SKUs WOO-HAT, WOO-MUG, WOO-TEE)."""
+def create_store(slug: str, *, name: str = "", currency: str = "USD", tax_rate="0", organization=None) -> SandboxStore:
+    """A store of `organization` with one read/write key and three products (SKUs WOO-HAT, WOO-MUG, WOO-TEE)."""
     from django.utils.text import slugify
 
     if not slug or slugify(slug) != slug or slug.startswith("_"):
@@ -211,7 +220,9 @@ def create_store(slug: str, *, name: str = "", currency: str = "USD", tax_rate="
         rate = Decimal(str(tax_rate))
     except InvalidOperation as exc:
         raise ValueError("tax_rate must be a number like 0.2") from exc
-    shop = SandboxStore.objects.create(slug=slug, name=name or slug, currency=currency.upper()[:3], tax_rate=rate)
+    shop = SandboxStore.objects.create(
+        slug=slug, name=name or slug, currency=currency.upper()[:3], tax_rate=rate, organization=organization
+    )
     SandboxApiKey.objects.create(
         store=shop,
         description="Sandbox - API (initial key)",
@@ -230,11 +241,11 @@ def create_store(slug: str, *, name: str = "", currency: str = "USD", tax_rate="
 # --- Demo page: place and edit orders -----------------------------------------------------------
 
 
-@login_required
+@page_view
 def orders_page(request: HttpRequest, store: str) -> HttpResponse:
     from .refunds import create_refund
 
-    shop = get_object_or_404(SandboxStore, slug=store)
+    shop = get_object_or_404(SandboxStore.objects.for_org(request.organization), slug=store)
     error = ""
     if request.method == "POST":
         try:

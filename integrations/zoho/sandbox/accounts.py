@@ -24,6 +24,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
+from connector.sandbox.access import page_view
 from integrations.zoho import oauth as zoho_oauth
 from integrations.zoho.sandbox import state
 from integrations.zoho.sandbox.models import SandboxZohoGrant, SandboxZohoToken, SandboxZohoUser
@@ -45,8 +46,12 @@ def _client_ok(client_id: str, client_secret: str | None = None) -> bool:
     return client_secret is None or hmac.compare_digest(client_secret.encode(), zoho_oauth.client_secret().encode())
 
 
+@page_view
 @require_http_methods(["GET", "POST"])
 def authorize(request: HttpRequest, region: str) -> HttpResponse:
+    """The consent page. Its stand-in for signing in to Zoho is the connector login: the choices are
+    the signed-in organisation's sandbox Zoho users (a new address makes one for it); another
+    tenant's sandbox login is refused as if it did not exist."""
     _check_region(region)
     params = request.GET if request.method == "GET" else request.POST
     client_id = params.get("client_id", "")
@@ -81,7 +86,7 @@ def authorize(request: HttpRequest, region: str) -> HttpResponse:
             "region": region,
             "carried": carried,
             "scopes": carried["scope"].split(","),
-            "users": SandboxZohoUser.objects.filter(region=region).order_by("email"),
+            "users": SandboxZohoUser.objects.for_org(request.organization).filter(region=region).order_by("email"),
         }
         return render(request, "zoho/sandbox_consent.html", context)
     back = {"state": carried["state"]} if carried["state"] else {}
@@ -90,7 +95,9 @@ def authorize(request: HttpRequest, region: str) -> HttpResponse:
     email = (request.POST.get("email") or "").strip().lower() or f"owner@{region}.sandbox.example"
     user = SandboxZohoUser.objects.filter(region=region, email=email).first()
     if user is None:
-        user = state.create_org(region, email).user
+        user = state.create_org(region, email, organization=request.organization).user
+    elif user.organization_id != request.organization.pk:
+        raise Http404("unknown sandbox login")
     challenge = carried["code_challenge"]
     if challenge and carried["code_challenge_method"] not in ("S256", "plain", ""):
         return render(request, "zoho/sandbox_consent.html", {"problems": ["Invalid code_challenge_method"]}, status=400)

@@ -1,5 +1,8 @@
 """Sandbox control endpoints (tests, demo, benchmarks): fault knobs and sandbox organisations.
 
+All need a signed-in member and act only on the sandbox organisations of their organisation
+(another tenant's organization_id answers 404, like an unknown one).
+
 POST /sandbox/zoho/_control/faults   {"organization_id": "...", "error_rate": 0.1, "rate_429": 0.05, ...}
 GET  /sandbox/zoho/_control/faults?organization_id=...
 POST /sandbox/zoho/_control/orgs     {"region": "us", "email": "...", "name": "..."} → the new organisation
@@ -12,11 +15,11 @@ import json
 
 from django.db.models import Count
 from django.http import HttpRequest, JsonResponse
-from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from connector.sandbox.access import control_view
 from integrations.zoho.sandbox import faults, state
-from integrations.zoho.sandbox.models import SandboxZohoOrg
+from integrations.zoho.sandbox.models import SandboxZohoOrg, SandboxZohoUser
 
 
 def _body(request: HttpRequest) -> dict | None:
@@ -25,6 +28,11 @@ def _body(request: HttpRequest) -> dict | None:
     except ValueError:
         return None
     return body if isinstance(body, dict) else None
+
+
+def _own_orgs(request: HttpRequest):
+    """The sandbox Books organisations of the signed-in organisation's sandbox Zoho users."""
+    return SandboxZohoOrg.objects.filter(user__in=SandboxZohoUser.objects.for_org(request.organization))
 
 
 def _describe(org: SandboxZohoOrg) -> dict:
@@ -40,13 +48,13 @@ def _describe(org: SandboxZohoOrg) -> dict:
     }
 
 
-@csrf_exempt
+@control_view
 @require_http_methods(["GET", "POST"])
 def fault_knobs(request: HttpRequest) -> JsonResponse:
     body = _body(request) if request.method == "POST" else dict(request.GET.items())
     if body is None:
         return JsonResponse({"error": "body must be a JSON object"}, status=400)
-    org = SandboxZohoOrg.objects.select_related("user").filter(organization_id=str(body.get("organization_id"))).first()
+    org = _own_orgs(request).select_related("user").filter(organization_id=str(body.get("organization_id"))).first()
     if org is None:
         return JsonResponse({"error": "unknown organization_id"}, status=404)
     if request.method == "POST":
@@ -56,31 +64,35 @@ def fault_knobs(request: HttpRequest) -> JsonResponse:
     return JsonResponse(_describe(org))
 
 
-@csrf_exempt
+@control_view
 @require_POST
 def create_org(request: HttpRequest) -> JsonResponse:
     body = _body(request)
     if body is None or body.get("region") not in state.REGION_CODES or not body.get("email"):
         return JsonResponse({"error": f"need region (one of {', '.join(state.REGION_CODES)}) and email"}, status=400)
-    org = state.create_org(body["region"], str(body["email"]), str(body.get("name") or ""))
+    email = str(body["email"]).lower()
+    if SandboxZohoUser.objects.filter(region=body["region"], email=email).exclude(organization=request.organization):
+        return JsonResponse({"error": "that sandbox login belongs to another organisation"}, status=409)
+    org = state.create_org(body["region"], email, str(body.get("name") or ""), organization=request.organization)
     return JsonResponse(_describe(org), status=201)
 
 
+@control_view
 @require_GET
 def org_stats(request: HttpRequest, organization_id: str) -> JsonResponse:
-    org = SandboxZohoOrg.objects.select_related("user").filter(organization_id=organization_id).first()
+    org = _own_orgs(request).select_related("user").filter(organization_id=organization_id).first()
     if org is None:
         return JsonResponse({"error": "unknown organization_id"}, status=404)
     kinds = dict(org.documents.values_list("kind").annotate(n=Count("id")).values_list("kind", "n"))
     return JsonResponse({**_describe(org), "calls_today": faults.total_calls(org), "documents": kinds})
 
 
-@csrf_exempt
+@control_view
 @require_POST
 def custom_fields(request: HttpRequest, organization_id: str) -> JsonResponse:
     """POST {"entity": "salesorder", "label": "Carrier", "api_name": "cf_carrier"}, or {"tracking_fields": true}
     for the three fields the sales-order pull-back reads."""
-    org = SandboxZohoOrg.objects.filter(organization_id=organization_id).first()
+    org = _own_orgs(request).filter(organization_id=organization_id).first()
     body = _body(request)
     if org is None:
         return JsonResponse({"error": "unknown organization_id"}, status=404)
@@ -94,7 +106,7 @@ def custom_fields(request: HttpRequest, organization_id: str) -> JsonResponse:
     return JsonResponse(field, status=201)
 
 
-@csrf_exempt
+@control_view
 @require_http_methods(["GET", "POST"])
 def sales_orders_page(request: HttpRequest, organization_id: str):
     """A page for the demo: a person fills the tracking fields of a sales order, or fulfils or voids it,
@@ -102,7 +114,7 @@ def sales_orders_page(request: HttpRequest, organization_id: str):
     shipping_method, status."""
     from django.shortcuts import render
 
-    org = SandboxZohoOrg.objects.filter(organization_id=organization_id).first()
+    org = _own_orgs(request).filter(organization_id=organization_id).first()
     if org is None:
         return JsonResponse({"error": "unknown organization_id"}, status=404)
     error = ""

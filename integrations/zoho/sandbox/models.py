@@ -10,14 +10,24 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 
+from connector.tenancy import TenantManager
+
 
 class SandboxZohoUser(models.Model):
-    """A Zoho account holder who signs in on the sandbox consent page."""
+    """A Zoho account holder who signs in on the sandbox consent page; their Books organisations
+    belong to the same tenant."""
 
+    # The organisation whose people see and control it (pages, _control endpoints); None: reachable
+    # only through its vendor credentials (tests that build sandbox rows directly).
+    organization = models.ForeignKey(
+        "accounts.Organization", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
     region = models.CharField(max_length=4)
     email = models.EmailField()
     name = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+
+    objects = TenantManager()
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["region", "email"], name="sbx_zoho_user_unique")]

@@ -52,9 +52,14 @@ def now_zoho(value=None) -> str:
 
 
 @transaction.atomic
-def create_org(region: str, email: str, name: str = "", *, currency_code: str = "USD") -> SandboxZohoOrg:
-    """A sandbox Zoho user (created when new) with one more Books organisation, chart and taxes seeded."""
-    user, _ = SandboxZohoUser.objects.get_or_create(region=region, email=email.lower(), defaults={"name": email})
+def create_org(
+    region: str, email: str, name: str = "", *, currency_code: str = "USD", organization=None
+) -> SandboxZohoOrg:
+    """A sandbox Zoho user (created when new, owned by `organization`) with one more Books
+    organisation, chart and taxes seeded."""
+    user, _ = SandboxZohoUser.objects.get_or_create(
+        region=region, email=email.lower(), defaults={"name": email, "organization": organization}
+    )
     org = SandboxZohoOrg.objects.create(
         user=user,
         organization_id=str(700000000 + secrets.randbelow(10**8)),

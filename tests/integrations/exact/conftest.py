@@ -22,8 +22,8 @@ def exact_base(live_server, settings):
 
 
 @pytest.fixture
-def company(exact_base):
-    user, divisions = state.create_company("nl", "owner@devries.example", "De Vries BV")
+def company(exact_base, alice):
+    user, divisions = state.create_company("nl", "owner@devries.example", "De Vries BV", organization=alice.org)
     return divisions[0]
 
 

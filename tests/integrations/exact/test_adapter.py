@@ -96,16 +96,19 @@ def test_choices_list_gl_accounts_cost_centres_projects(exact_connection, compan
     assert len(target.choices("project")) == 1
 
 
-def test_demo_setup_connects_a_sandbox_company(alice, exact_base):
+def test_sandbox_provisioning_connects_the_organisations_own_company(alice, exact_base):
     from connector.models import Connection
-    from integrations.exact.client import ExactClient
-    from integrations.exact.demo import demo_setup
+    from connector.registry import sandbox_of
+    from integrations.exact.sandbox.models import SandboxExactToken
 
-    facts = demo_setup(alice.org, alice)
+    facts = sandbox_of("exact").provision(alice.org, alice)
     connection = Connection.objects.get(organization=alice.org, system="exact")
     assert facts["sales_orders"] == 2 and facts["division"] == connection.settings["division"]
-    assert ExactClient(connection).me()["CurrentDivision"] == facts["division"]
+    token = SandboxExactToken.objects.get(token=connection.credentials["access_token"])  # a live sandbox token
+    assert token.user.current_division == facts["division"] and token.user.organization == alice.org
     assert connection.credentials["access_token"] not in str(facts)
+    again = sandbox_of("exact").provision(alice.org, alice)  # idempotent: same company and connection
+    assert again["division"] == facts["division"] and again["connection_id"] == connection.pk
 
 
 def test_tracking_goes_to_the_chosen_order_field_once(exact_connection, company):

@@ -13,12 +13,13 @@ from connector.http import Permanent, RateLimited, RefusedURL
 from connector.redis import get_redis
 from integrations.exact.client import ExactClient, reset_in_seconds
 from integrations.exact.sandbox import state
+from tests.sandbox_session import member_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def set_faults(base, division, **knobs):
-    answer = requests.post(
+    answer = member_of(division.user.organization).post(
         f"{base}/sandbox/exact/_control/faults", json={"division": division.code, **knobs}, timeout=5
     )
     assert answer.status_code == 200, answer.text

@@ -18,6 +18,7 @@ from integrations.exact.oauth import provider
 from integrations.exact.sandbox import state
 from integrations.exact.sandbox.models import SandboxExactToken
 from tests.integrations.exact.conftest import age_tokens, counters
+from tests.sandbox_session import signed_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -37,12 +38,20 @@ def _local(url: str) -> str:
     return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
+def _consent_session(client):
+    """The consent page needs the connector login of the user who pressed Connect (the sandbox's
+    stand-in for signing in to Exact): the same user, over real HTTP."""
+    from django.contrib.auth import get_user_model
+
+    return signed_in(get_user_model().objects.get(pk=client.session["_auth_user_id"]))
+
+
 def connect(client, country: str, email: str):
     started = client.post(reverse("exact_connect"), {"country": country})
     assert started.status_code == 302
     consent_url = started["Location"]
     query = dict(parse_qsl(urlsplit(consent_url).query))
-    answered = requests.post(
+    answered = _consent_session(client).post(
         consent_url.split("?")[0],
         data={**query, "decision": "accept", "email": email},
         allow_redirects=False,
@@ -63,7 +72,7 @@ def test_real_hosts_per_country(settings):
 @pytest.mark.parametrize("country", list(COUNTRIES))
 def test_connect_routes_to_the_country_host_and_picks_the_current_division(alice, alice_client, exact_base, country):
     email = f"owner@{country}.example"
-    state.create_company(country, email, f"Company {country}")
+    state.create_company(country, email, f"Company {country}", organization=alice.org)
     consent_url, done = connect(alice_client, country, email)
     assert consent_url.startswith(f"{exact_base}/sandbox/exact/{country}/api/oauth2/auth?")
     assert done.status_code == 302 and done["Location"] == reverse("connections")
@@ -85,7 +94,9 @@ def test_connect_routes_to_the_country_host_and_picks_the_current_division(alice
 
 
 def test_several_divisions_lead_to_the_division_page(alice, alice_client, exact_base):
-    user, divisions = state.create_company("nl", "multi@example.com", "Multi", divisions=3, seed=False)
+    user, divisions = state.create_company(
+        "nl", "multi@example.com", "Multi", divisions=3, seed=False, organization=alice.org
+    )
     _, done = connect(alice_client, "nl", "multi@example.com")
     connection = Connection.objects.get(organization=alice.org, system="exact")
     assert done["Location"] == reverse("exact_pick_division", args=[connection.pk])
@@ -101,7 +112,7 @@ def test_several_divisions_lead_to_the_division_page(alice, alice_client, exact_
 def test_deny_shows_an_error_and_stores_nothing(alice, alice_client, exact_base):
     started = alice_client.post(reverse("exact_connect"), {"country": "nl"})
     query = dict(parse_qsl(urlsplit(started["Location"]).query))
-    answered = requests.post(
+    answered = _consent_session(alice_client).post(
         started["Location"].split("?")[0], data={**query, "decision": "deny"}, allow_redirects=False, timeout=5
     )
     page = alice_client.get(_local(answered.headers["Location"]))
@@ -246,7 +257,7 @@ def test_keep_alive_refreshes_idle_connections(exact_connection, company):
 
 def test_tokens_never_in_logs_events_or_pages(alice, alice_client, exact_base, caplog):
     caplog.set_level(logging.DEBUG)
-    state.create_company("nl", "secret@example.com", "Secret BV")
+    state.create_company("nl", "secret@example.com", "Secret BV", organization=alice.org)
     _, done = connect(alice_client, "nl", "secret@example.com")
     connection = Connection.objects.get(organization=alice.org, system="exact")
     first = dict(connection.credentials)

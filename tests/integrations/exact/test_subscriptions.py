@@ -8,7 +8,6 @@ import logging
 from datetime import timedelta
 
 import pytest
-import requests
 from django.urls import reverse
 from django.utils import timezone
 
@@ -22,6 +21,7 @@ from integrations.exact.sandbox.models import SandboxExactWebhookDelivery, Sandb
 from integrations.exact.webhooks import verify
 from tests.integrations.exact.conftest import make_connection
 from tests.integrations.exact.test_oauth import connect
+from tests.sandbox_session import member_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -234,7 +234,7 @@ def test_forged_hashcode_is_rejected_and_exact_retries_then_gives_up(
     assert timedelta(minutes=1) < sent.next_attempt_at - timezone.now() <= timedelta(minutes=2)
 
     assert sandbox_webhooks.retry_due() == 0  # not due yet
-    answer = requests.post(
+    answer = member_of(exact_connection.organization).post(
         f"{exact_connection.settings['base_url'].split('/sandbox/')[0]}/sandbox/exact/_control/webhooks/retry",
         json={"all": True},
         timeout=10,

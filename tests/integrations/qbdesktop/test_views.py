@@ -131,12 +131,13 @@ def test_invalid_form_is_shown_again(alice_client, alice):
     assert not Connection.objects.filter(organization=alice.org).exists()
 
 
-def test_demo_setup_creates_a_working_connection(alice):
-    from integrations.qbdesktop.demo import demo_setup
+def test_sandbox_provisioning_creates_a_working_connection(alice):
+    from connector.registry import sandbox_of
 
-    facts = demo_setup(alice.org, alice)
+    provision = sandbox_of("qbdesktop").provision
+    facts = provision(alice.org, alice)
     user = QBWCUser.objects.get(connection_id=facts["connection"])
     assert check_password(facts["qbwc_password"], user.password_hash)
-    again = demo_setup(alice.org, alice)  # idempotent: same connection, fresh password
+    again = provision(alice.org, alice)  # idempotent: same connection, fresh password
     assert again["connection"] == facts["connection"]
     assert Connection.objects.filter(organization=alice.org, system="qbdesktop").count() == 1

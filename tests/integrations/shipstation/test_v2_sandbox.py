@@ -75,10 +75,10 @@ def test_inventory_rejects_bad_paging(sandbox_root, account):
 
 
 def test_webhooks_create_list_get_delete(v2, account, sandbox_root):
-    created = v2.create_webhook("https://example.com/hook/", "label_created_v2")
+    created = v2.create_webhook("http://127.0.0.1/hook/", "label_created_v2")
     assert created["webhook_id"].startswith("se-") and created["event"] == "label_created_v2"
     hook = SandboxWebhook.objects.get(account=account)
-    assert (hook.api_version, hook.event, hook.target_url) == ("v2", "label_created_v2", "https://example.com/hook/")
+    assert (hook.api_version, hook.event, hook.target_url) == ("v2", "label_created_v2", "http://127.0.0.1/hook/")
     listed = _get(sandbox_root, "/v2/environment/webhooks", account.v2_api_key)
     vendor_check(listed)
     assert listed.json() == [created] == v2.list_webhooks()
@@ -96,20 +96,20 @@ def test_webhook_create_is_strict(v2, account, sandbox_root):
         sandbox_root + "/v2/environment/webhooks", json=body, headers={"API-Key": account.v2_api_key}, timeout=10
     )
     for body in (
-        {"event": "ORDER_NOTIFY", "url": "https://example.com/"},  # a V1 event name
+        {"event": "ORDER_NOTIFY", "url": "http://127.0.0.1/"},  # a V1 event name
         {"event": "track", "url": "not a url"},
-        {"event": "track", "url": "https://example.com/", "surprise": 1},
-        {"event": "track", "url": "https://example.com/", "headers": [{"key": "a"}]},
+        {"event": "track", "url": "http://127.0.0.1/", "surprise": 1},
+        {"event": "track", "url": "http://127.0.0.1/", "headers": [{"key": "a"}]},
     ):
         response = post(body)
         assert response.status_code == 400, body
         openapi_v2.validate_error_body(response.json())
-    assert post({"event": "track", "url": "https://example.com/"}).status_code == 200
-    conflict = post({"event": "track", "url": "https://example.com/other"})
+    assert post({"event": "track", "url": "http://127.0.0.1/"}).status_code == 200
+    conflict = post({"event": "track", "url": "http://127.0.0.1/other"})
     assert conflict.status_code == 409 and conflict.json()["errors"][0]["error_code"] == "webhook_event_type_conflict"
     assert SandboxWebhook.objects.filter(account=account).count() == 1
     with pytest.raises(Permanent, match="already exists"):
-        v2.create_webhook("https://example.com/x", "track")
+        v2.create_webhook("http://127.0.0.1/x", "track")
 
 
 def test_rate_limit_is_per_v2_key_with_retry_after(v2, account, sandbox_root):
@@ -184,7 +184,7 @@ def test_client_requests_match_the_v2_description(v2, account):
         return real_send(prepared, **kwargs)
 
     v2.session.send = spy
-    created = v2.create_webhook("https://example.com/hook/", "shipment_created_v2")
+    created = v2.create_webhook("http://127.0.0.1/hook/", "shipment_created_v2")
     v2.list_webhooks()
     v2.delete_webhook(created["webhook_id"])
     list(v2.list_inventory(sku="X"))

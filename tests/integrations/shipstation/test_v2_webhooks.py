@@ -14,6 +14,7 @@ from integrations.shipstation import signing
 from integrations.shipstation.sandbox import keys, state
 from integrations.shipstation.sandbox.delivery import deliver_pending
 from integrations.shipstation.sandbox.models import SandboxSigningKey, SandboxWebhook, SandboxWebhookCall
+from tests.sandbox_session import signed_in
 
 from .conftest import order_body
 
@@ -82,9 +83,10 @@ def test_bad_deliveries_are_401_and_recorded_as_rejected(client, v2_connection, 
     assert not Delivery.objects.exclude(status=Delivery.Status.REJECTED).exists()
 
 
-def test_key_rotation_is_followed(client, v2_connection, sandbox_root):
+def test_key_rotation_is_followed(client, v2_connection, sandbox_root, alice):
     assert _post(client, v2_connection, BODY, **signed(BODY)).status_code == 200
-    kid = requests.post(sandbox_root + "/_control/v2/rotate_key", timeout=10).json()["kid"]
+    assert requests.post(sandbox_root + "/_control/v2/rotate_key", timeout=10).status_code == 401  # login first
+    kid = signed_in(alice).post(sandbox_root + "/_control/v2/rotate_key", timeout=10).json()["kid"]
     body2 = BODY.replace("se-1", "se-2")
     assert keys.current_key().kid == kid
     assert _post(client, v2_connection, body2, **signed(body2)).status_code == 200

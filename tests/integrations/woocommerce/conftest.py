@@ -22,10 +22,11 @@ def woo_live(live_server, transactional_db, settings):
 
 
 @pytest.fixture
-def shop(woo_live):
+def shop(woo_live, alice):
+    """A sandbox store of alice's organisation: its pages and control endpoints need her login."""
     from integrations.woocommerce.sandbox.views import create_store
 
-    store = create_store("shop-one", name="Shop One", currency="USD", tax_rate="0.1")
+    store = create_store("shop-one", name="Shop One", currency="USD", tax_rate="0.1", organization=alice.org)
     store.url = f"{woo_live.url}/sandbox/woocommerce/{store.slug}"
     store.key = store.keys.first()
     return store

@@ -12,7 +12,7 @@ import time_machine
 import yaml
 
 from connector.models import Connection, Delivery
-from connector.registry import get_system
+from connector.registry import get_system, sandbox_of
 from integrations.woocommerce.adapter import WooCommerceSource
 from integrations.woocommerce.sandbox.models import SandboxOrder
 from integrations.woocommerce.sandbox.store import create_customer, create_order, update_order
@@ -41,7 +41,7 @@ def test_registered_on_the_system_info():
     assert info.source_adapter is WooCommerceSource and info.connect_url_name == "woocommerce_connect"
     # No custom handler: connector.tasks.process_delivery hands deliveries to the engine, which uses
     # WooCommerceSource.changes_from_delivery.
-    assert info.delivery_handler is None and info.demo_setup is not None
+    assert info.delivery_handler is None and sandbox_of("woocommerce") is not None
 
 
 def test_delivery_becomes_a_change_with_the_whole_order(connected, shop):
@@ -105,13 +105,13 @@ def test_changes_since_polls_orders_modified_in_the_window(connected, shop):
     assert fetched.customer.email == "one@example.com"
 
 
-def test_demo_setup_creates_a_connected_store(transactional_db, alice):
+def test_sandbox_provisioning_creates_a_connected_store(transactional_db, alice):
     from integrations.woocommerce.sandbox.models import SandboxStore, SandboxWebhook
 
-    facts = get_system("woocommerce").demo_setup(alice.org, alice)
-    again = get_system("woocommerce").demo_setup(alice.org, alice)  # idempotent
+    facts = sandbox_of("woocommerce").provision(alice.org, alice)
+    again = sandbox_of("woocommerce").provision(alice.org, alice)  # idempotent
     assert facts["store_url"] == again["store_url"] and facts["consumer_key"].startswith("ck_")
-    shop = SandboxStore.objects.get(slug="demo-store")
+    shop = SandboxStore.objects.get(organization=alice.org)
     assert shop.orders.count() == 3
     connection = Connection.objects.get(organization=alice.org, system="woocommerce")
     assert connection.credentials["consumer_key"] == facts["consumer_key"]
@@ -162,7 +162,7 @@ def test_sandbox_responses_validate_against_the_openapi_files(shop, woo_client):
     auth = (shop.key.consumer_key, shop.key.consumer_secret)
     wtx = _spec("wtx-labs-woocommerce-rest-api-openapi-3.0.yml", api_root)
     gerbrand = _spec("gerbrand-woocommerce-openapi-3.0.x.yml", api_root)
-    woo_client.create_webhook(name="x", topic="order.updated", delivery_url="https://example.com/h", secret="s")
+    woo_client.create_webhook(name="x", topic="order.updated", delivery_url="http://127.0.0.1/h", secret="s")
     create_customer(shop, {"email": "c@example.com"})
     checks = [
         (wtx, f"{api_root}/orders/{order.pk}"),

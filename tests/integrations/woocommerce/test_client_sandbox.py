@@ -8,6 +8,7 @@ from integrations.woocommerce.auth import InvalidStoreURL, normalize_store_url
 from integrations.woocommerce.client import WooCommerceClient, WooNotFound
 from integrations.woocommerce.sandbox.models import SandboxOrder, SandboxOrderNote, SandboxStore
 from integrations.woocommerce.sandbox.store import create_order
+from tests.sandbox_session import member_of
 
 
 @pytest.mark.parametrize(
@@ -155,23 +156,23 @@ def test_query_string_auth_when_a_proxy_strips_authorization(shop, woo_client, s
 
 def test_fault_knobs_500_429_and_timeouts(shop, woo_client):
     control = f"{woo_client.store_url.split('/sandbox/')[0]}/sandbox/woocommerce/_control/faults"
-    assert requests.post(control, json={"store": shop.slug, "error_rate": 1}, timeout=5).status_code == 200
+    assert requests.post(control, json={"store": shop.slug, "error_rate": 1}, timeout=5).status_code == 401
+    owner = member_of(shop.organization)
+    assert owner.post(control, json={"store": shop.slug, "error_rate": 1}, timeout=5).status_code == 200
     with pytest.raises(Transient):
         woo_client.check_access()
-    requests.post(control, json={"store": shop.slug, "reset": True, "rate_429": 1, "retry_after": 2}, timeout=5)
+    owner.post(control, json={"store": shop.slug, "reset": True, "rate_429": 1, "retry_after": 2}, timeout=5)
     slept = []
     woo_client.sleep = slept.append
     woo_client.rate_limit = None  # the shared bucket's own 2 s block is tested in tests/connector
     with pytest.raises(RateLimited) as limited:
         woo_client.check_access()
     assert limited.value.retry_after == 2 and len(slept) == woo_client.max_429_retries
-    requests.post(
-        control, json={"store": shop.slug, "reset": True, "timeout_rate": 1, "timeout_seconds": 0.8}, timeout=5
-    )
+    owner.post(control, json={"store": shop.slug, "reset": True, "timeout_rate": 1, "timeout_seconds": 0.8}, timeout=5)
     woo_client.timeout = (2.0, 0.3)
     with pytest.raises(Transient, match="no answer in time"):
         woo_client.check_access()
-    bad = requests.post(control, json={"store": shop.slug, "error_rate": 7}, timeout=5)
+    bad = owner.post(control, json={"store": shop.slug, "error_rate": 7}, timeout=5)
     assert bad.status_code == 400 and "between 0 and 1" in bad.json()["error"]
 
 

@@ -11,8 +11,9 @@ import requests
 from connector import inbox
 from connector.models import Connection, Delivery, Event
 from integrations.woocommerce.models import WooAuthRequest
-from integrations.woocommerce.sandbox.models import SandboxApiKey, SandboxDeliveryLog, SandboxWebhook
+from integrations.woocommerce.sandbox.models import SandboxApiKey, SandboxDeliveryLog, SandboxStore, SandboxWebhook
 from integrations.woocommerce.sandbox.store import create_order
+from tests.sandbox_session import member_of
 
 
 def start_connect(client, shop) -> str:
@@ -23,13 +24,19 @@ def start_connect(client, shop) -> str:
     return location
 
 
+def owner() -> requests.Session:
+    """The store belongs to alice's organisation: its authorisation page needs her login."""
+    return member_of(SandboxStore.objects.get(slug="shop-one").organization)
+
+
 def approve(authorize_url: str) -> requests.Response:
-    page = requests.get(authorize_url, timeout=10)
+    session = owner()
+    page = session.get(authorize_url, timeout=10)
     assert page.status_code == 200, page.text
     nonce = re.search(r'name="wc_auth_nonce" value="([^"]+)"', page.text).group(1)
-    action = re.search(r'<form method="post" action="([^"]+)"', page.text).group(1)
+    action = re.search(r'action="([^"]*/authorize/approve)"', page.text).group(1)
     base = "{0.scheme}://{0.netloc}".format(urlsplit(authorize_url))
-    return requests.post(base + action, data={"wc_auth_nonce": nonce}, allow_redirects=False, timeout=30)
+    return session.post(base + action, data={"wc_auth_nonce": nonce}, allow_redirects=False, timeout=30)
 
 
 def test_app_key_flow_end_to_end(client, alice, shop, caplog):
@@ -132,13 +139,13 @@ def test_expired_token_and_read_only_scope_are_refused(client, alice, shop):
 def test_deny_and_http_callback_refused(client, alice, shop):
     client.force_login(alice)
     authorize_url = start_connect(client, shop)
-    page = requests.get(authorize_url, timeout=10)
+    page = owner().get(authorize_url, timeout=10)
     deny = re.search(r'id="deny" href="([^"]+)"', page.text).group(1).replace("&amp;", "&")
     assert "success=0" in deny
     response = client.get(urlsplit(deny).path + "?" + urlsplit(deny).query, follow=True)
     assert "not approved" in response.content.decode()
     insecure = re.sub(r"callback_url=[^&]+", "callback_url=http%3A%2F%2Fapp.example.com%2Fcb", authorize_url)
-    assert "needs to be over SSL" in requests.get(insecure, timeout=10).text
+    assert "needs to be over SSL" in owner().get(insecure, timeout=10).text
 
 
 def test_manual_keys_form(client, alice, shop):

@@ -14,6 +14,7 @@ from connector.models import Connection
 from integrations.zoho.oauth import SANDBOX_CLIENT_ID
 from integrations.zoho.sandbox import state
 from integrations.zoho.sandbox.models import SandboxZohoOrg, SandboxZohoToken
+from tests.sandbox_session import member_of
 
 
 @pytest.fixture
@@ -24,8 +25,8 @@ def zoho_base(live_server, settings):
 
 
 @pytest.fixture
-def sandbox_org(zoho_base) -> SandboxZohoOrg:
-    return state.create_org("us", "owner@books.example", "Alice Books")
+def sandbox_org(zoho_base, alice) -> SandboxZohoOrg:
+    return state.create_org("us", "owner@books.example", "Alice Books", organization=alice.org)
 
 
 def issue_tokens(org: SandboxZohoOrg, *, expires_in: int = 3600) -> tuple[str, str]:
@@ -80,7 +81,7 @@ def zoho_connection(alice, sandbox_org) -> Connection:
 
 
 def set_faults(base: str, org: SandboxZohoOrg, **knobs) -> dict:
-    answer = requests.post(
+    answer = member_of(org.user.organization).post(
         f"{base}/sandbox/zoho/_control/faults", json={"organization_id": org.organization_id, **knobs}, timeout=5
     )
     assert answer.status_code == 200, answer.text

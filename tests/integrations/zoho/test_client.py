@@ -14,12 +14,21 @@ from connector.http import AuthExpired, RateLimited, Transient
 from connector.models import Alert, Connection, Event, Link
 from connector.redis import get_redis
 from integrations.zoho.client import Duplicate, NotFound, ZohoBooksClient
-from integrations.zoho.demo import connect_through_consent
 from integrations.zoho.sandbox import state
 from integrations.zoho.sandbox.models import SandboxZohoDocument, SandboxZohoToken
 from tests.integrations.zoho.conftest import make_connection, set_faults
+from tests.integrations.zoho.consent import connect_through_consent
+from tests.sandbox_session import member_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def alices_books(region, email, name="", **kwargs):
+    """A sandbox Zoho login of alice's organisation: the consent page offers only the signed-in
+    organisation's sandbox logins."""
+    from accounts.models import Organization
+
+    return state.create_org(region, email, name, organization=Organization.objects.get(name="Alice Ltd"), **kwargs)
 
 
 @pytest.fixture
@@ -213,7 +222,9 @@ def test_the_sandbox_counts_what_the_client_sends(books_client, zoho_base, sandb
     books_client.taxes()
     books_client.chart_of_accounts()
     stats = json.loads(
-        books_client.session.get(f"{zoho_base}/sandbox/zoho/_control/orgs/{sandbox_org.organization_id}/stats").text
+        member_of(sandbox_org.user.organization)
+        .get(f"{zoho_base}/sandbox/zoho/_control/orgs/{sandbox_org.organization_id}/stats")
+        .text
     )
     assert stats["calls_today"] == 2 == books_client.calls
     assert stats["documents"]["account"] == len(state.DEFAULT_ACCOUNTS)
@@ -221,7 +232,7 @@ def test_the_sandbox_counts_what_the_client_sends(books_client, zoho_base, sandb
 
 def test_tokens_never_appear_in_logs_events_or_pages(alice, alice_client, zoho_base, caplog):
     caplog.set_level(logging.DEBUG)
-    state.create_org("us", "owner@books.example")
+    alices_books("us", "owner@books.example")
     connection = connect_through_consent(alice_client, "us", "owner@books.example")
     secrets = [connection.credentials["access_token"], connection.credentials["refresh_token"]]
     client = ZohoBooksClient(

@@ -12,14 +12,22 @@ from django.urls import reverse
 from connector.models import Alert, Connection
 from integrations.zoho import oauth as zoho_oauth
 from integrations.zoho.client import ZohoBooksClient
-from integrations.zoho.demo import connect_through_consent
 from integrations.zoho.sandbox import state
 from integrations.zoho.sandbox.models import SandboxZohoGrant, SandboxZohoToken
 from tests.integrations.zoho.conftest import books
+from tests.integrations.zoho.consent import connect_through_consent
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 REGIONS = ("us", "eu", "in", "au", "jp", "ca", "cn", "sa", "uk")
+
+
+def alices_books(region, email, name="", **kwargs):
+    """A sandbox Zoho login of alice's organisation: the consent page offers only the signed-in
+    organisation's sandbox logins."""
+    from accounts.models import Organization
+
+    return state.create_org(region, email, name, organization=Organization.objects.get(name="Alice Ltd"), **kwargs)
 
 
 def _local(url: str) -> str:
@@ -58,14 +66,15 @@ def test_authorize_url_asks_for_offline_access_with_consent(alice_client, zoho_b
 
 def test_consent_page_has_accept_and_deny(alice_client, zoho_base):
     url, _ = start_consent(alice_client)
-    page = requests.get(url, timeout=5).text
+    assert requests.get(url, allow_redirects=False, timeout=5).status_code == 302  # to the login page
+    page = alice_client.get(_local(url)).content.decode()
     assert 'value="accept"' in page and 'value="deny"' in page
 
 
 @pytest.mark.parametrize("region", REGIONS)
 def test_each_region_routes_to_its_own_accounts_server_and_books_domain(alice, alice_client, zoho_base, region):
     email = f"owner@{region}.example"
-    state.create_org(region, email, f"Books {region}")
+    alices_books(region, email, f"Books {region}")
     connection = connect_through_consent(alice_client, region, email)
     assert connection is not None and connection.organization_id == alice.org.pk
     assert connection.settings["region"] == region
@@ -95,7 +104,7 @@ def test_callback_with_a_forged_accounts_server_sends_nothing_there(alice_client
 
 
 def test_a_code_exchanged_twice_fails_cleanly_the_second_time(alice, alice_client, zoho_base):
-    state.create_org("us", "owner@books.example")
+    alices_books("us", "owner@books.example")
     url, consent = start_consent(alice_client)
     callback = accept(alice_client, url, consent, "owner@books.example")
     first = alice_client.get(_local(callback))
@@ -115,7 +124,7 @@ def test_a_code_exchanged_twice_fails_cleanly_the_second_time(alice, alice_clien
 
 
 def test_token_endpoint_codes_are_single_use_and_expire_after_two_minutes(alice_client, zoho_base):
-    state.create_org("us", "owner@books.example")
+    alices_books("us", "owner@books.example")
     token_url = f"{zoho_base}/sandbox/zoho/us/accounts/oauth/v2/token"
     codes = []
     for _ in range(2):
@@ -135,7 +144,7 @@ def test_token_endpoint_codes_are_single_use_and_expire_after_two_minutes(alice_
 
 
 def test_an_expired_code_shows_connect_again(alice_client, zoho_base):
-    state.create_org("us", "owner@books.example")
+    alices_books("us", "owner@books.example")
     url, consent = start_consent(alice_client)
     callback = accept(alice_client, url, consent, "owner@books.example")
     SandboxZohoGrant.objects.update(created_at=SandboxZohoGrant.objects.get().created_at - state.CODE_LIFETIME * 2)
@@ -153,7 +162,7 @@ def test_deny_on_the_consent_page(alice_client, zoho_base):
 
 
 def test_state_is_bound_to_the_organisation_and_user(alice_client, bob, client, zoho_base):
-    state.create_org("us", "owner@books.example")
+    alices_books("us", "owner@books.example")
     url, consent = start_consent(alice_client)
     callback = accept(alice_client, url, consent, "owner@books.example")
     client.force_login(bob)  # bob's own session has no pending Connect with this state
@@ -163,8 +172,8 @@ def test_state_is_bound_to_the_organisation_and_user(alice_client, bob, client, 
 
 
 def test_several_organisations_are_offered_for_choice(alice_client, zoho_base):
-    first = state.create_org("us", "owner@books.example", "Main Books")
-    second = state.create_org("us", "owner@books.example", "Second Books")
+    first = alices_books("us", "owner@books.example", "Main Books")
+    second = alices_books("us", "owner@books.example", "Second Books")
     url, consent = start_consent(alice_client)
     done = alice_client.get(_local(accept(alice_client, url, consent, "owner@books.example")))
     connection = Connection.objects.get(system="zoho")
@@ -178,7 +187,7 @@ def test_several_organisations_are_offered_for_choice(alice_client, zoho_base):
 
 
 def test_reconnect_updates_the_same_connection_and_resolves_the_alert(alice, alice_client, zoho_base):
-    state.create_org("us", "owner@books.example")
+    alices_books("us", "owner@books.example")
     connection = connect_through_consent(alice_client, "us", "owner@books.example")
     zoho_oauth.provider.mark_needs_reauth(connection, "Zoho Books no longer accepts this connection.")
     alert = Alert.objects.get(key=f"reauth:{connection.pk}")

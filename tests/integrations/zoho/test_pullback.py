@@ -16,6 +16,7 @@ from connector.models import Alert, Connection, Event, Flow, Record
 from integrations.zoho import pullback
 from integrations.zoho.adapter import ZohoBooksTarget
 from integrations.zoho.sandbox import state
+from tests.sandbox_session import member_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -248,7 +249,7 @@ def test_a_store_that_cannot_take_the_shipment_fails_it_visibly(flow, sandbox_or
 
 
 def test_the_sandbox_page_lets_a_person_fill_tracking(flow, sandbox_org, zoho_base):
-    import requests
+    requests = member_of(sandbox_org.user.organization)  # the page belongs to the sandbox's organisation
 
     base = f"{zoho_base}/sandbox/zoho/_control/orgs/{sandbox_org.organization_id}"
     created = requests.post(f"{base}/customfields", json={"tracking_fields": True}, timeout=5)
@@ -283,7 +284,7 @@ def test_the_order_stage_is_on_the_record_and_filterable(db):
 
 
 def test_the_sandbox_page_creates_the_tracking_fields_for_the_demo(flow, sandbox_org, zoho_base):
-    import requests
+    requests = member_of(sandbox_org.user.organization)  # the page belongs to the sandbox's organisation
 
     page = f"{zoho_base}/sandbox/zoho/_control/orgs/{sandbox_org.organization_id}/salesorders"
     record = submit(flow)

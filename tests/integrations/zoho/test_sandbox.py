@@ -20,6 +20,7 @@ from openapi_core.contrib.requests import RequestsOpenAPIRequest, RequestsOpenAP
 
 from integrations.zoho.sandbox import state
 from tests.integrations.zoho.conftest import books, issue_tokens, set_faults
+from tests.sandbox_session import member_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
 SPECS = Path(__file__).resolve().parents[2] / "specs" / "zoho"
@@ -201,13 +202,14 @@ def test_fault_knobs_are_seedable_and_validated(zoho_base, sandbox_org, token):
 
     first, second = run(), run()
     assert first == second and set(first) == {200, 500}
-    bad = requests.post(
+    bad = member_of(sandbox_org.user.organization).post(
         f"{zoho_base}/sandbox/zoho/_control/faults",
         json={"organization_id": sandbox_org.organization_id, "error_rate": 2, "bogus": 1},
         timeout=5,
     )
     assert bad.status_code == 400 and set(bad.json()["fields"]) == {"error_rate", "bogus"}
-    assert requests.post(f"{zoho_base}/sandbox/zoho/_control/faults", data="[", timeout=5).status_code == 400
+    owner = member_of(sandbox_org.user.organization)
+    assert owner.post(f"{zoho_base}/sandbox/zoho/_control/faults", data="[", timeout=5).status_code == 400
 
 
 def test_money_is_exact(zoho_base, sandbox_org, token):
