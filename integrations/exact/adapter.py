@@ -249,7 +249,8 @@ class ExactTarget(TargetAdapter):
 
     def describe_result(self, object_type: str, obj: Any, result: WriteResult) -> DocumentSummary:
         """A general journal entry: Exact's entry number, the shipping cost posted, posted/reversed.
-        No link: Exact Online documents no stable web address for an entry."""
+        No link: we know of no documented, stable Exact Online web address for one entry, and a
+        guessed one would only send the merchant to an error page."""
         summary = super().describe_result(object_type, obj, result)
         data = result.data or {}
         status = "reversed" if result.action == "reversed" else "posted"
