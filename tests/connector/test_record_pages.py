@@ -372,3 +372,37 @@ def test_the_api_gives_the_business_result_and_searches_by_document_number(alice
     found = alice_client.get("/api/v1/records/", {"q": "INV-000042"}).json()["results"]
     assert [r["id"] for r in found] == [record.pk]
     assert found[0]["target_ref"] == "INV-000042" and found[0]["result"]["total"] == "36.47"
+
+
+def test_zoho_describes_invoices_journals_and_credit_notes_in_its_own_words(alice):
+    from connector.adapters import WriteResult
+    from connector.canonical import Order, OrderStatus, Shipment
+    from integrations.zoho.adapter import _invoice_facts
+
+    record = zoho_record(alice.org)
+    zoho = engine.target_adapter(record.flow.target, options={"invoice_number_prefix": "WEB-"})
+    order = Order("1001", "1", OrderStatus.OPEN, "EUR", timezone.now(), total=Decimal("36.47"))
+    answer = {
+        "invoice_id": "46",
+        "invoice_number": "WEB-1001",
+        "total": 36.47,
+        "currency_code": "EUR",
+        "status": "sent",
+    }
+    created = zoho.describe_result("invoice", order, WriteResult("46", "created", data=_invoice_facts(answer)))
+    assert (created.label, created.number, created.total, created.currency, created.status) == (
+        "Invoice",
+        "WEB-1001",
+        "36.47",
+        "EUR",
+        "sent",
+    )
+    refunded = zoho.describe_result("invoice", order, WriteResult("46", "updated", data={"credit_notes": ["CN-1"]}))
+    assert refunded.number == "WEB-1001" and refunded.extra == ("Credit note CN-1",)
+    voided = zoho.describe_result("invoice", order, WriteResult("46", "voided"))
+    assert voided.status == "void"
+    shipment = Shipment("s1", "1", "1001", None, shipping_cost=Decimal("7.50"), currency="EUR")
+    posted = zoho.describe_result("cost_posting", shipment, WriteResult("77", "created", data={"number": "JE-12"}))
+    reversed_ = zoho.describe_result("cost_posting", shipment, WriteResult("78", "reversed", data={"number": "JE-13"}))
+    assert (posted.label, posted.number, posted.total, posted.status) == ("Journal entry", "JE-12", "7.50", "posted")
+    assert (reversed_.kind, reversed_.status) == ("journal", "reversed")
