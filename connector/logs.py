@@ -12,6 +12,7 @@ import json
 import logging
 import re
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
@@ -67,10 +68,22 @@ def redact_query(query: str) -> str:
 def redact_path(path: str) -> str:
     """The path with every route variable that is not a number masked (webhook, invitation, password
     reset tokens); a path no route matches has its token-looking segments masked instead."""
+    from django.apps import apps
+
     path = unquote(path or "")
+    # Cached once the URLconf can be read: the access log asks for the same few paths all day.
+    return _redact_resolved_path(path) if apps.ready else _redact_segments(path)
+
+
+def _redact_segments(path: str) -> str:
+    return "/".join(REDACTED if _TOKEN_SEGMENT.fullmatch(part) else part for part in path.split("/"))
+
+
+@lru_cache(maxsize=1024)  # bounded: a path is at most gunicorn's 4 KB request line
+def _redact_resolved_path(path: str) -> str:
     match = _resolve(path)
     if match is None:
-        return "/".join(REDACTED if _TOKEN_SEGMENT.fullmatch(part) else part for part in path.split("/"))
+        return _redact_segments(path)
     values = [v for v in (*match.args, *match.kwargs.values()) if not isinstance(v, int)]
     for value in sorted({str(v) for v in values if str(v)}, key=len, reverse=True):
         path = path.replace(value, REDACTED)
@@ -78,10 +91,6 @@ def redact_path(path: str) -> str:
 
 
 def _resolve(path: str):
-    from django.apps import apps
-
-    if not apps.ready:  # gunicorn's master logs before the application is loaded
-        return None
     from django.urls import Resolver404, resolve
 
     try:
@@ -142,30 +151,59 @@ def _current_task_id() -> str | None:
 
 # --- gunicorn access log --------------------------------------------------------------------------
 
-_SECRET_HEADER = re.compile(r"(?i)\{(?:http_)?[\w-]*(?:" + _SECRET_NAMES + r")[\w-]*\}[ie]")
+# Header and environ atoms ("{authorization}i", "{http_cookie}e") whose values are secrets. A plain
+# substring test: this runs for every atom of every request.
+_SECRET_ATOM_PARTS = (
+    "token",
+    "secret",
+    "password",
+    "passwd",
+    "authorization",
+    "api_key",
+    "api-key",
+    "apikey",
+    "cookie",
+    "signature",
+    "ticket",
+)
+
+
+_FORMAT_KEY = re.compile(r"%\(([^)]+)\)")
 
 
 class GunicornLogger(_GunicornBaseLogger):
-    """gunicorn's logger with request paths, query strings and referers redacted in the access log."""
+    """gunicorn's logger with request paths, query strings, referers and secret headers redacted in
+    the access log. Only the atoms the configured format prints are rewritten (this runs per request)."""
 
     def atoms(self, resp, req, environ, request_time) -> dict[str, Any]:
         atoms = super().atoms(resp, req, environ, request_time)
-        path, query = atoms.get("U") or "", atoms.get("q") or ""
-        atoms["U"] = redact_path(path)
-        atoms["q"] = redact_query(query)
-        atoms["r"] = f"{atoms.get('m')} {redact_url(environ.get('RAW_URI') or path)} {atoms.get('H')}"
-        atoms["f"] = redact_url(atoms.get("f") or "-")
-        for key in list(atoms):
+        used = _format_keys(self.cfg.access_log_format)
+        path = redact_path(environ.get("PATH_INFO") or "")
+        query = redact_query(environ.get("QUERY_STRING") or "") if used & _QUERY_ATOMS else ""
+        uri = path + (f"?{query}" if query else "")
+        for key in used:
             lowered = key.lower()
-            if _SECRET_HEADER.fullmatch(key):
+            if key == "U" or lowered == "{path_info}e":
+                atoms[key] = path
+            elif key == "q" or lowered == "{query_string}e":
+                atoms[key] = query
+            elif key == "r":
+                atoms[key] = f"{atoms.get('m')} {uri} {atoms.get('H')}"
+            elif lowered in ("{raw_uri}e", "{request_uri}e"):
+                atoms[key] = uri
+            elif key == "f" or lowered in ("{referer}i", "{http_referer}e"):
+                atoms[key] = redact_url(str(atoms.get(key) or "-"))
+            elif key.startswith("{") and any(part in lowered for part in _SECRET_ATOM_PARTS):
                 atoms[key] = REDACTED
-            elif lowered in ("{referer}i", "{http_referer}e", "{raw_uri}e", "{request_uri}e"):
-                atoms[key] = redact_url(str(atoms[key]))
-            elif lowered == "{path_info}e":
-                atoms[key] = redact_path(str(atoms[key]))
-            elif lowered == "{query_string}e":
-                atoms[key] = redact_query(str(atoms[key]))
         return atoms
+
+
+_QUERY_ATOMS = frozenset({"q", "r", "{query_string}e", "{raw_uri}e", "{request_uri}e", "{QUERY_STRING}e"})
+
+
+@lru_cache(maxsize=8)
+def _format_keys(log_format: str) -> frozenset[str]:
+    return frozenset(_FORMAT_KEY.findall(log_format or ""))
 
 
 # --- Sentry ----------------------------------------------------------------------------------------
