@@ -90,8 +90,11 @@ def test_demo_connects_the_sandboxes_and_starts_the_showcase_flow(settings):
 
 def test_the_web_access_log_never_carries_credentials():
     """Gunicorn's default access log prints the Basic-auth user (an API key) and full query strings
-    (OAuth codes, query-string keys): the Procfile logs the path only."""
+    (OAuth codes, query-string keys): the web process (Procfile → gunicorn.conf.py) logs the path only,
+    and that path has its tokens masked (tests/security/test_access_log.py)."""
+    import runpy
+
     web = next(line for line in (ROOT / "Procfile").read_text().splitlines() if line.startswith("web:"))
-    assert "--access-logformat" in web
-    fmt = web.split("--access-logformat", 1)[1]
+    assert "-c gunicorn.conf.py" in web
+    fmt = runpy.run_path(str(ROOT / "gunicorn.conf.py"))["access_log_format"]
     assert "%(u)s" not in fmt and "%(r)s" not in fmt and "%(q)s" not in fmt and "%(U)s" in fmt
