@@ -11,6 +11,7 @@ from typing import Any
 from connector.adapters import Change, DocumentSummary, SourceAdapter, TargetAdapter, WriteResult
 from connector.canonical import Order, Shipment
 from connector.http import NeedsReview, Permanent
+from connector.oauth import OAuthRefused
 from integrations.exact.client import ExactClient, parse_date
 from integrations.exact.mapping import (
     DEFAULT_TRACKING_FIELD,
@@ -27,6 +28,7 @@ from integrations.exact.mapping import (
     shipment_reference,
     with_tracking,
 )
+from integrations.exact.oauth import host, sandbox_mode
 
 GUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
@@ -249,14 +251,25 @@ class ExactTarget(TargetAdapter):
 
     def describe_result(self, object_type: str, obj: Any, result: WriteResult) -> DocumentSummary:
         """A general journal entry: Exact's entry number, the shipping cost posted, posted/reversed.
-        No link: we know of no documented, stable Exact Online web address for one entry, and a
-        guessed one would only send the merchant to an error page."""
+        No link to Exact itself: we know of no documented, stable Exact Online web address for one
+        entry, and a guessed one would only send the merchant to an error page."""
         summary = super().describe_result(object_type, obj, result)
         data = result.data or {}
         status = "reversed" if result.action == "reversed" else "posted"
         extra = (f"Goods delivery {data['goods_delivery']}",) if data.get("goods_delivery") else ()
         number = str(data.get("entry_number") or summary.number)
         return DocumentSummary("journal", "Journal entry", number, summary.total, summary.currency, status, extra)
+
+    def document_url(self, kind: str, target_id: str) -> str:
+        """The sandbox's page of a sandbox entry; none for Exact itself (see describe_result)."""
+        settings = self.connection.settings or {}
+        if kind != "journal" or not target_id or not settings.get("division") or not sandbox_mode():
+            return ""
+        try:
+            base = host(settings.get("country", ""))
+        except OAuthRefused:
+            return ""
+        return f"{base}/docs/{settings['division']}/journal/{target_id}/"
 
     def upsert(self, object_type: str, obj: Any, *, target_id: str | None) -> WriteResult:
         client = _client(self)

@@ -406,3 +406,46 @@ def test_zoho_describes_invoices_journals_and_credit_notes_in_its_own_words(alic
     reversed_ = zoho.describe_result("cost_posting", shipment, WriteResult("78", "reversed", data={"number": "JE-13"}))
     assert (posted.label, posted.number, posted.total, posted.status) == ("Journal entry", "JE-12", "7.50", "posted")
     assert (reversed_.kind, reversed_.status) == ("journal", "reversed")
+
+
+def test_a_sandbox_exact_journal_entry_links_to_the_sandbox_page_that_shows_it(alice_client, alice, client, bob):
+    from integrations.exact.sandbox.models import SandboxExactDivision, SandboxExactEntity, SandboxExactUser
+
+    store = Connection.objects.create(organization=alice.org, system="shipstation", label="Store")
+    exact = Connection.objects.create(
+        organization=alice.org, system="exact", label="Exact", settings={"country": "nl", "division": 3101}
+    )
+    flow = Flow.objects.create(organization=alice.org, preset="exact_shipstation", source=exact, target=store)
+    entry_id = "5b2f0000-0000-0000-0000-000000000001"
+    record = make_record(
+        flow,
+        "SO-7",
+        object_type="shipment",
+        status=Record.Status.SYNCED,
+        target_id=entry_id,
+        result={"kind": "journal", "label": "Journal entry", "number": "90001", "total": "7.50", "status": "posted"},
+    )
+    link = f"/sandbox/exact/nl/docs/3101/journal/{entry_id}/"
+    html = page(alice_client, record)
+    assert "Journal entry 90001" in html and link in html and "Open in Exact Online" in html
+    user = SandboxExactUser.objects.create(country="nl", email="alice@example.com")
+    division = SandboxExactDivision.objects.create(user=user, code=3101, description="Alice BV")
+    now = timezone.now()
+    SandboxExactEntity.objects.create(
+        division=division,
+        entity="GeneralJournalEntries",
+        guid=entry_id,
+        data={"EntryID": entry_id, "EntryNumber": 90001, "JournalCode": "90", "Currency": "EUR"},
+        modified_at=now,
+    )
+    SandboxExactEntity.objects.create(
+        division=division,
+        entity="GeneralJournalEntryLines",
+        guid="line-1",
+        data={"EntryID": entry_id, "LineNumber": 1, "GLAccountCode": "4600", "AmountFC": 7.5, "Description": "UPS"},
+        modified_at=now,
+    )
+    shown = alice_client.get(link)
+    assert shown.status_code == 200 and "90001" in shown.content.decode() and "4600" in shown.content.decode()
+    client.force_login(bob)
+    assert client.get(link).status_code == 404

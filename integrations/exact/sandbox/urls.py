@@ -2,7 +2,7 @@
 
 from django.urls import path, re_path
 
-from integrations.exact.sandbox import api, control, oauth, provision
+from integrations.exact.sandbox import api, control, documents, oauth, provision
 
 urlpatterns = [
     path("", provision.home, name="exact_sandbox"),
@@ -12,6 +12,11 @@ urlpatterns = [
     path("_control/users/<str:country>/<str:email>", control.user_counters, name="exact_sandbox_user"),
     path("_control/webhooks/retry", control.retry_webhooks, name="exact_sandbox_webhooks_retry"),
     path("_control/webhooks/<int:division>", control.webhook_log, name="exact_sandbox_webhooks"),
+    path(
+        "<str:country>/docs/<int:division>/journal/<str:entry_id>/",
+        documents.journal_entry_page,
+        name="exact_sandbox_journal_entry",
+    ),
     path("<str:country>/api/oauth2/auth", oauth.authorize, name="exact_sandbox_authorize"),
     path("<str:country>/api/oauth2/token", oauth.token, name="exact_sandbox_token"),
     path("<str:country>/api/v1/current/Me", api.me, name="exact_sandbox_me"),
