@@ -69,8 +69,10 @@ def _wizard_options(request, form: FlowCreateForm, *, bound: bool):
     """The chosen flow type's options form, with pick lists read from the chosen connections, or
     None until a type and both sides are known."""
     preset = form.preset
-    values = request.POST if request.method == "POST" else request.GET
-    ids = {side: values.get(side) or form.initial.get(side) for side in ("source", "target")}
+    # A POST names the sides; a GET's choices are in the form's initial values, already moved to the
+    # chosen type's systems.
+    source = request.POST if request.method == "POST" else form.initial
+    ids = {side: source.get(side) for side in ("source", "target")}
     if preset is None or not all(str(v).isdigit() for v in ids.values()):
         return None
     sides = {}

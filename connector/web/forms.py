@@ -73,11 +73,16 @@ class FlowCreateForm(forms.Form):
                 field.empty_label = f"Choose a {_system_name(system)} connection…"
                 if not field.queryset.exists():
                     field.help_text = f"No {_system_name(system)} connection yet: connect it first."
-                elif not self.is_bound and not self.initial.get(side):
+                elif not self.is_bound and not self._offers(field, self.initial.get(side)):
+                    # Nothing chosen yet, or a connection of another flow type's system: the first one.
                     self.initial[side] = field.queryset.first().pk
         if refresh_url:
             for name in ("preset", "source", "target"):
                 self.fields[name].widget.attrs.update({**WIZARD_REFRESH, "hx-get": refresh_url})
+
+    @staticmethod
+    def _offers(field, value) -> bool:
+        return str(value or "").isdigit() and field.queryset.filter(pk=int(value)).exists()
 
     def clean(self):
         data = super().clean()

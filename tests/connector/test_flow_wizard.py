@@ -165,3 +165,14 @@ def test_a_journal_flow_without_accounts_cannot_start(alice_client, connected):
 def test_the_backfill_date_is_a_date_input_the_browser_shows_in_the_users_locale(alice_client, connected):
     page = alice_client.get(reverse("flow_create")).content.decode()
     assert re.search(r'<input type="date" name="backfill_from"', page)
+
+
+def test_changing_the_flow_type_replaces_sides_of_the_old_type(alice_client, connected):
+    """The wizard redraws with the previous choices in the address: a To of the old type's system
+    gives way to the new type's first connection."""
+    woo_page = alice_client.get(
+        reverse("flow_create") + f"?preset=woocommerce_zoho&source={connected['ship'].pk}&target={connected['zoho'].pk}"
+    ).content.decode()
+    assert selected(woo_page, "source") == str(connected["woo"].pk)
+    assert selected(woo_page, "target") == str(connected["zoho"].pk)
+    assert 'name="with_options"' in woo_page  # both sides known: the options are there
