@@ -65,7 +65,7 @@ class Outcome:
     url: str = ""
     system: str = ""  # where the document lives: "Zoho Books"
     tone: str = "neutral"  # ok, warn, bad, busy: picks the card's colour class
-    retry: dict | None = None  # {"attempt": 5, "next_at": datetime}
+    retry: dict | None = None  # {"attempt": 5, "next_at": datetime, "due": False}
     extra: list[str] = field(default_factory=list)
 
 
