@@ -122,7 +122,7 @@ def test_sales_orders_pull_back_and_rules_end_to_end(merchant, alice, live_serve
     gift_item = seed_item(books, "Gift box (Zoho's own)", "3.00")
     widget_item = seed_item(books, "Widget", "10.50", sku="SKU-1")
 
-    shop = create_store("alice-so", name="Alice's shop", currency="USD", tax_rate="0.1")
+    shop = create_store("alice-so", name="Alice's shop", currency="USD", tax_rate="0.1", organization=alice.org)
     woo_tracking.enable(shop)
     store = Store(f"{live_server.url}/sandbox/woocommerce/{shop.slug}", shop.keys.first())
     woo = connect_store(merchant, live_server, shop)
