@@ -33,17 +33,4 @@
   });
   document.addEventListener("DOMContentLoaded", function () { applyConditions(document); });
   document.addEventListener("htmx:afterSettle", function () { applyConditions(document); });
-
-  // <time datetime="…" data-local="date|datetime">: shown in the reader's own locale and time zone.
-  function localiseTimes(root) {
-    root.querySelectorAll("time[data-local]").forEach(function (el) {
-      var when = new Date(el.getAttribute("datetime"));
-      if (isNaN(when)) return;
-      el.textContent = el.getAttribute("data-local") === "date"
-        ? when.toLocaleDateString(undefined, { dateStyle: "medium" })
-        : when.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
-    });
-  }
-  document.addEventListener("DOMContentLoaded", function () { localiseTimes(document); });
-  document.addEventListener("htmx:afterSettle", function () { localiseTimes(document); });
 })();
