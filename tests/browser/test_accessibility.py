@@ -74,6 +74,8 @@ def member_pages(world) -> dict[str, str]:
         "deliveries": reverse("deliveries"),
         "zoho-rules": reverse("zoho_rules", args=[flow.pk]),
         "not-found": "/no/such/page/",
+        "password-change": reverse("account_change_password"),
+        "email-addresses": reverse("account_email"),
     }
     for name in ("settings_organization", "team", "settings_api_tokens", "settings_notifications", "settings_profile"):
         pages[name.replace("_", "-")] = reverse(name)
@@ -218,3 +220,22 @@ def test_the_audit_reports_what_it_should(browser, live_server):
     assert any("image-alt" in p for p in problems)
     assert any("select-name" in p for p in problems)
     assert any("scrolls sideways" in p for p in problems)
+
+
+def test_disconnect_asks_first_and_looks_destructive(browser, live_server, alice):
+    world = seed(alice)
+    zoho = world["connections"]["zoho"]
+    context = logged_in_context(browser, live_server, alice, viewport={"width": 1280, "height": 900})
+    page = open_page(context)
+    page.goto(reverse("zoho_connection", args=[zoho.pk]))
+    confirm = page.get_by_role("button", name="Yes, disconnect")
+    assert not confirm.is_visible()  # nothing is one click away
+    page.get_by_text(f"Disconnect {zoho.label}…").click()
+    assert confirm.is_visible()
+    colour = confirm.evaluate("b => getComputedStyle(b).backgroundColor")
+    assert colour == "rgb(179, 38, 30)"  # the destructive red
+    confirm.click()
+    page.wait_for_load_state()
+    zoho.refresh_from_db()
+    assert zoho.status == Connection.Status.DISABLED
+    context.close()
