@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.utils.module_loading import import_string
 
-from connector.models import Connection
+from connector.models import Connection, Flow
 from connector.registry import FlowPreset, RegistryError, get_preset, get_system, presets
 
 # The wizard re-draws itself when the flow type or a side changes (htmx GET of the same page with the
@@ -56,7 +56,11 @@ class FlowCreateForm(forms.Form):
         self.fields["preset"].choices = [("", "Choose a flow…")] + [(p.key, p.name) for p in all_presets]
         key = (self.data.get("preset") if self.is_bound else None) or self.initial.get("preset")
         if not key and not self.is_bound:
-            key = next((p.key for p in all_presets if {p.source_system, p.target_system} <= connected), "")
+            # The first type whose two systems are connected, preferring one not set up yet.
+            existing = set(Flow.objects.for_org(organization).values_list("preset", flat=True))
+            ready = [p for p in all_presets if {p.source_system, p.target_system} <= connected]
+            ready.sort(key=lambda p: p.key in existing)
+            key = ready[0].key if ready else ""
             self.initial["preset"] = key
         try:
             self.preset: FlowPreset | None = get_preset(key) if key else None

@@ -176,3 +176,14 @@ def test_changing_the_flow_type_replaces_sides_of_the_old_type(alice_client, con
     assert selected(woo_page, "source") == str(connected["woo"].pk)
     assert selected(woo_page, "target") == str(connected["zoho"].pk)
     assert 'name="with_options"' in woo_page  # both sides known: the options are there
+
+
+def test_the_default_flow_type_prefers_one_not_set_up_yet(alice_client, connected):
+    Flow.objects.create(
+        organization=connected["ship"].organization,
+        preset="shipstation_zoho",
+        source=connected["ship"],
+        target=connected["zoho"],
+    )
+    page = alice_client.get(reverse("flow_create")).content.decode()
+    assert re.search(r'<option value="woocommerce_zoho" selected>', page)  # the next one both sides allow
