@@ -254,7 +254,7 @@ def lag_chart(points: list[LagPoint]) -> Chart:
             f"Half of the {measured} record(s) written in the last {len(points)} days reached the target within "
             f"{human_duration(p50)}; on the slowest day 95% did within {human_duration(p95)}."
             if measured
-            else "No record was written in the last 30 days, so there is no delay to show yet."
+            else "No delay to show yet: each record written with its source's change time appears here."
         ),
         legend=[("bar-p50", "half of the records (median)"), ("bar-p95", "95% of the records")],
         table_head=["Day", "Records", "Median", "95%"],
