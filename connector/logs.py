@@ -21,27 +21,62 @@ from gunicorn.glogging import Logger as _GunicornBaseLogger
 _CONTEXT_FIELDS = ("organization_id", "connection_id", "flow_id", "record_id", "delivery_id", "task_id")
 REDACTED = "[redacted]"
 
-# Names whose value is a secret wherever they appear: `name=value`, `"name": "value"`, `Name: value`.
-_SECRET_NAMES = (
-    r"(?:[A-Za-z0-9]+[_-])*"
-    r"(?:token|secret|password|passwd|authorization|api[_-]?key|apikey|consumer[_-]key|ticket|signature|cookie)"
-    r"(?:[_-][A-Za-z0-9]+)*"
+# A name whose value is a secret wherever it appears (`name=value`, `"name": "value"`, `Name: value`)
+# contains one of these (compared lower-case, "-" read as "_").
+SECRET_NAME_PARTS = (
+    "token",
+    "secret",
+    "password",
+    "passwd",
+    "authorization",
+    "api_key",
+    "apikey",
+    "consumer_key",
+    "signature",
+    "ticket",
+    "cookie",
 )
-_SECRET_PATTERN = re.compile(
-    r"(?i)(?<![A-Za-z0-9])(" + _SECRET_NAMES + r")"
-    r"([\"']?\s*[:=]\s*[\"']?)"
-    # An Authorization value is "<scheme> <credentials>": keep the scheme, mask the credentials.
-    r"((?:basic|bearer|digest|token|zoho-oauthtoken)\s+)?"
-    r"([^\s\"'&,;}]+)"
-)
+# Every pattern below runs in linear time on hostile text (vendor bodies, URLs, tracebacks end up
+# here): names are bounded and start at a word boundary, values are single character classes.
+_NAME_AND_SEPARATOR = re.compile(r"(?<![\w-])([\w-]{1,80})([\"']?\s{0,10}[:=]\s{0,10}[\"']?)")
+# An Authorization value is "<scheme> <credentials>": keep the scheme, mask the credentials.
+_SCHEME = re.compile(r"(?i)(?:basic|bearer|digest|token|zoho-oauthtoken)\s{1,10}")
+_VALUE = re.compile(r"[^\s\"'&,;}<>]+")
 # "Basic dXNlcjpwYXNz" or "Bearer eyJ..." quoted on their own, without a header name before them.
-_BARE_CREDENTIALS = re.compile(r"(?i)\b(basic|bearer)(\s+)(?=[A-Za-z0-9+/=._~-]*[0-9+/=])[A-Za-z0-9+/=._~-]{12,}")
+_BARE_CREDENTIALS = re.compile(r"(?i)\b(basic|bearer)(\s{1,10})([A-Za-z0-9+/=._~-]{12,})")
+
+
+def is_secret_name(name: str) -> bool:
+    lowered = name.lower().replace("-", "_")
+    return any(part in lowered for part in SECRET_NAME_PARTS)
 
 
 def redact_text(text: str) -> str:
     """Mask secrets in free text: `secret=...`, `"access_token": "..."`, `Authorization: Basic ...`."""
-    text = _SECRET_PATTERN.sub(lambda m: f"{m.group(1)}{m.group(2)}{m.group(3) or ''}{REDACTED}", text)
-    return _BARE_CREDENTIALS.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
+    if not text:
+        return text
+    pieces, done = [], 0
+    for match in _NAME_AND_SEPARATOR.finditer(text):
+        if match.start() < done or not is_secret_name(match.group(1)):
+            continue
+        at = match.end()
+        scheme = _SCHEME.match(text, at)
+        if scheme:
+            at = scheme.end()
+        value = _VALUE.match(text, at)
+        if value:
+            pieces.append(text[done:at])
+            pieces.append(REDACTED)
+            done = value.end()
+    text = "".join(pieces) + text[done:]
+    return _BARE_CREDENTIALS.sub(_mask_bare, text)
+
+
+def _mask_bare(match: re.Match) -> str:
+    credentials = match.group(3)
+    if not any(c.isdigit() or c in "+/=" for c in credentials):
+        return match.group(0)  # "Basic information ..." is prose, not a credential
+    return f"{match.group(1)}{match.group(2)}{REDACTED}"
 
 
 # --- Request paths ----------------------------------------------------------------------------------
@@ -51,11 +86,10 @@ def redact_text(text: str) -> str:
 _SECRET_QUERY_NAMES = frozenset({"code", "state", "key", "user_id", "sig"})
 # A path segment that looks like a token (secrets.token_urlsafe and the like), for paths no route matches.
 _TOKEN_SEGMENT = re.compile(r"[A-Za-z0-9_-]{16,}")
-_SECRET_NAME_ONLY = re.compile(r"(?i)\A" + _SECRET_NAMES + r"\Z")
 
 
 def _secret_query_name(name: str) -> bool:
-    return name.lower() in _SECRET_QUERY_NAMES or bool(_SECRET_NAME_ONLY.match(name))
+    return name.lower() in _SECRET_QUERY_NAMES or is_secret_name(name)
 
 
 def redact_query(query: str) -> str:
@@ -151,23 +185,6 @@ def _current_task_id() -> str | None:
 
 # --- gunicorn access log --------------------------------------------------------------------------
 
-# Header and environ atoms ("{authorization}i", "{http_cookie}e") whose values are secrets. A plain
-# substring test: this runs for every atom of every request.
-_SECRET_ATOM_PARTS = (
-    "token",
-    "secret",
-    "password",
-    "passwd",
-    "authorization",
-    "api_key",
-    "api-key",
-    "apikey",
-    "cookie",
-    "signature",
-    "ticket",
-)
-
-
 _FORMAT_KEY = re.compile(r"%\(([^)]+)\)")
 
 
@@ -193,7 +210,7 @@ class GunicornLogger(_GunicornBaseLogger):
                 atoms[key] = uri
             elif key == "f" or lowered in ("{referer}i", "{http_referer}e"):
                 atoms[key] = redact_url(str(atoms.get(key) or "-"))
-            elif key.startswith("{") and any(part in lowered for part in _SECRET_ATOM_PARTS):
+            elif key.startswith("{") and is_secret_name(key):
                 atoms[key] = REDACTED
         return atoms
 

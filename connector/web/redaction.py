@@ -7,25 +7,14 @@ import re
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from connector.logs import redact_text
+from connector.logs import SECRET_NAME_PARTS, is_secret_name, redact_text
 
-SECRET_KEY_PARTS = (
-    "token",
-    "secret",
-    "password",
-    "authorization",
-    "api_key",
-    "apikey",
-    "consumer_key",
-    "signature",
-    "ticket",
-    "cookie",
-)
+SECRET_KEY_PARTS = SECRET_NAME_PARTS
 
 
 def is_secret_key(key: str) -> bool:
-    lowered = key.lower().replace("-", "_")  # ShipStation V2's header is "API-Key"
-    return any(part in lowered for part in SECRET_KEY_PARTS)
+    """A key named like a secret; "-" reads as "_" (ShipStation V2's header is "API-Key")."""
+    return is_secret_name(key)
 
 
 def redact(value: Any) -> Any:
@@ -43,12 +32,13 @@ def redact(value: Any) -> Any:
 # Form fields that are secrets in OAuth token exchanges but ordinary words in JSON bodies
 # (Zoho answers `"code": 0` on success).
 _SECRET_FORM_FIELDS = frozenset({"code", "key", "client_id"})
-_SECRET_NAME = r"[\w-]*(?:" + "|".join(SECRET_KEY_PARTS) + r")[\w-]*"
-_SECRET_PAIR = re.compile(
-    r"""(?P<key>["']?""" + _SECRET_NAME + r"""["']?\s*[:=]\s*)(?P<quote>["']?)(?P<value>[^"'&\s<>,}]+)""",
-    re.IGNORECASE,
-)
-_SECRET_ELEMENT = re.compile(r"(?P<open><(?P<name>" + _SECRET_NAME + r")>)[^<]*(?P<close></(?P=name)>)", re.IGNORECASE)
+# An XML element named like a secret (`<password>...</password>`); linear: bounded name, one class.
+_ELEMENT = re.compile(r"<([\w:.-]{1,80})>[^<]*</\1>")
+
+
+def _mask_element(match: re.Match) -> str:
+    name = match.group(1)
+    return f"<{name}>[redacted]</{name}>" if is_secret_key(name) else match.group(0)
 
 
 def redact_body(text: str) -> str:
@@ -74,6 +64,4 @@ def redact_body(text: str) -> str:
                 [(k, "[redacted]" if is_secret_key(k) or k.lower() in _SECRET_FORM_FIELDS else v) for k, v in pairs],
                 safe="[]",
             )
-    text = redact_text(text)  # first: it keeps an Authorization scheme and masks what follows it
-    text = _SECRET_ELEMENT.sub(lambda m: f"{m['open']}[redacted]{m['close']}", text)
-    return _SECRET_PAIR.sub(lambda m: f"{m['key']}{m['quote']}[redacted]", text)
+    return _ELEMENT.sub(_mask_element, redact_text(text))
