@@ -18,11 +18,12 @@ from dataclasses import dataclass
 from django.http import HttpResponse, JsonResponse
 
 from connector.redis import get_redis
+from connector.sandbox import kit
 from integrations.exact.sandbox.models import SandboxExactDivision
 
 KNOBS = {
-    "error_rate": float,
-    "rate_429": float,
+    "error_rate": kit.RATE,
+    "rate_429": kit.RATE,
     "latency_ms": int,
     "seed": int,
     "minutely_limit": int,
@@ -54,26 +55,17 @@ def before_call(division: SandboxExactDivision) -> tuple[HttpResponse | None, Us
     from integrations.exact.sandbox.api import _limit_headers
 
     now = time.time()
-    redis = get_redis()
-    minute, day = int(now // 60), int(now // 86400)
-    pipe = redis.pipeline()
-    pipe.incr(_key(division, f"min:{minute}"))
-    pipe.expire(_key(division, f"min:{minute}"), 120)
-    pipe.incr(_key(division, f"day:{day}"))
-    pipe.expire(_key(division, f"day:{day}"), 86400 + 60)
-    pipe.incr(_key(division, "seq"))
-    minute_calls, _, day_calls, _, sequence = pipe.execute()
+    windows = kit.count(_key(division, "calls"), {"min": 60, "day": 86400}, now=now)
     knobs = division.faults or {}
     usage = Usage(
-        int(minute_calls),
-        int(day_calls),
+        windows["min"].used,
+        windows["day"].used,
         int(knobs.get("minutely_limit", 60)),
         int(knobs.get("daily_limit", 5000)),
-        (minute + 1) * 60 * 1000,
-        (day + 1) * 86400 * 1000,
+        int(windows["min"].ends) * 1000,
+        int(windows["day"].ends) * 1000,
     )
-    seed = knobs.get("seed")
-    rng = random.Random(f"{seed}:{sequence}") if seed is not None else random.Random()
+    rng = kit.dice(_key(division, "seq"), knobs.get("seed"))
     if knobs.get("latency_ms"):
         time.sleep(int(knobs["latency_ms"]) / 1000)
     if usage.day_calls > usage.daily_limit:
@@ -122,29 +114,19 @@ def count_error(division: SandboxExactDivision, endpoint: str, status: int) -> N
 
 
 def apply(division: SandboxExactDivision, body: dict) -> dict:
-    errors = {}
+    """Validate (the kit's one validator) and store knobs; the errors by name, empty when applied."""
+    clean, errors = kit.validate_knobs(body, KNOBS, ignore=("division", "reset"))
+    seconds = clean.get("token_seconds")
+    if seconds is not None and not 1 <= seconds <= 600:
+        errors["token_seconds"] = "out of range (1-600)"
+    if errors:
+        return errors
     knobs = {} if body.get("reset") else dict(division.faults or {})
-    for name, value in body.items():
-        if name in ("division", "reset"):
-            continue
-        kind = KNOBS.get(name)
-        if kind is None:
-            errors[name] = "unknown knob"
-        elif value is None:
+    for name, value in clean.items():
+        if value is None:
             knobs.pop(name, None)
-        elif (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or (kind is int and not isinstance(value, int))
-        ):
-            errors[name] = f"expected {kind.__name__}"
-        elif kind is float and not 0 <= value <= 1:
-            errors[name] = "out of range"
-        elif name == "token_seconds" and not 1 <= value <= 600:
-            errors[name] = "out of range (1-600)"
         else:
             knobs[name] = value
-    if not errors:
-        division.faults = knobs
-        division.save(update_fields=["faults"])
+    division.faults = knobs
+    division.save(update_fields=["faults"])
     return errors

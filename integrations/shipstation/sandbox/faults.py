@@ -5,25 +5,22 @@ process shares it; every answer carries `X-Rate-Limit-Limit/Remaining/Reset` (Re
 the window). ShipStation sends whole seconds; with a scaled window shorter than 60 s we send
 fractions so a benchmark's clock is not rounded away.
 Dice: a `random.Random` seeded from the account's `seed` and a per-account counter, so a test that
-sets a seed sees the same sequence of faults every run.
+sets a seed sees the same sequence of faults every run. Windows and dice come from the shared kit
+(connector.sandbox.kit).
 """
 
 from __future__ import annotations
 
 import math
 import random
-import time
 from dataclasses import dataclass
 
-from connector.redis import get_redis
+from connector.sandbox import kit
 from integrations.shipstation.sandbox.models import SandboxAccount
 
 
 def dice(account: SandboxAccount) -> random.Random:
-    if account.seed is None:
-        return random.Random()
-    n = get_redis().incr(f"sandbox:shipstation:dice:{account.pk}")
-    return random.Random(f"{account.seed}:{n}")
+    return kit.dice(f"sandbox:shipstation:dice:{account.pk}", account.seed)
 
 
 @dataclass(frozen=True)
@@ -44,27 +41,21 @@ class WindowState:
 
 def count_request(account: SandboxAccount, *, api: str = "v1") -> WindowState:
     """Count one call in the account's window; V1 and V2 keys have separate limits (40 vs 200/min)."""
-    window = max(0.05, float(account.rate_window_seconds))
-    now = time.time()
-    index = int(now // window)
-    reset = (index + 1) * window - now
-    key = (
-        f"sandbox:shipstation:rl:{account.pk}:{index}"
-        if api == "v1"
-        else f"sandbox:shipstation:rl2:{account.pk}:{index}"
-    )
-    redis = get_redis()
-    used = redis.incr(key)
-    if used == 1:
-        redis.expire(key, int(window) + 5)
+    name = "rl" if api == "v1" else "rl2"
+    counted = kit.count(_prefix(account), {name: _window_seconds(account)})[name]
     limit = int(account.rate_limit if api == "v1" else account.v2_rate_limit)
-    return WindowState(limit=limit, remaining=max(0, limit - used), reset=reset, exceeded=used > limit)
+    return WindowState(limit, max(0, limit - counted.used), counted.reset, counted.used > limit)
 
 
 def current_window(account: SandboxAccount) -> WindowState:
-    window = max(0.05, float(account.rate_window_seconds))
-    now = time.time()
-    index = int(now // window)
-    used = int(get_redis().get(f"sandbox:shipstation:rl:{account.pk}:{index}") or 0)
+    seen = kit.peek(_prefix(account), "rl", _window_seconds(account))
     limit = int(account.rate_limit)
-    return WindowState(limit, max(0, limit - used), (index + 1) * window - now, used > limit)
+    return WindowState(limit, max(0, limit - seen.used), seen.reset, seen.used > limit)
+
+
+def _prefix(account: SandboxAccount) -> str:
+    return f"sandbox:shipstation:{account.pk}"
+
+
+def _window_seconds(account: SandboxAccount) -> float:
+    return max(0.05, float(account.rate_window_seconds))

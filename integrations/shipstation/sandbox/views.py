@@ -23,6 +23,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from connector.sandbox import kit
 from connector.sandbox.access import control_view, is_allowed_callback, signed_in
 from integrations.shipstation import timeutil
 from integrations.shipstation.sandbox import state
@@ -425,12 +426,12 @@ def unsubscribe(request, account, webhook_id: int):
 # --- Control (sandbox only, never part of ShipStation) ------------------------------------------
 
 FAULT_FIELDS = {
-    "fault_5xx_rate": float,
-    "fault_429_rate": float,
-    "fault_timeout_rate": float,
+    "fault_5xx_rate": kit.RATE,
+    "fault_429_rate": kit.RATE,
+    "fault_timeout_rate": kit.RATE,
     "timeout_seconds": float,
     "latency_ms": int,
-    "duplicate_webhook_rate": float,
+    "duplicate_webhook_rate": kit.RATE,
     "seed": int,
     "rate_limit": int,
     "rate_window_seconds": float,
@@ -464,19 +465,14 @@ def control_accounts(request: HttpRequest) -> JsonResponse:
 
 
 def _fault_settings(body: Any) -> dict:
+    """The knobs of a control request, checked by the kit's one validator; ValueError names the bad ones."""
     if not isinstance(body, dict):
         raise ValueError("a JSON object is required")
-    unknown = set(body) - set(FAULT_FIELDS) - {"name"}
-    if unknown:
-        raise ValueError(f"unknown settings: {', '.join(sorted(unknown))}")
-    out = {}
-    for name, kind in FAULT_FIELDS.items():
-        if name in body:
-            value = body[name]
-            out[name] = None if value is None and name == "seed" else kind(value)
-            if name.endswith("_rate") and not 0 <= out[name] <= 1:
-                raise ValueError(f"{name} must be between 0 and 1")
-    return out
+    clean, problems = kit.validate_knobs(body, FAULT_FIELDS, ignore=("name",))
+    problems.update({k: "cannot be cleared" for k, v in clean.items() if v is None and k != "seed"})
+    if problems:
+        raise ValueError("; ".join(f"{name}: {problem}" for name, problem in sorted(problems.items())))
+    return clean
 
 
 def control_account(request: HttpRequest) -> SandboxAccount | HttpResponse:

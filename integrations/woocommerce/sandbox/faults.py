@@ -17,52 +17,36 @@ from __future__ import annotations
 import random
 import threading
 
+from connector.sandbox import kit
+
 from .models import SandboxStore
 
 KNOBS = {
-    "error_rate": float,
-    "rate_429": float,
-    "timeout_rate": float,
+    "error_rate": kit.RATE,
+    "rate_429": kit.RATE,
+    "timeout_rate": kit.RATE,
     "latency_ms": int,
     "timeout_seconds": float,
     "retry_after": int,
-    "duplicate_rate": float,
-    "out_of_order_rate": float,
+    "duplicate_rate": kit.RATE,
+    "out_of_order_rate": kit.RATE,
     "strip_authorization": bool,
     "max_delivery_failures": int,
     "seed": int,
 }
-RATES = {"error_rate", "rate_429", "timeout_rate", "duplicate_rate", "out_of_order_rate"}
 
 _lock = threading.Lock()
 _generators: dict[tuple[int, object], random.Random] = {}
 
 
 def clean_faults(raw: dict) -> dict:
-    """Validated knobs; raises ValueError naming the bad one."""
+    """Validated knobs (the kit's one validator; None clears a knob); raises ValueError naming the bad ones."""
     if not isinstance(raw, dict):
         raise ValueError("faults must be a JSON object")
-    cleaned = {}
-    for key, value in raw.items():
-        if key in ("store", "reset"):
-            continue
-        if key not in KNOBS:
-            raise ValueError(f"unknown fault knob {key!r}; known: {', '.join(sorted(KNOBS))}")
-        kind = KNOBS[key]
-        if kind is bool:
-            if not isinstance(value, bool):
-                raise ValueError(f"{key} must be true or false")
-            cleaned[key] = value
-            continue
-        try:
-            number = kind(value)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"{key} must be a number") from exc
-        if key in RATES and not 0 <= number <= 1:
-            raise ValueError(f"{key} must be between 0 and 1")
-        if number < 0:
-            raise ValueError(f"{key} must not be negative")
-        cleaned[key] = number
+    cleaned, problems = kit.validate_knobs(raw, KNOBS, ignore=("store", "reset"))
+    if problems:
+        known = f" (known: {', '.join(sorted(KNOBS))})" if "unknown knob" in problems.values() else ""
+        raise ValueError("; ".join(f"{name} {problem}" for name, problem in sorted(problems.items())) + known)
     return cleaned
 
 

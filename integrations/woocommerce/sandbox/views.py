@@ -161,7 +161,8 @@ def control_faults(request: HttpRequest) -> JsonResponse:
         knobs = clean_faults(body)
     except ValueError as exc:
         return JsonResponse({"error": str(exc)}, status=400)
-    shop.faults = knobs if body.get("reset") else {**(shop.faults or {}), **knobs}
+    merged = knobs if body.get("reset") else {**(shop.faults or {}), **knobs}
+    shop.faults = {name: value for name, value in merged.items() if value is not None}
     shop.save(update_fields=["faults"])
     reset_generator(shop)
     return JsonResponse({"store": shop.slug, "faults": shop.faults})

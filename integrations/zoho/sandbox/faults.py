@@ -14,16 +14,15 @@ web processes) and the plan's daily limit, reported in `X-Rate-Limit-*` headers 
 from __future__ import annotations
 
 import random
-import time
 
-from connector.redis import get_redis
+from connector.sandbox import kit
 from integrations.zoho.sandbox.models import SandboxZohoOrg
 
 KNOBS = {
-    "error_rate": float,
-    "rate_429": float,
+    "error_rate": kit.RATE,
+    "rate_429": kit.RATE,
     "latency_ms": int,
-    "timeout_rate": float,
+    "timeout_rate": kit.RATE,
     "timeout_seconds": float,
     "seed": int,
     "fail_reference_numbers": list,
@@ -44,65 +43,45 @@ DAILY_LIMIT_BODY = {
 }
 
 
+def _prefix(org: SandboxZohoOrg) -> str:
+    return f"sandbox:zoho:{org.organization_id}"
+
+
 def _key(org: SandboxZohoOrg, what: str) -> str:
-    return f"sandbox:zoho:{org.organization_id}:{what}"
+    return f"{_prefix(org)}:{what}"
 
 
 def draw(org: SandboxZohoOrg) -> random.Random:
     """A random stream for this request: seeded from the knob and a shared sequence number."""
-    sequence = get_redis().incr(_key(org, "seq"))
-    seed = org.faults.get("seed")
-    return random.Random(f"{seed}:{sequence}") if seed is not None else random.Random()
+    return kit.dice(_key(org, "seq"), org.faults.get("seed"))
 
 
 def count_call(org: SandboxZohoOrg) -> tuple[int, int, int]:
     """Count one call; returns (calls this minute, calls today, seconds until the daily reset)."""
-    now = time.time()
-    redis = get_redis()
-    minute_key = _key(org, f"min:{int(now // 60)}")
-    day_key = _key(org, f"day:{int(now // 86400)}")
-    pipe = redis.pipeline()
-    pipe.incr(minute_key)
-    pipe.expire(minute_key, 120)
-    pipe.incr(day_key)
-    pipe.expire(day_key, 86400 + 60)
-    minute, _, day, _ = pipe.execute()
-    return int(minute), int(day), int(86400 - now % 86400)
+    windows = kit.count(_prefix(org), {"min": 60, "day": 86400})
+    return windows["min"].used, windows["day"].used, int(windows["day"].reset)
 
 
 def total_calls(org: SandboxZohoOrg) -> int:
     """Calls this organisation received today (benchmarks read it)."""
-    value = get_redis().get(_key(org, f"day:{int(time.time() // 86400)}"))
-    return int(value or 0)
+    return kit.peek(_prefix(org), "day", 86400).used
 
 
 def apply_settings(org: SandboxZohoOrg, body: dict) -> dict:
-    """Validate and store knobs; returns the errors by name (empty when all were applied)."""
-    errors: dict[str, str] = {}
-    faults = dict(org.faults or {})
-    for name, value in body.items():
-        if name in ("organization_id", "reset"):
-            continue
-        kind = KNOBS.get(name) or ORG_FIELDS.get(name)
-        if kind is None:
-            errors[name] = "unknown knob"
-            continue
-        if value is None and name in KNOBS:
-            faults.pop(name, None)
-            continue
-        number_for_float = kind is float and isinstance(value, int) and not isinstance(value, bool)
-        wrong_type = not isinstance(value, kind) or isinstance(value, bool) != (kind is bool)
-        if wrong_type and not number_for_float:
-            errors[name] = f"expected {kind.__name__}"
-            continue
-        if kind is float and not 0 <= value <= (3600 if name == "timeout_seconds" else 1):
-            errors[name] = "out of range"
-            continue
-        if name in KNOBS:
-            faults[name] = value
-        else:
+    """Validate and store knobs (the kit's one validator); returns the errors by name (empty when
+    all were applied). `reset` clears the knobs before applying the ones sent with it."""
+    clean, errors = kit.validate_knobs(body, {**KNOBS, **ORG_FIELDS}, ignore=("organization_id", "reset"))
+    errors.update({name: "cannot be cleared" for name in ORG_FIELDS if name in clean and clean[name] is None})
+    if errors:
+        return errors
+    faults = {} if body.get("reset") else dict(org.faults or {})
+    for name, value in clean.items():
+        if name in ORG_FIELDS:
             setattr(org, name, value)
-    if not errors:
-        org.faults = {} if body.get("reset") else faults
-        org.save()
+        elif value is None:
+            faults.pop(name, None)
+        else:
+            faults[name] = value
+    org.faults = faults
+    org.save()
     return errors

@@ -1,0 +1,79 @@
+"""The sandboxes' shared kit: one knob validator, seeded dice, fixed windows (connector.sandbox.kit)."""
+
+from __future__ import annotations
+
+import pytest
+
+from connector.redis import get_redis
+from connector.sandbox import kit
+
+SPEC = {"error_rate": kit.RATE, "latency_ms": int, "timeout_seconds": float, "strip": bool, "refs": list, "seed": int}
+
+
+def test_one_validator_for_every_kind_of_knob():
+    clean, problems = kit.validate_knobs(
+        {
+            "error_rate": 1,
+            "latency_ms": 20,
+            "timeout_seconds": 0.5,
+            "strip": True,
+            "refs": ["A-1"],
+            "seed": None,
+            "x": 1,
+        },
+        SPEC,
+        ignore=("x",),
+    )
+    assert problems == {}
+    assert clean == {
+        "error_rate": 1.0,
+        "latency_ms": 20,
+        "timeout_seconds": 0.5,
+        "strip": True,
+        "refs": ["A-1"],
+        "seed": None,
+    }
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        ({"error_rate": 1.5}, "must be between 0 and 1"),
+        ({"error_rate": "0.5"}, "expected a number"),
+        ({"error_rate": True}, "expected a number"),
+        ({"error_rate": float("nan")}, "expected a number"),
+        ({"latency_ms": 1.5}, "expected a whole number"),
+        ({"latency_ms": -1}, "must not be negative"),
+        ({"strip": 1}, "expected true or false"),
+        ({"refs": "A-1"}, "expected a list"),
+        ({"bogus": 1}, "unknown knob"),
+    ],
+)
+def test_bad_knobs_are_named_with_their_problem(body, problem):
+    clean, problems = kit.validate_knobs(body, SPEC)
+    assert clean == {} and problems == {next(iter(body)): problem}
+
+
+def test_seeded_dice_repeat_and_unseeded_dice_need_no_counter():
+    redis = get_redis()
+    redis.delete("sandbox:test:dice")
+    first = [kit.dice("sandbox:test:dice", 7).random() for _ in range(5)]
+    redis.delete("sandbox:test:dice")
+    assert [kit.dice("sandbox:test:dice", 7).random() for _ in range(5)] == first
+    assert len(set(first)) == 5  # a new draw per request, not the same number again
+    kit.dice("sandbox:test:unseeded", None).random()
+    assert redis.get("sandbox:test:unseeded") is None
+
+
+def test_fixed_windows_count_and_reset():
+    redis = get_redis()
+    for key in redis.keys("sandbox:test:calls:*"):
+        redis.delete(key)
+    now = 1_000_000_050.0  # 30 s into a minute
+    first = kit.count("sandbox:test:calls", {"min": 60, "day": 86400}, now=now)
+    second = kit.count("sandbox:test:calls", {"min": 60, "day": 86400}, now=now + 1)
+    assert (first["min"].used, second["min"].used, second["day"].used) == (1, 2, 2)
+    assert first["min"].reset == pytest.approx(30.0) and first["min"].ends == 1_000_000_080.0
+    later = kit.count("sandbox:test:calls", {"min": 60}, now=now + 60)  # the next minute starts at 1
+    assert later["min"].used == 1
+    assert kit.peek("sandbox:test:calls", "day", 86400, now=now + 60).used == 2  # only "min" was counted
