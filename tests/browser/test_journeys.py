@@ -140,7 +140,9 @@ def test_sign_up_connect_start_fail_and_replay_without_reloading(browser, live_s
 
     # --- The wizard: the connected systems are already chosen; the journal needs its accounts -------
     page.goto("/flows/new/")
-    page.select_option("select[name=preset]", "shipstation_zoho")  # the wizard redraws for this type
+    with page.expect_response(lambda r: "/flows/new/?" in r.url):  # the wizard redraws for this type
+        page.select_option("select[name=preset]", "shipstation_zoho")
+    page.wait_for_load_state("networkidle")
     expect(page.locator("select[name=target]")).to_have_value(str(Connection.objects.get(system="zoho").pk))
     expect(page.locator("select[name=source]")).to_have_value(str(Connection.objects.get(system="shipstation").pk))
     page.check("input[name=shipment_mode][value=journal]")

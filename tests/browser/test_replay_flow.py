@@ -63,7 +63,9 @@ def test_connect_start_fail_replay_in_the_browser(page, alice, live_server, cele
 
     # The flow: the wizard offers the connected systems, then journal accounts from Zoho's chart; start.
     page.goto("/flows/new/")
-    page.select_option("select[name=preset]", "shipstation_zoho")  # the wizard redraws for this type
+    with page.expect_response(lambda r: "/flows/new/?" in r.url):  # the wizard redraws for this type
+        page.select_option("select[name=preset]", "shipstation_zoho")
+    page.wait_for_load_state("networkidle")
     expect(page.locator("select[name=target]")).to_have_value(str(Connection.objects.get(system="zoho").pk))
     expect(page.locator("select[name=source]")).to_have_value(str(Connection.objects.get(system="shipstation").pk))
     page.check("input[name=shipment_mode][value=journal]")
