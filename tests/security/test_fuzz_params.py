@@ -26,7 +26,8 @@ SKIPPED_PREFIXES = (
     "hooks/",  # webhooks: POST bodies, covered by the webhook tests
     "api/schema/",
 )
-PAGING = {"page", "cursor", "after", "before"}
+# Paging and OAuth-callback names, read by shared base classes the module scan may not see.
+COMMON = {"page", "cursor", "after", "before", "code", "state", "error"}
 MALFORMED = [
     "2024-02-30",  # well formed, not a day
     "9" * 26,  # past bigint
@@ -35,7 +36,7 @@ MALFORMED = [
     "x" * 3000,
 ]
 _READ = re.compile(
-    r"""(?:GET|POST|query_params|params|data)\s*(?:\.get(?:list)?\(|\[)\s*["'](\w+)["']"""
+    r"""(?:GET|query_params|params)\s*(?:\.get(?:list)?\(|\[)\s*["'](\w+)["']"""
     r"""|_param\(\s*[\w.]+\s*,\s*["'](\w+)["']"""
 )
 
@@ -69,7 +70,7 @@ def _sources_read_by(view) -> list[str]:
 
 
 def _params_of(view) -> set[str]:
-    names = set(PAGING)
+    names = set(COMMON)
     for source in _sources_read_by(view):
         names |= {a or b for a, b in _READ.findall(source)}
     return names - {"csrfmiddlewaretoken"}
