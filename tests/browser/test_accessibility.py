@@ -185,8 +185,8 @@ def test_dark_mode_keeps_contrast(browser, live_server, alice):
     page = open_page(context)
     problems = []
     pages = member_pages(world)
-    for name in ("dashboard", "connections", "audit", "record", "flow-create"):
-        problems += audit(page, f"dark-{name}", pages[name], "desktop")
+    for name, url in pages.items():
+        problems += audit(page, f"dark-{name}", url, "desktop")
     background = page.evaluate("getComputedStyle(document.body).backgroundColor")
     context.close()
     assert background != "rgb(246, 247, 251)", "the dark scheme was not applied"
