@@ -54,9 +54,9 @@ def start_server(tmp: Path, redis_url: str) -> tuple[subprocess.Popen, str, dict
     base = f"http://127.0.0.1:{port}/sandbox/shipstation"
     for _ in range(200):
         try:
-            requests.get(base.rsplit("/sandbox/", 1)[0] + "/healthz", timeout=1)
+            requests.get(base.rsplit("/sandbox/", 1)[0] + "/healthz", timeout=5)
             return server, base, env
-        except requests.ConnectionError:
+        except requests.RequestException:
             time.sleep(0.1)
     server.kill()
     raise SystemExit(f"server did not start; see {tmp / 'server.log'}")
