@@ -17,7 +17,7 @@ from django.test import Client
 from django.urls import reverse
 
 from connector.models import Connection, Delivery, Event, Record
-from connector.registry import systems
+from connector.registry import sandboxes, systems
 from tests.conftest import make_flow, make_record
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -79,6 +79,9 @@ def member_pages(world) -> dict[str, str]:
     }
     for name in ("settings_organization", "team", "settings_api_tokens", "settings_notifications", "settings_profile"):
         pages[name.replace("_", "-")] = reverse(name)
+    for sandbox in sandboxes():  # the organisation's sandbox pages (keys, orders), when sandboxes are on
+        if sandbox.page_url_name:
+            pages[f"sandbox-{sandbox.system}"] = reverse(sandbox.page_url_name)
     for system in systems():
         if system.connect_url_name:
             pages[f"connect-{system.key}"] = reverse(system.connect_url_name)
