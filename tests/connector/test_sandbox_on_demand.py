@@ -156,3 +156,20 @@ def test_the_demo_env_file_leaves_the_public_url_to_port():
     assert not [line for line in written.splitlines() if line.startswith("PUBLIC_BASE_URL=")]
     makefile = (ROOT / "Makefile").read_text()
     assert "export PORT" in makefile and "--port $(PORT)" in makefile
+
+
+@pytest.mark.parametrize("system", SYSTEMS)
+def test_each_sandbox_page_shows_the_organisations_own_accounts(alice, alice_client, system):
+    from connector.registry import sandbox_of
+
+    facts = sandbox_of(system).provision(alice.org, alice)
+    page = alice_client.get(f"/sandbox/{system}/")
+    assert page.status_code == 200
+    shown = {
+        "shipstation": facts.get("ShipStation sandbox API secret"),
+        "woocommerce": facts.get("consumer_secret"),
+        "zoho": facts.get("organization_id"),
+        "exact": str(facts.get("division")),
+        "qbdesktop": facts.get("qbwc_user"),
+    }[system]
+    assert shown and shown in page.content.decode()
