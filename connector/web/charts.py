@@ -19,7 +19,7 @@ LAG_SAMPLE_LIMIT = 50_000  # the newest synced records measured for the lag char
 
 # Chart canvas (SVG user units); the SVG scales to its container's width.
 WIDTH, HEIGHT = 600, 170
-PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 44, 8, 10, 22
+PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 56, 8, 10, 26
 
 
 # --- Series ---------------------------------------------------------------------------------------
@@ -193,8 +193,16 @@ def _day_label(d: date) -> str:
 
 
 def _x_labels(days: list[date], slot: float) -> list[Label]:
-    picks = sorted({0, len(days) // 2, len(days) - 1}) if days else []
-    return [Label(PAD_LEFT + slot * (i + 0.5), HEIGHT - 6, _day_label(days[i])) for i in picks]
+    """First, middle and last day; the outer two align with the plot's edges so none is cut off."""
+    if not days:
+        return []
+    last = len(days) - 1
+    labels = [Label(PAD_LEFT, HEIGHT - 6, _day_label(days[0]), "start")]
+    if last > 1:
+        labels.append(Label(PAD_LEFT + slot * (last // 2 + 0.5), HEIGHT - 6, _day_label(days[last // 2])))
+    if last > 0:
+        labels.append(Label(WIDTH - PAD_RIGHT, HEIGHT - 6, _day_label(days[last]), "end"))
+    return labels
 
 
 def _y(value: float, top: float) -> float:

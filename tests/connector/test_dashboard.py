@@ -207,3 +207,11 @@ def test_api_calls_made_for_a_record_name_the_connection_they_went_to(alice):
     timeline.flush()
     calls = Event.objects.filter(record=record, kind="api_call").order_by("id")
     assert [c.connection_id for c in calls] == [flow.target_id, flow.source_id]
+
+
+def test_day_labels_stay_inside_the_chart():
+    chart = charts.outcome_chart(charts.OutcomeSeries(1, "F", DAYS, [1] * 30, [0] * 30))
+    first, middle, last = [label for label in chart.labels if label.y == charts.HEIGHT - 6]  # the x axis
+    assert (first.text, first.anchor, first.x) == ("14 Feb", "start", charts.PAD_LEFT)
+    assert middle.anchor == "middle" and middle.text == "28 Feb"
+    assert (last.text, last.anchor, last.x) == ("15 Mar", "end", charts.WIDTH - charts.PAD_RIGHT)
