@@ -24,9 +24,10 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from connector.adapters import Change, SourceAdapter, TargetAdapter, WriteResult
+from connector.adapters import Change, SourceAdapter, TargetAdapter, WriteContext, WriteResult
 from connector.canonical import CANONICAL_TYPES, canonical_hash, from_payload, is_cancellation, natural_key, to_payload
 from connector.diff import payload_changes
+from connector.dispatch import enqueue_sync
 from connector.http import (
     ApiError,
     AuthExpired,
@@ -35,10 +36,10 @@ from connector.http import (
     Permanent,
     RateLimited,
     Transient,
-    backoff_seconds,
 )
 from connector.models import Connection, Event, Flow, Link, Record, raise_alert, resolve_alerts
 from connector.registry import Capability, capabilities_of, get_preset, get_system
+from connector.retry import RetryPolicy
 from connector.web.redaction import redact_body
 
 logger = logging.getLogger(__name__)
@@ -276,7 +277,7 @@ def _run(record: Record, timeline: Timeline, *, replay: bool) -> tuple[Outcome, 
         timeline.add(Event.Kind.MAPPED, f"Mapped to canonical {record.object_type}.", {"hash": digest[:12]})
         phase = target_connection
         target = target_adapter(target_connection, options=flow.options, on_call=timeline.caller(target_connection))
-        target.current_record = record
+        context = WriteContext(record=record, options=flow.options, timeline=timeline)
         key = natural_key(obj)
         target_id = next(
             iter(
@@ -288,14 +289,15 @@ def _run(record: Record, timeline: Timeline, *, replay: bool) -> tuple[Outcome, 
         )
         linked = target_id is not None
         if not linked:
-            target_id = target.find(target_type, obj)  # heals a crash between the vendor's 2xx and our commit
+            # heals a crash between the vendor's 2xx and our commit
+            target_id = target.find(target_type, obj, context=context)
         if is_cancellation(obj):
             if not target_id:
                 result = WriteResult("", "skipped")
             else:
-                result = target.cancel(target_type, obj, target_id=target_id)
+                result = target.cancel(target_type, obj, target_id=target_id, context=context)
         else:
-            result = target.upsert(target_type, obj, target_id=target_id)
+            result = target.upsert(target_type, obj, target_id=target_id, context=context)
         if result.action == "queued":
             # A deferred target (QuickBooks Desktop) applies it when it next connects; the record
             # stays pending, held by a long lease, until `complete_deferred` is called.
@@ -437,10 +439,17 @@ def _store_link(flow: Flow, connection_id: int, target_type: str, key: str, targ
     )
 
 
+def sync_retry_policy() -> RetryPolicy:
+    """A record's tries: SYNC_MAX_ATTEMPTS in all, jittered waits doubling from SYNC_BACKOFF_SECONDS."""
+    return RetryPolicy(
+        max_attempts=getattr(settings, "SYNC_MAX_ATTEMPTS", MAX_ATTEMPTS),
+        base=getattr(settings, "SYNC_BACKOFF_SECONDS", 5.0),
+    )
+
+
 def _fail(record: Record, timeline: Timeline, exc: ApiError, connection: Connection) -> tuple[Outcome, dict]:
     attempts = record.attempts + 1
-    max_attempts = getattr(settings, "SYNC_MAX_ATTEMPTS", MAX_ATTEMPTS)
-    backoff_base = getattr(settings, "SYNC_BACKOFF_SECONDS", 5.0)
+    policy = sync_retry_policy()
     remediation = exc.remediation
     retry_in = 0.0
     if isinstance(exc, AuthExpired):
@@ -457,9 +466,9 @@ def _fail(record: Record, timeline: Timeline, exc: ApiError, connection: Connect
             record=record,
             flow=record.flow,
         )
-    elif isinstance(exc, Transient) and attempts < max_attempts:
+    elif isinstance(exc, Transient) and policy.retries_left(attempts):
         status = Record.Status.PENDING
-        retry_in = max(getattr(exc, "retry_after", 0.0), backoff_seconds(attempts, base=backoff_base))
+        retry_in = policy.delay(attempts, at_least=getattr(exc, "retry_after", 0.0))
         if not isinstance(exc, RateLimited):
             trip_circuit_if_needed(connection)
         remediation = remediation or _outage_words(connection, exc)
@@ -600,8 +609,6 @@ def replay(record: Record, *, user=None) -> None:
 
 
 def _enqueue(record_id: int, *, replay: bool = False) -> None:
-    from connector.tasks import enqueue_sync
-
     enqueue_sync(record_id, replay=replay)
 
 

@@ -22,6 +22,7 @@ from django.db import connection as db_connection
 from django.db import transaction
 from django.http import HttpRequest, JsonResponse
 
+from connector.dispatch import DRAIN_INBOX, send
 from connector.models import Connection, Delivery
 
 INBOX_QUEUE = "inbox:waiting"
@@ -202,9 +203,7 @@ def ring_doorbell(*delivery_ids: int) -> None:
     pipe.set(INBOX_DOORBELL, "1", nx=True, px=DOORBELL_TTL_MS)
     _, rang = pipe.execute()
     if rang:
-        from connector.tasks import drain_inbox
-
-        drain_inbox.delay()
+        send(DRAIN_INBOX)
 
 
 REPLAYABLE = (Delivery.Status.FAILED,)

@@ -11,6 +11,8 @@ from django.db import transaction
 from django.utils import timezone
 from redis.exceptions import LockError
 
+from connector import dispatch
+from connector.dispatch import enqueue_sync  # noqa: F401 (queued through dispatch; tasks.enqueue_sync stays)
 from connector.models import Flow
 from connector.registry import RegistryError, get_preset
 
@@ -69,7 +71,7 @@ def poll_in_progress(flow_id: int) -> bool:
     return bool(get_redis().exists(f"poll:queued:{flow_id}", f"poll:running:{flow_id}"))
 
 
-@shared_task(name="connector.tasks.poll_flow", bind=True, ignore_result=True, acks_late=True)
+@shared_task(name=dispatch.POLL_FLOW, bind=True, ignore_result=True, acks_late=True)
 def poll_flow(self, flow_id: int) -> dict | None:
     """Run one poll of a flow through its preset's runner and record how it went. Two polls of one
     flow never run at once (a Redis lock); the cursor logic makes a skipped poll harmless."""
@@ -120,7 +122,7 @@ STALE_DELIVERY_SECONDS = 120
 DELIVERY_CLAIM_SECONDS = 600
 
 
-@shared_task(name="connector.tasks.drain_inbox", ignore_result=True)
+@shared_task(name=dispatch.DRAIN_INBOX, ignore_result=True)
 def drain_inbox() -> int:
     """Fan the waiting delivery ids out to `process_delivery` until the inbox is empty.
 
@@ -167,7 +169,7 @@ def requeue_stale_deliveries(now=None) -> int:
     return len(stale)
 
 
-@shared_task(name="connector.tasks.process_delivery", bind=True, ignore_result=True, acks_late=True, max_retries=8)
+@shared_task(name=dispatch.PROCESS_DELIVERY, bind=True, ignore_result=True, acks_late=True, max_retries=8)
 def process_delivery(self, delivery_id: int) -> None:
     """Hand a stored webhook Delivery to its system's handler; failures stay visible and retry."""
     from connector.redis import get_redis
@@ -219,26 +221,13 @@ def _process_delivery(task, delivery_id: int) -> None:
     )
 
 
-COALESCE_TTL = 600
-
-
-def enqueue_sync(record_id: int, *, replay: bool = False) -> bool:
-    """Queue `sync_record` once: a record already waiting in the queue is not queued again."""
-    from connector.redis import get_redis
-
-    if not get_redis().set(f"sync:queued:{record_id}", "1", nx=True, ex=COALESCE_TTL) and not replay:
-        return False
-    transaction.on_commit(lambda: sync_record.delay(record_id, replay=replay))
-    return True
-
-
-@shared_task(name="connector.tasks.sync_record", bind=True, ignore_result=True, acks_late=True, max_retries=None)
+@shared_task(name=dispatch.SYNC_RECORD, bind=True, ignore_result=True, acks_late=True, max_retries=None)
 def sync_record(self, record_id: int, replay: bool = False) -> str:
     """Run one record; transient failures come back later with backoff (the engine counts attempts)."""
     from connector import engine
     from connector.redis import get_redis
 
-    get_redis().delete(f"sync:queued:{record_id}")
+    get_redis().delete(dispatch.sync_queued_key(record_id))
     outcome = engine.sync_record(record_id, replay=replay)
     if outcome.status in ("retry", "leased"):
         raise self.retry(countdown=outcome.retry_in, args=(record_id,), kwargs={"replay": False})
