@@ -37,6 +37,7 @@ import requests
 from urllib3.util import parse_url
 
 from connector.ratelimit import Limit, RateLimiter, RateLimitWaitTooLong
+from connector.retry import backoff_seconds as backoff_seconds  # the one backoff, importable from here too
 
 logger = logging.getLogger(__name__)
 
@@ -115,11 +116,6 @@ class NeedsReview(ApiError):
 
 class AuthExpired(ApiError):
     """Credentials were rejected: the connection needs reconnecting."""
-
-
-def backoff_seconds(attempt: int, *, base: float = 2.0, cap: float = 600.0) -> float:
-    """Exponential backoff with full jitter for retry number `attempt` (1-based)."""
-    return random.uniform(0, min(cap, base * (2 ** max(0, attempt - 1))))
 
 
 # --- Calls --------------------------------------------------------------------------------------

@@ -4,23 +4,42 @@ A bucket per vendor key (`rl:<system>:<account>`) holds at most `limit.requests`
 `requests / per_seconds`. `acquire` takes a token or says how long to wait; `observe` corrects the
 bucket from the vendor's own rate-limit headers after each call (the vendor's count wins when it
 is lower than ours); `block` stops everyone until a 429's Retry-After has passed. Time is Redis
-server time, so workers on different machines agree.
+server time, so workers on different machines agree (a process's own monotonic clock would not:
+its zero is per machine, and stored `blocked` stamps are read as epoch seconds).
+
+A `clock` (epoch seconds) and `sleep` pair can be injected, so tests move time by hand instead of
+sleeping: the scripts then take "now" from the caller rather than from Redis.
 """
 
 from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from connector.redis import get_redis
 
-_ACQUIRE = """
+
+def _now(arg: int) -> str:
+    """Lua: `now` from ARGV[arg] when the caller passed its clock, else the Redis server's TIME."""
+    return f"""
+local now = tonumber(ARGV[{arg}])
+if not now then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
+"""
+
+
+_ACQUIRE = (
+    """
 local key = KEYS[1]
 local cap = tonumber(ARGV[1])
 local rate = tonumber(ARGV[2])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+"""
+    + _now(3)
+    + """
 local blocked = tonumber(redis.call('HGET', key, 'blocked') or '0')
 if blocked > now then return tostring(blocked - now) end
 local tokens = tonumber(redis.call('HGET', key, 'tokens') or cap)
@@ -32,15 +51,18 @@ redis.call('HSET', key, 'tokens', tostring(tokens), 'ts', tostring(now))
 redis.call('EXPIRE', key, math.ceil(cap / rate) + 60)
 return tostring(wait)
 """
+)
 
-_OBSERVE = """
+_OBSERVE = (
+    """
 local key = KEYS[1]
 local cap = tonumber(ARGV[1])
 local remaining = tonumber(ARGV[2])
 local reset_in = tonumber(ARGV[3])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local rate = tonumber(ARGV[4])
+"""
+    + _now(5)
+    + """
 local tokens = tonumber(redis.call('HGET', key, 'tokens') or cap)
 local ts = tonumber(redis.call('HGET', key, 'ts') or now)
 -- Credit the refill earned since the last update before clamping, or every observation would
@@ -52,16 +74,18 @@ if remaining == 0 and reset_in > 0 then redis.call('HSET', key, 'blocked', tostr
 redis.call('EXPIRE', key, math.ceil(math.max(reset_in, 0)) + 120)
 return 1
 """
+)
 
-_BLOCK = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+_BLOCK = (
+    _now(2)
+    + """
 local until_ts = now + tonumber(ARGV[1])
 local current = tonumber(redis.call('HGET', KEYS[1], 'blocked') or '0')
 if until_ts > current then redis.call('HSET', KEYS[1], 'blocked', tostring(until_ts), 'tokens', '0', 'ts', tostring(until_ts)) end
 redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[1])) + 120)
 return 1
 """
+)
 
 
 @dataclass(frozen=True)
@@ -81,8 +105,17 @@ class RateLimitWaitTooLong(Exception):
 
 
 class RateLimiter:
-    def __init__(self, redis_client=None, *, sleep=time.sleep):
+    def __init__(
+        self,
+        redis_client=None,
+        *,
+        clock: Callable[[], float] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        """`clock`: epoch seconds for the scripts (None: the Redis server's TIME, shared by every worker);
+        `sleep`: how `acquire` waits. Tests inject both so waiting moves a fake clock, not the wall clock."""
         self.redis = redis_client or get_redis()
+        self.clock = clock
         self.sleep = sleep
         self._acquire = self.redis.register_script(_ACQUIRE)
         self._observe = self.redis.register_script(_OBSERVE)
@@ -90,7 +123,7 @@ class RateLimiter:
 
     def try_acquire(self, key: str, limit: Limit) -> float:
         """Take a token now (returns 0.0) or return the seconds until one is free (nothing taken)."""
-        wait = float(self._acquire(keys=[key], args=[limit.requests, limit.rate]))
+        wait = float(self._acquire(keys=[key], args=[limit.requests, limit.rate, self._now()]))
         return wait
 
     def acquire(self, key: str, limit: Limit, *, max_wait: float = 120.0) -> float:
@@ -110,7 +143,11 @@ class RateLimiter:
     def observe(self, key: str, limit: Limit, *, remaining: int | None, reset_in: float | None) -> None:
         if remaining is None:
             return
-        self._observe(keys=[key], args=[limit.requests, int(remaining), float(reset_in or 0), limit.rate])
+        self._observe(keys=[key], args=[limit.requests, int(remaining), float(reset_in or 0), limit.rate, self._now()])
 
     def block(self, key: str, seconds: float) -> None:
-        self._block(keys=[key], args=[max(0.0, float(seconds))])
+        self._block(keys=[key], args=[max(0.0, float(seconds)), self._now()])
+
+    def _now(self) -> str:
+        """The injected clock's reading for the scripts; "" lets them read the Redis server's TIME."""
+        return "" if self.clock is None else repr(float(self.clock()))

@@ -167,7 +167,6 @@ def connect_store(merchant, live_server, shop) -> Connection:
 
 
 def test_woocommerce_to_zoho_books_end_to_end(merchant, alice, live_server, celery_worker):
-    started = time.monotonic()
     shop = create_store("alice-shop", name="Alice's shop", currency="USD", tax_rate="0.1", organization=alice.org)
     store = Store(f"{live_server.url}/sandbox/woocommerce/{shop.slug}", shop.keys.first())
     store.call("POST", "products", {"name": "Gift Card", "regular_price": "25.00"})  # no SKU: matched by name
@@ -424,7 +423,6 @@ def test_woocommerce_to_zoho_books_end_to_end(merchant, alice, live_server, cele
         assert len(contacts(books, email)) == 1, email
     assert sorted(c.data["currency_code"] for c in contacts(books, "ada@example.com")) == ["EUR", "USD"]
     assert sorted(d.name for d in docs(books, "item")) == sorted([*ITEMS, "Refund"])  # refunds credit one item
-    assert time.monotonic() - started < 60
 
 
 def _product_id(store: Store, name: str) -> int:

@@ -12,7 +12,6 @@ tests/integrations/zoho/test_rules_events.py.
 
 from __future__ import annotations
 
-import time
 from decimal import Decimal
 
 import pytest
@@ -113,8 +112,6 @@ def pull_back_now(flow: Flow, *, paused: bool = False) -> None:
 
 
 def test_sales_orders_pull_back_and_rules_end_to_end(merchant, alice, live_server, celery_worker):
-    started = time.monotonic()
-
     # --- Zoho Books knows some items already; the store has the Shipment Tracking extension -------
     books = zoho_state.create_org("us", "books@alice.example", "Alice Books", organization=alice.org)
     zoho = connect_through_consent(merchant, "us", "books@alice.example")
@@ -319,4 +316,3 @@ def test_sales_orders_pull_back_and_rules_end_to_end(merchant, alice, live_serve
     assert (Record.objects.count(), Event.objects.count(), Link.objects.count(), Alert.objects.count()) == counts
     assert SandboxZohoDocument.objects.filter(org=books).count() == zoho_docs
     assert sales_order(books, n1).data["status"] != "void"
-    assert time.monotonic() - started < 60

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from connector.ratelimit import RateLimiter
 from integrations.shipstation.client import ShipStationClient
 from integrations.shipstation.sandbox.models import SandboxAccount
+from tests.clock import ManualClock
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -58,21 +60,32 @@ def account(transactional_db) -> SandboxAccount:
     return SandboxAccount.objects.create(name="Test store", seed=7)
 
 
+def _on_manual_clock(client):
+    """Waits move a ManualClock instead of the wall clock: a 429's Retry-After is recorded in
+    `client.slept`, and the shared bucket's own waits (until a fixed window's Reset, up to a minute
+    depending on the current second) are spent on that clock too, so no test sleeps for real."""
+    clock = ManualClock()
+    client.clock = clock
+    client._limiter = RateLimiter(clock=clock.now, sleep=clock.sleep)
+    client.slept = []
+
+    def sleep(seconds: float) -> None:
+        client.slept.append(seconds)
+        clock.advance(seconds)
+
+    client.sleep = sleep
+    return client
+
+
 @pytest.fixture
 def ss(sandbox_root, account) -> ShipStationClient:
-    """A client for the sandbox account; sleeps are recorded, not slept."""
-    client = ShipStationClient(sandbox_root, api_key=account.api_key, api_secret=account.api_secret)
-    client.slept = []
-    client.sleep = client.slept.append
-    return client
+    """A client for the sandbox account on a ManualClock; sleeps are recorded, not slept."""
+    return _on_manual_clock(ShipStationClient(sandbox_root, api_key=account.api_key, api_secret=account.api_secret))
 
 
 @pytest.fixture
 def v2(sandbox_root, account):
-    """A V2 client (API-Key) for the sandbox account; sleeps are recorded, not slept."""
+    """A V2 client (API-Key) for the sandbox account on a ManualClock; sleeps are recorded, not slept."""
     from integrations.shipstation.client import ShipStationV2Client
 
-    client = ShipStationV2Client(sandbox_root, api_key=account.v2_api_key)
-    client.slept = []
-    client.sleep = client.slept.append
-    return client
+    return _on_manual_clock(ShipStationV2Client(sandbox_root, api_key=account.v2_api_key))

@@ -12,10 +12,12 @@ from django.urls import reverse
 
 from connector.http import AuthExpired, RateLimited, Transient
 from connector.models import Alert, Connection, Event, Link
+from connector.ratelimit import RateLimiter
 from connector.redis import get_redis
 from integrations.zoho.client import Duplicate, NotFound, ZohoBooksClient
 from integrations.zoho.sandbox import state
 from integrations.zoho.sandbox.models import SandboxZohoDocument, SandboxZohoToken
+from tests.clock import ManualClock
 from tests.integrations.zoho.conftest import make_connection, set_faults
 from tests.integrations.zoho.consent import connect_through_consent
 from tests.sandbox_session import member_of
@@ -181,12 +183,12 @@ def test_minute_limit_429_blocks_the_shared_bucket(books_client, zoho_base, sand
 
 def test_the_client_bucket_holds_calls_to_100_per_minute(alice, sandbox_org):
     connection = make_connection(alice.org, sandbox_org, rate_limit_per_minute=100)
-    client = ZohoBooksClient(connection)
-    started = time.monotonic()
+    clock = ManualClock()
+    client = ZohoBooksClient(connection, limiter=RateLimiter(clock=clock.now, sleep=clock.sleep))
     for _ in range(6):
         client._take_slot()
-    # A burst of 4, then one call every 0.6 s: never more than 100 in any minute.
-    assert 1.0 < time.monotonic() - started < 3.0
+    # A burst of 4, then one call every 0.6 s (plus under 50 ms of jitter): never 100 in any minute.
+    assert len(clock.slept) == 2 and 1.2 <= sum(clock.slept) <= 1.25
     assert client.rate_limit.requests / client.rate_limit.per_seconds * 60 == pytest.approx(100)
 
 
