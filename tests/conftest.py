@@ -78,3 +78,23 @@ def inline_inbox(monkeypatch):
     from connector import tasks
 
     monkeypatch.setattr(tasks.drain_inbox, "delay", lambda: tasks.drain_inbox.run())
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """Say loudly which tests were skipped and why (tests/skips.py), not only in pytest's short summary."""
+    from tests import skips
+
+    skipped = terminalreporter.stats.get("skipped", [])
+    if skipped:
+        terminalreporter.section("SKIPPED TESTS", yellow=True, bold=True)
+        for line in skips.summary_lines(skipped, ci=skips.on_ci()):
+            terminalreporter.write_line(line)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """On CI a skipped browser or PostgreSQL test fails the run: there they must really run."""
+    from tests import skips
+
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = reporter.stats.get("skipped", []) if reporter is not None else []
+    session.exitstatus = skips.ci_exit_status(skipped, session.exitstatus, ci=skips.on_ci())
