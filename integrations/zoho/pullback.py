@@ -42,6 +42,7 @@ from connector.adapters import NotSupported, Tracking
 from connector.http import ApiError
 from connector.models import Connection, Event, Flow, Link, Record, raise_alert, resolve_alerts
 from connector.registry import get_system
+from connector.retry import RetryPolicy
 from integrations.zoho import rules
 from integrations.zoho.client import ZohoBooksClient
 from integrations.zoho.salesorders import LINK as SALES_ORDER_LINK
@@ -56,7 +57,10 @@ DEFAULT_LOOKBACK_HOURS = 4.0
 MIN_MARGIN = timedelta(minutes=30)
 CANCELED_LINK = "zoho_canceled_seen"
 STATE_LINK = "pullback_state"
-MAX_STORE_ATTEMPTS = 5
+# A store call that failed is tried again by later runs once its jittered wait has passed (up to an
+# hour after the first failure, two after the second ...), five calls in all.
+STORE_RETRY = RetryPolicy(max_attempts=5, base=3600.0, cap=24 * 3600.0)
+MAX_STORE_ATTEMPTS = STORE_RETRY.max_attempts
 STALE_CLAIM = timedelta(minutes=30)
 
 
@@ -238,11 +242,19 @@ def _claim(flow: Flow, salesorder_id: str, info: TrackingInfo, now: datetime) ->
         claimed = datetime.fromisoformat(link.data.get("claimed_at") or now.isoformat())
         if link.data.get("state") == "sending" and now - claimed < STALE_CLAIM:
             return None  # another run is sending it right now
-        if int(link.data.get("attempts", 0)) >= MAX_STORE_ATTEMPTS:
+        if not _due(link.data, now):
             return None
         link.data = {**link.data, **{k: v for k, v in data.items() if k != "attempts"}, "state": "sending"}
         link.save(update_fields=["data", "updated_at"])
         return link
+
+
+def _due(data: dict, now: datetime) -> bool:
+    """May a shipment Link be claimed now? Not after its last try, nor before a failure's retry_at."""
+    if not STORE_RETRY.retries_left(int(data.get("attempts", 0))):
+        return False
+    retry_at = data.get("retry_at") if data.get("state") == "failed" else None
+    return not retry_at or datetime.fromisoformat(retry_at) <= now
 
 
 def _send(flow: Flow, record: Record, info: TrackingInfo, store: StoreSide, now: datetime) -> str:
@@ -253,8 +265,15 @@ def _send(flow: Flow, record: Record, info: TrackingInfo, store: StoreSide, now:
         answer = store.mark_shipped(flow.source, info)
     except ApiError as exc:
         attempts = int(link.data.get("attempts", 0)) + 1
+        retry_at = now + timedelta(seconds=STORE_RETRY.delay(attempts))
         Link.objects.filter(pk=link.pk).update(
-            data={**link.data, "state": "failed", "attempts": attempts, "error": str(exc)[:500]}
+            data={
+                **link.data,
+                "state": "failed",
+                "attempts": attempts,
+                "retry_at": retry_at.isoformat(),
+                "error": str(exc)[:500],
+            }
         )
         _event(
             record,
@@ -395,7 +414,7 @@ def pull_back(
     # Claims a store refused (or a crash left "sending"), outside the window by now: retry by id.
     retry = Link.objects.filter(connection=flow.source, object_type=SHIPMENT_LINK).exclude(canonical_key__in=seen)
     for link in retry.exclude(data__state="sent"):
-        if int(link.data.get("attempts", 0)) >= MAX_STORE_ATTEMPTS:
+        if not _due(link.data, now):
             continue
         summary["retried"] += 1
         _handle(flow, client.get_sales_order(link.canonical_key), client, store, now, summary)
