@@ -22,6 +22,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Membership
+from connector.dispatch import send
 from connector.ratelimit import Limit, RateLimiter
 
 logger = logging.getLogger(__name__)
@@ -34,6 +35,8 @@ _SALT = "accounts.notifications.unsubscribe"
 REVIEW_MAILS = Limit(requests=20, per_seconds=3600)
 DIGEST_ITEMS = 25
 NEEDS_REVIEW_ALERT_PREFIX = "record:"
+# Sent by name (connector.dispatch): accounts.tasks imports this module, not the other way round.
+NEEDS_REVIEW_MAIL_TASK = "accounts.tasks.send_needs_review_mail"
 
 
 def unsubscribe_url(membership: Membership, kind: str) -> str:
@@ -154,7 +157,5 @@ def on_alert_saved(sender, instance, created: bool, **kwargs) -> None:
         return
     if not Membership.objects.filter(organization_id=instance.organization_id, notify_needs_review=True).exists():
         return
-    from accounts.tasks import send_needs_review_mail
-
     alert_id = instance.pk
-    transaction.on_commit(lambda: send_needs_review_mail.delay(alert_id))
+    transaction.on_commit(lambda: send(NEEDS_REVIEW_MAIL_TASK, alert_id))

@@ -7,7 +7,7 @@ from celery import shared_task
 from accounts import notifications
 
 
-@shared_task(name="accounts.tasks.send_needs_review_mail", ignore_result=True)
+@shared_task(name=notifications.NEEDS_REVIEW_MAIL_TASK, ignore_result=True)
 def send_needs_review_mail(alert_id: int) -> int:
     return notifications.send_needs_review(alert_id)
 

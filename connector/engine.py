@@ -13,7 +13,6 @@ vendor's 2xx and our commit heals on retry instead of duplicating.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -38,7 +37,7 @@ from connector.http import (
     Transient,
 )
 from connector.models import Connection, Event, Flow, Link, Record, raise_alert, resolve_alerts
-from connector.registry import Capability, capabilities_of, get_preset, get_system
+from connector.registry import Capability, capabilities_of, get_preset, get_system, resolve_capability
 from connector.retry import RetryPolicy
 from connector.web.redaction import redact_body
 
@@ -80,13 +79,11 @@ def target_adapter(connection: Connection, *, options: dict | None = None, on_ca
 
 
 def capability_for(flow: Flow, source_type: str) -> Capability | None:
-    for capability in capabilities_of(get_preset(flow.preset)):
+    preset = get_preset(flow.preset)
+    for capability in capabilities_of(preset):
         if capability.source_type == source_type:
-            # The flow's "document" option picks what an order becomes in accounting: an invoice
-            # (the preset's default) or a sales order (the Order Desk way).
-            if capability.target_type == "invoice" and flow.options.get("document") == "sales_order":
-                return dataclasses.replace(capability, target_type="sales_order")
-            return capability
+            # The system written to may turn the preset's default under the flow's options.
+            return resolve_capability(preset, capability, flow.options)
     return None
 
 
@@ -486,9 +483,21 @@ def _fail(record: Record, timeline: Timeline, exc: ApiError, connection: Connect
         {"error": type(exc).__name__, "status": exc.status, "retry_in": round(retry_in, 1), "attempt": attempts},
     )
     changes = {"status": status, "attempts": attempts, "last_error": str(exc)[:2000], "remediation": remediation[:1000]}
-    if status != Record.Status.PENDING and target_type_for(record.flow, record.object_type) == "sales_order":
-        changes["stage"] = "not_submitted"  # the reason is the error beside it
+    if status != Record.Status.PENDING and (stage := _failed_stage(record)):
+        changes["stage"] = stage  # the reason is the error beside it
     return Outcome("retry" if status == Record.Status.PENDING else status, retry_in=retry_in), changes
+
+
+def _failed_stage(record: Record) -> str:
+    """The stage the written-to system gives a record that failed for good ("" keeps the stage)."""
+    target_type = target_type_for(record.flow, record.object_type)
+    if target_type is None:
+        return ""
+    try:
+        stage_of = get_system(sides(record.flow, record.object_type)[1].system).failed_stage
+    except LookupError:
+        return ""
+    return stage_of(target_type)[:20] if stage_of is not None else ""
 
 
 def _vendor_name(connection: Connection) -> str:

@@ -39,8 +39,9 @@ SECRET_NAME_PARTS = (
 # Every pattern below runs in linear time on hostile text (vendor bodies, URLs, tracebacks end up
 # here): names are bounded and start at a word boundary, values are single character classes.
 _NAME_AND_SEPARATOR = re.compile(r"(?<![\w-])([\w-]{1,80})([\"']?\s{0,10}[:=]\s{0,10}[\"']?)")
-# An Authorization value is "<scheme> <credentials>": keep the scheme, mask the credentials.
-_SCHEME = re.compile(r"(?i)(?:basic|bearer|digest|token|zoho-oauthtoken)\s{1,10}")
+# An Authorization value is "<scheme> <credentials>": keep the scheme, mask the credentials. Schemes
+# include vendors' own "<vendor>-oauthtoken" (Zoho's).
+_SCHEME = re.compile(r"(?i)(?:basic|bearer|digest|token|[a-z]{1,20}-oauthtoken)\s{1,10}")
 _VALUE = re.compile(r"[^\s\"'&,;}<>]+")
 # "Basic dXNlcjpwYXNz" or "Bearer eyJ..." quoted on their own, without a header name before them.
 _BARE_CREDENTIALS = re.compile(r"(?i)\b(basic|bearer)(\s{1,10})([A-Za-z0-9+/=._~-]{12,})")

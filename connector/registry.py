@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from connector.http import ApiError, Permanent
 
@@ -28,6 +29,16 @@ class Role(StrEnum):
     STORE = "store"  # orders and customers come from here
     SHIPPING = "shipping"
     ACCOUNTING = "accounting"
+
+
+@dataclass(frozen=True)
+class PeriodicTask:
+    """One Celery beat entry: `task` (a registered task name) sent every `schedule` (seconds or a
+    celery.schedules.crontab)."""
+
+    name: str
+    task: str
+    schedule: Any
 
 
 @dataclass(frozen=True)
@@ -54,6 +65,16 @@ class SystemInfo:
     # where the system signs with one), removes those at the old address, and says what it did; raises
     # ApiError when the vendor refused. None: the system receives no webhooks, nothing to rotate.
     rotate_webhooks: Callable | None = None
+    # Celery beat entries for this system's periodic tasks, merged with the core ones by beat
+    # (connector.celery), and (task name pattern, queue) routes for its tasks.
+    periodic_tasks: tuple[PeriodicTask, ...] = ()
+    task_routes: tuple[tuple[str, str], ...] = ()
+    # callable(capability, flow options) -> Capability: what a capability writing to this system
+    # becomes under a flow's options (an accounting system writing sales orders instead of invoices).
+    resolve_capability: Callable | None = None
+    # callable(target_type) -> str: the Record.stage a record whose write of `target_type` to this
+    # system failed for good is left in ("" leaves the stage as it is).
+    failed_stage: Callable | None = None
 
 
 @dataclass(frozen=True)
@@ -71,6 +92,10 @@ class FlowPreset:
     default_options: dict = field(default_factory=dict)
     default_interval_seconds: int = 300  # how often the poll runs; webhooks arrive in between
     runner: Callable | None = None  # callable(flow) -> summary dict, run by poll_flow
+    # `manage.py demo`: callable(sandbox facts by system key) -> the options a merchant would pick,
+    # from the sandboxes just made; and whether the demo's flow of this preset starts enabled.
+    demo_options: Callable | None = None
+    demo_starts: bool = False
 
 
 @dataclass(frozen=True)
@@ -164,6 +189,27 @@ class Capability:
 
 def capabilities_of(preset: FlowPreset) -> list[Capability]:
     return [Capability(c[0], c[1], len(c) > 2 and c[2] == REVERSE) for c in preset.capabilities]
+
+
+def writing_system(preset: FlowPreset, capability: Capability) -> str:
+    """The key of the system a capability writes to: the preset's target, or its source when reversed."""
+    return preset.source_system if capability.reverse else preset.target_system
+
+
+def resolve_capability(preset: FlowPreset, capability: Capability, options: dict) -> Capability:
+    """The capability as a flow's options make it, asked of the system it writes to."""
+    info = _systems.get(writing_system(preset, capability))
+    if info is None or info.resolve_capability is None:
+        return capability
+    return info.resolve_capability(capability, options)
+
+
+def periodic_tasks() -> list[PeriodicTask]:
+    return [task for info in systems() for task in info.periodic_tasks]
+
+
+def task_routes() -> list[tuple[str, str]]:
+    return [route for info in systems() for route in info.task_routes]
 
 
 def target_unavailable(connection, target_type: str) -> ApiError | None:

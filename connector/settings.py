@@ -57,12 +57,10 @@ INSTALLED_APPS = [
     "allauth.account",
     "accounts",
     "connector",
-    "integrations.shipstation",
-    "integrations.woocommerce",
-    "integrations.zoho",
-    "integrations.exact",
-    "integrations.qbdesktop",
 ]
+# Every integration is an app under integrations/ (DESIGN §5): adding a system touches no core file.
+INTEGRATION_APPS = sorted(f"integrations.{p.parent.name}" for p in (BASE_DIR / "integrations").glob("*/apps.py"))
+INSTALLED_APPS += INTEGRATION_APPS
 # Each integration's emulator is an app of its own beside it (integrations/<system>/sandbox/),
 # installed only with sandboxes on: a production database has no sandbox table (DESIGN §9).
 if SANDBOX_ENABLED:
@@ -162,30 +160,26 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_DEFAULT_QUEUE = "sync"
-CELERY_TASK_ROUTES = {
-    "connector.tasks.process_delivery": {"queue": "webhooks"},
-    "connector.tasks.drain_inbox": {"queue": "webhooks"},
-    "connector.tasks.requeue_stale_deliveries": {"queue": "webhooks"},
-    "connector.tasks.dispatch_due_flows": {"queue": "sync"},
-    "connector.tasks.poll_flow": {"queue": "sync"},
-    "connector.tasks.sync_record": {"queue": "sync"},
-    "integrations.qbdesktop.*": {"queue": "qbwc"},
-}
+# The core's routes and beat entries; each integration adds its own through the registry
+# (SystemInfo.task_routes, .periodic_tasks): connector.celery's router and scheduler read them.
+CELERY_TASK_ROUTES = [
+    {
+        "connector.tasks.process_delivery": {"queue": "webhooks"},
+        "connector.tasks.drain_inbox": {"queue": "webhooks"},
+        "connector.tasks.requeue_stale_deliveries": {"queue": "webhooks"},
+        "connector.tasks.dispatch_due_flows": {"queue": "sync"},
+        "connector.tasks.poll_flow": {"queue": "sync"},
+        "connector.tasks.sync_record": {"queue": "sync"},
+    },
+    "connector.celery.route_by_registry",
+]
+CELERY_BEAT_SCHEDULER = "connector.celery:RegistryScheduler"
 CELERY_BEAT_SCHEDULE = {
     "dispatch-due-flows": {"task": "connector.tasks.dispatch_due_flows", "schedule": 30.0},
     # Webhook deliveries whose queue entry was lost (Redis restart) are queued again from their row.
     "requeue-stale-deliveries": {"task": "connector.tasks.requeue_stale_deliveries", "schedule": 60.0},
-    # WooCommerce disables a webhook after repeated failed deliveries: find and re-enable them.
-    # Zoho sales-order flows: pull tracking back from the sales orders' custom fields.
-    "zoho-pull-back": {"task": "integrations.zoho.pullback.pull_back_due_flows", "schedule": 900.0},
-    # Exact refresh tokens die after 30 days unused: refresh idle connections well before that.
-    "exact-keep-alive": {"task": "exact.keep_alive", "schedule": 86400.0},
     # Failure mails (Settings → Notifications): the daily digest, at 07:00 UTC.
     "accounts-daily-digest": {"task": "accounts.tasks.send_daily_digests", "schedule": crontab(hour=7, minute=0)},
-    "woocommerce-repair-webhooks": {
-        "task": "integrations.woocommerce.tasks.repair_all_webhooks",
-        "schedule": 3600.0,
-    },
 }
 # A transient vendor error is retried with exponential backoff and jitter this many times.
 SYNC_MAX_ATTEMPTS = env.int("SYNC_MAX_ATTEMPTS", default=8)
@@ -247,10 +241,11 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Vendor OAuth apps (registered with each vendor; sandboxes use built-in values) -------------
-ZOHO_CLIENT_ID = env.str("ZOHO_CLIENT_ID", default="")
-ZOHO_CLIENT_SECRET = env.str("ZOHO_CLIENT_SECRET", default="")
-EXACT_CLIENT_ID = env.str("EXACT_CLIENT_ID", default="")
-EXACT_CLIENT_SECRET = env.str("EXACT_CLIENT_SECRET", default="")
+# <SYSTEM>_CLIENT_ID and <SYSTEM>_CLIENT_SECRET for each integration app (empty where it uses none).
+for _app in INTEGRATION_APPS:
+    _system = _app.rpartition(".")[2].upper()
+    globals()[f"{_system}_CLIENT_ID"] = env.str(f"{_system}_CLIENT_ID", default="")
+    globals()[f"{_system}_CLIENT_SECRET"] = env.str(f"{_system}_CLIENT_SECRET", default="")
 
 # --- Static files -----------------------------------------------------------------------------
 STATIC_URL = "static/"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from django.apps import apps
 from django.db import models
 from django.http import Http404
 
@@ -37,8 +38,8 @@ def get_for_org_or_404(model: type[models.Model], organization: Organization | N
 
 
 def organization_for(request) -> Organization | None:
-    from accounts.models import Membership
-
+    # By the app registry, not an import: accounts' models use this module's manager.
+    Membership = apps.get_model("accounts", "Membership")  # noqa: N806 (a model class)
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return None

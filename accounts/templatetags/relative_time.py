@@ -40,5 +40,5 @@ def when(value: datetime | None) -> str:
     if not isinstance(value, datetime):
         return ""
     local = timezone.localtime(value) if timezone.is_aware(value) else value
-    exact = date_format(local, "j M Y, H:i T")
-    return format_html('<time datetime="{}" title="{}">{}</time>', value.isoformat(), exact, ago(value))
+    full = date_format(local, "j M Y, H:i T")
+    return format_html('<time datetime="{}" title="{}">{}</time>', value.isoformat(), full, ago(value))

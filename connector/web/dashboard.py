@@ -8,11 +8,17 @@ from dataclasses import dataclass
 from django.urls import reverse
 
 from connector.models import Connection, Flow, Record
-from connector.registry import RegistryError, Role, get_system
+from connector.registry import RegistryError, Role, get_system, systems
 from connector.web.charts import dashboard_charts
 
 STORE_ROLES = {Role.STORE, Role.SHIPPING}
 LEDGER_ROLES = {Role.ACCOUNTING}
+
+
+def _system_names(roles: set[Role]) -> str:
+    """ "A, B or C": the registered systems with one of these roles, as the registry orders them."""
+    names = [info.name for info in systems() if info.role in roles]
+    return " or ".join(filter(None, [", ".join(names[:-1]), *names[-1:]]))
 
 
 @dataclass(frozen=True)
@@ -32,14 +38,14 @@ def onboarding_steps(
     return [
         Step(
             "Connect your store",
-            "ShipStation or WooCommerce: where your orders come from.",
+            f"{_system_names(STORE_ROLES)}: where your orders come from.",
             store_connected,
             connections,
             "Connect a store",
         ),
         Step(
             "Connect your accounting",
-            "Zoho Books, QuickBooks Desktop or Exact Online: where invoices and costs go.",
+            f"{_system_names(LEDGER_ROLES)}: where invoices and costs go.",
             ledger_connected,
             connections,
             "Connect accounting",

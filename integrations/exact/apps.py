@@ -7,7 +7,7 @@ class ExactConfig(AppConfig):
     verbose_name = "Exact Online"
 
     def ready(self) -> None:
-        from connector.registry import AuthKind, Role, SystemInfo, register_system
+        from connector.registry import AuthKind, PeriodicTask, Role, SystemInfo, register_system
         from integrations.exact.adapter import ExactSource, ExactTarget
         from integrations.exact.subscriptions import rotate_webhooks
 
@@ -32,5 +32,7 @@ class ExactConfig(AppConfig):
                 source_adapter=ExactSource,
                 target_adapter=ExactTarget,
                 rotate_webhooks=rotate_webhooks,
+                # Refresh tokens die after 30 days unused: refresh idle connections well before that.
+                periodic_tasks=(PeriodicTask("exact-keep-alive", "exact.keep_alive", 86400.0),),
             )
         )

@@ -30,6 +30,8 @@ class QBDesktopConfig(AppConfig):
                     "changes arrive each time it runs (every 15 minutes by default)."
                 ),
                 target_adapter=QBDesktopTarget,
+                # Web Connector work has its own queue: a slow QuickBooks cannot hold up other syncs.
+                task_routes=(("integrations.qbdesktop.*", "qbwc"),),
             )
         )
         register_preset(

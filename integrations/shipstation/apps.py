@@ -24,6 +24,7 @@ class ShipStationConfig(AppConfig):
 
     def ready(self) -> None:
         from connector.registry import AuthKind, Role, SystemInfo, register_system
+        from integrations.shipstation import presets
         from integrations.shipstation.adapter import ShipStationSource, ShipStationTarget
         from integrations.shipstation.connection import rotate_webhooks
 
@@ -43,3 +44,4 @@ class ShipStationConfig(AppConfig):
                 rotate_webhooks=rotate_webhooks,
             )
         )
+        presets.register_presets()

@@ -7,7 +7,7 @@ class WooCommerceConfig(AppConfig):
     verbose_name = "WooCommerce"
 
     def ready(self) -> None:
-        from connector.registry import AuthKind, Role, SystemInfo, register_system
+        from connector.registry import AuthKind, PeriodicTask, Role, SystemInfo, register_system
 
         from .adapter import WooCommerceSource
         from .connect import rotate_webhooks
@@ -32,5 +32,11 @@ class WooCommerceConfig(AppConfig):
                 ),
                 source_adapter=WooCommerceSource,
                 rotate_webhooks=rotate_webhooks,
+                # A store disables a webhook after repeated failed deliveries: find and re-enable them.
+                periodic_tasks=(
+                    PeriodicTask(
+                        "woocommerce-repair-webhooks", "integrations.woocommerce.tasks.repair_all_webhooks", 3600.0
+                    ),
+                ),
             )
         )

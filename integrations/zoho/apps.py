@@ -8,6 +8,7 @@ class ZohoConfig(AppConfig):
 
     def ready(self) -> None:
         from connector.registry import AuthKind, Role, SystemInfo, register_system
+        from integrations.zoho import presets
         from integrations.zoho.adapter import ZohoBooksTarget
 
         register_system(
@@ -31,5 +32,9 @@ class ZohoConfig(AppConfig):
                     "stay under it."
                 ),
                 target_adapter=ZohoBooksTarget,
+                periodic_tasks=presets.PERIODIC_TASKS,
+                resolve_capability=presets.resolve_capability,
+                failed_stage=presets.failed_stage,
             )
         )
+        presets.register_presets()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,6 +13,7 @@ from connector import engine
 from connector.canonical import OrderStatus
 from connector.http import AuthExpired, NeedsReview, Permanent, RateLimited, Transient, Uncertain
 from connector.models import Alert, Connection, Delivery, Event, Flow, Link, Record
+from connector.registry import AuthKind, FlowPreset, Role, SystemInfo, register_preset, register_system
 from tests.connector import fake_systems
 from tests.connector.fake_systems import WORLD
 
@@ -330,10 +332,41 @@ def test_a_reverse_capability_runs_from_the_flows_target_back_to_its_source(alic
     assert engine.ingest_delivery(delivery) == 1
 
 
-def test_the_document_option_turns_invoices_into_sales_orders(flow):
+def _orders_document(capability, options):
+    if options.get("document") == "sales_order":
+        return dataclasses.replace(capability, target_type="sales_order")
+    return capability
+
+
+def _orders_failed_stage(target_type):
+    return "not_submitted" if target_type == "sales_order" else ""
+
+
+def test_the_written_system_resolves_a_capability_from_the_flow_options(alice):
+    """The registry's capability resolver and failed stage: the core names no option, the target
+    system reads its own."""
+    register_system(
+        SystemInfo(
+            "fakeorders",
+            "Fake Orders Books",
+            AuthKind.API_KEY,
+            Role.ACCOUNTING,
+            target_adapter=fake_systems.FakeTarget,
+            resolve_capability=_orders_document,
+            failed_stage=_orders_failed_stage,
+        )
+    )
+    register_preset(FlowPreset("fake_orders", "Fake → Orders", "fakesrc", "fakeorders", (("order", "invoice"),)))
+    src = Connection.objects.create(organization=alice.org, system="fakesrc", label="Store")
+    tgt = Connection.objects.create(organization=alice.org, system="fakeorders", label="Orders")
+    flow = Flow.objects.create(organization=alice.org, preset="fake_orders", source=src, target=tgt)
     assert engine.target_type_for(flow, "order") == "invoice"
     flow.options = {"document": "sales_order"}
     assert engine.target_type_for(flow, "order") == "sales_order"
+    record = Record.objects.create(organization=alice.org, flow=flow, object_type="order", source_id="1")
+    assert engine._failed_stage(record) == "not_submitted"
+    flow.options = {}
+    assert engine._failed_stage(record) == ""
 
 
 def test_add_a_flow_suggests_the_presets_poll_interval(alice_client):

@@ -33,3 +33,42 @@ def test_enqueue_sync_sends_sync_record_after_commit(monkeypatch, django_capture
         assert dispatch.enqueue_sync(11) is True
         assert sent == []  # nothing leaves before the record's transaction commits
     assert sent == [((11,), {"replay": False})]
+
+
+def test_integration_tasks_are_routed_and_scheduled_from_the_registry(settings):
+    """Settings name only the core's routes and beat entries; the systems add theirs (registry)."""
+    from connector.celery import beat_schedule, route_by_registry
+    from connector.registry import periodic_tasks, task_routes
+
+    assert task_routes() and periodic_tasks()  # the installed integrations contribute some
+    pattern, queue = task_routes()[0]
+    assert route_by_registry(pattern.replace("*", "some_task")) == {"queue": queue}
+    assert route_by_registry("connector.tasks.sync_record") is None  # core routes stay in settings
+    schedule = beat_schedule(settings.CELERY_BEAT_SCHEDULE)
+    assert set(settings.CELERY_BEAT_SCHEDULE) < set(schedule)
+    for periodic in periodic_tasks():
+        assert schedule[periodic.name] == {"task": periodic.task, "schedule": periodic.schedule}
+
+
+def test_the_celery_app_routes_through_the_registry():
+    from connector.celery import app
+
+    router = app.amqp.Router()
+    from connector.registry import task_routes
+
+    for pattern, queue in task_routes():
+        route = router.route({}, pattern.replace("*", "some_task"), args=(), kwargs={})
+        assert route["queue"].name == queue
+
+
+def test_beat_schedules_the_integrations_periodic_tasks(tmp_path, settings):
+    from connector.celery import RegistryScheduler, app
+    from connector.registry import periodic_tasks
+
+    assert app.conf.beat_scheduler == "connector.celery:RegistryScheduler"  # what `celery beat` runs
+    scheduler = RegistryScheduler(app=app, schedule_filename=str(tmp_path / "beat"), lazy=False)
+    try:
+        expected = {*settings.CELERY_BEAT_SCHEDULE, *(periodic.name for periodic in periodic_tasks())}
+        assert expected <= set(scheduler.schedule)
+    finally:
+        scheduler.close()

@@ -73,27 +73,10 @@ class Command(BaseCommand):
             self.stdout.write(f"  flow: {flow}")
 
 
-def _demo_options(preset_key: str, sandboxes: dict) -> dict:
-    """Options a merchant would pick on the flow page, taken from the sandboxes just made."""
-    zoho, exact = sandboxes.get("zoho", {}), sandboxes.get("exact", {})
-    if preset_key == "shipstation_zoho":
-        return {
-            "shipment_mode": "journal",
-            "expense_account_id": zoho.get("expense_account_id", ""),
-            "offset_account_id": zoho.get("offset_account_id", ""),
-        }
-    if preset_key == "exact_shipstation":
-        return {
-            "exact_expense_gl_account": exact.get("expense_gl_account", ""),
-            "exact_offset_gl_account": exact.get("offset_gl_account", ""),
-            "exact_journal_code": exact.get("journal_code", ""),
-        }
-    return {}
-
-
 def create_demo_flows(organization, sandboxes: dict) -> list[str]:
-    """One flow per preset whose two systems are connected in the demo; the ShipStation → Zoho
-    Books flow starts right away so records appear on the dashboard within a minute."""
+    """One flow per preset whose two systems are connected in the demo, with the options its preset
+    takes from the sandboxes; a preset marked `demo_starts` starts right away, so records appear on
+    the dashboard within a minute."""
     made = []
     connections = Connection.objects.for_org(organization)
     for preset in presets():
@@ -107,8 +90,8 @@ def create_demo_flows(organization, sandboxes: dict) -> list[str]:
             name=preset.name,
             source=source,
             target=target,
-            options={**preset.default_options, **_demo_options(preset.key, sandboxes)},
-            enabled=preset.key == "shipstation_zoho",
+            options={**preset.default_options, **(preset.demo_options(sandboxes) if preset.demo_options else {})},
+            enabled=preset.demo_starts,
             next_run_at=timezone.now(),
             interval_seconds=120,
         )
