@@ -1,7 +1,7 @@
 """Scheduled webhook repair: WooCommerce disables a webhook after repeated failed deliveries.
 
-`repair_all_webhooks` fans out one task per active WooCommerce connection; schedule it from
-CELERY_BEAT_SCHEDULE (e.g. hourly). Tasks carry ids only and re-read state.
+`repair_all_webhooks` fans out one task per active WooCommerce connection; beat runs it hourly (the
+system's `periodic_tasks`, apps.py). Tasks carry ids only and re-read state.
 """
 
 from __future__ import annotations
