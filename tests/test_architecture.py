@@ -36,13 +36,6 @@ KNOWN_CYCLES: frozenset[tuple[str, ...]] = frozenset(
             "integrations.exact.views",
         ),
         # being removed
-        (
-            "integrations.qbdesktop.flow",
-            "integrations.qbdesktop.inventory_push",
-            "integrations.qbdesktop.sync",
-            "integrations.qbdesktop.tasks",
-        ),
-        # being removed
         ("integrations.zoho.client", "integrations.zoho.oauth", "integrations.zoho.views"),
         # being removed
         ("integrations.zoho.pullback", "integrations.zoho.rules", "integrations.zoho.salesorders"),

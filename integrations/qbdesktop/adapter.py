@@ -1,7 +1,7 @@
-"""QuickBooks Desktop as a deferred sync target (DESIGN §5, §8).
+"""QuickBooks Desktop as a deferred sync target for any order source (DESIGN §5, §8).
 
 Nothing reaches QuickBooks until the Web Connector polls, so `upsert` never writes: it queues the
-first job of the order's chain (flow.py) and returns WriteResult("", "queued"). The record stays
+first job of the order's chain (chain.py) and returns WriteResult("", "queued"). The record stays
 pending under the engine's long lease until a job handler calls `engine.complete_deferred`.
 
 - Only shipped orders become invoices (or journal entries, per flow option). An unshipped order is
@@ -9,7 +9,7 @@ pending under the engine's long lease until a job handler calls `engine.complete
 - `find` never waits for QuickBooks: the engine's Link, else a finished write job of ours.
 - At most one chain per order is in the queue; after a lost answer the chain starts with a lookup by
   RefNumber (= order number) before any new add.
-- Shipped orders are immutable in ShipStation: with a TxnID known, `upsert` changes nothing.
+- Shipped orders are immutable at the source: with a TxnID known, `upsert` changes nothing.
 - `cancel` with a TxnID: our specs (tests/specs/qbdesktop/QBWC.md) document neither TxnDelRq nor a
   void for invoices, so we do not delete QuickBooks transactions; the record needs review instead.
 """
@@ -21,8 +21,8 @@ from typing import Any
 from connector.adapters import DocumentSummary, TargetAdapter, WriteResult
 from connector.canonical import Order
 from connector.http import NeedsReview, Permanent
-from connector.models import Flow
-from integrations.qbdesktop import flow
+from integrations.qbdesktop import chain
+from integrations.qbdesktop.company import target_flows
 
 
 class QBDesktopTarget(TargetAdapter):
@@ -39,10 +39,10 @@ class QBDesktopTarget(TargetAdapter):
         API key (the inventory push needs one); [] makes the options form show the push as unavailable."""
         if name != "shipstation_v2_inventory":
             return []
-        from integrations.qbdesktop.inventory_push import has_v2_key
+        from integrations.qbdesktop.inventory_push import takes_stock_levels
 
-        flows = Flow.objects.filter(target=self.connection, preset=flow.PRESET).select_related("source")
-        return [(str(f.source_id), f.source.label) for f in flows if has_v2_key(f.source)]
+        flows = target_flows(self.connection).select_related("source")
+        return [(str(f.source_id), f.source.label) for f in flows if takes_stock_levels(f.source)]
 
     def describe_result(self, object_type: str, obj: Any, result: WriteResult) -> DocumentSummary:
         """The QuickBooks invoice or journal entry, by its RefNumber (the order number). No link:
@@ -61,7 +61,7 @@ class QBDesktopTarget(TargetAdapter):
 
     def find(self, object_type: str, obj: Any) -> str | None:
         order = self._order(object_type, obj)
-        return flow.written_txn_id(self.connection, order.number)
+        return chain.written_txn_id(self.connection, order.number)
 
     def upsert(self, object_type: str, obj: Any, *, target_id: str | None) -> WriteResult:
         order = self._order(object_type, obj)
@@ -71,18 +71,18 @@ class QBDesktopTarget(TargetAdapter):
                 "unchanged",
                 data={"reason": "Shipped orders are immutable: the QuickBooks transaction stays as created."},
             )
-        pending = flow.pending_chain_job(self.connection, order.number)
+        pending = chain.pending_chain_job(self.connection, order.number)
         if pending is not None:
             return WriteResult("", "queued", data={"job": pending.pk, "request": pending.kind, "already_queued": True})
-        record = self.current_record or flow.record_for(self.connection, order)
+        record = self.current_record or chain.record_for(self.connection, order)
         if record is None:
             raise Permanent(f"No record of this flow holds order {order.number}.")
-        return flow.advance(record, self.connection)
+        return chain.advance(record, self.connection)
 
     def cancel(self, object_type: str, obj: Any, *, target_id: str) -> WriteResult:
         order = self._order(object_type, obj)
         raise NeedsReview(
-            f"Order {order.number} was cancelled in ShipStation, but QuickBooks already has its transaction "
+            f"Order {order.number} was cancelled at its source, but QuickBooks already has its transaction "
             f"({target_id}).",
             remediation=f"Void or delete transaction {order.number} in QuickBooks by hand; this flow never deletes "
             "QuickBooks transactions.",

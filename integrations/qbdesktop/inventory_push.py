@@ -1,16 +1,16 @@
-"""Push QuickBooks' QuantityOnHand to ShipStation's inventory (V2), per flow option `push_inventory_v2`.
+"""Push QuickBooks' QuantityOnHand to the flow source's inventory, per flow option `push_inventory_v2`.
 
-After an inventory comparison (flow.after_reconcile: the per-batch ItemInventoryQuery, the full item
+After an inventory comparison (inventory.after_reconcile: the per-batch ItemInventoryQuery, the full item
 sync, the incremental item sync) the SKUs checked are marked `push_pending`; once the receiveResponseXML
 transaction commits, the Celery task `qbdesktop.push_inventory` runs `push(connection_id)`, which hands
 the pending SKUs as canonical StockLevels to the flow source's "stock_level" target (DESIGN §5: through
-`connector.engine.target_adapter`, never by importing the ShipStation app). ShipStation's adapter reads
+`connector.engine.target_adapter`, never by importing the source's app). ShipStation's adapter reads
 the V2 levels in batches and adjusts the SKUs that differ, at the flow's location (option
 `shipstation_inventory_location_id`), else the SKU's only location, else the account's first.
 
-Each adjustment is an Event (kind "updated") on the ShipStation connection; the row keeps the quantity
+Each adjustment is an Event (kind "updated") on the source connection; the row keeps the quantity
 pushed. Failures lose nothing: the rows stay `push_pending` (with `push_error`), an Alert says what failed
-and the task retries transient errors; the next comparison pushes them too. A flow whose ShipStation
+and the task retries transient errors; the next comparison pushes them too. A flow whose source
 connection cannot take stock levels (no V2 API key: `connector.registry.target_unavailable`) cannot push:
 an Alert says so, and the options form shows the option as unavailable. QuickBooks quantities that
 ShipStation cannot hold (fractions) are skipped with an Event; a negative QuantityOnHand is pushed as 0.
@@ -21,7 +21,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from django.db import transaction
 from django.utils import timezone
 
 from connector.adapters import WriteResult
@@ -30,6 +29,7 @@ from connector.engine import target_adapter
 from connector.http import ApiError
 from connector.models import Connection, Event, Flow, raise_alert, resolve_alerts
 from connector.registry import target_unavailable
+from integrations.qbdesktop.company import source_name, target_flows
 from integrations.qbdesktop.models import QBDInventoryLevel
 
 logger = logging.getLogger(__name__)
@@ -40,34 +40,25 @@ STOCK_LEVEL = "stock_level"  # the target type the flow's source connection must
 TURN_OFF = " Or turn the option “Push QuickBooks quantities to ShipStation inventory” off in the flow."
 
 
-def has_v2_key(connection: Connection) -> bool:
-    """Whether the flow's ShipStation connection can take stock levels (its adapter says: a V2 API key)."""
+def takes_stock_levels(connection: Connection) -> bool:
+    """Whether the flow's source connection can take stock levels (ShipStation's adapter: with a V2 API key)."""
     return target_unavailable(connection, STOCK_LEVEL) is None
 
 
 def pushing_flows(connection: Connection):
-    from integrations.qbdesktop.flow import PRESET
-
     return (
-        Flow.objects.filter(target=connection, preset=PRESET, options__push_inventory_v2=True)
+        target_flows(connection)
+        .filter(options__push_inventory_v2=True)
         .select_related("source", "organization")
         .order_by("id")
     )
 
 
-def request_push(connection: Connection, skus: list[str]) -> bool:
-    """Mark the SKUs for pushing and queue the push after commit; False when no flow pushes."""
+def mark_pending(connection: Connection, skus: list[str]) -> bool:
+    """Mark the SKUs for pushing (the caller queues the push after commit); False when no flow pushes."""
     if not pushing_flows(connection).exists():
         return False
     QBDInventoryLevel.objects.filter(connection=connection, sku__in=skus).update(push_pending=True)
-    connection_id = connection.pk
-
-    def queue() -> None:
-        from integrations.qbdesktop.tasks import push_inventory
-
-        push_inventory.delay(connection_id)
-
-    transaction.on_commit(queue)
     return True
 
 
@@ -95,7 +86,7 @@ def _event(flow: Flow, kind: str, message: str, data: dict) -> None:
 
 
 def push(connection_id: int) -> PushReport:
-    """Push every pending SKU of this QuickBooks connection to its flows' ShipStation inventory."""
+    """Push every pending SKU of this QuickBooks connection to its flows' source inventory."""
     report = PushReport()
     connection = Connection.objects.filter(pk=connection_id, system="qbdesktop").first()
     if connection is None:
@@ -140,7 +131,7 @@ def _push_flow(flow: Flow, rows: list[QBDInventoryLevel]) -> PushReport:
     location = flow.options.get(LOCATION_OPTION) or ""
     levels = [StockLevel(row.sku, row.quantity_on_hand, location) for row in rows if row.quantity_on_hand is not None]
     report.skipped += [row.sku for row in rows if row.quantity_on_hand is None]
-    target = target_adapter(source)  # the preset's source is ShipStation: its batch `write_stock_levels`
+    target = target_adapter(source)  # the flow's source: its batch `write_stock_levels`
     try:
         outcomes = target.write_stock_levels(
             levels, reason="QuickBooks Desktop", notes="QuantityOnHand from QuickBooks Desktop"
@@ -156,7 +147,7 @@ def _push_flow(flow: Flow, rows: list[QBDInventoryLevel]) -> PushReport:
 
 
 def _record(flow: Flow, row: QBDInventoryLevel, outcome: WriteResult | ApiError, report: PushReport) -> None:
-    """What ShipStation's adapter did with one SKU, kept on the row and as an Event."""
+    """What the source's adapter did with one SKU, kept on the row and as an Event."""
     if isinstance(outcome, ApiError):  # this SKU only (no location to use); the others go on
         raise_alert(
             flow.organization,
@@ -171,24 +162,26 @@ def _record(flow: Flow, row: QBDInventoryLevel, outcome: WriteResult | ApiError,
         return
     data = outcome.data
     if outcome.action == "unchanged":
-        QBDInventoryLevel.objects.filter(pk=row.pk).update(shipstation_on_hand=data["to"])
+        QBDInventoryLevel.objects.filter(pk=row.pk).update(source_on_hand=data["to"])
         report.equal.append(row.sku)
     elif outcome.action == "skipped":
         if data.get("reason") == "fraction":
             why = f"QuickBooks holds a fraction ({row.quantity_on_hand})"
         else:
             why = f"other locations already hold {data['elsewhere']} of the {data['to']} QuickBooks has"
-        _event(flow, Event.Kind.SKIPPED, f"ShipStation inventory {row.sku}: not pushed, {why}.", {"sku": row.sku})
+        _event(
+            flow, Event.Kind.SKIPPED, f"{source_name(flow)} inventory {row.sku}: not pushed, {why}.", {"sku": row.sku}
+        )
         report.skipped.append(row.sku)
     else:
         wanted = data["to"]
         QBDInventoryLevel.objects.filter(pk=row.pk).update(
-            shipstation_on_hand=wanted, pushed_at=timezone.now(), push_error=""
+            source_on_hand=wanted, pushed_at=timezone.now(), push_error=""
         )
         _event(
             flow,
             Event.Kind.UPDATED,
-            f"ShipStation inventory {row.sku}: {data['from']} → {wanted} (QuickBooks QuantityOnHand "
+            f"{source_name(flow)} inventory {row.sku}: {data['from']} → {wanted} (QuickBooks QuantityOnHand "
             f"{format(row.quantity_on_hand.normalize(), 'f')}), location {data['location']}.",
             {"sku": row.sku, **{k: data[k] for k in ("from", "to", "location", "quantity")}},
         )
@@ -203,7 +196,7 @@ def _mark_failed(rows: list[QBDInventoryLevel], message: str, report: PushReport
 def _fail(flow: Flow, rows: list[QBDInventoryLevel], report: PushReport, exc: ApiError) -> None:
     pushed = set(report.pushed) | set(report.equal) | set(report.skipped) | set(report.failed)
     left = [r for r in rows if r.sku not in pushed]
-    message = f"Pushing QuickBooks quantities to ShipStation failed: {exc.message}"
+    message = f"Pushing QuickBooks quantities to {source_name(flow)} failed: {exc.message}"
     raise_alert(
         flow.organization,
         alert_key(flow),

@@ -40,6 +40,10 @@ logger = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3  # sends of one job (transient QuickBooks errors, EditSequence retries, iterator restarts)
 RESULT_OBJECT_LIMIT = 1000  # objects kept in job.result when no handler streams them
 SYSTEM = "qbdesktop"
+# The queue runs in (order_key, id) order: this run's orders, then the list sync, then the checks.
+ORDER_KEY = "20-orders"
+SYNC_KEY = "85-sync"
+CHECK_KEY = "90-checks"
 
 JobStatus = QBXMLJob.Status
 
@@ -273,6 +277,19 @@ def restart_orphaned_iterators(connection: Connection, *, keep_session: QBWCSess
 def complete(job: QBXMLJob, session: QBWCSession, response: str) -> None:
     """Apply QuickBooks' qbXML response to the job. Raises FatalResponse when it cannot be trusted."""
     stream = qbxml.iter_response(response)
+    status = _answer_status(job, stream)
+    error = qbxml.status_error(status)
+    if job.context.get("_requery_for"):
+        _complete_requery(job, status, error, stream)
+        return
+    if _send_again(job, error):
+        return
+    more = _queue_more(job, session, status, error)
+    _deliver(job, status, error, stream, more=more)
+
+
+def _answer_status(job: QBXMLJob, stream: Iterator[qbxml.Parsed]) -> qbxml.Status:
+    """The response's status, kept on the job; FatalResponse when the response is not this job's."""
     try:
         first = next(stream, None)
     except qbxml.HostileXML as exc:
@@ -281,36 +298,44 @@ def complete(job: QBXMLJob, session: QBWCSession, response: str) -> None:
     if not isinstance(first, qbxml.Status) or first.request_id != str(job.pk):
         _fail_fatal(job, "QuickBooks' response does not answer the request we sent.")
         raise FatalResponse(job.status_message)
-    status = first
-    job.status_code = status.code
-    job.status_severity = status.severity
-    job.status_message = status.message
-    error = qbxml.status_error(status)
+    job.status_code = first.code
+    job.status_severity = first.severity
+    job.status_message = first.message
+    return first
 
-    if job.context.get("_requery_for"):
-        _complete_requery(job, status, error, stream)
-        return
+
+def _send_again(job: QBXMLJob, error: ApiError | None) -> bool:
+    """Whether the job goes back to the queue (or waits for a re-query) instead of finishing now."""
+    if job.attempts >= MAX_ATTEMPTS:
+        return False
     edit_conflict = isinstance(error, qbxml.EditSequenceOutOfDate)
-    if edit_conflict and job.kind in qbxml.MOD_REQUERY and job.attempts < MAX_ATTEMPTS:
+    if edit_conflict and job.kind in qbxml.MOD_REQUERY:
         _queue_requery(job)
-        return
-    if job.iterator_id and error is not None and job.attempts < MAX_ATTEMPTS:
+        return True
+    if job.iterator_id and error is not None:
         # A Continue page failing is most likely an expired iterator: start the query again.
         job.status = JobStatus.QUEUED
         _make_restart(job)
         job.save()
-        return
-    if isinstance(error, Transient) and not edit_conflict and job.attempts < MAX_ATTEMPTS:
+        return True
+    if isinstance(error, Transient) and not edit_conflict:
         job.status = JobStatus.QUEUED  # QuickBooks was busy (locks, internal error): send again
         job.save()
-        return
+        return True
+    return False
 
-    more = False
+
+def _queue_more(job: QBXMLJob, session: QBWCSession, status: qbxml.Status, error: ApiError | None) -> bool:
+    """Queue the iterator's next page when QuickBooks has more; True if it did."""
+    job.iterator_remaining = status.iterator_remaining
     if error is None and request_of(job).is_iterator and status.iterator_id and (status.iterator_remaining or 0) > 0:
         _queue_next_page(job, session, status)
-        more = True
-    job.iterator_remaining = status.iterator_remaining
+        return True
+    return False
 
+
+def _deliver(job: QBXMLJob, status: qbxml.Status, error: ApiError | None, stream, *, more: bool) -> None:
+    """Finish the job and hand its objects to its handler: streamed for queries, kept for writes."""
     streamed = bool(job.handler and job.handler in _handlers and not job.is_write)
     if streamed:
         # Query pages go to the handler object by object, never held in memory as a whole.

@@ -1,4 +1,4 @@
-"""Pure mapping from canonical Orders to qbXML specs for the ShipStation → QuickBooks Desktop flow.
+"""Pure mapping from canonical Orders to qbXML specs for flows into QuickBooks Desktop.
 
 No I/O here: the caller resolves customers and items (cached ListIDs) and passes them in.
 
@@ -98,7 +98,7 @@ def problems(order: Order) -> list[str]:
 
 
 def txn_date(order: Order, company_tz: tzinfo) -> date:
-    """The ship date (ShipStation gives it as a date), else the order date in the company's local time."""
+    """The ship date (sources give it as a date), else the order date in the company's local time."""
     if order.ship_date:
         return order.ship_date
     return order.order_date.astimezone(company_tz).date()
@@ -118,7 +118,10 @@ def _item_line(resolved: Resolved, name: str, quantity: Decimal, rate: Decimal, 
     return qbxml.InvoiceLine(full_name, quantity, rate, desc=desc[:4095], item_list_id=list_id)
 
 
-def invoice_spec(order: Order, resolved: Resolved, options: dict, company_tz: tzinfo) -> qbxml.InvoiceSpec:
+def invoice_spec(
+    order: Order, resolved: Resolved, options: dict, company_tz: tzinfo, *, source: str
+) -> qbxml.InvoiceSpec:
+    """`source` names the order's system in the memo ("ShipStation order 1001")."""
     lines = [_item_line(resolved, line.sku, line.quantity, line.unit_price, line.name) for line in order.lines]
     discount = sum((line.discount for line in order.lines), Decimal("0.00")) + order.discount
     if discount:
@@ -135,7 +138,7 @@ def invoice_spec(order: Order, resolved: Resolved, options: dict, company_tz: tz
         ref_number=order.number,
         lines=tuple(lines),
         ship_date=order.ship_date,
-        memo=f"ShipStation order {order.number}",
+        memo=f"{source} order {order.number}",
     )
 
 
@@ -145,13 +148,15 @@ def invoice_total(spec: qbxml.InvoiceSpec) -> Decimal:
     )
 
 
-def journal_spec(order: Order, customer_full_name: str, options: dict, company_tz: tzinfo) -> qbxml.JournalEntrySpec:
+def journal_spec(
+    order: Order, customer_full_name: str, options: dict, company_tz: tzinfo, *, source: str
+) -> qbxml.JournalEntrySpec:
     """Debit receivables (with the customer: QuickBooks requires a name on A/R lines); credit sales,
     shipping and tax. Sales = the order's computed total less shipping and tax, so it balances."""
     total = order.computed_total
     tax = order_tax(order)
     sales = total - order.shipping - tax
-    memo = f"ShipStation order {order.number}"
+    memo = f"{source} order {order.number}"
     credits = [qbxml.JournalLine(options["journal_sales_account"], sales, memo)]
     if order.shipping:
         credits.append(qbxml.JournalLine(options["journal_shipping_account"], order.shipping, memo))

@@ -128,9 +128,9 @@ class QBXMLJob(TenantModel):
 class QBDInventoryLevel(TenantModel):
     """Per SKU: QuickBooks' QuantityOnHand at the last check and what we invoiced since.
 
-    Reconciliation (flow.py): expected = quantity at the last check − quantities our invoices took
+    Reconciliation (inventory.py): expected = quantity at the last check − quantities our invoices took
     since; a different QuantityOnHand at the next check means stock moved in QuickBooks outside this
-    flow (or ShipStation shipped stock QuickBooks does not have, when it goes negative)."""
+    flow (or the flow's source shipped stock QuickBooks does not have, when it goes negative)."""
 
     connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="qbd_inventory")
     sku = models.CharField(max_length=200)  # the item's FullName in QuickBooks
@@ -142,10 +142,10 @@ class QBDInventoryLevel(TenantModel):
     expected = models.DecimalField(max_digits=18, decimal_places=5, null=True, blank=True)
     difference = models.DecimalField(max_digits=18, decimal_places=5, null=True, blank=True)
     checked_at = models.DateTimeField(null=True, blank=True)
-    # Pushing QuickBooks' quantity to ShipStation's V2 inventory (flow option push_inventory_v2):
+    # Pushing QuickBooks' quantity to the flow source's inventory (flow option push_inventory_v2):
     # pending until pushed or found equal, so a failed push is retried, never lost.
     push_pending = models.BooleanField(default=False)
-    shipstation_on_hand = models.IntegerField(null=True, blank=True)  # ShipStation's total at the last push/check
+    source_on_hand = models.IntegerField(null=True, blank=True)  # the source's total at the last push/check
     pushed_at = models.DateTimeField(null=True, blank=True)
     push_error = models.TextField(blank=True)
 

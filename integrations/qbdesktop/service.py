@@ -18,8 +18,7 @@ from django.utils import timezone
 
 from connector.models import Connection
 from connector.ratelimit import Limit, RateLimiter
-from integrations.qbdesktop import flow as qbd_flow
-from integrations.qbdesktop import jobs, qbxml
+from integrations.qbdesktop import checks, jobs, qbxml
 from integrations.qbdesktop.auth import check_login
 from integrations.qbdesktop.models import QBWCSession, QBWCUser, QBXMLJob, ticket_digest
 
@@ -122,7 +121,7 @@ def authenticate(username: str | None, password: str | None) -> list[str]:
             expires_at=now + SESSION_IDLE,
         )
         QBWCUser.objects.filter(pk=user.pk).update(last_poll_at=now)
-        qbd_flow.queue_run_checks(connection)  # deleted-transaction check with each batch / hourly
+        checks.queue_run_checks(connection)  # deleted-transaction check with each batch / hourly
         work = jobs.has_work(connection)
     return [ticket, "" if work else NO_WORK]
 

@@ -28,8 +28,7 @@ from django.views.decorators.csrf import csrf_exempt
 from lxml import etree
 
 from connector.clientip import client_ip
-from integrations.qbdesktop import envelope, qbxml, service, sync
-from integrations.qbdesktop import flow as qbd_flow
+from integrations.qbdesktop import envelope, inventory, qbxml, service, sync
 
 with warnings.catch_warnings():
     # spyne 2.14 imports six's meta-path importer and `cgi`; both warn on Python 3.11 at import time.
@@ -45,7 +44,7 @@ logging.getLogger("spyne").setLevel(logging.CRITICAL)
 
 NAMESPACE = "http://developer.intuit.com/"
 MAX_BODY_BYTES = envelope.MAX_BODY_BYTES
-LARGEST_PAGE = max(qbxml.DEFAULT_PAGE_SIZE, sync.PAGE_SIZE, qbd_flow.ITEM_SYNC_PAGE_SIZE)
+LARGEST_PAGE = max(qbxml.DEFAULT_PAGE_SIZE, sync.PAGE_SIZE, inventory.ITEM_SYNC_PAGE_SIZE)
 ROW_BYTES = 8 * 1024
 ENVELOPE_BYTES = 64 * 1024
 RECEIVE_RESPONSE_MAX_BYTES = LARGEST_PAGE * ROW_BYTES + ENVELOPE_BYTES

@@ -9,7 +9,7 @@ ListDeletedQuery of what was deleted since:
                                            the amount moved); the first pass starts at our first write
     ListDeletedQuery Customer / Item*   → their Links are forgotten, so the next order looks them up again
 
-Deleted invoices and journal entries stay with the per-run TxnDeletedQuery of flow.py (`on_deleted`),
+Deleted invoices and journal entries stay with the per-run TxnDeletedQuery of checks.py (`on_deleted`),
 which now also asks only from its own cursor (`QBDSyncCursor.deleted_since` of "invoices").
 
 Times: QuickBooks reads a date-time without offset as the QuickBooks PC's local time, so bounds are sent
@@ -20,7 +20,7 @@ have not seen. Each pass asks from cursor − OVERLAP: QuickBooks' bound is incl
 same second as the last one seen, or committed late, is read again and deduplicated by ListID/TxnID.
 The cursor moves only in the handler of the pass's last page, in the same transaction that applied it.
 
-Schedule: `queue_due` runs when the Web Connector authenticates (flow.queue_run_checks): a kind is
+Schedule: `queue_due` runs when the Web Connector authenticates (checks.queue_run_checks): a kind is
 queued when none of its jobs is pending and its last pass completed more than the flow option
 `list_sync_minutes` ago (default LIST_SYNC_MINUTES).
 """
@@ -33,13 +33,15 @@ from decimal import Decimal
 
 from django.utils import timezone
 
-from connector.models import Connection, Event, Flow, Link, Record, raise_alert
-from integrations.qbdesktop import flow, jobs, qbxml
+from connector.models import Connection, Event, Link, raise_alert
+from integrations.qbdesktop import inventory, jobs, qbxml
+from integrations.qbdesktop.chain import H_WRITE
+from integrations.qbdesktop.company import company_tz, source_name, source_names, target_flows, target_records
+from integrations.qbdesktop.links import CUSTOMER_LINK, INVOICE_LINK, ITEM_LINK, forget_ids, remember
 from integrations.qbdesktop.models import QBDInventoryLevel, QBDSyncCursor, QBXMLJob
 
 logger = logging.getLogger(__name__)
 
-SYNC_KEY = "85-sync"  # after this run's orders (20-orders), before the checks (90-checks)
 H_MODIFIED = "qbdsync.modified"
 H_DELETED_LISTS = "qbdsync.deleted_lists"
 OVERLAP = timedelta(minutes=5)
@@ -78,7 +80,7 @@ def window_start(cursor_value: datetime | None) -> datetime | None:
 def modified_request(
     connection: Connection, kind: str, cursor: QBDSyncCursor, *, page_size: int = PAGE_SIZE
 ) -> qbxml.Request | None:
-    tz = flow.company_tz(connection)
+    tz = company_tz(connection)
     since = window_start(cursor.modified_since)
     if kind == Kind.CUSTOMERS:
         return qbxml.customer_query(max_returned=page_size, active_status="All", from_modified=since, company_tz=tz)
@@ -95,12 +97,12 @@ def modified_request(
 def first_write_time(connection: Connection) -> datetime | None:
     """QuickBooks' TimeModified of the first invoice this connection wrote (as QuickBooks answered it)."""
     writes = QBXMLJob.objects.filter(
-        connection=connection, handler=flow.H_WRITE, kind="InvoiceAdd", status=QBXMLJob.Status.DONE
+        connection=connection, handler=H_WRITE, kind="InvoiceAdd", status=QBXMLJob.Status.DONE
     ).order_by("id")
     for job in writes[:20]:
         objects = job.result.get("objects") or []
         stamp = objects[0].get("time_modified") if objects else ""
-        moment = qbxml.parse_qb_time(stamp, flow.company_tz(connection)) if stamp else None
+        moment = qbxml.parse_qb_time(stamp, company_tz(connection)) if stamp else None
         if moment is not None:
             return moment
     return None
@@ -109,7 +111,7 @@ def first_write_time(connection: Connection) -> datetime | None:
 def deleted_request(connection: Connection, kind: str, cursor: QBDSyncCursor) -> qbxml.Request:
     types = ("Customer",) if kind == Kind.CUSTOMERS else ITEM_DEL_TYPES
     since = window_start(cursor.deleted_since)
-    return qbxml.list_deleted_query(types, from_deleted=since, company_tz=flow.company_tz(connection))
+    return qbxml.list_deleted_query(types, from_deleted=since, company_tz=company_tz(connection))
 
 
 def _pending(connection: Connection, kind: str):
@@ -126,16 +128,18 @@ def queue_kind(connection: Connection, kind: str, *, page_size: int = PAGE_SIZE)
     request = modified_request(connection, kind, cursor, page_size=page_size)
     if request is None:
         return []
-    queued = [jobs.enqueue(connection, request, handler=H_MODIFIED, context=context, order_key=SYNC_KEY)]
+    queued = [jobs.enqueue(connection, request, handler=H_MODIFIED, context=context, order_key=jobs.SYNC_KEY)]
     if kind != Kind.INVOICES:
         request = deleted_request(connection, kind, cursor)
-        queued.append(jobs.enqueue(connection, request, handler=H_DELETED_LISTS, context=context, order_key=SYNC_KEY))
+        queued.append(
+            jobs.enqueue(connection, request, handler=H_DELETED_LISTS, context=context, order_key=jobs.SYNC_KEY)
+        )
     return queued
 
 
 def sync_minutes(connection: Connection) -> int | None:
     """The shortest `list_sync_minutes` among the connection's flows; None without a flow."""
-    options = list(Flow.objects.filter(target=connection, preset=flow.PRESET).values_list("options", flat=True))
+    options = list(target_flows(connection).values_list("options", flat=True))
     if not options:
         return None
     values = []
@@ -192,16 +196,16 @@ def on_modified(job: QBXMLJob, result: jobs.JobResult) -> None:
     if job.page == 1:  # the first page (or a restarted iterator): a new pass
         cursor.pass_high, cursor.pass_count = None, 0
         cursor.pass_started_at = job.sent_at or timezone.now()
-    tz = flow.company_tz(connection)
+    tz = company_tz(connection)
     high, count = cursor.pass_high, 0
     apply = {Kind.CUSTOMERS: _apply_customer, Kind.ITEMS: _apply_item, Kind.INVOICES: _apply_invoice}[kind]
-    state: dict = {"findings": [], "skus": []}
+    state: dict = {"findings": [], "skus": [], "source": source_names(connection) if kind == Kind.ITEMS else ""}
     for obj in result.objects:
         if apply(connection, obj, state):
             count += 1
             high = _later(high, qbxml.parse_qb_time(obj.time_modified, tz))
     if kind == Kind.ITEMS and state["skus"]:
-        flow.after_reconcile(connection, state["skus"], state["findings"], resolve=False)
+        inventory.after_reconcile(connection, state["skus"], state["findings"], resolve=False)
     cursor.pass_high, cursor.pass_count = high, cursor.pass_count + count
     if not result.more_pages:
         # The pass is applied: only now does the cursor move (capped at when we asked, see above).
@@ -217,10 +221,10 @@ def _apply_customer(connection: Connection, obj, state: dict) -> bool:
     if not isinstance(obj, qbxml.Customer) or not obj.list_id:
         return False
     if obj.is_active:
-        flow.remember(connection, flow.CUSTOMER_LINK, obj.full_name, obj.list_id, {"full_name": obj.full_name})
+        remember(connection, CUSTOMER_LINK, obj.full_name, obj.list_id, {"full_name": obj.full_name})
     else:
-        # Not cached: an order naming it is looked up and told "inactive" (flow.on_customer).
-        forget_ids(connection, flow.CUSTOMER_LINK, [obj.list_id])
+        # Not cached: an order naming it is looked up and told "inactive" (chain.on_customer).
+        forget_ids(connection, CUSTOMER_LINK, [obj.list_id])
     return True
 
 
@@ -229,13 +233,13 @@ def _apply_item(connection: Connection, obj, state: dict) -> bool:
         return False
     if obj.is_active:
         data = {"full_name": obj.full_name, "item_type": obj.item_type}
-        flow.remember(connection, flow.ITEM_LINK, obj.full_name, obj.list_id, data)
+        remember(connection, ITEM_LINK, obj.full_name, obj.list_id, data)
     else:
-        forget_ids(connection, flow.ITEM_LINK, [obj.list_id])
+        forget_ids(connection, ITEM_LINK, [obj.list_id])
     if obj.item_type == "ItemInventory" and obj.quantity_on_hand is not None:
         row = QBDInventoryLevel.objects.filter(connection=connection, sku__iexact=obj.full_name).first()
         if row is not None:  # a SKU this flow tracks: a fresh QuantityOnHand is a check
-            finding = flow.reconcile(row, obj, timezone.now())
+            finding = inventory.reconcile(row, obj, timezone.now(), source=state["source"])
             state["skus"].append(row.sku)
             if finding:
                 state["findings"].append(finding)
@@ -247,11 +251,11 @@ def _apply_invoice(connection: Connection, obj, state: dict) -> bool:
     amount moved (shipped orders are immutable: nothing is re-posted)."""
     if not isinstance(obj, qbxml.Transaction) or not obj.txn_id:
         return False
-    link = Link.objects.filter(connection=connection, object_type="invoice", external_id=obj.txn_id).first()
+    link = Link.objects.filter(connection=connection, object_type=INVOICE_LINK, external_id=obj.txn_id).first()
     if link is None:
         return True  # not ours
     write = (
-        QBXMLJob.objects.filter(connection=connection, handler=flow.H_WRITE, context__order=link.canonical_key)
+        QBXMLJob.objects.filter(connection=connection, handler=H_WRITE, context__order=link.canonical_key)
         .filter(status=QBXMLJob.Status.DONE)
         .order_by("-id")
         .first()
@@ -268,8 +272,8 @@ def _apply_invoice(connection: Connection, obj, state: dict) -> bool:
     ref = obj.ref_number or link.canonical_key
     message = f"QuickBooks invoice {ref} ({obj.txn_id}) was changed in QuickBooks ({obj.time_modified})"
     message += f": it now totals {obj.subtotal}, the order posted {posted}." if moved else "; its total is unchanged."
-    records = Record.objects.filter(flow__target=connection, flow__preset=flow.PRESET, target_id=obj.txn_id)
-    for record in records.select_related("flow"):
+    records = target_records(connection).filter(target_id=obj.txn_id)
+    for record in records.select_related("flow__source"):
         Event.objects.create(
             organization_id=record.organization_id,
             record=record,
@@ -283,17 +287,12 @@ def _apply_invoice(connection: Connection, obj, state: dict) -> bool:
                 record.organization,
                 f"qbd-changed:{record.pk}",
                 message,
-                remediation="Check the invoice in QuickBooks: shipped ShipStation orders are not posted again.",
+                remediation=f"Check the invoice in QuickBooks: shipped {source_name(record.flow)} orders are not posted again.",
                 record=record,
                 flow=record.flow,
                 connection=connection,
             )
     return True
-
-
-def forget_ids(connection: Connection, link_type: str, list_ids: list[str]) -> int:
-    deleted, _ = Link.objects.filter(connection=connection, object_type=link_type, external_id__in=list_ids).delete()
-    return deleted
 
 
 def on_deleted_lists(job: QBXMLJob, result: jobs.JobResult) -> None:
@@ -302,8 +301,8 @@ def on_deleted_lists(job: QBXMLJob, result: jobs.JobResult) -> None:
     cursor = _cursor_unless_failed(job, result, "ListDeletedQuery")
     if cursor is None:
         return
-    tz = flow.company_tz(connection)
-    link_type = flow.CUSTOMER_LINK if kind == Kind.CUSTOMERS else flow.ITEM_LINK
+    tz = company_tz(connection)
+    link_type = CUSTOMER_LINK if kind == Kind.CUSTOMERS else ITEM_LINK
     ids, high = [], None
     for obj in result.objects:
         if isinstance(obj, qbxml.DeletedListItem) and obj.list_id:

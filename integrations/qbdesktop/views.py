@@ -17,6 +17,7 @@ from connector.models import Connection
 from connector.tenancy import get_for_org_or_404
 from integrations.qbdesktop import inventory_push, qwc
 from integrations.qbdesktop.auth import create_user, regenerate_password
+from integrations.qbdesktop.company import source_names
 from integrations.qbdesktop.forms import ConnectForm
 from integrations.qbdesktop.jobs import SYSTEM
 from integrations.qbdesktop.models import QBDInventoryLevel, QBDSyncCursor, QBWCSession, QBWCUser, QBXMLJob
@@ -125,6 +126,7 @@ def inventory(request: HttpRequest, pk: int) -> HttpResponse:
     context = {
         "connection": connection,
         "pushing": inventory_push.pushing_flows(connection).exists(),
+        "source": source_names(connection),
         "page": page,
         "only_differences": only_differences,
         "differences": levels.exclude(difference=0).exclude(difference__isnull=True).count()

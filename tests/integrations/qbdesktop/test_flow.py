@@ -12,7 +12,7 @@ from connector import engine
 from connector.adapters import Change
 from connector.canonical import Address, Customer, LineItem, Order, OrderStatus
 from connector.models import Alert, Event, Flow, Link, Record
-from integrations.qbdesktop import flow as qbd_flow
+from integrations.qbdesktop import chain, checks
 from integrations.qbdesktop.models import QBDInventoryLevel, QBXMLJob
 
 from .conftest import simulator
@@ -73,7 +73,7 @@ def test_shipped_orders_become_invoices_once_and_missing_customer_needs_review(l
     )
     records = [feed(qbd_flow_, o) for o in (first, missing, third)]
     assert [r.status for r in records] == ["pending"] * 3  # deferred: nothing happens until QBWC polls
-    assert QBXMLJob.objects.filter(handler=qbd_flow.H_CUSTOMER).count() == 3
+    assert QBXMLJob.objects.filter(handler=chain.H_CUSTOMER).count() == 3
 
     log = run(live_server, qbd, books)
     assert log.auth_status == "" and log.percentages[-1] == 100
@@ -173,7 +173,7 @@ def test_lost_answer_heals_by_refnumber_query(live_server, qbd, books, qbd_flow_
     (inv,) = invoices(books, "1301")
     assert record.target_id == inv.txn_id
     assert QBXMLJob.objects.filter(context__order="1301", status=QBXMLJob.Status.UNCERTAIN).count() == 1
-    lookups = QBXMLJob.objects.filter(context__order="1301", handler=qbd_flow.H_LOOKUP)
+    lookups = QBXMLJob.objects.filter(context__order="1301", handler=chain.H_LOOKUP)
     assert lookups.count() == 1 and "<RefNumber>1301</RefNumber>" in lookups.get().request_xml
     assert Event.objects.filter(record=record, message__contains="answer was lost").exists()
 
@@ -187,7 +187,7 @@ def test_deleted_invoice_is_noticed_and_replay_recreates_it(live_server, qbd, bo
 
     run(live_server, qbd, books)  # checked less than an hour ago: nothing to do, nothing noticed
     assert Record.objects.get(pk=record.pk).status == Record.Status.SYNCED
-    QBXMLJob.objects.filter(handler=qbd_flow.H_DELETED).update(created_at=record.synced_at - timedelta(hours=2))
+    QBXMLJob.objects.filter(handler=checks.H_DELETED).update(created_at=record.synced_at - timedelta(hours=2))
     log = run(live_server, qbd, books)
     assert log.auth_status == ""  # the hourly check asked for a run
     record.refresh_from_db()

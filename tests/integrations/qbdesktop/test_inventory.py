@@ -9,7 +9,7 @@ from django.urls import reverse
 from lxml import etree
 
 from connector.canonical import LineItem
-from integrations.qbdesktop import flow as qbd_flow
+from integrations.qbdesktop import inventory
 from integrations.qbdesktop.models import QBDInventoryLevel, QBXMLJob
 
 from .conftest import make_qbd_connection
@@ -84,10 +84,10 @@ def test_item_sync_pages_through_the_catalogue_and_reconciles_tracked_skus(live_
     QBDInventoryLevel.objects.create(
         organization=alice.org, connection=connection, sku="BULK-123", quantity_on_hand=Decimal("125")
     )
-    first = qbd_flow.queue_item_sync(connection, page_size=100)
-    assert qbd_flow.queue_item_sync(connection, page_size=100) == first  # one sync at a time
+    first = inventory.queue_item_sync(connection, page_size=100)
+    assert inventory.queue_item_sync(connection, page_size=100) == first  # one sync at a time
     log = run(live_server, qbd, company)
-    pages = QBXMLJob.objects.filter(connection=connection, handler=qbd_flow.H_ITEM_SYNC).order_by("id")
+    pages = QBXMLJob.objects.filter(connection=connection, handler=inventory.H_ITEM_SYNC).order_by("id")
     assert [p.status for p in pages] == ["done"] * 3
     assert [p.result["count"] for p in pages] == [100, 100, 52]  # 250 + WIDGET-1 and GADGET-2
     assert log.percentages[-1] == 100

@@ -86,11 +86,11 @@ def test_quantities_are_pushed_after_the_inventory_check(live_server, alice, ali
     assert on_hand(store, "WIDGET-1") == 38
     assert on_hand(store, "GADGET-2") == 3  # never checked in QuickBooks: left alone
     level.refresh_from_db()
-    assert not level.push_pending and level.shipstation_on_hand == 38 and level.pushed_at is not None
+    assert not level.push_pending and level.source_on_hand == 38 and level.pushed_at is not None
     event = Event.objects.get(connection=source, kind="updated")
     assert event.message.startswith("ShipStation inventory WIDGET-1: 50 → 38") and event.data["to"] == 38
     page = alice_client.get(reverse("qbdesktop_inventory", args=[qbd[0].pk]))
-    assert rows(page)["WIDGET-1"]["shipstation"].startswith("38 pushed")
+    assert rows(page)["WIDGET-1"]["source"].startswith("38 pushed")
     detail = alice_client.get(reverse("qbdesktop_detail", args=[qbd[0].pk])).content.decode()
     assert "QuickBooks customers" in detail and "2 changed, 0 deleted" in detail
 

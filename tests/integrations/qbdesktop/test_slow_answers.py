@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from integrations.qbdesktop import flow as qbd_flow
-from integrations.qbdesktop import qbxml
+from integrations.qbdesktop import inventory, qbxml
 from integrations.qbdesktop.jobs import _shrink_page
 from integrations.qbdesktop.models import QBWCSession, QBXMLJob
 
@@ -16,12 +15,12 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def sync_pages(connection):
-    return list(QBXMLJob.objects.filter(connection=connection, handler=qbd_flow.H_ITEM_SYNC).order_by("id"))
+    return list(QBXMLJob.objects.filter(connection=connection, handler=inventory.H_ITEM_SYNC).order_by("id"))
 
 
 def test_slow_answers_within_the_limit_complete(live_server, qbd, company):
     company.latency, company.time_limit = 0.2, 1.0
-    qbd_flow.queue_item_sync(qbd[0], page_size=100)
+    inventory.queue_item_sync(qbd[0], page_size=100)
     log = simulator(live_server, qbd, company).run()
     assert not log.timed_out and log.percentages == [100]
     assert [(p.status, p.result["count"]) for p in sync_pages(qbd[0])] == [
@@ -34,7 +33,7 @@ def test_answer_over_the_limit_is_resent_with_smaller_pages(live_server, qbd, co
     for n in range(150):
         company.add_item(f"BULK-{n:03d}", quantity_on_hand="1")
     company.latency_per_row, company.time_limit = 0.002, 0.15  # 100 rows: 0.2 s, too slow; 50 rows: 0.1 s
-    qbd_flow.queue_item_sync(connection, page_size=100)
+    inventory.queue_item_sync(connection, page_size=100)
 
     first = simulator(live_server, qbd, company).run()
     assert first.timed_out and "closeConnection" not in first.methods
