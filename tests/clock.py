@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 
 class ManualClock:
     """Epoch seconds that `sleep` advances; pass `clock=c.now, sleep=c.sleep` to a RateLimiter."""
@@ -19,3 +21,12 @@ class ManualClock:
 
     def advance(self, seconds: float) -> None:
         self.time += seconds
+
+
+def freeze_sandbox_windows(monkeypatch, at: float = 1_800_000_030.0) -> None:
+    """The sandboxes count calls in windows aligned to the wall clock (connector.sandbox.kit), so a
+    minute can end between two calls of a test and the expected 429 never comes. Hold the kit's clock
+    in the middle of a minute instead (the live server runs in this process, so it sees the same)."""
+    from connector.sandbox import kit
+
+    monkeypatch.setattr(kit, "time", SimpleNamespace(time=lambda: at))

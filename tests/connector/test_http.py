@@ -18,6 +18,7 @@ from connector.http import (
     redact_url,
 )
 from connector.ratelimit import Limit, RateLimiter
+from tests.clock import ManualClock
 from tests.connector.vendor_stub import StubServer
 
 
@@ -39,9 +40,18 @@ def stub():
 
 @pytest.fixture
 def client(stub):
+    """A client on a ManualClock: a 429's wait is recorded in `sleeps` and moves the clock, and the
+    shared bucket's own waits (blocked until the Retry-After) pass on that clock, not the wall clock."""
     calls, sleeps = [], []
-    c = VendorClient(stub.url, account_key="acct", on_call=calls.append, sleep=sleeps.append)
-    c.calls_seen, c.sleeps = calls, sleeps
+    clock = ManualClock()
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        clock.advance(seconds)
+
+    limiter = RateLimiter(clock=clock.now, sleep=clock.sleep)
+    c = VendorClient(stub.url, account_key="acct", on_call=calls.append, sleep=sleep, limiter=limiter)
+    c.calls_seen, c.sleeps, c.clock = calls, sleeps, clock
     return c
 
 
@@ -71,6 +81,8 @@ def test_429_waits_exactly_retry_after_then_succeeds(client, stub):
     stub.queue(200, {"ok": 1})
     assert client.request_json("GET", "orders") == {"ok": 1}
     assert len(client.sleeps) == 1 and 3 <= client.sleeps[0] <= 3.25
+    # The bucket's block had passed by then; at most one token's refill (60 s / 1000) is left to wait.
+    assert sum(client.clock.slept) <= 0.06 + 0.05
 
 
 def test_long_retry_after_raises_rate_limited_for_the_task_to_retry(client, stub):
@@ -79,7 +91,8 @@ def test_long_retry_after_raises_rate_limited_for_the_task_to_retry(client, stub
         client.request("GET", "orders")
     assert info.value.retry_after == 600
     # The shared bucket is blocked for everyone until then.
-    assert RateLimiter().try_acquire(client.rate_limit_key(), client.rate_limit) > 500
+    other_worker = RateLimiter(clock=client.clock.now)
+    assert other_worker.try_acquire(client.rate_limit_key(), client.rate_limit) == pytest.approx(600)
 
 
 def test_pointer_to_another_host_is_refused_and_no_credential_is_sent(client, stub):

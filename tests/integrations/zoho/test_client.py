@@ -17,7 +17,7 @@ from connector.redis import get_redis
 from integrations.zoho.client import Duplicate, NotFound, ZohoBooksClient
 from integrations.zoho.sandbox import state
 from integrations.zoho.sandbox.models import SandboxZohoDocument, SandboxZohoToken
-from tests.clock import ManualClock
+from tests.clock import ManualClock, freeze_sandbox_windows
 from tests.integrations.zoho.conftest import make_connection, set_faults
 from tests.integrations.zoho.consent import connect_through_consent
 from tests.sandbox_session import member_of
@@ -164,8 +164,9 @@ def test_a_revoked_refresh_token_raises_the_reconnect_alert(alice, sandbox_org, 
     assert "Zoho Books" in alert.message and f"connection={connection.pk}" in alert.remediation
 
 
-def test_minute_limit_429_blocks_the_shared_bucket(books_client, zoho_base, sandbox_org):
+def test_minute_limit_429_blocks_the_shared_bucket(books_client, zoho_base, sandbox_org, monkeypatch):
     """The sandbox allows 3/minute here, the client bucket more: the 4th call meets Zoho's 429."""
+    freeze_sandbox_windows(monkeypatch)  # all four calls in one sandbox minute, whatever the time
     set_faults(zoho_base, sandbox_org, rate_limit_per_minute=3)
     for _ in range(3):
         books_client.taxes()

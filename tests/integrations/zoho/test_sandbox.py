@@ -19,6 +19,7 @@ from openapi_core import OpenAPI
 from openapi_core.contrib.requests import RequestsOpenAPIRequest, RequestsOpenAPIResponse
 
 from integrations.zoho.sandbox import state
+from tests.clock import freeze_sandbox_windows
 from tests.integrations.zoho.conftest import books, issue_tokens, set_faults
 from tests.sandbox_session import member_of
 
@@ -184,7 +185,8 @@ def test_duplicates_unbalanced_journals_and_void_edits_are_refused(zoho_base, sa
     assert state.documents(sandbox_org, "invoice").count() == 1 and state.documents(sandbox_org, "journal").count() == 0
 
 
-def test_minute_limit_answers_429_with_zoho_headers(zoho_base, sandbox_org, token):
+def test_minute_limit_answers_429_with_zoho_headers(zoho_base, sandbox_org, token, monkeypatch):
+    freeze_sandbox_windows(monkeypatch)  # all three calls in one sandbox minute, whatever the time
     set_faults(zoho_base, sandbox_org, rate_limit_per_minute=2)
     answers = [call(zoho_base, sandbox_org, token, "GET", "settings/taxes") for _ in range(3)]
     assert [a.status_code for a in answers] == [200, 200, 429]
