@@ -42,6 +42,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.db import connection as db_connection
 from django.db import transaction
+from django.dispatch import Signal
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template import engines
 from django.urls import reverse
@@ -55,6 +56,15 @@ from connector.tenancy import get_for_org_or_404
 logger = logging.getLogger(__name__)
 
 SESSION_KEY = "oauth_pending"
+
+# The provider never calls into its integration's views: the integration listens instead (connected
+# in its AppConfig.ready, with the provider class as sender).
+#: After a Connect stored its tokens (`request`, `connection`). A receiver may return a response,
+#: e.g. a page to pick the vendor organisation; the first non-None one is shown, else Connections.
+connected = Signal()
+#: Before a disconnect revokes the tokens (`connection`), while they still work: e.g. delete the
+#: vendor-side webhook subscriptions. Best effort: a failing receiver is logged, never raised.
+disconnecting = Signal()
 
 _ERROR_PAGE = """{% extends "base.html" %}
 {% block title %}Connect {{ system_name }}{% endblock %}
@@ -139,10 +149,6 @@ class OAuthProvider:
     def connection_label(self, context: dict, token: dict) -> str:
         return self.display_name
 
-    def after_connect(self, request: HttpRequest, connection: Connection) -> HttpResponse | None:
-        """Runs after tokens are stored (e.g. pick the vendor organisation). None → back to Connections."""
-        return None
-
     def is_too_early(self, error: OAuthError) -> bool:
         """True when the vendor refuses a refresh because the current token is still too fresh (Exact)."""
         return False
@@ -213,9 +219,9 @@ class OAuthProvider:
             connection = self._complete(request)
         except OAuthRefused as refused:
             return self.error_page(request, refused)
-        response = self.after_connect(request, connection)
-        if response is not None:
-            return response
+        for _receiver, response in connected.send(sender=type(self), request=request, connection=connection):
+            if response is not None:
+                return response
         messages.success(request, f"{self.display_name} is connected.")
         return HttpResponseRedirect(reverse("connections"))
 
@@ -474,7 +480,17 @@ class OAuthProvider:
     # --- Disconnect -------------------------------------------------------------------------------
 
     def disconnect(self, connection: Connection) -> None:
-        """Revoke at the vendor (best effort), forget the tokens, and disable the connection."""
+        """Tell the integration (best effort), revoke at the vendor (best effort), forget the tokens,
+        and disable the connection."""
+        for receiver, outcome in disconnecting.send_robust(sender=type(self), connection=connection):
+            if isinstance(outcome, Exception):  # best effort: the disconnect must go through
+                logger.warning(
+                    "%s disconnect hook %s failed for connection %s: %s",
+                    self.system,
+                    getattr(receiver, "__qualname__", receiver),
+                    connection.pk,
+                    type(outcome).__name__,
+                )
         try:
             self.revoke_remote(connection)
         except (requests.RequestException, OAuthError, ValueError) as exc:

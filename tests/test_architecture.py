@@ -29,15 +29,6 @@ CORE_PACKAGES = ("connector", "accounts")
 KNOWN_CYCLES: frozenset[tuple[str, ...]] = frozenset(
     {
         # being removed
-        (
-            "integrations.exact.client",
-            "integrations.exact.oauth",
-            "integrations.exact.subscriptions",
-            "integrations.exact.views",
-        ),
-        # being removed
-        ("integrations.zoho.client", "integrations.zoho.oauth", "integrations.zoho.views"),
-        # being removed
         ("integrations.zoho.pullback", "integrations.zoho.rules", "integrations.zoho.salesorders"),
     }
 )

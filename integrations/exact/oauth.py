@@ -40,7 +40,6 @@ from typing import ClassVar
 
 from authlib.integrations.base_client.errors import OAuthError
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
 
 from connector.http import RateLimited
 from connector.models import Connection, raise_alert
@@ -158,21 +157,6 @@ class ExactOAuth(OAuthProvider):
         if token.get("expires_in") is not None:
             creds["expires_at"] = creds["issued_at"] + int(token["expires_in"])
         return creds
-
-    def after_connect(self, request: HttpRequest, connection: Connection) -> HttpResponse | None:
-        from integrations.exact.views import after_connect
-
-        return after_connect(request, connection)
-
-    def revoke_remote(self, connection: Connection) -> None:
-        """On disconnect: delete our webhook subscriptions (EXACT.md §7.1) while the tokens still work.
-        Best effort: a failure is logged and never keeps the connection from being disconnected."""
-        from integrations.exact.subscriptions import unsubscribe
-
-        try:
-            unsubscribe(connection)
-        except Exception as exc:  # best effort: the disconnect must go through
-            logger.warning("exact unsubscribe failed for connection %s: %s", connection.pk, type(exc).__name__)
 
     def is_too_early(self, error: OAuthError) -> bool:
         # The Reason header is not reachable through Authlib's error; the body says the same (§2.4).

@@ -166,6 +166,12 @@ def unsubscribe(connection: Connection) -> int:
     return deleted
 
 
+def on_disconnecting(sender, *, connection: Connection, **kwargs) -> None:
+    """`connector.oauth.disconnecting` receiver: delete our subscriptions (EXACT.md §7.1) while the
+    tokens still work. Best effort: the provider logs a failure and disconnects anyway."""
+    unsubscribe(connection)
+
+
 def rotate_webhooks(connection: Connection, previous_token: str) -> str:
     """Registry hook after the webhook address changed: `subscribe` deletes our subscriptions whose
     callback is no longer our URL (the old address) and subscribes the new one. Exact signs with the

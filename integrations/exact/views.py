@@ -79,6 +79,11 @@ def _subscription_message(request: HttpRequest, connection: Connection) -> None:
         level(request, outcome.get("message", ""))
 
 
+def on_connected(sender, *, request: HttpRequest, connection: Connection, **kwargs) -> HttpResponse:
+    """`connector.oauth.connected` receiver (connected in the app's ready)."""
+    return after_connect(request, connection)
+
+
 def after_connect(request: HttpRequest, connection: Connection) -> HttpResponse:
     """Tokens are stored: read the current division (`current/Me`) and offer the list to pick from."""
     try:

@@ -249,11 +249,6 @@ class ZohoOAuth(OAuthProvider):
             return True
         return super().needs_refresh(credentials)
 
-    def after_connect(self, request: HttpRequest, connection: Connection) -> HttpResponse | None:
-        from integrations.zoho.views import after_connect
-
-        return after_connect(request, connection)
-
     def revoke_remote(self, connection: Connection) -> None:
         token = (connection.credentials or {}).get("refresh_token")
         if not token:

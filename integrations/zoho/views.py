@@ -32,6 +32,11 @@ def callback(request: HttpRequest) -> HttpResponse:
     return provider.callback(request)
 
 
+def on_connected(sender, *, request: HttpRequest, connection: Connection, **kwargs) -> HttpResponse:
+    """`connector.oauth.connected` receiver (connected in the app's ready)."""
+    return after_connect(request, connection)
+
+
 def after_connect(request: HttpRequest, connection: Connection) -> HttpResponse:
     """Tokens are stored: find the Books organisations this login can see and settle on one."""
     try:

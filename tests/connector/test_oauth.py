@@ -16,7 +16,7 @@ from django.db import connection as db_connection
 
 from connector.http import AuthExpired, RateLimited, Transient
 from connector.models import Alert, Connection
-from connector.oauth import OAuthProvider
+from connector.oauth import OAuthProvider, disconnecting
 from tests.connector.vendor_stub import StubServer
 
 
@@ -194,3 +194,31 @@ def test_tokens_and_client_secret_never_reach_the_logs(alice, stub, caplog):
     text = caplog.text + str(failed.value)
     for secret in ("RT-OLD-123", "AT-OLD-123", "CLIENT-SECRET-XYZ"):
         assert secret not in text
+
+
+@pytest.mark.django_db
+def test_disconnect_tells_the_providers_own_listeners_and_goes_through_when_one_fails(alice, stub, caplog):
+    """The provider never imports its integration: integrations listen to `disconnecting` for their
+    own provider class (Exact deletes its webhook subscriptions there); a failure is only logged."""
+    conn = make_connection(alice.org, stub, expires_in=3600)
+    heard: list[tuple[str, int]] = []
+
+    def ours(sender, *, connection, **kwargs):
+        heard.append(("ours", connection.pk))
+        raise RuntimeError("vendor down")
+
+    def another_providers(sender, *, connection, **kwargs):
+        heard.append(("other", connection.pk))
+
+    disconnecting.connect(ours, sender=StubProvider)
+    disconnecting.connect(another_providers, sender=TooEarlyProvider)
+    try:
+        with caplog.at_level(logging.WARNING, logger="connector.oauth"):
+            StubProvider().disconnect(conn)
+    finally:
+        disconnecting.disconnect(ours, sender=StubProvider)
+        disconnecting.disconnect(another_providers, sender=TooEarlyProvider)
+    conn.refresh_from_db()
+    assert heard == [("ours", conn.pk)]
+    assert conn.status == Connection.Status.DISABLED and conn.credentials == {}
+    assert "RuntimeError" in caplog.text
