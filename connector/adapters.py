@@ -9,8 +9,8 @@ as sources; "invoice", "cost_posting", "contact", "sales_order", "fulfilment_ord
 targets. A preset's capability pairs say which source type feeds which target type.
 
 Stores (sources of orders) may also take instructions back from a flow: mark an order shipped with
-its tracking, set its status, add a note (the store side of Zoho's shipment pull-back and order
-rules, issue 10). These methods are optional: the defaults raise `NotSupported`, which is a
+its tracking, set its status, add a note (the store side of a shipment pull-back and of order
+rules). These methods are optional: the defaults raise `NotSupported`, which is a
 `Permanent` error, so a flow asking a store for something it cannot do fails visibly with a
 remediation instead of silently doing nothing.
 """
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -103,6 +103,29 @@ class Tracking:
         return f"Your order {self.order_number} has shipped via {how}. Tracking number: {self.tracking_number}."
 
 
+@dataclass(frozen=True)
+class WriteContext:
+    """What the engine tells a target about the write it asks for, passed to find / upsert / cancel
+    instead of being set on the adapter.
+
+    `record` is the Record being synced: a deferred target hands it to the job that later completes
+    it, a batching one leases its siblings, rules record their events on it. `options` are the
+    flow's options; `timeline` is where a target may add its own events (`add(kind, message, data)`).
+    Outside the engine (tools, tests) the context is empty: `NO_CONTEXT`.
+    """
+
+    record: Any = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+    timeline: Any = None
+
+    @property
+    def record_id(self) -> int | None:
+        return getattr(self.record, "pk", None)
+
+
+NO_CONTEXT = WriteContext()
+
+
 class NotSupported(Permanent):
     """The store cannot do what the flow asks (e.g. a customer-visible note in ShipStation)."""
 
@@ -114,9 +137,6 @@ class Adapter:
         self.connection = connection
         self.on_call = on_call
         self.options = options or {}
-        # The Record the engine is running while it calls find/upsert/cancel (None outside the
-        # engine). Deferred targets hand it to the queued job that later completes it.
-        self.current_record = None
 
 
 class SourceAdapter(Adapter, ABC):
@@ -135,7 +155,7 @@ class SourceAdapter(Adapter, ABC):
     def changes_from_delivery(self, delivery) -> list[Change]:
         """Turn a stored webhook Delivery into changes (following pointers where the vendor sends them)."""
 
-    # --- Optional: instructions back to the store (issue 10). Each is idempotent: a retry after a
+    # --- Optional: instructions back to the store. Each is idempotent: a retry after a
     # --- crash or a store error repeats nothing the store already has.
 
     def mark_shipped(self, tracking: Tracking) -> dict:
@@ -192,15 +212,17 @@ class TargetAdapter(Adapter, ABC):
         return ""
 
     @abstractmethod
-    def find(self, object_type: str, obj: Any) -> str | None:
+    def find(self, object_type: str, obj: Any, *, context: WriteContext = NO_CONTEXT) -> str | None:
         """Search the target by the object's natural key; the id if it already exists."""
 
     @abstractmethod
-    def upsert(self, object_type: str, obj: Any, *, target_id: str | None) -> WriteResult:
+    def upsert(
+        self, object_type: str, obj: Any, *, target_id: str | None, context: WriteContext = NO_CONTEXT
+    ) -> WriteResult:
         """Create (target_id None) or update the target object. Idempotent for equal input."""
 
     @abstractmethod
-    def cancel(self, object_type: str, obj: Any, *, target_id: str) -> WriteResult:
+    def cancel(self, object_type: str, obj: Any, *, target_id: str, context: WriteContext = NO_CONTEXT) -> WriteResult:
         """Void or reverse what `upsert` created (cancelled order, voided shipment)."""
 
 

@@ -8,7 +8,15 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from connector.adapters import Change, DocumentSummary, SourceAdapter, TargetAdapter, WriteResult
+from connector.adapters import (
+    NO_CONTEXT,
+    Change,
+    DocumentSummary,
+    SourceAdapter,
+    TargetAdapter,
+    WriteContext,
+    WriteResult,
+)
 from connector.canonical import Order, Shipment
 from connector.http import NeedsReview, Permanent
 from connector.oauth import OAuthRefused
@@ -187,7 +195,7 @@ class ExactTarget(TargetAdapter):
         rows = client.journal_entries_with_reference(tag)
         return str(rows[0]["EntryID"]) if rows else None
 
-    def find(self, object_type: str, obj: Any) -> str | None:
+    def find(self, object_type: str, obj: Any, *, context: WriteContext = NO_CONTEXT) -> str | None:
         return self._find_entry(_client(self), f"[{shipment_reference(obj)}]")
 
     def _post(self, client: ExactClient, shipment: Shipment, *, reverse: bool) -> dict:
@@ -271,7 +279,9 @@ class ExactTarget(TargetAdapter):
             return ""
         return f"{base}/docs/{settings['division']}/journal/{target_id}/"
 
-    def upsert(self, object_type: str, obj: Any, *, target_id: str | None) -> WriteResult:
+    def upsert(
+        self, object_type: str, obj: Any, *, target_id: str | None, context: WriteContext = NO_CONTEXT
+    ) -> WriteResult:
         client = _client(self)
         if target_id:
             # Posted entries are not edited; a changed cost is voided and posted again by the source.
@@ -283,7 +293,7 @@ class ExactTarget(TargetAdapter):
         data.update(self._goods_delivery(client, obj))
         return WriteResult(str(entry["EntryID"]), "created", data=data)
 
-    def cancel(self, object_type: str, obj: Any, *, target_id: str) -> WriteResult:
+    def cancel(self, object_type: str, obj: Any, *, target_id: str, context: WriteContext = NO_CONTEXT) -> WriteResult:
         client = _client(self)
         existing = self._find_entry(client, f"[VOID-{obj.source_id}]")
         if existing:

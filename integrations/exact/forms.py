@@ -1,6 +1,6 @@
 """Options of the Exact Online ↔ ShipStation flow: the ledger fields plus what to write back.
 
-Extends the core LedgerOptionsForm with the two write-back choices of issue 9 (EXACT.md §6.10):
+Extends the core LedgerOptionsForm with the two write-back choices (EXACT.md §6.10):
 the order text field that receives tracking numbers (sales orders have no tracking field) and
 whether to create goods deliveries, which move stock in Exact and so are off unless asked for.
 """
@@ -27,7 +27,7 @@ class ExactShipStationOptionsForm(LedgerOptionsForm):
         help_text="Records the shipped quantities as a goods delivery. This moves stock in Exact.",
     )
 
-    # One cost-centre picker per Exact project, built from Exact's own lists (issue 9's mapping
+    # One cost-centre picker per Exact project, built from Exact's own lists (the mapping
     # screen); the JSON field stays for projects added later or typed by hand.
     PROJECT_PREFIX = "project_cost_center__"
 

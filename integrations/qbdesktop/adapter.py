@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from connector.adapters import DocumentSummary, TargetAdapter, WriteResult
+from connector.adapters import NO_CONTEXT, DocumentSummary, TargetAdapter, WriteContext, WriteResult
 from connector.canonical import Order
 from connector.http import NeedsReview, Permanent
 from integrations.qbdesktop import chain
@@ -59,11 +59,13 @@ class QBDesktopTarget(TargetAdapter):
             summary.status,
         )
 
-    def find(self, object_type: str, obj: Any) -> str | None:
+    def find(self, object_type: str, obj: Any, *, context: WriteContext = NO_CONTEXT) -> str | None:
         order = self._order(object_type, obj)
         return chain.written_txn_id(self.connection, order.number)
 
-    def upsert(self, object_type: str, obj: Any, *, target_id: str | None) -> WriteResult:
+    def upsert(
+        self, object_type: str, obj: Any, *, target_id: str | None, context: WriteContext = NO_CONTEXT
+    ) -> WriteResult:
         order = self._order(object_type, obj)
         if target_id:
             return WriteResult(
@@ -74,12 +76,12 @@ class QBDesktopTarget(TargetAdapter):
         pending = chain.pending_chain_job(self.connection, order.number)
         if pending is not None:
             return WriteResult("", "queued", data={"job": pending.pk, "request": pending.kind, "already_queued": True})
-        record = self.current_record or chain.record_for(self.connection, order)
+        record = context.record or chain.record_for(self.connection, order)
         if record is None:
             raise Permanent(f"No record of this flow holds order {order.number}.")
         return chain.advance(record, self.connection)
 
-    def cancel(self, object_type: str, obj: Any, *, target_id: str) -> WriteResult:
+    def cancel(self, object_type: str, obj: Any, *, target_id: str, context: WriteContext = NO_CONTEXT) -> WriteResult:
         order = self._order(object_type, obj)
         raise NeedsReview(
             f"Order {order.number} was cancelled at its source, but QuickBooks already has its transaction "

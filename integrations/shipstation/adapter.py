@@ -11,12 +11,14 @@ from decimal import Decimal
 from typing import Any
 
 from connector.adapters import (
+    NO_CONTEXT,
     Change,
     DocumentSummary,
     NotSupported,
     SourceAdapter,
     TargetAdapter,
     Tracking,
+    WriteContext,
     WriteResult,
 )
 from connector.canonical import Order, OrderStatus, StockLevel
@@ -316,7 +318,7 @@ class ShipStationTarget(_ShipStationAdapter, TargetAdapter):
         number = str(data.get("orderNumber") or summary.number)
         return DocumentSummary("order", "ShipStation order", number, summary.total, summary.currency, summary.status)
 
-    def find(self, object_type: str, obj: Any) -> str | None:
+    def find(self, object_type: str, obj: Any, *, context: WriteContext = NO_CONTEXT) -> str | None:
         if object_type == STOCK_LEVEL:
             level = _stock_level(obj)
             return level.sku if self._current_levels([level.sku]).get(level.sku) else None
@@ -332,7 +334,9 @@ class ShipStationTarget(_ShipStationAdapter, TargetAdapter):
         with reauth_on_401(self.connection):
             return str(self.client.get_order(target_id).get("orderStatus") or "")
 
-    def upsert(self, object_type: str, obj: Any, *, target_id: str | None) -> WriteResult:
+    def upsert(
+        self, object_type: str, obj: Any, *, target_id: str | None, context: WriteContext = NO_CONTEXT
+    ) -> WriteResult:
         if object_type == STOCK_LEVEL:
             ((_, outcome),) = self.write_stock_levels([_stock_level(obj)])
             if isinstance(outcome, ApiError):
@@ -348,7 +352,7 @@ class ShipStationTarget(_ShipStationAdapter, TargetAdapter):
                 )
         bodies = [mapping.order_to_shipstation(order)]
         companions = []
-        for record, other in _take_companions(self) if not target_id else []:
+        for record, other in _take_companions(self, context.record) if not target_id else []:
             try:
                 bodies.append(mapping.order_to_shipstation(other))
                 companions.append((record, other))
@@ -372,7 +376,7 @@ class ShipStationTarget(_ShipStationAdapter, TargetAdapter):
             data={"orderKey": mine.order_key, "orderNumber": mine.order_number, "batch": len(bodies)},
         )
 
-    def cancel(self, object_type: str, obj: Any, *, target_id: str) -> WriteResult:
+    def cancel(self, object_type: str, obj: Any, *, target_id: str, context: WriteContext = NO_CONTEXT) -> WriteResult:
         if object_type == STOCK_LEVEL:
             raise NotSupported(
                 "A ShipStation stock level cannot be cancelled; it is set to the source's quantity.",
@@ -506,8 +510,9 @@ def _stock_level(obj: Any) -> StockLevel:
 BATCH_SIZE = 100  # createorders takes at most 100 orders
 
 
-def _take_companions(target: ShipStationTarget) -> list[tuple[Any, Order]]:
-    """Lease up to 99 other new orders of the running record's flow to send in the same call.
+def _take_companions(target: ShipStationTarget, record) -> list[tuple[Any, Order]]:
+    """Lease up to 99 other new orders of the running `record`'s flow to send in the same call (none
+    outside the engine, where there is no record).
 
     Only never-tried records with a delivered payload that no Link names yet (pure creates): a
     retry, a replay or an update keeps its own path (backoff, fresh fetch, locked-order check).
@@ -519,7 +524,6 @@ def _take_companions(target: ShipStationTarget) -> list[tuple[Any, Order]]:
     from connector.canonical import CANONICAL_TYPES, canonical_hash, from_payload, is_cancellation, natural_key
     from connector.models import Link, Record
 
-    record = target.current_record
     if record is None:
         return []
     candidates = list(

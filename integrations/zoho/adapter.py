@@ -23,7 +23,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from connector.adapters import DocumentSummary, TargetAdapter, WriteResult
+from connector.adapters import NO_CONTEXT, DocumentSummary, TargetAdapter, WriteContext, WriteResult
 from connector.canonical import Customer, LineItem, Order, OrderStatus, Shipment
 from connector.http import NeedsReview, Permanent, Transient
 from connector.models import Link
@@ -84,20 +84,21 @@ class ZohoBooksTarget(TargetAdapter):
         return self._client
 
     # --- Links ------------------------------------------------------------------------------------
+    # Public like the contact and item resolvers below: the sales-order target type uses them too.
 
-    def _links(self, object_type: str):
+    def links(self, object_type: str):
         return Link.objects.for_org(self.connection.organization).filter(
             connection=self.connection, object_type=object_type
         )
 
-    def _linked(self, object_type: str, key: str) -> str | None:
-        return self._links(object_type).filter(canonical_key=key).values_list("external_id", flat=True).first()
+    def linked(self, object_type: str, key: str) -> str | None:
+        return self.links(object_type).filter(canonical_key=key).values_list("external_id", flat=True).first()
 
-    def _remember(self, object_type: str, key: str, external_id: str) -> None:
+    def remember(self, object_type: str, key: str, external_id: str) -> None:
         if object_type == "item":
             remember_item(self.connection, key, external_id)
             return
-        links = self._links(object_type)
+        links = self.links(object_type)
         try:
             with transaction.atomic():
                 links.filter(external_id=external_id).exclude(canonical_key=key).delete()
@@ -111,10 +112,10 @@ class ZohoBooksTarget(TargetAdapter):
         except IntegrityError:  # a concurrent worker linked it first: its row says the same thing
             pass
 
-    def _forget(self, object_type: str, key: str) -> None:
-        self._links(object_type).filter(canonical_key=key).delete()
+    def forget(self, object_type: str, key: str) -> None:
+        self.links(object_type).filter(canonical_key=key).delete()
 
-    def _result(self, kind: str, target_id: str, action: str, **data: Any) -> WriteResult:
+    def write_result(self, kind: str, target_id: str, action: str, **data: Any) -> WriteResult:
         return WriteResult(target_id=target_id, action=action, url=self.document_url(kind, target_id), data=data)
 
     # --- Results in business terms ------------------------------------------------------------------
@@ -170,57 +171,59 @@ class ZohoBooksTarget(TargetAdapter):
             if a.get("account_id") and a.get("is_active", True)
         ]
 
-    def find(self, object_type: str, obj: Any) -> str | None:
+    def find(self, object_type: str, obj: Any, *, context: WriteContext = NO_CONTEXT) -> str | None:
         if object_type == "sales_order":
-            return self.sales_orders().find(obj)
+            return self.sales_orders(context).find(obj)
         if object_type == "invoice":
             return self._find_invoice(obj)
         if object_type == "cost_posting":
             return self._find_cost_posting(obj, reversal=False)
         if object_type == "contact":
-            found = self._find_contact(obj)
+            found = self.find_contact(obj)
             if found is None:
                 self._contacts_missing.add(obj.key)  # the engine's search; the upsert that follows trusts it
             return found
         raise Permanent(f"Zoho Books cannot be a target for {object_type!r}.")
 
-    def upsert(self, object_type: str, obj: Any, *, target_id: str | None) -> WriteResult:
+    def upsert(
+        self, object_type: str, obj: Any, *, target_id: str | None, context: WriteContext = NO_CONTEXT
+    ) -> WriteResult:
         if object_type == "sales_order":
-            return self.sales_orders().upsert(obj, target_id)
+            return self.sales_orders(context).upsert(obj, target_id)
         if object_type == "invoice":
             if obj.status == OrderStatus.CANCELLED and target_id:
-                return self.cancel(object_type, obj, target_id=target_id)
+                return self.cancel(object_type, obj, target_id=target_id, context=context)
             return self._upsert_invoice(obj, target_id)
         if object_type == "cost_posting":
             if obj.voided:
-                return self.cancel(object_type, obj, target_id=target_id or "")
+                return self.cancel(object_type, obj, target_id=target_id or "", context=context)
             return self._post_shipment(obj, target_id)
         if object_type == "contact":
             return self._upsert_contact(obj, target_id)
         raise Permanent(f"Zoho Books cannot be a target for {object_type!r}.")
 
-    def cancel(self, object_type: str, obj: Any, *, target_id: str) -> WriteResult:
+    def cancel(self, object_type: str, obj: Any, *, target_id: str, context: WriteContext = NO_CONTEXT) -> WriteResult:
         if object_type == "sales_order":
-            return self.sales_orders().cancel(obj, target_id)
+            return self.sales_orders(context).cancel(obj, target_id)
         if object_type == "invoice":
             return self._void_invoice(obj, target_id)
         if object_type == "cost_posting":
             return self._reverse_shipment(obj)
         raise Permanent(f"Zoho Books cannot cancel {object_type!r}.")
 
-    def sales_orders(self):
-        """The "sales_order" target type (integrations/zoho/salesorders.py, issue 10)."""
+    def sales_orders(self, context: WriteContext = NO_CONTEXT):
+        """The "sales_order" target type (integrations/zoho/salesorders.py)."""
         from integrations.zoho.salesorders import SalesOrders
 
-        return SalesOrders(self)
+        return SalesOrders(self, context)
 
     # --- Contacts ---------------------------------------------------------------------------------
 
-    def _find_contact(self, customer: Customer, *, currency: str | None = None) -> str | None:
+    def find_contact(self, customer: Customer, *, currency: str | None = None) -> str | None:
         """The Link, then Zoho's search by email (the contact in `currency`, default the base
         currency's), else by name."""
         key = mapping.contact_key(customer.key, currency)
-        linked = self._linked("contact", key)
+        linked = self.linked("contact", key)
         if linked:
             return linked
         found = None
@@ -239,7 +242,7 @@ class ZohoBooksTarget(TargetAdapter):
             found = self.client.find_contact_by_name(mapping.contact_name(customer))
         if found is None:
             return None
-        self._remember("contact", key, str(found["contact_id"]))
+        self.remember("contact", key, str(found["contact_id"]))
         return str(found["contact_id"])
 
     def _create_contact(self, customer: Customer, *, currency: tuple[str, str] | None = None) -> str:
@@ -252,14 +255,14 @@ class ZohoBooksTarget(TargetAdapter):
                 raise
             # Another worker may have just created this very person (two orders of a new buyer synced
             # at once): the email finds it. No lock is held across Zoho calls, so none can stall.
-            raced = self._find_contact(customer, currency=currency[0] if currency else None)
+            raced = self.find_contact(customer, currency=currency[0] if currency else None)
             if raced is not None:
                 return raced
             # Zoho contact names are unique; two customers may share a name: tell them apart by email.
             payload["contact_name"] = f"{payload['contact_name']} ({customer.email})"[:200]
             contact = self.client.create_contact(payload)
         contact_id = str(contact["contact_id"])
-        self._remember("contact", key, contact_id)
+        self.remember("contact", key, contact_id)
         self._contact_written(contact_id, customer)
         return contact_id
 
@@ -280,12 +283,12 @@ class ZohoBooksTarget(TargetAdapter):
             self._contacts_missing.discard(customer.key)  # `find` just searched: do not ask Zoho twice
             contact_id = None
         else:
-            contact_id = target_id or self._find_contact(customer)
+            contact_id = target_id or self.find_contact(customer)
         if contact_id is None:
-            return self._result("contact", self._create_contact(customer), "created")
+            return self.write_result("contact", self._create_contact(customer), "created")
         if self._contact_unchanged(contact_id, customer):
-            self._remember("contact", customer.key, contact_id)
-            return self._result("contact", contact_id, "unchanged")
+            self.remember("contact", customer.key, contact_id)
+            return self.write_result("contact", contact_id, "unchanged")
         payload = mapping.customer_to_contact(customer, include_person=False)
         try:
             try:
@@ -296,31 +299,32 @@ class ZohoBooksTarget(TargetAdapter):
                 payload.pop("contact_name", None)
                 self.client.update_contact(contact_id, payload)
         except NotFound:
-            self._forget("contact", customer.key)
-            return self._result("contact", self._create_contact(customer), "created")
-        self._remember("contact", customer.key, contact_id)
+            self.forget("contact", customer.key)
+            return self.write_result("contact", self._create_contact(customer), "created")
+        self.remember("contact", customer.key, contact_id)
         self._contact_written(contact_id, customer)
-        return self._result("contact", contact_id, "updated")
+        return self.write_result("contact", contact_id, "updated")
 
-    def _contact_for_order(self, order: Order) -> str:
-        """The order's contact, in the order's currency: Zoho gives a document its contact's currency,
+    def resolve_contact(self, order: Order) -> str:
+        """The order's contact id (found, else created), in the order's currency: Zoho gives a document its contact's currency,
         so a buyer paying in EUR to a USD organisation gets a second contact "Name (EUR)"."""
         customer = order.customer
         if customer is None or not (customer.key or customer.email):
             name = (order.bill_to.name if order.bill_to else "") or f"Order {order.number}"
             customer = Customer(key=f"guest:{order.number}", name=name, billing=order.bill_to, shipping=order.ship_to)
-        code = self._foreign_currency(order)
-        found = self._find_contact(customer, currency=code)
+        code = self.foreign_currency(order)
+        found = self.find_contact(customer, currency=code)
         if found:
             return found
         return self._create_contact(customer, currency=(code, self._currency_id(code, order)) if code else None)
 
     # --- Items ------------------------------------------------------------------------------------
 
-    def _item_ids(self, order: Order) -> dict[str, str]:
+    def resolve_items(self, order: Order) -> dict[str, str]:
+        """The Zoho item id of each line with a quantity, by line key (found, else created)."""
         lines = {mapping.line_key(line): line for line in order.lines if line.quantity > 0}
         known = dict(
-            self._links("item").filter(canonical_key__in=list(lines)).values_list("canonical_key", "external_id")
+            self.links("item").filter(canonical_key__in=list(lines)).values_list("canonical_key", "external_id")
         )
         missing = [key for key in lines if key not in known]
         if any(not key.startswith("name:") for key in missing) and not self._items_refreshed:
@@ -329,11 +333,12 @@ class ZohoBooksTarget(TargetAdapter):
             known.update({k: v for k, v in self.client.item_ids_by_sku(refresh=True).items() if k in lines})
             missing = [key for key in lines if key not in known]
         for key in missing:
-            known[key] = self._resolve_item(key, lines[key])
+            known[key] = self.resolve_item(key, lines[key])
         return known
 
-    def _resolve_item(self, key: str, line) -> str:
-        return self._linked("item", key) or self._find_or_create_item(key, line)
+    def resolve_item(self, key: str, line) -> str:
+        """One line's Zoho item id: the Link, else Zoho's item of that name (created when missing)."""
+        return self.linked("item", key) or self._find_or_create_item(key, line)
 
     def _find_or_create_item(self, key: str, line) -> str:
         name = (line.name or line.sku or "Item").strip()[:100]
@@ -351,14 +356,14 @@ class ZohoBooksTarget(TargetAdapter):
                 raced = self.client.find_item_by_name(payload["name"])
                 if raced is not None and (not line.sku or raced.get("sku") in (None, "", line.sku)):
                     item_id = str(raced["item_id"])
-                    self._remember("item", key, item_id)
+                    self.remember("item", key, item_id)
                     return item_id
                 raise NeedsReview(
                     f"Zoho Books already has an item that clashes with {line.sku or name}: {exc.message}",
                     remediation="Give the Zoho item this SKU (or rename it), then press Replay.",
                 ) from exc
         item_id = str(found["item_id"])
-        self._remember("item", key, item_id)
+        self.remember("item", key, item_id)
         return item_id
 
     # --- Invoices ---------------------------------------------------------------------------------
@@ -370,19 +375,19 @@ class ZohoBooksTarget(TargetAdapter):
         return f"{self.options.get('invoice_number_prefix', '')}{order.number}"[:100]
 
     def _find_invoice(self, order: Order) -> str | None:
-        linked = self._linked("invoice", order.number)
+        linked = self.linked("invoice", order.number)
         if linked or self._numbered():
             return linked  # numbered creates are refused by Zoho when they exist: no search needed
         found = self.client.find_invoice_by_reference(order.number)
         if found is None:
             return None
-        self._remember("invoice", order.number, str(found["invoice_id"]))
+        self.remember("invoice", order.number, str(found["invoice_id"]))
         return str(found["invoice_id"])
 
     def _base_currency(self) -> str:
         return str((self.connection.settings or {}).get("currency_code") or "").upper()
 
-    def _foreign_currency(self, order: Order) -> str | None:
+    def foreign_currency(self, order: Order) -> str | None:
         """The order's currency when it is not the organisation's base currency, else None."""
         code = (order.currency or "").upper()
         base = self._base_currency()
@@ -390,14 +395,14 @@ class ZohoBooksTarget(TargetAdapter):
 
     def _currency_id(self, code: str, order: Order) -> str:
         """Zoho's id for a currency the organisation has added; cached as a Link, listed once on a miss."""
-        linked = self._linked("currency", code)
+        linked = self.linked("currency", code)
         if linked:
             return linked
         for currency in self.client.currencies():
             found_code = str(currency.get("currency_code") or "").upper()
             if found_code and currency.get("currency_id"):
-                self._remember("currency", found_code, str(currency["currency_id"]))
-        linked = self._linked("currency", code)
+                self.remember("currency", found_code, str(currency["currency_id"]))
+        linked = self.linked("currency", code)
         if linked:
             return linked
         raise NeedsReview(
@@ -408,8 +413,8 @@ class ZohoBooksTarget(TargetAdapter):
 
     def _check_currency(self, order: Order) -> None:
         """An order in another currency needs that currency in Zoho (its contact is kept in it);
-        amounts are never booked in the base currency silently (issue 7)."""
-        code = self._foreign_currency(order)
+        amounts are never booked in the base currency silently."""
+        code = self.foreign_currency(order)
         if code:
             self._currency_id(code, order)
 
@@ -419,29 +424,29 @@ class ZohoBooksTarget(TargetAdapter):
         self._check_currency(order)
         try:
             payload = mapping.order_to_invoice(
-                order, customer_id=self._contact_for_order(order), item_ids=self._item_ids(order)
+                order, customer_id=self.resolve_contact(order), item_ids=self.resolve_items(order)
             )
         except mapping.MappingError as exc:
             raise Permanent(str(exc), remediation="Correct the order in the source system, then press Replay.") from exc
-        target_id = target_id or self._linked("invoice", order.number)
+        target_id = target_id or self.linked("invoice", order.number)
         if target_id:
             try:
                 invoice = self.client.update_invoice(target_id, payload)
             except NotFound:
-                self._forget("invoice", order.number)
+                self.forget("invoice", order.number)
                 return self._with_refunds(order, self._create_invoice(order, payload), payload)
-            self._remember("invoice", order.number, target_id)
-            result = self._result("invoice", target_id, "updated", **_invoice_facts(invoice))
+            self.remember("invoice", order.number, target_id)
+            result = self.write_result("invoice", target_id, "updated", **_invoice_facts(invoice))
             return self._with_refunds(order, result, payload)
         return self._with_refunds(order, self._create_invoice(order, payload), payload)
 
-    # --- Refunds: one credit note each (issue 7) ---------------------------------------------------
+    # --- Refunds: one credit note each -----------------------------------------------------------
 
     def _with_refunds(self, order: Order, result: WriteResult, payload: dict | None = None) -> WriteResult:
         """Credit the order's refunds not yet credited; the invoice itself is never voided for them."""
         if not order.refunds:
             return result
-        customer_id = (payload or {}).get("customer_id") or self._contact_for_order(order)
+        customer_id = (payload or {}).get("customer_id") or self.resolve_contact(order)
         created = [self._credit_refund(order, refund, customer_id) for refund in order.refunds]
         new = [number for number in created if number]
         if not new:
@@ -456,11 +461,11 @@ class ZohoBooksTarget(TargetAdapter):
     def _credit_refund(self, order: Order, refund, customer_id: str) -> str | None:
         """The credit note's number when this call created it; None when it already existed."""
         key = f"{order.number}/refund/{refund.source_id}"
-        if self._linked("creditnote", key):
+        if self.linked("creditnote", key):
             return None
         invoice_number = self._invoice_number(order)
         number = mapping.credit_note_number(invoice_number, refund)
-        item_id = self._resolve_item(
+        item_id = self.resolve_item(
             f"name:{mapping.REFUND_ITEM}",
             LineItem(sku="", name=mapping.REFUND_ITEM, quantity=Decimal("1"), unit_price=Decimal("0.00")),
         )
@@ -479,9 +484,9 @@ class ZohoBooksTarget(TargetAdapter):
             found = self.client.find_credit_notes(creditnote_number=number)
             if not found:
                 raise
-            self._remember("creditnote", key, str(found[0]["creditnote_id"]))
+            self.remember("creditnote", key, str(found[0]["creditnote_id"]))
             return None
-        self._remember("creditnote", key, str(note["creditnote_id"]))
+        self.remember("creditnote", key, str(note["creditnote_id"]))
         return number
 
     def _create_invoice(self, order: Order, payload: dict) -> WriteResult:
@@ -493,11 +498,11 @@ class ZohoBooksTarget(TargetAdapter):
             if existing is None:
                 raise
             invoice = self.client.update_invoice(existing, payload)
-            self._remember("invoice", order.number, existing)
-            return self._result("invoice", existing, "updated", **_invoice_facts(invoice))
+            self.remember("invoice", order.number, existing)
+            return self.write_result("invoice", existing, "updated", **_invoice_facts(invoice))
         invoice_id = str(invoice["invoice_id"])
-        self._remember("invoice", order.number, invoice_id)
-        return self._result("invoice", invoice_id, "created", **_invoice_facts(invoice))
+        self.remember("invoice", order.number, invoice_id)
+        return self.write_result("invoice", invoice_id, "created", **_invoice_facts(invoice))
 
     def _existing_invoice(self, order: Order, number: str | None) -> str | None:
         found = self.client.find_invoices(invoice_number=number) if number else []
@@ -513,14 +518,14 @@ class ZohoBooksTarget(TargetAdapter):
         if order.refunds:
             # Refunded, not merely cancelled: the money went back, so the books show the invoice and
             # its credit notes (voiding would erase a sale that happened, paid or not).
-            result = self._result("invoice", invoice_id, "unchanged", reason="refunded: credited, not voided")
+            result = self.write_result("invoice", invoice_id, "unchanged", reason="refunded: credited, not voided")
             return self._with_refunds(order, result)
         try:
             self.client.void_invoice(invoice_id)
         except Permanent as exc:
             if "already" not in exc.message.lower():
                 raise
-        return self._result("invoice", invoice_id, "voided")
+        return self.write_result("invoice", invoice_id, "voided")
 
     # --- Shipment costs ---------------------------------------------------------------------------
 
@@ -536,14 +541,14 @@ class ZohoBooksTarget(TargetAdapter):
     def _find_cost_posting(self, shipment: Shipment, *, reversal: bool) -> str | None:
         kind = "journal" if self._mode() == "journal" else "invoice_comment"
         key = self._key(shipment, reversal=reversal)
-        linked = self._linked(kind, key)
+        linked = self.linked(kind, key)
         if linked:
             return linked
         marker = mapping.shipment_marker(shipment, reversal=reversal)
         if kind == "journal":
             for journal in self.client.find_journals_by_reference(shipment.order_number):
                 if marker in str(journal.get("notes", "")):
-                    self._remember(kind, key, str(journal["journal_id"]))
+                    self.remember(kind, key, str(journal["journal_id"]))
                     return str(journal["journal_id"])
             return None
         invoice_id = self._invoice_for_shipment(shipment, required=False)
@@ -551,17 +556,17 @@ class ZohoBooksTarget(TargetAdapter):
             marker in str(c.get("description", "")) for c in self.client.invoice_comments(invoice_id)
         ):
             target = f"{invoice_id}#{key}"
-            self._remember(kind, key, target)
+            self.remember(kind, key, target)
             return target
         return None
 
     def _invoice_for_shipment(self, shipment: Shipment, *, required: bool = True) -> str | None:
-        invoice_id = self._linked("invoice", shipment.order_number)
+        invoice_id = self.linked("invoice", shipment.order_number)
         if not invoice_id:
             found = self.client.find_invoice_by_reference(shipment.order_number)
             invoice_id = str(found["invoice_id"]) if found else None
             if invoice_id:
-                self._remember("invoice", shipment.order_number, invoice_id)
+                self.remember("invoice", shipment.order_number, invoice_id)
         if invoice_id is None and required:
             raise Transient(
                 f"Order {shipment.order_number} has no Zoho invoice yet; the shipment comment waits for it.",
@@ -590,16 +595,16 @@ class ZohoBooksTarget(TargetAdapter):
         existing = target_id or self._find_cost_posting(shipment, reversal=False)
         kind = "journal" if self._mode() == "journal" else "invoice"
         if existing:
-            return self._result(kind, existing.split("#")[0], "unchanged")
+            return self.write_result(kind, existing.split("#")[0], "unchanged")
         key = self._key(shipment, reversal=False)
         if kind == "journal":
             journal = self.client.create_journal(self._journal(shipment, reversal=False))
-            self._remember("journal", key, str(journal["journal_id"]))
-            return self._result("journal", str(journal["journal_id"]), "created", number=_entry_number(journal))
+            self.remember("journal", key, str(journal["journal_id"]))
+            return self.write_result("journal", str(journal["journal_id"]), "created", number=_entry_number(journal))
         invoice_id = self._invoice_for_shipment(shipment)
         self.client.add_invoice_comment(invoice_id, mapping.shipment_comment(shipment))
-        self._remember("invoice_comment", key, f"{invoice_id}#{key}")
-        return self._result("invoice", invoice_id, "created", comment=key)
+        self.remember("invoice_comment", key, f"{invoice_id}#{key}")
+        return self.write_result("invoice", invoice_id, "created", comment=key)
 
     def _reverse_shipment(self, shipment: Shipment) -> WriteResult:
         original = self._find_cost_posting(shipment, reversal=False)
@@ -608,15 +613,15 @@ class ZohoBooksTarget(TargetAdapter):
         reversed_id = self._find_cost_posting(shipment, reversal=True)
         kind = "journal" if self._mode() == "journal" else "invoice"
         if reversed_id:
-            return self._result(kind, reversed_id.split("#")[0], "unchanged")
+            return self.write_result(kind, reversed_id.split("#")[0], "unchanged")
         key = self._key(shipment, reversal=True)
         if kind == "journal":
             journal = self.client.create_journal(self._journal(shipment, reversal=True))
-            self._remember("journal", key, str(journal["journal_id"]))
-            return self._result(
+            self.remember("journal", key, str(journal["journal_id"]))
+            return self.write_result(
                 "journal", str(journal["journal_id"]), "reversed", original=original, number=_entry_number(journal)
             )
         invoice_id = original.split("#")[0]
         self.client.add_invoice_comment(invoice_id, mapping.shipment_comment(shipment, reversal=True))
-        self._remember("invoice_comment", key, f"{invoice_id}#{key}")
-        return self._result("invoice", invoice_id, "reversed", comment=key)
+        self.remember("invoice_comment", key, f"{invoice_id}#{key}")
+        return self.write_result("invoice", invoice_id, "reversed", comment=key)

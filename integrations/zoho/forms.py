@@ -1,5 +1,5 @@
 """Options of flows whose target is Zoho Books: the document (invoice or sales order), contact and
-item creation, shipment pull-back timing and order rules (issue 10). Presets name these classes."""
+item creation, shipment pull-back timing and order rules. Presets name these classes."""
 
 from __future__ import annotations
 

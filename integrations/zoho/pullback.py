@@ -1,4 +1,4 @@
-"""Shipment pull-back from Zoho Books sales orders to the store (issue 10).
+"""Shipment pull-back from Zoho Books sales orders to the store.
 
 On a schedule (every `pullback_interval_hours`, default 3) `pull_back(flow)` lists the sales orders
 modified within the look-back window (`pullback_lookback_hours`, default 4, always at least the
@@ -18,8 +18,8 @@ Before each run the three custom fields must exist on sales orders in the Zoho o
 calling the live API reads). When one is missing, pull-back is paused with an Alert telling exactly
 what to create; it resumes (and the Alert resolves) by itself once they exist.
 
-The store side is reached through the registry, never by importing another integration: the
-store's source adapter implements the optional methods of connector.adapters.SourceAdapter
+The store side (integrations.zoho.store) is reached through the registry, never by importing another
+integration: the store's source adapter implements the optional methods of connector.adapters.SourceAdapter
 (`mark_shipped(tracking)`, `set_order_status(order_id, status)`, `add_order_note(order_id, text,
 customer_visible)`): ShipStation marks the order shipped (`orders/markasshipped`); WooCommerce posts
 the tracking to the store's Shipment Tracking endpoint when it has one, sets the order "completed"
@@ -28,25 +28,23 @@ and adds a customer-visible note. A store without them fails the shipment visibl
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from celery import shared_task
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from connector.adapters import NotSupported, Tracking
 from connector.http import ApiError
-from connector.models import Connection, Event, Flow, Link, Record, raise_alert, resolve_alerts
-from connector.registry import get_system
+from connector.models import Event, Flow, Link, Record, raise_alert, resolve_alerts
 from connector.retry import RetryPolicy
 from integrations.zoho import rules
+from integrations.zoho import store as store_module
 from integrations.zoho.client import ZohoBooksClient
 from integrations.zoho.salesorders import LINK as SALES_ORDER_LINK
 from integrations.zoho.salesorders import SHIPMENT_LINK, is_void
+from integrations.zoho.store import StoreSide, TrackingInfo
 
 logger = logging.getLogger(__name__)
 
@@ -62,22 +60,6 @@ STATE_LINK = "pullback_state"
 STORE_RETRY = RetryPolicy(max_attempts=5, base=3600.0, cap=24 * 3600.0)
 MAX_STORE_ATTEMPTS = STORE_RETRY.max_attempts
 STALE_CLAIM = timedelta(minutes=30)
-
-
-@dataclass(frozen=True)
-class TrackingInfo(Tracking):
-    """The store-side Tracking plus the Zoho sales order it was read from."""
-
-    salesorder_id: str = ""
-
-    @property
-    def order_source_id(self) -> str:
-        return self.order_id
-
-    def tracking(self) -> Tracking:
-        return Tracking(
-            **{f.name: getattr(self, f.name) for f in dataclasses.fields(Tracking)}  # the store needs no Zoho id
-        )
 
 
 # --- Options ------------------------------------------------------------------------------------
@@ -147,46 +129,6 @@ def check_tracking_fields(flow: Flow, client: ZohoBooksClient) -> list[str]:
         connection=flow.target,
     )
     return missing
-
-
-# --- The store side -----------------------------------------------------------------------------
-
-
-class StoreSide(Protocol):
-    """What pull-back and the order rules ask of the store (tests pass a fake)."""
-
-    def mark_shipped(self, connection: Connection, info: TrackingInfo) -> dict: ...
-
-    def set_status(self, connection: Connection, order_source_id: str, status: str) -> dict: ...
-
-    def add_note(
-        self, connection: Connection, order_source_id: str, text: str, customer_visible: bool = False
-    ) -> dict: ...
-
-
-class AdapterStoreSide:
-    """The store's own source adapter, found through the registry: its optional store-side methods
-    of connector.adapters (`mark_shipped`, `set_order_status`, `add_order_note`). A store that
-    does not offer one raises `NotSupported`, a Permanent error the caller records."""
-
-    def _adapter(self, connection: Connection):
-        cls = get_system(connection.system).source_adapter
-        if cls is None:
-            raise NotSupported(f"{connection.system} is not a store the connector can send shipments to.")
-        return cls(connection)
-
-    def mark_shipped(self, connection: Connection, info: TrackingInfo) -> dict:
-        return self._adapter(connection).mark_shipped(info.tracking()) or {}
-
-    def set_status(self, connection: Connection, order_source_id: str, status: str) -> dict:
-        return self._adapter(connection).set_order_status(order_source_id, status) or {}
-
-    def add_note(self, connection: Connection, order_source_id: str, text: str, customer_visible: bool = False) -> dict:
-        return self._adapter(connection).add_order_note(order_source_id, text, customer_visible) or {}
-
-
-def store_side_for(flow: Flow) -> StoreSide:
-    return AdapterStoreSide()
 
 
 # --- Pull-back ----------------------------------------------------------------------------------
@@ -400,7 +342,7 @@ def pull_back(
 ) -> dict:
     """One pull-back run of a sales-order flow; returns counts (or {"paused": [missing fields]})."""
     now = now or timezone.now()
-    store = store or store_side_for(flow)
+    store = store or store_module.store_side_for(flow)
     client = client or ZohoBooksClient(flow.target)
     missing = check_tracking_fields(flow, client)
     if missing:

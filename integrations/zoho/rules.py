@@ -1,4 +1,4 @@
-"""Order rules of a Zoho sales-order flow (issue 10): data on the flow options, evaluated safely.
+"""Order rules of a Zoho sales-order flow: data on the flow options, evaluated safely.
 
 A rule is a dict in `flow.options["rules"]`:
 
@@ -22,7 +22,7 @@ Zoho; after submit: a note on the store order, customer-visible with `customer_v
 `set_tax_id` / `set_description` (on lines whose SKU matches `sku`, default all),
 `set_store_status` (in the store's own words: WooCommerce "on-hold", ShipStation "on_hold"),
 `alert`, `email` (only to a verified member of the organisation, rate-limited). Store actions go
-through the store adapter's optional methods (connector.adapters), via pullback.store_side_for.
+through the store adapter's optional methods (connector.adapters), via integrations.zoho.store.
 
 Pure: `validate`, `matches`, `evaluate`, `apply_order_actions`, `verdict`, `strongest`, `preview`.
 With effects: `run` (Events on the record, Alerts, emails, store calls through pullback's store side).
@@ -40,6 +40,7 @@ from typing import Any
 
 from connector.canonical import LineItem, Order, money
 from connector.ratelimit import Limit, RateLimiter
+from integrations.zoho import store as store_module
 
 logger = logging.getLogger(__name__)
 
@@ -193,41 +194,61 @@ def validate(rules: Any) -> list[str]:
         if not isinstance(rule, dict):
             problems.append(f"{label}: must be an object.")
             continue
-        event = rule.get("event")
-        if event not in EVENTS:
-            problems.append(f"{label}: unknown event {event!r}; choose one of {', '.join(EVENTS)}.")
-        if rule.get("match", "all") not in ("all", "any"):
-            problems.append(f"{label}: match must be 'all' or 'any'.")
-        for condition in rule.get("when") or []:
-            if not isinstance(condition, dict) or condition.get("field") not in FIELDS:
-                problems.append(f"{label}: unknown field in {condition!r}; choose one of {', '.join(FIELDS)}.")
-            elif condition.get("op", "eq") not in OPERATORS:
-                problems.append(f"{label}: unknown operator {condition.get('op')!r}.")
-            elif condition.get("op") in ("gt", "gte", "lt", "lte") or (
-                condition["field"] in NUMERIC and condition.get("op", "eq") in ("eq", "ne")
-            ):
-                try:
-                    _num(condition.get("value"))
-                except RuleError:
-                    problems.append(f"{label}: {condition.get('value')!r} is not a number.")
-        actions = rule.get("actions") or []
-        if not actions:
-            problems.append(f"{label}: needs at least one action.")
-        for action in actions:
-            kind = action.get("type") if isinstance(action, dict) else None
-            if kind not in ACTIONS:
-                problems.append(f"{label}: unknown action {kind!r}; choose one of {', '.join(sorted(ACTIONS))}.")
-            elif kind in BEFORE_ONLY and event in EVENTS and event not in (SCHEDULED, BEFORE_SUBMIT):
-                problems.append(f"{label}: '{kind}' only works on the scheduled and before-submit events.")
-            elif kind in AFTER_ONLY and event in EVENTS and event != AFTER_SUBMIT:
-                problems.append(f"{label}: '{kind}' only works on the after-submit event.")
-            elif kind == "set_tax_id" and not action.get("tax_id"):
-                problems.append(f"{label}: set_tax_id needs a tax_id.")
-            elif kind == "email" and "@" not in str(action.get("to", "")):
-                problems.append(f"{label}: email needs a 'to' address.")
-            elif kind == "set_store_status" and not action.get("status"):
-                problems.append(f"{label}: set_store_status needs a status.")
+        problems.extend(f"{label}: {problem}" for problem in _rule_problems(rule))
     return problems
+
+
+def _rule_problems(rule: dict) -> list[str]:
+    """One rule's problems, without its label: event, match, conditions, then actions."""
+    problems = []
+    event = rule.get("event")
+    if event not in EVENTS:
+        problems.append(f"unknown event {event!r}; choose one of {', '.join(EVENTS)}.")
+    if rule.get("match", "all") not in ("all", "any"):
+        problems.append("match must be 'all' or 'any'.")
+    problems.extend(p for p in map(_condition_problem, rule.get("when") or []) if p)
+    actions = rule.get("actions") or []
+    if not actions:
+        problems.append("needs at least one action.")
+    problems.extend(p for p in (_action_problem(action, event) for action in actions) if p)
+    return problems
+
+
+def _condition_problem(condition: Any) -> str | None:
+    if not isinstance(condition, dict) or condition.get("field") not in FIELDS:
+        return f"unknown field in {condition!r}; choose one of {', '.join(FIELDS)}."
+    op = condition.get("op", "eq")
+    if op not in OPERATORS:
+        return f"unknown operator {condition.get('op')!r}."
+    if op in ("gt", "gte", "lt", "lte") or (condition["field"] in NUMERIC and op in ("eq", "ne")):
+        try:
+            _num(condition.get("value"))
+        except RuleError:
+            return f"{condition.get('value')!r} is not a number."
+    return None
+
+
+# What an action needs besides its type: (key, test of its value, problem when the test fails).
+_ACTION_NEEDS: dict[str, tuple[str, Callable[[Any], bool], str]] = {
+    "set_tax_id": ("tax_id", bool, "set_tax_id needs a tax_id."),
+    "email": ("to", lambda to: "@" in str(to or ""), "email needs a 'to' address."),
+    "set_store_status": ("status", bool, "set_store_status needs a status."),
+}
+
+
+def _action_problem(action: Any, event: Any) -> str | None:
+    kind = action.get("type") if isinstance(action, dict) else None
+    if kind not in ACTIONS:
+        return f"unknown action {kind!r}; choose one of {', '.join(sorted(ACTIONS))}."
+    if event in EVENTS and kind in BEFORE_ONLY and event not in (SCHEDULED, BEFORE_SUBMIT):
+        return f"'{kind}' only works on the scheduled and before-submit events."
+    if event in EVENTS and kind in AFTER_ONLY and event != AFTER_SUBMIT:
+        return f"'{kind}' only works on the after-submit event."
+    if kind in _ACTION_NEEDS:
+        key, ok, problem = _ACTION_NEEDS[kind]
+        if not ok(action.get(key)):
+            return problem
+    return None
 
 
 # --- Evaluation (pure) --------------------------------------------------------------------------
@@ -424,6 +445,4 @@ def _send_rule_email(action: dict, firing: Firing, ctx: Context, record) -> None
 def _store(store_side, record):
     if store_side is not None:
         return store_side
-    from integrations.zoho.pullback import store_side_for
-
-    return store_side_for(record.flow)
+    return store_module.store_side_for(record.flow)

@@ -1,4 +1,4 @@
-"""REST API for a Zoho Books flow's order rules (issue 10), beside the core API under /api/v1/.
+"""REST API for a Zoho Books flow's order rules, beside the core API under /api/v1/.
 
     GET  /api/v1/flows/<id>/rules/           the rules, and the events they can name
     PUT  /api/v1/flows/<id>/rules/           {"rules": [...]} replaces them; 400 lists every problem

@@ -1,4 +1,4 @@
-"""The order-rule builder of a Zoho Books flow (issue 10): list, add, edit, enable, delete and preview
+"""The order-rule builder of a Zoho Books flow: list, add, edit, enable, delete and preview
 rules. Rules are data in `flow.options["rules"]`, validated by rules.validate before they are saved.
 
 A rule's conditions and actions are rows of the form (`cond_field`/`cond_op`/`cond_value`,

@@ -1,4 +1,4 @@
-"""Zoho Books sales orders as a flow target (issue 10, DESIGN §5): target type "sales_order".
+"""Zoho Books sales orders as a flow target (DESIGN §5): target type "sales_order".
 
 A flow whose capability is ("order", "sales_order") sends store orders as sales orders instead of
 invoices. `ZohoBooksTarget` hands that type to `SalesOrders`:
@@ -34,7 +34,7 @@ import hashlib
 from decimal import Decimal
 from typing import Any
 
-from connector.adapters import WriteResult
+from connector.adapters import NO_CONTEXT, WriteContext, WriteResult
 from connector.canonical import Order, OrderStatus, money
 from connector.http import NeedsReview, Permanent
 from integrations.zoho import mapping, rules
@@ -113,10 +113,12 @@ def is_void(salesorder: dict) -> bool:
 
 
 class SalesOrders:
-    """The "sales_order" target type of ZohoBooksTarget (which owns the client, Links and options)."""
+    """The "sales_order" target type of ZohoBooksTarget (which owns the client, Links and options),
+    for one write: `context.record` is the Record the engine runs (none outside the engine)."""
 
-    def __init__(self, target):
+    def __init__(self, target, context: WriteContext = NO_CONTEXT):
         self.target = target
+        self.record = context.record
 
     @property
     def client(self):
@@ -127,7 +129,7 @@ class SalesOrders:
         return self.target.options
 
     def _result(self, salesorder_id: str, action: str, **data: Any) -> WriteResult:
-        return self.target._result("salesorder", salesorder_id, action, **data)
+        return self.target.write_result("salesorder", salesorder_id, action, **data)
 
     # --- Zoho calls not in the shared client ------------------------------------------------------
 
@@ -145,13 +147,13 @@ class SalesOrders:
     # --- Contract ---------------------------------------------------------------------------------
 
     def find(self, order: Order) -> str | None:
-        linked = self.target._linked(LINK, order.number)
+        linked = self.target.linked(LINK, order.number)
         if linked:
             return linked
         found = self.find_by_reference(order.number)
         if found is None:
             return None
-        self.target._remember(LINK, order.number, str(found["salesorder_id"]))
+        self.target.remember(LINK, order.number, str(found["salesorder_id"]))
         return str(found["salesorder_id"])
 
     def upsert(self, order: Order, target_id: str | None) -> WriteResult:
@@ -183,7 +185,7 @@ class SalesOrders:
                 },
             )
         try:
-            result = self._submit(order, target_id or self.target._linked(LINK, order.number))
+            result = self._submit(order, target_id or self.target.linked(LINK, order.number))
         except InvalidSku as exc:
             self._fire(rules.INVALID_SKU, dataclasses.replace(context, order=order, error=str(exc)))
             raise
@@ -209,7 +211,7 @@ class SalesOrders:
         try:
             current = self.client.get_sales_order(salesorder_id)
         except NotFound:
-            self.target._forget(LINK, order.number)
+            self.target.forget(LINK, order.number)
             return WriteResult("", "skipped", data={"reason": "The sales order no longer exists in Zoho."})
         if not is_void(current):
             self.void(salesorder_id, f"Order {order.number} was cancelled in the store.")
@@ -218,43 +220,52 @@ class SalesOrders:
     # --- Submitting -------------------------------------------------------------------------------
 
     def _submit(self, order: Order, salesorder_id: str | None) -> WriteResult:
-        if salesorder_id:
-            try:
-                current = self.client.get_sales_order(salesorder_id)
-            except NotFound:
-                self.target._forget(LINK, order.number)
-                current = None
-            if current is not None:
-                if is_void(current):
-                    return WriteResult(
-                        salesorder_id,
-                        "skipped",
-                        url=self._result(salesorder_id, "skipped").url,
-                        data={
-                            "reason": f"Canceled in Zoho: sales order {current.get('salesorder_number', '')} is void; "
-                            "store changes are no longer sent.",
-                            "stage": "canceled",
-                            "canceled_in_zoho": True,
-                        },
-                    )
-                if is_fulfilled(current):
-                    return self._result(
-                        salesorder_id,
-                        "unchanged",
-                        reason="Zoho has fulfilled this sales order; store edits no longer change it.",
-                        stage=self._submitted_stage(salesorder_id),
-                    )
-                payload, item_ids = self._payload(order)
-                written = self.client.update_sales_order(salesorder_id, payload)
-                written = self._correct_total(order, salesorder_id, written, item_ids, payload)
-                self.target._remember(LINK, order.number, salesorder_id)
-                self._internal_note(order, salesorder_id)
-                return self._result(
-                    salesorder_id,
-                    "updated",
-                    total=str(written.get("total", "")),
-                    stage=self._submitted_stage(salesorder_id),
-                )
+        current = self._current(order, salesorder_id) if salesorder_id else None
+        if salesorder_id and current is not None:
+            return self._update(order, salesorder_id, current)
+        return self._create(order)
+
+    def _current(self, order: Order, salesorder_id: str) -> dict | None:
+        """The linked sales order as Zoho has it now; None (and the Link forgotten) when it is gone."""
+        try:
+            return self.client.get_sales_order(salesorder_id)
+        except NotFound:
+            self.target.forget(LINK, order.number)
+            return None
+
+    def _update(self, order: Order, salesorder_id: str, current: dict) -> WriteResult:
+        if is_void(current):
+            return WriteResult(
+                salesorder_id,
+                "skipped",
+                url=self._result(salesorder_id, "skipped").url,
+                data={
+                    "reason": f"Canceled in Zoho: sales order {current.get('salesorder_number', '')} is void; "
+                    "store changes are no longer sent.",
+                    "stage": "canceled",
+                    "canceled_in_zoho": True,
+                },
+            )
+        if is_fulfilled(current):
+            return self._result(
+                salesorder_id,
+                "unchanged",
+                reason="Zoho has fulfilled this sales order; store edits no longer change it.",
+                stage=self._submitted_stage(salesorder_id),
+            )
+        payload, item_ids = self._payload(order)
+        written = self.client.update_sales_order(salesorder_id, payload)
+        written = self._correct_total(order, salesorder_id, written, item_ids, payload)
+        self.target.remember(LINK, order.number, salesorder_id)
+        self._internal_note(order, salesorder_id)
+        return self._result(
+            salesorder_id,
+            "updated",
+            total=str(written.get("total", "")),
+            stage=self._submitted_stage(salesorder_id),
+        )
+
+    def _create(self, order: Order) -> WriteResult:
         payload, item_ids = self._payload(order)
         try:
             written = self.client.create_sales_order(payload)
@@ -262,10 +273,10 @@ class SalesOrders:
             existing = self.find_by_reference(order.number)
             if existing is None:
                 raise
-            self.target._remember(LINK, order.number, str(existing["salesorder_id"]))
+            self.target.remember(LINK, order.number, str(existing["salesorder_id"]))
             return self._submit(order, str(existing["salesorder_id"]))
         salesorder_id = str(written["salesorder_id"])
-        self.target._remember(LINK, order.number, salesorder_id)
+        self.target.remember(LINK, order.number, salesorder_id)
         written = self._correct_total(order, salesorder_id, written, item_ids, payload)
         self._internal_note(order, salesorder_id)
         return self._result(salesorder_id, "created", total=str(written.get("total", "")), stage="submitted")
@@ -301,22 +312,22 @@ class SalesOrders:
         if not text:
             return
         key = f"{salesorder_id}:{hashlib.sha256(text.encode()).hexdigest()[:16]}"
-        if self.target._linked(COMMENT_LINK, key):
+        if self.target.linked(COMMENT_LINK, key):
             return
         self.add_comment(salesorder_id, text)
-        self.target._remember(COMMENT_LINK, key, key)
+        self.target.remember(COMMENT_LINK, key, key)
 
     # --- Contacts and items -----------------------------------------------------------------------
 
     def _contact(self, order: Order) -> str:
         if option(self.options, "create_contact_if_missing"):
-            return self.target._contact_for_order(order)  # find by email; a duplicate-name refusal re-finds it
+            return self.target.resolve_contact(order)  # find by email; a duplicate-name refusal re-finds it
         customer = order.customer
         email = (customer.email or customer.key) if customer else ""
         # Zoho gives a document its contact's currency: an order in another currency than the
         # organisation's needs the buyer's contact in that currency (as for invoices).
-        foreign = self.target._foreign_currency(order)
-        found = self.target._find_contact(customer, currency=foreign) if customer and email else None
+        foreign = self.target.foreign_currency(order)
+        found = self.target.find_contact(customer, currency=foreign) if customer and email else None
         if found:
             return found
         in_currency = f" and the currency {foreign}" if foreign else ""
@@ -339,10 +350,10 @@ class SalesOrders:
         if not lookup:
             return {}
         if option(self.options, "create_missing_items"):
-            return self.target._item_ids(dataclasses.replace(order, lines=lookup))
+            return self.target.resolve_items(dataclasses.replace(order, lines=lookup))
         lines = {mapping.line_key(line): line for line in lookup}
         known = dict(
-            self.target._links("item").filter(canonical_key__in=list(lines)).values_list("canonical_key", "external_id")
+            self.target.links("item").filter(canonical_key__in=list(lines)).values_list("canonical_key", "external_id")
         )
         if any(key not in known for key in lines):
             known.update({k: v for k, v in self.client.item_ids_by_sku(refresh=True).items() if k in lines})
@@ -353,7 +364,7 @@ class SalesOrders:
             found = self.client.find_item_by_name((line.name or line.sku).strip()[:100])
             if found is not None and (not line.sku or not found.get("sku") or found.get("sku") == line.sku):
                 known[key] = str(found["item_id"])
-                self.target._remember("item", key, known[key])
+                self.target.remember("item", key, known[key])
             else:
                 unknown.append(line.sku or line.name)
         if unknown:
@@ -371,7 +382,7 @@ class SalesOrders:
         """ "shipped" once pull-back has claimed this sales order's shipment, else "submitted"."""
         from connector.models import Link
 
-        record = self.target.current_record
+        record = self.record
         if record is None:
             return "submitted"
         claimed = Link.objects.filter(
@@ -380,8 +391,8 @@ class SalesOrders:
         return "shipped" if claimed else "submitted"
 
     def _store_label(self) -> str:
-        record = self.target.current_record
+        record = self.record
         return record.flow.source.system if record is not None else ""
 
     def _fire(self, event: str, context: rules.Context) -> tuple[Order, str]:
-        return rules.run(event, context, self.options.get("rules") or [], record=self.target.current_record)
+        return rules.run(event, context, self.options.get("rules") or [], record=self.record)

@@ -8,7 +8,7 @@ urlpatterns = [
     path("integrations/zoho/<int:pk>/", views.connection_detail, name="zoho_connection"),
     path("integrations/zoho/<int:pk>/organization/", views.pick_organization, name="zoho_pick_organization"),
     path("integrations/zoho/<int:pk>/disconnect/", views.disconnect, name="zoho_disconnect"),
-    # Order rules of a flow into Zoho Books (issue 10): the builder pages and the REST API.
+    # Order rules of a flow into Zoho Books: the builder pages and the REST API.
     path("integrations/zoho/flows/<int:pk>/rules/", rules_views.rule_list, name="zoho_rules"),
     path("integrations/zoho/flows/<int:pk>/rules/new/", rules_views.rule_edit, name="zoho_rule_new"),
     path("integrations/zoho/flows/<int:pk>/rules/row/", rules_views.rule_row, name="zoho_rule_row"),

@@ -10,7 +10,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from connector.adapters import Change, SourceAdapter, TargetAdapter, WriteResult
+from connector.adapters import NO_CONTEXT, Change, SourceAdapter, TargetAdapter, WriteResult
 from connector.canonical import Customer, LineItem, Order, OrderStatus, natural_key
 from connector.http import CallRecord, Permanent
 from connector.registry import AuthKind, FlowPreset, Role, SystemInfo, register_preset, register_system
@@ -88,11 +88,11 @@ class FakeTarget(TargetAdapter):
         if WORLD.fail_next:
             raise WORLD.fail_next.pop(0)
 
-    def find(self, object_type, obj):
+    def find(self, object_type, obj, *, context=NO_CONTEXT):
         key = natural_key(obj)
         return next((tid for tid, doc in WORLD.documents.items() if doc["key"] == key), None)
 
-    def upsert(self, object_type, obj, *, target_id):
+    def upsert(self, object_type, obj, *, target_id, context=NO_CONTEXT):
         self._maybe_fail()
         if self.on_call:
             self.on_call(CallRecord("POST" if target_id is None else "PUT", "https://books.fake/invoices", 201, 2))
@@ -110,7 +110,7 @@ class FakeTarget(TargetAdapter):
             raise RuntimeError("worker killed after the vendor's 2xx")
         return WriteResult(target_id, action, url=f"https://books.fake/{target_id}")
 
-    def cancel(self, object_type, obj, *, target_id):
+    def cancel(self, object_type, obj, *, target_id, context=NO_CONTEXT):
         self._maybe_fail()
         WORLD.cancels += 1
         WORLD.documents[target_id]["status"] = "void"

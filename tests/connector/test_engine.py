@@ -251,7 +251,7 @@ def test_a_deferred_target_completes_the_record_later(flow, queued, world, monke
     from tests.connector.fake_systems import FakeTarget
 
     monkeypatch.setattr(
-        FakeTarget, "upsert", lambda self, t, obj, target_id: WriteResult("", "queued", data={"job": 1})
+        FakeTarget, "upsert", lambda self, t, obj, target_id, context: WriteResult("", "queued", data={"job": 1})
     )
     world.add_order("1019")
     (outcome,) = poll_and_sync(flow, queued)
@@ -268,7 +268,7 @@ def test_a_deferred_write_refused_later_fails_the_record(flow, queued, world, mo
     from connector.adapters import WriteResult
     from tests.connector.fake_systems import FakeTarget
 
-    monkeypatch.setattr(FakeTarget, "upsert", lambda self, t, obj, target_id: WriteResult("", "queued"))
+    monkeypatch.setattr(FakeTarget, "upsert", lambda self, t, obj, target_id, context: WriteResult("", "queued"))
     world.add_order("1020")
     poll_and_sync(flow, queued)
     record = Record.objects.get()
@@ -284,8 +284,8 @@ def test_a_skip_is_never_mistaken_for_a_write_and_replay_closes_the_alert(flow, 
     real_upsert = FakeTarget.upsert
     seen_records = []
 
-    def skip_first(self, t, obj, target_id):
-        seen_records.append(self.current_record.pk)
+    def skip_first(self, t, obj, target_id, context):
+        seen_records.append(context.record_id)
         if not world.orders["src-1021"].notes:
             return WriteResult("", "skipped", data={"reason": "Not shipped yet: invoiced when it ships."})
         return real_upsert(self, t, obj, target_id=target_id)

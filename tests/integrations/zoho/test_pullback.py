@@ -14,6 +14,7 @@ from connector.canonical import Order, from_payload, to_payload
 from connector.http import Transient
 from connector.models import Alert, Connection, Event, Flow, Record
 from integrations.zoho import pullback
+from integrations.zoho import store as store_module
 from integrations.zoho.adapter import ZohoBooksTarget
 from integrations.zoho.sandbox import state
 from tests.sandbox_session import member_of
@@ -208,9 +209,9 @@ def test_the_store_side_is_the_source_adapters_own_methods(flow, monkeypatch):
             return {}
 
     monkeypatch.setattr(
-        pullback, "get_system", lambda key: dataclasses.replace(get_system("woocommerce"), source_adapter=Store)
+        store_module, "get_system", lambda key: dataclasses.replace(get_system("woocommerce"), source_adapter=Store)
     )
-    side = pullback.AdapterStoreSide()
+    side = store_module.AdapterStoreSide()
     info = pullback.TrackingInfo(
         order_id="5512",
         order_number="2001",
@@ -241,7 +242,7 @@ def test_a_store_that_cannot_take_the_shipment_fails_it_visibly(flow, sandbox_or
     record = submit(flow)
     state.set_sales_order(sandbox_org, record.target_id, tracking_number="T1", carrier="UPS")
     monkeypatch.setattr(
-        pullback, "get_system", lambda key: dataclasses.replace(get_system("woocommerce"), source_adapter=None)
+        store_module, "get_system", lambda key: dataclasses.replace(get_system("woocommerce"), source_adapter=None)
     )
     assert pullback.pull_back(flow)["failed"] == 1
     failed = Event.objects.get(record=record, kind="failed", data__stage="shipped")

@@ -15,7 +15,7 @@ from connector import engine
 from connector.adapters import Change
 from connector.canonical import LineItem, Order, from_payload
 from connector.models import Alert, Connection, Event, Flow, Record
-from integrations.zoho import pullback
+from integrations.zoho import store as store_module
 from integrations.zoho.sandbox import state
 from integrations.zoho.sandbox.models import SandboxZohoDocument
 
@@ -43,7 +43,7 @@ class FakeStore:
 @pytest.fixture
 def store(monkeypatch) -> FakeStore:
     fake = FakeStore()
-    monkeypatch.setattr(pullback, "store_side_for", lambda flow: fake)
+    monkeypatch.setattr(store_module, "store_side_for", lambda flow: fake)
     return fake
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from connector.adapters import WriteContext
 from connector.canonical import LineItem, Order, OrderStatus, from_payload
 from connector.http import NeedsReview
 from connector.models import Event, Link
@@ -155,7 +156,7 @@ def test_before_submit_rules_change_the_order_and_hold(target, sandbox_org, alic
 
     flow = make_flow(alice.org)
     record = make_record(flow, "2001")
-    target.current_record = record
+    context = WriteContext(record=record)  # the rules record their events on the engine's record
     target.options["rules"] = [
         {
             "name": "Gift",
@@ -170,13 +171,16 @@ def test_before_submit_rules_change_the_order_and_hold(target, sandbox_org, alic
             "actions": [{"type": "hold"}],
         },
     ]
-    target.upsert("sales_order", order(), target_id=None)
+    target.upsert("sales_order", order(), target_id=None, context=context)
     assert sales_orders(sandbox_org)[0].data["notes"] == "Leave at the door\nContains a cap"
     fired = Event.objects.filter(record=record, data__rule="Gift")
     assert fired.count() == 1 and "before submit" in fired.get().message.lower()
     with pytest.raises(NeedsReview):
         target.upsert(
-            "sales_order", order(number="2003", total=Decimal("141.81"), shipping=Decimal("104.95")), target_id=None
+            "sales_order",
+            order(number="2003", total=Decimal("141.81"), shipping=Decimal("104.95")),
+            target_id=None,
+            context=context,
         )
     assert not sales_orders(sandbox_org, "2003")
 
