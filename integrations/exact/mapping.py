@@ -168,25 +168,11 @@ def journal_entry_from_shipment(
     carrier = " ".join(x for x in (shipment.carrier, shipment.service, shipment.tracking_number) if x)
     lines = order_lines or (LineItem(sku="", name="shipping", quantity=Decimal(1), unit_price=cost),)
     parts = allocate(cost, [line.net for line in lines])
-    entry_lines = []
-    for line, part in zip(lines, parts, strict=True):
-        if part == 0:
-            continue
-        project = line.metadata.get("Project", "")
-        centres = options.project_cost_centers
-        cost_center = (centres.get(project) or centres.get(project.lower(), "")) if project else ""
-        cost_center = cost_center or options.default_cost_center
-        row = {
-            "GLAccount": options.expense_gl_account,
-            "AmountFC": float(part * sign),
-            "Date": when,
-            "Description": f"{carrier} SO {shipment.order_number} {line.sku}".strip()[:80],
-        }
-        if cost_center:
-            row["CostCenter"] = cost_center
-        if project:
-            row["Project"] = project
-        entry_lines.append(row)
+    entry_lines = [
+        _expense_row(line, part * sign, options, when, f"{carrier} SO {shipment.order_number} {line.sku}")
+        for line, part in zip(lines, parts, strict=True)
+        if part != 0
+    ]
     entry_lines.append(
         {
             "GLAccount": options.offset_gl_account,
@@ -201,6 +187,31 @@ def journal_entry_from_shipment(
     if reverse:
         payload["Reversal"] = True
     return payload
+
+
+def cost_center_for(line: LineItem, options: JournalOptions) -> str:
+    """The cost centre of the line's project (its exact name, else lower-cased), else the default."""
+    project = line.metadata.get("Project", "")
+    centres = options.project_cost_centers
+    cost_center = (centres.get(project) or centres.get(project.lower(), "")) if project else ""
+    return cost_center or options.default_cost_center
+
+
+def _expense_row(line: LineItem, amount: Decimal, options: JournalOptions, when: str, description: str) -> dict:
+    """One debit (credit when reversing) of the expense account for one order line's share."""
+    row = {
+        "GLAccount": options.expense_gl_account,
+        "AmountFC": float(amount),
+        "Date": when,
+        "Description": description.strip()[:80],
+    }
+    cost_center = cost_center_for(line, options)
+    if cost_center:
+        row["CostCenter"] = cost_center
+    project = line.metadata.get("Project", "")
+    if project:
+        row["Project"] = project
+    return row
 
 
 def entry_balance(payload: dict) -> Decimal:
@@ -239,6 +250,34 @@ def _quantity(value) -> Decimal:
     return Decimal(str(value if value is not None else 0))
 
 
+def delivered_quantities(shipment: Shipment, rows: list[dict]) -> dict[str, Decimal]:
+    """What this shipment delivers, by sales order line ID, from the order `rows` in line order:
+    each shipped SKU fills the open quantity of its lines in turn; no shipment lines → all that is
+    open. More of a SKU than is open (or a SKU not on the order) is a MappingError."""
+    still_open = {str(r["ID"]): _quantity(r.get("Quantity")) - _quantity(r.get("QuantityDelivered")) for r in rows}
+    if not shipment.lines:
+        return {line_id: q for line_id, q in still_open.items() if q > 0}
+    wanted: dict[str, Decimal] = {}
+    for line in shipment.lines:
+        wanted[line.sku.strip()] = wanted.get(line.sku.strip(), Decimal(0)) + _quantity(line.quantity)
+    shipped: dict[str, Decimal] = {}
+    for sku, quantity in wanted.items():
+        for row in rows:
+            line_id = str(row["ID"])
+            if quantity <= 0 or str(row.get("ItemCode") or "").strip() != sku:
+                continue
+            take = min(quantity, still_open[line_id] - shipped.get(line_id, Decimal(0)))
+            if take > 0:
+                shipped[line_id] = shipped.get(line_id, Decimal(0)) + take
+                quantity -= take
+        if quantity > 0:
+            raise MappingError(
+                f"Shipment {shipment.source_id} ships {quantity} more of {sku or 'an item without SKU'} "
+                "than the Exact sales order has open."
+            )
+    return shipped
+
+
 def goods_delivery_from_shipment(shipment: Shipment, order_lines: list[dict], tag: str) -> dict:
     """The POST body of `salesorder/GoodsDeliveries` for what this shipment shipped (EXACT.md §6.10).
 
@@ -247,28 +286,7 @@ def goods_delivery_from_shipment(shipment: Shipment, order_lines: list[dict], ta
     `QuantityDelivered`). A shipment without lines ships everything still open. A SKU that is not on
     the order, or more than is open, is a MappingError: a goods delivery moves stock, so we never guess."""
     rows = sorted(order_lines, key=lambda r: int(r.get("LineNumber") or 0))
-    still_open = {str(r["ID"]): _quantity(r.get("Quantity")) - _quantity(r.get("QuantityDelivered")) for r in rows}
-    shipped: dict[str, Decimal] = {}
-    if shipment.lines:
-        wanted: dict[str, Decimal] = {}
-        for line in shipment.lines:
-            wanted[line.sku.strip()] = wanted.get(line.sku.strip(), Decimal(0)) + _quantity(line.quantity)
-        for sku, quantity in wanted.items():
-            for row in rows:
-                line_id = str(row["ID"])
-                if quantity <= 0 or str(row.get("ItemCode") or "").strip() != sku:
-                    continue
-                take = min(quantity, still_open[line_id] - shipped.get(line_id, Decimal(0)))
-                if take > 0:
-                    shipped[line_id] = shipped.get(line_id, Decimal(0)) + take
-                    quantity -= take
-            if quantity > 0:
-                raise MappingError(
-                    f"Shipment {shipment.source_id} ships {quantity} more of {sku or 'an item without SKU'} "
-                    "than the Exact sales order has open."
-                )
-    else:
-        shipped = {line_id: q for line_id, q in still_open.items() if q > 0}
+    shipped = delivered_quantities(shipment, rows)
     if not shipped:
         raise MappingError(f"The Exact sales order of shipment {shipment.source_id} has nothing left to deliver.")
     carrier = " ".join(x for x in (shipment.carrier, shipment.service) if x)

@@ -169,19 +169,16 @@ def _is_discount(item: dict) -> bool:
     return bool(item.get("adjustment")) or money(item.get("unitPrice")) < 0
 
 
-def order_from_shipstation(data: dict, *, currency: str = "USD") -> Order:
-    _require(data, "orderId", "orderNumber", "orderStatus", "orderDate")
-    status = STATUS_FROM_SHIPSTATION.get(data["orderStatus"])
-    if status is None:
-        raise MappingError(f"unknown ShipStation orderStatus {data['orderStatus']!r}")
-    items = data.get("items") or []
-    regular = [i for i in items if not _is_discount(i)]
-    keys = {_text(i.get("lineItemKey")) for i in regular if i.get("lineItemKey")}
+def split_discounts(items: list[dict]) -> tuple[dict[str, Decimal], Decimal]:
+    """ShipStation's discount items, split into (discount per parent lineItemKey, order discount).
+
+    A discount item (`adjustment` or a negative price) whose key is "<parent key>:discount" belongs
+    to that regular line; any other discount item is on the whole order. Amounts are positive.
+    """
+    keys = {_text(i.get("lineItemKey")) for i in items if not _is_discount(i) and i.get("lineItemKey")}
     line_discounts: dict[str, Decimal] = {}
     order_discount = Decimal("0.00")
-    for item in items:
-        if not _is_discount(item):
-            continue
+    for item in filter(_is_discount, items):
         amount = -money(_quantity(item.get("quantity") or 1) * money(item.get("unitPrice")))
         key = _text(item.get("lineItemKey"))
         parent = key[: -len(DISCOUNT_SUFFIX)] if key.endswith(DISCOUNT_SUFFIX) else ""
@@ -189,27 +186,37 @@ def order_from_shipstation(data: dict, *, currency: str = "USD") -> Order:
             line_discounts[parent] = line_discounts.get(parent, Decimal("0.00")) + amount
         else:
             order_discount += amount
-    lines = []
-    for item in regular:
-        line_id = _text(item.get("lineItemKey")) or _text(item.get("orderItemId"))
-        metadata = {"orderItemId": item["orderItemId"]} if item.get("orderItemId") else {}
-        options = [o for o in item.get("options") or [] if isinstance(o, dict) and o.get("name")]
-        if options:
-            # Item options ({name, value}) carry per-line overrides for the target (e.g. Zoho's
-            # description / tax_id / zohobooks_item_id, lifted by integrations.zoho.salesorders).
-            metadata["options"] = [{"name": _text(o["name"]), "value": _text(o.get("value"))} for o in options]
-        lines.append(
-            LineItem(
-                sku=_text(item.get("sku")),
-                name=_text(item.get("name")),
-                quantity=_quantity(item.get("quantity")),
-                unit_price=money(item.get("unitPrice")),
-                discount=money(line_discounts.get(_text(item.get("lineItemKey")), 0)),
-                tax=money(item.get("taxAmount")),
-                line_id=line_id,
-                metadata=metadata,
-            )
-        )
+    return line_discounts, order_discount
+
+
+def _line_from_item(item: dict, line_discounts: dict[str, Decimal]) -> LineItem:
+    """One regular ShipStation item as a canonical line, with the discount items that belong to it."""
+    metadata = {"orderItemId": item["orderItemId"]} if item.get("orderItemId") else {}
+    options = [o for o in item.get("options") or [] if isinstance(o, dict) and o.get("name")]
+    if options:
+        # Item options ({name, value}) carry per-line overrides for the target (e.g. Zoho's
+        # description / tax_id / zohobooks_item_id, lifted by integrations.zoho.salesorders).
+        metadata["options"] = [{"name": _text(o["name"]), "value": _text(o.get("value"))} for o in options]
+    return LineItem(
+        sku=_text(item.get("sku")),
+        name=_text(item.get("name")),
+        quantity=_quantity(item.get("quantity")),
+        unit_price=money(item.get("unitPrice")),
+        discount=money(line_discounts.get(_text(item.get("lineItemKey")), 0)),
+        tax=money(item.get("taxAmount")),
+        line_id=_text(item.get("lineItemKey")) or _text(item.get("orderItemId")),
+        metadata=metadata,
+    )
+
+
+def order_from_shipstation(data: dict, *, currency: str = "USD") -> Order:
+    _require(data, "orderId", "orderNumber", "orderStatus", "orderDate")
+    status = STATUS_FROM_SHIPSTATION.get(data["orderStatus"])
+    if status is None:
+        raise MappingError(f"unknown ShipStation orderStatus {data['orderStatus']!r}")
+    items = data.get("items") or []
+    line_discounts, order_discount = split_discounts(items)
+    lines = [_line_from_item(item, line_discounts) for item in items if not _is_discount(item)]
     line_tax = sum((line.tax for line in lines), Decimal("0.00"))
     total_source = data.get("orderTotal") if data.get("orderTotal") is not None else data.get("amountPaid")
     return Order(
@@ -260,11 +267,10 @@ def _discount_item(key: str | None, name: str, amount: Decimal) -> dict:
     }
 
 
-def order_to_shipstation(order: Order) -> dict:
-    """Canonical Order -> the body of `POST /orders/createorder` (upsert by `orderKey`)."""
-    if order.order_date is None:
-        raise MappingError(f"order {order.number} has no order date (ShipStation requires orderDate)")
-    items = [_item(line) for line in order.lines]
+def discount_items(order: Order) -> list[dict]:
+    """The order's discounts as ShipStation adjustment items: one "<line key>:discount" item per
+    discounted line (so it reads back onto that line), then one for the whole order."""
+    items = []
     for line in order.lines:
         if line.discount:
             if not line.line_id:
@@ -274,6 +280,14 @@ def order_to_shipstation(order: Order) -> dict:
             )
     if order.discount:
         items.append(_discount_item(None, ORDER_DISCOUNT_NAME, order.discount))
+    return items
+
+
+def order_to_shipstation(order: Order) -> dict:
+    """Canonical Order -> the body of `POST /orders/createorder` (upsert by `orderKey`)."""
+    if order.order_date is None:
+        raise MappingError(f"order {order.number} has no order date (ShipStation requires orderDate)")
+    items = [_item(line) for line in order.lines] + discount_items(order)
     customer = order.customer
     bill_to = (
         order.bill_to or (customer.billing if customer else None) or Address(name=customer.name if customer else "")
