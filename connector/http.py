@@ -13,6 +13,13 @@ Outbound URL guard (one for every client). A host is never taken from vendor-sup
   the client does not accept (`accepts_pointer_origin`: the base URL's own, plus aliases a subclass
   names, e.g. ShipStation's numbered API hosts). Otherwise it is REBUILT: the base URL's scheme, host
   and port, plus only the pointer's path (which must lie under the base path) and query.
+- A relative path (our own call, maybe with an id in it) is joined to the base URL; one with dot
+  segments is refused, so it cannot climb out of the base path.
+- Our own calls to another path of the same origin (WooCommerce's Shipment Tracking namespace beside
+  `wc/v3`, Exact's `current/Me` beside the division) are an `OwnURL`, made only by `ApiClient.own_url`
+  from the connection's configured address plus constants: same strict parse, the base URL's exact
+  origin (no alias), any path. Vendor data is never an `OwnURL` (JSON, headers and query strings decode
+  to plain `str`), so pointers keep the rules above.
 - After `Session.prepare_request`, the prepared URL is parsed with urllib3's `parse_url` (the parser
   the connection pool itself uses) and its scheme, host and port must be the base URL's, with no
   userinfo, *before* `authenticate` attaches credentials; again after it (query-string auth re-prepares
@@ -230,6 +237,15 @@ def parse_pointer(url: str) -> tuple[Origin, str, str]:
     return Origin(scheme, host, port), path, match["query"] or ""
 
 
+class OwnURL(str):
+    """An absolute URL our own code built for one of its calls outside the base path, on the base URL's
+    origin (see `ApiClient.own_url`). `url_for` accepts it beside the base path; a plain `str` absolute
+    URL is a vendor pointer and held to the base path. Any string operation on it gives a plain `str`
+    again, which is then treated as a pointer: the safe side."""
+
+    __slots__ = ()
+
+
 def origin_of(base_url: str) -> Origin:
     """The origin of a configured base URL (ours, not vendor data), read by the same strict rules."""
     origin, _, _ = parse_pointer(base_url)
@@ -364,10 +380,27 @@ class ApiClient:
             raise _refuse(url, "outside this connection's API")
         return self.origin.url + path + (f"?{query}" if query else "")
 
+    def own_url(self, url: str) -> OwnURL:
+        """Our own call to another path on the base URL's origin, e.g. a vendor's second API namespace.
+
+        `url` is built by our code from the connection's configured address (the one the base URL came
+        from) and constants or validated ids; never pass vendor data here (that is `pointer_url`'s job).
+        Held to the pointer rules except the base path: strict parse, no dot segments, and exactly the
+        base URL's origin (no alias host). Rebuilt on that origin with only the path and query."""
+        origin, path, query = parse_pointer(url)
+        if origin != self.origin:
+            raise _refuse(url, "not this connection's API host")
+        return OwnURL(self.origin.url + path + (f"?{query}" if query else ""))
+
     def url_for(self, path_or_url: str) -> str:
+        if isinstance(path_or_url, OwnURL):
+            return self.own_url(path_or_url)  # checked again: it may have been built by another client
         if _HAS_SCHEME.match(path_or_url) or path_or_url.startswith("//") or "\\" in path_or_url:
             return self.pointer_url(path_or_url)
-        return urljoin(self.base_url, path_or_url.lstrip("/"))
+        path = path_or_url.lstrip("/")
+        if any(unquote(segment) in (".", "..") for segment in re.split(r"[?#]", path, maxsplit=1)[0].split("/")):
+            raise _refuse(path_or_url, "its path has dot segments")
+        return urljoin(self.base_url, path)
 
     def check_destination(self, prepared: requests.PreparedRequest) -> None:
         """The prepared request goes to the base URL's origin, with no userinfo; else RefusedURL."""

@@ -234,9 +234,8 @@ class ExactClient(ApiClient):
     # --- Resources -------------------------------------------------------------------------------
 
     def me(self) -> dict:
-        # `current/Me` sits beside the division paths (/api/v1/current/Me): a path relative to our
-        # own base, never an absolute URL (those are vendor pointers, held to the division's path).
-        d = self._d(self.request_json("GET", "../current/Me" if self.division else "current/Me"))
+        # `current/Me` sits beside the division paths (/api/v1/current/Me): an own URL on the host.
+        d = self._d(self.request_json("GET", self.own_url(f"{self.host}/api/v1/current/Me")))
         rows = d.get("results") if isinstance(d, dict) and "results" in d else [d]
         if not rows:
             raise Transient("Exact Online returned no current user")

@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 
 import requests
 
-from connector.http import ApiClient, ApiError, AuthExpired, Permanent, RateLimited, Transient
+from connector.http import ApiClient, ApiError, AuthExpired, OwnURL, Permanent, RateLimited, Transient
 from connector.ratelimit import Limit
 
 from .auth import api_base_url, normalize_store_url
@@ -171,8 +171,9 @@ class WooCommerceClient(ApiClient):
 
     # Shipment Tracking extension ---------------------------------------------------------------
 
-    def _tracking_url(self, path: str) -> str:
-        return f"{self.store_url}/{TRACKING_API_PATH}{path}"
+    def _tracking_url(self, path: str) -> OwnURL:
+        # Beside the base path (wp-json/wc/v3/), so an own URL on the store's origin, not a pointer.
+        return self.own_url(f"{self.store_url}/{TRACKING_API_PATH}{path}")
 
     def shipment_tracking_providers(self) -> dict[str, dict[str, str]] | None:
         """{region: {carrier name: link format}}, or None when the store has no Shipment Tracking."""

@@ -7,6 +7,7 @@ import pytest
 from connector.http import (
     ApiClient,
     AuthExpired,
+    OwnURL,
     Permanent,
     RateLimited,
     RefusedURL,
@@ -189,6 +190,50 @@ def test_relative_paths_stay_on_the_base_host():
         c.url_for("//evil.example/orders")  # scheme-relative: a pointer, and not ours
     with pytest.raises(RefusedURL):
         c.url_for("javascript:alert(1)")
+
+
+@pytest.mark.parametrize("path", ["../admin", "orders/../../admin", "orders/%2E%2E/%2e%2e/admin", "./orders"])
+def test_relative_paths_cannot_climb_out_of_the_base_path(path):
+    c = VendorClient("https://api.vendor.example/v1/")
+    with pytest.raises(RefusedURL, match="dot segments"):
+        c.url_for(path)
+    assert c.url_for("orders?note=../x") == "https://api.vendor.example/v1/orders?note=../x"  # a query is data
+
+
+def test_own_urls_reach_other_paths_of_the_origin_but_pointers_do_not():
+    """A vendor's second namespace (WooCommerce Shipment Tracking beside wc/v3) is an own URL; the same
+    text handed over as a plain string is a pointer and stays held to the base path."""
+    c = VendorClient("https://shop.example/wp-json/wc/v3/", alias_hosts=["alias.example"])
+    text = "https://shop.example/wp-json/wc-shipment-tracking/v3/orders/1/shipment-trackings"
+    own = c.own_url(text)
+    assert isinstance(own, OwnURL) and c.url_for(own) == text
+    with pytest.raises(RefusedURL, match="outside"):
+        c.url_for(text)
+    with pytest.raises(RefusedURL, match="outside"):
+        c.url_for(str(own) + "")  # any string operation makes it a plain string, i.e. a pointer
+    for foreign in (
+        "https://alias.example/wp-json/x",  # an alias is for pointers, not for our own calls
+        "http://shop.example/wp-json/x",
+        "https://shop.example:8443/wp-json/x",
+        "https://evil.example/wp-json/x",
+        "https://shop.example/wp-json/../x",
+        "https://attacker\\@shop.example/x",
+    ):
+        with pytest.raises(RefusedURL):
+            c.own_url(foreign)
+    # An own URL made by another connection's client is checked again against this one's origin.
+    other = VendorClient("https://other-shop.example/wp-json/wc/v3/")
+    with pytest.raises(RefusedURL, match="API host"):
+        c.url_for(other.own_url("https://other-shop.example/wp-json/wc-shipment-tracking/v3/x"))
+
+
+def test_an_own_url_beside_the_base_path_is_called_with_credentials(stub):
+    """Exact's `current/Me` sits beside the division (/api/v1/current/Me next to /api/v1/<division>/)."""
+    c = VendorClient(stub.url + "api/v1/7/", sleep=lambda s: None)
+    stub.queue(200, {"me": 1})
+    assert c.request_json("GET", c.own_url(stub.url + "api/v1/current/Me")) == {"me": 1}
+    (seen,) = stub.requests
+    assert seen["path"] == "/api/v1/current/Me" and seen["headers"]["Authorization"] == "Bearer SECRET-TOKEN-1"
 
 
 @pytest.fixture

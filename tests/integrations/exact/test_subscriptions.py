@@ -45,7 +45,7 @@ def test_sandbox_signature_known_answer():
 
 
 def test_picking_a_division_subscribes_and_replaces_the_previous_one(alice, alice_client, exact_base):
-    _, (first, second) = state.create_company("nl", "owner@two.example", "Two BV", divisions=2)
+    _, (first, second) = state.create_company("nl", "owner@two.example", "Two BV", divisions=2, organization=alice.org)
     _, done = connect(alice_client, "nl", "owner@two.example")
     connection = Connection.objects.get(organization=alice.org, system="exact")
     assert done["Location"] == reverse("exact_pick_division", args=[connection.pk])
