@@ -1,25 +1,10 @@
-from django.apps import AppConfig
+from connector.sandbox import apps  # the module, so Django finds one AppConfig here
 
 
-class ExactSandboxConfig(AppConfig):
-    """The Exact Online emulator (DESIGN §9): its own app, installed only when SANDBOX_ENABLED, so a
-    production database has none of its tables and no product module imports it."""
+class ExactSandboxConfig(apps.SandboxAppConfig):
+    """The Exact Online emulator (DESIGN §9): its own app, installed only when SANDBOX_ENABLED (connector.sandbox.apps)."""
 
     name = "integrations.exact.sandbox"
     label = "exact_sandbox"
     verbose_name = "Exact Online sandbox"
-    sandbox_of = "exact"  # connector/urls.py mounts this app's urls under /sandbox/exact/
-
-    def ready(self) -> None:
-        from connector.registry import SandboxInfo, register_sandbox
-
-        from .provision import provision
-
-        register_sandbox(
-            SandboxInfo(
-                system="exact",
-                provision=provision,
-                page_url_name="exact_sandbox",
-                try_url_name="exact_sandbox_try",
-            )
-        )
+    sandbox_of = "exact"

@@ -1,25 +1,10 @@
-from django.apps import AppConfig
+from connector.sandbox import apps  # the module, so Django finds one AppConfig here
 
 
-class QBDesktopSandboxConfig(AppConfig):
-    """The QuickBooks Desktop emulator (DESIGN §9): its own app, installed only when SANDBOX_ENABLED, so a
-    production database has none of its tables and no product module imports it."""
+class QBDesktopSandboxConfig(apps.SandboxAppConfig):
+    """The QuickBooks Desktop emulator (DESIGN §9): its own app, installed only when SANDBOX_ENABLED (connector.sandbox.apps)."""
 
     name = "integrations.qbdesktop.sandbox"
     label = "qbdesktop_sandbox"
     verbose_name = "QuickBooks Desktop sandbox"
-    sandbox_of = "qbdesktop"  # connector/urls.py mounts this app's urls under /sandbox/qbdesktop/
-
-    def ready(self) -> None:
-        from connector.registry import SandboxInfo, register_sandbox
-
-        from .provision import provision
-
-        register_sandbox(
-            SandboxInfo(
-                system="qbdesktop",
-                provision=provision,
-                page_url_name="qbdesktop_sandbox",
-                try_url_name="qbdesktop_sandbox_try",
-            )
-        )
+    sandbox_of = "qbdesktop"

@@ -1,25 +1,10 @@
-from django.apps import AppConfig
+from connector.sandbox import apps  # the module, so Django finds one AppConfig here
 
 
-class ShipStationSandboxConfig(AppConfig):
-    """The ShipStation emulator (DESIGN §9): its own app, installed only when SANDBOX_ENABLED, so a
-    production database has none of its tables and no product module imports it."""
+class ShipStationSandboxConfig(apps.SandboxAppConfig):
+    """The ShipStation emulator (DESIGN §9): its own app, installed only when SANDBOX_ENABLED (connector.sandbox.apps)."""
 
     name = "integrations.shipstation.sandbox"
     label = "shipstation_sandbox"
     verbose_name = "ShipStation sandbox"
-    sandbox_of = "shipstation"  # connector/urls.py mounts this app's urls under /sandbox/shipstation/
-
-    def ready(self) -> None:
-        from connector.registry import SandboxInfo, register_sandbox
-
-        from .provision import provision
-
-        register_sandbox(
-            SandboxInfo(
-                system="shipstation",
-                provision=provision,
-                page_url_name="shipstation_sandbox",
-                try_url_name="shipstation_sandbox_try",
-            )
-        )
+    sandbox_of = "shipstation"
