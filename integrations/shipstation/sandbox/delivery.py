@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
@@ -27,9 +29,19 @@ from integrations.shipstation.sandbox.models import SandboxWebhookCall
 _local = threading.local()
 
 
-def set_current_base_url(url: str | None) -> None:
-    """The sandbox root of the request being served, so pointers name the host the client used."""
+@contextmanager
+def serving_base_url(url: str) -> Iterator[None]:
+    """The sandbox root of the request being served, so pointers name the host the client used.
+
+    Only while that request is served: the value is restored afterwards. A thread serves many requests
+    (the Django test client runs views on the test's own thread), and a root left behind would name a
+    server that may be gone in the pointers of later work on that thread."""
+    previous = current_base_url()
     _local.base_url = url
+    try:
+        yield
+    finally:
+        _local.base_url = previous
 
 
 def current_base_url() -> str | None:

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from integrations.shipstation import timeutil
 from integrations.shipstation.sandbox import state
-from integrations.shipstation.sandbox.delivery import set_current_base_url
+from integrations.shipstation.sandbox.delivery import serving_base_url
 from integrations.shipstation.sandbox.models import SandboxAccount, SandboxOrder
 from integrations.shipstation.sandbox.state import SandboxError
 
@@ -64,7 +64,11 @@ def order_payload(data: dict, *, order_key: str | None = None) -> dict:
 
 @login_required
 def orders_page(request):
-    set_current_base_url(request.build_absolute_uri("/sandbox/shipstation/"))
+    with serving_base_url(request.build_absolute_uri("/sandbox/shipstation/")):
+        return _orders_page(request)
+
+
+def _orders_page(request):
     accounts = list(SandboxAccount.objects.for_org(request.organization).order_by("id"))
     account = next(
         (a for a in accounts if str(a.pk) == request.POST.get("account", request.GET.get("account", ""))), None

@@ -32,7 +32,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from connector.sandbox.access import control_view, is_allowed_callback
 from integrations.shipstation.sandbox import keys, state
-from integrations.shipstation.sandbox.delivery import set_current_base_url
+from integrations.shipstation.sandbox.delivery import serving_base_url
 from integrations.shipstation.sandbox.faults import count_request, dice
 from integrations.shipstation.sandbox.models import SandboxAccount, SandboxProduct, SandboxWebhook
 
@@ -80,7 +80,6 @@ def v2_api(*methods: str) -> Callable:
             account = account_from_api_key(request)
             if account is None:
                 return _json(error_body("security", "unauthorized", "The API key is invalid."), 401)
-            set_current_base_url(request.build_absolute_uri(SANDBOX_ROOT))
             window = count_request(account, api="v2")
             rng = dice(account)
             if window.exceeded or rng.random() < account.fault_429_rate:
@@ -100,7 +99,8 @@ def v2_api(*methods: str) -> Callable:
             if request.method not in methods:
                 return _json(error_body("validation", "unspecified", f"Method {request.method} not allowed."), 405)
             try:
-                return fn(request, account, *args, **kwargs)
+                with serving_base_url(request.build_absolute_uri(SANDBOX_ROOT)):
+                    return fn(request, account, *args, **kwargs)
             except V2Error as exc:
                 return _json(error_body(exc.error_type, exc.error_code, exc.message), exc.status)
 

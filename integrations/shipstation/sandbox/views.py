@@ -27,7 +27,7 @@ from connector.sandbox import kit
 from connector.sandbox.access import control_view, is_allowed_callback, signed_in
 from integrations.shipstation import timeutil
 from integrations.shipstation.sandbox import state
-from integrations.shipstation.sandbox.delivery import deliver_pending, set_current_base_url
+from integrations.shipstation.sandbox.delivery import deliver_pending, serving_base_url
 from integrations.shipstation.sandbox.faults import count_request, dice
 from integrations.shipstation.sandbox.models import (
     SandboxAccount,
@@ -81,7 +81,6 @@ def shipstation_api(*methods: str) -> Callable:
             account = account_from_basic(request)
             if account is None:
                 return _json(UNAUTHORIZED, 401)
-            set_current_base_url(request.build_absolute_uri(SANDBOX_ROOT))
             window = count_request(account)
             headers = window.headers(account.rate_window_seconds)
             rng = dice(account)
@@ -89,7 +88,8 @@ def shipstation_api(*methods: str) -> Callable:
                 response = _json(TOO_MANY, 429)
                 headers["X-Rate-Limit-Remaining"] = "0"
             else:
-                response = _serve(fn, request, account, rng, methods, args, kwargs)
+                with serving_base_url(request.build_absolute_uri(SANDBOX_ROOT)):
+                    response = _serve(fn, request, account, rng, methods, args, kwargs)
             for name, value in headers.items():
                 response[name] = value
             return response

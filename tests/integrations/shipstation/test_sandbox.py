@@ -9,7 +9,8 @@ import requests
 
 from connector.models import Connection, Delivery
 from integrations.shipstation import timeutil
-from integrations.shipstation.sandbox.delivery import deliver_pending
+from integrations.shipstation.sandbox import state
+from integrations.shipstation.sandbox.delivery import current_base_url, deliver_pending
 from integrations.shipstation.sandbox.models import (
     SandboxAccount,
     SandboxCustomer,
@@ -238,3 +239,27 @@ def test_createorders_reports_errors_per_order(sandbox_root, account):
 @pytest.mark.parametrize("header", ["Basic !!!", "Bearer x", "Basic " + base64.b64encode(b"nokey").decode()])
 def test_garbled_auth_is_401(sandbox_root, account, header):
     assert requests.get(sandbox_root + "/orders", headers={"Authorization": header}, timeout=5).status_code == 401
+
+
+def test_the_served_base_url_does_not_outlive_its_request(client, account, settings):
+    """Pointers name the host the API client used, only while that request is served. The Django test
+    client serves on the test's own thread; a root left behind there named a server of an earlier
+    test in the pointers of later sandbox work on that thread (seen as a V2 delivery test that failed
+    only after other tests had run)."""
+    settings.PUBLIC_BASE_URL = "http://localhost:8000"  # nothing is sent: deliveries stay pending
+    account.auto_deliver_webhooks = False
+    account.save()
+    SandboxWebhook.objects.create(account=account, event="ORDER_NOTIFY", target_url="http://localhost:8000/hooks/x/")
+    basic = base64.b64encode(f"{account.api_key}:{account.api_secret}".encode()).decode()
+    served = client.post(
+        "/sandbox/shipstation/orders/createorder",
+        data=order_body("T1"),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Basic {basic}",
+    )
+    assert served.status_code == 200
+    assert current_base_url() is None
+    state.upsert_order(account, order_body("T2"), notify=True)  # sandbox work outside any request
+    first, second = (call.body["resource_url"] for call in SandboxWebhookCall.objects.order_by("id"))
+    assert first.startswith("http://testserver/sandbox/shipstation/orders?")
+    assert second.startswith("http://127.0.0.1:8000/sandbox/shipstation/orders?")  # PUBLIC_BASE_URL's alias
