@@ -39,7 +39,7 @@ def get_for_org_or_404(model: type[models.Model], organization: Organization | N
 
 def organization_for(request) -> Organization | None:
     # By the app registry, not an import: accounts' models use this module's manager.
-    Membership = apps.get_model("accounts", "Membership")  # noqa: N806 (a model class)
+    Membership = apps.get_model("accounts", "Membership")
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return None
