@@ -2,7 +2,7 @@
 
 Store URLs are the one per-tenant host we send credentials to, so they are validated and
 normalised before anything is stored (DESIGN §12, like allauth's Shopify provider): HTTPS only,
-no credentials, query or fragment in the URL, no path tricks, no IP-literal private hosts. The
+no credentials, query or fragment in the URL, no path tricks, no private or legacy-numeric hosts, port 443 only. The
 sandbox is the one exception: with SANDBOX_ENABLED a URL under `/sandbox/woocommerce/` may be
 plain HTTP on a loopback host (the tests' live server and the demo).
 
@@ -21,6 +21,8 @@ import secrets
 from urllib.parse import urlsplit, urlunsplit
 
 from django.conf import settings
+
+from connector.netguard import literal_problem
 
 API_PATH = "wp-json/wc/v3/"
 SANDBOX_PATH_PREFIX = "/sandbox/woocommerce/"
@@ -73,6 +75,8 @@ def normalize_store_url(raw: str) -> str:
         raise InvalidStoreURL("WooCommerce keys are only sent over HTTPS: the address must start with https://.")
     if not sandbox:
         _refuse_private_host(host)
+        if port not in (None, 443):
+            raise InvalidStoreURL("Enter the store's address without a port: stores are reached on HTTPS port 443.")
     netloc = f"[{host}]" if ":" in host else host
     if port is not None and not (scheme == "https" and port == 443) and not (scheme == "http" and port == 80):
         netloc = f"{netloc}:{port}"
@@ -83,17 +87,23 @@ def is_sandbox_path(path: str) -> bool:
     return bool(getattr(settings, "SANDBOX_ENABLED", False)) and path.startswith(SANDBOX_PATH_PREFIX)
 
 
+def is_sandbox_store(store_url: str) -> bool:
+    """A normalised store URL served by our own sandbox (the only stores not reached through netguard)."""
+    return is_sandbox_path(urlsplit(store_url).path + "/")
+
+
 def _refuse_private_host(host: str) -> None:
-    if host == "localhost" or host.endswith((".localhost", ".local", ".internal")):
-        raise InvalidStoreURL("The store must be reachable on the internet, not a local address.")
+    """Refuse, without resolving, local names, non-global IP literals and every legacy IPv4 spelling
+    (`127.1`, `0x7f.0.0.1`: a numeric last label). Names are resolved and checked again at call time
+    (connector.netguard), where the connection is pinned to the checked address."""
+    problem = literal_problem(host)
+    if problem:
+        raise InvalidStoreURL("The store must be reachable on the internet, not a local or private address.")
     try:
-        ip = ipaddress.ip_address(host)
+        ipaddress.ip_address(host)
     except ValueError:
         if not _HOST.match(host) or "." not in host:
             raise InvalidStoreURL("The store's host name is not valid.") from None
-        return
-    if not ip.is_global or ip.is_multicast:
-        raise InvalidStoreURL("The store must be reachable on the internet, not a private address.")
 
 
 def api_base_url(store_url: str) -> str:

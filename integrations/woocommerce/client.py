@@ -29,9 +29,10 @@ from typing import Any, ClassVar
 import requests
 
 from connector.http import ApiClient, ApiError, AuthExpired, OwnURL, Permanent, RateLimited, Transient
+from connector.netguard import guarded_session
 from connector.ratelimit import Limit
 
-from .auth import api_base_url, normalize_store_url
+from .auth import api_base_url, is_sandbox_store, normalize_store_url
 
 PER_PAGE = 100
 TRACKING_API_PATH = "wp-json/wc-shipment-tracking/v3/"
@@ -68,6 +69,9 @@ class WooCommerceClient(ApiClient):
         **kwargs,
     ):
         self.store_url = normalize_store_url(store_url)
+        if "session" not in kwargs and not is_sandbox_store(self.store_url):
+            # A tenant-typed host: resolved, checked public and pinned at each call (connector.netguard).
+            kwargs["session"] = guarded_session()
         super().__init__(api_base_url(self.store_url), account_key=self.store_url, **kwargs)
         self._consumer_key = consumer_key
         self._consumer_secret = consumer_secret

@@ -6,20 +6,35 @@ our own receiver, which must already see the committed Connection.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 
+import requests
 from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
 
 from connector.http import ApiError, AuthExpired, CallRecord
 from connector.models import Connection, Event, raise_alert, resolve_alerts
+from connector.netguard import guarded_session
 
-from .auth import new_webhook_secret, normalize_store_url
+from .auth import is_sandbox_store, new_webhook_secret, normalize_store_url
 from .client import WEBHOOK_TOPICS, WooCommerceClient, WooNotFound
 
 logger = logging.getLogger(__name__)
+
+
+# One answer for every failure to reach or verify a store, whatever the cause (refused, closed
+# port, timeout, TLS, an address we refuse, a site that is not WooCommerce): a different answer per
+# cause would make the connect form a port scanner. The far side's body is never shown.
+UNREACHABLE = "We could not reach a WooCommerce store at that address."
+UNREACHABLE_HINT = (
+    "Check the address (the site's home page, on HTTPS), that the site is online and that WooCommerce "
+    "is active with pretty permalinks on."
+)
+INDEX_MAX_BYTES = 2_000_000  # a WordPress REST index of a store with many plugins is a few hundred KB
+INDEX_TIMEOUT = (5.0, 15.0)
 
 
 class KeyCheckFailed(Exception):
@@ -74,11 +89,56 @@ def verify_keys(store_url: str, consumer_key: str, consumer_secret: str, *, on_c
             if exc.vendor_code == "woocommerce_rest_cannot_view" and not query_string_auth:
                 continue  # Anonymous: a proxy may have dropped Authorization. Try query-string keys.
             break
-        except ApiError as exc:
-            raise KeyCheckFailed(f"The store did not accept the check: {exc.message}", exc.remediation) from None
+        except ApiError:
+            raise KeyCheckFailed(UNREACHABLE, UNREACHABLE_HINT) from None
         return VerifiedKeys(store_url, consumer_key, consumer_secret, query_string_auth)
     assert last_error is not None
-    raise KeyCheckFailed(f"The store refused the keys: {last_error.message}", last_error.remediation)
+    if not (last_error.vendor_code or "").startswith("woocommerce_rest_"):
+        # A 401/403 that is not WooCommerce's own refusal: something else answered.
+        raise KeyCheckFailed(UNREACHABLE, UNREACHABLE_HINT)
+    raise KeyCheckFailed("The store refused the keys.", last_error.remediation)
+
+
+def store_error_text(exc: ApiError) -> str:
+    """What a tenant is told about a failed store call: our words and the HTTP status, never the
+    store's own body (which may be anything the far side chose to send)."""
+    if isinstance(exc, AuthExpired):
+        return f"The store refused our key (HTTP {exc.status or '?'}). {exc.remediation}".strip()
+    if exc.status:
+        return f"The store answered with an error (HTTP {exc.status})."
+    return UNREACHABLE
+
+
+def check_store(store_url: str) -> None:
+    """Before sending a browser to `<store>/wc-auth/v1/authorize`: is it reachable, and WooCommerce?
+
+    `GET <store>/wp-json/` is WordPress's public REST index (WP_REST_Server::get_index() in WordPress
+    core, wp-includes/rest-api/class-wp-rest-server.php): JSON with `namespaces`, which lists `wc/v3`
+    when WooCommerce's REST API is active. It goes through the same validated, pinned path as every
+    store call (connector.netguard); redirects are not followed. Raises KeyCheckFailed(UNREACHABLE).
+    """
+    store_url = normalize_store_url(store_url)
+    session = requests.Session() if is_sandbox_store(store_url) else guarded_session()
+    try:
+        with (
+            session,
+            session.get(
+                store_url + "/wp-json/",
+                headers={"Accept": "application/json"},
+                timeout=INDEX_TIMEOUT,
+                allow_redirects=False,
+                stream=True,
+            ) as response,
+        ):
+            body = response.raw.read(INDEX_MAX_BYTES + 1, decode_content=True)
+            ok = response.status_code == 200 and len(body) <= INDEX_MAX_BYTES
+            index = json.loads(body) if ok else None
+    except (requests.RequestException, ValueError, OSError):
+        index = None
+    namespaces = index.get("namespaces") if isinstance(index, dict) else None
+    if not isinstance(namespaces, list) or "wc/v3" not in namespaces:
+        logger.info("store check failed for a WooCommerce connect attempt")
+        raise KeyCheckFailed(UNREACHABLE, UNREACHABLE_HINT)
 
 
 def save_connection(organization, keys: VerifiedKeys, *, label: str = "", key_id=None) -> Connection:
@@ -258,12 +318,12 @@ def delete_webhooks(connection: Connection) -> int:
 
 def mark_needs_reauth(connection: Connection, error: ApiError) -> None:
     Connection.objects.filter(pk=connection.pk).update(
-        status=Connection.Status.NEEDS_REAUTH, last_error=error.message[:2000]
+        status=Connection.Status.NEEDS_REAUTH, last_error=store_error_text(error)[:2000]
     )
     raise_alert(
         connection.organization,
         f"woocommerce-reauth:{connection.pk}",
-        f"WooCommerce store {connection.label} refused our key: {error.message}",
+        f"WooCommerce store {connection.label} refused our key (HTTP {error.status or '?'}).",
         remediation=error.remediation or "Reconnect the store on the Connections page.",
         level="error",
         connection=connection,

@@ -13,7 +13,7 @@ from celery import shared_task
 from connector.http import ApiError, AuthExpired
 from connector.models import Connection, raise_alert
 
-from .connect import mark_needs_reauth, repair_webhooks
+from .connect import mark_needs_reauth, repair_webhooks, store_error_text
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ def repair_connection_webhooks(connection_id: int) -> dict | None:
         raise_alert(
             connection.organization,
             f"woocommerce-webhooks:{connection.pk}",
-            f"Could not check the webhooks of {connection.label}: {exc.message}",
+            f"Could not check the webhooks of {connection.label}: {store_error_text(exc)}",
             remediation="Open the connection and press Repair webhooks; orders are still polled meanwhile.",
             connection=connection,
         )

@@ -33,10 +33,12 @@ from .auth import new_auth_token, token_digest
 from .connect import (
     KeyCheckFailed,
     call_logger,
+    check_store,
     delete_webhooks,
     register_webhooks,
     repair_webhooks,
     save_connection,
+    store_error_text,
     verify_keys,
     webhook_status,
 )
@@ -57,6 +59,11 @@ CALLBACK_MAX_BYTES = 16_384
 def connect(request: HttpRequest) -> HttpResponse:
     form = ConnectForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
+        try:
+            check_store(form.cleaned_data["store_url"])  # never send the browser to a non-store
+        except KeyCheckFailed as exc:
+            form.add_error(None, f"{exc.message} {exc.remediation}".strip())
+            return render(request, "woocommerce/connect.html", {"form": form, "manual_form": ManualKeysForm()})
         token = new_auth_token()
         WooAuthRequest.objects.create(
             organization=request.organization,
@@ -101,9 +108,11 @@ def _register(request: HttpRequest | None, connection: Connection) -> bool:
     try:
         register_webhooks(connection)
     except ApiError as exc:
-        Connection.objects.filter(pk=connection.pk).update(last_error=f"Webhooks not registered: {exc.message}")
+        Connection.objects.filter(pk=connection.pk).update(
+            last_error=f"Webhooks not registered: {store_error_text(exc)}"
+        )
         if request is not None:
-            messages.error(request, f"Connected, but the webhooks could not be registered: {exc.message}")
+            messages.error(request, f"Connected, but the webhooks could not be registered: {store_error_text(exc)}")
         return False
     if request is not None:
         messages.success(request, "WooCommerce store connected; webhooks registered.")
@@ -188,7 +197,7 @@ def connection_detail(request: HttpRequest, pk: int) -> HttpResponse:
         try:
             hooks = webhook_status(connection)
         except ApiError as exc:
-            error = f"Could not read the store's webhooks: {exc.message}"
+            error = f"Could not read the store's webhooks: {store_error_text(exc)}"
     context = {
         "connection": connection,
         "store_url": (connection.settings or {}).get("store_url", ""),
@@ -210,7 +219,7 @@ def repair(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         done = repair_webhooks(connection)
     except ApiError as exc:
-        messages.error(request, f"Repair failed: {exc.message}")
+        messages.error(request, f"Repair failed: {store_error_text(exc)}")
     else:
         changed = [f"{t} {a}" for t, a in done.items() if a != "ok"]
         messages.success(request, "Webhooks repaired: " + ", ".join(changed) if changed else "All webhooks are active.")
@@ -224,7 +233,7 @@ def disconnect(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         deleted = delete_webhooks(connection)
     except ApiError as exc:
-        messages.error(request, f"Disconnected, but the store's webhooks could not be deleted: {exc.message}")
+        messages.error(request, f"Disconnected, but the store's webhooks could not be deleted: {store_error_text(exc)}")
     else:
         messages.success(request, f"Disconnected; {deleted} webhook(s) deleted from the store.")
     connection.status = Connection.Status.DISABLED

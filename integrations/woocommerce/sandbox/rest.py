@@ -60,6 +60,37 @@ def error_response(exc: SandboxError) -> JsonResponse:
     return JsonResponse(exc.body(), status=exc.status)
 
 
+def index(request: HttpRequest, store: str) -> JsonResponse:
+    """`GET <site>/wp-json/`: WordPress's public REST index, which our connect check reads.
+
+    Shape from WordPress core, WP_REST_Server::get_index() (wp-includes/rest-api/class-wp-rest-server.php):
+    `name`, `description`, `url`, `home`, `gmt_offset`, `timezone_string`, `namespaces` (each
+    registered namespace; WooCommerce adds `wc/v1`..`wc/v3`, the Shipment Tracking extension its
+    own), `authentication` and `routes` (left empty here: nothing reads them). No keys needed.
+    """
+    from . import tracking
+
+    shop = SandboxStore.objects.filter(slug=store).first()
+    if shop is None:
+        return error_response(NO_ROUTE)
+    site = request.build_absolute_uri(request.path.split("/wp-json/")[0])
+    namespaces = ["oembed/1.0", "wc/v1", "wc/v2", "wc/v3", "wp/v2"]
+    if tracking.enabled(shop):
+        namespaces.insert(4, "wc-shipment-tracking/v3")
+    body = {
+        "name": shop.name,
+        "description": "",
+        "url": site,
+        "home": site,
+        "gmt_offset": "0",
+        "timezone_string": "UTC",
+        "namespaces": namespaces,
+        "authentication": {},
+        "routes": {},
+    }
+    return JsonResponse(body)
+
+
 @csrf_exempt
 def api(request: HttpRequest, store: str, route: str = "") -> JsonResponse:
     shop = SandboxStore.objects.filter(slug=store).first()

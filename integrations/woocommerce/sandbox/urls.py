@@ -25,6 +25,7 @@ urlpatterns = [
         name="woocommerce_sandbox_authorize_approve",
     ),
     path("<slug:store>/admin/orders/", sandbox_views.orders_page, name="woocommerce_sandbox_orders"),
+    path("<slug:store>/wp-json/", sandbox_rest.index, name="woocommerce_sandbox_rest_index"),
     path("<slug:store>/wp-json/wc/v3/", sandbox_rest.api, name="woocommerce_sandbox_api_index"),
     path("<slug:store>/wp-json/wc/v3/<path:route>", sandbox_rest.api, name="woocommerce_sandbox_api"),
     path(

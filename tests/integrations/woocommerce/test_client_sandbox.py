@@ -18,7 +18,6 @@ from tests.sandbox_session import member_of
         ("HTTPS://Shop.Example.com/", "https://shop.example.com"),
         ("https://example.com/store/", "https://example.com/store"),
         ("https://example.com:443", "https://example.com"),
-        ("https://example.com:8443", "https://example.com:8443"),
         ("https://bücher.example", "https://xn--bcher-kva.example"),
     ],
 )
@@ -45,6 +44,7 @@ def test_store_urls_are_normalised(raw, expected, settings):
         "https://localhost",
         "https://shop.example.com/wp-json/wc/v3",
         "https://shop.example.com:99999",
+        "https://example.com:8443",  # production stores only on 443
         "http://127.0.0.1:8000/not-sandbox/woocommerce/x",
     ],
 )
