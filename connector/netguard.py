@@ -106,7 +106,8 @@ class PinnedAdapter(HTTPAdapter):
         port = parts.port or (443 if scheme == "https" else 80)
         ip = self.pick_ip(host, port)
         default_port = (scheme == "https" and port == 443) or (scheme == "http" and port == 80)
-        request.headers["Host"] = host if default_port else f"{host}:{port}"
+        shown = f"[{host}]" if ":" in host else host  # an IPv6 literal keeps its brackets (RFC 7230 §5.4)
+        request.headers["Host"] = shown if default_port else f"{shown}:{port}"
         pool_kwargs = {"server_hostname": host, "assert_hostname": host} if scheme == "https" else {}
         # Carried on the request (not the adapter) so concurrent requests cannot mix their addresses.
         request._pinned_to = (scheme, ip, port, pool_kwargs)

@@ -221,6 +221,18 @@ def test_pinned_adapter_sends_to_the_pinned_ip_with_the_store_host_header():
         _stop(server)
 
 
+def test_pinned_adapter_keeps_brackets_of_an_ipv6_host_in_the_host_header():
+    server, port = _http_listener({"ok": True})
+    session = requests.Session()
+    session.mount("http://", PinnedAdapter("127.0.0.1"))
+    try:
+        session.get(f"http://[::1]:{port}/", timeout=5)
+        assert server.seen[-1]["host"] == f"[::1]:{port}"
+    finally:
+        session.close()
+        _stop(server)
+
+
 def test_pinned_adapter_uses_the_store_name_for_sni_and_the_certificate(tmp_path):
     cert, key = _certificate(tmp_path, "shop.example.com")
     names: list[str | None] = []
