@@ -74,19 +74,24 @@ def poll_in_progress(flow_id: int) -> bool:
 @shared_task(name=dispatch.POLL_FLOW, bind=True, ignore_result=True, acks_late=True)
 def poll_flow(self, flow_id: int) -> dict | None:
     """Run one poll of a flow through its preset's runner and record how it went. Two polls of one
-    flow never run at once (a Redis lock); the cursor logic makes a skipped poll harmless."""
+    flow never run at once (a Redis lock). A poll asked for while another runs is not dropped: the
+    running one started before the change it was asked for ("Run now" after a void), so it queues
+    one more poll when it ends; any number of such asks make that one poll."""
     from connector.redis import get_redis
 
     redis = get_redis()
     redis.delete(f"poll:queued:{flow_id}")
     running = redis.lock(f"poll:running:{flow_id}", timeout=POLL_LOCK_SECONDS, blocking=False)
     if not running.acquire():
+        redis.set(f"poll:again:{flow_id}", "1", ex=POLL_LOCK_SECONDS)
         return None
     try:
         return _poll(flow_id)
     finally:
         with suppress(LockError):  # it outlived its timeout; another poll may hold a new lock
             running.release()
+        if redis.delete(f"poll:again:{flow_id}"):
+            enqueue_poll(flow_id)
 
 
 def _poll(flow_id: int) -> dict | None:

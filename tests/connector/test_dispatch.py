@@ -97,7 +97,26 @@ def test_polls_of_one_flow_never_pile_up_or_overlap(alice, enqueued, monkeypatch
     lock.release()
     tasks.poll_flow.run(flow.pk)
     assert ran == [flow.pk]
-    assert tasks.enqueue_poll(flow.pk) is True  # the queued marker was cleared when the poll started
+    # The poll asked for while the other ran is owed: one more is queued when this one ends.
+    assert enqueued == [flow.pk, flow.pk]
+    tasks.poll_flow.run(flow.pk)
+    assert ran == [flow.pk, flow.pk] and enqueued == [flow.pk, flow.pk]  # owed once, not forever
+
+
+@pytest.mark.django_db
+def test_asks_during_a_poll_make_one_more_poll_not_many(alice, enqueued, monkeypatch):
+    from connector.redis import get_redis
+
+    flow = make_flow(alice.org, enabled=True)
+    monkeypatch.setattr(tasks, "_poll", lambda flow_id: None)
+    lock = get_redis().lock(f"poll:running:{flow.pk}", timeout=60)
+    assert lock.acquire()
+    for _ in range(3):  # three "Run now" presses while a poll runs
+        tasks.poll_flow.run(flow.pk)
+    lock.release()
+    enqueued.clear()
+    tasks.poll_flow.run(flow.pk)  # the running poll ends (here: the next one that gets the lock)
+    assert enqueued == [flow.pk]
 
 
 def test_every_beat_entry_names_a_registered_task(settings):

@@ -31,6 +31,11 @@ from integrations.shipstation.sandbox.models import SandboxAccount, SandboxOrder
 from tests.e2e.conftest import wait_until
 from tests.sandbox_session import signed_in
 
+# Exact allows 60 calls a minute per company, and its sandbox counts them the same way. This test
+# spends more than that in its first minute (connect, the flow form's lists, four orders, three
+# entries), so a step may wait for the next minute window before it can finish: waits cover it.
+EXACT_WAIT = 90
+
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
@@ -141,7 +146,7 @@ def test_exact_to_shipstation_and_costs_back_end_to_end(merchant, alice, live_se
     # --- Run now: the four sales orders become ShipStation orders, once each ------------------------
     merchant.post(reverse("flow_run_now", args=[flow.pk]))
     for number in orders:
-        wait_until(lambda n=number: synced("order", n), timeout=45, message=f"sales order {number} in ShipStation")
+        wait_until(lambda n=number: synced("order", n), timeout=EXACT_WAIT, message=f"sales order {number} in ShipStation")
     placed = {o.order_number: o for o in SandboxOrder.objects.filter(account=ss_account)}
     assert sorted(placed) == ["1", "2", "3", "4"]
     for number, so in orders.items():
@@ -175,7 +180,7 @@ def test_exact_to_shipstation_and_costs_back_end_to_end(merchant, alice, live_se
                 "insuranceOptions": {"insureShipment": insured, "insuredValue": 30},
             },
         )
-    wait_until(lambda: len(entries(company)) == 3, timeout=45, message="three shipping-cost entries in Exact")
+    wait_until(lambda: len(entries(company)) == 3, timeout=EXACT_WAIT, message="three shipping-cost entries in Exact")
     by_order = {}
     for entry in entries(company):
         assert entry["JournalCode"] == "90" and sum(amount(x) for x in entry["lines"]) == 0  # balanced
@@ -201,7 +206,7 @@ def test_exact_to_shipstation_and_costs_back_end_to_end(merchant, alice, live_se
         fresh = {str(r["OrderNumber"]): r for r in rows(company, "SalesOrders")}
         return all(labels[n]["trackingNumber"] in (fresh[n]["Remarks"] or "") for n in labels)
 
-    wait_until(tracking_written, timeout=30, message="tracking numbers on the Exact sales orders")
+    wait_until(tracking_written, timeout=EXACT_WAIT, message="tracking numbers on the Exact sales orders")
 
     # --- A voided label is reversed once; a cancelled Exact order cancels unless shipped ------------
     ss.request_json("POST", "shipments/voidlabel", json={"shipmentId": labels["3"]["shipmentId"]})
@@ -209,22 +214,22 @@ def test_exact_to_shipstation_and_costs_back_end_to_end(merchant, alice, live_se
         so = next(r for r in rows(company, "SalesOrders") if r["OrderNumber"] == int(number))
         exact_state.put(company, "SalesOrders", {**so, "Status": 45}, guid=so["OrderID"])
     merchant.post(reverse("flow_run_now", args=[flow.pk]))
-    wait_until(lambda: len(entries(company)) == 4, timeout=45, message="the reversing entry")
+    wait_until(lambda: len(entries(company)) == 4, timeout=EXACT_WAIT, message="the reversing entry")
     wait_until(
         lambda: SandboxOrder.objects.get(pk=placed["2"].pk).status == "cancelled",
-        timeout=45,
+        timeout=EXACT_WAIT,
         message="order 2 cancelled in ShipStation",
     )
     wait_until(
         lambda: Record.objects.filter(object_type="order", source_ref="1", status="skipped").exists(),
-        timeout=45,
+        timeout=EXACT_WAIT,
         message="order 1 left alone (already shipped)",
     )
-    wait_until(lambda: not Record.objects.filter(status="pending").exists(), timeout=45, message="all settled")
+    wait_until(lambda: not Record.objects.filter(status="pending").exists(), timeout=EXACT_WAIT, message="all settled")
     before = Flow.objects.get(pk=flow.pk).last_run_at
     merchant.post(reverse("flow_run_now", args=[flow.pk]))  # polling again changes nothing
-    wait_until(lambda: Flow.objects.get(pk=flow.pk).last_run_at != before, timeout=30, message="another run")
-    wait_until(lambda: not Record.objects.filter(status="pending").exists(), timeout=45, message="all settled")
+    wait_until(lambda: Flow.objects.get(pk=flow.pk).last_run_at != before, timeout=EXACT_WAIT, message="another run")
+    wait_until(lambda: not Record.objects.filter(status="pending").exists(), timeout=EXACT_WAIT, message="all settled")
 
     # --- A new order in Exact; its signed webhook brings it over without waiting for a poll -------
     new = exact_state.add_sales_order(company, 5, account, delivery, item.guid, (4,), project=web)
@@ -233,7 +238,7 @@ def test_exact_to_shipstation_and_costs_back_end_to_end(merchant, alice, live_se
     )
     hook = f"{live_server.url}{reverse('exact_webhook', args=[exact.webhook_token])}"
     assert requests.post(hook, data=body, headers={"Content-Type": "application/json"}, timeout=10).status_code == 200
-    wait_until(lambda: synced("order", "5"), timeout=30, message="order 5 from the Exact webhook")
+    wait_until(lambda: synced("order", "5"), timeout=EXACT_WAIT, message="order 5 from the Exact webhook")
     assert SandboxOrder.objects.get(account=ss_account, order_key=new.guid).data["items"][0]["quantity"] == 4
 
     # --- The end state, as the accountant and the warehouse see it --------------------------------
