@@ -146,7 +146,9 @@ def test_exact_to_shipstation_and_costs_back_end_to_end(merchant, alice, live_se
     # --- Run now: the four sales orders become ShipStation orders, once each ------------------------
     merchant.post(reverse("flow_run_now", args=[flow.pk]))
     for number in orders:
-        wait_until(lambda n=number: synced("order", n), timeout=EXACT_WAIT, message=f"sales order {number} in ShipStation")
+        wait_until(
+            lambda n=number: synced("order", n), timeout=EXACT_WAIT, message=f"sales order {number} in ShipStation"
+        )
     placed = {o.order_number: o for o in SandboxOrder.objects.filter(account=ss_account)}
     assert sorted(placed) == ["1", "2", "3", "4"]
     for number, so in orders.items():
