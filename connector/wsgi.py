@@ -2,8 +2,8 @@
 
 A webhook POST needs none of what the middleware does (sessions, CSRF, auth, messages, htmx, the
 organisation switcher, static files): it is authenticated by its URL token and the vendor's
-signature. Skipping the stack removes a fixed cost from the one path that takes bursts (issue 7's
-≥ 500 deliveries/s), and keeps session/CSRF machinery away from unauthenticated vendor traffic.
+signature. Skipping the stack removes a fixed cost from the one path that takes bursts (the
+≥ 500 deliveries/s webhook budget), and keeps session/CSRF machinery away from unauthenticated vendor traffic.
 """
 
 import os

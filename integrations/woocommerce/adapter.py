@@ -6,7 +6,7 @@ the newest version and an older delivery arriving late never wins. Polls list or
 `modified_after` (GMT) and catch whatever a webhook missed (WooCommerce never retries a delivery).
 
 An order also yields its buyer as a customer Change (billing name, company, addresses, phone), so
-the contact is created or updated from the latest order, guests included (issue 7). Registered
+the contact is created or updated from the latest order, guests included. Registered
 buyers share the record of their `customer.created` delivery (source id = customer id); guests are
 keyed `guest:<email>`. The engine writes the contact only when those details changed.
 """

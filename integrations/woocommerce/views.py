@@ -50,7 +50,7 @@ logger = logging.getLogger(__name__)
 APP_NAME = "Connector"
 FLOW_PRESET = "woocommerce_zoho"
 # Webhooks bring changes at once; the poll only catches what WooCommerce failed to deliver (it
-# never retries), so every 15 minutes is enough (issue 7).
+# never retries), so every 15 minutes is enough.
 POLL_INTERVAL_SECONDS = 900
 CALLBACK_MAX_BYTES = 16_384
 

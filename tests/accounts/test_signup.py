@@ -1,4 +1,4 @@
-"""Signup, login/logout, invitations and organisation switching (issue 3)."""
+"""Signup, login/logout, invitations and organisation switching."""
 
 from __future__ import annotations
 

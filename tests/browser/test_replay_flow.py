@@ -1,4 +1,4 @@
-"""In a real browser, the way a merchant does it (issue 6): connect ShipStation and Zoho Books,
+"""In a real browser, the way a merchant does it: connect ShipStation and Zoho Books,
 add and start the flow, open a failed record, press Replay, and see it synced. A real Celery worker
 does the work; the vendors are the sandboxes on the live server."""
 

@@ -1,4 +1,4 @@
-"""A person signs up in a real browser and lands on the dashboard (issue 3)."""
+"""A person signs up in a real browser and lands on the dashboard."""
 
 from __future__ import annotations
 

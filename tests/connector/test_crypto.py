@@ -1,4 +1,4 @@
-"""Secrets at rest: ciphertext in the column, rotation keeps them readable (issue 3)."""
+"""Secrets at rest: ciphertext in the column, rotation keeps them readable."""
 
 from __future__ import annotations
 

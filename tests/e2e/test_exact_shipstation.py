@@ -1,4 +1,4 @@
-"""Exact Online ↔ ShipStation, end to end, the way a merchant uses it (issue 9).
+"""Exact Online ↔ ShipStation, end to end, the way a merchant uses it.
 
 A real Celery worker process, the live server, PostgreSQL/SQLite and Redis, and both sandboxes over
 real HTTP. The merchant connects Exact through the sandbox consent page (choosing one of two

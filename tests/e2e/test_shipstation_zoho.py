@@ -1,4 +1,4 @@
-"""ShipStation → Zoho Books, end to end, the way a merchant uses it (issue 6).
+"""ShipStation → Zoho Books, end to end, the way a merchant uses it.
 
 A real Celery worker process, the live server, PostgreSQL/SQLite and Redis, and both sandboxes over
 real HTTP. The merchant connects both systems (Zoho through the sandbox consent page), adds and

@@ -1,4 +1,4 @@
-"""WooCommerce → Zoho Books, end to end, the way a merchant uses it (issue 7).
+"""WooCommerce → Zoho Books, end to end, the way a merchant uses it.
 
 A real Celery worker process, the live server, PostgreSQL/SQLite and Redis, and both sandboxes over
 real HTTP. Alice connects her store through WooCommerce's app-key authorisation page and Zoho Books

@@ -1,4 +1,4 @@
-"""WooCommerce and ShipStation → Zoho Books sales orders, shipment pull-back and order rules (issue 10),
+"""WooCommerce and ShipStation → Zoho Books sales orders, shipment pull-back and order rules,
 end to end with a real Celery worker, the live server and the three sandboxes over real HTTP.
 
 Alice connects a WooCommerce store (with the Shipment Tracking extension), a ShipStation account

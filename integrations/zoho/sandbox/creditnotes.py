@@ -1,4 +1,4 @@
-"""Sandbox credit notes: `POST/GET /creditnotes`, `GET /creditnotes/{id}` (issue 7, refunds).
+"""Sandbox credit notes: `POST/GET /creditnotes`, `GET /creditnotes/{id}` (refunds).
 
 Shaped after Zoho's credit-note API (https://www.zoho.com/books/api/v3/credit-notes/ and the same
 resource in Zoho Invoice, https://www.zoho.com/invoice/api/v3/credit-notes/): `customer_id*`,

@@ -1,4 +1,4 @@
-"""Sandbox currencies: `GET /settings/currencies` and each contact's currency (issue 7, multi-currency).
+"""Sandbox currencies: `GET /settings/currencies` and each contact's currency (multi-currency).
 
 Zoho Books keeps one base currency per organisation and a list of other currencies an admin has
 added (Settings → Currencies). A contact has one currency (`currency_id`, default the base); an

@@ -1,4 +1,4 @@
-"""A worker killed around a token refresh (issue 9): before the request, and between Exact's answer
+"""A worker killed around a token refresh: before the request, and between Exact's answer
 and our commit. A kill is a BaseException raised at that point (nothing in the provider catches it),
 so the row lock's transaction rolls back (PostgreSQL) or nothing was written yet (SQLite + Redis lock).
 We assert what the sandbox's token endpoint saw and what the next worker gets."""

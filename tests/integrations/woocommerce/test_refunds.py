@@ -1,4 +1,4 @@
-"""Refunds (issue 7): the WooCommerce sandbox's /orders/<id>/refunds and their mapping to canonical Refunds."""
+"""Refunds: the WooCommerce sandbox's /orders/<id>/refunds and their mapping to canonical Refunds."""
 
 from decimal import Decimal
 

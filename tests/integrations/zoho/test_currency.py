@@ -1,4 +1,4 @@
-"""Orders in another currency (issue 7): a contact per currency, the invoice in the order's currency.
+"""Orders in another currency: a contact per currency, the invoice in the order's currency.
 
 Zoho Books gives an invoice its contact's currency (one currency per contact, contacts.yml
 `currency_id`); the organisation must have added the currency (Settings → Currencies,

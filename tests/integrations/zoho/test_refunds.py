@@ -1,4 +1,4 @@
-"""Refunds become Zoho credit notes (issue 7's stretch goal), once each, never by voiding a refunded sale."""
+"""Refunds become Zoho credit notes, once each, never by voiding a refunded sale."""
 
 from __future__ import annotations
 

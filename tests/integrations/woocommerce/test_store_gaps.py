@@ -1,4 +1,4 @@
-"""Gaps of issue 7 closed while building the end-to-end test: the buyer as a contact change, polls
+"""Gaps closed while building the WooCommerce end-to-end test: the buyer as a contact change, polls
 ordered by modification time, repair that heals the secret and backfills, the 15-minute default
 offered for the flow, and the Zoho target's handling of concurrent creates, repeated contact
 details and foreign currencies. Effects are asserted in the sandboxes' state."""
