@@ -92,6 +92,6 @@ class NotificationForm(forms.ModelForm):
         model = Membership
         fields = ["notify_daily_digest", "notify_needs_review"]
         labels = {
-            "notify_daily_digest": "A daily digest of failed records",
+            "notify_daily_digest": "A daily digest of failed records, at 07:00 in your time zone",
             "notify_needs_review": "An email as soon as a record needs review",
         }

@@ -39,6 +39,8 @@ class Membership(models.Model):
     # Failure mails, chosen per person and organisation (Settings → Notifications); off until chosen.
     notify_daily_digest = models.BooleanField(default=False)
     notify_needs_review = models.BooleanField(default=False)
+    # When this person's last digest went out: one a local day, and the next covers only what is new.
+    digest_sent_at = models.DateTimeField(null=True, blank=True)
 
     objects = TenantManager()
 

@@ -11,7 +11,8 @@ headers), and immediate mails are rate-limited per person through a Redis bucket
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from allauth.account.models import EmailAddress
 from django.conf import settings
@@ -34,6 +35,7 @@ _SALT = "accounts.notifications.unsubscribe"
 # Beyond this many immediate mails an hour a person's bucket is empty: the rest wait for the digest.
 REVIEW_MAILS = Limit(requests=20, per_seconds=3600)
 DIGEST_ITEMS = 25
+DIGEST_HOUR = 7  # local time of the person who chose the digest
 NEEDS_REVIEW_ALERT_PREFIX = "record:"
 # Sent by name (connector.dispatch): accounts.tasks imports this module, not the other way round.
 NEEDS_REVIEW_MAIL_TASK = "accounts.tasks.send_needs_review_mail"
@@ -62,15 +64,20 @@ def recipients(organization_id: int, kind: str) -> list[tuple[Membership, str]]:
     ).select_related("user", "organization")
     found = []
     for membership in memberships:
-        email = (
-            EmailAddress.objects.filter(user=membership.user, verified=True)
-            .order_by("-primary", "id")
-            .values_list("email", flat=True)
-            .first()
-        )
+        email = verified_email(membership.user)
         if email:
             found.append((membership, email))
     return found
+
+
+def verified_email(user) -> str | None:
+    """The person's primary verified address: mail never goes to an address nobody confirmed."""
+    return (
+        EmailAddress.objects.filter(user=user, verified=True)
+        .order_by("-primary", "id")
+        .values_list("email", flat=True)
+        .first()
+    )
 
 
 def _send(membership: Membership, email: str, kind: str, subject: str, body: str) -> None:
@@ -103,7 +110,7 @@ def send_needs_review(alert_id: int) -> int:
     return sent
 
 
-def digest_body(organization_id: int, since) -> str:
+def digest_body(organization_id: int, since: datetime) -> str:
     """The failures and needs-review records since `since`, newest first ("" when there are none)."""
     from connector.models import Event, Record
 
@@ -120,7 +127,7 @@ def digest_body(organization_id: int, since) -> str:
     total = records.count()
     if not total:
         return ""
-    lines = [f"{total} record(s) failed or need review in the last 24 hours and are not fixed yet:", ""]
+    lines = [f"{total} record(s) failed or need review since your last digest and are not fixed yet:", ""]
     for record in records.order_by("-id")[:DIGEST_ITEMS]:
         label = record.get_status_display().lower()
         name = f"{record.object_type} {record.source_ref or record.source_id}"
@@ -133,19 +140,51 @@ def digest_body(organization_id: int, since) -> str:
     return "\n".join(lines)
 
 
-def send_digests(now=None) -> int:
-    """One digest per member who chose it, for every organisation with failures in the last day."""
+def person_zone(user) -> ZoneInfo:
+    """The time zone the person chose under Settings (UTC when none or unknown)."""
+    name = getattr(getattr(user, "profile", None), "time_zone", "") or "UTC"
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def digest_due(membership: Membership, now: datetime) -> bool:
+    """At or after DIGEST_HOUR in the person's own time zone, and not yet sent on that local day.
+    Checked hourly, so a missed hour (workers down at 07:00) still sends later the same day."""
+    zone = person_zone(membership.user)
+    local = now.astimezone(zone)
+    if local.hour < DIGEST_HOUR:
+        return False
+    sent = membership.digest_sent_at
+    return sent is None or sent.astimezone(zone).date() < local.date()
+
+
+def _claim_digest(membership: Membership, now: datetime) -> bool:
+    """Mark the digest sent, unless another worker did since we read the row (one mail a day)."""
+    claimed = Membership.objects.filter(pk=membership.pk, digest_sent_at=membership.digest_sent_at).update(
+        digest_sent_at=now
+    )
+    return claimed == 1
+
+
+def send_digests(now: datetime | None = None) -> int:
+    """The digest for every member who chose it and whose local morning it is; returns mails sent.
+    Each covers the failures since that person's last digest, at most the last day."""
     now = now or timezone.now()
-    since = now - timedelta(days=1)
-    organization_ids = (
-        Membership.objects.filter(notify_daily_digest=True).values_list("organization_id", flat=True).distinct()
+    memberships = Membership.objects.filter(notify_daily_digest=True, user__is_active=True).select_related(
+        "user__profile", "organization"
     )
     sent = 0
-    for organization_id in organization_ids:
-        body = digest_body(organization_id, since)
-        if not body:
+    for membership in memberships:
+        if not digest_due(membership, now):
             continue
-        for membership, email in recipients(organization_id, DIGEST):
+        email = verified_email(membership.user)
+        since = max(now - timedelta(days=1), membership.digest_sent_at or now - timedelta(days=1))
+        if not email or not _claim_digest(membership, now):
+            continue
+        body = digest_body(membership.organization_id, since)
+        if body:
             _send(membership, email, DIGEST, f"Daily failures digest · {membership.organization.name}", body)
             sent += 1
     return sent

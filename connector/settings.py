@@ -178,8 +178,9 @@ CELERY_BEAT_SCHEDULE = {
     "dispatch-due-flows": {"task": "connector.tasks.dispatch_due_flows", "schedule": 30.0},
     # Webhook deliveries whose queue entry was lost (Redis restart) are queued again from their row.
     "requeue-stale-deliveries": {"task": "connector.tasks.requeue_stale_deliveries", "schedule": 60.0},
-    # Failure mails (Settings → Notifications): the daily digest, at 07:00 UTC.
-    "accounts-daily-digest": {"task": "accounts.tasks.send_daily_digests", "schedule": crontab(hour=7, minute=0)},
+    # Failure mails (Settings → Notifications): checked hourly, each person's digest goes out at
+    # 07:00 in their own time zone.
+    "accounts-daily-digest": {"task": "accounts.tasks.send_daily_digests", "schedule": crontab(minute=0)},
 }
 # A transient vendor error is retried with exponential backoff and jitter this many times.
 SYNC_MAX_ATTEMPTS = env.int("SYNC_MAX_ATTEMPTS", default=8)

@@ -145,10 +145,60 @@ def test_daily_digest_lists_unfixed_failures_of_the_last_day(alice, bob, opted_i
     Event.objects.create(organization=alice.org, record=failed, kind=Event.Kind.FAILED, message="Zoho said no")
     fixed = make_record(failed.flow, "F-2", object_type="order")
     Event.objects.create(organization=alice.org, record=fixed, kind=Event.Kind.FAILED, message="later synced")
-    assert notifications.send_digests() == 1  # alice only: bob's organisation had no failures
+    morning = _utc_morning()
+    assert notifications.send_digests(now=morning) == 1  # alice only: bob's organisation had no failures
     (message,) = mail.outbox
     assert message.to == ["alice@example.com"] and "F-1" in message.body and "Zoho said no" in message.body
     assert "F-2" not in message.body
     assert "/notifications/unsubscribe/" in message.body
     mail.outbox.clear()
-    assert notifications.send_digests(now=timezone.now() + timedelta(days=2)) == 0
+    assert notifications.send_digests(now=morning + timedelta(hours=1)) == 0  # once a day
+    assert notifications.send_digests(now=morning + timedelta(days=2)) == 0  # nothing new since
+
+
+def _utc_morning():
+    """08:00 UTC after every row the test makes (their created_at is the real now)."""
+    now = timezone.now()
+    today = now.replace(hour=8, minute=0, second=0, microsecond=0)
+    return today if today > now else today + timedelta(days=1)  # within a day of those rows
+
+
+def _failure(org, ref: str, message: str, at) -> Record:
+    record = make_record(make_flow(org), ref)
+    Record.objects.filter(pk=record.pk).update(status=Record.Status.FAILED, last_error=message)
+    event = Event.objects.create(organization=org, record=record, kind=Event.Kind.FAILED, message=message)
+    Event.objects.filter(pk=event.pk).update(created_at=at)
+    return record
+
+
+def test_the_digest_comes_at_seven_in_each_persons_own_time_zone(alice, opted_in):
+    from accounts.models import Profile
+
+    Profile.objects.update_or_create(user=alice, defaults={"time_zone": "America/Los_Angeles"})
+    morning = _utc_morning()  # 08:00 UTC is 00:00 (or 01:00 in summer) in Los Angeles
+    _failure(alice.org, "F-9", "Zoho said no", at=morning + timedelta(hours=3))
+    assert notifications.send_digests(now=morning) == 0
+    assert notifications.send_digests(now=morning + timedelta(hours=5)) == 0  # 05:00/06:00 local: not yet
+    assert notifications.send_digests(now=morning + timedelta(hours=7, minutes=1)) == 1  # 07:01 / 08:01
+    assert notifications.send_digests(now=morning + timedelta(hours=12)) == 0  # one a local day
+    Profile.objects.filter(user=alice).update(time_zone="Not/AZone")  # unknown: UTC
+    assert notifications.digest_due(Membership.objects.get(pk=opted_in.pk), morning + timedelta(days=1))
+
+
+def test_a_missed_hour_still_sends_that_day_and_the_next_digest_has_only_new_failures(alice, opted_in):
+    morning = _utc_morning()
+    _failure(alice.org, "F-1", "first failure", at=morning - timedelta(hours=3))
+    assert notifications.send_digests(now=morning + timedelta(hours=5)) == 1  # the 07:00 run was missed
+    assert "F-1" in mail.outbox[0].body
+    mail.outbox.clear()
+    _failure(alice.org, "F-2", "second failure", at=morning + timedelta(hours=9))
+    assert notifications.send_digests(now=morning + timedelta(days=1)) == 1
+    (message,) = mail.outbox
+    assert "F-2" in message.body and "F-1" not in message.body
+
+
+def test_two_workers_sending_digests_at_once_send_one(alice, opted_in):
+    _failure(alice.org, "F-1", "first failure", at=_utc_morning() - timedelta(hours=1))
+    stale = Membership.objects.get(pk=opted_in.pk)  # read before the other worker claimed it
+    assert notifications.send_digests(now=_utc_morning()) == 1
+    assert notifications._claim_digest(stale, _utc_morning()) is False
