@@ -31,6 +31,10 @@ class Role(models.TextChoices):
     MEMBER = "member", "Member"
 
 
+# Who manages an organisation's credentials, connections, team and API tokens (accounts.permissions).
+MANAGER_ROLES = frozenset({Role.OWNER, Role.ADMIN})
+
+
 class Membership(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="memberships")
@@ -50,7 +54,7 @@ class Membership(models.Model):
 
     @property
     def can_manage(self) -> bool:
-        return self.role in (Role.OWNER, Role.ADMIN)
+        return self.role in MANAGER_ROLES
 
 
 def _invitation_token() -> str:

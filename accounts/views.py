@@ -25,8 +25,8 @@ from accounts.forms import (
     TimeZoneForm,
 )
 from accounts.middleware import remember_time_zone
-from accounts.models import ApiToken, Invitation, Membership, Profile, Role
-from accounts.permissions import forbidden, is_admin, membership_for, require_admin
+from accounts.models import MANAGER_ROLES, ApiToken, Invitation, Membership, Profile, Role
+from accounts.permissions import forbidden, is_admin, member_required, membership_for, require_admin
 from connector.tenancy import SESSION_KEY, get_for_org_or_404
 
 
@@ -43,51 +43,39 @@ def settings_home(request: HttpRequest) -> HttpResponse:
 # --- Organisation --------------------------------------------------------------------------------
 
 
-@login_required
-def organization_settings(request: HttpRequest) -> HttpResponse:
-    membership = membership_for(request)
-    if membership is None:
-        return redirect("dashboard")
+@member_required(post_roles=MANAGER_ROLES, refusal="Only owners and admins can rename the organisation.")
+def organization_settings(request: HttpRequest, membership: Membership) -> HttpResponse:
     form = OrganizationForm(request.POST or None, instance=request.organization)
-    if request.method == "POST":
-        if not membership.can_manage:
-            return forbidden(request, "Only owners and admins can rename the organisation.")
-        if form.is_valid():
-            form.save()
-            messages.success(request, f"The organisation is now called {form.instance.name}.")
-            return redirect("settings_organization")
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, f"The organisation is now called {form.instance.name}.")
+        return redirect("settings_organization")
     return _settings_page(request, "accounts/settings/organization.html", {"form": form})
 
 
 # --- Members, roles, invitations -----------------------------------------------------------------
 
 
-@login_required
-def team(request: HttpRequest) -> HttpResponse:
-    membership = membership_for(request)
-    if membership is None:
-        return redirect("dashboard")
+@member_required(post_roles=MANAGER_ROLES, refusal="Only owners and admins can invite teammates.")
+def team(request: HttpRequest, membership: Membership) -> HttpResponse:
     form = InvitationForm(request.POST or None, organization=request.organization)
-    if request.method == "POST":
-        if not membership.can_manage:
-            return forbidden(request, "Only owners and admins can invite teammates.")
-        if form.is_valid():
-            invitation = Invitation.objects.create(
-                organization=request.organization,
-                email=form.cleaned_data["email"],
-                role=form.cleaned_data["role"],
-                invited_by=request.user,
-            )
-            link = request.build_absolute_uri(reverse("accept_invitation", args=[invitation.token]))
-            send_mail(
-                f"You are invited to {request.organization.name}",
-                f"{request.user.email} invited you to {request.organization.name}.\n\n"
-                f"Open this link to sign up (or log in) as {invitation.email} and join:\n{link}\n",
-                None,
-                [invitation.email],
-            )
-            messages.success(request, f"Invitation sent to {invitation.email}.")
-            return redirect("team")
+    if request.method == "POST" and form.is_valid():
+        invitation = Invitation.objects.create(
+            organization=request.organization,
+            email=form.cleaned_data["email"],
+            role=form.cleaned_data["role"],
+            invited_by=request.user,
+        )
+        link = request.build_absolute_uri(reverse("accept_invitation", args=[invitation.token]))
+        send_mail(
+            f"You are invited to {request.organization.name}",
+            f"{request.user.email} invited you to {request.organization.name}.\n\n"
+            f"Open this link to sign up (or log in) as {invitation.email} and join:\n{link}\n",
+            None,
+            [invitation.email],
+        )
+        messages.success(request, f"Invitation sent to {invitation.email}.")
+        return redirect("team")
     members = list(Membership.objects.for_org(request.organization).select_related("user").order_by("created_at", "id"))
     for member in members:
         # What the page offers; change_role and remove_member check again (_refusal).
@@ -135,12 +123,9 @@ def _member_id(request: HttpRequest) -> int:
     return int(value)
 
 
-@login_required
+@member_required(not_member="404")
 @require_POST
-def change_role(request: HttpRequest) -> HttpResponse:
-    actor = membership_for(request)
-    if actor is None:
-        raise Http404
+def change_role(request: HttpRequest, actor: Membership) -> HttpResponse:
     pk = _member_id(request)
     form = RoleForm(request.POST)
     if not form.is_valid():
@@ -159,12 +144,9 @@ def change_role(request: HttpRequest) -> HttpResponse:
     return redirect("team")
 
 
-@login_required
+@member_required(not_member="404")
 @require_POST
-def remove_member(request: HttpRequest) -> HttpResponse:
-    actor = membership_for(request)
-    if actor is None:
-        raise Http404
+def remove_member(request: HttpRequest, actor: Membership) -> HttpResponse:
     pk = _member_id(request)
     with transaction.atomic():
         list(Membership.objects.select_for_update().filter(organization=request.organization, role=Role.OWNER))
@@ -238,10 +220,8 @@ def _visible_tokens(request: HttpRequest):
 
 
 @never_cache
-@login_required
-def api_tokens(request: HttpRequest) -> HttpResponse:
-    if membership_for(request) is None:
-        return redirect("dashboard")
+@member_required()
+def api_tokens(request: HttpRequest, membership: Membership) -> HttpResponse:
     form = ApiTokenForm(request.POST or None)
     new_key = ""
     if request.method == "POST" and form.is_valid():
@@ -268,11 +248,8 @@ def revoke_api_token(request: HttpRequest, pk: int) -> HttpResponse:
 # --- Notifications and time zone (per person) ----------------------------------------------------
 
 
-@login_required
-def notification_settings(request: HttpRequest) -> HttpResponse:
-    membership = membership_for(request)
-    if membership is None:
-        return redirect("dashboard")
+@member_required()
+def notification_settings(request: HttpRequest, membership: Membership) -> HttpResponse:
     form = NotificationForm(request.POST or None, instance=membership)
     if request.method == "POST" and form.is_valid():
         form.save()

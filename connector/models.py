@@ -132,6 +132,9 @@ class Record(TenantModel):
         indexes = [
             models.Index(fields=["organization", "-updated_at", "-id"], name="record_audit_idx"),
             models.Index(fields=["organization", "status", "-updated_at"], name="record_status_idx"),
+            # The dashboard's lag chart (the last 30 days' syncs, newest first) and its first-document
+            # step range over one organisation's records by when they were synced.
+            models.Index(fields=["organization", "-synced_at"], name="record_synced_idx"),
         ]
         ordering = ["-updated_at", "-id"]
 
@@ -171,6 +174,8 @@ class Event(TenantModel):
         indexes = [
             models.Index(fields=["record", "id"], name="event_record_idx"),
             models.Index(fields=["organization", "-id"], name="event_org_idx"),
+            # The dashboard's charts count one organisation's events of some kinds over the last 30 days.
+            models.Index(fields=["organization", "kind", "created_at"], name="event_org_kind_time_idx"),
             # Only webhook-received events name a delivery: a partial index stays small.
             models.Index(fields=["delivery"], name="event_delivery_idx", condition=models.Q(delivery__isnull=False)),
         ]
@@ -233,6 +238,8 @@ class Delivery(TenantModel):
         indexes = [
             # The stale-delivery sweep and the audit look deliveries up by status and age.
             models.Index(fields=["status", "received_at"], name="delivery_status_idx"),
+            # The deliveries page and the API list one organisation's deliveries newest first, paged by id.
+            models.Index(fields=["organization", "-id"], name="delivery_org_idx"),
         ]
 
 

@@ -30,16 +30,7 @@ KNOWN_CYCLES: frozenset[tuple[str, ...]] = frozenset()
 
 # Known vendor names in core code, being removed: (file, the literal or identifier). Nothing may be
 # added; whoever moves one into its integration removes it here. Keep it sorted.
-KNOWN_VENDOR_MENTIONS: frozenset[tuple[str, str]] = frozenset(
-    {
-        # being removed: the Exact ledger options form belongs in integrations/exact
-        ("connector/web/forms.py", "exact_default_cost_center"),
-        ("connector/web/forms.py", "exact_expense_gl_account"),
-        ("connector/web/forms.py", "exact_journal_code"),
-        ("connector/web/forms.py", "exact_offset_gl_account"),
-        ("connector/web/forms.py", "exact_project_cost_centers"),
-    }
-)
+KNOWN_VENDOR_MENTIONS: frozenset[tuple[str, str]] = frozenset()
 
 VENDOR_WORDS = re.compile(r"shipstation|woocommerce|zoho|qbdesktop|quickbooks", re.IGNORECASE)
 # "exact" is also an English word ("exactly", Django's `iexact`): it counts where it names the vendor,

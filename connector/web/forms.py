@@ -112,11 +112,28 @@ class BackfillOptionsForm(forms.Form):
     # them in other modes (static/js/app.js, data-show-when); each class lists its own, merged over
     # the class hierarchy by `conditions()`.
     shown_when: dict[str, tuple[str, str]] = {}
+    # Typed fields that become pickers when the written-to system offers the list: {"field": "list
+    # name"}, the name passed to `target_choices` (its adapter's `choices`). Without a list (the
+    # system unreachable, or none offered) the field stays typed.
+    choice_lists: dict[str, str] = {}
 
     def __init__(self, *args, target_choices=None, flow=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.target_choices = target_choices or (lambda name: [])
         self.flow = flow  # the flow being edited (None on forms built without one), e.g. for links
+        self._offer_choice_lists()
+
+    def _offer_choice_lists(self) -> None:
+        for name, list_name in self.choice_lists.items():
+            values = self.target_choices(list_name)
+            typed = self.fields.get(name)
+            if values and typed is not None:
+                self.fields[name] = forms.ChoiceField(
+                    label=typed.label,
+                    help_text=typed.help_text,
+                    required=typed.required,
+                    choices=[("", "Choose…"), *values],
+                )
 
     @classmethod
     def conditions(cls) -> dict[str, tuple[str, str]]:
@@ -180,51 +197,6 @@ class ShipmentCostOptionsForm(BackfillOptionsForm):
                     self.add_error(name, "A journal entry needs both accounts.")
             if data.get("expense_account_id") and data.get("expense_account_id") == data.get("offset_account_id"):
                 self.add_error("offset_account_id", "Choose two different accounts.")
-        return data
-
-
-class LedgerOptionsForm(BackfillOptionsForm):
-    """Shipment costs posted to a general ledger (Exact Online): accounts, journal and cost centres."""
-
-    exact_expense_gl_account = forms.CharField(label="Shipping expense GL account")
-    exact_offset_gl_account = forms.CharField(label="Offset GL account")
-    exact_journal_code = forms.CharField(label="General journal", help_text="The journal code, e.g. 90.")
-    exact_default_cost_center = forms.CharField(
-        label="Default cost centre", required=False, help_text="Used when an order's project has no cost centre."
-    )
-    exact_project_cost_centers = forms.JSONField(
-        label="Cost centre per project",
-        required=False,
-        initial=dict,
-        help_text='JSON: {"project code": "cost centre code"}.',
-    )
-
-    choice_lists = {
-        "exact_expense_gl_account": "gl_account",
-        "exact_offset_gl_account": "gl_account",
-        "exact_journal_code": "journal",
-        "exact_default_cost_center": "cost_center",
-    }
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        for field, list_name in self.choice_lists.items():
-            values = self.target_choices(list_name)
-            if values:
-                old = self.fields[field]
-                self.fields[field] = forms.ChoiceField(
-                    label=old.label,
-                    help_text=old.help_text,
-                    required=old.required,
-                    choices=[("", "Choose…"), *values],
-                )
-
-    def clean(self):
-        data = super().clean()
-        if data.get("exact_expense_gl_account") and data.get("exact_expense_gl_account") == data.get(
-            "exact_offset_gl_account"
-        ):
-            self.add_error("exact_offset_gl_account", "Choose two different accounts.")
         return data
 
 

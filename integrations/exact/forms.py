@@ -1,19 +1,52 @@
 """Options of the Exact Online ↔ ShipStation flow: the ledger fields plus what to write back.
 
-Extends the core LedgerOptionsForm with the two write-back choices (EXACT.md §6.10):
-the order text field that receives tracking numbers (sales orders have no tracking field) and
-whether to create goods deliveries, which move stock in Exact and so are off unless asked for.
+ExactLedgerOptionsForm holds what posting shipment costs to Exact's general ledger needs (accounts,
+journal, cost centres, each a picker when Exact's lists can be read). ExactShipStationOptionsForm
+adds the two write-back choices (EXACT.md §6.10): the order text field that receives tracking
+numbers (sales orders have no tracking field) and whether to create goods deliveries, which move
+stock in Exact and so are off unless asked for.
 """
 
 from __future__ import annotations
 
 from django import forms
 
-from connector.web.forms import LedgerOptionsForm
+from connector.web.forms import BackfillOptionsForm
 from integrations.exact.mapping import DEFAULT_TRACKING_FIELD, NO_TRACKING_FIELD, TRACKING_FIELDS
 
 
-class ExactShipStationOptionsForm(LedgerOptionsForm):
+class ExactLedgerOptionsForm(BackfillOptionsForm):
+    """Shipment costs posted to Exact's general ledger: accounts, journal and cost centres."""
+
+    exact_expense_gl_account = forms.CharField(label="Shipping expense GL account")
+    exact_offset_gl_account = forms.CharField(label="Offset GL account")
+    exact_journal_code = forms.CharField(label="General journal", help_text="The journal code, e.g. 90.")
+    exact_default_cost_center = forms.CharField(
+        label="Default cost centre", required=False, help_text="Used when an order's project has no cost centre."
+    )
+    exact_project_cost_centers = forms.JSONField(
+        label="Cost centre per project",
+        required=False,
+        initial=dict,
+        help_text='JSON: {"project code": "cost centre code"}.',
+    )
+
+    choice_lists = {
+        "exact_expense_gl_account": "gl_account",
+        "exact_offset_gl_account": "gl_account",
+        "exact_journal_code": "journal",
+        "exact_default_cost_center": "cost_center",
+    }
+
+    def clean(self):
+        data = super().clean()
+        expense = data.get("exact_expense_gl_account")
+        if expense and expense == data.get("exact_offset_gl_account"):
+            self.add_error("exact_offset_gl_account", "Choose two different accounts.")
+        return data
+
+
+class ExactShipStationOptionsForm(ExactLedgerOptionsForm):
     exact_tracking_field = forms.ChoiceField(
         label="Write tracking numbers to",
         choices=[*((f, f"The sales order's {f}") for f in TRACKING_FIELDS), (NO_TRACKING_FIELD, "Nowhere")],

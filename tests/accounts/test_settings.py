@@ -202,3 +202,34 @@ def test_two_workers_sending_digests_at_once_send_one(alice, opted_in):
     stale = Membership.objects.get(pk=opted_in.pk)  # read before the other worker claimed it
     assert notifications.send_digests(now=_utc_morning()) == 1
     assert notifications._claim_digest(stale, _utc_morning()) is False
+
+
+MEMBER_PAGES = ["settings_organization", "team", "settings_api_tokens", "settings_notifications"]
+
+
+@pytest.mark.parametrize("name", MEMBER_PAGES)
+def test_settings_pages_send_someone_without_a_membership_to_the_dashboard(client, name):
+    loner = get_user_model().objects.create_user(username="l", email="l@example.com", password=PASSWORD)
+    assert client.get(reverse(name))["Location"].startswith(reverse("account_login"))
+    client.force_login(loner)
+    assert client.get(reverse(name))["Location"] == reverse("dashboard")
+    assert client.post(reverse(name), {"name": "x"})["Location"] == reverse("dashboard")
+
+
+@pytest.mark.parametrize("name", ["change_role", "remove_member"])
+def test_team_actions_answer_404_to_someone_without_a_membership(client, alice, name):
+    loner = get_user_model().objects.create_user(username="l", email="l@example.com", password=PASSWORD)
+    client.force_login(loner)
+    target = Membership.objects.get(user=alice)
+    assert client.post(reverse(name), {"member": target.pk, "role": Role.MEMBER}).status_code == 404
+    assert Membership.objects.filter(pk=target.pk, role=Role.OWNER).exists()
+
+
+def test_a_member_reads_the_members_page_but_cannot_invite(client, alice):
+    member = get_user_model().objects.create_user(username="m", email="m@example.com", password=PASSWORD)
+    Membership.objects.create(user=member, organization=alice.org, role=Role.MEMBER)
+    client.force_login(member)
+    assert client.get(reverse("team")).status_code == 200
+    refused = client.post(reverse("team"), {"email": "x@example.com", "role": Role.MEMBER})
+    assert refused.status_code == 403 and "Only owners and admins can invite teammates." in refused.content.decode()
+    assert not mail.outbox

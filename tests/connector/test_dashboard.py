@@ -215,3 +215,39 @@ def test_day_labels_stay_inside_the_chart():
     assert (first.text, first.anchor, first.x) == ("14 Feb", "start", charts.PAD_LEFT)
     assert middle.anchor == "middle" and middle.text == "28 Feb"
     assert (last.text, last.anchor, last.x) == ("15 Mar", "end", charts.WIDTH - charts.PAD_RIGHT)
+
+
+def _plans_without_table_scans(queries) -> str:
+    """EXPLAIN of each captured query with sequential scans priced out: the plan names the index the
+    planner would use once the tables are large (on a few test rows a table scan is cheapest)."""
+    from django.db import connection
+
+    plans = []
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        for query in queries:
+            cursor.execute(f"EXPLAIN {query['sql']}")
+            plans.append("\n".join(row[0] for row in cursor.fetchall()))
+    return "\n\n".join(plans)
+
+
+def test_the_chart_queries_range_over_an_organisations_index(alice):
+    """The charts read the last 30 days of one organisation's events by kind, and its records by
+    when they were synced: each has an index leading with the organisation, so the dashboard stays
+    quick for a tenant with years of history."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from connector.web.dashboard import onboarding
+
+    if connection.vendor != "postgresql":
+        pytest.skip("reads PostgreSQL's query plans")
+    with CaptureQueriesContext(connection) as captured:
+        charts.dashboard_charts(alice.org, now=NOW)
+        onboarding(alice.org)
+    events = [q for q in captured.captured_queries if 'FROM "connector_event"' in q["sql"]]
+    records = [q for q in captured.captured_queries if 'FROM "connector_record"' in q["sql"]]
+    assert len(events) == 2 and len(records) == 2
+    event_plans, record_plans = _plans_without_table_scans(events), _plans_without_table_scans(records)
+    assert event_plans.count("event_org_kind_time_idx") == 2, event_plans
+    assert record_plans.count("record_synced_idx") == 2, record_plans

@@ -79,3 +79,23 @@ def test_the_api_lists_and_replays_deliveries_of_its_own_organisation(alice_clie
     assert alice_client.post(f"/api/v1/deliveries/{rejected.pk}/replay/").status_code == 409
     answer = alice_client.post(f"/api/v1/deliveries/{failed.pk}/replay/")
     assert answer.status_code == 202 and answer.json()["status"] == "received"
+
+
+def test_the_list_pages_through_an_organisations_deliveries_by_index(alice_client, shop):
+    """Newest first, paged by id, scoped to one organisation: an index on (organisation, id) keeps a
+    page one index range however many deliveries other tenants have."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    if connection.vendor != "postgresql":
+        pytest.skip("reads PostgreSQL's query plans")
+    with CaptureQueriesContext(connection) as captured:
+        assert alice_client.get(reverse("deliveries"), {"before": 10**9}).status_code == 200
+    listing = [q["sql"] for q in captured.captured_queries if 'ORDER BY "connector_delivery"."id" DESC' in q["sql"]]
+    assert len(listing) == 1
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_sort = off")
+        cursor.execute(f"EXPLAIN {listing[0]}")
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "delivery_org_idx" in plan, plan

@@ -187,3 +187,28 @@ def test_the_default_flow_type_prefers_one_not_set_up_yet(alice_client, connecte
     )
     page = alice_client.get(reverse("flow_create")).content.decode()
     assert re.search(r'<option value="woocommerce_zoho" selected>', page)  # the next one both sides allow
+
+
+def test_a_presets_form_turns_typed_fields_into_pickers_of_the_written_to_systems_lists():
+    """Core knows no vendor's fields: a preset's form names its pick lists and the base offers them."""
+    from django import forms
+
+    from connector.web.forms import BackfillOptionsForm
+
+    class LedgerForm(BackfillOptionsForm):
+        account = forms.CharField(label="Account", help_text="Where it goes.")
+        note = forms.CharField(required=False)
+        choice_lists = {"account": "ledger_account", "note": "nothing_offered"}
+
+    lists = {"ledger_account": [("A1", "4600 Shipping")]}
+    form = LedgerForm({"account": "A1"}, target_choices=lambda name: lists.get(name, []))
+    picker = form.fields["account"]
+    assert isinstance(picker, forms.ChoiceField) and picker.required
+    assert (picker.label, picker.help_text, picker.choices) == (
+        "Account",
+        "Where it goes.",
+        [("", "Choose…"), ("A1", "4600 Shipping")],
+    )
+    assert type(form.fields["note"]) is forms.CharField  # no list offered: stays typed
+    assert form.is_valid(), form.errors
+    assert not LedgerForm({"account": "Z9"}, target_choices=lambda name: lists.get(name, [])).is_valid()
