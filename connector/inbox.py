@@ -222,18 +222,39 @@ def replay_delivery(delivery: Delivery) -> bool:
     return bool(changed)
 
 
-def reject_delivery(connection: Connection, *, topic: str, body: bytes, headers: dict, reason: str) -> Delivery:
-    """Record a delivery we refused (bad signature): visible in the audit, never processed."""
+# A refused body is unauthenticated: keep enough of it for the audit, not whatever a forger sends.
+REFUSED_BODY_BYTES = 65536
+# The dedupe key of a malformed delivery: the deliveries page answers "HTTP 400" from it.
+MALFORMED_PREFIX = "malformed:"
+
+
+def reject_delivery(
+    connection: Connection,
+    *,
+    topic: str,
+    body: bytes,
+    headers: dict,
+    reason: str,
+    status: str = Delivery.Status.REJECTED,
+    malformed: bool = False,
+    delivery_id: str = "",
+    signature_valid: bool | None = False,
+) -> Delivery:
+    """Record a delivery we did not accept (refused, or a body we cannot read): in the audit, never
+    processed. REJECTED is final; a FAILED one (an authentic body we could not parse) can be replayed."""
+    hashed = body_hash(topic, body)
+    key = MALFORMED_PREFIX + hashed if malformed else dedupe_key(topic, "", body)
     return Delivery.objects.create(
         organization_id=connection.organization_id,
         connection=connection,
         topic=topic[:100],
-        dedupe_key=dedupe_key(topic, "", body),
+        delivery_id=delivery_id[:200],
+        dedupe_key=key,
         headers=headers,
-        body=body[:65536],
-        signature_valid=False,
-        status=Delivery.Status.REJECTED,
-        error=reason,
+        body=body if status == Delivery.Status.FAILED else body[:REFUSED_BODY_BYTES],
+        signature_valid=signature_valid,
+        status=status,
+        error=reason[:2000],
     )
 
 
