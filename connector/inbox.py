@@ -1,7 +1,8 @@
 """Webhook inbox (DESIGN §7): the shared half of every integration's webhook view.
 
-An integration's `webhooks.py` finds the connection by its URL token, verifies the vendor's
-signature, then calls `accept_delivery`, which stores the Delivery *before* we answer 2xx (one
+Every webhook view is a `connector.webhooks.WebhookEndpoint`: it finds the connection by its URL
+token, verifies the vendor's signature (a refused or malformed delivery is recorded by
+`reject_delivery`), then calls `accept_delivery`, which stores the Delivery *before* we answer 2xx (one
 INSERT … ON CONFLICT), marks duplicates so they are recorded but processed once, and rings the inbox
 doorbell after commit (`ring_doorbell`).
 
