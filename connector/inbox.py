@@ -1,7 +1,8 @@
 """Webhook inbox (DESIGN §7): the shared half of every integration's webhook view.
 
-An integration's `webhooks.py` finds the connection by its URL token, verifies the vendor's
-signature, then calls `accept_delivery`, which stores the Delivery *before* we answer 2xx (one
+Every webhook view is a `connector.webhooks.WebhookEndpoint`: it finds the connection by its URL
+token, verifies the vendor's signature (a refused or malformed delivery is recorded by
+`reject_delivery`), then calls `accept_delivery`, which stores the Delivery *before* we answer 2xx (one
 INSERT … ON CONFLICT), marks duplicates so they are recorded but processed once, and rings the inbox
 doorbell after commit (`ring_doorbell`).
 
@@ -222,18 +223,39 @@ def replay_delivery(delivery: Delivery) -> bool:
     return bool(changed)
 
 
-def reject_delivery(connection: Connection, *, topic: str, body: bytes, headers: dict, reason: str) -> Delivery:
-    """Record a delivery we refused (bad signature): visible in the audit, never processed."""
+# A refused body is unauthenticated: keep enough of it for the audit, not whatever a forger sends.
+REFUSED_BODY_BYTES = 65536
+# The dedupe key of a malformed delivery: the deliveries page answers "HTTP 400" from it.
+MALFORMED_PREFIX = "malformed:"
+
+
+def reject_delivery(
+    connection: Connection,
+    *,
+    topic: str,
+    body: bytes,
+    headers: dict,
+    reason: str,
+    status: str = Delivery.Status.REJECTED,
+    malformed: bool = False,
+    delivery_id: str = "",
+    signature_valid: bool | None = False,
+) -> Delivery:
+    """Record a delivery we did not accept (refused, or a body we cannot read): in the audit, never
+    processed. REJECTED is final; a FAILED one (an authentic body we could not parse) can be replayed."""
+    hashed = body_hash(topic, body)
+    key = MALFORMED_PREFIX + hashed if malformed else dedupe_key(topic, "", body)
     return Delivery.objects.create(
         organization_id=connection.organization_id,
         connection=connection,
         topic=topic[:100],
-        dedupe_key=dedupe_key(topic, "", body),
+        delivery_id=delivery_id[:200],
+        dedupe_key=key,
         headers=headers,
-        body=body[:65536],
-        signature_valid=False,
-        status=Delivery.Status.REJECTED,
-        error=reason,
+        body=body if status == Delivery.Status.FAILED else body[:REFUSED_BODY_BYTES],
+        signature_valid=signature_valid,
+        status=status,
+        error=reason[:2000],
     )
 
 

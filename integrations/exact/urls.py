@@ -9,5 +9,5 @@ urlpatterns = [
     path("integrations/exact/<int:pk>/division/", views.pick_division, name="exact_pick_division"),
     path("integrations/exact/<int:pk>/webhooks/", views.resubscribe, name="exact_resubscribe"),
     path("integrations/exact/<int:pk>/disconnect/", views.disconnect, name="exact_disconnect"),
-    path("hooks/exact/<str:token>/", webhooks.receive, name="exact_webhook"),
+    path("hooks/exact/<str:token>/", webhooks.ExactWebhook.as_view(), name="exact_webhook"),
 ]

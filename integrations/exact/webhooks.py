@@ -18,19 +18,10 @@ import hmac
 import json
 import re
 
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
+from django.http import HttpRequest
 
-from connector.inbox import (
-    BodyTooLarge,
-    accept_delivery,
-    accepted,
-    hook_connection,
-    kept_headers,
-    read_body,
-    reject_delivery,
-)
+from connector.models import Connection
+from connector.webhooks import Parsed, Refused, SignatureRefused, WebhookEndpoint
 from integrations.exact.oauth import webhook_secret
 
 # picqer Webhook/Authenticatable.php cuts the Content text out the same way (EXACT.md §7.3).
@@ -68,32 +59,30 @@ def verify(body: bytes, secret: str) -> dict:
     return content
 
 
-@csrf_exempt
-@require_POST
-def receive(request: HttpRequest, token: str) -> HttpResponse:
-    connection = hook_connection("exact", token)
-    if connection is None:
-        raise Http404
-    headers = kept_headers(request)
-    try:
-        body = read_body(request)
-    except BodyTooLarge as exc:
-        return JsonResponse({"error": str(exc)}, status=413)
-    if not body.strip():
-        return HttpResponse(status=200)  # Exact validating the callback URL of a new subscription
-    try:
-        content = verify(body, webhook_secret())
-    except ValueError as exc:
-        reject_delivery(connection, topic="signature", body=body, headers=headers, reason=f"Rejected: {exc}")
-        return JsonResponse({"error": f"invalid Exact webhook: {exc}"}, status=401)
-    division = (connection.settings or {}).get("division")
-    if str(content.get("Division")) != str(division):
-        reason = f"Rejected: division {str(content.get('Division'))[:20]} is not this connection's ({division})"
-        reject_delivery(connection, topic="division", body=body, headers=headers, reason=reason)
-        return JsonResponse({"error": "webhook for another Exact company"}, status=403)
-    topic = str(content["Topic"])[:60]
-    delivery_id = f"{topic}:{content['Key']}:{content.get('EventCreatedOn', '')}:{content.get('Action', '')}"
-    delivery = accept_delivery(
-        connection, topic=topic, body=body, headers=headers, delivery_id=delivery_id, signature_valid=True
-    )
-    return accepted(delivery)
+class ExactWebhook(WebhookEndpoint):
+    system = "exact"
+
+    def is_handshake(self, request: HttpRequest, body: bytes) -> bool:
+        return not body.strip()  # Exact validating the callback URL of a new subscription
+
+    def verify(self, request: HttpRequest, body: bytes, connection: Connection) -> bool:
+        # The module's pure `verify`: the HashCode covers the Content text, so checking it parses the
+        # body too, kept on this one-request view for `parse` and `check`.
+        try:
+            self.content = verify(body, webhook_secret())
+        except ValueError as exc:
+            raise SignatureRefused(str(exc)) from None
+        return True
+
+    def parse(self, request: HttpRequest, body: bytes, connection: Connection) -> Parsed:
+        content = self.content
+        topic = str(content["Topic"])[:60]
+        delivery_id = f"{topic}:{content['Key']}:{content.get('EventCreatedOn', '')}:{content.get('Action', '')}"
+        return Parsed(topic=topic, delivery_id=delivery_id)
+
+    def check(self, connection: Connection, parsed: Parsed) -> None:
+        division = (connection.settings or {}).get("division")
+        sent = str(self.content.get("Division"))
+        if sent != str(division):
+            reason = f"division {sent[:20]} is not this connection's ({division})"
+            raise Refused(reason, status=403, topic="division", answer="webhook for another Exact company")

@@ -17,19 +17,10 @@ from __future__ import annotations
 
 import json
 
-from django.http import Http404, HttpRequest, JsonResponse
-from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
+from django.http import HttpRequest
 
-from connector.inbox import (
-    BodyTooLarge,
-    accept_delivery,
-    accepted,
-    hook_connection,
-    kept_headers,
-    read_body,
-    reject_delivery,
-)
+from connector.models import Connection
+from connector.webhooks import Malformed, Parsed, SignatureRefused, VerifyLater, WebhookEndpoint
 from integrations.shipstation import signing
 from integrations.shipstation.connection import api_version, jwks_for
 
@@ -67,40 +58,24 @@ def parse_pointer(body: bytes) -> tuple[str, str]:
     return resource_type, resource_url
 
 
-@csrf_exempt
-@require_POST
-def receive(request: HttpRequest, token: str) -> JsonResponse:
-    connection = hook_connection("shipstation", token)
-    if connection is None:
-        raise Http404
-    headers = kept_headers(request, extra=signing.HEADERS)
-    try:
-        body = read_body(request)
-    except BodyTooLarge as exc:
-        return JsonResponse({"error": str(exc)}, status=413)
-    signature_valid = None
-    if api_version(connection) == "v2":
+class ShipStationWebhook(WebhookEndpoint):
+    system = "shipstation"
+    extra_headers = signing.HEADERS
+
+    def verify(self, request: HttpRequest, body: bytes, connection: Connection) -> bool | None:
+        if api_version(connection) != "v2":
+            return None  # V1: unsigned; the token and the follow-up fetch on our own host are the proof
         try:
             signing.verify(request.headers, body, jwks_for(connection))
         except signing.SignatureError as exc:
-            reject_delivery(connection, topic="signature", body=body, headers=headers, reason=f"Rejected: {exc}")
-            return JsonResponse({"error": f"invalid ShipStation signature: {exc}"}, status=401)
+            raise SignatureRefused(str(exc)) from None
         except signing.KeysUnavailable as exc:
-            reject_delivery(
-                connection,
-                topic="signature",
-                body=body,
-                headers=headers,
-                reason=f"Not verified (retry expected): {exc}",
-            )
-            return JsonResponse({"error": "signing keys unavailable; retry later"}, status=503)
-        signature_valid = True
-    try:
-        resource_type, _ = parse_pointer(body)
-    except ValueError as exc:
-        reject_delivery(connection, topic="malformed", body=body, headers=headers, reason=f"Rejected: {exc}")
-        return JsonResponse({"error": f"malformed ShipStation webhook: {exc}"}, status=400)
-    delivery = accept_delivery(
-        connection, topic=resource_type, body=body, headers=headers, signature_valid=signature_valid
-    )
-    return accepted(delivery)
+            raise VerifyLater(str(exc)) from None
+        return True
+
+    def parse(self, request: HttpRequest, body: bytes, connection: Connection) -> Parsed:
+        try:
+            resource_type, _ = parse_pointer(body)
+        except ValueError as exc:
+            raise Malformed(str(exc)) from None
+        return Parsed(topic=resource_type)

@@ -10,5 +10,5 @@ urlpatterns = [
     path("integrations/woocommerce/<int:pk>/", views.connection_detail, name="woocommerce_connection"),
     path("integrations/woocommerce/<int:pk>/repair/", views.repair, name="woocommerce_repair"),
     path("integrations/woocommerce/<int:pk>/disconnect/", views.disconnect, name="woocommerce_disconnect"),
-    path("hooks/woocommerce/<str:token>/", webhooks.receive, name="woocommerce_webhook"),
+    path("hooks/woocommerce/<str:token>/", webhooks.WooCommerceWebhook.as_view(), name="woocommerce_webhook"),
 ]

@@ -18,29 +18,15 @@ re-send is the same state, while two edits in one second (same modified second) 
 from __future__ import annotations
 
 import json
-import logging
 import re
 
-from django.http import HttpRequest, JsonResponse
-from django.utils import timezone
-from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
+from django.http import HttpRequest
 
-from connector.inbox import (
-    BodyTooLarge,
-    accept_delivery,
-    accepted,
-    hook_connection,
-    id_and_body_key,
-    kept_headers,
-    read_body,
-    reject_delivery,
-)
-from connector.models import Delivery
+from connector.inbox import id_and_body_key
+from connector.models import Connection, Delivery
+from connector.webhooks import Malformed, Parsed, SignatureRefused, WebhookEndpoint
 
 from .auth import signature_matches
-
-logger = logging.getLogger(__name__)
 
 PING = re.compile(rb"^webhook_id=\d{1,20}$")
 #: Core's delivery headers worth keeping for processing and audit (the signature is checked, not kept).
@@ -55,56 +41,33 @@ EXTRA_HEADERS = (
 KNOWN_TOPICS = frozenset({"order.created", "order.updated", "customer.created", "customer.updated"})
 
 
-@csrf_exempt
-@require_POST
-def receive(request: HttpRequest, token: str) -> JsonResponse:
-    connection = hook_connection("woocommerce", token, "webhook_secret")
-    if connection is None:
-        return JsonResponse({"error": "unknown webhook"}, status=404)
-    try:
-        body = read_body(request)
-    except BodyTooLarge:
-        return JsonResponse({"error": "body too large"}, status=413)
-    topic = request.headers.get("X-WC-Webhook-Topic", "").strip()
-    if not topic and PING.match(body.strip()):
+class WooCommerceWebhook(WebhookEndpoint):
+    system = "woocommerce"
+    extra_headers = EXTRA_HEADERS
+    secret_field = "webhook_secret"
+    # A signed body that is not JSON came from the store: stored failed, so it shows and can be replayed.
+    malformed_status = Delivery.Status.FAILED
+
+    def is_handshake(self, request: HttpRequest, body: bytes) -> bool:
         # WooCommerce's ping on webhook creation: only an exact 200 counts as success.
-        return JsonResponse({"ok": True, "ping": True}, status=200)
-    headers = kept_headers(request, EXTRA_HEADERS)
-    signature = request.headers.get("X-WC-Webhook-Signature", "")
-    if not signature_matches(body, connection.webhook_secret or "", signature):
-        # The cached secret may be a few seconds old (webhooks re-registered): check a fresh read.
-        connection = hook_connection("woocommerce", token, "webhook_secret", fresh=True) or connection
-    if not signature_matches(body, connection.webhook_secret or "", signature):
-        reason = "missing signature" if not request.headers.get("X-WC-Webhook-Signature") else "signature mismatch"
-        reject_delivery(connection, topic=topic, body=body, headers=headers, reason=reason)
-        logger.warning("woocommerce webhook refused: %s", reason, extra={"connection_id": connection.pk})
-        return JsonResponse({"error": "invalid signature"}, status=401)
-    try:
-        payload = json.loads(body)
+        return not _topic(request) and PING.match(body.strip()) is not None
+
+    def verify(self, request: HttpRequest, body: bytes, connection: Connection) -> bool:
+        signature = request.headers.get("X-WC-Webhook-Signature", "")
+        if not signature_matches(body, connection.webhook_secret or "", signature):
+            raise SignatureRefused("signature mismatch" if signature else "missing signature", topic=_topic(request))
+        return True
+
+    def parse(self, request: HttpRequest, body: bytes, connection: Connection) -> Parsed:
+        topic, delivery_id = _topic(request), request.headers.get("X-WC-Webhook-Delivery-ID", "").strip()
+        try:
+            payload = json.loads(body)
+        except ValueError as exc:
+            raise Malformed(f"body is not JSON: {exc}", topic=topic, delivery_id=delivery_id) from None
         if not isinstance(payload, dict):
-            raise ValueError("not a JSON object")
-    except ValueError as exc:
-        Delivery.objects.create(
-            organization_id=connection.organization_id,
-            connection=connection,
-            topic=topic[:100],
-            delivery_id=request.headers.get("X-WC-Webhook-Delivery-ID", "")[:200],
-            dedupe_key=f"malformed:{timezone.now().timestamp()}",
-            headers=headers,
-            body=body,
-            signature_valid=True,
-            status=Delivery.Status.FAILED,
-            error=f"The body is not a JSON object: {exc}"[:500],
-        )
-        return JsonResponse({"error": "malformed JSON"}, status=400)
-    delivery_id = request.headers.get("X-WC-Webhook-Delivery-ID", "").strip()
-    delivery = accept_delivery(
-        connection,
-        topic=topic,
-        body=body,
-        headers=headers,
-        delivery_id=delivery_id,
-        key=id_and_body_key(delivery_id, topic, body),
-        signature_valid=True,
-    )
-    return accepted(delivery)
+            raise Malformed("body is not a JSON object", topic=topic, delivery_id=delivery_id)
+        return Parsed(topic=topic, delivery_id=delivery_id, key=id_and_body_key(delivery_id, topic, body))
+
+
+def _topic(request: HttpRequest) -> str:
+    return request.headers.get("X-WC-Webhook-Topic", "").strip()
