@@ -240,6 +240,7 @@ def reject_delivery(
     malformed: bool = False,
     delivery_id: str = "",
     signature_valid: bool | None = False,
+    answered: int = 401,
 ) -> Delivery:
     """Record a delivery we did not accept (refused, or a body we cannot read): in the audit, never
     processed. REJECTED is final; a FAILED one (an authentic body we could not parse) can be replayed."""
@@ -256,6 +257,7 @@ def reject_delivery(
         signature_valid=signature_valid,
         status=status,
         error=reason[:2000],
+        answered=answered,
     )
 
 

@@ -222,6 +222,8 @@ class Delivery(TenantModel):
     signature_valid = models.BooleanField(null=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.RECEIVED)
     error = models.TextField(blank=True)
+    # The HTTP status our endpoint answered the sender (the audit shows it; 200 for all it stored).
+    answered = models.PositiveSmallIntegerField(default=200)
     received_at = models.DateTimeField(default=timezone.now)
     processed_at = models.DateTimeField(null=True, blank=True)
 

@@ -185,7 +185,7 @@ class WebhookEndpoint(View):
 
     def refuse(self, connection: Connection, exc: Refused, *, body: bytes, headers: dict) -> JsonResponse:
         reason = f"{exc.recorded_as}: {exc.reason}"
-        reject_delivery(connection, topic=exc.topic, body=body, headers=headers, reason=reason)
+        reject_delivery(connection, topic=exc.topic, body=body, headers=headers, reason=reason, answered=exc.status)
         logger.warning("%s webhook refused: %s", self.system, exc.reason, extra={"connection_id": connection.pk})
         return _error(exc.status, exc.answer)
 
@@ -202,5 +202,6 @@ class WebhookEndpoint(View):
             malformed=True,
             delivery_id=exc.delivery_id,
             signature_valid=signature_valid,
+            answered=400,
         )
         return _error(400, f"malformed webhook: {exc.reason}")

@@ -63,16 +63,30 @@ def delivery_list(request: HttpRequest) -> HttpResponse:
 
 
 def answer_of(delivery: Delivery) -> tuple[int, str]:
-    """What our webhook endpoint answered the vendor, from how the delivery was stored: refused
-    ones got 401, a body that was not JSON 400, everything stored got 200 before any processing
-    (integrations' webhooks.py; connector.inbox.accepted)."""
-    if delivery.status == Delivery.Status.REJECTED:
-        return 401, f"Refused: {delivery.error or 'the signature did not match'}. Nothing was processed."
+    """What our webhook endpoint answered the sender (stored with the delivery, connector.webhooks),
+    in plain words: refused ones were never processed; everything stored got 200 first."""
+    code = delivery.answered
     if delivery.dedupe_key.startswith("malformed:"):
-        return 400, "Refused: the body was not valid JSON. Nothing was processed."
+        return (
+            code,
+            f"Refused: we could not read the body ({_reason(delivery, 'not valid JSON')}). Nothing was processed.",
+        )
+    if delivery.status == Delivery.Status.REJECTED:
+        if code == 503:
+            return (
+                code,
+                f"Not checked yet: {_reason(delivery, 'the signing keys were unavailable')}. The sender retries.",
+            )
+        return code, f"Refused: {_reason(delivery, 'the signature did not match')}. Nothing was processed."
     if delivery.status == Delivery.Status.DUPLICATE:
-        return 200, "Accepted as a duplicate of an earlier delivery: recorded, processed once."
-    return 200, "Accepted: stored before we answered, then processed in the background."
+        return code, "Accepted as a duplicate of an earlier delivery: recorded, processed once."
+    return code, "Accepted: stored before we answered, then processed in the background."
+
+
+def _reason(delivery: Delivery, default: str) -> str:
+    """The stored reason without its "Rejected:"-style prefix."""
+    text = delivery.error.split(": ", 1)[-1] if delivery.error else ""
+    return text or default
 
 
 def produced_records(delivery: Delivery) -> list[Record]:

@@ -68,10 +68,16 @@ def test_the_body_is_formatted_json_with_secrets_masked(alice_client, store):
 
 
 def test_refused_and_malformed_deliveries_say_what_we_answered(alice_client, store):
-    refused = delivery(store, b"{}", status=Delivery.Status.REJECTED, signature_valid=False, error="signature mismatch")
-    malformed = delivery(store, b"not json", status=Delivery.Status.FAILED, dedupe_key="malformed:1", error="bad")
+    refused = delivery(
+        store, b"{}", status=Delivery.Status.REJECTED, signature_valid=False, error="Rejected: signature mismatch"
+    )
+    refused.answered = 401
+    refused.save()
+    malformed = delivery(
+        store, b"not json", status=Delivery.Status.FAILED, dedupe_key="malformed:1", error="bad", answered=400
+    )
     refused_html = alice_client.get(reverse("delivery_detail", args=[refused.pk])).content.decode()
-    assert "HTTP 401" in refused_html and "signature mismatch" in refused_html and "did not match" in refused_html
+    assert "HTTP 401" in refused_html and "Refused: signature mismatch. Nothing was processed." in refused_html
     assert "Replay" not in refused_html.split("Records it produced")[0].split("Our answer")[1]
     malformed_html = alice_client.get(reverse("delivery_detail", args=[malformed.pk])).content.decode()
     assert "HTTP 400" in malformed_html and "not json" in malformed_html
@@ -93,3 +99,15 @@ def test_another_tenants_delivery_page_is_404(alice_client, bob):
     bobs = Connection.objects.create(organization=bob.org, system="woocommerce", label="Bob's shop")
     theirs = delivery(bobs, b'{"secret": "bob-only"}')
     assert alice_client.get(reverse("delivery_detail", args=[theirs.pk])).status_code == 404
+
+
+def test_the_answer_shown_is_the_one_the_endpoint_gave(alice_client, store):
+    """Refused for another account (403) and keys unavailable (503) are not shown as 401."""
+    other = delivery(store, b"{}", status=Delivery.Status.REJECTED, answered=403, error="Rejected: another company")
+    later = delivery(
+        store, b"{ }", status=Delivery.Status.REJECTED, answered=503, error="Not verified (retry expected): no keys"
+    )
+    other_html = alice_client.get(reverse("delivery_detail", args=[other.pk])).content.decode()
+    assert "HTTP 403" in other_html and "Refused: another company." in other_html
+    later_html = alice_client.get(reverse("delivery_detail", args=[later.pk])).content.decode()
+    assert "HTTP 503" in later_html and "Not checked yet: no keys. The sender retries." in later_html

@@ -128,6 +128,7 @@ def test_bad_signature_is_401_and_recorded_rejected(conn, processed):
     delivery = Delivery.objects.get()
     assert delivery.status == Delivery.Status.REJECTED and delivery.signature_valid is False
     assert delivery.topic == "signature" and delivery.error == "Rejected: signature mismatch"
+    assert delivery.answered == 401 and answer_of(delivery)[0] == 401
     assert bytes(delivery.body) == body and delivery.headers["x-demo-event"] == "e-1"
     assert "authorization" not in delivery.headers
     assert not replay_delivery(delivery) and processed == []
@@ -139,6 +140,7 @@ def test_keys_unavailable_is_503_and_recorded_rejected(conn, processed):
     delivery = Delivery.objects.get()
     assert delivery.status == Delivery.Status.REJECTED
     assert delivery.error == "Not verified (retry expected): key server unreachable"
+    assert answer_of(delivery)[0] == 503
     assert processed == []
 
 
@@ -169,6 +171,7 @@ def test_a_delivery_for_another_account_is_refused_by_check(conn, processed):
     assert response.status_code == 403 and response.json() == {"error": "refused: another account"}
     delivery = Delivery.objects.get()
     assert delivery.status == Delivery.Status.REJECTED and delivery.topic == "account"
+    assert answer_of(delivery)[0] == 403  # not shown as a signature failure
     assert processed == []
 
 
