@@ -253,6 +253,10 @@ def is_cancellation(obj: Any) -> bool:
 CANONICAL_TYPES: dict[str, type] = {
     "order": Order,
     "shipment": Shipment,
+    # A shipment's tracking read back from the system an order was sent to, for the store the
+    # order came from (a reverse capability): its own type, so a flow that also moves the store's
+    # shipments forward keeps the two apart.
+    "tracking": Shipment,
     "customer": Customer,
     "product": Product,
     "stock_level": StockLevel,

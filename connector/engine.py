@@ -37,7 +37,7 @@ from connector.http import (
     Transient,
 )
 from connector.models import Connection, Event, Flow, Link, Record, raise_alert, resolve_alerts
-from connector.registry import Capability, capabilities_of, get_preset, get_system, resolve_capability
+from connector.registry import Capability, capabilities_of, get_preset, get_system, resolve_capability, writer_of
 from connector.retry import RetryPolicy
 from connector.web.redaction import redact_body
 
@@ -76,6 +76,17 @@ def target_adapter(connection: Connection, *, options: dict | None = None, on_ca
     if cls is None:
         raise EngineError(f"{connection.system} cannot be a target")
     return cls(connection, options=options, on_call=on_call)
+
+
+def writer(flow: Flow, object_type: str, *, on_call=None) -> TargetAdapter:
+    """The adapter writing the flow's `object_type` records: the one the preset brings for the
+    capability's target type, else the target connection's own."""
+    connection = sides(flow, object_type)[1]
+    capability = capability_for(flow, object_type)
+    cls = writer_of(get_preset(flow.preset), capability.target_type) if capability else None
+    if cls is None:
+        return target_adapter(connection, options=flow.options, on_call=on_call)
+    return cls(connection, options=flow.options, on_call=on_call)
 
 
 def capability_for(flow: Flow, source_type: str) -> Capability | None:
@@ -273,7 +284,7 @@ def _run(record: Record, timeline: Timeline, *, replay: bool) -> tuple[Outcome, 
             return Outcome("unchanged"), {"status": Record.Status.SYNCED, "last_error": "", "remediation": "", **extra}
         timeline.add(Event.Kind.MAPPED, f"Mapped to canonical {record.object_type}.", {"hash": digest[:12]})
         phase = target_connection
-        target = target_adapter(target_connection, options=flow.options, on_call=timeline.caller(target_connection))
+        target = writer(flow, record.object_type, on_call=timeline.caller(target_connection))
         context = WriteContext(record=record, options=flow.options, timeline=timeline)
         key = natural_key(obj)
         target_id = next(
@@ -402,7 +413,7 @@ def _describe(record: Record, target_type: str, obj: Any, result: WriteResult) -
     if not result.target_id:
         return {}, result.url
     try:
-        target = target_adapter(sides(record.flow, record.object_type)[1], options=record.flow.options)
+        target = writer(record.flow, record.object_type)
         summary = target.describe_result(target_type, obj, result)
         return summary.as_dict(), target.document_url(summary.kind, result.target_id) or result.url
     except Exception:

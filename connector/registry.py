@@ -92,6 +92,10 @@ class FlowPreset:
     default_options: dict = field(default_factory=dict)
     default_interval_seconds: int = 300  # how often the poll runs; webhooks arrive in between
     runner: Callable | None = None  # callable(flow) -> summary dict, run by poll_flow
+    # (target type, TargetAdapter class) pairs: an adapter the preset brings for a target type the
+    # written-to system's own adapter does not offer (instructions back to a store through the
+    # optional methods of its source adapter). The engine writes that type with it instead.
+    writers: tuple[tuple[str, type], ...] = ()
     # `manage.py demo`: callable(sandbox facts by system key) -> the options a merchant would pick,
     # from the sandboxes just made; and whether the demo's flow of this preset starts enabled.
     demo_options: Callable | None = None
@@ -202,6 +206,11 @@ def resolve_capability(preset: FlowPreset, capability: Capability, options: dict
     if info is None or info.resolve_capability is None:
         return capability
     return info.resolve_capability(capability, options)
+
+
+def writer_of(preset: FlowPreset, target_type: str) -> type | None:
+    """The adapter class the preset brings for `target_type`, or None (the target system's own writes it)."""
+    return dict(preset.writers).get(target_type)
 
 
 def periodic_tasks() -> list[PeriodicTask]:

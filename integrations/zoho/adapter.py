@@ -23,7 +23,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from connector.adapters import NO_CONTEXT, DocumentSummary, TargetAdapter, WriteContext, WriteResult
+from connector.adapters import NO_CONTEXT, DocumentSummary, SourceAdapter, TargetAdapter, WriteContext, WriteResult
 from connector.canonical import Customer, LineItem, Order, OrderStatus, Shipment
 from connector.http import NeedsReview, Permanent, Transient
 from connector.models import Link
@@ -31,6 +31,8 @@ from connector.redis import get_redis
 from integrations.zoho import mapping
 from integrations.zoho.client import Duplicate, NotFound, ZohoBooksClient, remember_item
 from integrations.zoho.oauth import region, sandbox_mode, web_url
+from integrations.zoho.salesorders import TRACKING
+from integrations.zoho.tracking import shipment_of
 
 CONTACT_DIGEST_TTL = 30 * 24 * 3600
 
@@ -65,6 +67,32 @@ def _entry_number(journal: dict) -> str:
 def _contact_digest(customer: Customer) -> str:
     payload = mapping.customer_to_contact(customer, include_person=False)
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode("utf-8")).hexdigest()
+
+
+class ZohoBooksSource(SourceAdapter):
+    """Zoho Books as a source of "tracking" only: a sales order's shipment, read back for the store.
+
+    No poll of the engine lists it (`source_types` is empty, so `run_flow` passes it by): pull-back
+    (pullback.py) lists a flow's sales orders on its own schedule, because telling the flow's sales
+    orders from another flow's needs the flow. `fetch` is what Replay reads fresh."""
+
+    system = "zoho"
+    source_types = ()
+
+    def changes_since(self, object_type, since, until):
+        return iter(())
+
+    def changes_from_delivery(self, delivery) -> list:
+        return []  # Zoho Books sends no webhooks to the connector
+
+    def fetch(self, object_type: str, source_id: str) -> Shipment:
+        if object_type != TRACKING:
+            raise Permanent(f"Zoho Books is not a source of {object_type} records.")
+        try:
+            salesorder = ZohoBooksClient(self.connection, on_call=self.on_call).get_sales_order(source_id)
+        except NotFound as exc:
+            raise Permanent(f"Sales order {source_id} no longer exists in Zoho Books.") from exc
+        return shipment_of(salesorder)
 
 
 class ZohoBooksTarget(TargetAdapter):

@@ -10,7 +10,7 @@ class ZohoConfig(AppConfig):
         from connector import oauth
         from connector.registry import AuthKind, Role, SystemInfo, register_system
         from integrations.zoho import presets, views
-        from integrations.zoho.adapter import ZohoBooksTarget
+        from integrations.zoho.adapter import ZohoBooksSource, ZohoBooksTarget
         from integrations.zoho.oauth import ZohoOAuth
 
         oauth.connected.connect(views.on_connected, sender=ZohoOAuth, dispatch_uid="zoho.on_connected")
@@ -35,6 +35,7 @@ class ZohoConfig(AppConfig):
                     "Good to know: Zoho allows 100 requests a minute per organisation; we pace every flow to "
                     "stay under it."
                 ),
+                source_adapter=ZohoBooksSource,
                 target_adapter=ZohoBooksTarget,
                 periodic_tasks=presets.PERIODIC_TASKS,
                 resolve_capability=presets.resolve_capability,

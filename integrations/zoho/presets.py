@@ -6,14 +6,22 @@ from __future__ import annotations
 
 import dataclasses
 
-from connector.registry import Capability, FlowPreset, PeriodicTask, register_preset
+from connector.registry import REVERSE, Capability, FlowPreset, PeriodicTask, register_preset
+from integrations.zoho.salesorders import STORE_TRACKING, TRACKING
+from integrations.zoho.tracking import StoreTracking
+
+# Sales-order flows: tracking filled in Zoho goes back to the store (pullback.py finds it, the engine
+# writes it with StoreTracking). Flows sending invoices never find any.
+TRACKING_BACK = (TRACKING, STORE_TRACKING, REVERSE)
+WRITERS = ((STORE_TRACKING, StoreTracking),)
 
 SHIPSTATION_ZOHO = FlowPreset(
     key="shipstation_zoho",
     name="ShipStation → Zoho Books",
     source_system="shipstation",
     target_system="zoho",
-    capabilities=(("order", "invoice"), ("shipment", "cost_posting"), ("customer", "contact")),
+    capabilities=(("order", "invoice"), ("shipment", "cost_posting"), ("customer", "contact"), TRACKING_BACK),
+    writers=WRITERS,
     description=(
         "Orders become invoices (created once, updated on edit, voided when cancelled); shipment costs "
         "become a journal entry or an invoice comment; customers become contacts."
@@ -33,7 +41,8 @@ WOOCOMMERCE_ZOHO = FlowPreset(
     name="WooCommerce → Zoho Books",
     source_system="woocommerce",
     target_system="zoho",
-    capabilities=(("order", "invoice"), ("customer", "contact")),
+    capabilities=(("order", "invoice"), ("customer", "contact"), TRACKING_BACK),
+    writers=WRITERS,
     description="Orders become invoices with items matched by SKU, then name; customers become contacts by email.",
     options_form="integrations.zoho.forms.ZohoOrderOptionsForm",
     # WooCommerce never retries a webhook: a poll every 15 minutes catches what one missed.

@@ -3,63 +3,63 @@
 On a schedule (every `pullback_interval_hours`, default 3) `pull_back(flow)` lists the sales orders
 modified within the look-back window (`pullback_lookback_hours`, default 4, always at least the
 interval plus 30 minutes so no edit falls between two runs) and reads their custom fields
-`tracking_number`, `carrier` and `shipping_method`. When tracking number and carrier are filled, the
-shipment goes to the store once:
-
-- exactly once: a Link on the store connection (object type "store_shipment", key = sales order id)
-  is claimed before the store call and marked sent after it; a claim left "sending" by a crash, or
-  "failed" by a store error, is retried by later runs (re-read from Zoho by id, so it does not depend
-  on the window); a store that answers "already shipped" counts as sent;
-- the order's Record gets an Event (stage "shipped"), and the "shipped" order rules fire;
-- a sales order voided in Zoho gets a "canceled in Zoho" Event once and fires its rules.
+`tracking_number`, `carrier` and `shipping_method` (tracking.py). A sales order of the flow whose
+tracking number and carrier are filled becomes a Record of the flow (object type "tracking", source
+id = sales order id) that the engine writes to the store like any other record: events on its
+page, the engine's retries, Replay. The writer (tracking.StoreTracking) tells the store once, puts a
+"Shipped:" event (stage "shipped") on the order's own record and fires the "shipped" order rules.
+A run that sees the same tracking again queues nothing; a record that failed for good waits for
+Replay. A sales order voided in Zoho gets a "canceled in Zoho" Event on its order record once and
+fires its rules.
 
 Before each run the three custom fields must exist on sales orders in the Zoho organisation
 (`GET /settings/fields?entity=salesorder`, not in the saved OAS; its shape is what third-party code
 calling the live API reads). When one is missing, pull-back is paused with an Alert telling exactly
 what to create; it resumes (and the Alert resolves) by itself once they exist.
 
-The store side (integrations.zoho.store) is reached through the registry, never by importing another
-integration: the store's source adapter implements the optional methods of connector.adapters.SourceAdapter
-(`mark_shipped(tracking)`, `set_order_status(order_id, status)`, `add_order_note(order_id, text,
-customer_visible)`): ShipStation marks the order shipped (`orders/markasshipped`); WooCommerce posts
-the tracking to the store's Shipment Tracking endpoint when it has one, sets the order "completed"
-and adds a customer-visible note. A store without them fails the shipment visibly (NotSupported).
+Pull-back polls on its own schedule rather than in the flow's poll: telling this flow's sales
+orders from another flow's (two stores may send to one Zoho organisation) needs the flow, and its
+interval is the merchant's, in hours. The store is reached through the registry (integrations.zoho
+.store), never by importing another integration.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
 from celery import shared_task
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from connector.http import ApiError
-from connector.models import Event, Flow, Link, Record, raise_alert, resolve_alerts
-from connector.retry import RetryPolicy
+from connector.adapters import Change
+from connector.canonical import Shipment, to_payload
+from connector.dispatch import enqueue_sync
+from connector.engine import record_change
+from connector.models import Flow, Link, Record, raise_alert, resolve_alerts
 from integrations.zoho import rules
-from integrations.zoho import store as store_module
 from integrations.zoho.client import ZohoBooksClient
-from integrations.zoho.salesorders import LINK as SALES_ORDER_LINK
-from integrations.zoho.salesorders import SHIPMENT_LINK, is_void
-from integrations.zoho.store import StoreSide, TrackingInfo
+from integrations.zoho.salesorders import TRACKING, is_void
+from integrations.zoho.store import TrackingInfo  # noqa: F401 (what the store is told; tests name it here)
+from integrations.zoho.tracking import (
+    TRACKING_FIELDS,
+    has_tracking,
+    normal_name,
+    order_event,
+    order_of,
+    order_record_for,
+    shipment_of,
+)
 
 logger = logging.getLogger(__name__)
 
-TRACKING_FIELDS = ("tracking_number", "carrier", "shipping_method")
 FIELD_LABELS = {"tracking_number": "Tracking Number", "carrier": "Carrier", "shipping_method": "Shipping Method"}
 DEFAULT_INTERVAL_HOURS = 3.0
 DEFAULT_LOOKBACK_HOURS = 4.0
 MIN_MARGIN = timedelta(minutes=30)
 CANCELED_LINK = "zoho_canceled_seen"
 STATE_LINK = "pullback_state"
-# A store call that failed is tried again by later runs once its jittered wait has passed (up to an
-# hour after the first failure, two after the second ...), five calls in all.
-STORE_RETRY = RetryPolicy(max_attempts=5, base=3600.0, cap=24 * 3600.0)
-MAX_STORE_ATTEMPTS = STORE_RETRY.max_attempts
-STALE_CLAIM = timedelta(minutes=30)
 
 
 # --- Options ------------------------------------------------------------------------------------
@@ -80,28 +80,13 @@ def is_sales_order_flow(flow: Flow) -> bool:
 # --- Custom fields ------------------------------------------------------------------------------
 
 
-def _normal(text: Any) -> str:
-    return str(text or "").strip().lower().removeprefix("cf_").replace(" ", "_")
-
-
-def field_values(salesorder: dict) -> dict[str, str]:
-    """tracking_number / carrier / shipping_method of a sales order (by api name or label)."""
-    values = {}
-    for entry in salesorder.get("custom_fields") or []:
-        for key in ("api_name", "placeholder", "label"):
-            name = _normal(entry.get(key))
-            if name in TRACKING_FIELDS and name not in values:
-                values[name] = str(entry.get("value") or "").strip()
-    return values
-
-
 def missing_fields(definitions: list[dict]) -> list[str]:
     present = set()
     for definition in definitions:
         if definition.get("is_active", True) is False:
             continue
         for key in ("api_name", "placeholder", "label"):
-            present.add(_normal(definition.get(key)))
+            present.add(normal_name(definition.get(key)))
     return [name for name in TRACKING_FIELDS if name not in present]
 
 
@@ -134,145 +119,8 @@ def check_tracking_fields(flow: Flow, client: ZohoBooksClient) -> list[str]:
 # --- Pull-back ----------------------------------------------------------------------------------
 
 
-def _record_for(flow: Flow, salesorder: dict) -> Record | None:
-    salesorder_id = str(salesorder.get("salesorder_id", ""))
-    records = Record.objects.filter(flow=flow, object_type="order")
-    found = records.filter(target_id=salesorder_id).first()
-    if found is None:
-        number = (
-            Link.objects.filter(connection=flow.target, object_type=SALES_ORDER_LINK, external_id=salesorder_id)
-            .values_list("canonical_key", flat=True)
-            .first()
-        )
-        found = records.filter(source_ref=number).first() if number else None
-    return found
-
-
-def _event(record: Record, kind: str, message: str, data: dict) -> None:
-    Event.objects.create(organization_id=record.organization_id, record=record, kind=kind, message=message, data=data)
-    if data.get("stage") and kind != "failed":
-        # The order's stage in the audit log (submitted → shipped / canceled), filterable.
-        Record.objects.filter(pk=record.pk).update(stage=data["stage"])
-
-
-def _claim(flow: Flow, salesorder_id: str, info: TrackingInfo, now: datetime) -> Link | None:
-    """The shipment's Link, claimed for sending; None when it was already sent or another run holds it."""
-    links = Link.objects.filter(connection=flow.source, object_type=SHIPMENT_LINK)
-    data = {
-        "state": "sending",
-        "tracking_number": info.tracking_number,
-        "carrier": info.carrier,
-        "claimed_at": now.isoformat(),
-        "attempts": 0,
-    }
-    try:
-        with transaction.atomic():
-            return Link.objects.create(
-                organization_id=flow.organization_id,
-                connection=flow.source,
-                object_type=SHIPMENT_LINK,
-                canonical_key=salesorder_id,
-                external_id=salesorder_id,
-                data=data,
-            )
-    except IntegrityError:
-        pass
-    with transaction.atomic():
-        link = links.select_for_update().filter(canonical_key=salesorder_id).first()
-        if link is None or link.data.get("state") == "sent":
-            return None
-        claimed = datetime.fromisoformat(link.data.get("claimed_at") or now.isoformat())
-        if link.data.get("state") == "sending" and now - claimed < STALE_CLAIM:
-            return None  # another run is sending it right now
-        if not _due(link.data, now):
-            return None
-        link.data = {**link.data, **{k: v for k, v in data.items() if k != "attempts"}, "state": "sending"}
-        link.save(update_fields=["data", "updated_at"])
-        return link
-
-
-def _due(data: dict, now: datetime) -> bool:
-    """May a shipment Link be claimed now? Not after its last try, nor before a failure's retry_at."""
-    if not STORE_RETRY.retries_left(int(data.get("attempts", 0))):
-        return False
-    retry_at = data.get("retry_at") if data.get("state") == "failed" else None
-    return not retry_at or datetime.fromisoformat(retry_at) <= now
-
-
-def _send(flow: Flow, record: Record, info: TrackingInfo, store: StoreSide, now: datetime) -> str:
-    link = _claim(flow, info.salesorder_id, info, now)
-    if link is None:
-        return "already"
-    try:
-        answer = store.mark_shipped(flow.source, info)
-    except ApiError as exc:
-        attempts = int(link.data.get("attempts", 0)) + 1
-        retry_at = now + timedelta(seconds=STORE_RETRY.delay(attempts))
-        Link.objects.filter(pk=link.pk).update(
-            data={
-                **link.data,
-                "state": "failed",
-                "attempts": attempts,
-                "retry_at": retry_at.isoformat(),
-                "error": str(exc)[:500],
-            }
-        )
-        _event(
-            record,
-            "failed",
-            f"Tracking {info.tracking_number} could not be sent to {flow.source.label}: {exc}",
-            {
-                "stage": "shipped",
-                "error": type(exc).__name__,
-                "attempt": attempts,
-                "retrying": attempts < MAX_STORE_ATTEMPTS,
-            },
-        )
-        if attempts >= MAX_STORE_ATTEMPTS:
-            raise_alert(
-                flow.organization,
-                f"pullback:{record.pk}",
-                f"Order {info.order_number}: tracking {info.tracking_number} could not be sent to {flow.source.label}.",
-                remediation=exc.remediation or f"Mark the order shipped in {flow.source.label} by hand.",
-                record=record,
-                flow=flow,
-            )
-        return "failed"
-    Link.objects.filter(pk=link.pk).update(
-        data={**link.data, "state": "sent", "sent_at": now.isoformat(), "answer": answer or {}}
-    )
-    _event(
-        record,
-        "updated",
-        f"Shipped: {info.carrier} {info.tracking_number} sent to {flow.source.label}.",
-        {
-            "stage": "shipped",
-            "carrier": info.carrier,
-            "tracking_number": info.tracking_number,
-            "shipping_method": info.shipping_method,
-        },
-    )
-    rules.run(
-        rules.SHIPPED,
-        rules.Context(
-            order=_order_of(record),
-            store=flow.source.system,
-            shipment={"carrier": info.carrier, "tracking_number": info.tracking_number},
-        ),
-        flow.options.get("rules") or [],
-        record=record,
-        store_side=store,
-    )
-    return "sent"
-
-
-def _order_of(record: Record):
-    from connector.canonical import Order, from_payload
-
-    return from_payload(Order, record.payload or record.source_payload or {})
-
-
 def _notice_void(flow: Flow, record: Record, salesorder: dict) -> bool:
+    """A "canceled in Zoho" event on the order record and its rules, once per sales order."""
     salesorder_id = str(salesorder["salesorder_id"])
     try:
         with transaction.atomic():
@@ -285,7 +133,7 @@ def _notice_void(flow: Flow, record: Record, salesorder: dict) -> bool:
             )
     except IntegrityError:
         return False  # already noticed
-    _event(
+    order_event(
         record,
         "skipped",
         f"Canceled in Zoho: sales order {salesorder.get('salesorder_number', salesorder_id)} was voided in Zoho Books.",
@@ -294,72 +142,70 @@ def _notice_void(flow: Flow, record: Record, salesorder: dict) -> bool:
     if record.payload or record.source_payload:
         rules.run(
             rules.CANCELED_IN_ZOHO,
-            rules.Context(order=_order_of(record), store=flow.source.system),
+            rules.Context(order=order_of(record), store=flow.source.system),
             flow.options.get("rules") or [],
             record=record,
         )
     return True
 
 
-def _ship_date(salesorder: dict) -> date | None:
-    stamp = str(salesorder.get("last_modified_time") or "")
-    try:
-        return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S%z").astimezone(UTC).date()
-    except ValueError:
-        return None
-
-
-def _handle(
-    flow: Flow, salesorder: dict, client: ZohoBooksClient, store: StoreSide, now: datetime, summary: dict
-) -> None:
-    record = _record_for(flow, salesorder)
+def _queue(flow: Flow, order: Record, shipment: Shipment, salesorder: dict, enqueue: Callable[[int], object]) -> str:
+    """The sales order's tracking record, pending and queued; "already" when that tracking is known."""
+    payload = to_payload(shipment)
+    known = Record.objects.filter(flow=flow, object_type=TRACKING, source_id=shipment.source_id)
+    if known.filter(source_payload=payload).exists():
+        return "already"  # sent, on its way, or failed for good and waiting for Replay
+    words = (order.source_ref, shipment.tracking_number, salesorder.get("salesorder_number", ""))
+    change = Change(
+        object_type=TRACKING,
+        source_id=shipment.source_id,
+        ref=order.source_ref,
+        obj=shipment,
+        search_text=" ".join(str(w) for w in words if w),
+    )
+    record = record_change(flow, change, how="pull-back")
     if record is None:
+        return "already"
+    enqueue(record.pk)
+    return "queued"
+
+
+def _handle(flow: Flow, salesorder: dict, client: ZohoBooksClient, enqueue, summary: dict) -> None:
+    order = order_record_for(flow, str(salesorder.get("salesorder_id", "")))
+    if order is None:
         summary["not_ours"] += 1
         return
     if is_void(salesorder):
-        summary["canceled"] += int(_notice_void(flow, record, salesorder))
+        summary["canceled"] += int(_notice_void(flow, order, salesorder))
         return
     if "custom_fields" not in salesorder:  # a list row without them: read the whole sales order
         salesorder = client.get_sales_order(str(salesorder["salesorder_id"]))
-    values = field_values(salesorder)
-    if not values.get("tracking_number") or not values.get("carrier"):
+    shipment = shipment_of(salesorder)
+    if not has_tracking(shipment):
         summary["waiting"] += 1
         return
-    info = TrackingInfo(
-        order_number=record.source_ref,
-        order_id=record.source_id,
-        salesorder_id=str(salesorder["salesorder_id"]),
-        tracking_number=values["tracking_number"],
-        carrier=values["carrier"],
-        shipping_method=values.get("shipping_method", ""),
-        ship_date=_ship_date(salesorder),
-    )
-    summary[_send(flow, record, info, store, now)] += 1
+    summary[_queue(flow, order, shipment, salesorder, enqueue)] += 1
 
 
 def pull_back(
-    flow: Flow, *, now: datetime | None = None, store: StoreSide | None = None, client: ZohoBooksClient | None = None
+    flow: Flow,
+    *,
+    now: datetime | None = None,
+    client: ZohoBooksClient | None = None,
+    enqueue: Callable[[int], object] | None = None,
 ) -> dict:
-    """One pull-back run of a sales-order flow; returns counts (or {"paused": [missing fields]})."""
+    """One pull-back run of a sales-order flow: counts of what it found and queued for the engine
+    (or {"paused": [missing fields]})."""
     now = now or timezone.now()
-    store = store or store_module.store_side_for(flow)
     client = client or ZohoBooksClient(flow.target)
+    enqueue = enqueue or enqueue_sync
     missing = check_tracking_fields(flow, client)
     if missing:
         return {"paused": missing}
     _, lookback = pullback_window(flow.options or {})
-    summary = {"sent": 0, "already": 0, "failed": 0, "waiting": 0, "canceled": 0, "not_ours": 0, "retried": 0}
-    seen = set()
+    summary = {"queued": 0, "already": 0, "waiting": 0, "canceled": 0, "not_ours": 0}
     for salesorder in client.sales_orders_modified_since(now - lookback):
-        seen.add(str(salesorder.get("salesorder_id")))
-        _handle(flow, salesorder, client, store, now, summary)
-    # Claims a store refused (or a crash left "sending"), outside the window by now: retry by id.
-    retry = Link.objects.filter(connection=flow.source, object_type=SHIPMENT_LINK).exclude(canonical_key__in=seen)
-    for link in retry.exclude(data__state="sent"):
-        if not _due(link.data, now):
-            continue
-        summary["retried"] += 1
-        _handle(flow, client.get_sales_order(link.canonical_key), client, store, now, summary)
+        _handle(flow, salesorder, client, enqueue, summary)
     _save_state(flow, now, summary)
     return summary
 

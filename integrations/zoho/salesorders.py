@@ -42,10 +42,15 @@ from integrations.zoho.client import Duplicate, NotFound
 
 LINK = "sales_order"
 COMMENT_LINK = "sales_order_comment"
-# Pull-back's claim on a shipment (Link on the store connection, key = sales order id), taken
-# before it tells the store: an edit the store makes because of it (WooCommerce "completed")
-# must not move the order's stage back from shipped to submitted.
-SHIPMENT_LINK = "store_shipment"
+# Pull-back (tracking.py): a sales order's tracking is a Record of the flow, object type TRACKING
+# (source id = sales order id), written to the store as STORE_TRACKING. The record exists before the
+# store is told: an edit the store makes because of it (WooCommerce "completed") must not move the
+# order's stage back from shipped to submitted.
+TRACKING = "tracking"
+STORE_TRACKING = "store_tracking"
+# The shipment Link (on the store connection, key = sales order id) pull-back kept before it ran
+# through the engine: data["state"] "sent" still means the store has the tracking.
+LEGACY_SHIPMENT_LINK = "store_shipment"
 # Statuses after which Zoho owns the order: store edits no longer change it (sales-order.yml `status`).
 FULFILLED_STATUSES = frozenset(
     {"fulfilled", "shipped", "shipped_not_invoiced", "invoiced", "partially_invoiced", "closed"}
@@ -379,16 +384,17 @@ class SalesOrders:
     # --- Rules ------------------------------------------------------------------------------------
 
     def _submitted_stage(self, salesorder_id: str) -> str:
-        """ "shipped" once pull-back has claimed this sales order's shipment, else "submitted"."""
-        from connector.models import Link
+        """ "shipped" once pull-back has found this sales order's tracking, else "submitted"."""
+        from connector.models import Link, Record
 
         record = self.record
         if record is None:
             return "submitted"
-        claimed = Link.objects.filter(
-            connection_id=record.flow.source_id, object_type=SHIPMENT_LINK, canonical_key=salesorder_id
-        ).exists()
-        return "shipped" if claimed else "submitted"
+        found = Record.objects.filter(flow_id=record.flow_id, object_type=TRACKING, source_id=salesorder_id).exists()
+        legacy = Link.objects.filter(
+            connection_id=record.flow.source_id, object_type=LEGACY_SHIPMENT_LINK, canonical_key=salesorder_id
+        )
+        return "shipped" if found or legacy.exists() else "submitted"
 
     def _store_label(self) -> str:
         record = self.record

@@ -10,10 +10,12 @@ a Permanent error the caller records. Tests replace `store_side_for` with a fake
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 from connector.adapters import NotSupported, Tracking
+from connector.http import CallRecord
 from connector.models import Connection, Flow
 from connector.registry import get_system
 
@@ -49,13 +51,17 @@ class StoreSide(Protocol):
 class AdapterStoreSide:
     """The store's own source adapter, found through the registry: its optional store-side methods
     of connector.adapters (`mark_shipped`, `set_order_status`, `add_order_note`). A store that
-    does not offer one raises `NotSupported`, a Permanent error the caller records."""
+    does not offer one raises `NotSupported`, a Permanent error the caller records. `on_call` logs
+    the store's API calls (the engine's timeline of the record being written)."""
+
+    def __init__(self, on_call: Callable[[CallRecord], None] | None = None):
+        self.on_call = on_call
 
     def _adapter(self, connection: Connection):
         cls = get_system(connection.system).source_adapter
         if cls is None:
             raise NotSupported(f"{connection.system} is not a store the connector can send shipments to.")
-        return cls(connection)
+        return cls(connection, on_call=self.on_call)
 
     def mark_shipped(self, connection: Connection, info: TrackingInfo) -> dict:
         return self._adapter(connection).mark_shipped(info.tracking()) or {}
@@ -67,5 +73,5 @@ class AdapterStoreSide:
         return self._adapter(connection).add_order_note(order_source_id, text, customer_visible) or {}
 
 
-def store_side_for(flow: Flow) -> StoreSide:
-    return AdapterStoreSide()
+def store_side_for(flow: Flow, on_call: Callable[[CallRecord], None] | None = None) -> StoreSide:
+    return AdapterStoreSide(on_call=on_call)

@@ -10,6 +10,7 @@ from django.urls import reverse
 
 from accounts.models import ApiToken
 from connector import engine
+from connector.adapters import WriteResult
 from connector.canonical import OrderStatus
 from connector.http import AuthExpired, NeedsReview, Permanent, RateLimited, Transient, Uncertain
 from connector.models import Alert, Connection, Delivery, Event, Flow, Link, Record
@@ -374,3 +375,42 @@ def test_add_a_flow_suggests_the_presets_poll_interval(alice_client):
 
     page = alice_client.get(reverse("flow_create") + "?preset=woocommerce_zoho").content.decode()
     assert 'name="interval_seconds" value="900"' in page
+
+
+class NoteWriter(fake_systems.FakeTarget):
+    """An adapter a preset brings for "order_note", which the fake store's system does not offer."""
+
+    target_types = ("order_note",)
+    written: list = []
+
+    def find(self, object_type, obj, *, context=None):
+        return None
+
+    def upsert(self, object_type, obj, *, target_id, context=None):
+        self.written.append((self.connection.label, object_type, obj.number, context.record.pk))
+        return WriteResult(f"note-{obj.number}", "created")
+
+
+NOTES_PRESET = FlowPreset(
+    "fake_notes",
+    "Store → its notes",
+    "fakesrc",
+    "fakesrc",
+    (("order", "order_note"),),
+    writers=(("order_note", NoteWriter),),
+)
+
+
+def test_a_preset_brings_the_writer_for_a_target_type_its_target_system_does_not_offer(alice, queued, world):
+    """FlowPreset.writers: e.g. instructions back to a store, written through the store's own source
+    adapter by an adapter of the preset's app. The engine keeps its Link, events and status."""
+    register_preset(NOTES_PRESET)
+    NoteWriter.written.clear()
+    store = Connection.objects.create(organization=alice.org, system="fakesrc", label="Store")
+    flow = Flow.objects.create(organization=alice.org, preset="fake_notes", source=store, target=store, enabled=True)
+    world.add_order("1031")
+    assert [o.status for o in poll_and_sync(flow, queued)] == ["synced"]
+    record = Record.objects.get()
+    assert NoteWriter.written == [("Store", "order_note", "1031", record.pk)] and record.target_id == "note-1031"
+    assert Link.objects.get().external_id == "note-1031" and world.creates == 0
+    assert isinstance(engine.writer(flow, "order"), NoteWriter)

@@ -5,8 +5,8 @@ Alice connects a WooCommerce store (with the Shipment Tracking extension), a Shi
 and Zoho Books, adds one flow from each store, switches both to sales orders on the flow page, and
 sets their order rules in the rule builder and through the API. Orders arrive by webhook; the
 worker sends them as sales orders. The Zoho sandbox page is where a person fills tracking and voids
-a sales order; pull-back (the Celery task beat queues) brings the tracking back to each store
-exactly once. Per-event rule checks that need no worker live in
+a sales order; pull-back (the Celery task beat queues) finds the tracking, and the worker writes it
+to each store exactly once. Per-event rule checks that need no worker live in
 tests/integrations/zoho/test_rules_events.py.
 """
 
@@ -287,6 +287,18 @@ def test_sales_orders_pull_back_and_rules_end_to_end(merchant, alice, live_serve
         pull_back_now(woo_flow)
         pull_back_now(ss_flow)
     assert not Alert.objects.filter(key=pullback.fields_alert_key(woo_flow), resolved_at=None).exists()
+    # Each tracking is a record of its flow that the worker writes to the store, once.
+    tracked = {
+        flow: Record.objects.filter(flow=flow, object_type="tracking", source_id=sales_order(books, number).object_id)
+        for flow, number in ((woo_flow, n1), (ss_flow, "S-1"))
+    }
+    wait_until(
+        lambda: all(records.filter(status="synced").count() == 1 for records in tracked.values()),
+        timeout=30,
+        message="tracking written back to both stores",
+    )
+    for records in tracked.values():
+        assert Event.objects.filter(record=records.get(), kind="created").count() == 1
 
     shipped = WooOrder.objects.get(pk=w1["id"])
     assert shipped.status == "completed"

@@ -1,4 +1,7 @@
-"""Shipment pull-back: Zoho sandbox sales orders with tracking custom fields → a fake store side, once."""
+"""Shipment pull-back: Zoho sandbox sales orders with tracking custom fields → a fake store side, once.
+
+Pull-back finds the tracking and queues one "tracking" Record per sales order; the engine writes it
+to the store (tracking.StoreTracking). `pull_back` below runs both, as beat and a worker would."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
+from connector import engine
 from connector.canonical import Order, from_payload, to_payload
 from connector.http import Transient
 from connector.models import Alert, Connection, Event, Flow, Record
@@ -24,7 +28,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 
 class FakeStore:
-    """The store side: records what it was told; can be made to fail a number of times."""
+    """The store side: records what it was told; can be made to fail a number of times (a 503)."""
 
     def __init__(self, fail: int = 0):
         self.shipped: list[pullback.TrackingInfo] = []
@@ -35,7 +39,7 @@ class FakeStore:
     def mark_shipped(self, connection, info):
         if self.fail:
             self.fail -= 1
-            raise Transient("store is down")
+            raise Transient("store is down", status=503)
         self.shipped.append(info)
         return {"ok": True}
 
@@ -46,6 +50,37 @@ class FakeStore:
     def add_note(self, connection, order_source_id, text, customer_visible=False):
         self.notes.append((order_source_id, text))
         return {}
+
+
+@pytest.fixture
+def store(monkeypatch) -> FakeStore:
+    """The flow's store as the writer and the rules reach it (integrations.zoho.store)."""
+    fake = FakeStore()
+    monkeypatch.setattr(store_module, "store_side_for", lambda flow, on_call=None: fake)
+    return fake
+
+
+def pull_back(flow, *, retries: bool = True, **kwargs) -> dict:
+    """One pull-back run, then the worker's part: the engine runs each record it queued (a retry
+    again at once when `retries`, as the worker does once its wait is over). The summary gains the
+    engine's outcomes under "outcomes"."""
+    queued: list[int] = []
+    summary = pullback.pull_back(flow, enqueue=queued.append, **kwargs)
+    if "paused" in summary:
+        return summary
+    summary["outcomes"] = [run(record_id, retries=retries) for record_id in queued]
+    return summary
+
+
+def run(record_id: int, *, retries: bool = True, replay: bool = False) -> str:
+    outcome = engine.sync_record(record_id, replay=replay)
+    while retries and outcome.status == "retry":
+        outcome = engine.sync_record(record_id)
+    return outcome.status
+
+
+def tracking_record(flow, order: Record) -> Record:
+    return Record.objects.get(flow=flow, object_type="tracking", source_id=order.target_id)
 
 
 def the_order(number="2001", source_id="5512") -> Order:
@@ -84,10 +119,9 @@ def submit(flow, number="2001", source_id="5512") -> Record:
     )
 
 
-def test_missing_custom_fields_pause_pull_back_with_an_exact_alert(flow, sandbox_org):
+def test_missing_custom_fields_pause_pull_back_with_an_exact_alert(flow, sandbox_org, store):
     state.add_custom_field(sandbox_org, "salesorder", "Carrier", "cf_carrier")
-    store = FakeStore()
-    summary = pullback.pull_back(flow, store=store)
+    summary = pull_back(flow)
     assert summary == {"paused": ["tracking_number", "shipping_method"]}
     alert = Alert.objects.get(key=pullback.fields_alert_key(flow), resolved_at=None)
     assert "tracking_number, shipping_method" in alert.message
@@ -95,21 +129,20 @@ def test_missing_custom_fields_pause_pull_back_with_an_exact_alert(flow, sandbox
     assert "Settings → Preferences → Sales Orders → Custom Fields" in alert.remediation
     state.add_custom_field(sandbox_org, "salesorder", "Tracking Number", "cf_tracking_number")
     state.add_custom_field(sandbox_org, "salesorder", "Shipping Method", "cf_shipping_method")
-    assert "paused" not in pullback.pull_back(flow, store=store)
+    assert "paused" not in pull_back(flow)
     assert not Alert.objects.filter(key=pullback.fields_alert_key(flow), resolved_at=None).exists()
 
 
-def test_tracking_filled_in_zoho_reaches_the_store_exactly_once(flow, sandbox_org):
+def test_tracking_filled_in_zoho_reaches_the_store_exactly_once(flow, sandbox_org, store):
     state.add_tracking_fields(sandbox_org)
     record = submit(flow)
     submit(flow, "2002", "5513")  # no tracking yet: waits
-    store = FakeStore()
-    assert pullback.pull_back(flow, store=store)["sent"] == 0
+    assert pull_back(flow)["queued"] == 0 and not store.shipped
     state.set_sales_order(
         sandbox_org, record.target_id, tracking_number="1Z999AA1", carrier="UPS", shipping_method="Ground"
     )
-    first = pullback.pull_back(flow, store=store)
-    assert first["sent"] == 1 and first["waiting"] == 1
+    first = pull_back(flow)
+    assert first["queued"] == 1 and first["waiting"] == 1 and first["outcomes"] == ["synced"]
     (info,) = store.shipped
     assert (info.order_source_id, info.tracking_number, info.carrier, info.shipping_method) == (
         "5512",
@@ -117,27 +150,36 @@ def test_tracking_filled_in_zoho_reaches_the_store_exactly_once(flow, sandbox_or
         "UPS",
         "Ground",
     )
-    again = pullback.pull_back(flow, store=store)  # still in the window: not sent twice
-    assert again["sent"] == 0 and again["already"] == 1 and len(store.shipped) == 1
+    again = pull_back(flow)  # still in the window: not sent twice
+    assert again["queued"] == 0 and again["already"] == 1 and len(store.shipped) == 1
     shipped = Event.objects.get(record=record, data__stage="shipped")
     assert "UPS 1Z999AA1" in shipped.message
+    record.refresh_from_db()
+    assert record.stage == "shipped"
+    # The write-back is a record of its own: the audit trail of the store call, like any other.
+    tracked = tracking_record(flow, record)
+    assert (tracked.status, tracked.source_ref, tracked.target_id) == ("synced", "2001", "5512")
+    assert tracked.result["number"] == "UPS 1Z999AA1" and "2001" in tracked.search_text
+    assert Event.objects.filter(record=tracked, kind="created").count() == 1
 
 
-def test_a_store_failure_is_retried_later_and_still_sent_once(flow, sandbox_org):
+def test_a_store_failure_is_retried_later_and_still_sent_once(flow, sandbox_org, store):
     state.add_tracking_fields(sandbox_org)
     record = submit(flow)
     state.set_sales_order(sandbox_org, record.target_id, tracking_number="TRK1", carrier="USPS")
-    store = FakeStore(fail=1)
-    assert pullback.pull_back(flow, store=store)["failed"] == 1
-    assert Event.objects.filter(record=record, kind="failed", data__stage="shipped").exists()
-    # Hours later the sales order is outside the look-back window: the failed claim is retried by id.
+    store.fail = 1
+    assert pull_back(flow, retries=False)["outcomes"] == ["retry"]
+    tracked = tracking_record(flow, record)
+    assert tracked.status == "pending" and Event.objects.filter(record=tracked, kind="failed").exists()
+    # Hours later the sales order is outside the look-back window: the engine retries the record.
     later = timezone.now() + timedelta(hours=10)
-    summary = pullback.pull_back(flow, store=store, now=later)
-    assert summary["retried"] == 1 and summary["sent"] == 1 and len(store.shipped) == 1
-    assert pullback.pull_back(flow, store=store, now=later)["sent"] == 0 and len(store.shipped) == 1
+    assert pull_back(flow, now=later)["queued"] == 0
+    assert run(tracked.pk) == "synced" and len(store.shipped) == 1
+    assert pull_back(flow, now=later)["queued"] == 0 and len(store.shipped) == 1
+    assert Event.objects.filter(record=record, data__stage="shipped", message__startswith="Shipped:").count() == 1
 
 
-def test_a_sales_order_voided_in_zoho_is_recorded_once_and_fires_its_rule(flow, sandbox_org):
+def test_a_sales_order_voided_in_zoho_is_recorded_once_and_fires_its_rule(flow, sandbox_org, store):
     state.add_tracking_fields(sandbox_org)
     flow.options["rules"] = [
         {"name": "Tell me", "event": "canceled_in_zoho", "actions": [{"type": "alert", "message": "Voided in Zoho"}]}
@@ -145,15 +187,14 @@ def test_a_sales_order_voided_in_zoho_is_recorded_once_and_fires_its_rule(flow, 
     flow.save()
     record = submit(flow)
     state.set_sales_order(sandbox_org, record.target_id, status="void")
-    store = FakeStore()
-    assert pullback.pull_back(flow, store=store)["canceled"] == 1
-    assert pullback.pull_back(flow, store=store)["canceled"] == 0
+    assert pull_back(flow)["canceled"] == 1
+    assert pull_back(flow)["canceled"] == 0
     assert Event.objects.filter(record=record, data__stage="canceled").count() == 1
     assert Alert.objects.filter(record=record, message="Voided in Zoho", resolved_at=None).exists()
     assert not store.shipped
 
 
-def test_shipped_rules_reach_the_store_side(flow, sandbox_org):
+def test_shipped_rules_reach_the_store_side(flow, sandbox_org, store):
     state.add_tracking_fields(sandbox_org)
     flow.options["rules"] = [
         {"name": "Complete", "event": "shipped", "actions": [{"type": "set_store_status", "status": "completed"}]}
@@ -161,8 +202,7 @@ def test_shipped_rules_reach_the_store_side(flow, sandbox_org):
     flow.save()
     record = submit(flow)
     state.set_sales_order(sandbox_org, record.target_id, tracking_number="T", carrier="DHL")
-    store = FakeStore()
-    pullback.pull_back(flow, store=store)
+    pull_back(flow)
     assert store.statuses == [("5512", "completed")]
     assert Event.objects.filter(record=record, data__rule="Complete", data__event="shipped").exists()
 
@@ -173,11 +213,11 @@ def test_the_window_always_exceeds_the_interval():
     assert interval == timedelta(hours=6) and lookback == timedelta(hours=6, minutes=30)
 
 
-def test_due_follows_the_interval(flow, sandbox_org):
+def test_due_follows_the_interval(flow, sandbox_org, store):
     state.add_tracking_fields(sandbox_org)
     now = timezone.now()
     assert pullback.due(flow, now)
-    pullback.pull_back(flow, store=FakeStore(), now=now)
+    pull_back(flow, now=now)
     assert not pullback.due(flow, now + timedelta(hours=2)) and pullback.due(flow, now + timedelta(hours=3))
 
 
@@ -244,12 +284,15 @@ def test_a_store_that_cannot_take_the_shipment_fails_it_visibly(flow, sandbox_or
     monkeypatch.setattr(
         store_module, "get_system", lambda key: dataclasses.replace(get_system("woocommerce"), source_adapter=None)
     )
-    assert pullback.pull_back(flow)["failed"] == 1
-    failed = Event.objects.get(record=record, kind="failed", data__stage="shipped")
+    assert pull_back(flow)["outcomes"] == ["failed"]
+    tracked = tracking_record(flow, record)
+    failed = Event.objects.get(record=tracked, kind="failed")
     assert "not a store the connector can send shipments to" in failed.message
+    assert tracked.status == "failed" and "press Replay" in tracked.remediation
+    assert not Event.objects.filter(record=record, data__stage="shipped").exists()
 
 
-def test_the_sandbox_page_lets_a_person_fill_tracking(flow, sandbox_org, zoho_base):
+def test_the_sandbox_page_lets_a_person_fill_tracking(flow, sandbox_org, zoho_base, store):
     requests = member_of(sandbox_org.user.organization)  # the page belongs to the sandbox's organisation
 
     base = f"{zoho_base}/sandbox/zoho/_control/orgs/{sandbox_org.organization_id}"
@@ -266,8 +309,7 @@ def test_the_sandbox_page_lets_a_person_fill_tracking(flow, sandbox_org, zoho_ba
     assert bad.status_code == 400
     page = requests.get(f"{base}/salesorders", timeout=5)
     assert page.status_code == 200 and "9400" in page.text and "2001" in page.text
-    store = FakeStore()
-    assert pullback.pull_back(flow, store=store)["sent"] == 1 and store.shipped[0].tracking_number == "9400"
+    assert pull_back(flow)["outcomes"] == ["synced"] and store.shipped[0].tracking_number == "9400"
 
 
 def test_the_order_stage_is_on_the_record_and_filterable(db):
@@ -284,13 +326,13 @@ def test_the_order_stage_is_on_the_record_and_filterable(db):
     assert list(filter_records(Record.objects.for_org(org), {"stage": "shipped"})) == [shipped]
 
 
-def test_the_sandbox_page_creates_the_tracking_fields_for_the_demo(flow, sandbox_org, zoho_base):
+def test_the_sandbox_page_creates_the_tracking_fields_for_the_demo(flow, sandbox_org, zoho_base, store):
     requests = member_of(sandbox_org.user.organization)  # the page belongs to the sandbox's organisation
 
     page = f"{zoho_base}/sandbox/zoho/_control/orgs/{sandbox_org.organization_id}/salesorders"
     record = submit(flow)
     assert "Create the three custom fields" in requests.get(page, timeout=5).text
-    assert pullback.pull_back(flow, store=FakeStore()) == {"paused": ["tracking_number", "carrier", "shipping_method"]}
+    assert pull_back(flow) == {"paused": ["tracking_number", "carrier", "shipping_method"]}
     created = requests.post(page, data={"tracking_fields": "1"}, timeout=5)
     assert created.status_code == 200 and "Create the three custom fields" not in created.text
     requests.post(page, data={"tracking_fields": "1"}, timeout=5)  # twice: still three fields
@@ -306,5 +348,4 @@ def test_the_sandbox_page_creates_the_tracking_fields_for_the_demo(flow, sandbox
         timeout=5,
     )
     assert filled.status_code == 200 and 'value="Priority"' in filled.text
-    store = FakeStore()
-    assert pullback.pull_back(flow, store=store)["sent"] == 1 and store.shipped[0].shipping_method == "Priority"
+    assert pull_back(flow)["outcomes"] == ["synced"] and store.shipped[0].shipping_method == "Priority"
