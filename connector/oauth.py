@@ -51,6 +51,7 @@ from redis.exceptions import LockError
 from connector.http import AuthExpired, RateLimited, Transient
 from connector.models import Connection, raise_alert, resolve_alerts
 from connector.redis import get_redis
+from connector.retry import RetryPolicy
 from connector.tenancy import get_for_org_or_404
 
 logger = logging.getLogger(__name__)
@@ -113,10 +114,10 @@ class OAuthProvider:
     #: a pending authorisation (state) older than this is refused
     state_max_age: ClassVar[int] = 15 * 60
     timeout: ClassVar[tuple[float, float]] = (5.0, 20.0)
-    #: consecutive refresh failures before cooling down, and the cool-down curve
-    cooldown_after: ClassVar[int] = 3
-    cooldown_base: ClassVar[float] = 60.0
-    cooldown_cap: ClassVar[float] = 3600.0
+    #: Refresh failures in a row allowed before cooling down (`max_attempts`), then the cool-down
+    #: before each next try: the project's one backoff (full jitter), doubling from a minute up to
+    #: an hour, never shorter than half a minute.
+    refresh_cooldown: ClassVar[RetryPolicy] = RetryPolicy(max_attempts=3, base=60.0, cap=3600.0, floor=30.0)
 
     # --- Hooks ------------------------------------------------------------------------------------
 
@@ -456,9 +457,10 @@ class OAuthProvider:
     def _count_failure(self, locked: Connection, now: float) -> None:
         failures = int(locked.settings.get("oauth_failures") or 0) + 1
         locked.settings["oauth_failures"] = failures
-        if failures >= self.cooldown_after:
-            pause = min(self.cooldown_cap, self.cooldown_base * 2 ** (failures - self.cooldown_after))
-            locked.settings["oauth_retry_at"] = now + pause
+        policy = self.refresh_cooldown
+        if not policy.retries_left(failures):
+            # Each failure past the allowance is the policy's next retry: the first waits up to `base`.
+            locked.settings["oauth_retry_at"] = now + policy.delay(failures - policy.max_attempts + 1)
         locked.save(update_fields=["settings", "updated_at"])
 
     def mark_needs_reauth(self, connection: Connection, message: str) -> None:
