@@ -8,9 +8,9 @@ provider must get right the same way:
 
 - `begin`: the authorise URL, with a random `state` bound to the organisation and user in the
   session (and PKCE when the provider supports it);
-- `callback`: `state` compared in constant time and spent at once, the code exchanged exactly once
-  (a refused, expired or spent code is never retried: the page says "connect again"), tokens stored
-  encrypted in `Connection.credentials` with their expiry;
+- `complete` (the callback): `state` compared in constant time and spent at once, the code exchanged
+  exactly once (a refused, expired or spent code is never retried: the page says "connect again"),
+  tokens stored encrypted in `Connection.credentials` with their expiry;
 - `refresh_if_needed`: refresh inside `transaction.atomic()` holding the connection's row lock,
   re-reading the tokens once the lock is ours (a concurrent worker may have refreshed already), so
   a single-use (rotating) refresh token is spent once and the new one is committed before the new
@@ -20,6 +20,9 @@ provider must get right the same way:
 
 Tokens never reach logs, events, errors or pages: only error *names* from the token endpoint are
 shown, and the callback page never echoes query parameters.
+
+The pages around these steps (Connect, callback, choosing the vendor account, the connection page,
+Disconnect) are generic too: connector/web/oauth_views.py, specialised per system by a small adapter.
 """
 
 from __future__ import annotations
@@ -39,7 +42,6 @@ import requests
 from authlib.integrations.base_client.errors import OAuthError
 from authlib.integrations.requests_client import OAuth2Session
 from django.conf import settings
-from django.contrib import messages
 from django.db import connection as db_connection
 from django.db import transaction
 from django.dispatch import Signal
@@ -51,16 +53,17 @@ from redis.exceptions import LockError
 from connector.http import AuthExpired, RateLimited, Transient
 from connector.models import Connection, raise_alert, resolve_alerts
 from connector.redis import get_redis
+from connector.retry import RetryPolicy
 from connector.tenancy import get_for_org_or_404
 
 logger = logging.getLogger(__name__)
 
 SESSION_KEY = "oauth_pending"
 
-# The provider never calls into its integration's views: the integration listens instead (connected
-# in its AppConfig.ready, with the provider class as sender).
-#: After a Connect stored its tokens (`request`, `connection`). A receiver may return a response,
-#: e.g. a page to pick the vendor organisation; the first non-None one is shown, else Connections.
+# The provider never calls into its integration: the integration listens instead (connected in its
+# AppConfig.ready, with the provider class as sender).
+#: After a Connect stored its tokens (`request`, `connection`), before the Connect pages go on to
+#: choosing the vendor account. A notification: what receivers return is not used.
 connected = Signal()
 #: Before a disconnect revokes the tokens (`connection`), while they still work: e.g. delete the
 #: vendor-side webhook subscriptions. Best effort: a failing receiver is logged, never raised.
@@ -113,10 +116,10 @@ class OAuthProvider:
     #: a pending authorisation (state) older than this is refused
     state_max_age: ClassVar[int] = 15 * 60
     timeout: ClassVar[tuple[float, float]] = (5.0, 20.0)
-    #: consecutive refresh failures before cooling down, and the cool-down curve
-    cooldown_after: ClassVar[int] = 3
-    cooldown_base: ClassVar[float] = 60.0
-    cooldown_cap: ClassVar[float] = 3600.0
+    #: Refresh failures in a row allowed before cooling down (`max_attempts`), then the cool-down
+    #: before each next try: the project's one backoff (full jitter), doubling from a minute up to
+    #: an hour, never shorter than half a minute.
+    refresh_cooldown: ClassVar[RetryPolicy] = RetryPolicy(max_attempts=3, base=60.0, cap=3600.0, floor=30.0)
 
     # --- Hooks ------------------------------------------------------------------------------------
 
@@ -148,6 +151,9 @@ class OAuthProvider:
 
     def connection_label(self, context: dict, token: dict) -> str:
         return self.display_name
+
+    def check_context(self, context: dict) -> None:
+        """Refuse a Connect context this provider cannot serve (an unknown region). May raise OAuthRefused."""
 
     def is_too_early(self, error: OAuthError) -> bool:
         """True when the vendor refuses a refresh because the current token is still too fresh (Exact)."""
@@ -186,7 +192,16 @@ class OAuthProvider:
     # --- Connect ----------------------------------------------------------------------------------
 
     def begin(self, request: HttpRequest, context: dict, *, connection: Connection | None = None) -> HttpResponse:
-        """Remember a pending authorisation bound to this organisation and user; redirect to consent."""
+        """Remember a pending authorisation bound to this organisation and user; redirect to consent.
+
+        A context the provider refuses (or a server without client credentials) shows the error page."""
+        try:
+            self.check_context(context)
+            return self._begin(request, context, connection)
+        except OAuthRefused as refused:
+            return self.error_page(request, refused)
+
+    def _begin(self, request: HttpRequest, context: dict, connection: Connection | None) -> HttpResponse:
         state = secrets.token_urlsafe(32)
         pending: dict[str, Any] = {
             "state": state,
@@ -214,16 +229,12 @@ class OAuthProvider:
         )
         return HttpResponseRedirect(url)
 
-    def callback(self, request: HttpRequest) -> HttpResponse:
-        try:
-            connection = self._complete(request)
-        except OAuthRefused as refused:
-            return self.error_page(request, refused)
-        for _receiver, response in connected.send(sender=type(self), request=request, connection=connection):
-            if response is not None:
-                return response
-        messages.success(request, f"{self.display_name} is connected.")
-        return HttpResponseRedirect(reverse("connections"))
+    def complete(self, request: HttpRequest) -> Connection:
+        """The callback: check the answer against the pending Connect, exchange the code once, store the
+        tokens, tell `connected` receivers. Raises OAuthRefused (safe to show) when it cannot."""
+        connection = self._complete(request)
+        connected.send(sender=type(self), request=request, connection=connection)
+        return connection
 
     def _complete(self, request: HttpRequest) -> Connection:
         all_pending = request.session.get(SESSION_KEY, {})
@@ -456,9 +467,10 @@ class OAuthProvider:
     def _count_failure(self, locked: Connection, now: float) -> None:
         failures = int(locked.settings.get("oauth_failures") or 0) + 1
         locked.settings["oauth_failures"] = failures
-        if failures >= self.cooldown_after:
-            pause = min(self.cooldown_cap, self.cooldown_base * 2 ** (failures - self.cooldown_after))
-            locked.settings["oauth_retry_at"] = now + pause
+        policy = self.refresh_cooldown
+        if not policy.retries_left(failures):
+            # Each failure past the allowance is the policy's next retry: the first waits up to `base`.
+            locked.settings["oauth_retry_at"] = now + policy.delay(failures - policy.max_attempts + 1)
         locked.save(update_fields=["settings", "updated_at"])
 
     def mark_needs_reauth(self, connection: Connection, message: str) -> None:

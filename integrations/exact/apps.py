@@ -9,12 +9,11 @@ class ExactConfig(AppConfig):
     def ready(self) -> None:
         from connector import oauth
         from connector.registry import AuthKind, PeriodicTask, Role, SystemInfo, register_system
-        from integrations.exact import subscriptions, views
+        from integrations.exact import subscriptions
         from integrations.exact.adapter import ExactSource, ExactTarget
         from integrations.exact.oauth import ExactOAuth
         from integrations.exact.subscriptions import rotate_webhooks
 
-        oauth.connected.connect(views.on_connected, sender=ExactOAuth, dispatch_uid="exact.on_connected")
         oauth.disconnecting.connect(
             subscriptions.on_disconnecting, sender=ExactOAuth, dispatch_uid="exact.on_disconnecting"
         )

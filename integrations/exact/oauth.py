@@ -137,6 +137,9 @@ class ExactOAuth(OAuthProvider):
     def client_secret(self) -> str:
         return client_secret()
 
+    def check_context(self, context: dict) -> None:
+        host(context.get("country", ""))
+
     def authorize_endpoint(self, context: dict) -> str:
         return host(context["country"]) + "/api/oauth2/auth"
 

@@ -7,13 +7,9 @@ class ZohoConfig(AppConfig):
     verbose_name = "Zoho Books"
 
     def ready(self) -> None:
-        from connector import oauth
         from connector.registry import AuthKind, Role, SystemInfo, register_system
-        from integrations.zoho import presets, views
+        from integrations.zoho import presets
         from integrations.zoho.adapter import ZohoBooksSource, ZohoBooksTarget
-        from integrations.zoho.oauth import ZohoOAuth
-
-        oauth.connected.connect(views.on_connected, sender=ZohoOAuth, dispatch_uid="zoho.on_connected")
 
         register_system(
             SystemInfo(

@@ -203,6 +203,9 @@ class ZohoOAuth(OAuthProvider):
     def client_secret(self) -> str:
         return client_secret()
 
+    def check_context(self, context: dict) -> None:
+        region(context.get("region", ""))
+
     def authorize_endpoint(self, context: dict) -> str:
         return region(context["region"]).accounts_server + "/oauth/v2/auth"
 
@@ -277,8 +280,5 @@ def web_url(connection: Connection, kind: str, object_id: str) -> str:
 
 
 def connect_redirect(request: HttpRequest, region_code: str, connection: Connection | None) -> HttpResponse:
-    try:
-        region(region_code)
-    except OAuthRefused as refused:
-        return provider.error_page(request, refused)
+    """To Zoho's consent page for a data centre (an unknown one shows the error page)."""
     return provider.begin(request, {"region": region_code}, connection=connection)

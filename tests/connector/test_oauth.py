@@ -17,6 +17,7 @@ from django.db import connection as db_connection
 from connector.http import AuthExpired, RateLimited, Transient
 from connector.models import Alert, Connection
 from connector.oauth import OAuthProvider, disconnecting
+from connector.retry import RetryPolicy
 from tests.connector.vendor_stub import StubServer
 
 
@@ -158,10 +159,36 @@ def test_repeated_failures_cool_down_instead_of_hammering(alice, stub):
             provider.refresh_if_needed(conn)
     with pytest.raises(RateLimited) as cooling:
         provider.refresh_if_needed(conn)
-    assert 0 < cooling.value.retry_after <= provider.cooldown_base
+    policy = provider.refresh_cooldown
+    assert policy.floor - 1 < cooling.value.retry_after <= policy.base
     assert len(stub.requests) == 3
     conn.refresh_from_db()
     assert conn.status == Connection.Status.ACTIVE  # a vendor outage is not a reason to reconnect
+
+
+class ShortFuseProvider(StubProvider):
+    refresh_cooldown = RetryPolicy(max_attempts=2, base=100.0, cap=250.0)
+
+
+@pytest.mark.django_db
+def test_the_cool_down_follows_the_retry_policy_and_grows_to_its_cap(alice, stub, monkeypatch):
+    """The cool-down is the project's RetryPolicy: no pause within `max_attempts`, then its backoff per
+    further failure (the dice pinned to the top of the jitter range to read the ceiling)."""
+    monkeypatch.setattr("connector.retry.random.uniform", lambda low, high: high)
+    conn = make_connection(alice.org, stub, expires_in=-10)
+    provider = ShortFuseProvider()
+    pauses = []
+    for _ in range(4):
+        stub.queue(503, {"message": "down"})
+        with pytest.raises(Transient):
+            provider.refresh_if_needed(conn)
+        stored = Connection.objects.get(pk=conn.pk).settings
+        retry_at = stored.get("oauth_retry_at")
+        pauses.append(round(retry_at - time.time()) if retry_at else None)
+        if retry_at:  # the cool-down has passed: the next refresh goes to the vendor again
+            Connection.objects.filter(pk=conn.pk).update(settings={**stored, "oauth_retry_at": time.time() - 1})
+    assert pauses == [None, 100, 200, 250]
+    assert len(stub.requests) == 4
 
 
 @pytest.mark.django_db
