@@ -104,6 +104,8 @@ class QBXMLJob(TenantModel):
     iterator_remaining = models.IntegerField(null=True, blank=True)
     page = models.PositiveIntegerField(default=1)
     attempts = models.PositiveIntegerField(default=0)
+    # QuickBooks answered "busy": the job is handed out again no earlier than this (jobs.RESEND).
+    not_before = models.DateTimeField(null=True, blank=True)
     status_code = models.IntegerField(null=True, blank=True)
     status_severity = models.CharField(max_length=20, blank=True)
     status_message = models.TextField(blank=True)
