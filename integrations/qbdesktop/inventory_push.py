@@ -149,43 +149,49 @@ def _push_flow(flow: Flow, rows: list[QBDInventoryLevel]) -> PushReport:
 def _record(flow: Flow, row: QBDInventoryLevel, outcome: WriteResult | ApiError, report: PushReport) -> None:
     """What the source's adapter did with one SKU, kept on the row and as an Event."""
     if isinstance(outcome, ApiError):  # this SKU only (no location to use); the others go on
-        raise_alert(
-            flow.organization,
-            alert_key(flow),
-            outcome.message,
-            remediation=outcome.remediation,
-            flow=flow,
-            connection=flow.source,
-        )
-        QBDInventoryLevel.objects.filter(pk=row.pk).update(push_error=outcome.message[:1000])
+        _record_refused(flow, row, outcome)
         report.failed.append(row.sku)
-        return
-    data = outcome.data
-    if outcome.action == "unchanged":
-        QBDInventoryLevel.objects.filter(pk=row.pk).update(source_on_hand=data["to"])
+    elif outcome.action == "unchanged":
+        QBDInventoryLevel.objects.filter(pk=row.pk).update(source_on_hand=outcome.data["to"])
         report.equal.append(row.sku)
     elif outcome.action == "skipped":
-        if data.get("reason") == "fraction":
-            why = f"QuickBooks holds a fraction ({row.quantity_on_hand})"
-        else:
-            why = f"other locations already hold {data['elsewhere']} of the {data['to']} QuickBooks has"
-        _event(
-            flow, Event.Kind.SKIPPED, f"{source_name(flow)} inventory {row.sku}: not pushed, {why}.", {"sku": row.sku}
-        )
+        _record_skipped(flow, row, outcome.data)
         report.skipped.append(row.sku)
     else:
-        wanted = data["to"]
-        QBDInventoryLevel.objects.filter(pk=row.pk).update(
-            source_on_hand=wanted, pushed_at=timezone.now(), push_error=""
-        )
-        _event(
-            flow,
-            Event.Kind.UPDATED,
-            f"{source_name(flow)} inventory {row.sku}: {data['from']} → {wanted} (QuickBooks QuantityOnHand "
-            f"{format(row.quantity_on_hand.normalize(), 'f')}), location {data['location']}.",
-            {"sku": row.sku, **{k: data[k] for k in ("from", "to", "location", "quantity")}},
-        )
+        _record_pushed(flow, row, outcome.data)
         report.pushed.append(row.sku)
+
+
+def _record_refused(flow: Flow, row: QBDInventoryLevel, error: ApiError) -> None:
+    raise_alert(
+        flow.organization,
+        alert_key(flow),
+        error.message,
+        remediation=error.remediation,
+        flow=flow,
+        connection=flow.source,
+    )
+    QBDInventoryLevel.objects.filter(pk=row.pk).update(push_error=error.message[:1000])
+
+
+def _record_skipped(flow: Flow, row: QBDInventoryLevel, data: dict) -> None:
+    if data.get("reason") == "fraction":
+        why = f"QuickBooks holds a fraction ({row.quantity_on_hand})"
+    else:
+        why = f"other locations already hold {data['elsewhere']} of the {data['to']} QuickBooks has"
+    _event(flow, Event.Kind.SKIPPED, f"{source_name(flow)} inventory {row.sku}: not pushed, {why}.", {"sku": row.sku})
+
+
+def _record_pushed(flow: Flow, row: QBDInventoryLevel, data: dict) -> None:
+    wanted = data["to"]
+    QBDInventoryLevel.objects.filter(pk=row.pk).update(source_on_hand=wanted, pushed_at=timezone.now(), push_error="")
+    _event(
+        flow,
+        Event.Kind.UPDATED,
+        f"{source_name(flow)} inventory {row.sku}: {data['from']} → {wanted} (QuickBooks QuantityOnHand "
+        f"{format(row.quantity_on_hand.normalize(), 'f')}), location {data['location']}.",
+        {"sku": row.sku, **{k: data[k] for k in ("from", "to", "location", "quantity")}},
+    )
 
 
 def _mark_failed(rows: list[QBDInventoryLevel], message: str, report: PushReport) -> None:
