@@ -24,6 +24,9 @@ from connector.http import NeedsReview, Permanent
 from integrations.qbdesktop import chain
 from integrations.qbdesktop.company import target_flows
 
+STOCK_LEVEL_SOURCES = "stock_level_sources"
+STOCK_LEVEL_UNAVAILABLE = "stock_level_unavailable"
+
 
 class QBDesktopTarget(TargetAdapter):
     system = "qbdesktop"
@@ -35,14 +38,18 @@ class QBDesktopTarget(TargetAdapter):
         return obj
 
     def choices(self, name: str) -> list[tuple[str, str]]:
-        """ "shipstation_v2_inventory": the ShipStation sources of this connection's flows that hold a V2
-        API key (the inventory push needs one); [] makes the options form show the push as unavailable."""
-        if name != "shipstation_v2_inventory":
+        """For the inventory push option, over the sources of this connection's flows (whatever system):
+        "stock_level_sources" those that can take stock levels now (id, label); "stock_level_unavailable"
+        those that cannot (id, their adapter's reason). [] for any other name."""
+        if name not in (STOCK_LEVEL_SOURCES, STOCK_LEVEL_UNAVAILABLE):
             return []
-        from integrations.qbdesktop.inventory_push import takes_stock_levels
+        from integrations.qbdesktop.inventory_push import unavailable_reason
 
         flows = target_flows(self.connection).select_related("source")
-        return [(str(f.source_id), f.source.label) for f in flows if takes_stock_levels(f.source)]
+        reasons = {f.source_id: (f.source, unavailable_reason(f.source)) for f in flows}
+        if name == STOCK_LEVEL_SOURCES:
+            return [(str(pk), source.label) for pk, (source, why) in reasons.items() if not why]
+        return [(str(pk), why) for pk, (_source, why) in reasons.items() if why]
 
     def describe_result(self, object_type: str, obj: Any, result: WriteResult) -> DocumentSummary:
         """The QuickBooks invoice or journal entry, by its RefNumber (the order number). No link:

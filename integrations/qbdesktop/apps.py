@@ -7,48 +7,59 @@ class QBDesktopConfig(AppConfig):
     verbose_name = "QuickBooks Desktop"
 
     def ready(self) -> None:
-        from connector.registry import AuthKind, FlowPreset, Role, SystemInfo, register_preset, register_system
+        from connector.registry import register_preset, register_system
         from integrations.qbdesktop import flow, sync
-        from integrations.qbdesktop.adapter import QBDesktopTarget
 
-        register_system(
-            SystemInfo(
-                key="qbdesktop",
-                name="QuickBooks Desktop",
-                auth_kind=AuthKind.QBWC,
-                role=Role.ACCOUNTING,
-                description="Invoices and journal entries through the QuickBooks Web Connector.",
-                logo="img/systems/qbdesktop.svg",
-                connect_url_name="qbdesktop_connect",
-                connection_url_name="qbdesktop_detail",
-                docs=(
-                    "Your money: shipped orders become QuickBooks invoices (or journal entries), dated on the "
-                    "ship date and numbered with the order number, so nothing is entered twice.\n"
-                    "Your books stay yours: customers and items are looked up, never created; an order naming "
-                    "an unknown one waits for you with a clear note, while the others carry on.\n"
-                    "Timing: QuickBooks Desktop is reached through the Web Connector on your computer, so "
-                    "changes arrive each time it runs (every 15 minutes by default)."
-                ),
-                target_adapter=QBDesktopTarget,
-                # Web Connector work has its own queue: a slow QuickBooks cannot hold up other syncs.
-                task_routes=(("integrations.qbdesktop.*", "qbwc"),),
-            )
-        )
-        register_preset(
-            FlowPreset(
-                key=flow.PRESET,
-                name="ShipStation → QuickBooks Desktop",
-                source_system="shipstation",
-                target_system="qbdesktop",
-                capabilities=(("order", "invoice"),),
-                description=(
-                    "Shipped orders become QuickBooks invoices (or journal entries) dated on the ship date, "
-                    "RefNumber = order number. Customers and items must already exist in QuickBooks; a missing "
-                    "one puts the order in review. Deleted QuickBooks transactions and stock differences are shown."
-                ),
-                options_form="integrations.qbdesktop.forms.FlowOptionsForm",
-                default_options={"posting": "invoice", "list_sync_minutes": 60},
-            )
-        )
+        register_system(_system_info())
+        register_preset(_shipstation_preset())
         flow.register_handlers()
         sync.register_handlers()
+
+
+def _system_info():
+    from connector.registry import AuthKind, Role, SystemInfo
+    from integrations.qbdesktop.adapter import QBDesktopTarget
+
+    return SystemInfo(
+        key="qbdesktop",
+        name="QuickBooks Desktop",
+        auth_kind=AuthKind.QBWC,
+        role=Role.ACCOUNTING,
+        description="Invoices and journal entries through the QuickBooks Web Connector.",
+        logo="img/systems/qbdesktop.svg",
+        connect_url_name="qbdesktop_connect",
+        connection_url_name="qbdesktop_detail",
+        docs=(
+            "Your money: shipped orders become QuickBooks invoices (or journal entries), dated on the "
+            "ship date and numbered with the order number, so nothing is entered twice.\n"
+            "Your books stay yours: customers and items are looked up, never created; an order naming "
+            "an unknown one waits for you with a clear note, while the others carry on.\n"
+            "Timing: QuickBooks Desktop is reached through the Web Connector on your computer, so "
+            "changes arrive each time it runs (every 15 minutes by default)."
+        ),
+        target_adapter=QBDesktopTarget,
+        # Web Connector work has its own queue: a slow QuickBooks cannot hold up other syncs.
+        task_routes=(("integrations.qbdesktop.*", "qbwc"),),
+    )
+
+
+def _shipstation_preset():
+    """The ready-made pairing for ShipStation orders. Nothing in the app depends on it: flows keyed on
+    this connection as their target take orders from any source (company.py)."""
+    from connector.registry import FlowPreset
+    from integrations.qbdesktop import flow
+
+    return FlowPreset(
+        key=flow.PRESET,
+        name="ShipStation → QuickBooks Desktop",
+        source_system="shipstation",
+        target_system="qbdesktop",
+        capabilities=(("order", "invoice"),),
+        description=(
+            "Shipped orders become QuickBooks invoices (or journal entries) dated on the ship date, "
+            "RefNumber = order number. Customers and items must already exist in QuickBooks; a missing "
+            "one puts the order in review. Deleted QuickBooks transactions and stock differences are shown."
+        ),
+        options_form="integrations.qbdesktop.forms.FlowOptionsForm",
+        default_options={"posting": "invoice", "list_sync_minutes": 60},
+    )

@@ -111,7 +111,7 @@ class _Step:
     order: Order
     options: dict
     context: dict  # carried by every job of the chain
-    source: str  # the flow's source system, named in remediations ("Correct the order in ShipStation")
+    source: str  # the flow's source system as merchants know it, named in remediations ("Correct the order in …")
     customer: tuple[str, str] = ("", "")  # (FullName, ListID)
     item_names: list[str] = field(default_factory=list)
     items: dict[str, tuple[str, str]] = field(default_factory=dict)

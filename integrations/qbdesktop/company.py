@@ -37,12 +37,12 @@ def _system_name(key: str) -> str:
 
 
 def source_name(flow: Flow) -> str:
-    """The flow's source as merchants know it ("ShipStation"), for messages about one record."""
+    """The flow's source as merchants know it (its system's name), for messages about one record."""
     return _system_name(flow.source.system)
 
 
 def source_names(connection: Connection) -> str:
-    """The sources of the flows into this connection ("ShipStation or WooCommerce"), for messages
-    about the company file as a whole."""
+    """The sources of the flows into this connection ("<one> or <another>"), for messages about the
+    company file as a whole."""
     systems = sorted(set(target_flows(connection).values_list("source__system", flat=True)))
     return " or ".join(_system_name(key) for key in systems) or "the order source"

@@ -198,14 +198,31 @@ def read(
     hard_cap = max(MAX_BODY_BYTES, *operation_caps.values()) if operation_caps else MAX_BODY_BYTES
     if declared_length is not None and declared_length > hard_cap:
         raise too_large(hard_cap)
+    reader, head, received = _read_capped(stream, declared_length, charset, operation_caps)
+    if received == 0:
+        raise Refused("Client.EmptyRequest", "The request body is empty; expected a SOAP envelope.")
+    if reader is None:  # shorter than the sniffed prefix
+        reader = _Reader(encoding_of(head, charset))
+        reader.feed(head, final=True)
+    else:
+        reader.feed(b"", final=True)
+    if not reader.guard.operation:
+        raise Refused("Client.NoOperation", "The SOAP Body names no operation.")
+    return Envelope(body=b"".join(reader.out), operation=reader.guard.operation)
+
+
+def _read_capped(
+    stream: BinaryIO, declared_length: int | None, charset: str | None, operation_caps: Mapping[str, int]
+) -> tuple[_Reader | None, bytes, int]:
+    """Feed the body to a _Reader chunk by chunk, never reading past the cap that applies so far.
+
+    Returns the reader (None when the body is shorter than the sniffed prefix), that unread prefix and
+    the bytes received."""
     limit = MAX_BODY_BYTES
     received = 0
     head = b""
     reader: _Reader | None = None
-    while True:
-        chunk = stream.read(min(CHUNK_BYTES, limit + 1 - received))
-        if not chunk:
-            break
+    while chunk := stream.read(min(CHUNK_BYTES, limit + 1 - received)):
         received += len(chunk)
         if received > limit:
             raise too_large(limit)
@@ -216,16 +233,13 @@ def read(
             reader, chunk, head = _Reader(encoding_of(head, charset)), head, b""
         reader.feed(chunk)
         if reader.guard.operation:
-            limit = operation_caps.get(reader.guard.operation, MAX_BODY_BYTES)
-            if received > limit or (declared_length is not None and declared_length > limit):
-                raise too_large(limit)
-    if received == 0:
-        raise Refused("Client.EmptyRequest", "The request body is empty; expected a SOAP envelope.")
-    if reader is None:
-        reader = _Reader(encoding_of(head, charset))
-        reader.feed(head, final=True)
-    else:
-        reader.feed(b"", final=True)
-    if not reader.guard.operation:
-        raise Refused("Client.NoOperation", "The SOAP Body names no operation.")
-    return Envelope(body=b"".join(reader.out), operation=reader.guard.operation)
+            limit = _operation_limit(reader.guard.operation, operation_caps, received, declared_length)
+    return reader, head, received
+
+
+def _operation_limit(operation: str, operation_caps: Mapping[str, int], received: int, declared: int | None) -> int:
+    """The cap of the operation the Body names; Refused when what came or was announced is over it."""
+    limit = operation_caps.get(operation, MAX_BODY_BYTES)
+    if received > limit or (declared is not None and declared > limit):
+        raise too_large(limit)
+    return limit

@@ -7,6 +7,8 @@ import zoneinfo
 from django import forms
 
 from connector.web.forms import BackfillOptionsForm
+from integrations.qbdesktop.adapter import STOCK_LEVEL_SOURCES, STOCK_LEVEL_UNAVAILABLE
+from integrations.qbdesktop.inventory_push import OPTION, PUSH_LABEL, unavailable_reason
 
 # QuickBooks reads query dates in the QuickBooks PC's local time: we need the company's zone.
 COMMON_ZONES = [
@@ -46,7 +48,8 @@ class ConnectForm(forms.Form):
 
 
 class FlowOptionsForm(BackfillOptionsForm):
-    """Options of the ShipStation → QuickBooks Desktop flow (names as they are in QuickBooks)."""
+    """Options of a flow of orders into QuickBooks Desktop, from any order source (names as they are in
+    QuickBooks)."""
 
     # The journal's accounts matter only when orders post as journal entries.
     shown_when = {
@@ -91,30 +94,38 @@ class FlowOptionsForm(BackfillOptionsForm):
         initial=60,
         help_text="When the Web Connector runs, changes and deletions since the last refresh are read.",
     )
-    push_inventory_v2 = forms.BooleanField(
-        label="Push QuickBooks quantities to ShipStation inventory (V2)",
+    push_inventory = forms.BooleanField(
+        label=PUSH_LABEL,
         required=False,
-        help_text="After each QuickBooks inventory check, ShipStation's on-hand quantity is set to QuickBooks' "
-        "QuantityOnHand for SKUs that differ.",
+        help_text="After each QuickBooks inventory check, the order source's on-hand quantity is set to "
+        "QuickBooks' QuantityOnHand for SKUs that differ.",
     )
-    shipstation_inventory_location_id = forms.CharField(
-        label="ShipStation inventory location",
+    inventory_location_id = forms.CharField(
+        label="Inventory location at the order source",
         required=False,
-        help_text="An inventory_location_id (se-…). Empty: the SKU's only location, else the account's first.",
+        help_text="The order source's id of the location to set. Empty: the SKU's only location, else the "
+        "account's first.",
     )
 
-    UNAVAILABLE = (
-        "Unavailable: the flow's ShipStation connection has no V2 API key. Add one on the ShipStation "
-        "connection's page (Settings → Account → API Settings in ShipStation), then come back."
-    )
+    NO_SOURCE = "the flow's order source cannot take stock levels."
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        # The QuickBooks adapter names the flow sources that can take V2 inventory updates.
-        if not self.target_choices("shipstation_v2_inventory"):
-            field = self.fields["push_inventory_v2"]
+        reason = self._push_unavailable()
+        self.push_unavailable = bool(reason)
+        if reason:
+            field = self.fields[OPTION]
             field.disabled = True
-            field.help_text = self.UNAVAILABLE
-            self.push_unavailable = True
-        else:
-            self.push_unavailable = False
+            field.help_text = f"Unavailable: {reason}"
+
+    def _push_unavailable(self) -> str:
+        """ "" when the flow's source can take stock levels now; else why not, in that source's words.
+
+        The flow's own source when the form has the flow; else what the QuickBooks adapter says of the
+        sources of the connection's flows."""
+        if self.flow is not None and self.flow.source_id:
+            return unavailable_reason(self.flow.source)
+        if self.target_choices(STOCK_LEVEL_SOURCES):
+            return ""
+        reasons = self.target_choices(STOCK_LEVEL_UNAVAILABLE)
+        return reasons[0][1] if reasons else self.NO_SOURCE

@@ -5,7 +5,7 @@ batch of invoices one ItemInventoryQuery checks every SKU they touched (`ensure_
 full item sync pages through the whole catalogue (`queue_item_sync`). A quantity other than expected is
 stock moved in QuickBooks outside the flow: one Alert per connection lists the differences. After each
 comparison the checked SKUs may be pushed to the flow's source (inventory_push.py, flow option
-push_inventory_v2).
+push_inventory).
 """
 
 from __future__ import annotations
@@ -137,7 +137,7 @@ def _inventory_alert(connection: Connection, findings: list[str], *, resolve: bo
 
 
 def after_reconcile(connection: Connection, skus: list[str], findings: list[str], *, resolve: bool) -> None:
-    """After an inventory comparison: the differences Alert, then (flow option push_inventory_v2) the
+    """After an inventory comparison: the differences Alert, then (flow option push_inventory) the
     push of QuickBooks' quantities to the flow's source, after this transaction commits."""
     _inventory_alert(connection, findings, resolve=resolve)
     if skus and inventory_push.mark_pending(connection, skus):

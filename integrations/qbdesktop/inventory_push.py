@@ -1,19 +1,19 @@
-"""Push QuickBooks' QuantityOnHand to the flow source's inventory, per flow option `push_inventory_v2`.
+"""Push QuickBooks' QuantityOnHand to the flow source's inventory, per flow option `push_inventory`.
 
 After an inventory comparison (inventory.after_reconcile: the per-batch ItemInventoryQuery, the full item
 sync, the incremental item sync) the SKUs checked are marked `push_pending`; once the receiveResponseXML
 transaction commits, the Celery task `qbdesktop.push_inventory` runs `push(connection_id)`, which hands
 the pending SKUs as canonical StockLevels to the flow source's "stock_level" target (DESIGN §5: through
-`connector.engine.target_adapter`, never by importing the source's app). ShipStation's adapter reads
-the V2 levels in batches and adjusts the SKUs that differ, at the flow's location (option
-`shipstation_inventory_location_id`), else the SKU's only location, else the account's first.
+`connector.engine.target_adapter`, never by importing the source's app). The source's adapter reads
+its levels in batches and adjusts the SKUs that differ, at the flow's location (option
+`inventory_location_id`), else as that adapter decides (e.g. the SKU's only location).
 
 Each adjustment is an Event (kind "updated") on the source connection; the row keeps the quantity
 pushed. Failures lose nothing: the rows stay `push_pending` (with `push_error`), an Alert says what failed
 and the task retries transient errors; the next comparison pushes them too. A flow whose source
-connection cannot take stock levels (no V2 API key: `connector.registry.target_unavailable`) cannot push:
-an Alert says so, and the options form shows the option as unavailable. QuickBooks quantities that
-ShipStation cannot hold (fractions) are skipped with an Event; a negative QuantityOnHand is pushed as 0.
+connection cannot take stock levels now (`connector.registry.target_unavailable`, e.g. a missing API
+key) cannot push: an Alert gives the source's own reason, and the options form shows the option as
+unavailable with it. Quantities the source cannot hold (fractions) are skipped with an Event.
 """
 
 from __future__ import annotations
@@ -34,21 +34,31 @@ from integrations.qbdesktop.models import QBDInventoryLevel
 
 logger = logging.getLogger(__name__)
 
-OPTION = "push_inventory_v2"
-LOCATION_OPTION = "shipstation_inventory_location_id"
+OPTION = "push_inventory"
+LOCATION_OPTION = "inventory_location_id"
+ALERT_PREFIX = "qbd-inventory-push:"
 STOCK_LEVEL = "stock_level"  # the target type the flow's source connection must offer
-TURN_OFF = " Or turn the option “Push QuickBooks quantities to ShipStation inventory” off in the flow."
+PUSH_LABEL = "Push QuickBooks quantities to the order source's inventory"
+TURN_OFF = f" Or turn the option “{PUSH_LABEL}” off in the flow."
 
 
 def takes_stock_levels(connection: Connection) -> bool:
-    """Whether the flow's source connection can take stock levels (ShipStation's adapter: with a V2 API key)."""
+    """Whether the flow's source connection can take stock levels now (its adapter's `unavailable`)."""
     return target_unavailable(connection, STOCK_LEVEL) is None
+
+
+def unavailable_reason(connection: Connection) -> str:
+    """Why the source connection cannot take stock levels, in its adapter's words; "" when it can."""
+    error = target_unavailable(connection, STOCK_LEVEL)
+    if error is None:
+        return ""
+    return f"{error.message} {getattr(error, 'remediation', '') or ''}".strip()
 
 
 def pushing_flows(connection: Connection):
     return (
         target_flows(connection)
-        .filter(options__push_inventory_v2=True)
+        .filter(**{f"options__{OPTION}": True})
         .select_related("source", "organization")
         .order_by("id")
     )
@@ -72,7 +82,7 @@ class PushReport:
 
 
 def alert_key(flow: Flow) -> str:
-    return f"qbd-ss-inventory:{flow.pk}"
+    return f"{ALERT_PREFIX}{flow.pk}"
 
 
 def _event(flow: Flow, kind: str, message: str, data: dict) -> None:
@@ -149,43 +159,49 @@ def _push_flow(flow: Flow, rows: list[QBDInventoryLevel]) -> PushReport:
 def _record(flow: Flow, row: QBDInventoryLevel, outcome: WriteResult | ApiError, report: PushReport) -> None:
     """What the source's adapter did with one SKU, kept on the row and as an Event."""
     if isinstance(outcome, ApiError):  # this SKU only (no location to use); the others go on
-        raise_alert(
-            flow.organization,
-            alert_key(flow),
-            outcome.message,
-            remediation=outcome.remediation,
-            flow=flow,
-            connection=flow.source,
-        )
-        QBDInventoryLevel.objects.filter(pk=row.pk).update(push_error=outcome.message[:1000])
+        _record_refused(flow, row, outcome)
         report.failed.append(row.sku)
-        return
-    data = outcome.data
-    if outcome.action == "unchanged":
-        QBDInventoryLevel.objects.filter(pk=row.pk).update(source_on_hand=data["to"])
+    elif outcome.action == "unchanged":
+        QBDInventoryLevel.objects.filter(pk=row.pk).update(source_on_hand=outcome.data["to"])
         report.equal.append(row.sku)
     elif outcome.action == "skipped":
-        if data.get("reason") == "fraction":
-            why = f"QuickBooks holds a fraction ({row.quantity_on_hand})"
-        else:
-            why = f"other locations already hold {data['elsewhere']} of the {data['to']} QuickBooks has"
-        _event(
-            flow, Event.Kind.SKIPPED, f"{source_name(flow)} inventory {row.sku}: not pushed, {why}.", {"sku": row.sku}
-        )
+        _record_skipped(flow, row, outcome.data)
         report.skipped.append(row.sku)
     else:
-        wanted = data["to"]
-        QBDInventoryLevel.objects.filter(pk=row.pk).update(
-            source_on_hand=wanted, pushed_at=timezone.now(), push_error=""
-        )
-        _event(
-            flow,
-            Event.Kind.UPDATED,
-            f"{source_name(flow)} inventory {row.sku}: {data['from']} → {wanted} (QuickBooks QuantityOnHand "
-            f"{format(row.quantity_on_hand.normalize(), 'f')}), location {data['location']}.",
-            {"sku": row.sku, **{k: data[k] for k in ("from", "to", "location", "quantity")}},
-        )
+        _record_pushed(flow, row, outcome.data)
         report.pushed.append(row.sku)
+
+
+def _record_refused(flow: Flow, row: QBDInventoryLevel, error: ApiError) -> None:
+    raise_alert(
+        flow.organization,
+        alert_key(flow),
+        error.message,
+        remediation=error.remediation,
+        flow=flow,
+        connection=flow.source,
+    )
+    QBDInventoryLevel.objects.filter(pk=row.pk).update(push_error=error.message[:1000])
+
+
+def _record_skipped(flow: Flow, row: QBDInventoryLevel, data: dict) -> None:
+    if data.get("reason") == "fraction":
+        why = f"QuickBooks holds a fraction ({row.quantity_on_hand})"
+    else:
+        why = f"other locations already hold {data['elsewhere']} of the {data['to']} QuickBooks has"
+    _event(flow, Event.Kind.SKIPPED, f"{source_name(flow)} inventory {row.sku}: not pushed, {why}.", {"sku": row.sku})
+
+
+def _record_pushed(flow: Flow, row: QBDInventoryLevel, data: dict) -> None:
+    wanted = data["to"]
+    QBDInventoryLevel.objects.filter(pk=row.pk).update(source_on_hand=wanted, pushed_at=timezone.now(), push_error="")
+    _event(
+        flow,
+        Event.Kind.UPDATED,
+        f"{source_name(flow)} inventory {row.sku}: {data['from']} → {wanted} (QuickBooks QuantityOnHand "
+        f"{format(row.quantity_on_hand.normalize(), 'f')}), location {data['location']}.",
+        {"sku": row.sku, **{k: data[k] for k in ("from", "to", "location", "quantity")}},
+    )
 
 
 def _mark_failed(rows: list[QBDInventoryLevel], message: str, report: PushReport) -> None:

@@ -13,6 +13,11 @@ in receiveResponseXML, then calls the handler the engine named when it queued th
     def on_invoice(job, result):                                  # runs inside the SOAP request
         if result.error is None: ...                              # result.summary["txn_id"], ...
 
+A job QuickBooks answers "busy" (a record or the file locked by someone working in it, an internal
+error) goes back to the queue with a not-before time from `RESEND` (connector/retry.py, full jitter):
+it is not handed out again before then, so it waits for a later Web Connector run instead of hitting the
+same lock at once, and a run whose only jobs are waiting ends at 100% as if the queue were empty.
+
 Handlers run inside the receiveResponseXML transaction: keep them to database work and enqueue
 anything slow with `transaction.on_commit`. A failing handler is logged and noted on the job; it
 never fails the Web Connector call or re-sends a write that QuickBooks already applied.
@@ -25,19 +30,27 @@ import math
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.db import transaction
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from connector.http import ApiError, Permanent, Transient, Uncertain
 from connector.models import Connection, Event, Record
+from connector.retry import RetryPolicy
 from integrations.qbdesktop import qbxml
 from integrations.qbdesktop.models import QBWCSession, QBXMLJob
 
 logger = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 3  # sends of one job (transient QuickBooks errors, EditSequence retries, iterator restarts)
+# Sends of one job (busy answers, EditSequence retries, iterator restarts), and the wait before a job
+# QuickBooks answered busy goes out again: jittered up to 1, then 2 minutes, never under 30 s, so the
+# retry lands in a later Web Connector run (every minute at the most often) and the jobs of a file that
+# was locked for everyone do not all come back together.
+RESEND = RetryPolicy(max_attempts=3, base=60.0, cap=900.0, floor=30.0)
+MAX_ATTEMPTS = RESEND.max_attempts
 RESULT_OBJECT_LIMIT = 1000  # objects kept in job.result when no handler streams them
 SYSTEM = "qbdesktop"
 # The queue runs in (order_key, id) order: this run's orders, then the list sync, then the checks.
@@ -107,12 +120,27 @@ def cancel(job: QBXMLJob) -> bool:
     return bool(updated)
 
 
-def pending(connection: Connection):
+def pending(connection: Connection) -> QuerySet[QBXMLJob]:
+    """Every job not finished yet, due or not: what callers check before queueing the same work twice."""
     return QBXMLJob.objects.filter(connection=connection, status__in=[JobStatus.QUEUED, JobStatus.WAITING])
 
 
+def _due_now(now: datetime, prefix: str = "") -> Q:
+    return Q(**{f"{prefix}not_before__isnull": True}) | Q(**{f"{prefix}not_before__lte": now})
+
+
+def due(connection: Connection, *, now: datetime | None = None) -> QuerySet[QBXMLJob]:
+    """The pending jobs this Web Connector run can hand out: not held back by a not-before time.
+
+    A Mod waiting for its EditSequence re-query is due when the re-query is."""
+    now = now or timezone.now()
+    queued = Q(status=JobStatus.QUEUED) & _due_now(now)
+    waiting = Q(status=JobStatus.WAITING) & _due_now(now, "blocked_by__")
+    return QBXMLJob.objects.filter(connection=connection).filter(queued | waiting)
+
+
 def has_work(connection: Connection) -> bool:
-    return pending(connection).exists()
+    return due(connection).exists()
 
 
 def request_of(job: QBXMLJob) -> qbxml.Request:
@@ -125,7 +153,7 @@ def request_of(job: QBXMLJob) -> qbxml.Request:
 def next_job(session: QBWCSession) -> QBXMLJob | None:
     """The next queued job of the session's connection: first this session's iterator continuations."""
     queued = QBXMLJob.objects.select_for_update(skip_locked=True).filter(
-        connection_id=session.connection_id, status=JobStatus.QUEUED
+        _due_now(timezone.now()), connection_id=session.connection_id, status=JobStatus.QUEUED
     )
     job = queued.filter(session=session, iterator_id__gt="").order_by("id").first()
     if job is None:
@@ -138,13 +166,15 @@ def mark_sent(job: QBXMLJob, session: QBWCSession) -> None:
     job.session = session
     job.attempts += 1
     job.sent_at = timezone.now()
-    job.save(update_fields=["status", "session", "attempts", "sent_at", "updated_at"])
+    job.not_before = None
+    job.save(update_fields=["status", "session", "attempts", "sent_at", "not_before", "updated_at"])
 
 
 def remaining_estimate(session: QBWCSession) -> int:
-    """Jobs still to run for this connection, counting the unread pages of open iterators."""
+    """Jobs this run still has to hand out, counting the unread pages of open iterators (not those
+    waiting for a later run: a run whose only jobs wait is done)."""
     total = 0
-    for job in pending(session.connection).only("iterator_id", "iterator_remaining", "request_xml", "session_id"):
+    for job in due(session.connection).only("iterator_id", "iterator_remaining", "request_xml", "session_id"):
         if job.iterator_id and job.session_id != session.pk:
             continue  # a dead session's page: it restarts next run
         total += 1
@@ -306,7 +336,7 @@ def _answer_status(job: QBXMLJob, stream: Iterator[qbxml.Parsed]) -> qbxml.Statu
 
 def _send_again(job: QBXMLJob, error: ApiError | None) -> bool:
     """Whether the job goes back to the queue (or waits for a re-query) instead of finishing now."""
-    if job.attempts >= MAX_ATTEMPTS:
+    if not RESEND.retries_left(job.attempts):
         return False
     edit_conflict = isinstance(error, qbxml.EditSequenceOutOfDate)
     if edit_conflict and job.kind in qbxml.MOD_REQUERY:
@@ -314,15 +344,26 @@ def _send_again(job: QBXMLJob, error: ApiError | None) -> bool:
         return True
     if job.iterator_id and error is not None:
         # A Continue page failing is most likely an expired iterator: start the query again.
-        job.status = JobStatus.QUEUED
         _make_restart(job)
-        job.save()
+        _queue_again(job, error)
         return True
-    if isinstance(error, Transient) and not edit_conflict:
-        job.status = JobStatus.QUEUED  # QuickBooks was busy (locks, internal error): send again
-        job.save()
+    if _busy(error):
+        _queue_again(job, error)  # QuickBooks was busy (locks, internal error): send again later
         return True
     return False
+
+
+def _busy(error: ApiError | None) -> bool:
+    """QuickBooks could not do it now (locks, internal error); an EditSequence conflict is not that."""
+    return isinstance(error, Transient) and not isinstance(error, qbxml.EditSequenceOutOfDate)
+
+
+def _queue_again(job: QBXMLJob, error: ApiError | None) -> None:
+    """Back to the queue; after a busy answer not before RESEND's jittered wait, so a later run sends it."""
+    job.status = JobStatus.QUEUED
+    if _busy(error):
+        job.not_before = timezone.now() + timedelta(seconds=RESEND.delay(job.attempts))
+    job.save()
 
 
 def _queue_more(job: QBXMLJob, session: QBWCSession, status: qbxml.Status, error: ApiError | None) -> bool:
@@ -401,9 +442,8 @@ def _queue_requery(job: QBXMLJob) -> None:
 
 
 def _complete_requery(job: QBXMLJob, status: qbxml.Status, error: ApiError | None, stream) -> None:
-    if isinstance(error, Transient) and job.attempts < MAX_ATTEMPTS:
-        job.status = JobStatus.QUEUED  # QuickBooks was busy: ask again
-        job.save()
+    if _busy(error) and RESEND.retries_left(job.attempts):
+        _queue_again(job, error)  # QuickBooks was busy: ask again in a later run
         return
     target = QBXMLJob.objects.select_for_update().get(pk=job.context["_requery_for"])
     found = next((obj for obj in stream if getattr(obj, "edit_sequence", "")), None)

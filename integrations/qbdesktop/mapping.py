@@ -121,7 +121,7 @@ def _item_line(resolved: Resolved, name: str, quantity: Decimal, rate: Decimal, 
 def invoice_spec(
     order: Order, resolved: Resolved, options: dict, company_tz: tzinfo, *, source: str
 ) -> qbxml.InvoiceSpec:
-    """`source` names the order's system in the memo ("ShipStation order 1001")."""
+    """`source` names the order's system in the memo ("<source> order 1001")."""
     lines = [_item_line(resolved, line.sku, line.quantity, line.unit_price, line.name) for line in order.lines]
     discount = sum((line.discount for line in order.lines), Decimal("0.00")) + order.discount
     if discount:

@@ -104,6 +104,8 @@ class QBXMLJob(TenantModel):
     iterator_remaining = models.IntegerField(null=True, blank=True)
     page = models.PositiveIntegerField(default=1)
     attempts = models.PositiveIntegerField(default=0)
+    # QuickBooks answered "busy": the job is handed out again no earlier than this (jobs.RESEND).
+    not_before = models.DateTimeField(null=True, blank=True)
     status_code = models.IntegerField(null=True, blank=True)
     status_severity = models.CharField(max_length=20, blank=True)
     status_message = models.TextField(blank=True)
@@ -142,7 +144,7 @@ class QBDInventoryLevel(TenantModel):
     expected = models.DecimalField(max_digits=18, decimal_places=5, null=True, blank=True)
     difference = models.DecimalField(max_digits=18, decimal_places=5, null=True, blank=True)
     checked_at = models.DateTimeField(null=True, blank=True)
-    # Pushing QuickBooks' quantity to the flow source's inventory (flow option push_inventory_v2):
+    # Pushing QuickBooks' quantity to the flow source's inventory (flow option push_inventory):
     # pending until pushed or found equal, so a failed push is retried, never lost.
     push_pending = models.BooleanField(default=False)
     source_on_hand = models.IntegerField(null=True, blank=True)  # the source's total at the last push/check

@@ -647,74 +647,95 @@ def _status(elem) -> Status:
 
 
 def _ret(elem, request_id: str) -> Parsed:
+    """One `...Ret` element as its typed object; OtherRet keeps the leaves of anything else."""
     tag = elem.tag
-    if tag == "CustomerRet":
-        f = _leaves(elem)
-        return Customer(
-            request_id=request_id,
-            list_id=f.get("ListID", ""),
-            full_name=f.get("FullName", ""),
-            name=f.get("Name", ""),
-            edit_sequence=f.get("EditSequence", ""),
-            time_modified=f.get("TimeModified", ""),
-            is_active=f.get("IsActive") != "false",
-            email=f.get("Email", ""),
-            company_name=f.get("CompanyName", ""),
-        )
     if tag in ITEM_RETS:
-        f = _leaves(elem)
-        return Item(
-            request_id=request_id,
-            item_type=tag[:-3],
-            list_id=f.get("ListID", ""),
-            full_name=f.get("FullName", ""),
-            name=f.get("Name", ""),
-            edit_sequence=f.get("EditSequence", ""),
-            time_modified=f.get("TimeModified", ""),
-            is_active=f.get("IsActive") != "false",
-            quantity_on_hand=_decimal(f.get("QuantityOnHand", "")),
-            sales_price=_decimal(f.get("SalesPrice") or _text(elem, "SalesOrPurchase/Price")),
-        )
+        return _item_ret(elem, request_id)
     if tag in TXN_RETS:
-        lines = tuple(
-            TxnLine(
-                txn_line_id=_text(line, "TxnLineID"),
-                item_full_name=_text(line, "ItemRef/FullName"),
-                quantity=_decimal(_text(line, "Quantity")),
-                rate=_decimal(_text(line, "Rate")),
-                amount=_decimal(_text(line, "Amount")),
-            )
-            for line in elem.iterfind("InvoiceLineRet")
-        )
-        return Transaction(
-            request_id=request_id,
-            txn_type=TXN_RETS[tag],
-            txn_id=_text(elem, "TxnID"),
-            edit_sequence=_text(elem, "EditSequence"),
-            ref_number=_text(elem, "RefNumber"),
-            txn_date=_text(elem, "TxnDate"),
-            time_modified=_text(elem, "TimeModified"),
-            customer_full_name=_text(elem, "CustomerRef/FullName"),
-            subtotal=_decimal(_text(elem, "Subtotal")),
-            lines=lines,
-        )
-    if tag == "TxnDeletedRet":
-        return DeletedTxn(
-            request_id=request_id,
-            txn_type=_text(elem, "TxnDelType"),
-            txn_id=_text(elem, "TxnID"),
-            time_deleted=_text(elem, "TimeDeleted"),
-            ref_number=_text(elem, "RefNumber"),
-        )
-    if tag == "ListDeletedRet":
-        return DeletedListItem(
-            request_id=request_id,
-            list_type=_text(elem, "ListDelType"),
-            list_id=_text(elem, "ListID"),
-            time_deleted=_text(elem, "TimeDeleted"),
-            full_name=_text(elem, "FullName"),
-        )
+        return _txn_ret(elem, request_id)
+    parse = _RET_PARSERS.get(tag)
+    if parse is not None:
+        return parse(elem, request_id)
     return OtherRet(request_id=request_id, tag=tag, fields={c.tag: (c.text or "").strip() for c in elem if len(c) == 0})
+
+
+def _customer_ret(elem, request_id: str) -> Customer:
+    f = _leaves(elem)
+    return Customer(
+        request_id=request_id,
+        list_id=f.get("ListID", ""),
+        full_name=f.get("FullName", ""),
+        name=f.get("Name", ""),
+        edit_sequence=f.get("EditSequence", ""),
+        time_modified=f.get("TimeModified", ""),
+        is_active=f.get("IsActive") != "false",
+        email=f.get("Email", ""),
+        company_name=f.get("CompanyName", ""),
+    )
+
+
+def _item_ret(elem, request_id: str) -> Item:
+    f = _leaves(elem)
+    return Item(
+        request_id=request_id,
+        item_type=elem.tag[:-3],
+        list_id=f.get("ListID", ""),
+        full_name=f.get("FullName", ""),
+        name=f.get("Name", ""),
+        edit_sequence=f.get("EditSequence", ""),
+        time_modified=f.get("TimeModified", ""),
+        is_active=f.get("IsActive") != "false",
+        quantity_on_hand=_decimal(f.get("QuantityOnHand", "")),
+        sales_price=_decimal(f.get("SalesPrice") or _text(elem, "SalesOrPurchase/Price")),
+    )
+
+
+def _txn_ret(elem, request_id: str) -> Transaction:
+    lines = tuple(
+        TxnLine(
+            txn_line_id=_text(line, "TxnLineID"),
+            item_full_name=_text(line, "ItemRef/FullName"),
+            quantity=_decimal(_text(line, "Quantity")),
+            rate=_decimal(_text(line, "Rate")),
+            amount=_decimal(_text(line, "Amount")),
+        )
+        for line in elem.iterfind("InvoiceLineRet")
+    )
+    return Transaction(
+        request_id=request_id,
+        txn_type=TXN_RETS[elem.tag],
+        txn_id=_text(elem, "TxnID"),
+        edit_sequence=_text(elem, "EditSequence"),
+        ref_number=_text(elem, "RefNumber"),
+        txn_date=_text(elem, "TxnDate"),
+        time_modified=_text(elem, "TimeModified"),
+        customer_full_name=_text(elem, "CustomerRef/FullName"),
+        subtotal=_decimal(_text(elem, "Subtotal")),
+        lines=lines,
+    )
+
+
+def _deleted_txn_ret(elem, request_id: str) -> DeletedTxn:
+    return DeletedTxn(
+        request_id=request_id,
+        txn_type=_text(elem, "TxnDelType"),
+        txn_id=_text(elem, "TxnID"),
+        time_deleted=_text(elem, "TimeDeleted"),
+        ref_number=_text(elem, "RefNumber"),
+    )
+
+
+def _deleted_list_ret(elem, request_id: str) -> DeletedListItem:
+    return DeletedListItem(
+        request_id=request_id,
+        list_type=_text(elem, "ListDelType"),
+        list_id=_text(elem, "ListID"),
+        time_deleted=_text(elem, "TimeDeleted"),
+        full_name=_text(elem, "FullName"),
+    )
+
+
+_RET_PARSERS = {"CustomerRet": _customer_ret, "TxnDeletedRet": _deleted_txn_ret, "ListDeletedRet": _deleted_list_ret}
 
 
 def iter_response(data: str | bytes, *, limit: int = MAX_RESPONSE_BYTES) -> Iterator[Parsed]:

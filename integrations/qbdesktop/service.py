@@ -161,27 +161,37 @@ def send_request_xml(
                 _report_error(session, problem)
                 session.save()
                 return ""
-        if not session.qbxml_version:
-            session.qbxml_version = qbxml.negotiate_version(None, major, minor)
-        if company_file:
-            session.company_file = company_file[:500]
-            QBWCUser.objects.filter(connection_id=session.connection_id).update(
-                company_file=company_file[:500], last_poll_at=timezone.now()
-            )
+        _note_client(session, company_file, major, minor)
         if session.state == QBWCSession.State.WAITING_RESPONSE and session.current_job is not None:
             jobs.abandon_in_flight(session.current_job)  # QBWC asked again: the last exchange was lost
-        job = jobs.next_job(session)
-        if job is None:
-            session.state = QBWCSession.State.READY
-            session.current_job = None
-            session.last_error = session.last_error or "No more requests are waiting for QuickBooks."
-            session.save()
-            return ""
-        jobs.mark_sent(job, session)
-        session.state = QBWCSession.State.WAITING_RESPONSE
-        session.current_job = job
+        return _hand_out(session)
+
+
+def _note_client(session: QBWCSession, company_file: str | None, major: int | None, minor: int | None) -> None:
+    """The qbXML version (unless the HostQuery fixed it) and the company file the Web Connector names."""
+    if not session.qbxml_version:
+        session.qbxml_version = qbxml.negotiate_version(None, major, minor)
+    if company_file:
+        session.company_file = company_file[:500]
+        QBWCUser.objects.filter(connection_id=session.connection_id).update(
+            company_file=company_file[:500], last_poll_at=timezone.now()
+        )
+
+
+def _hand_out(session: QBWCSession) -> str:
+    """The next due job as a qbXML message set, or "" (getLastError then says nothing is waiting)."""
+    job = jobs.next_job(session)
+    if job is None:
+        session.state = QBWCSession.State.READY
+        session.current_job = None
+        session.last_error = session.last_error or "No more requests are waiting for QuickBooks."
         session.save()
-        return qbxml.message_set([(str(job.pk), jobs.request_of(job))], version=session.qbxml_version)
+        return ""
+    jobs.mark_sent(job, session)
+    session.state = QBWCSession.State.WAITING_RESPONSE
+    session.current_job = job
+    session.save()
+    return qbxml.message_set([(str(job.pk), jobs.request_of(job))], version=session.qbxml_version)
 
 
 def _progress(session: QBWCSession) -> int:

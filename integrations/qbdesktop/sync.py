@@ -188,7 +188,7 @@ def _cursor_unless_failed(job: QBXMLJob, result: jobs.JobResult, what: str):
 
 
 def on_modified(job: QBXMLJob, result: jobs.JobResult) -> None:
-    connection = job.connection
+    """One page of a changed-since pass: apply its objects; the cursor moves once the pass is whole."""
     kind = job.context.get("kind", "")
     cursor = _cursor_unless_failed(job, result, f"{kind} sync")
     if cursor is None:
@@ -196,25 +196,35 @@ def on_modified(job: QBXMLJob, result: jobs.JobResult) -> None:
     if job.page == 1:  # the first page (or a restarted iterator): a new pass
         cursor.pass_high, cursor.pass_count = None, 0
         cursor.pass_started_at = job.sent_at or timezone.now()
+    high, count = _apply_page(job.connection, kind, result.objects, cursor.pass_high)
+    cursor.pass_high, cursor.pass_count = high, cursor.pass_count + count
+    if not result.more_pages:
+        _finish_pass(cursor, high)
+    cursor.save()
+
+
+def _apply_page(connection: Connection, kind: str, objects, high: datetime | None) -> tuple[datetime | None, int]:
+    """Apply a page's objects of `kind`: the pass's new high-water mark and how many were applied."""
     tz = company_tz(connection)
-    high, count = cursor.pass_high, 0
     apply = {Kind.CUSTOMERS: _apply_customer, Kind.ITEMS: _apply_item, Kind.INVOICES: _apply_invoice}[kind]
     state: dict = {"findings": [], "skus": [], "source": source_names(connection) if kind == Kind.ITEMS else ""}
-    for obj in result.objects:
+    count = 0
+    for obj in objects:
         if apply(connection, obj, state):
             count += 1
             high = _later(high, qbxml.parse_qb_time(obj.time_modified, tz))
     if kind == Kind.ITEMS and state["skus"]:
         inventory.after_reconcile(connection, state["skus"], state["findings"], resolve=False)
-    cursor.pass_high, cursor.pass_count = high, cursor.pass_count + count
-    if not result.more_pages:
-        # The pass is applied: only now does the cursor move (capped at when we asked, see above).
-        if high is not None:
-            cursor.modified_since = _later(cursor.modified_since, min(high, cursor.pass_started_at or high))
-        cursor.last_synced_at = timezone.now()
-        cursor.last_count, cursor.pass_high, cursor.pass_count = cursor.pass_count, None, 0
-        cursor.last_error = ""
-    cursor.save()
+    return high, count
+
+
+def _finish_pass(cursor: QBDSyncCursor, high: datetime | None) -> None:
+    """The pass is applied: only now does the cursor move (capped at when we asked, see above)."""
+    if high is not None:
+        cursor.modified_since = _later(cursor.modified_since, min(high, cursor.pass_started_at or high))
+    cursor.last_synced_at = timezone.now()
+    cursor.last_count, cursor.pass_high, cursor.pass_count = cursor.pass_count, None, 0
+    cursor.last_error = ""
 
 
 def _apply_customer(connection: Connection, obj, state: dict) -> bool:
@@ -254,24 +264,45 @@ def _apply_invoice(connection: Connection, obj, state: dict) -> bool:
     link = Link.objects.filter(connection=connection, object_type=INVOICE_LINK, external_id=obj.txn_id).first()
     if link is None:
         return True  # not ours
-    write = (
-        QBXMLJob.objects.filter(connection=connection, handler=H_WRITE, context__order=link.canonical_key)
-        .filter(status=QBXMLJob.Status.DONE)
-        .order_by("-id")
-        .first()
-    )
+    write = _last_write(connection, link.canonical_key)
     known = link.data.get("qb_edit_sequence") or (write.result.get("edit_sequence") if write else "")
     if obj.edit_sequence == known:
         return True
-    link.data = {**link.data, "qb_edit_sequence": obj.edit_sequence, "qb_time_modified": obj.time_modified}
-    link.save(update_fields=["data", "updated_at"])
+    _keep_edit_sequence(link, obj)
     if not known:
         return True  # first sight (e.g. a Link made before this sync existed): the baseline
     posted = write.context.get("total") if write else None
     moved = posted is not None and obj.subtotal is not None and obj.subtotal != Decimal(posted)
-    ref = obj.ref_number or link.canonical_key
+    _report_invoice_change(connection, obj, _invoice_change(obj, link.canonical_key, posted, moved), moved)
+    return True
+
+
+def _last_write(connection: Connection, order_number: str) -> QBXMLJob | None:
+    """Our last finished InvoiceAdd/JournalEntryAdd for the order: what we posted, and its EditSequence."""
+    return (
+        QBXMLJob.objects.filter(connection=connection, handler=H_WRITE, context__order=order_number)
+        .filter(status=QBXMLJob.Status.DONE)
+        .order_by("-id")
+        .first()
+    )
+
+
+def _keep_edit_sequence(link: Link, obj: qbxml.Transaction) -> None:
+    link.data = {**link.data, "qb_edit_sequence": obj.edit_sequence, "qb_time_modified": obj.time_modified}
+    link.save(update_fields=["data", "updated_at"])
+
+
+def _invoice_change(obj: qbxml.Transaction, order_number: str, posted: str | None, moved: bool) -> str:
+    """What changed, in the merchant's words (pure)."""
+    ref = obj.ref_number or order_number
     message = f"QuickBooks invoice {ref} ({obj.txn_id}) was changed in QuickBooks ({obj.time_modified})"
-    message += f": it now totals {obj.subtotal}, the order posted {posted}." if moved else "; its total is unchanged."
+    return message + (
+        f": it now totals {obj.subtotal}, the order posted {posted}." if moved else "; its total is unchanged."
+    )
+
+
+def _report_invoice_change(connection: Connection, obj: qbxml.Transaction, message: str, moved: bool) -> None:
+    """An Event on each record the invoice came from; an Alert too when its amount moved."""
     records = target_records(connection).filter(target_id=obj.txn_id)
     for record in records.select_related("flow__source"):
         Event.objects.create(
@@ -292,7 +323,6 @@ def _apply_invoice(connection: Connection, obj, state: dict) -> bool:
                 flow=record.flow,
                 connection=connection,
             )
-    return True
 
 
 def on_deleted_lists(job: QBXMLJob, result: jobs.JobResult) -> None:

@@ -3,14 +3,19 @@ never on the ShipStation preset, and names the flow's own source in what it tell
 
 from __future__ import annotations
 
+import importlib
 from decimal import Decimal
 
 import pytest
+from django.apps import apps as django_apps
 
 from connector import registry
 from connector.canonical import LineItem
 from connector.models import Alert, Connection, Flow, Record
-from integrations.qbdesktop import checks, sync
+from connector.web.forms import options_form_for
+from integrations.qbdesktop import checks, inventory_push, sync
+from integrations.qbdesktop import flow as flow_module
+from integrations.qbdesktop.adapter import STOCK_LEVEL_SOURCES, QBDesktopTarget
 from integrations.qbdesktop.company import source_names
 from integrations.qbdesktop.models import QBDInventoryLevel
 
@@ -61,3 +66,43 @@ def test_another_source_is_invoiced_checked_and_named(live_server, qbd, books, s
     assert QBDInventoryLevel.objects.get(connection=connection, sku="WIDGET-1").difference == -8
     alert = Alert.objects.get(key=f"qbd-inventory:{connection.pk}", resolved_at=None)
     assert "what WooCommerce shipped" in alert.message and "ShipStation" not in alert.message
+
+
+def _texts(form) -> str:
+    return " ".join(f"{field.label} {field.help_text}" for field in form.fields.values())
+
+
+def test_the_options_form_names_no_particular_source(alice, qbd, shop_flow):
+    """The inventory push is offered in the flow's own source's terms: a WooCommerce source cannot take
+    stock levels, and the form says so in WooCommerce's words, never ShipStation's."""
+    preset = registry.get_preset(flow_module.PRESET)
+    on_the_flow_page = options_form_for(preset, None, initial=shop_flow.options, flow=shop_flow)
+    adapter = QBDesktopTarget(qbd[0], options=shop_flow.options)
+    in_the_wizard = options_form_for(preset, None, initial=shop_flow.options, target_choices=adapter.choices)
+    for form in (on_the_flow_page, in_the_wizard):
+        assert form.push_unavailable and form.fields[inventory_push.OPTION].disabled
+        assert "WooCommerce cannot be a target for stock levels" in form.fields[inventory_push.OPTION].help_text
+        assert "shipstation" not in _texts(form).lower() and "V2" not in _texts(form)
+    assert adapter.choices(STOCK_LEVEL_SOURCES) == []
+
+
+def test_options_and_alerts_named_after_shipstation_are_renamed(alice, qbd, shop_flow):
+    """Flows saved before the push became source-neutral keep their settings under the new names."""
+    migration = importlib.import_module("integrations.qbdesktop.migrations.0007_source_neutral_push_option")
+    old = {"posting": "invoice", "push_inventory_v2": True, "shipstation_inventory_location_id": "se-1"}
+    Flow.objects.filter(pk=shop_flow.pk).update(options=old)
+    other = Flow.objects.create(  # a flow into another ledger is not touched
+        organization=alice.org, preset="shipstation_zoho", source=shop_flow.source, target=shop_flow.source, options=old
+    )
+    alert = Alert.objects.create(organization=alice.org, key=f"qbd-ss-inventory:{shop_flow.pk}", message="Push failed")
+
+    migration.forwards(django_apps, None)
+    shop_flow.refresh_from_db()
+    assert shop_flow.options == {"posting": "invoice", "push_inventory": True, "inventory_location_id": "se-1"}
+    assert Flow.objects.get(pk=other.pk).options == old
+    alert.refresh_from_db()
+    assert alert.key == inventory_push.alert_key(shop_flow)
+
+    migration.backwards(django_apps, None)
+    shop_flow.refresh_from_db()
+    assert shop_flow.options == old

@@ -285,7 +285,7 @@ def test_preset_and_options_form():
     assert get_system("qbdesktop").target_adapter is QBDesktopTarget
     form = options_form_for(preset, {"posting": "journal", "shipping_item": "Freight"}, target_choices=None)
     assert form.is_valid(), form.errors
-    # Without a ShipStation V2 key the inventory push is offered as unavailable (and stays off).
-    assert form.push_unavailable and form.fields["push_inventory_v2"].disabled
-    assert form.options() == {"posting": "journal", "shipping_item": "Freight", "push_inventory_v2": False}
+    # Without a source that can take stock levels the inventory push is offered as unavailable (and stays off).
+    assert form.push_unavailable and form.fields["push_inventory"].disabled
+    assert form.options() == {"posting": "journal", "shipping_item": "Freight", "push_inventory": False}
     assert not options_form_for(preset, {"posting": "cheque"}).is_valid()

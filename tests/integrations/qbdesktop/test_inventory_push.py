@@ -1,4 +1,4 @@
-"""Flow option push_inventory_v2: after QuickBooks' inventory check, ShipStation's V2 inventory is set to
+"""Flow option push_inventory: after QuickBooks' inventory check, ShipStation's V2 inventory is set to
 QuickBooks' QuantityOnHand for differing SKUs, over real HTTP to the ShipStation sandbox (live_server)."""
 
 from __future__ import annotations
@@ -70,13 +70,17 @@ def ship_widgets(live_server, qbd, books, flow, number="3001", quantity="2"):
     return simulator(live_server, qbd, books).run()
 
 
+def form_for_the_flow(flow: Flow):
+    return options_form_for(get_preset(flow.preset), None, initial=flow.options, flow=flow)
+
+
 def on_hand(account, sku) -> int:
     return SandboxProduct.objects.get(account=account, sku=sku).on_hand
 
 
 def test_quantities_are_pushed_after_the_inventory_check(live_server, alice, alice_client, qbd, books, store, queued):
     source = shipstation(alice, live_server, store)
-    flow = make_flow(alice, qbd, source, push_inventory_v2=True)
+    flow = make_flow(alice, qbd, source, push_inventory=True)
     ship_widgets(live_server, qbd, books, flow)  # QuickBooks: 40 − 2 = 38; ShipStation says 50
     assert queued and set(queued) == {qbd[0].pk}  # queued after the receiveResponseXML commit
     level = QBDInventoryLevel.objects.get(connection=qbd[0], sku="WIDGET-1")
@@ -117,7 +121,7 @@ def test_option_off_pushes_nothing(live_server, alice, qbd, books, store, queued
 
 def test_a_v2_failure_alerts_and_loses_nothing(live_server, alice, qbd, books, store, queued):
     source = shipstation(alice, live_server, store)
-    flow = make_flow(alice, qbd, source, push_inventory_v2=True)
+    flow = make_flow(alice, qbd, source, push_inventory=True)
     SandboxAccount.objects.filter(pk=store.pk).update(fault_5xx_rate=1.0)  # ShipStation V2 is down
     ship_widgets(live_server, qbd, books, flow)
     report = inventory_push.push(qbd[0].pk)
@@ -140,7 +144,7 @@ def test_a_v2_failure_alerts_and_loses_nothing(live_server, alice, qbd, books, s
 def test_a_refused_update_alerts_with_shipstations_message(live_server, alice, qbd, books, store, queued):
     SandboxProduct.objects.filter(account=store, sku="WIDGET-1").delete()  # ShipStation has no such SKU
     source = shipstation(alice, live_server, store)
-    flow = make_flow(alice, qbd, source, push_inventory_v2=True)
+    flow = make_flow(alice, qbd, source, push_inventory=True)
     ship_widgets(live_server, qbd, books, flow)
     report = inventory_push.push(qbd[0].pk)
     assert report.failed == ["WIDGET-1"]
@@ -151,7 +155,7 @@ def test_a_refused_update_alerts_with_shipstations_message(live_server, alice, q
 
 def test_without_a_v2_key_the_option_is_unavailable(live_server, alice, qbd, books, store, queued):
     source = shipstation(alice, live_server, store, v2=False)
-    flow = make_flow(alice, qbd, source, push_inventory_v2=True)
+    flow = make_flow(alice, qbd, source, push_inventory=True)
     preset = get_preset(qbd_flow.PRESET)
 
     def form_for(current):
@@ -159,8 +163,10 @@ def test_without_a_v2_key_the_option_is_unavailable(live_server, alice, qbd, boo
         return options_form_for(preset, None, initial=current.options, target_choices=adapter.choices)
 
     form = form_for(flow)
-    assert form.push_unavailable and form.fields["push_inventory_v2"].disabled
-    assert "has no V2 API key" in form.fields["push_inventory_v2"].help_text
+    assert form.push_unavailable and form.fields["push_inventory"].disabled
+    help_text = form.fields["push_inventory"].help_text  # the source's own reason and remedy
+    assert "needs a ShipStation V2 API key" in help_text and "API Settings" in help_text
+    assert form_for_the_flow(flow).push_unavailable  # the flow page asks the flow's own source
     # Pushing anyway (option set before the key was removed) is a visible failure, and keeps the SKUs.
     ship_widgets(live_server, qbd, books, flow)
     assert inventory_push.push(qbd[0].pk).failed == ["WIDGET-1"]
@@ -172,7 +178,8 @@ def test_without_a_v2_key_the_option_is_unavailable(live_server, alice, qbd, boo
     source.credentials = {**source.credentials, "v2_api_key": store.v2_api_key}
     source.save()
     available = form_for(flow)
-    assert not available.push_unavailable and not available.fields["push_inventory_v2"].disabled
+    assert not available.push_unavailable and not available.fields["push_inventory"].disabled
+    assert not form_for_the_flow(flow).push_unavailable
     assert inventory_push.push(qbd[0].pk).pushed == ["WIDGET-1"]
     assert on_hand(store, "WIDGET-1") == 38
 
@@ -184,7 +191,7 @@ def test_per_sku_outcomes_without_a_sandbox_path_are_kept(live_server, alice, qb
     from connector.http import NeedsReview
 
     source = shipstation(alice, live_server, store)
-    flow = make_flow(alice, qbd, source, push_inventory_v2=True)
+    flow = make_flow(alice, qbd, source, push_inventory=True)
     ship_widgets(live_server, qbd, books, flow)
     row = QBDInventoryLevel.objects.get(connection=qbd[0], sku="WIDGET-1")
     report = inventory_push.PushReport()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.contrib.auth.hashers import check_password
 from django.test import override_settings
@@ -10,7 +12,8 @@ from django.utils import timezone
 from lxml import etree
 
 from connector.models import Connection
-from integrations.qbdesktop.models import QBWCSession, QBWCUser
+from integrations.qbdesktop import jobs, qbxml
+from integrations.qbdesktop.models import QBWCSession, QBWCUser, QBXMLJob
 
 from .conftest import make_qbd_connection
 
@@ -115,6 +118,18 @@ def test_page_shows_last_poll_and_error(alice_client, alice):
     html = etree.HTML(response.content)
     assert "UTC" in "".join(html.find(".//*[@id='last-poll']").itertext())
     assert "0x80040401" in "".join(html.find(".//*[@id='last-error']").itertext())
+
+
+def test_a_job_waiting_after_a_busy_answer_says_when_it_is_sent_again(alice_client, alice):
+    connection, _user, _pw = make_qbd_connection(alice.org)
+    job = jobs.enqueue(connection, qbxml.customer_query(full_names=["Acme Ltd"]))
+    later = timezone.now().replace(hour=14, minute=7) + timedelta(days=1)
+    QBXMLJob.objects.filter(pk=job.pk).update(
+        attempts=1, status_code=3175, status_message="The object is in use.", not_before=later
+    )
+    html = etree.HTML(alice_client.get(reverse("qbdesktop_detail", args=[connection.pk])).content)
+    (note,) = html.findall(".//*[@class='muted resend']")
+    assert note.text == "Sent again from 14:07 UTC."
 
 
 def test_other_tenants_connection_is_404(client, alice, bob):
