@@ -1,7 +1,8 @@
 """One retry policy: how many tries, and how long to wait before the next one (DESIGN §6).
 
-Every place that retries (the engine's records, webhook deliveries, integrations' Celery tasks, a
-store call that pull-back repeats on later runs, a qbXML job sent again) describes itself with a
+Every place that retries (the engine's records, pull-back's write-backs among them, webhook
+deliveries, integrations' Celery tasks, an OAuth refresh after failures, a qbXML job QuickBooks
+answered busy) describes itself with a
 `RetryPolicy` and asks it `retries_left(attempts)` and `delay(attempt)`, so the schedule is defined
 once. The delay is exponential backoff with "full jitter": a uniform draw between zero and
 `base * 2**(attempt-1)` capped at `cap`. Workers that failed together (a vendor outage hits every

@@ -110,7 +110,11 @@ def record_sides(record: Record):
 
 
 def _target(record: Record):
-    return engine.target_adapter(record_sides(record)[1], options=record.flow.options)
+    """The adapter that wrote the record (a preset may bring its own writer for a target type)."""
+    try:
+        return engine.writer(record.flow, record.object_type)
+    except RegistryError:
+        return engine.target_adapter(record_sides(record)[1], options=record.flow.options)
 
 
 def _head(summary: dict) -> str:
