@@ -118,7 +118,7 @@ class SourceContract:
             else:
                 exc = error_of(lambda t=object_type: list(source.changes_since(t, since, until)))
             if not isinstance(exc, Permanent):
-                problems.append(f"{object_type}: {type(exc).__name__}: {exc}")
+                problems.append(f"{object_type}: {f'{type(exc).__name__}: {exc}' if exc else 'no error'}")
         assert not problems, f"{source_call} of types {self.system} does not declare: {problems}"
 
     def test_rejected_credentials_surface_as_the_auth_error(self, source_type):
