@@ -59,7 +59,8 @@ class TargetContract:
         raise NotImplementedError
 
     def invalid_object(self, target_type: str) -> Any:
-        """A canonical object the vendor itself refuses with a validation error (4xx)."""
+        """A canonical object the vendor itself refuses with a validation error (4xx). Set `self.refusal`
+        to words of the vendor's own message: the error must pass them on to the merchant."""
         raise NotImplementedError
 
     def documents(self, target_type: str, obj: Any) -> int:
@@ -137,6 +138,8 @@ class TargetContract:
         target = self.connect()
         exc = assert_error(error_of(lambda: self.write(target, target_type, obj, None)), Permanent, "write")
         assert_readable(exc)
+        refusal = getattr(self, "refusal", "")
+        assert refusal.lower() in exc.message.lower(), f"the vendor's words {refusal!r} are lost: {exc.message!r}"
         assert self.documents(target_type, obj) == before
 
     def test_vendor_faults_are_transient(self, target_type, surface_429):

@@ -125,7 +125,8 @@ class TestExactTarget(ExactSandbox, TargetContract):
         )
 
     def invalid_object(self, target_type: str) -> Shipment:
-        self.options["exact_expense_gl_account"] = UNKNOWN_GL_ACCOUNT  # Exact: 400 "GL account not found"
+        self.options["exact_expense_gl_account"] = UNKNOWN_GL_ACCOUNT
+        self.refusal = "GL account not found"  # Exact's 400
         return self.new_object(target_type)
 
     def _lines(self, shipment: Shipment) -> list[dict]:

@@ -126,9 +126,11 @@ class TestShipStationTarget(ShipStationSandbox, TargetContract):
         return new_order(f"T{n}")
 
     def invalid_object(self, target_type: str) -> Any:
-        if target_type == "stock_level":  # ShipStation answers 400 "SKU ... was not found"
+        if target_type == "stock_level":
+            self.refusal = "was not found"  # V2's 400 "SKU '...' was not found."
             return StockLevel(sku=f"NO-SUCH-{next(_numbers)}", on_hand=Decimal("3"))
-        return new_order("", key=f"no-number-{next(_numbers)}")  # 400: orderNumber is required
+        self.refusal = "orderNumber"  # 400 "The orderNumber field is required."
+        return new_order("", key=f"no-number-{next(_numbers)}")
 
     def documents(self, target_type: str, obj: Any) -> int:
         if target_type == "stock_level":

@@ -14,6 +14,7 @@ import pytest
 from connector.adapters import TargetAdapter
 from connector.canonical import Address, Customer, LineItem, Order, OrderStatus, Shipment
 from integrations.zoho.adapter import ZohoBooksTarget
+from integrations.zoho.client import remember_item
 from integrations.zoho.sandbox import faults, state
 from integrations.zoho.sandbox.models import SandboxZohoDocument
 from tests.contract.target import TargetContract
@@ -102,12 +103,22 @@ class TestZohoBooksTarget(TargetContract):
 
     def invalid_object(self, target_type: str) -> Any:
         number = f"Z{next(_numbers)}"
-        if target_type == "cost_posting":  # Zoho: "Invalid value passed for account_id"
+        if target_type == "cost_posting":
             self.options["expense_account_id"] = "460000000099999"
+            self.refusal = "Invalid value passed for account_id"
             return new_shipment(number)
-        if target_type == "contact":  # Zoho: "Contact name is required"
+        if target_type == "contact":
+            self.refusal = "Contact name is required"
             return Customer(key=f"blank-{number}", name=" ")
-        return new_order(number, lines=(), shipping=Decimal("0.00"), total=Decimal("0.00"))  # no line items
+        if target_type == "sales_order":  # a line's Zoho tax override names no Zoho tax
+            self.refusal = "Invalid value passed for tax_id"
+            line = LineItem("MUG-1", "Mug", Decimal("3"), Decimal("19.99"), metadata={"tax_id": "460000000099999"})
+            return new_order(number, lines=(line,), total=Decimal("64.92"))
+        # The item we cached for this SKU was deleted in Zoho since.
+        sku = f"GONE-{number}"
+        remember_item(self.connection, sku, "460000000099999")
+        self.refusal = "Invalid value passed for item_id"
+        return new_order(number, lines=(LineItem(sku, "Gone", Decimal("1"), Decimal("5.00")),), total=Decimal("9.95"))
 
     def documents(self, target_type: str, obj: Any) -> int:
         docs = SandboxZohoDocument.objects.filter(org=self.org, kind=KINDS[target_type])
