@@ -71,6 +71,11 @@ class SourceContract:
 
     # --- Helpers --------------------------------------------------------------------------------------
 
+    def read_once(self, source: SourceAdapter) -> None:
+        """One ordinary vendor read (the OAuth refresh case)."""
+        since, until = window()
+        list(source.changes_since(self.adapter_class.source_types[0], since, until))
+
     def seeded_change(self, source: SourceAdapter, source_type: str) -> tuple[Seeded, Change]:
         seeded = self.seed(source_type)
         since, until = window()

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 from connector.adapters import TargetAdapter, WriteResult
 from connector.canonical import Order, OrderStatus, Shipment
-from connector.http import Permanent, Transient
+from connector.http import AuthExpired, Permanent, Transient
 from connector.registry import get_system
 from tests.contract.common import FAULTS, assert_cents, assert_error, assert_readable, error_of, forget_rate_limits
 
@@ -75,6 +75,10 @@ class TargetContract:
         """The money the sandbox's document holds, by the same names, read from its own state."""
         return {}
 
+    def break_credentials(self) -> None:
+        """Make the connection's credentials ones the vendor rejects (revoked, expired for good)."""
+        raise NotImplementedError
+
     def set_fault(self, kind: str) -> None:
         """Make every later vendor call answer `kind`: "5xx" or "429"."""
         raise NotImplementedError
@@ -82,6 +86,11 @@ class TargetContract:
     def write(self, target: TargetAdapter, target_type: str, obj: Any, target_id: str | None) -> WriteResult:
         """What the engine does to write `obj`: `upsert`. A deferred target completes the write here."""
         return target.upsert(target_type, obj, target_id=target_id)
+
+    def read_once(self, target: TargetAdapter) -> None:
+        """One ordinary vendor read (the OAuth refresh case): a search by natural key."""
+        target_type = self.adapter_class.target_types[0]
+        target.find(target_type, self.new_object(target_type))
 
     def cancelled(self, target_type: str, obj: Any) -> Any:
         """`obj` as its source reports it once cancelled (a cancelled order, a voided shipment)."""
@@ -140,6 +149,14 @@ class TargetContract:
         assert_readable(exc)
         refusal = getattr(self, "refusal", "")
         assert refusal.lower() in exc.message.lower(), f"the vendor's words {refusal!r} are lost: {exc.message!r}"
+        assert self.documents(target_type, obj) == before
+
+    def test_rejected_credentials_surface_as_the_auth_error(self, target_type):
+        obj = self.new_object(target_type)
+        before = self.documents(target_type, obj)
+        self.break_credentials()
+        target = self.connect()
+        assert_error(error_of(lambda: self.write(target, target_type, obj, None)), AuthExpired, "write")
         assert self.documents(target_type, obj) == before
 
     def test_vendor_faults_are_transient(self, target_type, surface_429):

@@ -15,9 +15,10 @@ from connector.canonical import Shipment
 from integrations.exact.adapter import ExactSource, ExactTarget
 from integrations.exact.sandbox import faults, state
 from integrations.exact.sandbox.models import SandboxExactEntity, SandboxExactToken
+from tests.contract.auth import TokenRefreshContract
 from tests.contract.source import Seeded, SourceContract
 from tests.contract.target import TargetContract
-from tests.integrations.exact.conftest import make_connection
+from tests.integrations.exact.conftest import age_tokens, make_connection
 
 _numbers = itertools.count(100)
 UNKNOWN_GL_ACCOUNT = "00000000-0000-4000-8000-000000000000"
@@ -59,12 +60,18 @@ class ExactSandbox:
         )
         return state.find(self.company, "SalesOrders", OrderNumber=number)
 
+    def break_credentials(self) -> None:
+        SandboxExactToken.objects.filter(user=self.company.user).delete()  # consent revoked at Exact
+
+    def expire_access_token(self) -> None:
+        age_tokens(self.connection, 700)  # Exact's access tokens live 10 minutes
+
     def set_fault(self, kind: str) -> None:
         knobs = {"error_rate": 1.0} if kind == "5xx" else {"rate_429": 1.0}
         assert faults.apply(self.company, {"reset": True, **knobs}) == {}
 
 
-class TestExactSource(ExactSandbox, SourceContract):
+class TestExactSource(ExactSandbox, SourceContract, TokenRefreshContract):
     adapter_class = ExactSource
     system = "exact"
     known_bugs = {
@@ -86,11 +93,8 @@ class TestExactSource(ExactSandbox, SourceContract):
         row = self.add_sales_order()
         return Seeded(str(row["OrderNumber"]), {"total": Decimal(str(row["AmountFC"]))})
 
-    def break_credentials(self) -> None:
-        SandboxExactToken.objects.filter(user=self.company.user).delete()  # consent revoked at Exact
 
-
-class TestExactTarget(ExactSandbox, TargetContract):
+class TestExactTarget(ExactSandbox, TargetContract, TokenRefreshContract):
     adapter_class = ExactTarget
     system = "exact"
     known_bugs = {

@@ -5,18 +5,20 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.utils import timezone
 
 from connector.adapters import TargetAdapter
 from connector.canonical import Address, Customer, LineItem, Order, OrderStatus, Shipment
 from integrations.zoho.adapter import ZohoBooksTarget
 from integrations.zoho.client import remember_item
 from integrations.zoho.sandbox import faults, state
-from integrations.zoho.sandbox.models import SandboxZohoDocument
+from integrations.zoho.sandbox.models import SandboxZohoDocument, SandboxZohoToken
+from tests.contract.auth import TokenRefreshContract
 from tests.contract.target import TargetContract
 from tests.integrations.zoho.conftest import make_connection
 
@@ -58,7 +60,7 @@ def new_shipment(number: str) -> Shipment:
     )
 
 
-class TestZohoBooksTarget(TargetContract):
+class TestZohoBooksTarget(TargetContract, TokenRefreshContract):
     adapter_class = ZohoBooksTarget
     system = "zoho"
     uncancellable = ("contact",)  # a contact is never voided: "Zoho Books cannot cancel 'contact'"
@@ -137,6 +139,18 @@ class TestZohoBooksTarget(TargetContract):
     def stored_amounts(self, target_type: str, target_id: str, obj: Any) -> dict[str, Any]:
         data = SandboxZohoDocument.objects.get(org=self.org, kind=KINDS[target_type], object_id=target_id).data
         return {name: Decimal(str(data[name])) for name in self.expected_amounts(target_type, obj)}
+
+    def read_once(self, target: TargetAdapter) -> None:
+        assert target.choices("account")  # a find by order number needs no call in numbered mode
+
+    def break_credentials(self) -> None:
+        SandboxZohoToken.objects.filter(user=self.org.user).delete()  # consent revoked at Zoho
+
+    def expire_access_token(self) -> None:
+        past = timezone.now() - timedelta(minutes=1)
+        SandboxZohoToken.objects.filter(token=self.connection.credentials["access_token"]).update(expires_at=past)
+        self.connection.credentials = {**self.connection.credentials, "expires_at": int(past.timestamp())}
+        self.connection.save(update_fields=["credentials"])
 
     def set_fault(self, kind: str) -> None:
         knobs = {"error_rate": 1.0} if kind == "5xx" else {"rate_429": 1.0, "retry_after_seconds": 1}
