@@ -8,6 +8,7 @@ from typing import Any
 
 from connector.http import ApiError
 from connector.redis import get_redis
+from connector.registry import capabilities_of, presets, writing_system
 
 FAULTS = ("5xx", "429")  # what a vendor's sandbox is made to answer in the fault cases
 CENT = Decimal("0.01")
@@ -52,3 +53,17 @@ def forget_rate_limits() -> None:
     redis = get_redis()
     for key in redis.scan_iter("rl:*"):
         redis.delete(key)
+
+
+def preset_types(system: str) -> tuple[set[str], set[str]]:
+    """(source types, target types) the registered flow presets ask of `system`."""
+    reads: set[str] = set()
+    writes: set[str] = set()
+    for preset in presets():
+        for capability in capabilities_of(preset):
+            reader = preset.target_system if capability.reverse else preset.source_system
+            if reader == system:
+                reads.add(capability.source_type)
+            if writing_system(preset, capability) == system:
+                writes.add(capability.target_type)
+    return reads, writes

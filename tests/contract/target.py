@@ -20,7 +20,15 @@ from connector.adapters import TargetAdapter, WriteResult
 from connector.canonical import Order, OrderStatus, Shipment
 from connector.http import AuthExpired, Permanent, Transient
 from connector.registry import get_system
-from tests.contract.common import FAULTS, assert_cents, assert_error, assert_readable, error_of, forget_rate_limits
+from tests.contract.common import (
+    FAULTS,
+    assert_cents,
+    assert_error,
+    assert_readable,
+    error_of,
+    forget_rate_limits,
+    preset_types,
+)
 
 # Object types a target may declare (connector/adapters.py), plus one no system knows.
 TARGET_TYPES = ("invoice", "cost_posting", "contact", "sales_order", "fulfilment_order", "stock_level")
@@ -103,6 +111,9 @@ class TargetContract:
     # --- Cases ----------------------------------------------------------------------------------------
 
     def test_created_once_with_its_money_to_the_cent_then_found_never_duplicated(self, target_type):
+        declared = set(self.adapter_class.target_types)
+        assert get_system(self.system).target_adapter is self.adapter_class  # what the engine will use
+        assert preset_types(self.system)[1] <= declared, "a flow preset writes a type the adapter lacks"
         obj = self.new_object(target_type)
         target = self.connect()
         if target_type in self.preexisting:
@@ -172,7 +183,6 @@ class TargetContract:
         assert self.documents(target_type, obj) == before
 
     def test_undeclared_and_unknown_types_are_permanent(self):
-        assert get_system(self.system).target_adapter is self.adapter_class  # what the engine will use
         declared = self.adapter_class.target_types
         obj = self.new_object(declared[0])
         before = self.documents(declared[0], obj)
