@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import pytest
 
-from connector.http import ApiClient
-from tests.contract.common import parameter_cases
+# The cases live in plain modules, not test_*.py: have pytest explain their failed asserts too.
+pytest.register_assert_rewrite("tests.contract.auth", "tests.contract.common", "tests.contract.source")
+pytest.register_assert_rewrite("tests.contract.target")
+
+from connector.http import ApiClient  # noqa: E402
+from tests.contract.common import parameter_cases  # noqa: E402
 
 
 def pytest_generate_tests(metafunc):

@@ -7,6 +7,7 @@ source type (or per type and fault).
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -15,8 +16,17 @@ from typing import ClassVar
 from connector.adapters import Change, SourceAdapter
 from connector.canonical import CANONICAL_TYPES, to_payload
 from connector.http import ApiError, AuthExpired, Permanent, Transient
+from connector.models import Delivery
 from connector.registry import get_system
-from tests.contract.common import FAULTS, assert_cents, assert_error, error_of, forget_rate_limits, preset_types
+from tests.contract.common import (
+    FAULTS,
+    assert_cents,
+    assert_error,
+    assert_readable,
+    error_of,
+    forget_rate_limits,
+    preset_types,
+)
 
 UNKNOWN_TYPE = "no_such_type"
 SOURCE_CALLS = ("changes_since", "fetch")
@@ -41,6 +51,8 @@ class SourceContract:
     adapter_class: ClassVar[type[SourceAdapter]]
     system: ClassVar[str]
     auth_error: ClassVar[type[ApiError]] = AuthExpired  # what rejected credentials surface as
+    delivered_types: ClassVar[tuple[str, ...]] = ()  # types the vendor's webhooks announce
+    delivery_topic: ClassVar[str] = ""  # a topic the vendor's webhooks use (the malformed-body case)
     known_bugs: ClassVar[dict[str, str]] = {}
 
     @classmethod
@@ -49,6 +61,7 @@ class SourceContract:
         return {
             "source_type": declared,
             "source_call": list(SOURCE_CALLS),
+            "delivered_type": list(cls.delivered_types),
         }
 
     # --- Hooks a vendor implements ------------------------------------------------------------------
@@ -67,6 +80,10 @@ class SourceContract:
 
     def set_fault(self, kind: str) -> None:
         """Make every later vendor call answer `kind`: "5xx" or "429"."""
+        raise NotImplementedError
+
+    def delivery_for(self, change: Change) -> tuple[str, bytes]:
+        """(topic, body) of the webhook the vendor sends about the object of `change`."""
         raise NotImplementedError
 
     # --- Helpers --------------------------------------------------------------------------------------
@@ -129,6 +146,31 @@ class SourceContract:
             if not isinstance(exc, Permanent):
                 problems.append(f"{object_type}: {f'{type(exc).__name__}: {exc}' if exc else 'no error'}")
         assert not problems, f"{source_call} of types {self.system} does not declare: {problems}"
+
+    def deliver(self, topic: str, body: bytes) -> Delivery:
+        return Delivery.objects.create(
+            organization=self.connection.organization,
+            connection=self.connection,
+            topic=topic,
+            dedupe_key=f"contract:{hashlib.sha256(body).hexdigest()}",
+            body=body,
+        )
+
+    def test_a_delivery_gives_the_change_a_poll_gives(self, delivered_type):
+        source = self.connect()
+        _, polled = self.seeded_change(source, delivered_type)
+        changes = source.changes_from_delivery(self.deliver(*self.delivery_for(polled)))
+        assert all(isinstance(c, Change) and c.object_type in self.adapter_class.source_types for c in changes)
+        mine = [c for c in changes if c.object_type == delivered_type and c.source_id == polled.source_id]
+        assert len(mine) == 1, changes
+        delivered = mine[0].obj if mine[0].obj is not None else source.fetch(delivered_type, polled.source_id)
+        assert to_payload(delivered) == to_payload(polled.obj or source.fetch(delivered_type, polled.source_id))
+        assert (mine[0].ref, mine[0].modified_at) == (polled.ref, polled.modified_at)
+
+    def test_a_malformed_delivery_is_permanent_and_readable(self):
+        source = self.connect()
+        delivery = self.deliver(self.delivery_topic, b'{"not what this vendor sends": ')
+        assert_readable(assert_error(error_of(lambda: source.changes_from_delivery(delivery)), Permanent, "delivery"))
 
     def test_rejected_credentials_surface_as_the_auth_error(self, source_type):
         _, change = self.seeded_change(self.connect(), source_type)

@@ -4,13 +4,14 @@ entries), against its sandbox company over real HTTP."""
 from __future__ import annotations
 
 import itertools
+import json
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
-from connector.adapters import SourceAdapter, TargetAdapter
+from connector.adapters import Change, SourceAdapter, TargetAdapter
 from connector.canonical import Shipment
 from integrations.exact.adapter import ExactSource, ExactTarget
 from integrations.exact.sandbox import faults, state
@@ -85,6 +86,13 @@ class TestExactSource(ExactSandbox, SourceContract, TokenRefreshContract):
             "returns the sales order as an Order instead of raising Permanent"
         ),
     }
+
+    delivered_types = ("order",)  # the body names the sales order; the adapter reads it
+    delivery_topic = "SalesOrders"
+
+    def delivery_for(self, change: Change) -> tuple[str, bytes]:
+        content = {"Topic": "SalesOrders", "Action": "Update", "Division": self.company.code, "Key": change.source_id}
+        return "SalesOrders", json.dumps({"Content": content, "HashCode": "0" * 40}).encode()
 
     def connect(self) -> SourceAdapter:
         return ExactSource(self.connection)

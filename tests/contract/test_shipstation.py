@@ -5,18 +5,19 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
-from connector.adapters import SourceAdapter, TargetAdapter
+from connector.adapters import Change, SourceAdapter, TargetAdapter
 from connector.canonical import Address, Customer, LineItem, Order, OrderStatus, StockLevel
 from connector.models import Connection
 from integrations.shipstation.adapter import ShipStationSource, ShipStationTarget
 from integrations.shipstation.client import ShipStationClient
-from integrations.shipstation.sandbox.models import SandboxAccount, SandboxOrder, SandboxProduct
+from integrations.shipstation.sandbox.models import SandboxAccount, SandboxOrder, SandboxProduct, SandboxShipment
 from tests.contract.source import Seeded, SourceContract
 from tests.contract.target import TargetContract
 from tests.integrations.shipstation.conftest import order_body
@@ -59,6 +60,32 @@ class ShipStationSandbox:
 class TestShipStationSource(ShipStationSandbox, SourceContract):
     adapter_class = ShipStationSource
     system = "shipstation"
+    delivered_types = ("order", "shipment")  # ORDER_NOTIFY and SHIP_NOTIFY name a list to follow
+    delivery_topic = "ORDER_NOTIFY"
+
+    known_bugs = {
+        "test_a_delivery_gives_the_change_a_poll_gives[shipment]": (
+            "ShipStationSource.changes_from_delivery follows a SHIP_NOTIFY resource_url as given, and ShipStation's "
+            "says includeShipmentItems=False: the delivered Shipment has lines=() where a poll or fetch (which ask "
+            "includeShipmentItems=true) has its items. The engine keeps the delivered payload, so with "
+            "exact_create_goods_delivery a partial shipment delivers every open line in Exact "
+            "(integrations/exact/mapping.py delivered_quantities: no shipment lines -> all that is open)"
+        ),
+    }
+
+    def delivery_for(self, change: Change) -> tuple[str, bytes]:
+        """The pointer ShipStation sends: the import batch of the order, the label batch of the shipment."""
+        store = self.account.store_id
+        if change.object_type == "order":
+            batch = SandboxOrder.objects.get(account=self.account, order_number=change.ref).import_batch
+            kind, url = "ORDER_NOTIFY", f"{self.root}/orders?storeID={store}&importBatch={batch}"
+        else:
+            batch = SandboxShipment.objects.get(pk=int(change.source_id.partition(":")[2])).batch
+            kind, url = (
+                "SHIP_NOTIFY",
+                f"{self.root}/shipments?storeID={store}&batchId={batch}&includeShipmentItems=False",
+            )
+        return kind, json.dumps({"resource_url": url, "resource_type": kind}).encode()
 
     def connect(self) -> SourceAdapter:
         return ShipStationSource(self.connection)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import gc
 import itertools
+import json
 from decimal import Decimal
 
 import pytest
 
-from connector.adapters import SourceAdapter
+from connector.adapters import Change, SourceAdapter
 from connector.models import Connection
 from integrations.woocommerce.adapter import WooCommerceSource
+from integrations.woocommerce.client import WooCommerceClient
 from integrations.woocommerce.sandbox.models import SandboxStore
 from integrations.woocommerce.sandbox.store import create_customer, create_order
 from integrations.woocommerce.sandbox.views import create_store
@@ -46,6 +48,18 @@ class TestWooCommerceSource(SourceContract):
         )
         yield
         gc.collect()  # keep-alive sessions pin live-server threads and their database connections
+
+    delivered_types = ("order", "customer")  # the whole object in the body, as its REST GET gives it
+    delivery_topic = "order.updated"
+
+    def delivery_for(self, change: Change) -> tuple[str, bytes]:
+        client = WooCommerceClient.for_connection(self.connection)
+        try:
+            if change.object_type == "order":
+                return "order.updated", json.dumps(client.get_order(change.source_id)).encode()
+            return "customer.updated", json.dumps(client.get_customer(change.source_id)).encode()
+        finally:
+            client.session.close()
 
     def connect(self) -> SourceAdapter:
         return WooCommerceSource(self.connection)
