@@ -129,3 +129,18 @@ class TestQBDesktopTarget(TargetContract):
     def stored_amounts(self, target_type: str, target_id: str, obj: Order) -> dict[str, Any]:
         (invoice,) = [t for t in self._invoices(obj.number) if t.txn_id == target_id]
         return {"total": sum((quantity * rate for _id, _item, quantity, rate in invoice.lines), Decimal("0.00"))}
+
+    def test_a_second_upsert_while_queued_queues_nothing_more(self):
+        """Deferred: until the Web Connector runs, a repeated write (a retry, a second poll) joins the
+        queued chain instead of starting another, so QuickBooks still gets one invoice."""
+        obj = self.new_object("invoice")
+        change = Change("order", obj.source_id, ref=obj.number, modified_at=obj.modified_at, obj=obj)
+        record = engine.record_change(self.flow, change)
+        context = WriteContext(record=record, options=self.flow.options)
+        first = self.connect().upsert("invoice", obj, target_id=None, context=context)
+        again = self.connect().upsert("invoice", obj, target_id=None, context=context)
+        assert (first.action, first.target_id, again.action, again.target_id) == ("queued", "", "queued", "")
+        assert again.data.get("already_queued") is True, again
+        self.run_web_connector()
+        assert self.documents("invoice", obj) == 1
+        assert self.connect().find("invoice", obj) == Record.objects.get(pk=record.pk).target_id != ""
