@@ -1,0 +1,157 @@
+"""Exact Online keeps the source contract (sales orders) and the target contract (shipping-cost journal
+entries), against its sandbox company over real HTTP."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from connector.adapters import Change, SourceAdapter, TargetAdapter
+from connector.canonical import Shipment
+from integrations.exact.adapter import ExactSource, ExactTarget
+from integrations.exact.sandbox import faults, state
+from integrations.exact.sandbox.models import SandboxExactEntity, SandboxExactToken
+from tests.contract.auth import TokenRefreshContract
+from tests.contract.source import Seeded, SourceContract
+from tests.contract.target import TargetContract
+from tests.integrations.exact.conftest import age_tokens, make_connection
+
+_numbers = itertools.count(100)
+UNKNOWN_GL_ACCOUNT = "00000000-0000-4000-8000-000000000000"
+
+
+class ExactSandbox:
+    """A sandbox company of alice's organisation (seeded: GL accounts, a project, orders 1 and 2)."""
+
+    @pytest.fixture(autouse=True)
+    def sandbox(self, live_server, transactional_db, settings, alice):
+        settings.PUBLIC_BASE_URL = live_server.url
+        _user, divisions = state.create_company("nl", "owner@contract.example", "Contract BV", organization=alice.org)
+        self.company = divisions[0]
+        self.connection = make_connection(alice.org, self.company)
+        gl = {row.data["Code"]: row.guid for row in self.company.entities.filter(entity="GLAccounts")}
+        project = self.company.entities.get(entity="Projects").guid
+        self.options = {
+            "exact_expense_gl_account": gl["4600"],
+            "exact_offset_gl_account": gl["1600"],
+            "exact_journal_code": "90",
+            "exact_project_cost_centers": {project: "CC100"},
+        }
+
+    def add_sales_order(self, quantity: int = 3, price: float = 19.99) -> dict:
+        """A new sales order of the seeded customer and item; its row as the sandbox holds it."""
+        first = state.find(self.company, "SalesOrders", OrderNumber=1)
+        line = state.find(self.company, "SalesOrderLines", OrderNumber=1)
+        project = self.company.entities.get(entity="Projects").guid
+        number = next(_numbers)
+        state.add_sales_order(
+            self.company,
+            number,
+            first["OrderedBy"],
+            first["DeliveryAddress"],
+            line["Item"],
+            (quantity,),
+            project=project,
+            price=price,
+        )
+        return state.find(self.company, "SalesOrders", OrderNumber=number)
+
+    def break_credentials(self) -> None:
+        SandboxExactToken.objects.filter(user=self.company.user).delete()  # consent revoked at Exact
+
+    def expire_access_token(self) -> None:
+        age_tokens(self.connection, 700)  # Exact's access tokens live 10 minutes
+
+    def set_fault(self, kind: str) -> None:
+        knobs = {"error_rate": 1.0} if kind == "5xx" else {"rate_429": 1.0}
+        assert faults.apply(self.company, {"reset": True, **knobs}) == {}
+
+
+class TestExactSource(ExactSandbox, SourceContract, TokenRefreshContract):
+    adapter_class = ExactSource
+    system = "exact"
+    known_bugs = {
+        "test_undeclared_and_unknown_types_are_permanent[changes_since]": (
+            "ExactSource.changes_since returns an empty iterator for any object type but 'order' "
+            "(integrations/exact/adapter.py: `if object_type != 'order': return`) instead of raising Permanent, "
+            "so a flow polling a type Exact does not offer silently finds nothing"
+        ),
+        "test_undeclared_and_unknown_types_are_permanent[fetch]": (
+            "ExactSource.fetch ignores object_type: fetch('customer'/'shipment'/..., <sales order id>) loads and "
+            "returns the sales order as an Order instead of raising Permanent"
+        ),
+    }
+
+    delivered_types = ("order",)  # the body names the sales order; the adapter reads it
+    delivery_topic = "SalesOrders"
+
+    def delivery_for(self, change: Change) -> tuple[str, bytes]:
+        content = {"Topic": "SalesOrders", "Action": "Update", "Division": self.company.code, "Key": change.source_id}
+        return "SalesOrders", json.dumps({"Content": content, "HashCode": "0" * 40}).encode()
+
+    def connect(self) -> SourceAdapter:
+        return ExactSource(self.connection)
+
+    def seed(self, source_type: str) -> Seeded:
+        row = self.add_sales_order()
+        return Seeded(str(row["OrderNumber"]), {"total": Decimal(str(row["AmountFC"]))})
+
+
+class TestExactTarget(ExactSandbox, TargetContract, TokenRefreshContract):
+    adapter_class = ExactTarget
+    system = "exact"
+    known_bugs = {
+        "test_cancel_of_an_unwritten_object_writes_nothing[cost_posting]": (
+            "ExactTarget.cancel never checks that the shipment's cost was posted: cancel(target_id='') of a "
+            "voided shipment whose [SHIP-<id>] entry does not exist posts a reversing [VOID-<id>] journal entry "
+            "(a credit of a cost never booked) instead of answering a no-op"
+        ),
+        "test_undeclared_and_unknown_types_are_permanent": (
+            "ExactTarget.find and .upsert ignore object_type: find('invoice', ...) searches journal entries and "
+            "answers None, upsert('invoice'/'contact'/..., shipment) posts a journal entry, instead of Permanent"
+        ),
+    }
+
+    def connect(self) -> TargetAdapter:
+        return ExactTarget(self.connection, options=dict(self.options))
+
+    def new_object(self, target_type: str) -> Shipment:
+        """Cost 9.99 + insurance 0.07 (the entry's debits add up to 10.06), on a new sales order."""
+        row = self.add_sales_order()
+        return Shipment(
+            source_id=f"S{next(_numbers)}",
+            order_id=str(row["OrderNumber"]),
+            order_number=str(row["OrderNumber"]),
+            ship_date=date(2024, 5, 2),
+            carrier="ups",
+            tracking_number="1Z1",
+            shipping_cost=Decimal("9.99"),
+            insurance_cost=Decimal("0.07"),
+            currency="EUR",
+            order_key=row["OrderID"],
+        )
+
+    def invalid_object(self, target_type: str) -> Shipment:
+        self.options["exact_expense_gl_account"] = UNKNOWN_GL_ACCOUNT
+        self.refusal = "GL account not found"  # Exact's 400
+        return self.new_object(target_type)
+
+    def _lines(self, shipment: Shipment) -> list[dict]:
+        rows = SandboxExactEntity.objects.filter(division=self.company, entity="GeneralJournalEntryLines")
+        tags = (f"[SHIP-{shipment.source_id}]", f"[VOID-{shipment.source_id}]")
+        return [r.data for r in rows if any(t in str(r.data.get("Description", "")) for t in tags)]
+
+    def documents(self, target_type: str, obj: Shipment) -> int:
+        return len({line["EntryID"] for line in self._lines(obj)})
+
+    def expected_amounts(self, target_type: str, obj: Shipment) -> dict[str, Decimal]:
+        return {"debit": obj.total_cost, "balance": Decimal("0.00")}
+
+    def stored_amounts(self, target_type: str, target_id: str, obj: Shipment) -> dict[str, Any]:
+        amounts = [Decimal(str(line["AmountFC"])) for line in self._lines(obj) if line["EntryID"] == target_id]
+        return {"debit": sum(a for a in amounts if a > 0), "balance": sum(amounts, Decimal("0.00"))}
