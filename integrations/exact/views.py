@@ -43,18 +43,12 @@ def callback(request: HttpRequest) -> HttpResponse:
 def _divisions(connection: Connection) -> tuple[int | None, list[dict]]:
     from integrations.exact.client import ExactClient
 
-    me_client = ExactClient(connection, division=None)
-    try:
+    with ExactClient(connection, division=None) as me_client:
         current = me_client.me().get("CurrentDivision")
-    finally:
-        me_client.session.close()
     if not current:
         return None, []
-    client = ExactClient(connection, division=current)
-    try:
+    with ExactClient(connection, division=current) as client:
         return int(current), client.divisions()
-    finally:
-        client.session.close()
 
 
 def _choose(connection: Connection, division: dict) -> None:
