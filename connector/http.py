@@ -37,7 +37,7 @@ import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar, NamedTuple, Self
 from urllib.parse import parse_qsl, unquote, urlencode, urljoin, urlsplit, urlunsplit
 
 import requests
@@ -301,10 +301,29 @@ class ApiClient:
         self.alias_origins = frozenset(self.origin._replace(host=h.lower()) for h in alias_hosts if h)
         self.account_key = account_key
         self.session = session or requests.Session()
+        self._owns_session = session is None
+        self._closed = False
         self._limiter = limiter
         self.on_call = on_call
         self.sleep = sleep
         self.calls = 0
+
+    # Lifetime --------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Release the pooled connections of the session this client made; calling it again does
+        nothing. A session passed in belongs to the caller, who closes it (it may serve others)."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._owns_session:
+            self.session.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     # Hooks -----------------------------------------------------------------------------------
 

@@ -157,28 +157,16 @@ def journal_entry_from_shipment(
     """A balanced general journal entry: the cost (+ insurance) debited on the expense account, split
     over the order's lines pro rata to their amounts (each with its project's cost centre), and one
     credit on the offset account. `reverse` flips every sign (a voided shipment)."""
-    cost = shipment.total_cost
-    if cost <= 0:
-        raise MappingError(f"Shipment {shipment.source_id} has no shipping cost to post")
-    if not options.expense_gl_account or not options.offset_gl_account or not options.journal_code:
-        raise MappingError("Map the shipping expense and offset GL accounts and the journal first")
+    cost = _postable_cost(shipment, options)
     sign = Decimal(-1) if reverse else Decimal(1)
     when = (shipment.ship_date or datetime.now(UTC).date()).isoformat()
-    ref = shipment_reference(shipment)
-    carrier = " ".join(x for x in (shipment.carrier, shipment.service, shipment.tracking_number) if x)
-    lines = order_lines or (LineItem(sku="", name="shipping", quantity=Decimal(1), unit_price=cost),)
-    parts = allocate(cost, [line.net for line in lines])
-    entry_lines = [
-        _expense_row(line, part * sign, options, when, f"{carrier} SO {shipment.order_number} {line.sku}")
-        for line, part in zip(lines, parts, strict=True)
-        if part != 0
-    ]
+    entry_lines = _expense_rows(shipment, order_lines, options, cost, sign, when)
     entry_lines.append(
         {
             "GLAccount": options.offset_gl_account,
             "AmountFC": float(-cost * sign),
             "Date": when,
-            "Description": f"Shipping cost {ref} SO {shipment.order_number}"[:80],
+            "Description": f"Shipping cost {shipment_reference(shipment)} SO {shipment.order_number}"[:80],
         }
     )
     payload = {"JournalCode": options.journal_code, "GeneralJournalEntryLines": entry_lines}
@@ -187,6 +175,36 @@ def journal_entry_from_shipment(
     if reverse:
         payload["Reversal"] = True
     return payload
+
+
+def _postable_cost(shipment: Shipment, options: JournalOptions) -> Decimal:
+    """The shipment's cost to post; a MappingError when there is none or the accounts are not mapped."""
+    cost = shipment.total_cost
+    if cost <= 0:
+        raise MappingError(f"Shipment {shipment.source_id} has no shipping cost to post")
+    if not options.expense_gl_account or not options.offset_gl_account or not options.journal_code:
+        raise MappingError("Map the shipping expense and offset GL accounts and the journal first")
+    return cost
+
+
+def _expense_rows(
+    shipment: Shipment,
+    order_lines: tuple[LineItem, ...],
+    options: JournalOptions,
+    cost: Decimal,
+    sign: Decimal,
+    when: str,
+) -> list[dict]:
+    """The cost over the order's lines pro rata to their amounts (one row when the order has none);
+    a line whose share is zero gets no row."""
+    carrier = " ".join(x for x in (shipment.carrier, shipment.service, shipment.tracking_number) if x)
+    lines = order_lines or (LineItem(sku="", name="shipping", quantity=Decimal(1), unit_price=cost),)
+    parts = allocate(cost, [line.net for line in lines])
+    return [
+        _expense_row(line, part * sign, options, when, f"{carrier} SO {shipment.order_number} {line.sku}")
+        for line, part in zip(lines, parts, strict=True)
+        if part != 0
+    ]
 
 
 def cost_center_for(line: LineItem, options: JournalOptions) -> str:
@@ -257,25 +275,39 @@ def delivered_quantities(shipment: Shipment, rows: list[dict]) -> dict[str, Deci
     still_open = {str(r["ID"]): _quantity(r.get("Quantity")) - _quantity(r.get("QuantityDelivered")) for r in rows}
     if not shipment.lines:
         return {line_id: q for line_id, q in still_open.items() if q > 0}
-    wanted: dict[str, Decimal] = {}
-    for line in shipment.lines:
-        wanted[line.sku.strip()] = wanted.get(line.sku.strip(), Decimal(0)) + _quantity(line.quantity)
     shipped: dict[str, Decimal] = {}
-    for sku, quantity in wanted.items():
-        for row in rows:
-            line_id = str(row["ID"])
-            if quantity <= 0 or str(row.get("ItemCode") or "").strip() != sku:
-                continue
-            take = min(quantity, still_open[line_id] - shipped.get(line_id, Decimal(0)))
-            if take > 0:
-                shipped[line_id] = shipped.get(line_id, Decimal(0)) + take
-                quantity -= take
-        if quantity > 0:
+    for sku, quantity in _shipped_by_sku(shipment).items():
+        left = _fill_open_lines(sku, quantity, rows, still_open, shipped)
+        if left > 0:
             raise MappingError(
-                f"Shipment {shipment.source_id} ships {quantity} more of {sku or 'an item without SKU'} "
+                f"Shipment {shipment.source_id} ships {left} more of {sku or 'an item without SKU'} "
                 "than the Exact sales order has open."
             )
     return shipped
+
+
+def _shipped_by_sku(shipment: Shipment) -> dict[str, Decimal]:
+    """The shipment's quantities added up per SKU, in the order the SKUs first appear."""
+    wanted: dict[str, Decimal] = {}
+    for line in shipment.lines:
+        wanted[line.sku.strip()] = wanted.get(line.sku.strip(), Decimal(0)) + _quantity(line.quantity)
+    return wanted
+
+
+def _fill_open_lines(
+    sku: str, quantity: Decimal, rows: list[dict], still_open: dict[str, Decimal], shipped: dict[str, Decimal]
+) -> Decimal:
+    """Put `quantity` of `sku` on the order lines of that item in turn, each up to what it still has
+    open, adding to `shipped`; what did not fit."""
+    for row in rows:
+        line_id = str(row["ID"])
+        if quantity <= 0 or str(row.get("ItemCode") or "").strip() != sku:
+            continue
+        take = min(quantity, still_open[line_id] - shipped.get(line_id, Decimal(0)))
+        if take > 0:
+            shipped[line_id] = shipped.get(line_id, Decimal(0)) + take
+            quantity -= take
+    return quantity
 
 
 def goods_delivery_from_shipment(shipment: Shipment, order_lines: list[dict], tag: str) -> dict:

@@ -77,18 +77,16 @@ def _delete_all(connection: Connection, subscriptions: list[dict]) -> int:
     """Delete the given subscriptions of ours (best effort); the number Exact deleted."""
     deleted = 0
     for sub in subscriptions:
-        client = _client(connection, sub.get("division"))
-        try:
-            deleted += int(client.delete_webhook_subscription(str(sub.get("id") or "")))
-        except ApiError as exc:
-            logger.warning(
-                "exact webhook subscription %s of connection %s not deleted: %s",
-                sub.get("id"),
-                connection.pk,
-                exc.message,
-            )
-        finally:
-            client.session.close()
+        with _client(connection, sub.get("division")) as client:
+            try:
+                deleted += int(client.delete_webhook_subscription(str(sub.get("id") or "")))
+            except ApiError as exc:
+                logger.warning(
+                    "exact webhook subscription %s of connection %s not deleted: %s",
+                    sub.get("id"),
+                    connection.pk,
+                    exc.message,
+                )
     return deleted
 
 
@@ -132,19 +130,17 @@ def subscribe(connection: Connection) -> dict:
 
 
 def _create(connection: Connection, division, url: str, kept: list[dict]) -> dict:
-    client = _client(connection, division)
-    try:
-        created = client.create_webhook_subscription(TOPIC, url, DESCRIPTION)
-        if created is not None:
-            sub = {"id": str(created["ID"]), "division": division, "topic": TOPIC, "callback": url}
-            return _outcome(SUBSCRIBED, division, "Exact Online sends sales-order changes as they happen.", [sub])
-        # "Data already exists": find the one that is there.
-        existing = [s for s in client.webhook_subscriptions() if str(s.get("Topic", "")).lower() == TOPIC.lower()]
-    except ApiError as exc:
-        logger.warning("exact webhook subscription failed for connection %s: %s", connection.pk, exc.message)
-        return _outcome(FAILED, division, f"Subscribing to Exact Online's webhooks failed: {exc.message}", kept)
-    finally:
-        client.session.close()
+    with _client(connection, division) as client:
+        try:
+            created = client.create_webhook_subscription(TOPIC, url, DESCRIPTION)
+            if created is not None:
+                sub = {"id": str(created["ID"]), "division": division, "topic": TOPIC, "callback": url}
+                return _outcome(SUBSCRIBED, division, "Exact Online sends sales-order changes as they happen.", [sub])
+            # "Data already exists": find the one that is there.
+            existing = [s for s in client.webhook_subscriptions() if str(s.get("Topic", "")).lower() == TOPIC.lower()]
+        except ApiError as exc:
+            logger.warning("exact webhook subscription failed for connection %s: %s", connection.pk, exc.message)
+            return _outcome(FAILED, division, f"Subscribing to Exact Online's webhooks failed: {exc.message}", kept)
     ours = next((s for s in existing if s.get("CallbackURL") == url), None)
     if ours is not None:
         sub = {"id": str(ours["ID"]), "division": division, "topic": TOPIC, "callback": url}

@@ -55,18 +55,12 @@ class ExactOnlinePages(OAuthAdapter):
         }
 
     def list_accounts(self, connection: Connection) -> AccountList:
-        me_client = ExactClient(connection, division=None)
-        try:
+        with ExactClient(connection, division=None) as me_client:
             current = me_client.me().get("CurrentDivision")
-        finally:
-            me_client.session.close()
         if not current:
             return AccountList()
-        client = ExactClient(connection, division=current)
-        try:
+        with ExactClient(connection, division=current) as client:
             return AccountList(client.divisions(), current=str(current))
-        finally:
-            client.session.close()
 
     def account_id(self, account: dict) -> str:
         return str(account.get("Code"))

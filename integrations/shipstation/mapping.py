@@ -179,14 +179,24 @@ def split_discounts(items: list[dict]) -> tuple[dict[str, Decimal], Decimal]:
     line_discounts: dict[str, Decimal] = {}
     order_discount = Decimal("0.00")
     for item in filter(_is_discount, items):
-        amount = -money(_quantity(item.get("quantity") or 1) * money(item.get("unitPrice")))
-        key = _text(item.get("lineItemKey"))
-        parent = key[: -len(DISCOUNT_SUFFIX)] if key.endswith(DISCOUNT_SUFFIX) else ""
-        if parent and parent in keys:
-            line_discounts[parent] = line_discounts.get(parent, Decimal("0.00")) + amount
+        parent = _discounted_line(item, keys)
+        if parent:
+            line_discounts[parent] = line_discounts.get(parent, Decimal("0.00")) + _discount_amount(item)
         else:
-            order_discount += amount
+            order_discount += _discount_amount(item)
     return line_discounts, order_discount
+
+
+def _discount_amount(item: dict) -> Decimal:
+    """A discount item's amount, positive (its quantity, default 1, times its negative price)."""
+    return -money(_quantity(item.get("quantity") or 1) * money(item.get("unitPrice")))
+
+
+def _discounted_line(item: dict, keys: set[str]) -> str:
+    """The key of the regular line a discount item belongs to ("<key>:discount"); "" for the order."""
+    key = _text(item.get("lineItemKey"))
+    parent = key[: -len(DISCOUNT_SUFFIX)] if key.endswith(DISCOUNT_SUFFIX) else ""
+    return parent if parent in keys else ""
 
 
 def _line_from_item(item: dict, line_discounts: dict[str, Decimal]) -> LineItem:
@@ -267,17 +277,16 @@ def _discount_item(key: str | None, name: str, amount: Decimal) -> dict:
     }
 
 
+def _line_discount_item(line: LineItem) -> dict:
+    if not line.line_id:
+        raise MappingError(f"line {line.sku or line.name!r} has a discount but no line id to attach it to")
+    return _discount_item(line.line_id + DISCOUNT_SUFFIX, f"Discount on {line.sku or line.name}", line.discount)
+
+
 def discount_items(order: Order) -> list[dict]:
     """The order's discounts as ShipStation adjustment items: one "<line key>:discount" item per
     discounted line (so it reads back onto that line), then one for the whole order."""
-    items = []
-    for line in order.lines:
-        if line.discount:
-            if not line.line_id:
-                raise MappingError(f"line {line.sku or line.name!r} has a discount but no line id to attach it to")
-            items.append(
-                _discount_item(line.line_id + DISCOUNT_SUFFIX, f"Discount on {line.sku or line.name}", line.discount)
-            )
+    items = [_line_discount_item(line) for line in order.lines if line.discount]
     if order.discount:
         items.append(_discount_item(None, ORDER_DISCOUNT_NAME, order.discount))
     return items

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import requests
 
-from connector.http import ApiClient, AuthExpired, CallRecord, Permanent, RateLimited, Transient
+from connector.http import ApiClient, ApiError, AuthExpired, CallRecord, Permanent, RateLimited, Transient
 from connector.models import Connection, Link, raise_alert, resolve_alerts
 from connector.ratelimit import Limit, RateLimiter
 from integrations.zoho import jsonutil
@@ -126,55 +127,24 @@ class ZohoBooksClient(ApiClient):
             now = datetime.now(UTC)
             return 86400.0 - (now.hour * 3600 + now.minute * 60 + now.second)
 
-    def classify(self, response: requests.Response):
-        status = response.status_code
+    def classify(self, response: requests.Response) -> ApiError | None:
+        """Zoho's answer as a typed error (None for a success): the first of `ZOHO_ERRORS` that
+        recognises it, else a Permanent error naming Zoho's message."""
         body = _json_or_none(response)
-        code = body.get("code") if isinstance(body, dict) else None
-        message = self.error_message(response)
-        if status < 400 and code in (0, None):
-            return None
-        if status == 401 or code == 57:
-            return AuthExpired(
-                f"Zoho Books rejected the credentials: {message}",
-                status=status,
-                vendor_code=code,
-                remediation="Reconnect Zoho Books on the Connections page.",
-            )
-        if status == 429:
-            if response.headers.get("X-Rate-Limit-Remaining", "").strip() == "0":
-                return RateLimited(
-                    f"Zoho Books daily limit reached: {message}",
-                    retry_after=self._daily_reset(response),
-                    status=status,
-                    vendor_code=code,
-                )
-            # Zoho sends no Retry-After (ZOHO.md §3): wait out the minute, unless a header says otherwise.
-            return RateLimited(
-                f"Zoho Books rate limit: {message}",
-                retry_after=self.retry_after(response),
-                status=status,
-                vendor_code=code,
-            )
-        if status >= 500:
-            return Transient(f"Zoho Books server error {status}: {message}", status=status, vendor_code=code)
-        if code == 6041:
-            return Permanent(
-                message,
-                status=status,
-                vendor_code=code,
-                remediation="The chosen Zoho organisation is not available to this login: reconnect Zoho Books.",
-            )
-        if "already exists" in message.lower():
-            return Duplicate(message, status=status, vendor_code=code, body=body)
-        if status == 404 or "does not exist" in message.lower():
-            return NotFound(message, status=status, vendor_code=code, body=body)
-        return Permanent(
-            message or f"HTTP {status}",
-            status=status,
-            vendor_code=code,
+        failure = ZohoFailure(
+            response=response,
+            status=response.status_code,
+            code=body.get("code") if isinstance(body, dict) else None,
+            message=self.error_message(response),
             body=body,
-            remediation="Correct the data named in Zoho's message, then press Replay.",
         )
+        if failure.status < 400 and failure.code in (0, None):
+            return None
+        for recognise in ZOHO_ERRORS:
+            error = recognise(self, failure)
+            if error is not None:
+                return error
+        return _data_error(failure)
 
     # --- Mechanics ---------------------------------------------------------------------------------
 
@@ -380,6 +350,99 @@ def remember_item(connection: Connection, sku: str, item_id: str) -> None:
         canonical_key=sku,
         defaults={"external_id": item_id},
     )
+
+
+@dataclass(frozen=True)
+class ZohoFailure:
+    """A failed Zoho call as `classify` reads it: HTTP status, Zoho's `code` and message, the body."""
+
+    response: requests.Response
+    status: int
+    code: Any  # Zoho's numeric code, None when the body has none
+    message: str
+    body: Any
+
+
+def _auth_rejected(client: ZohoBooksClient, f: ZohoFailure) -> ApiError | None:
+    if f.status != 401 and f.code != 57:
+        return None
+    return AuthExpired(
+        f"Zoho Books rejected the credentials: {f.message}",
+        status=f.status,
+        vendor_code=f.code,
+        remediation="Reconnect Zoho Books on the Connections page.",
+    )
+
+
+def _rate_limited(client: ZohoBooksClient, f: ZohoFailure) -> ApiError | None:
+    if f.status != 429:
+        return None
+    if f.response.headers.get("X-Rate-Limit-Remaining", "").strip() == "0":
+        return RateLimited(
+            f"Zoho Books daily limit reached: {f.message}",
+            retry_after=client._daily_reset(f.response),
+            status=f.status,
+            vendor_code=f.code,
+        )
+    # Zoho sends no Retry-After (ZOHO.md §3): wait out the minute, unless a header says otherwise.
+    return RateLimited(
+        f"Zoho Books rate limit: {f.message}",
+        retry_after=client.retry_after(f.response),
+        status=f.status,
+        vendor_code=f.code,
+    )
+
+
+def _server_error(client: ZohoBooksClient, f: ZohoFailure) -> ApiError | None:
+    if f.status < 500:
+        return None
+    return Transient(f"Zoho Books server error {f.status}: {f.message}", status=f.status, vendor_code=f.code)
+
+
+def _organisation_unavailable(client: ZohoBooksClient, f: ZohoFailure) -> ApiError | None:
+    if f.code != 6041:
+        return None
+    return Permanent(
+        f.message,
+        status=f.status,
+        vendor_code=f.code,
+        remediation="The chosen Zoho organisation is not available to this login: reconnect Zoho Books.",
+    )
+
+
+def _duplicate(client: ZohoBooksClient, f: ZohoFailure) -> ApiError | None:
+    if "already exists" not in f.message.lower():
+        return None
+    return Duplicate(f.message, status=f.status, vendor_code=f.code, body=f.body)
+
+
+def _not_found(client: ZohoBooksClient, f: ZohoFailure) -> ApiError | None:
+    if f.status != 404 and "does not exist" not in f.message.lower():
+        return None
+    return NotFound(f.message, status=f.status, vendor_code=f.code, body=f.body)
+
+
+def _data_error(f: ZohoFailure) -> ApiError:
+    """Anything else Zoho refused is about the data we sent: the merchant corrects it and replays."""
+    return Permanent(
+        f.message or f"HTTP {f.status}",
+        status=f.status,
+        vendor_code=f.code,
+        body=f.body,
+        remediation="Correct the data named in Zoho's message, then press Replay.",
+    )
+
+
+# In order: the first that recognises a failure names it (credentials before limits before the
+# server, then Zoho's own codes and words).
+ZOHO_ERRORS: tuple[Callable[[ZohoBooksClient, ZohoFailure], ApiError | None], ...] = (
+    _auth_rejected,
+    _rate_limited,
+    _server_error,
+    _organisation_unavailable,
+    _duplicate,
+    _not_found,
+)
 
 
 def _json_or_none(response: requests.Response) -> Any:

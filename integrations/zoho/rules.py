@@ -24,7 +24,7 @@ Zoho; after submit: a note on the store order, customer-visible with `customer_v
 `alert`, `email` (only to a verified member of the organisation, rate-limited). Store actions go
 through the store adapter's optional methods (connector.adapters), via integrations.zoho.store.
 
-Pure: `validate`, `matches`, `evaluate`, `apply_order_actions`, `verdict`, `strongest`, `preview`.
+Pure: `validate` (`rule_problems` for one rule), `matches`, `evaluate`, `apply_order_actions`, `verdict`, `strongest`, `preview`.
 With effects: `run` (Events on the record, Alerts, emails, store calls through pullback's store side).
 """
 
@@ -185,7 +185,8 @@ def matches(rule: dict, ctx: Context) -> bool:
 
 
 def validate(rules: Any) -> list[str]:
-    """Problems in a list of rules, in words a merchant understands; [] when all is well."""
+    """Problems in a list of rules, in words a merchant understands; [] when all is well. Each
+    problem is labelled with its rule ("Rule 2 (Hold big orders): ...")."""
     if not isinstance(rules, list):
         return ["Rules must be a list."]
     problems = []
@@ -194,39 +195,77 @@ def validate(rules: Any) -> list[str]:
         if not isinstance(rule, dict):
             problems.append(f"{label}: must be an object.")
             continue
-        problems.extend(f"{label}: {problem}" for problem in _rule_problems(rule))
+        problems.extend(f"{label}: {problem}" for problem in rule_problems(rule))
     return problems
 
 
-def _rule_problems(rule: dict) -> list[str]:
-    """One rule's problems, without its label: event, match, conditions, then actions."""
-    problems = []
-    event = rule.get("event")
-    if event not in EVENTS:
-        problems.append(f"unknown event {event!r}; choose one of {', '.join(EVENTS)}.")
-    if rule.get("match", "all") not in ("all", "any"):
-        problems.append("match must be 'all' or 'any'.")
-    problems.extend(p for p in map(_condition_problem, rule.get("when") or []) if p)
+def rule_problems(rule: dict) -> list[str]:
+    """One rule's problems, unlabelled (the builder shows them beside the rule): its event, its
+    match, each condition, then its actions."""
+    return [problem for check in RULE_CHECKS for problem in check(rule)]
+
+
+def _event_problems(rule: dict) -> list[str]:
+    if rule.get("event") in EVENTS:
+        return []
+    return [f"unknown event {rule.get('event')!r}; choose one of {', '.join(EVENTS)}."]
+
+
+def _match_problems(rule: dict) -> list[str]:
+    return [] if rule.get("match", "all") in ("all", "any") else ["match must be 'all' or 'any'."]
+
+
+def _conditions_problems(rule: dict) -> list[str]:
+    return [p for p in map(_condition_problem, rule.get("when") or []) if p]
+
+
+def _actions_problems(rule: dict) -> list[str]:
     actions = rule.get("actions") or []
-    if not actions:
-        problems.append("needs at least one action.")
-    problems.extend(p for p in (_action_problem(action, event) for action in actions) if p)
-    return problems
+    needs_one = [] if actions else ["needs at least one action."]
+    return needs_one + [p for p in (_action_problem(action, rule.get("event")) for action in actions) if p]
+
+
+RULE_CHECKS: tuple[Callable[[dict], list[str]], ...] = (
+    _event_problems,
+    _match_problems,
+    _conditions_problems,
+    _actions_problems,
+)
+
+
+# --- One condition: the first check that finds a problem names it -------------------------------
+
+
+def _unknown_field(condition: Any) -> str | None:
+    if isinstance(condition, dict) and condition.get("field") in FIELDS:
+        return None
+    return f"unknown field in {condition!r}; choose one of {', '.join(FIELDS)}."
+
+
+def _unknown_operator(condition: dict) -> str | None:
+    return None if condition.get("op", "eq") in OPERATORS else f"unknown operator {condition.get('op')!r}."
+
+
+def _not_a_number(condition: dict) -> str | None:
+    """Order comparisons, and equality on a numeric field, need a number to compare with."""
+    op = condition.get("op", "eq")
+    if op not in ("gt", "gte", "lt", "lte") and not (condition["field"] in NUMERIC and op in ("eq", "ne")):
+        return None
+    try:
+        _num(condition.get("value"))
+    except RuleError:
+        return f"{condition.get('value')!r} is not a number."
+    return None
+
+
+CONDITION_CHECKS: tuple[Callable[[Any], str | None], ...] = (_unknown_field, _unknown_operator, _not_a_number)
 
 
 def _condition_problem(condition: Any) -> str | None:
-    if not isinstance(condition, dict) or condition.get("field") not in FIELDS:
-        return f"unknown field in {condition!r}; choose one of {', '.join(FIELDS)}."
-    op = condition.get("op", "eq")
-    if op not in OPERATORS:
-        return f"unknown operator {condition.get('op')!r}."
-    if op in ("gt", "gte", "lt", "lte") or (condition["field"] in NUMERIC and op in ("eq", "ne")):
-        try:
-            _num(condition.get("value"))
-        except RuleError:
-            return f"{condition.get('value')!r} is not a number."
-    return None
+    return next((p for p in (check(condition) for check in CONDITION_CHECKS) if p), None)
 
+
+# --- One action: the first check that finds a problem names it ----------------------------------
 
 # What an action needs besides its type: (key, test of its value, problem when the test fails).
 _ACTION_NEEDS: dict[str, tuple[str, Callable[[Any], bool], str]] = {
@@ -236,19 +275,37 @@ _ACTION_NEEDS: dict[str, tuple[str, Callable[[Any], bool], str]] = {
 }
 
 
-def _action_problem(action: Any, event: Any) -> str | None:
+def _unknown_action(action: Any, event: Any) -> str | None:
+    if isinstance(action, dict) and action.get("type") in ACTIONS:
+        return None
     kind = action.get("type") if isinstance(action, dict) else None
-    if kind not in ACTIONS:
-        return f"unknown action {kind!r}; choose one of {', '.join(sorted(ACTIONS))}."
-    if event in EVENTS and kind in BEFORE_ONLY and event not in (SCHEDULED, BEFORE_SUBMIT):
+    return f"unknown action {kind!r}; choose one of {', '.join(sorted(ACTIONS))}."
+
+
+def _wrong_event(action: dict, event: Any) -> str | None:
+    """Some actions only make sense before the sales order is written, others only after."""
+    kind = action["type"]
+    if event not in EVENTS:
+        return None  # the unknown event is reported once, by _event_problems
+    if kind in BEFORE_ONLY and event not in (SCHEDULED, BEFORE_SUBMIT):
         return f"'{kind}' only works on the scheduled and before-submit events."
-    if event in EVENTS and kind in AFTER_ONLY and event != AFTER_SUBMIT:
+    if kind in AFTER_ONLY and event != AFTER_SUBMIT:
         return f"'{kind}' only works on the after-submit event."
-    if kind in _ACTION_NEEDS:
-        key, ok, problem = _ACTION_NEEDS[kind]
-        if not ok(action.get(key)):
-            return problem
     return None
+
+
+def _missing_value(action: dict, event: Any) -> str | None:
+    if action["type"] not in _ACTION_NEEDS:
+        return None
+    key, ok, problem = _ACTION_NEEDS[action["type"]]
+    return None if ok(action.get(key)) else problem
+
+
+ACTION_CHECKS: tuple[Callable[[Any, Any], str | None], ...] = (_unknown_action, _wrong_event, _missing_value)
+
+
+def _action_problem(action: Any, event: Any) -> str | None:
+    return next((p for p in (check(action, event) for check in ACTION_CHECKS) if p), None)
 
 
 # --- Evaluation (pure) --------------------------------------------------------------------------

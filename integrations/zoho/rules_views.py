@@ -1,11 +1,10 @@
 """The order-rule builder of a Zoho Books flow: list, add, edit, enable, delete and preview
 rules. Rules are data in `flow.options["rules"]`, validated by rules.validate before they are saved.
 
-A rule's conditions and actions are rows of the form (`cond_field`/`cond_op`/`cond_value`,
-`act_type`/`act_value`/`act_sku`/`act_visible`, in order); htmx adds and removes rows, and a blank
-row is ignored, so the page also works without JavaScript. "Preview" runs the rule being edited
-against the flow's last 50 orders, from the payloads we already store: it writes nothing and calls
-no vendor.
+The form is read by rules_forms.RuleBuilder (a RuleForm and formsets of condition and action rows;
+htmx adds and removes rows, a blank row is ignored, so the page also works without JavaScript).
+"Preview" runs the rule being edited against the flow's last 50 orders, from the payloads we already
+store: it writes nothing and calls no vendor.
 """
 
 from __future__ import annotations
@@ -21,19 +20,10 @@ from connector.canonical import Order, from_payload
 from connector.models import Flow, Record
 from connector.tenancy import get_for_org_or_404
 from integrations.zoho import rules
+from integrations.zoho.rules_forms import BLANK_ACTION, BLANK_CONDITION, VALUE_KEY, RuleBuilder, initial_rows
 
 PREVIEW_ORDERS = 50
-# The action's one text value goes to this key of the action dict.
-VALUE_KEY = {
-    "note": "text",
-    "set_tax_id": "tax_id",
-    "set_description": "text",
-    "set_store_status": "status",
-    "alert": "message",
-    "email": "to",
-}
-SKU_ACTIONS = ("set_tax_id", "set_description")
-LIST_OPS = ("in", "not_in", "matches")
+NEW_RULE = {"name": "", "event": rules.SCHEDULED, "match": "all", "enabled": True}
 FIELD_LABELS = {
     "total": "Order total",
     "subtotal": "Lines subtotal",
@@ -127,65 +117,6 @@ def preview_rows(flow: Flow, candidate: list[dict], limit: int = PREVIEW_ORDERS)
     ]
 
 
-def rule_from_post(data) -> dict:
-    """One rule from the builder's form rows; blank rows are left out."""
-    rule: dict = {
-        "name": data.get("name", "").strip()[:120],
-        "event": data.get("event", ""),
-        "match": data.get("match") or "all",
-        "enabled": data.get("enabled") in ("on", "true", "1"),
-        "when": [],
-        "actions": [],
-    }
-    fields, ops, values = (data.getlist(k) for k in ("cond_field", "cond_op", "cond_value"))
-    for field, op, value in zip(fields, ops, values, strict=False):
-        if not field:
-            continue
-        value = value.strip()
-        if op in ("in", "not_in") or (op in LIST_OPS and "," in value):
-            value = [v.strip() for v in value.split(",") if v.strip()]
-        rule["when"].append({"field": field, "op": op or "eq", "value": value})
-    types, texts, skus, visible = (data.getlist(k) for k in ("act_type", "act_value", "act_sku", "act_visible"))
-    for n, kind in enumerate(types):
-        if not kind:
-            continue
-        action: dict = {"type": kind}
-        text = texts[n].strip() if n < len(texts) else ""
-        if kind in VALUE_KEY and text:
-            action[VALUE_KEY[kind]] = text
-        sku = skus[n].strip() if n < len(skus) else ""
-        if kind in SKU_ACTIONS and sku:
-            action["sku"] = sku
-        if kind == "note" and n < len(visible) and visible[n] == "customer":
-            action["customer_visible"] = True
-        rule["actions"].append(action)
-    return rule
-
-
-def _rows(rule: dict) -> tuple[list[dict], list[dict]]:
-    """A saved rule as form rows (list values shown comma-separated)."""
-    conditions = [
-        {
-            "field": c.get("field", ""),
-            "op": c.get("op", "eq"),
-            "value": ", ".join(map(str, c["value"])) if isinstance(c.get("value"), list) else str(c.get("value", "")),
-        }
-        for c in rule.get("when") or []
-        if isinstance(c, dict)
-    ]
-    actions = [
-        {
-            "type": a.get("type", ""),
-            "value": str(a.get(VALUE_KEY.get(a.get("type"), ""), "") or ""),
-            "sku": str(a.get("sku", "") or ""),
-            "visible": "customer" if a.get("customer_visible") else "",
-        }
-        for a in rule.get("actions") or []
-        if isinstance(a, dict)
-    ]
-    return conditions or [{"field": "", "op": "eq", "value": ""}], actions or [{"type": "", "value": "", "sku": ""}]
-
-
 def _choices() -> dict:
     return {
         "events": rules.EVENTS,
@@ -252,38 +183,57 @@ def rule_edit(request: HttpRequest, pk: int, index: int | None = None) -> HttpRe
     saved = current_rules(flow)
     if index is not None and not 0 <= index < len(saved):
         raise Http404("No such rule.")
-    rule = (
-        saved[index] if index is not None else {"name": "", "event": rules.SCHEDULED, "match": "all", "enabled": True}
-    )
-    problems: list[str] = []
-    preview = None
-    if request.method == "POST":
-        rule = rule_from_post(request.POST)
-        problems = [p.split(": ", 1)[-1] for p in rules.validate([rule])]
-        if not rule["name"]:
-            problems.insert(0, "Give the rule a name.")
-        if request.POST.get("action") == "preview":
-            # Previewed as if enabled: the point is to see what it would do before switching it on.
-            preview = preview_rows(flow, [{**rule, "enabled": True}]) if not problems else None
-            if _is_htmx(request):
-                return render(request, "zoho/_rules_preview.html", {"preview": preview, "problems": problems})
-        elif not problems:
-            changed = list(saved)
-            if index is None:
-                changed.append(rule)
-            else:
-                changed[index] = rule
-            save_rules(flow, changed)
-            messages.success(request, f"Rule “{rule['name']}” saved.")
-            return redirect("zoho_rules", pk=flow.pk)
-    conditions, actions = _rows(rule)
+    if request.method == "GET":
+        rule = saved[index] if index is not None else NEW_RULE
+        return _rule_form(request, flow, index, rule)
+    builder = RuleBuilder(request.POST)
+    if request.POST.get("action") == "preview":
+        return _rule_preview(request, flow, index, builder)
+    if not builder.is_valid():
+        return _rule_form(request, flow, index, builder.rule, problems=builder.problems)
+    save_rules(flow, _with_rule(saved, index, builder.rule))
+    messages.success(request, f"Rule “{builder.rule['name']}” saved.")
+    return redirect("zoho_rules", pk=flow.pk)
+
+
+def _with_rule(saved: list[dict], index: int | None, rule: dict) -> list[dict]:
+    """The flow's rules with `rule` added (index None) or put in place of rule `index`."""
+    changed = list(saved)
+    if index is None:
+        changed.append(rule)
+    else:
+        changed[index] = rule
+    return changed
+
+
+def _rule_preview(request: HttpRequest, flow: Flow, index: int | None, builder: RuleBuilder) -> HttpResponse:
+    """The rule being edited against the last orders, saved or not: the preview alone for htmx, else
+    the form with the preview under it."""
+    # Previewed as if enabled: the point is to see what it would do before switching it on.
+    preview = None if builder.problems else preview_rows(flow, [{**builder.rule, "enabled": True}])
+    if _is_htmx(request):
+        return render(request, "zoho/_rules_preview.html", {"preview": preview, "problems": builder.problems})
+    return _rule_form(request, flow, index, builder.rule, problems=builder.problems, preview=preview)
+
+
+def _rule_form(
+    request: HttpRequest,
+    flow: Flow,
+    index: int | None,
+    rule: dict,
+    *,
+    problems: list[str] | None = None,
+    preview: list[dict] | None = None,
+) -> HttpResponse:
+    """The builder page for `rule`: 400 when it lists problems."""
+    conditions, actions = initial_rows(rule)
     context = {
         "flow": flow,
         "rule": rule,
         "index": index,
         "conditions": conditions,
         "actions": actions,
-        "problems": problems,
+        "problems": problems or [],
         "preview": preview,
         **_choices(),
     }
@@ -337,5 +287,5 @@ def rule_row(request: HttpRequest, pk: int) -> HttpResponse:
     if kind not in ("condition", "action"):
         return HttpResponse("")
     template = "zoho/_rule_condition.html" if kind == "condition" else "zoho/_rule_action.html"
-    row = {"field": "", "op": "eq", "value": ""} if kind == "condition" else {"type": "", "value": "", "sku": ""}
+    row = BLANK_CONDITION if kind == "condition" else BLANK_ACTION
     return render(request, template, {"flow": flow, "row": row, **_choices()})

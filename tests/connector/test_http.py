@@ -65,6 +65,35 @@ def test_success_reports_the_call_without_secrets(client, stub):
     assert "K-123" not in call.url and "page=2" in call.url
 
 
+def _open_pools(session) -> int:
+    return sum(len(adapter.poolmanager.pools) for adapter in session.adapters.values())
+
+
+def test_with_client_closes_the_session_it_made_and_close_is_idempotent(client, stub):
+    stub.queue(200, {"ok": True})
+    with client as same:
+        assert same is client
+        client.request_json("GET", "orders")
+        assert _open_pools(client.session) == 1  # a kept-alive connection to the vendor
+    assert _open_pools(client.session) == 0
+    closes = []
+    client.session.close = lambda: closes.append(1)
+    client.close()
+    client.close()
+    assert closes == []  # already closed on leaving the block: nothing more to do
+
+
+def test_close_leaves_a_session_passed_in_to_its_owner(stub):
+    import requests
+
+    shared = requests.Session()
+    stub.queue(200, {"ok": True})
+    with VendorClient(stub.url, session=shared, limiter=RateLimiter()) as client:
+        client.request_json("GET", "orders")
+    assert _open_pools(shared) == 1  # the caller may still use it for other clients
+    shared.close()
+
+
 @pytest.mark.parametrize(
     ("status", "error"),
     [(400, Permanent), (404, Permanent), (422, Permanent), (401, AuthExpired), (500, Transient), (503, Transient)],

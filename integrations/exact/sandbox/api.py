@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from urllib.parse import urlencode
@@ -83,6 +85,14 @@ def odata_error(status: int, message: str) -> JsonResponse:
 
 class BadQuery(Exception):
     pass
+
+
+class Refused(Exception):
+    """Exact's error answer instead of doing the call; raised from deep in a write, answered by `api`."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.response = odata_error(status, message)
 
 
 def _literal(text: str):
@@ -212,6 +222,8 @@ def api(request: HttpRequest, country: str, division: str, path: str) -> HttpRes
         response = _dispatch(request, company, path)
     except BadQuery as exc:
         response = odata_error(400, str(exc))
+    except Refused as exc:
+        response = exc.response
     faults.count_error(company, endpoint, response.status_code)
     return _limit_headers(response, usage)
 
@@ -232,36 +244,42 @@ def _query_refusal(request: HttpRequest, entity: str, *, sync: bool = False) -> 
 
 
 def _dispatch(request: HttpRequest, company: SandboxExactDivision, path: str) -> HttpResponse:
+    """Route one call: divisions, webhook subscriptions, sync reads, the few writes, else plain reads."""
     if path == "system/Divisions":
-        refusal = _query_refusal(request, "Divisions")
-        if refusal is not None:
-            return refusal
-        rows = [
-            {"Code": d.code, "Description": d.description, "HID": d.code, "Customer": None, "Currency": d.currency}
-            for d in company.user.divisions.order_by("code")
-        ]
-        return JsonResponse({"d": {"results": [_project(r, _select(request)) for r in rows]}})
+        return _divisions(request, company)
     match = KEY_RE.match(path)
-    if match and match.group("set") == "webhooks/WebhookSubscriptions":
-        return webhooks.subscriptions(request, company, match.group("key"), state.host(company.user.country))
-    if match and match.group("set") in SYNC_ENTITIES and not match.group("key"):
+    entity_set, key = (match.group("set"), match.group("key")) if match else (None, None)
+    if entity_set == "webhooks/WebhookSubscriptions":
+        return webhooks.subscriptions(request, company, key, state.host(company.user.country))
+    if entity_set in SYNC_ENTITIES and not key:
         if request.method != "GET":
             return odata_error(405, "Method not allowed")
-        return _sync_read(request, company, SYNC_ENTITIES[match.group("set")])
-    entity = ENTITIES.get(match.group("set")) if match else None
+        return _sync_read(request, company, SYNC_ENTITIES[entity_set])
+    entity = ENTITIES.get(entity_set or "")
     if entity is None:
         return odata_error(404, f"Resource not found: {path[:80]}")
-    key = match.group("key")
-    if request.method == "POST" and entity == "GeneralJournalEntries" and not key:
-        return _post_journal_entry(request, company)
-    if request.method == "POST" and entity == "GoodsDeliveries" and not key:
-        return _post_goods_delivery(request, company)
-    if request.method == "PUT" and entity == "SalesOrders" and key:
-        return _put_sales_order(request, company, key)
-    if request.method == "DELETE" and entity == "SalesOrders" and key:
-        return _delete_sales_order(company, key)
+    write = WRITES.get((request.method or "", entity, bool(key)))
+    if write is not None:
+        return write(request, company, key)
     if request.method != "GET":
         return odata_error(405, "Method not allowed")
+    return _read(request, company, entity, key)
+
+
+def _divisions(request: HttpRequest, company: SandboxExactDivision) -> HttpResponse:
+    """GET system/Divisions: the companies of the token's user."""
+    refusal = _query_refusal(request, "Divisions")
+    if refusal is not None:
+        return refusal
+    rows = [
+        {"Code": d.code, "Description": d.description, "HID": d.code, "Customer": None, "Currency": d.currency}
+        for d in company.user.divisions.order_by("code")
+    ]
+    return JsonResponse({"d": {"results": [_project(r, _select(request)) for r in rows]}})
+
+
+def _read(request: HttpRequest, company: SandboxExactDivision, entity: str, key: str | None) -> HttpResponse:
+    """GET of one row by key, or a page of a collection (held to Exact's query rules)."""
     rows = SandboxExactEntity.objects.filter(division=company, entity=entity).order_by("id")
     expand = request.GET.get("$expand", "")
     if key:
@@ -338,75 +356,115 @@ def _with_expand(company, data: dict, expand: str, select: list[str] | None) -> 
     return out
 
 
-def _post_journal_entry(request: HttpRequest, company: SandboxExactDivision) -> HttpResponse:
+def _json_object(request: HttpRequest, *, non_empty: bool = False) -> dict:
+    """The request's JSON body, which must be an object (a non-empty one for `non_empty`)."""
     try:
         body = json.loads(request.body or b"")
     except ValueError:
-        return odata_error(400, "Invalid JSON in request body")
+        raise Refused(400, "Invalid JSON in request body") from None
+    if non_empty and (not isinstance(body, dict) or not body):
+        raise Refused(400, "Request body must be a non-empty object")
     if not isinstance(body, dict):
-        return odata_error(400, "Request body must be an object")
+        raise Refused(400, "Request body must be an object")
+    return body
+
+
+def _mandatory_lines(body: dict, name: str) -> list:
+    lines = body.get(name)
+    if not isinstance(lines, list) or not lines:
+        raise Refused(400, f"Mandatory: {name}")
+    return lines
+
+
+def _post_journal_entry(request: HttpRequest, company: SandboxExactDivision, key: str | None = None) -> HttpResponse:
+    """POST generaljournalentry/GeneralJournalEntries: a balanced entry in a general journal (type 90)."""
+    body = _json_object(request)
+    _check_general_journal(company, body)
+    lines = _mandatory_lines(body, "GeneralJournalEntryLines")
+    _check_journal_lines(company, lines)
+    with transaction.atomic():
+        entry, stored_lines = _store_journal_entry(company, body, lines)
+    return JsonResponse({"d": {**entry.data, "GeneralJournalEntryLines": {"results": stored_lines}}}, status=201)
+
+
+def _check_general_journal(company: SandboxExactDivision, body: dict) -> None:
     journal = state.find(company, "Journals", Code=str(body.get("JournalCode") or ""))
     if not body.get("JournalCode"):
-        return odata_error(400, "Mandatory: JournalCode")
+        raise Refused(400, "Mandatory: JournalCode")
     if journal is None or journal.get("Type") != 90:
-        return odata_error(400, f"Journal {str(body.get('JournalCode'))[:20]} is not a general journal")
-    lines = body.get("GeneralJournalEntryLines")
-    if not isinstance(lines, list) or not lines:
-        return odata_error(400, "Mandatory: GeneralJournalEntryLines")
-    total = Decimal("0")
-    gl_ids = {
-        g.lower()
-        for g in SandboxExactEntity.objects.filter(division=company, entity="GLAccounts").values_list("guid", flat=True)
-    }
-    centres = {
-        d.get("Code")
-        for d in SandboxExactEntity.objects.filter(division=company, entity="Costcenters").values_list(
-            "data", flat=True
+        raise Refused(400, f"Journal {str(body.get('JournalCode'))[:20]} is not a general journal")
+
+
+@dataclass(frozen=True)
+class _Ledger:
+    """What a journal line may name in this company: GL account ids, cost centre codes, project ids."""
+
+    gl_accounts: frozenset[str]
+    cost_centers: frozenset[str]
+    projects: frozenset[str]
+
+    @classmethod
+    def of(cls, company: SandboxExactDivision) -> _Ledger:
+        def entities(entity: str):
+            return SandboxExactEntity.objects.filter(division=company, entity=entity)
+
+        return cls(
+            gl_accounts=frozenset(g.lower() for g in entities("GLAccounts").values_list("guid", flat=True)),
+            cost_centers=frozenset(d.get("Code") for d in entities("Costcenters").values_list("data", flat=True)),
+            projects=frozenset(entities("Projects").values_list("guid", flat=True)),
         )
-    }
-    projects = set(
-        SandboxExactEntity.objects.filter(division=company, entity="Projects").values_list("guid", flat=True)
-    )
-    for n, line in enumerate(lines, start=1):
-        if not isinstance(line, dict):
-            return odata_error(400, f"Line {n}: not an object")
-        if str(line.get("GLAccount") or "").lower() not in gl_ids:
-            return odata_error(400, f"Line {n}: GL account not found: {str(line.get('GLAccount'))[:40]}")
-        if line.get("CostCenter") and line["CostCenter"] not in centres:
-            return odata_error(400, f"Line {n}: Cost center not found: {str(line['CostCenter'])[:20]}")
-        if line.get("Project") and line["Project"] not in projects:
-            return odata_error(400, f"Line {n}: Project not found")
-        try:
-            amount = Decimal(str(line.get("AmountFC")))
-        except InvalidOperation:
-            return odata_error(400, f"Line {n}: AmountFC is not a number")
-        if amount != amount.quantize(Decimal("0.01")) or not amount.is_finite():
-            return odata_error(400, f"Line {n}: AmountFC has more than 2 decimals")
-        total += amount
+
+
+def _check_journal_lines(company: SandboxExactDivision, lines: list) -> None:
+    """Every line names known accounts, cost centres and projects, with an amount to the cent; the
+    amounts add up to zero."""
+    ledger = _Ledger.of(company)
+    total = sum((_journal_line_amount(n, line, ledger) for n, line in enumerate(lines, start=1)), Decimal("0"))
     if total != 0:
-        return odata_error(400, f"The entry is not balanced: difference {total}")
-    with transaction.atomic():
-        number = SandboxExactEntity.objects.filter(division=company, entity="GeneralJournalEntries").count() + 1
-        entry_id = state.new_guid()
-        stored_lines = []
-        for n, line in enumerate(lines, start=1):
-            row = state.put(company, "GeneralJournalEntryLines", {**line, "EntryID": entry_id, "LineNumber": n})
-            stored_lines.append(row.data)
-        entry = state.put(
-            company,
-            "GeneralJournalEntries",
-            {
-                "EntryID": entry_id,
-                "EntryNumber": 90000 + number,
-                "JournalCode": body["JournalCode"],
-                "Currency": body.get("Currency") or company.currency,
-                "Reversal": bool(body.get("Reversal")),
-                "Status": 20,
-                "Type": 90,
-            },
-            guid=entry_id,
-        )
-    return JsonResponse({"d": {**entry.data, "GeneralJournalEntryLines": {"results": stored_lines}}}, status=201)
+        raise Refused(400, f"The entry is not balanced: difference {total}")
+
+
+def _journal_line_amount(n: int, line, ledger: _Ledger) -> Decimal:
+    if not isinstance(line, dict):
+        raise Refused(400, f"Line {n}: not an object")
+    if str(line.get("GLAccount") or "").lower() not in ledger.gl_accounts:
+        raise Refused(400, f"Line {n}: GL account not found: {str(line.get('GLAccount'))[:40]}")
+    if line.get("CostCenter") and line["CostCenter"] not in ledger.cost_centers:
+        raise Refused(400, f"Line {n}: Cost center not found: {str(line['CostCenter'])[:20]}")
+    if line.get("Project") and line["Project"] not in ledger.projects:
+        raise Refused(400, f"Line {n}: Project not found")
+    try:
+        amount = Decimal(str(line.get("AmountFC")))
+    except InvalidOperation:
+        raise Refused(400, f"Line {n}: AmountFC is not a number") from None
+    if not amount.is_finite() or amount != amount.quantize(Decimal("0.01")):
+        raise Refused(400, f"Line {n}: AmountFC has more than 2 decimals")
+    return amount
+
+
+def _store_journal_entry(company: SandboxExactDivision, body: dict, lines: list) -> tuple[SandboxExactEntity, list]:
+    """The entry (numbered 90001 up) and its lines, as stored."""
+    number = SandboxExactEntity.objects.filter(division=company, entity="GeneralJournalEntries").count() + 1
+    entry_id = state.new_guid()
+    stored_lines = [
+        state.put(company, "GeneralJournalEntryLines", {**line, "EntryID": entry_id, "LineNumber": n}).data
+        for n, line in enumerate(lines, start=1)
+    ]
+    entry = state.put(
+        company,
+        "GeneralJournalEntries",
+        {
+            "EntryID": entry_id,
+            "EntryNumber": 90000 + number,
+            "JournalCode": body["JournalCode"],
+            "Currency": body.get("Currency") or company.currency,
+            "Reversal": bool(body.get("Reversal")),
+            "Status": 20,
+            "Type": 90,
+        },
+        guid=entry_id,
+    )
+    return entry, stored_lines
 
 
 #: Header fields a PUT may change in this sandbox; `OrderedBy` cannot change once created (EXACT.md §6.1).
@@ -416,12 +474,7 @@ READ_ONLY_ORDER_FIELDS = {"OrderID", "OrderNumber", "OrderedBy", "Division", "Cr
 
 def _put_sales_order(request: HttpRequest, company: SandboxExactDivision, key: str) -> HttpResponse:
     """PUT salesorder/SalesOrders(guid'…'): 204 without a body; only an open order can be edited."""
-    try:
-        body = json.loads(request.body or b"")
-    except ValueError:
-        return odata_error(400, "Invalid JSON in request body")
-    if not isinstance(body, dict) or not body:
-        return odata_error(400, "Request body must be a non-empty object")
+    body = _json_object(request, non_empty=True)
     with transaction.atomic():
         row = (
             SandboxExactEntity.objects.select_for_update()
@@ -468,87 +521,28 @@ GOODS_DELIVERY_FIELDS = {
 }
 
 
-def _post_goods_delivery(request: HttpRequest, company: SandboxExactDivision) -> HttpResponse:
+def _post_goods_delivery(request: HttpRequest, company: SandboxExactDivision, key: str | None = None) -> HttpResponse:
     """POST salesorder/GoodsDeliveries: ship sales-order lines (EXACT.md §6.10). Moves the lines'
     `QuantityDelivered` and the order's `DeliveryStatus` (20 partial, 21 complete); refuses unknown
     lines, quantities above what is still to deliver, cancelled orders and mixed delivery accounts."""
-    try:
-        body = json.loads(request.body or b"")
-    except ValueError:
-        return odata_error(400, "Invalid JSON in request body")
-    if not isinstance(body, dict):
-        return odata_error(400, "Request body must be an object")
+    body = _json_object(request)
     unknown = sorted(set(body) - GOODS_DELIVERY_FIELDS)
     if unknown:
-        return odata_error(400, f"{unknown[0][:40]}: property does not exist or cannot be set")
-    lines = body.get("GoodsDeliveryLines")
-    if not isinstance(lines, list) or not lines:
-        return odata_error(400, "Mandatory: GoodsDeliveryLines")
+        raise Refused(400, f"{unknown[0][:40]}: property does not exist or cannot be set")
+    lines = _mandatory_lines(body, "GoodsDeliveryLines")
     with transaction.atomic():
         so_lines = {
             r.guid.lower(): r
             for r in SandboxExactEntity.objects.select_for_update().filter(division=company, entity="SalesOrderLines")
         }
-        orders: dict[str, SandboxExactEntity] = {}
-        taken: dict[str, Decimal] = {}
-        for n, line in enumerate(lines, start=1):
-            if not isinstance(line, dict):
-                return odata_error(400, f"Line {n}: not an object")
-            row = so_lines.get(str(line.get("SalesOrderLineID") or "").lower())
-            if row is None:
-                return odata_error(400, f"Line {n}: Sales order line not found")
-            try:
-                quantity = Decimal(str(line.get("QuantityDelivered")))
-            except InvalidOperation:
-                return odata_error(400, f"Line {n}: QuantityDelivered is not a number")
-            if not quantity.is_finite() or quantity <= 0:
-                return odata_error(400, f"Line {n}: QuantityDelivered must be more than 0")
-            order_id = row.data["OrderID"]
-            if order_id not in orders:
-                orders[order_id] = SandboxExactEntity.objects.get(division=company, entity="SalesOrders", guid=order_id)
-            if orders[order_id].data.get("Status") == 45:
-                return odata_error(400, f"Sales order {orders[order_id].data.get('OrderNumber')} is cancelled")
-            open_quantity = Decimal(str(row.data.get("Quantity") or 0)) - Decimal(
-                str(row.data.get("QuantityDelivered") or 0)
-            )
-            taken[row.guid] = taken.get(row.guid, Decimal(0)) + quantity
-            if taken[row.guid] > open_quantity:
-                return odata_error(400, f"Line {n}: the quantity delivered exceeds the quantity still to deliver")
+        orders = _orders_to_deliver(company, lines, so_lines)
         accounts = {o.data.get("DeliverTo") for o in orders.values()}
         if len(accounts) > 1:
-            return odata_error(400, "All lines of a goods delivery must be for the same delivery account")
+            raise Refused(400, "All lines of a goods delivery must be for the same delivery account")
         number = SandboxExactEntity.objects.filter(division=company, entity="GoodsDeliveries").count() + 1
         entry_id = state.new_guid()
-        stored = []
-        for n, line in enumerate(lines, start=1):
-            row = so_lines[str(line["SalesOrderLineID"]).lower()]
-            quantity = Decimal(str(line["QuantityDelivered"]))
-            delivered = Decimal(str(row.data.get("QuantityDelivered") or 0)) + quantity
-            state.put(company, "SalesOrderLines", {**row.data, "QuantityDelivered": float(delivered)}, guid=row.guid)
-            row.data["QuantityDelivered"] = float(delivered)
-            stored.append(
-                state.put(
-                    company,
-                    "GoodsDeliveryLines",
-                    {
-                        "EntryID": entry_id,
-                        "LineNumber": n,
-                        "SalesOrderLineID": row.guid,
-                        "SalesOrderNumber": row.data.get("OrderNumber"),
-                        "SalesOrderLineNumber": row.data.get("LineNumber"),
-                        "ItemCode": row.data.get("ItemCode"),
-                        "QuantityOrdered": row.data.get("Quantity"),
-                        "QuantityDelivered": float(quantity),
-                        "TrackingNumber": body.get("TrackingNumber"),
-                    },
-                ).data
-            )
-        for order_id, order in orders.items():
-            rows = [r.data for r in so_lines.values() if r.data.get("OrderID") == order_id]
-            complete = all(
-                Decimal(str(r.get("QuantityDelivered") or 0)) >= Decimal(str(r.get("Quantity") or 0)) for r in rows
-            )
-            state.put(company, "SalesOrders", {**order.data, "DeliveryStatus": 21 if complete else 20}, guid=order.guid)
+        stored = [_deliver_line(company, entry_id, n, line, so_lines, body) for n, line in enumerate(lines, start=1)]
+        _update_delivery_status(company, orders, so_lines)
         header = state.put(
             company,
             "GoodsDeliveries",
@@ -565,3 +559,86 @@ def _post_goods_delivery(request: HttpRequest, company: SandboxExactDivision) ->
             guid=entry_id,
         )
     return JsonResponse({"d": {**header.data, "GoodsDeliveryLines": {"results": stored}}}, status=201)
+
+
+def _decimal(value) -> Decimal:
+    return Decimal(str(value or 0))
+
+
+def _orders_to_deliver(company: SandboxExactDivision, lines: list, so_lines: dict) -> dict[str, SandboxExactEntity]:
+    """The sales orders the delivery lines belong to, by id, once every line is known, positive, of an
+    order not cancelled, and within what its sales-order line still has to deliver (lines naming the
+    same sales-order line add up)."""
+    orders: dict[str, SandboxExactEntity] = {}
+    taken: dict[str, Decimal] = {}
+    for n, line in enumerate(lines, start=1):
+        row, quantity = _delivery_line(n, line, so_lines)
+        order_id = row.data["OrderID"]
+        if order_id not in orders:
+            orders[order_id] = SandboxExactEntity.objects.get(division=company, entity="SalesOrders", guid=order_id)
+        if orders[order_id].data.get("Status") == 45:
+            raise Refused(400, f"Sales order {orders[order_id].data.get('OrderNumber')} is cancelled")
+        open_quantity = _decimal(row.data.get("Quantity")) - _decimal(row.data.get("QuantityDelivered"))
+        taken[row.guid] = taken.get(row.guid, Decimal(0)) + quantity
+        if taken[row.guid] > open_quantity:
+            raise Refused(400, f"Line {n}: the quantity delivered exceeds the quantity still to deliver")
+    return orders
+
+
+def _delivery_line(n: int, line, so_lines: dict) -> tuple[SandboxExactEntity, Decimal]:
+    """A delivery line's sales-order line and its quantity (more than 0)."""
+    if not isinstance(line, dict):
+        raise Refused(400, f"Line {n}: not an object")
+    row = so_lines.get(str(line.get("SalesOrderLineID") or "").lower())
+    if row is None:
+        raise Refused(400, f"Line {n}: Sales order line not found")
+    try:
+        quantity = Decimal(str(line.get("QuantityDelivered")))
+    except InvalidOperation:
+        raise Refused(400, f"Line {n}: QuantityDelivered is not a number") from None
+    if not quantity.is_finite() or quantity <= 0:
+        raise Refused(400, f"Line {n}: QuantityDelivered must be more than 0")
+    return row, quantity
+
+
+def _deliver_line(company: SandboxExactDivision, entry_id: str, n: int, line: dict, so_lines: dict, body: dict) -> dict:
+    """Move the sales-order line's `QuantityDelivered` on and store the delivery line; its stored data."""
+    row = so_lines[str(line["SalesOrderLineID"]).lower()]
+    quantity = Decimal(str(line["QuantityDelivered"]))
+    delivered = _decimal(row.data.get("QuantityDelivered")) + quantity
+    state.put(company, "SalesOrderLines", {**row.data, "QuantityDelivered": float(delivered)}, guid=row.guid)
+    row.data["QuantityDelivered"] = float(delivered)
+    return state.put(
+        company,
+        "GoodsDeliveryLines",
+        {
+            "EntryID": entry_id,
+            "LineNumber": n,
+            "SalesOrderLineID": row.guid,
+            "SalesOrderNumber": row.data.get("OrderNumber"),
+            "SalesOrderLineNumber": row.data.get("LineNumber"),
+            "ItemCode": row.data.get("ItemCode"),
+            "QuantityOrdered": row.data.get("Quantity"),
+            "QuantityDelivered": float(quantity),
+            "TrackingNumber": body.get("TrackingNumber"),
+        },
+    ).data
+
+
+def _update_delivery_status(
+    company: SandboxExactDivision, orders: dict[str, SandboxExactEntity], so_lines: dict
+) -> None:
+    """Each order's `DeliveryStatus`: 21 once every line is delivered in full, else 20 (partly)."""
+    for order_id, order in orders.items():
+        rows = [r.data for r in so_lines.values() if r.data.get("OrderID") == order_id]
+        complete = all(_decimal(r.get("QuantityDelivered")) >= _decimal(r.get("Quantity")) for r in rows)
+        state.put(company, "SalesOrders", {**order.data, "DeliveryStatus": 21 if complete else 20}, guid=order.guid)
+
+
+#: The writes the sandbox takes: (method, entity set, addressed by key) → handler(request, company, key).
+WRITES: dict[tuple[str, str, bool], Callable[[HttpRequest, SandboxExactDivision, str | None], HttpResponse]] = {
+    ("POST", "GeneralJournalEntries", False): _post_journal_entry,
+    ("POST", "GoodsDeliveries", False): _post_goods_delivery,
+    ("PUT", "SalesOrders", True): lambda request, company, key: _put_sales_order(request, company, key or ""),
+    ("DELETE", "SalesOrders", True): lambda request, company, key: _delete_sales_order(company, key or ""),
+}
