@@ -77,3 +77,22 @@ def test_fixed_windows_count_and_reset():
     later = kit.count("sandbox:test:calls", {"min": 60}, now=now + 60)  # the next minute starts at 1
     assert later["min"].used == 1
     assert kit.peek("sandbox:test:calls", "day", 86400, now=now + 60).used == 2  # only "min" was counted
+
+
+def test_every_sandbox_account_belongs_to_an_organisation():
+    """The top model of each sandbox (the one a person sees and controls) has a required owner."""
+    from django.apps import apps
+
+    from connector.sandbox.apps import SandboxAppConfig
+
+    owned = [
+        model
+        for config in apps.get_app_configs()
+        if isinstance(config, SandboxAppConfig)
+        for model in config.get_models()
+        if any(field.name == "organization" for field in model._meta.get_fields())
+    ]
+    assert len(owned) == 5  # one account model per sandbox
+    for model in owned:
+        field = model._meta.get_field("organization")
+        assert field.is_relation and not field.null, model

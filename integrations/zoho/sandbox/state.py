@@ -52,9 +52,7 @@ def now_zoho(value=None) -> str:
 
 
 @transaction.atomic
-def create_org(
-    region: str, email: str, name: str = "", *, currency_code: str = "USD", organization=None
-) -> SandboxZohoOrg:
+def create_org(region: str, email: str, name: str = "", *, organization, currency_code: str = "USD") -> SandboxZohoOrg:
     """A sandbox Zoho user (created when new, owned by `organization`) with one more Books
     organisation, chart and taxes seeded."""
     user, _ = SandboxZohoUser.objects.get_or_create(
