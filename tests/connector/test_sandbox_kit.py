@@ -96,3 +96,28 @@ def test_every_sandbox_account_belongs_to_an_organisation():
     for model in owned:
         field = model._meta.get_field("organization")
         assert field.is_relation and not field.null, model
+
+
+def test_a_rolling_window_forgets_only_what_is_older_than_it():
+    kit.note("t:roll", 600, now=1000.0)
+    kit.note("t:roll", 600, now=1300.0)
+    assert kit.recent("t:roll", 600, now=1300.0) == 2
+    assert kit.recent("t:roll", 600, now=1599.0) == 2  # a fixed 600 s slot would have reset at 1200
+    assert kit.recent("t:roll", 600, now=1600.0) == 1
+    assert kit.recent("t:roll", 600, now=1900.0) == 0
+
+
+def test_oauth_server_compares_client_credentials_in_constant_time(settings):
+    from connector.sandbox.oauth_server import OAuthServer, same_secret
+
+    class Server(OAuthServer):
+        def client_id(self) -> str:
+            return "id-1"
+
+        def client_secret(self) -> str:
+            return "secret-1"
+
+    server = Server()
+    assert server.client_ok("id-1") and server.client_ok("id-1", "secret-1")
+    assert not server.client_ok("id-1", "") and not server.client_ok("id-2") and not server.client_ok("", None)
+    assert same_secret("a", "a") and not same_secret("a", "ab") and not same_secret(None, "a")

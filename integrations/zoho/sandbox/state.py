@@ -15,6 +15,7 @@ REGION_CODES = ("us", "eu", "in", "au", "jp", "ca", "cn", "sa", "uk")
 CODE_LIFETIME = timedelta(minutes=2)  # ZOHO.md §1.2
 ACCESS_LIFETIME = timedelta(hours=1)  # ZOHO.md §1.3
 MAX_ACCESS_PER_REFRESH = 10  # an 11th access token invalidates the oldest (ZOHO.md §1.3)
+MAX_REFRESH_PER_USER = 20  # per client: a 21st refresh token silently invalidates the oldest (ZOHO.md §1.3)
 REFRESH_THROTTLE = (10, timedelta(minutes=10))  # 10 access-token requests per 10 minutes per refresh token
 
 DEFAULT_ACCOUNTS = (
