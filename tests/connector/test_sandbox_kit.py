@@ -121,3 +121,25 @@ def test_oauth_server_compares_client_credentials_in_constant_time(settings):
     assert server.client_ok("id-1") and server.client_ok("id-1", "secret-1")
     assert not server.client_ok("id-1", "") and not server.client_ok("id-2") and not server.client_ok("", None)
     assert same_secret("a", "a") and not same_secret("a", "ab") and not same_secret(None, "a")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_orphan_sandbox_accounts_are_deleted_before_the_owner_becomes_required(alice):
+    """Migrated back to the nullable column, an orphan login (and its Books organisation) is made;
+    migrating forward deletes it and keeps the owned one."""
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connection)
+    executor.migrate([("zoho_sandbox", "0001_initial")])
+    old = executor.loader.project_state([("zoho_sandbox", "0001_initial")]).apps
+    User, Org = old.get_model("zoho_sandbox", "SandboxZohoUser"), old.get_model("zoho_sandbox", "SandboxZohoOrg")
+    orphan = User.objects.create(region="us", email="orphan@example.com")
+    Org.objects.create(user=orphan, organization_id="1", name="Orphan Books")
+    owned = User.objects.create(region="us", email="owned@example.com", organization_id=alice.org.pk)
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+    from integrations.zoho.sandbox.models import SandboxZohoOrg, SandboxZohoUser
+
+    assert list(SandboxZohoUser.objects.values_list("pk", flat=True)) == [owned.pk]
+    assert not SandboxZohoOrg.objects.exists()
