@@ -109,7 +109,7 @@ def run(args) -> int:
     redis.flushdb()
     org = Organization.objects.create(name="Bench")
     email = f"bench-{time.time_ns()}@exact.example"  # a fresh sandbox user: counters start at 0
-    user, divisions = state.create_company("nl", email, "Bench BV", seed=False)
+    user, divisions = state.create_company("nl", email, "Bench BV", seed=False, organization=org)
     refused = faults.apply(divisions[0], {"token_seconds": args.token_seconds})  # the fault knob, in-process
     assert not refused, refused
     tokens = issue(user)

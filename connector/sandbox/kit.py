@@ -9,6 +9,8 @@ every web process and worker agrees; each sandbox names its own keys.
   the seed and a shared sequence number, so a test that sets a seed sees the same faults every run.
 - `count(prefix, windows)`: counts one call in fixed windows (e.g. {"min": 60, "day": 86400}) in one
   Redis round trip; `peek` reads a window without counting.
+- `note(key, seconds)` / `recent(key, seconds)`: a rolling window (the last `seconds`, not a fixed
+  slot), for vendor limits a fixed window would let through twice at a slot boundary.
 """
 
 from __future__ import annotations
@@ -99,3 +101,23 @@ def peek(prefix: str, name: str, seconds: float, *, now: float | None = None) ->
     now = time.time() if now is None else now
     index, _ = _index(seconds, now)
     return _window(int(get_redis().get(f"{prefix}:{name}:{index}") or 0), index, seconds, now)
+
+
+def _rolling_member(now: float) -> str:
+    return f"{now:.6f}:{random.getrandbits(32):08x}"
+
+
+def note(key: str, seconds: float, *, now: float | None = None) -> None:
+    """Record one event in the rolling window `key` (kept `seconds`)."""
+    now = time.time() if now is None else now
+    pipe = get_redis().pipeline()
+    pipe.zadd(key, {_rolling_member(now): now})
+    pipe.zremrangebyscore(key, "-inf", now - seconds)
+    pipe.expire(key, int(seconds) + 60)
+    pipe.execute()
+
+
+def recent(key: str, seconds: float, *, now: float | None = None) -> int:
+    """How many events `note` recorded under `key` in the last `seconds`."""
+    now = time.time() if now is None else now
+    return int(get_redis().zcount(key, f"({now - seconds}", "+inf"))

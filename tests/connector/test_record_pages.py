@@ -122,7 +122,7 @@ def test_a_sandbox_invoice_links_to_the_sandbox_page_that_shows_it(alice_client,
     link = "/sandbox/zoho/us/app/770001/invoice/4600000123/"
     assert link in html and "Open in Zoho Books" in html
     assert "#/invoices/" not in html  # the link that answered 404 is gone
-    user = SandboxZohoUser.objects.create(region="us", email="alice@example.com")
+    user = SandboxZohoUser.objects.create(region="us", email="alice@example.com", organization=alice.org)
     org = SandboxZohoOrg.objects.create(user=user, organization_id="770001", name="Alice Books")
     SandboxZohoDocument.objects.create(
         org=org,
@@ -428,7 +428,7 @@ def test_a_sandbox_exact_journal_entry_links_to_the_sandbox_page_that_shows_it(a
     link = f"/sandbox/exact/nl/docs/3101/journal/{entry_id}/"
     html = page(alice_client, record)
     assert "Journal entry 90001" in html and link in html and "Open in Exact Online" in html
-    user = SandboxExactUser.objects.create(country="nl", email="alice@example.com")
+    user = SandboxExactUser.objects.create(country="nl", email="alice@example.com", organization=alice.org)
     division = SandboxExactDivision.objects.create(user=user, code=3101, description="Alice BV")
     now = timezone.now()
     SandboxExactEntity.objects.create(

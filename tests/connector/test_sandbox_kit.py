@@ -77,3 +77,69 @@ def test_fixed_windows_count_and_reset():
     later = kit.count("sandbox:test:calls", {"min": 60}, now=now + 60)  # the next minute starts at 1
     assert later["min"].used == 1
     assert kit.peek("sandbox:test:calls", "day", 86400, now=now + 60).used == 2  # only "min" was counted
+
+
+def test_every_sandbox_account_belongs_to_an_organisation():
+    """The top model of each sandbox (the one a person sees and controls) has a required owner."""
+    from django.apps import apps
+
+    from connector.sandbox.apps import SandboxAppConfig
+
+    owned = [
+        model
+        for config in apps.get_app_configs()
+        if isinstance(config, SandboxAppConfig)
+        for model in config.get_models()
+        if any(field.name == "organization" for field in model._meta.get_fields())
+    ]
+    assert len(owned) == 5  # one account model per sandbox
+    for model in owned:
+        field = model._meta.get_field("organization")
+        assert field.is_relation and not field.null, model
+
+
+def test_a_rolling_window_forgets_only_what_is_older_than_it():
+    kit.note("t:roll", 600, now=1000.0)
+    kit.note("t:roll", 600, now=1300.0)
+    assert kit.recent("t:roll", 600, now=1300.0) == 2
+    assert kit.recent("t:roll", 600, now=1599.0) == 2  # a fixed 600 s slot would have reset at 1200
+    assert kit.recent("t:roll", 600, now=1600.0) == 1
+    assert kit.recent("t:roll", 600, now=1900.0) == 0
+
+
+def test_oauth_server_compares_client_credentials_in_constant_time(settings):
+    from connector.sandbox.oauth_server import OAuthServer, same_secret
+
+    class Server(OAuthServer):
+        def client_id(self) -> str:
+            return "id-1"
+
+        def client_secret(self) -> str:
+            return "secret-1"
+
+    server = Server()
+    assert server.client_ok("id-1") and server.client_ok("id-1", "secret-1")
+    assert not server.client_ok("id-1", "") and not server.client_ok("id-2") and not server.client_ok("", None)
+    assert same_secret("a", "a") and not same_secret("a", "ab") and not same_secret(None, "a")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_orphan_sandbox_accounts_are_deleted_before_the_owner_becomes_required(alice):
+    """Migrated back to the nullable column, an orphan login (and its Books organisation) is made;
+    migrating forward deletes it and keeps the owned one."""
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connection)
+    executor.migrate([("zoho_sandbox", "0001_initial")])
+    old = executor.loader.project_state([("zoho_sandbox", "0001_initial")]).apps
+    User, Org = old.get_model("zoho_sandbox", "SandboxZohoUser"), old.get_model("zoho_sandbox", "SandboxZohoOrg")
+    orphan = User.objects.create(region="us", email="orphan@example.com")
+    Org.objects.create(user=orphan, organization_id="1", name="Orphan Books")
+    owned = User.objects.create(region="us", email="owned@example.com", organization_id=alice.org.pk)
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+    from integrations.zoho.sandbox.models import SandboxZohoOrg, SandboxZohoUser
+
+    assert list(SandboxZohoUser.objects.values_list("pk", flat=True)) == [owned.pk]
+    assert not SandboxZohoOrg.objects.exists()

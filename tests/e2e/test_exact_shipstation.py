@@ -263,7 +263,7 @@ def test_new_orders_go_out_in_one_createorders_call(alice, live_server, settings
     from tests.integrations.exact.conftest import make_connection
 
     settings.PUBLIC_BASE_URL = live_server.url
-    _, (company,) = exact_state.create_company("nl", "batch@alice.example", "Batch BV")
+    _, (company,) = exact_state.create_company("nl", "batch@alice.example", "Batch BV", organization=alice.org)
     item = company.entities.get(entity="Items").guid
     account = company.entities.get(entity="Accounts").guid
     delivery = company.entities.get(entity="Addresses").guid

@@ -22,6 +22,7 @@ import pytest
 import requests
 from requests.adapters import BaseAdapter
 
+from accounts.models import Organization
 from connector import tasks
 from connector.http import RefusedURL
 from connector.models import Connection, Delivery, Event, Flow, Record
@@ -51,7 +52,9 @@ def sandbox_root(live_server, settings) -> str:
 
 @pytest.fixture
 def account() -> SandboxAccount:
-    return SandboxAccount.objects.create(name="Victim store", seed=3)
+    return SandboxAccount.objects.create(
+        name="Victim store", seed=3, organization=Organization.objects.create(name="Victim")
+    )
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
-from accounts.models import Membership, Role
+from accounts.models import Membership, Organization, Role
 from connector import inbox
 from connector.models import Connection, Delivery, Event
 from integrations.shipstation import connection as shipstation
@@ -39,7 +39,12 @@ def base(live_server, settings) -> str:
 
 @pytest.fixture
 def ss_account(base) -> SandboxAccount:
-    return SandboxAccount.objects.create(name="Rotating store", seed=5, auto_deliver_webhooks=False)
+    return SandboxAccount.objects.create(
+        name="Rotating store",
+        seed=5,
+        auto_deliver_webhooks=False,
+        organization=Organization.objects.create(name="Owner"),
+    )
 
 
 @pytest.fixture
@@ -173,7 +178,13 @@ def test_vendor_failure_keeps_the_new_token_and_says_press_repair(alice_client, 
 def shop(base):
     from integrations.woocommerce.sandbox.views import create_store
 
-    store = create_store("rot-shop", name="Rot Shop", currency="USD", tax_rate="0.1")
+    store = create_store(
+        "rot-shop",
+        name="Rot Shop",
+        currency="USD",
+        tax_rate="0.1",
+        organization=Organization.objects.create(name="Owner"),
+    )
     store.url = f"{base}/sandbox/woocommerce/{store.slug}"
     store.key = store.keys.first()
     return store
@@ -228,7 +239,7 @@ def test_exact_rotation_resubscribes_at_the_new_address(alice, alice_client, bas
     from integrations.exact.subscriptions import callback_url, subscribe
     from tests.integrations.exact.conftest import make_connection
 
-    _, divisions = state.create_company("nl", "owner@rot.example", "Rot BV")
+    _, divisions = state.create_company("nl", "owner@rot.example", "Rot BV", organization=alice.org)
     conn = make_connection(alice.org, divisions[0])
     subscribe(conn)
     old_url = callback_url(conn)

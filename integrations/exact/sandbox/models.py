@@ -14,11 +14,9 @@ from connector.tenancy import TenantManager
 class SandboxExactUser(models.Model):
     """An Exact login; its divisions (companies) belong to the same tenant."""
 
-    # The organisation whose people see and control it (pages, _control endpoints); None: reachable
-    # only through its vendor credentials (tests that build sandbox rows directly).
-    organization = models.ForeignKey(
-        "accounts.Organization", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
-    )
+    # The organisation whose people see and control it (pages, _control endpoints): every sandbox
+    # account belongs to one.
+    organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="+")
     country = models.CharField(max_length=2)  # nl, be, uk, us, de, es, fr
     email = models.CharField(max_length=200)
     full_name = models.CharField(max_length=200, blank=True)

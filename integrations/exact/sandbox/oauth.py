@@ -1,32 +1,28 @@
 """Sandbox Exact OAuth server: /sandbox/exact/<country>/api/oauth2/{auth,token} (EXACT.md §2).
 
-Consent page (Accept/Deny); 3-minute single-use codes; 600 s access tokens (`expires_in` "600", a
-string); every refresh rotates the refresh token and spends the old one; a refresh within 570 s
-of the current access token's issue gets 400 `access_denied` + `Reason: TooEarlyToRefreshTokens`;
-a spent refresh token gets 401 `unauthorized_client` "Old refresh token used."; a refresh token
-unused for 30 days gets 400 `invalid_request`. Refusals are counted on the user (tests read them).
-Unknown refresh tokens (`invalid_grant`) are counted in Redis under
-`sandbox:exact:<country>:invalid_grant`. The `token_seconds` knob of a user's division shortens the access-token lifetime and scales the
-570 s rule with it (570/600 of the lifetime): a scaled clock for benchmarks.
+Built on the kit's OAuth server (connector.sandbox.oauth_server). Consent page (Accept/Deny);
+3-minute single-use codes (a reused or expired one: plain "Bad Request"); 600 s access tokens
+(`expires_in` "600", a string); every refresh rotates the refresh token and spends the old one; a
+refresh within 570 s of the current access token's issue gets 400 `access_denied` + `Reason:
+TooEarlyToRefreshTokens`; a spent refresh token gets 401 `unauthorized_client` "Old refresh token
+used."; a refresh token unused for 30 days gets 400 `invalid_request`; an unknown one 400
+`invalid_grant`. Refusals are counted on the user (tests read them); unknown refresh tokens, with no
+user to count them on, in Redis under `sandbox:exact:<country>:invalid_grant`. The `token_seconds`
+knob of a user's division shortens the access-token lifetime and scales the 570 s rule with it
+(570/600 of the lifetime): a scaled clock for benchmarks.
 """
 
 from __future__ import annotations
 
-import hmac
 import secrets
-from datetime import timedelta
-from urllib.parse import urlencode
+from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
-from django.shortcuts import render
-from django.urls import reverse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.utils import timezone
-from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_http_methods, require_POST
 
 from connector.redis import get_redis
-from connector.sandbox.access import page_view
+from connector.sandbox.oauth_server import OAuthServer, json_error
 from integrations.exact import oauth as exact_oauth
 from integrations.exact.sandbox import state
 from integrations.exact.sandbox.models import (
@@ -39,68 +35,21 @@ from integrations.exact.sandbox.models import (
 CODE_SECONDS = 180
 MIN_REFRESH_AGE = 570
 
+ERRORS = {  # kind -> (HTTP status, error, description), EXACT.md §2.6
+    "invalid_client": (400, "invalid_client", "Invalid client credentials"),
+    "redirect_mismatch": (400, "invalid_grant", "redirect_uri mismatch"),
+    "unsupported_grant_type": (400, "unsupported_grant_type", "grant_type must be authorization_code or refresh_token"),
+    "unknown_refresh": (400, "invalid_grant", "Token is not allowed, because of invalid or empty chainId"),
+    "refresh_reused": (401, "unauthorized_client", "Old refresh token used."),
+    "too_early": (400, "access_denied", "Rate limit exceeded: access_token not expired"),
+}
+REASONS = {"too_early": "TooEarlyToRefreshTokens"}  # sent in a `Reason` header beside the body
+COUNTED = {"refresh_reused": "old_refresh_token", "too_early": "too_early"}  # user counters by refusal
+
 
 def check_country(country: str) -> None:
     if country not in state.COUNTRY_CODES:
         raise Http404("unknown Exact country")
-
-
-def registered_redirect_uri() -> str:
-    from django.conf import settings
-
-    return settings.PUBLIC_BASE_URL + reverse("exact_callback")
-
-
-def _client_ok(client_id: str, secret: str | None = None) -> bool:
-    if not hmac.compare_digest(client_id.encode(), exact_oauth.client_id().encode()):
-        return False
-    return secret is None or hmac.compare_digest(secret.encode(), exact_oauth.client_secret().encode())
-
-
-@page_view
-@require_http_methods(["GET", "POST"])
-def authorize(request: HttpRequest, country: str) -> HttpResponse:
-    """The consent page. Its stand-in for signing in to Exact is the connector login: the choices are
-    the signed-in organisation's sandbox Exact users (a new address makes one for it); another
-    tenant's sandbox login is refused as if it did not exist."""
-    check_country(country)
-    params = request.GET if request.method == "GET" else request.POST
-    redirect_uri = params.get("redirect_uri", "")
-    problems = []
-    if not _client_ok(params.get("client_id", "")):
-        problems.append("Unknown client_id")
-    if params.get("response_type") != "code":
-        problems.append("response_type must be code")
-    if redirect_uri != registered_redirect_uri():
-        problems.append("redirect_uri does not match the one registered for this app")
-    if problems:
-        return render(request, "exact/sandbox_consent.html", {"problems": problems, "country": country}, status=400)
-    carried = {k: params.get(k, "") for k in ("client_id", "redirect_uri", "response_type", "state")}
-    if request.method == "GET":
-        users = SandboxExactUser.objects.for_org(request.organization).filter(country=country).order_by("id")[:20]
-        return render(request, "exact/sandbox_consent.html", {"carried": carried, "country": country, "users": users})
-    if params.get("decision") != "accept":
-        query = urlencode({"error": "access_denied", "state": carried["state"]})
-        return HttpResponseRedirect(f"{redirect_uri}?{query}")
-    email = (params.get("email") or "").strip().lower()
-    if not email:
-        return render(
-            request, "exact/sandbox_consent.html", {"problems": ["Sign in first"], "country": country}, status=400
-        )
-    user = SandboxExactUser.objects.filter(country=country, email=email).first()
-    if user is None:
-        user, _ = state.create_company(country, email, f"Company of {email}", organization=request.organization)
-    elif user.organization_id != request.organization.pk:
-        raise Http404("unknown sandbox login")
-    grant = SandboxExactGrant.objects.create(code=secrets.token_urlsafe(48), user=user, redirect_uri=redirect_uri)
-    return HttpResponseRedirect(f"{redirect_uri}?{urlencode({'code': grant.code, 'state': carried['state']})}")
-
-
-def _error(status: int, error: str, description: str, reason: str = "") -> JsonResponse:
-    response = JsonResponse({"error": error, "error_description": description}, status=status)
-    if reason:
-        response["Reason"] = f"{reason}: {description}"
-    return response
 
 
 def _count(user: SandboxExactUser, what: str) -> None:
@@ -124,6 +73,7 @@ def min_refresh_age(lifetime: float) -> float:
 
 
 def issue(user: SandboxExactUser, chain: str | None = None) -> dict:
+    """A new access and refresh token in `chain` (one consent; a new chain when None), as JSON."""
     now = timezone.now()
     lifetime = token_seconds(user)
     chain = chain or secrets.token_hex(16)
@@ -151,63 +101,111 @@ def issue(user: SandboxExactUser, chain: str | None = None) -> dict:
     }
 
 
-@csrf_exempt
-@require_POST
-def token(request: HttpRequest, country: str) -> HttpResponse:
-    check_country(country)
-    form = request.POST
-    if not _client_ok(form.get("client_id", ""), form.get("client_secret", "")):
-        return _error(400, "invalid_client", "Invalid client credentials")
-    grant_type = form.get("grant_type")
-    if grant_type == "authorization_code":
-        with transaction.atomic():
-            grant = SandboxExactGrant.objects.select_for_update().filter(code=form.get("code", "")).first()
-            fresh = grant and (timezone.now() - grant.created_at).total_seconds() < CODE_SECONDS
-            if not grant or grant.used or not fresh or grant.user.country != country:
-                return HttpResponse("Bad Request", status=400, content_type="text/plain")
-            if form.get("redirect_uri") != grant.redirect_uri:
-                return _error(400, "invalid_grant", "redirect_uri mismatch")
-            grant.used = True
-            grant.save(update_fields=["used"])
-            return JsonResponse(issue(grant.user))
-    if grant_type == "refresh_token":
-        return _refresh(country, form.get("refresh_token", ""))
-    return _error(400, "unsupported_grant_type", "grant_type must be authorization_code or refresh_token")
+class ExactOAuth(OAuthServer):
+    realm_kwarg = "country"
+    realms = state.COUNTRY_CODES
+    unknown_realm = "unknown Exact country"
+    template = "exact/sandbox_consent.html"
+    callback_url_name = "exact_callback"
+    messages = {
+        "client_id": "Unknown client_id",
+        "response_type": "response_type must be code",
+        "redirect_uri": "redirect_uri does not match the one registered for this app",
+        "sign_in": "Sign in first",
+    }
+    code_lifetime = timedelta(seconds=CODE_SECONDS)
+    access_lifetime = timedelta(seconds=state.ACCESS_SECONDS)
+    rotates_refresh_tokens = True
+    echo_empty_state = True
+
+    def client_id(self) -> str:
+        return exact_oauth.client_id()
+
+    def client_secret(self) -> str:
+        return exact_oauth.client_secret()
+
+    def error(self, kind: str, **details) -> HttpResponse:
+        if kind == "invalid_code":  # a reused or expired code: no JSON at all
+            return HttpResponse("Bad Request", status=400, content_type="text/plain")
+        if kind == "refresh_expired":
+            expired, now = details["expired"], details["now"]
+            description = f"The refresh token expired at {expired:%Y-%m-%d} and it is now {now:%Y-%m-%d}."
+            return json_error(400, {"error": "invalid_request", "error_description": description})
+        status, error, description = ERRORS[kind]
+        reason = {"Reason": f"{REASONS[kind]}: {description}"} if kind in REASONS else None
+        return json_error(status, {"error": error, "error_description": description}, reason)
+
+    def logins(self, organization, realm: str):
+        return SandboxExactUser.objects.for_org(organization).filter(country=realm).order_by("id")[:20]
+
+    def login(self, realm: str, email: str, organization) -> SandboxExactUser | None:
+        if not email:
+            return None
+        user = SandboxExactUser.objects.filter(country=realm, email=email).first()
+        if user is None:
+            user, _ = state.create_company(realm, email, f"Company of {email}", organization=organization)
+        return user
+
+    def save_grant(self, user: SandboxExactUser, realm: str, carried: dict) -> str:
+        code = secrets.token_urlsafe(48)
+        SandboxExactGrant.objects.create(code=code, user=user, redirect_uri=carried["redirect_uri"])
+        return code
+
+    def locked_grant(self, code: str, realm: str, client_id: str) -> SandboxExactGrant | None:
+        found = SandboxExactGrant.objects.select_for_update().select_related("user")
+        return found.filter(code=code, user__country=realm).first()
+
+    def grant_spent(self, grant: SandboxExactGrant) -> bool:
+        return grant.used
+
+    def spend_grant(self, grant: SandboxExactGrant) -> None:
+        grant.used = True
+        grant.save(update_fields=["used"])
+
+    def issue_for_grant(self, grant: SandboxExactGrant, client_id: str, realm: str) -> dict:
+        return issue(grant.user)
+
+    def locked_refresh(self, token: str, realm: str, client_id: str) -> SandboxExactToken | None:
+        found = SandboxExactToken.objects.select_for_update().select_related("user")
+        return found.filter(token=token, kind="refresh", user__country=realm).first()
+
+    def refresh_spent(self, refresh: SandboxExactToken) -> bool:
+        return refresh.used
+
+    def refresh_expires_at(self, refresh: SandboxExactToken) -> datetime:
+        return refresh.expires_at  # 30 days after issue; every refresh issues a new one
+
+    def refresh_refusal(self, refresh: SandboxExactToken, now: datetime) -> HttpResponse | None:
+        """Exact's 570 s rule: no new access token while the current one has more than 30 s left."""
+        latest = SandboxExactToken.objects.filter(chain=refresh.chain, kind="access").order_by("-issued_at").first()
+        if latest is None:
+            return None
+        lifetime = (latest.expires_at - latest.issued_at).total_seconds()
+        if (now - latest.issued_at).total_seconds() >= min_refresh_age(lifetime):
+            return None
+        transaction.on_commit(lambda: self.refused("too_early", refresh.user.country, refresh))
+        return self.error("too_early")
+
+    def spend_refresh(self, refresh: SandboxExactToken) -> None:
+        SandboxExactToken.objects.filter(pk=refresh.pk).update(used=True)
+
+    def issue_for_refresh(self, refresh: SandboxExactToken, realm: str) -> dict:
+        return issue(refresh.user, refresh.chain)
+
+    def refused(self, kind: str, realm: str, refresh: SandboxExactToken | None = None) -> None:
+        if kind == "unknown_refresh":
+            get_redis().incr(f"sandbox:exact:{realm}:invalid_grant")  # no user to count it on
+        elif kind in COUNTED:
+            _count(refresh.user, COUNTED[kind])
+
+    def refreshed(self, refresh: SandboxExactToken) -> None:
+        _count(refresh.user, "refreshes")
 
 
-def _refresh(country: str, presented: str) -> HttpResponse:
-    now = timezone.now()
-    with transaction.atomic():
-        old = (
-            SandboxExactToken.objects.select_for_update()
-            .select_related("user")
-            .filter(token=presented, kind="refresh", user__country=country)
-            .first()
-        )
-        if old is None:
-            get_redis().incr(f"sandbox:exact:{country}:invalid_grant")  # no user to count it on
-            return _error(400, "invalid_grant", "Token is not allowed, because of invalid or empty chainId")
-        user = old.user
-        if old.used:
-            transaction.on_commit(lambda: _count(user, "old_refresh_token"))
-            return _error(401, "unauthorized_client", "Old refresh token used.")
-        if old.expires_at <= now:
-            return _error(
-                400,
-                "invalid_request",
-                f"The refresh token expired at {old.expires_at:%Y-%m-%d} and it is now {now:%Y-%m-%d}.",
-            )
-        latest = SandboxExactToken.objects.filter(chain=old.chain, kind="access").order_by("-issued_at").first()
-        lifetime = (latest.expires_at - latest.issued_at).total_seconds() if latest else state.ACCESS_SECONDS
-        if latest and (now - latest.issued_at).total_seconds() < min_refresh_age(lifetime):
-            transaction.on_commit(lambda: _count(user, "too_early"))
-            return _error(
-                400, "access_denied", "Rate limit exceeded: access_token not expired", reason="TooEarlyToRefreshTokens"
-            )
-        SandboxExactToken.objects.filter(pk=old.pk).update(used=True)
-        answer = issue(user, old.chain)
-    _count(user, "refreshes")
-    return JsonResponse(answer)
+server = ExactOAuth()
+registered_redirect_uri = server.registered_redirect_uri
+_views = server.views()
+authorize, token = _views["authorize"], _views["token"]
 
 
 def bearer_user(request: HttpRequest, country: str) -> SandboxExactUser | None:

@@ -14,8 +14,7 @@ from django.conf import settings
 from django.db import transaction
 
 from connector.models import Connection
-from connector.sandbox.access import page_view
-from connector.sandbox.pages import AccountCard, connected_with, render_home, try_view
+from connector.sandbox.pages import AccountCard, connected_with, home_view, provisioner, try_view
 from integrations.exact.oauth import provider
 from integrations.exact.sandbox import state
 from integrations.exact.sandbox.models import SandboxExactDivision, SandboxExactUser
@@ -80,9 +79,7 @@ def facts(division: SandboxExactDivision, connection: Connection | None = None) 
     return out
 
 
-def provision(organization, user) -> dict:
-    division = company_for(organization)
-    return facts(division, connect(organization, division))
+provision = provisioner(company_for, connect, facts)
 
 
 def _try(request):
@@ -94,21 +91,22 @@ def _try(request):
 try_view = try_view(_try)
 
 
-@page_view
-def home(request):
-    users = SandboxExactUser.objects.for_org(request.organization)
-    cards = []
-    for division in SandboxExactDivision.objects.filter(user__in=users).select_related("user").order_by("id"):
-        shown = facts(division)
-        cards.append(
-            AccountCard(
-                division.description,
-                [
-                    ("Exact login", shown["exact_login"]),
-                    ("Country", division.user.country.upper()),
-                    ("Division", str(division.code)),
-                    ("API", shown["exact_api"]),
-                ],
-            )
-        )
-    return render_home(request, "exact", cards, intro="Connect signs in on the sandbox's own consent page.")
+def _card(division: SandboxExactDivision) -> AccountCard:
+    shown = facts(division)
+    return AccountCard(
+        division.description,
+        [
+            ("Exact login", shown["exact_login"]),
+            ("Country", division.user.country.upper()),
+            ("Division", str(division.code)),
+            ("API", shown["exact_api"]),
+        ],
+    )
+
+
+def _divisions_of(organization):
+    users = SandboxExactUser.objects.for_org(organization)
+    return SandboxExactDivision.objects.filter(user__in=users).select_related("user").order_by("id")
+
+
+home = home_view("exact", _divisions_of, _card, intro="Connect signs in on the sandbox's own consent page.")

@@ -74,7 +74,7 @@ def _next_division_code() -> int:
 
 
 @transaction.atomic
-def create_company(country: str, email: str, name: str, *, divisions: int = 1, seed: bool = True, organization=None):
+def create_company(country: str, email: str, name: str, *, organization, divisions: int = 1, seed: bool = True):
     """A sandbox user (owned by `organization` when new) with `divisions` companies, each seeded with
     GL accounts, a journal, cost centres, a project, an item, a customer with a delivery address and
     two sales orders."""

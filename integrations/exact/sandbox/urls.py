@@ -2,11 +2,11 @@
 
 from django.urls import path, re_path
 
+from connector.sandbox.pages import landing_urls
 from integrations.exact.sandbox import api, control, documents, oauth, provision
 
 urlpatterns = [
-    path("", provision.home, name="exact_sandbox"),
-    path("_try", provision.try_view, name="exact_sandbox_try"),
+    *landing_urls("exact", provision.home, provision.try_view),
     path("_control/faults", control.fault_knobs, name="exact_sandbox_faults"),
     path("_control/companies", control.create_company, name="exact_sandbox_companies"),
     path("_control/users/<str:country>/<str:email>", control.user_counters, name="exact_sandbox_user"),

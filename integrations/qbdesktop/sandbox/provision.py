@@ -13,8 +13,7 @@ from django.db import transaction
 from django.shortcuts import redirect
 
 from connector.models import Connection
-from connector.sandbox.access import page_view
-from connector.sandbox.pages import AccountCard, render_home, try_view
+from connector.sandbox.pages import AccountCard, home_view, try_view
 from integrations.qbdesktop import qwc
 from integrations.qbdesktop.auth import create_user, regenerate_password
 from integrations.qbdesktop.jobs import SYSTEM
@@ -83,21 +82,21 @@ def _try(request):
 try_view = try_view(_try)
 
 
-@page_view
-def home(request):
-    cards = []
-    for company in SandboxQBDCompany.objects.for_org(request.organization).select_related("connection"):
-        user = QBWCUser.objects.filter(connection=company.connection).first() if company.connection else None
-        cards.append(
-            AccountCard(
-                company.name,
-                [
-                    ("Web Connector URL", qwc.service_url()),
-                    ("Web Connector user", user.username if user else "—"),
-                    ("Simulate a Web Connector run", f"python manage.py qbwc_simulate {company.connection_id}"),
-                ],
-            )
-        )
-    return render_home(
-        request, "qbdesktop", cards, intro="Passwords are stored hashed: connecting again shows a new one once."
+def _card(company: SandboxQBDCompany) -> AccountCard:
+    user = QBWCUser.objects.filter(connection=company.connection).first() if company.connection else None
+    return AccountCard(
+        company.name,
+        [
+            ("Web Connector URL", qwc.service_url()),
+            ("Web Connector user", user.username if user else "—"),
+            ("Simulate a Web Connector run", f"python manage.py qbwc_simulate {company.connection_id}"),
+        ],
     )
+
+
+home = home_view(
+    "qbdesktop",
+    lambda org: SandboxQBDCompany.objects.for_org(org).select_related("connection"),
+    _card,
+    intro="Passwords are stored hashed: connecting again shows a new one once.",
+)

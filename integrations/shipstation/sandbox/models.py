@@ -16,11 +16,9 @@ def _key() -> str:
 
 class SandboxAccount(models.Model):
     name = models.CharField(max_length=200, default="Sandbox store")
-    # The organisation whose people see and control it (pages, _control endpoints); None: reachable
-    # only through its vendor credentials (tests that build sandbox rows directly).
-    organization = models.ForeignKey(
-        "accounts.Organization", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
-    )
+    # The organisation whose people see and control it (pages, _control endpoints): every sandbox
+    # account belongs to one.
+    organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="+")
     api_key = models.CharField(max_length=64, unique=True, default=_key)
     api_secret = models.CharField(max_length=64, default=_key)
     v2_api_key = models.CharField(max_length=64, blank=True, default=_key, db_index=True)

@@ -14,7 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from connector.models import Connection
-from connector.sandbox.pages import connected_with, done, try_view
+from connector.sandbox.pages import connect_try_view, connected_with, provisioner
 from integrations.shipstation import timeutil
 from integrations.shipstation.connection import EVENTS, sandbox_base_url, webhook_url
 from integrations.shipstation.sandbox import state
@@ -117,15 +117,7 @@ def facts(account: SandboxAccount, connection: Connection | None = None) -> dict
     return out
 
 
-def provision(organization, user) -> dict:
-    account = account_for(organization)
-    return facts(account, connect(organization, account))
-
-
-def _try(request):
-    account = account_for(request.organization)
-    connection = connect(request.organization, account)
-    return done(request, connection, "ShipStation sandbox account connected: its keys are on the sandbox page.")
-
-
-try_view = try_view(_try)
+provision = provisioner(account_for, connect, facts)
+try_view = connect_try_view(
+    account_for, connect, "ShipStation sandbox account connected: its keys are on the sandbox page."
+)

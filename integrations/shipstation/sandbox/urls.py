@@ -6,12 +6,12 @@ The API paths authenticate as ShipStation does (Basic key/secret, V2 API-Key); t
 
 from django.urls import path
 
+from connector.sandbox.pages import landing_urls
 from integrations.shipstation.sandbox import demo_views, provision, v2_views
 from integrations.shipstation.sandbox import views as sandbox
 
 urlpatterns = [
-    path("_try", provision.try_view, name="shipstation_sandbox_try"),
-    path("", demo_views.orders_page, name="shipstation_sandbox"),
+    *landing_urls("shipstation", demo_views.orders_page, provision.try_view),
     path("accounts/listtags", sandbox.list_tags),
     path("stores", sandbox.list_stores),
     path("orders", sandbox.orders),

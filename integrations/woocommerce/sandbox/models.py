@@ -13,11 +13,9 @@ from connector.tenancy import TenantManager
 
 
 class SandboxStore(models.Model):
-    # The organisation whose people see and control it (pages, _control endpoints); None: reachable
-    # only through its vendor credentials (tests that build sandbox rows directly).
-    organization = models.ForeignKey(
-        "accounts.Organization", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
-    )
+    # The organisation whose people see and control it (pages, _control endpoints): every sandbox
+    # account belongs to one.
+    organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="+")
     slug = models.SlugField(max_length=60, unique=True)
     name = models.CharField(max_length=200)
     currency = models.CharField(max_length=3, default="USD")

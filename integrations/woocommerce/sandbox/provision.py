@@ -13,8 +13,7 @@ from django.db import transaction
 from django.utils.text import slugify
 
 from connector.models import Connection
-from connector.sandbox.access import page_view
-from connector.sandbox.pages import AccountCard, connected_with, done, render_home, try_view
+from connector.sandbox.pages import AccountCard, connect_try_view, connected_with, home_view, provisioner
 from integrations.woocommerce.auth import normalize_store_url
 from integrations.woocommerce.connect import VerifiedKeys, delivery_url, save_connection
 
@@ -102,34 +101,23 @@ def facts(shop: SandboxStore, connection: Connection | None = None) -> dict:
     return out
 
 
-def provision(organization, user) -> dict:
-    shop = store_for(organization)
-    return facts(shop, connect(organization, shop))
+provision = provisioner(store_for, connect, facts)
+try_view = connect_try_view(
+    store_for, connect, "WooCommerce sandbox store connected: its keys are on the sandbox page."
+)
 
 
-def _try(request):
-    shop = store_for(request.organization)
-    connection = connect(request.organization, shop)
-    return done(request, connection, "WooCommerce sandbox store connected: its keys are on the sandbox page.")
+def _card(shop: SandboxStore) -> AccountCard:
+    shown = facts(shop)
+    return AccountCard(
+        shop.name,
+        [
+            ("Store URL", shown["store_url"]),
+            ("Consumer key", shown["consumer_key"]),
+            ("Consumer secret", shown["consumer_secret"]),
+        ],
+        [("Orders", shown["orders_page"])],
+    )
 
 
-try_view = try_view(_try)
-
-
-@page_view
-def home(request):
-    cards = []
-    for shop in SandboxStore.objects.for_org(request.organization).order_by("id"):
-        shown = facts(shop)
-        cards.append(
-            AccountCard(
-                shop.name,
-                [
-                    ("Store URL", shown["store_url"]),
-                    ("Consumer key", shown["consumer_key"]),
-                    ("Consumer secret", shown["consumer_secret"]),
-                ],
-                [("Orders", shown["orders_page"])],
-            )
-        )
-    return render_home(request, "woocommerce", cards)
+home = home_view("woocommerce", lambda org: SandboxStore.objects.for_org(org).order_by("id"), _card)

@@ -7,14 +7,15 @@ on the signed-in organisation's stores only.
 
 from django.urls import path
 
+from connector.sandbox.pages import landing_urls
+
 from . import provision
 from . import rest as sandbox_rest
 from . import tracking as sandbox_tracking
 from . import views as sandbox_views
 
 urlpatterns = [
-    path("", provision.home, name="woocommerce_sandbox"),
-    path("_try", provision.try_view, name="woocommerce_sandbox_try"),
+    *landing_urls("woocommerce", provision.home, provision.try_view),
     path("_control/faults", sandbox_views.control_faults, name="woocommerce_sandbox_faults"),
     path("_control/stores", sandbox_views.control_stores, name="woocommerce_sandbox_stores"),
     path("_control/flush", sandbox_views.control_flush, name="woocommerce_sandbox_flush"),

@@ -209,7 +209,7 @@ def control_flush(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"sent": flush_held(shop)})
 
 
-def create_store(slug: str, *, name: str = "", currency: str = "USD", tax_rate="0", organization=None) -> SandboxStore:
+def create_store(slug: str, *, organization, name: str = "", currency: str = "USD", tax_rate="0") -> SandboxStore:
     """A store of `organization` with one read/write key and three products (SKUs WOO-HAT, WOO-MUG, WOO-TEE)."""
     from django.utils.text import slugify
 

@@ -17,11 +17,9 @@ class SandboxZohoUser(models.Model):
     """A Zoho account holder who signs in on the sandbox consent page; their Books organisations
     belong to the same tenant."""
 
-    # The organisation whose people see and control it (pages, _control endpoints); None: reachable
-    # only through its vendor credentials (tests that build sandbox rows directly).
-    organization = models.ForeignKey(
-        "accounts.Organization", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
-    )
+    # The organisation whose people see and control it (pages, _control endpoints): every sandbox
+    # account belongs to one.
+    organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="+")
     region = models.CharField(max_length=4)
     email = models.EmailField()
     name = models.CharField(max_length=200, blank=True)

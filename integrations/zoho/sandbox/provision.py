@@ -8,21 +8,18 @@ login, then goes through the real consent page and callback over HTTP like any Z
 
 from __future__ import annotations
 
-import secrets
 import time
-from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
-from django.utils import timezone
 
 from connector.models import Connection
-from connector.sandbox.access import page_view
-from connector.sandbox.pages import AccountCard, connected_with, render_home, try_view
+from connector.sandbox.pages import AccountCard, connected_with, home_view, provisioner, try_view
 from integrations.zoho.oauth import BOOKS_SCOPES, client_id, connect_redirect
 from integrations.zoho.sandbox import state
-from integrations.zoho.sandbox.models import SandboxZohoOrg, SandboxZohoToken, SandboxZohoUser
+from integrations.zoho.sandbox.accounts import issue_access, issue_refresh
+from integrations.zoho.sandbox.models import SandboxZohoOrg, SandboxZohoUser
 
 REGION = "us"
 TOKEN_SECONDS = 3600
@@ -43,25 +40,8 @@ def books_for(organization) -> SandboxZohoOrg:
 def issue_tokens(user: SandboxZohoUser) -> tuple[str, str]:
     """An access and a refresh token, as the token endpoint issues them for an accepted consent."""
     scope = ",".join(BOOKS_SCOPES)
-    refresh = SandboxZohoToken.objects.create(
-        token="1000." + secrets.token_hex(24),
-        kind="refresh",
-        user=user,
-        client_id=client_id(),
-        scope=scope,
-        grant_type="authorization_code",
-    )
-    access = SandboxZohoToken.objects.create(
-        token="1000." + secrets.token_hex(24),
-        kind="access",
-        user=user,
-        parent=refresh,
-        client_id=client_id(),
-        scope=scope,
-        grant_type="authorization_code",
-        expires_at=timezone.now() + timedelta(seconds=TOKEN_SECONDS),
-    )
-    return access.token, refresh.token
+    refresh = issue_refresh(user, client_id(), scope)
+    return issue_access(user, client_id(), scope, "authorization_code", parent=refresh).token, refresh.token
 
 
 def connect(organization, books: SandboxZohoOrg) -> Connection:
@@ -115,9 +95,7 @@ def facts(books: SandboxZohoOrg, connection: Connection | None = None) -> dict:
     return out
 
 
-def provision(organization, user) -> dict:
-    books = books_for(organization)
-    return facts(books, connect(organization, books))
+provision = provisioner(books_for, connect, facts)
 
 
 def _try(request):
@@ -129,22 +107,23 @@ def _try(request):
 try_view = try_view(_try)
 
 
-@page_view
-def home(request):
-    cards = []
-    users = SandboxZohoUser.objects.for_org(request.organization)
-    for books in SandboxZohoOrg.objects.filter(user__in=users).select_related("user").order_by("id"):
-        shown = facts(books)
-        cards.append(
-            AccountCard(
-                books.name,
-                [
-                    ("Zoho login", shown["zoho_login"]),
-                    ("Data centre", books.user.region.upper()),
-                    ("Organization ID", shown["organization_id"]),
-                    ("Books API", shown["books_api"]),
-                ],
-                [("Sales orders", shown["sales_orders_page"])],
-            )
-        )
-    return render_home(request, "zoho", cards, intro="Connect signs in on the sandbox's own consent page.")
+def _card(books: SandboxZohoOrg) -> AccountCard:
+    shown = facts(books)
+    return AccountCard(
+        books.name,
+        [
+            ("Zoho login", shown["zoho_login"]),
+            ("Data centre", books.user.region.upper()),
+            ("Organization ID", shown["organization_id"]),
+            ("Books API", shown["books_api"]),
+        ],
+        [("Sales orders", shown["sales_orders_page"])],
+    )
+
+
+def _books_of(organization):
+    users = SandboxZohoUser.objects.for_org(organization)
+    return SandboxZohoOrg.objects.filter(user__in=users).select_related("user").order_by("id")
+
+
+home = home_view("zoho", _books_of, _card, intro="Connect signs in on the sandbox's own consent page.")

@@ -15,6 +15,7 @@ REGION_CODES = ("us", "eu", "in", "au", "jp", "ca", "cn", "sa", "uk")
 CODE_LIFETIME = timedelta(minutes=2)  # ZOHO.md §1.2
 ACCESS_LIFETIME = timedelta(hours=1)  # ZOHO.md §1.3
 MAX_ACCESS_PER_REFRESH = 10  # an 11th access token invalidates the oldest (ZOHO.md §1.3)
+MAX_REFRESH_PER_USER = 20  # per client: a 21st refresh token silently invalidates the oldest (ZOHO.md §1.3)
 REFRESH_THROTTLE = (10, timedelta(minutes=10))  # 10 access-token requests per 10 minutes per refresh token
 
 DEFAULT_ACCOUNTS = (
@@ -52,9 +53,7 @@ def now_zoho(value=None) -> str:
 
 
 @transaction.atomic
-def create_org(
-    region: str, email: str, name: str = "", *, currency_code: str = "USD", organization=None
-) -> SandboxZohoOrg:
+def create_org(region: str, email: str, name: str = "", *, organization, currency_code: str = "USD") -> SandboxZohoOrg:
     """A sandbox Zoho user (created when new, owned by `organization`) with one more Books
     organisation, chart and taxes seeded."""
     user, _ = SandboxZohoUser.objects.get_or_create(

@@ -2,11 +2,11 @@
 
 from django.urls import path, re_path
 
+from connector.sandbox.pages import landing_urls
 from integrations.zoho.sandbox import accounts, books, control, documents, provision
 
 urlpatterns = [
-    path("", provision.home, name="zoho_sandbox"),
-    path("_try", provision.try_view, name="zoho_sandbox_try"),
+    *landing_urls("zoho", provision.home, provision.try_view),
     path("_control/faults", control.fault_knobs, name="zoho_sandbox_faults"),
     path("_control/orgs", control.create_org, name="zoho_sandbox_orgs"),
     path("_control/orgs/<str:organization_id>/stats", control.org_stats, name="zoho_sandbox_org_stats"),

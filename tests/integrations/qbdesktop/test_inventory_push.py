@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
+from accounts.models import Organization
 from connector.canonical import LineItem
 from connector.models import Alert, Connection, Event, Flow
 from connector.registry import get_preset
@@ -28,7 +29,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def store(live_server, settings):
     settings.PUBLIC_BASE_URL = live_server.url
-    account = SandboxAccount.objects.create(name="Store", seed=3)
+    account = SandboxAccount.objects.create(
+        name="Store", seed=3, organization=Organization.objects.create(name="Store owner")
+    )
     SandboxProduct.objects.create(account=account, sku="WIDGET-1", on_hand=50)
     SandboxProduct.objects.create(account=account, sku="GADGET-2", on_hand=3)
     return account

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from accounts.models import Organization
 from connector.ratelimit import RateLimiter
 from integrations.shipstation.client import ShipStationClient
 from integrations.shipstation.sandbox.models import SandboxAccount
@@ -57,7 +58,9 @@ def sandbox_root(live_server, settings) -> str:
 
 @pytest.fixture
 def account(transactional_db) -> SandboxAccount:
-    return SandboxAccount.objects.create(name="Test store", seed=7)
+    return SandboxAccount.objects.create(
+        name="Test store", seed=7, organization=Organization.objects.create(name="Store owner")
+    )
 
 
 def _on_manual_clock(client):

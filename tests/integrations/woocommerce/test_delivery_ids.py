@@ -12,6 +12,7 @@ import json
 
 import pytest
 
+from accounts.models import Organization
 from connector.engine import ingest_delivery
 from connector.models import Connection, Delivery, Flow, Record
 from integrations.woocommerce.auth import sign
@@ -34,7 +35,9 @@ def test_wp_hash_is_hex_hmac_md5_of_the_data_with_the_salt():
 def test_sandbox_ids_are_the_webhook_id_and_the_second_hashed_with_the_store_salt(monkeypatch):
     from integrations.woocommerce.sandbox.views import create_store
 
-    one, two = create_store("salt-one", name="One"), create_store("salt-two", name="Two")
+    owner = Organization.objects.create(name="Store owner")
+    one = create_store("salt-one", name="One", organization=owner)
+    two = create_store("salt-two", name="Two", organization=owner)
     hook = SandboxWebhook.objects.create(store=one, topic="order.updated", delivery_url="http://127.0.0.1:9/")
     other = SandboxWebhook.objects.create(store=one, topic="order.created", delivery_url="http://127.0.0.1:9/")
     monkeypatch.setattr(sandbox_delivery, "unix_second", lambda: 1_700_000_000)

@@ -14,6 +14,7 @@ import time_machine
 from django.db import connection as db_connection
 from django.urls import reverse
 
+from accounts.models import Organization
 from connector.http import NeedsReview, Permanent
 from connector.models import Connection, Delivery, Flow
 from integrations.woocommerce.adapter import WooCommerceSource
@@ -117,7 +118,9 @@ def test_the_connection_page_offers_the_flow_with_a_15_minute_poll(client, conne
 @pytest.fixture
 def books(live_server, settings):
     settings.PUBLIC_BASE_URL = live_server.url
-    return zoho_state.create_org("us", "owner@books.example", "Alice Books")
+    return zoho_state.create_org(
+        "us", "owner@books.example", "Alice Books", organization=Organization.objects.create(name="Books owner")
+    )
 
 
 def _target(connection, calls=None) -> ZohoBooksTarget:

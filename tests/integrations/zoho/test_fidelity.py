@@ -18,6 +18,7 @@ import requests
 from authlib.oauth2.rfc6749 import OAuth2Token
 from django.urls import reverse
 
+from accounts.models import Organization
 from connector.models import Alert, Connection
 from integrations.zoho import oauth as zoho_oauth
 from integrations.zoho.client import NotFound, ZohoBooksClient
@@ -72,7 +73,8 @@ def test_a_stored_expiry_beyond_an_hour_is_refreshed_now():
 
 def token_from_sandbox(zoho_base, region: str) -> dict:
     """A refresh at the sandbox's token endpoint of `region`, as our provider would send it."""
-    org = state.create_org(region, f"owner@{region}.example", f"Books {region}")
+    owner = Organization.objects.create(name=f"Books {region} owner")
+    org = state.create_org(region, f"owner@{region}.example", f"Books {region}", organization=owner)
     _, refresh = issue_tokens(org)
     return requests.post(
         f"{state.accounts_server(region)}/oauth/v2/token",
@@ -103,7 +105,7 @@ def test_the_sandbox_answers_each_shape_as_zoho_does(zoho_base):
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("region", sorted(sandbox_accounts.LEGACY_TOKEN_SHAPE))
 def test_a_refresh_in_a_milliseconds_data_centre_keeps_the_token_one_hour(alice, zoho_base, region):
-    org = state.create_org(region, f"owner@{region}.example", f"Books {region}")
+    org = state.create_org(region, f"owner@{region}.example", f"Books {region}", organization=alice.org)
     connection = make_connection(alice.org, org, expires_in=60)  # inside the refresh margin
     first_token = connection.credentials["access_token"]
     ZohoBooksClient(connection).organizations()
@@ -125,7 +127,7 @@ def test_the_uk_data_centre_is_zohos_own_pair(settings):
 @pytest.mark.django_db(transaction=True)
 def test_uk_is_offered_and_routed_to_its_own_sandbox(alice, alice_client, zoho_base):
     assert 'value="uk"' in alice_client.get(reverse("zoho_connect")).content.decode()
-    org = state.create_org("uk", "owner@uk.example", "Books UK", currency_code="GBP")
+    org = state.create_org("uk", "owner@uk.example", "Books UK", currency_code="GBP", organization=alice.org)
     client = ZohoBooksClient(make_connection(alice.org, org))
     assert client.base_url == f"{zoho_base}/sandbox/zoho/uk/books/v3/"
     assert client.organizations()[0]["name"] == "Books UK"

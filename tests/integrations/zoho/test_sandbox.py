@@ -18,6 +18,7 @@ import requests
 from openapi_core import OpenAPI
 from openapi_core.contrib.requests import RequestsOpenAPIRequest, RequestsOpenAPIResponse
 
+from accounts.models import Organization
 from integrations.zoho.sandbox import state
 from tests.clock import freeze_sandbox_windows
 from tests.integrations.zoho.conftest import books, issue_tokens, set_faults
@@ -157,7 +158,7 @@ def test_auth_and_organisation_are_required(zoho_base, sandbox_org, token):
     }
     missing_org = requests.get(url, headers={"Authorization": f"Zoho-oauthtoken {token}"}, timeout=5)
     assert missing_org.status_code == 400 and missing_org.json()["code"] == 6041
-    stranger = state.create_org("us", "someone-else@example.com")
+    stranger = state.create_org("us", "someone-else@example.com", organization=Organization.objects.create(name="Else"))
     assert call(zoho_base, stranger, token, "GET", "contacts").status_code == 400  # not this user's organisation
 
 
