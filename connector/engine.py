@@ -284,28 +284,11 @@ def _run(record: Record, timeline: Timeline, *, replay: bool) -> tuple[Outcome, 
             return Outcome("unchanged"), {"status": Record.Status.SYNCED, "last_error": "", "remediation": "", **extra}
         timeline.add(Event.Kind.MAPPED, f"Mapped to canonical {record.object_type}.", {"hash": digest[:12]})
         phase = target_connection
-        target = writer(flow, record.object_type, on_call=timeline.caller(target_connection))
         context = WriteContext(record=record, options=flow.options, timeline=timeline)
+        target = writer(flow, record.object_type, on_call=timeline.caller(target_connection))
         key = natural_key(obj)
-        target_id = next(
-            iter(
-                Link.objects.filter(connection_id=target_connection.pk, object_type=target_type, canonical_key=key)
-                .order_by()
-                .values_list("external_id", flat=True)[:1]
-            ),
-            None,
-        )
-        linked = target_id is not None
-        if not linked:
-            # heals a crash between the vendor's 2xx and our commit
-            target_id = target.find(target_type, obj, context=context)
-        if is_cancellation(obj):
-            if not target_id:
-                result = WriteResult("", "skipped")
-            else:
-                result = target.cancel(target_type, obj, target_id=target_id, context=context)
-        else:
-            result = target.upsert(target_type, obj, target_id=target_id, context=context)
+        target_id, linked = _known_target_id(target, target_connection, target_type, obj, key, context)
+        result = _write(target, target_type, obj, target_id, context)
         if result.action == "queued":
             # A deferred target (QuickBooks Desktop) applies it when it next connects; the record
             # stays pending, held by a long lease, until `complete_deferred` is called.
@@ -321,6 +304,35 @@ def _run(record: Record, timeline: Timeline, *, replay: bool) -> tuple[Outcome, 
     except Exception as exc:  # a bug or unmappable data: visible and replayable, never lost
         logger.exception("record failed", extra={"record_id": record.pk, "organization_id": record.organization_id})
         return _fail(record, timeline, Permanent(f"Internal error while syncing: {type(exc).__name__}: {exc}"), phase)
+
+
+def _known_target_id(
+    target: TargetAdapter, connection: Connection, target_type: str, obj: Any, key: str, context: WriteContext
+) -> tuple[str | None, bool]:
+    """(the target's id of this object, whether a Link named it). Without a Link the target is asked:
+    that heals a crash between the vendor's 2xx and our commit."""
+    linked = next(
+        iter(
+            Link.objects.filter(connection_id=connection.pk, object_type=target_type, canonical_key=key)
+            .order_by()
+            .values_list("external_id", flat=True)[:1]
+        ),
+        None,
+    )
+    if linked is not None:
+        return linked, True
+    return target.find(target_type, obj, context=context), False
+
+
+def _write(
+    target: TargetAdapter, target_type: str, obj: Any, target_id: str | None, context: WriteContext
+) -> WriteResult:
+    """Upsert, or void what was written for a cancellation (nothing to void: skipped)."""
+    if not is_cancellation(obj):
+        return target.upsert(target_type, obj, target_id=target_id, context=context)
+    if not target_id:
+        return WriteResult("", "skipped")
+    return target.cancel(target_type, obj, target_id=target_id, context=context)
 
 
 def _load(record: Record, timeline: Timeline, *, replay: bool) -> tuple[Any, bool]:
@@ -341,6 +353,14 @@ def _load(record: Record, timeline: Timeline, *, replay: bool) -> tuple[Any, boo
     return obj, True
 
 
+RESULT_EVENTS = {
+    "created": Event.Kind.CREATED,
+    "updated": Event.Kind.UPDATED,
+    "unchanged": Event.Kind.UNCHANGED,
+    "skipped": Event.Kind.SKIPPED,
+}
+
+
 def _finish(
     record: Record,
     timeline: Timeline,
@@ -351,38 +371,10 @@ def _finish(
     target_type: str,
     extra: dict,
 ) -> tuple[Outcome, dict]:
-    flow = record.flow
-    link = None
-    if new_key and result.target_id and result.action in ("created", "updated", "unchanged"):
-        link = (sides(flow, record.object_type)[1].pk, target_type, new_key, result.target_id)
     status = Record.Status.SKIPPED if result.action == "skipped" else Record.Status.SYNCED
-    kind = {
-        "created": Event.Kind.CREATED,
-        "updated": Event.Kind.UPDATED,
-        "unchanged": Event.Kind.UNCHANGED,
-        "skipped": Event.Kind.SKIPPED,
-    }.get(result.action, Event.Kind.UPDATED)
     summary, url = _describe(record, target_type, obj, result)
-    if result.action == "skipped":
-        message = result.data.get("reason") or "Cancelled before it was ever written to the target: nothing to void."
-    else:
-        message = _result_message(target_type, result, summary)
-    data = {"target_id": result.target_id, "url": url, **result.data}
-    if summary:
-        data["result"] = summary
-    if result.action == "updated":
-        # The version the target held before, so the page can say what this update changed.
-        previous = Record.objects.filter(pk=record.pk).values_list("payload", flat=True).first()
-        if previous:
-            data["changes"] = payload_changes(previous, to_payload(obj))
-    timeline.add(kind, message, data)
-    if record.status == Record.Status.NEEDS_REVIEW or record.last_error:
-        # It was in trouble before (a replay resets the status, not the error): close its alert.
-        resolve_alerts(record.organization, f"record:{record.pk}")
-    for connection in (flow.source, flow.target):
-        if connection.consecutive_failures:
-            Connection.objects.filter(pk=connection.pk).update(consecutive_failures=0)
-            resolve_alerts(record.organization, f"circuit:{connection.pk}")  # the vendor answers again
+    _add_result_event(record, timeline, obj, result, target_type, summary, url)
+    _close_trouble(record)
     changes = {
         "status": status,
         "target_id": result.target_id or record.target_id,
@@ -402,9 +394,39 @@ def _finish(
         changes["target_ref"] = str(summary.get("number", ""))[:200]
     if result.data.get("stage"):
         changes["stage"] = result.data["stage"][:20]
-    if link:
-        changes["_link"] = link
+    if new_key and result.target_id and result.action in ("created", "updated", "unchanged"):
+        changes["_link"] = (sides(record.flow, record.object_type)[1].pk, target_type, new_key, result.target_id)
     return Outcome(status), changes
+
+
+def _add_result_event(
+    record: Record, timeline: Timeline, obj: Any, result: WriteResult, target_type: str, summary: dict, url: str
+) -> None:
+    """The event that says what the target did, in business terms (invoice number, amount)."""
+    if result.action == "skipped":
+        message = result.data.get("reason") or "Cancelled before it was ever written to the target: nothing to void."
+    else:
+        message = _result_message(target_type, result, summary)
+    data = {"target_id": result.target_id, "url": url, **result.data}
+    if summary:
+        data["result"] = summary
+    if result.action == "updated":
+        # The version the target held before, so the page can say what this update changed.
+        previous = Record.objects.filter(pk=record.pk).values_list("payload", flat=True).first()
+        if previous:
+            data["changes"] = payload_changes(previous, to_payload(obj))
+    timeline.add(RESULT_EVENTS.get(result.action, Event.Kind.UPDATED), message, data)
+
+
+def _close_trouble(record: Record) -> None:
+    """A success closes the record's needs-review alert and the circuit of a vendor that answers again."""
+    if record.status == Record.Status.NEEDS_REVIEW or record.last_error:
+        # It was in trouble before (a replay resets the status, not the error): close its alert.
+        resolve_alerts(record.organization, f"record:{record.pk}")
+    for connection in (record.flow.source, record.flow.target):
+        if connection.consecutive_failures:
+            Connection.objects.filter(pk=connection.pk).update(consecutive_failures=0)
+            resolve_alerts(record.organization, f"circuit:{connection.pk}")
 
 
 def _describe(record: Record, target_type: str, obj: Any, result: WriteResult) -> tuple[dict, str]:

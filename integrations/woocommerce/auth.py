@@ -18,7 +18,7 @@ import hmac
 import ipaddress
 import re
 import secrets
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 from django.conf import settings
 
@@ -39,37 +39,14 @@ def normalize_store_url(raw: str) -> str:
 
     Raises InvalidStoreURL with a plain explanation for anything we will not send keys to.
     """
-    text = (raw or "").strip()
-    if not text:
-        raise InvalidStoreURL("Enter your store's address, for example https://shop.example.com.")
-    if "://" not in text:
-        text = "https://" + text
-    if any(ch in text for ch in "\\\r\n\t @") or any(ord(ch) < 32 for ch in text):
-        raise InvalidStoreURL("The store address contains characters a web address cannot have.")
-    parts = urlsplit(text)
+    parts = _split(raw)
     scheme = parts.scheme.lower()
-    if parts.username or parts.password:
-        raise InvalidStoreURL("Leave user names and passwords out of the store address.")
-    if parts.query or parts.fragment:
-        raise InvalidStoreURL("Enter only the store's address, without ?query or #fragment.")
     try:
         port = parts.port
     except ValueError as exc:
         raise InvalidStoreURL("The port in the store address is not a number.") from exc
-    host = (parts.hostname or "").rstrip(".")
-    if not host:
-        raise InvalidStoreURL("The store address has no host name.")
-    try:
-        host = host.encode("idna").decode("ascii").lower()
-    except UnicodeError as exc:
-        raise InvalidStoreURL("The store's host name is not valid.") from exc
-    segments = [s for s in parts.path.split("/") if s]
-    for segment in segments:
-        if segment in (".", "..") or not _SEGMENT.match(segment):
-            raise InvalidStoreURL("The store address has a path we cannot use; enter the site's home address.")
-    path = "/" + "/".join(segments) if segments else ""
-    if path.lower().startswith(("/wp-json", "/wp-admin", "/wc-auth")):
-        raise InvalidStoreURL("Enter the store's home address, not an admin or API address.")
+    host = _host_of(parts)
+    path = _path_of(parts)
     sandbox = is_sandbox_path(path + "/")
     if scheme != "https" and not (scheme == "http" and sandbox):
         raise InvalidStoreURL("WooCommerce keys are only sent over HTTPS: the address must start with https://.")
@@ -81,6 +58,47 @@ def normalize_store_url(raw: str) -> str:
     if port is not None and not (scheme == "https" and port == 443) and not (scheme == "http" and port == 80):
         netloc = f"{netloc}:{port}"
     return urlunsplit((scheme, netloc, path, "", ""))
+
+
+def _split(raw: str) -> SplitResult:
+    """The typed address split into parts, refusing what a store address never holds (characters
+    that parsers read differently, credentials, a query or fragment)."""
+    text = (raw or "").strip()
+    if not text:
+        raise InvalidStoreURL("Enter your store's address, for example https://shop.example.com.")
+    if "://" not in text:
+        text = "https://" + text
+    if any(ch in text for ch in "\\\r\n\t @") or any(ord(ch) < 32 for ch in text):
+        raise InvalidStoreURL("The store address contains characters a web address cannot have.")
+    parts = urlsplit(text)
+    if parts.username or parts.password:
+        raise InvalidStoreURL("Leave user names and passwords out of the store address.")
+    if parts.query or parts.fragment:
+        raise InvalidStoreURL("Enter only the store's address, without ?query or #fragment.")
+    return parts
+
+
+def _host_of(parts: SplitResult) -> str:
+    """The host name in its ASCII (IDNA), lower-case form, without a trailing dot."""
+    host = (parts.hostname or "").rstrip(".")
+    if not host:
+        raise InvalidStoreURL("The store address has no host name.")
+    try:
+        return host.encode("idna").decode("ascii").lower()
+    except UnicodeError as exc:
+        raise InvalidStoreURL("The store's host name is not valid.") from exc
+
+
+def _path_of(parts: SplitResult) -> str:
+    """The site's sub-folder ("" or "/shop"): plain segments only, never an admin or API address."""
+    segments = [s for s in parts.path.split("/") if s]
+    for segment in segments:
+        if segment in (".", "..") or not _SEGMENT.match(segment):
+            raise InvalidStoreURL("The store address has a path we cannot use; enter the site's home address.")
+    path = "/" + "/".join(segments) if segments else ""
+    if path.lower().startswith(("/wp-json", "/wp-admin", "/wc-auth")):
+        raise InvalidStoreURL("Enter the store's home address, not an admin or API address.")
+    return path
 
 
 def is_sandbox_path(path: str) -> bool:
