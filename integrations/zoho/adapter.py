@@ -227,7 +227,12 @@ class ZohoBooksTarget(TargetAdapter):
                 return self.cancel(object_type, obj, target_id=target_id or "", context=context)
             return self._post_shipment(obj, target_id)
         if object_type == "contact":
-            return self._upsert_contact(obj, target_id)
+            try:
+                return self._upsert_contact(obj, target_id)
+            except mapping.MappingError as exc:  # e.g. nothing to name the contact by
+                raise Permanent(
+                    str(exc), remediation="Complete the customer in the source system, then press Replay."
+                ) from exc
         raise Permanent(f"Zoho Books cannot be a target for {object_type!r}.")
 
     def cancel(self, object_type: str, obj: Any, *, target_id: str, context: WriteContext = NO_CONTEXT) -> WriteResult:

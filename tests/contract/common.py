@@ -8,7 +8,7 @@ from typing import Any
 
 from connector.http import ApiError
 from connector.redis import get_redis
-from connector.registry import capabilities_of, presets, writing_system
+from connector.registry import capabilities_of, presets, writer_of, writing_system
 
 FAULTS = ("5xx", "429")  # what a vendor's sandbox is made to answer in the fault cases
 CENT = Decimal("0.01")
@@ -64,6 +64,7 @@ def preset_types(system: str) -> tuple[set[str], set[str]]:
             reader = preset.target_system if capability.reverse else preset.source_system
             if reader == system:
                 reads.add(capability.source_type)
-            if writing_system(preset, capability) == system:
+            # A type the preset brings its own writer for is not asked of the system's target adapter.
+            if writing_system(preset, capability) == system and writer_of(preset, capability.target_type) is None:
                 writes.add(capability.target_type)
     return reads, writes

@@ -55,13 +55,6 @@ class TestQBDesktopTarget(TargetContract):
     # integrations/qbdesktop (tests/integrations/qbdesktop/test_session.py), not by the adapter.
     test_vendor_faults_are_transient = None
     test_rejected_credentials_surface_as_the_auth_error = None
-    known_bugs = {
-        "test_cancel_of_an_unwritten_object_writes_nothing[invoice]": (
-            "QBDesktopTarget.cancel raises NeedsReview for every call, also with target_id='' for an order "
-            "QuickBooks never received: it tells the merchant 'QuickBooks already has its transaction ()' and "
-            "to void it by hand, instead of answering a no-op WriteResult"
-        ),
-    }
 
     @pytest.fixture(autouse=True)
     def sandbox(self, live_server, transactional_db, alice):
