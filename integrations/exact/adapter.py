@@ -47,6 +47,12 @@ def _client(adapter) -> ExactClient:
     return ExactClient(adapter.connection, on_call=adapter.on_call)
 
 
+def _offered(object_type: str, offered: tuple[str, ...], role: str) -> None:
+    """A type this side of Exact does not offer is a flow set up wrong, never an empty answer."""
+    if object_type not in offered:
+        raise Permanent(f"Exact Online is not {role} {object_type!r} records (only {', '.join(offered)}).")
+
+
 class ExactSource(SourceAdapter):
     system = "exact"
     source_types = ("order",)
@@ -75,8 +81,7 @@ class ExactSource(SourceAdapter):
             raise Permanent(str(exc), remediation="Complete the sales order in Exact, then replay.") from exc
 
     def changes_since(self, object_type: str, since: datetime | None, until: datetime) -> Iterator[Change]:
-        if object_type != "order":
-            return
+        _offered(object_type, self.source_types, "a source of")
         client = _client(self)
         cache: dict[str, Any] = {}
         since = since or datetime.fromtimestamp(0).astimezone()
@@ -98,6 +103,7 @@ class ExactSource(SourceAdapter):
         )
 
     def fetch(self, object_type: str, source_id: str) -> Order:
+        _offered(object_type, self.source_types, "a source of")
         client = _client(self)
         so = client.sales_order(source_id)
         if so is None:
@@ -196,6 +202,7 @@ class ExactTarget(TargetAdapter):
         return str(rows[0]["EntryID"]) if rows else None
 
     def find(self, object_type: str, obj: Any, *, context: WriteContext = NO_CONTEXT) -> str | None:
+        _offered(object_type, self.target_types, "a target for")
         return self._find_entry(_client(self), f"[{shipment_reference(obj)}]")
 
     def _post(self, client: ExactClient, shipment: Shipment, *, reverse: bool) -> dict:
@@ -282,6 +289,7 @@ class ExactTarget(TargetAdapter):
     def upsert(
         self, object_type: str, obj: Any, *, target_id: str | None, context: WriteContext = NO_CONTEXT
     ) -> WriteResult:
+        _offered(object_type, self.target_types, "a target for")
         client = _client(self)
         if target_id:
             # Posted entries are not edited; a changed cost is voided and posted again by the source.
@@ -294,9 +302,15 @@ class ExactTarget(TargetAdapter):
         return WriteResult(str(entry["EntryID"]), "created", data=data)
 
     def cancel(self, object_type: str, obj: Any, *, target_id: str, context: WriteContext = NO_CONTEXT) -> WriteResult:
+        _offered(object_type, self.target_types, "a target for")
         client = _client(self)
         existing = self._find_entry(client, f"[VOID-{obj.source_id}]")
         if existing:
             return WriteResult(existing, "reversed")
+        target_id = target_id or self._find_entry(client, f"[{shipment_reference(obj)}]") or ""
+        if not target_id:  # a reversal of a cost never booked would credit money never spent
+            return WriteResult(
+                "", "skipped", data={"reason": "No shipping cost was posted in Exact: nothing to reverse."}
+            )
         entry = self._post(client, obj, reverse=True)
         return WriteResult(str(entry["EntryID"]), "reversed", data={"reverses": target_id})

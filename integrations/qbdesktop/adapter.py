@@ -10,6 +10,7 @@ pending under the engine's long lease until a job handler calls `engine.complete
 - At most one chain per order is in the queue; after a lost answer the chain starts with a lookup by
   RefNumber (= order number) before any new add.
 - Shipped orders are immutable at the source: with a TxnID known, `upsert` changes nothing.
+- `cancel` of an order QuickBooks never received (no TxnID, nothing queued) is "skipped".
 - `cancel` with a TxnID: our specs (tests/specs/qbdesktop/QBWC.md) document neither TxnDelRq nor a
   void for invoices, so we do not delete QuickBooks transactions; the record needs review instead.
 """
@@ -90,9 +91,25 @@ class QBDesktopTarget(TargetAdapter):
 
     def cancel(self, object_type: str, obj: Any, *, target_id: str, context: WriteContext = NO_CONTEXT) -> WriteResult:
         order = self._order(object_type, obj)
+        target_id = target_id or chain.written_txn_id(self.connection, order.number) or ""
+        if not target_id:
+            return self._cancel_unwritten(order)
         raise NeedsReview(
             f"Order {order.number} was cancelled at its source, but QuickBooks already has its transaction "
             f"({target_id}).",
             remediation=f"Void or delete transaction {order.number} in QuickBooks by hand; this flow never deletes "
             "QuickBooks transactions.",
         )
+
+    def _cancel_unwritten(self, order: Order) -> WriteResult:
+        """No transaction of ours in QuickBooks: nothing to void, unless a chain is still queued (the
+        Web Connector's next run carries it out) or a write's answer was lost (it may have been added)."""
+        number = order.number
+        if chain.pending_chain_job(self.connection, number) is not None or chain.lost_write(self.connection, number):
+            raise NeedsReview(
+                f"Order {number} was cancelled at its source while its QuickBooks transaction is queued or its "
+                "outcome is unknown.",
+                remediation=f"After the Web Connector has run, void or delete transaction {number} in "
+                "QuickBooks by hand if it was added; this flow never deletes QuickBooks transactions.",
+            )
+        return WriteResult("", "skipped", data={"reason": "QuickBooks never received this order: nothing to void."})

@@ -383,6 +383,11 @@ class ShipStationTarget(_ShipStationAdapter, TargetAdapter):
                 remediation="Correct the quantity at the source; the next sync sets it in ShipStation.",
             )
         order = self._check(object_type, obj)
+        target_id = target_id or self.find(object_type, order) or ""
+        if not target_id:  # createorder would add the order, cancelled, to ShipStation
+            return WriteResult(
+                "", "skipped", data={"reason": "ShipStation never received this order: nothing to cancel."}
+            )
         status = self._current_status(target_id)
         if status == "shipped":
             return WriteResult(

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
+from urllib.parse import unquote
 
 import requests
 from requests.auth import HTTPBasicAuth
@@ -50,6 +51,13 @@ class BatchResult:
     order_id: int | None
     success: bool
     error: str = ""
+
+
+def with_shipment_items(query: str) -> str:
+    """`query` with `includeShipmentItems=true` in place of whatever value it gave; the other parameters
+    are kept byte for byte."""
+    kept = [p for p in query.split("&") if p and unquote(p.partition("=")[0]).lower() != "includeshipmentitems"]
+    return "&".join([*kept, "includeShipmentItems=true"])
 
 
 class ShipStationClient(ApiClient):
@@ -123,8 +131,16 @@ class ShipStationClient(ApiClient):
         )
 
     def check_pointer(self, url: str) -> str:
-        """The URL a webhook `resource_url` is followed at (rebuilt on our base host), or RefusedURL."""
-        return self.pointer_url(url)
+        """The URL a webhook `resource_url` is followed at (rebuilt on our base host), or RefusedURL.
+
+        A shipments pointer always asks for the shipment items: SHIP_NOTIFY says
+        `includeShipmentItems=False`, and a shipment without its lines reads as one that shipped
+        everything (a poll and a fetch ask for them too)."""
+        followed = self.pointer_url(url)
+        path, _, query = followed[len(self.origin.url) :].partition("?")
+        if unquote(path).rstrip("/").lower() != f"{self.base_path.rstrip('/')}/shipments".lower():
+            return followed
+        return f"{self.origin.url}{path}?{with_shipment_items(query)}"
 
     def follow(self, resource_url: str) -> Iterator[dict]:
         """Every object behind a webhook pointer (an orders or shipments list), following its pages."""

@@ -111,7 +111,7 @@ class WooCommerceSource(SourceAdapter):
                 if since is None or modified is None or since <= modified <= until:
                     yield customer_change(data)
         else:
-            raise ValueError(f"WooCommerce is not a source of {object_type!r}")
+            raise Permanent(f"WooCommerce is not a source of {object_type!r}")
 
     def fetch(self, object_type: str, source_id: str):
         if object_type == "order":
@@ -121,7 +121,7 @@ class WooCommerceSource(SourceAdapter):
                 # Guests exist only inside their orders: the engine replays the stored buyer details.
                 raise Permanent(f"WooCommerce has no customer record for the guest {source_id[len(GUEST_PREFIX) :]}.")
             return map_customer(self.client().get_customer(source_id))
-        raise ValueError(f"WooCommerce is not a source of {object_type!r}")
+        raise Permanent(f"WooCommerce is not a source of {object_type!r}")
 
     # Instructions back to the store (connector.adapters; Zoho pull-back and order rules) ----------
 

@@ -60,6 +60,13 @@ def _invoice_facts(invoice: dict) -> dict:
     return {k: v for k, v in facts.items() if v}
 
 
+def _stale_item(exc: Permanent) -> bool:
+    """Zoho refused a line's item id: the item we linked was deleted since. Zoho documents no error
+    code for it; it (and the sandbox) answers 400 "Invalid value passed for item_id"."""
+    message = exc.message.lower()
+    return "invalid value passed for item_id" in message or "item does not exist" in message
+
+
 def _entry_number(journal: dict) -> str:
     return str(journal.get("entry_number") or journal.get("journal_number") or "")
 
@@ -227,7 +234,12 @@ class ZohoBooksTarget(TargetAdapter):
                 return self.cancel(object_type, obj, target_id=target_id or "", context=context)
             return self._post_shipment(obj, target_id)
         if object_type == "contact":
-            return self._upsert_contact(obj, target_id)
+            try:
+                return self._upsert_contact(obj, target_id)
+            except mapping.MappingError as exc:  # e.g. nothing to name the contact by
+                raise Permanent(
+                    str(exc), remediation="Complete the customer in the source system, then press Replay."
+                ) from exc
         raise Permanent(f"Zoho Books cannot be a target for {object_type!r}.")
 
     def cancel(self, object_type: str, obj: Any, *, target_id: str, context: WriteContext = NO_CONTEXT) -> WriteResult:
@@ -450,23 +462,40 @@ class ZohoBooksTarget(TargetAdapter):
         if order.status == OrderStatus.CANCELLED and not target_id:
             return WriteResult(target_id="", action="unchanged", data={"reason": "cancelled before it was invoiced"})
         self._check_currency(order)
+        payload = self._invoice_payload(order)
         try:
-            payload = mapping.order_to_invoice(
+            result = self._write_invoice(order, target_id, payload)
+        except Permanent as exc:
+            if not _stale_item(exc):
+                raise
+            # An item we linked was deleted in Zoho since: resolve this order's items again, once.
+            self.links("item").filter(canonical_key__in=[mapping.line_key(line) for line in order.lines]).delete()
+            self._items_refreshed = False
+            payload = self._invoice_payload(order)
+            result = self._write_invoice(order, target_id, payload)
+        return self._with_refunds(order, result, payload)
+
+    def _invoice_payload(self, order: Order) -> dict:
+        try:
+            return mapping.order_to_invoice(
                 order, customer_id=self.resolve_contact(order), item_ids=self.resolve_items(order)
             )
         except mapping.MappingError as exc:
             raise Permanent(str(exc), remediation="Correct the order in the source system, then press Replay.") from exc
+
+    def _write_invoice(self, order: Order, target_id: str | None, payload: dict) -> WriteResult:
         target_id = target_id or self.linked("invoice", order.number)
-        if target_id:
-            try:
-                invoice = self.client.update_invoice(target_id, payload)
-            except NotFound:
-                self.forget("invoice", order.number)
-                return self._with_refunds(order, self._create_invoice(order, payload), payload)
-            self.remember("invoice", order.number, target_id)
-            result = self.write_result("invoice", target_id, "updated", **_invoice_facts(invoice))
-            return self._with_refunds(order, result, payload)
-        return self._with_refunds(order, self._create_invoice(order, payload), payload)
+        if not target_id:
+            return self._create_invoice(order, payload)
+        try:
+            invoice = self.client.update_invoice(target_id, payload)
+        except NotFound as exc:
+            if _stale_item(exc):  # the invoice is there; one of its items is not
+                raise
+            self.forget("invoice", order.number)
+            return self._create_invoice(order, payload)
+        self.remember("invoice", order.number, target_id)
+        return self.write_result("invoice", target_id, "updated", **_invoice_facts(invoice))
 
     # --- Refunds: one credit note each -----------------------------------------------------------
 

@@ -75,17 +75,6 @@ class ExactSandbox:
 class TestExactSource(ExactSandbox, SourceContract, TokenRefreshContract):
     adapter_class = ExactSource
     system = "exact"
-    known_bugs = {
-        "test_undeclared_and_unknown_types_are_permanent[changes_since]": (
-            "ExactSource.changes_since returns an empty iterator for any object type but 'order' "
-            "(integrations/exact/adapter.py: `if object_type != 'order': return`) instead of raising Permanent, "
-            "so a flow polling a type Exact does not offer silently finds nothing"
-        ),
-        "test_undeclared_and_unknown_types_are_permanent[fetch]": (
-            "ExactSource.fetch ignores object_type: fetch('customer'/'shipment'/..., <sales order id>) loads and "
-            "returns the sales order as an Order instead of raising Permanent"
-        ),
-    }
 
     delivered_types = ("order",)  # the body names the sales order; the adapter reads it
     delivery_topic = "SalesOrders"
@@ -105,17 +94,6 @@ class TestExactSource(ExactSandbox, SourceContract, TokenRefreshContract):
 class TestExactTarget(ExactSandbox, TargetContract, TokenRefreshContract):
     adapter_class = ExactTarget
     system = "exact"
-    known_bugs = {
-        "test_cancel_of_an_unwritten_object_writes_nothing[cost_posting]": (
-            "ExactTarget.cancel never checks that the shipment's cost was posted: cancel(target_id='') of a "
-            "voided shipment whose [SHIP-<id>] entry does not exist posts a reversing [VOID-<id>] journal entry "
-            "(a credit of a cost never booked) instead of answering a no-op"
-        ),
-        "test_undeclared_and_unknown_types_are_permanent": (
-            "ExactTarget.find and .upsert ignore object_type: find('invoice', ...) searches journal entries and "
-            "answers None, upsert('invoice'/'contact'/..., shipment) posts a journal entry, instead of Permanent"
-        ),
-    }
 
     def connect(self) -> TargetAdapter:
         return ExactTarget(self.connection, options=dict(self.options))

@@ -63,16 +63,6 @@ class TestShipStationSource(ShipStationSandbox, SourceContract):
     delivered_types = ("order", "shipment")  # ORDER_NOTIFY and SHIP_NOTIFY name a list to follow
     delivery_topic = "ORDER_NOTIFY"
 
-    known_bugs = {
-        "test_a_delivery_gives_the_change_a_poll_gives[shipment]": (
-            "ShipStationSource.changes_from_delivery follows a SHIP_NOTIFY resource_url as given, and ShipStation's "
-            "says includeShipmentItems=False: the delivered Shipment has lines=() where a poll or fetch (which ask "
-            "includeShipmentItems=true) has its items. The engine keeps the delivered payload, so with "
-            "exact_create_goods_delivery a partial shipment delivers every open line in Exact "
-            "(integrations/exact/mapping.py delivered_quantities: no shipment lines -> all that is open)"
-        ),
-    }
-
     def delivery_for(self, change: Change) -> tuple[str, bytes]:
         """The pointer ShipStation sends: the import batch of the order, the label batch of the shipment."""
         store = self.account.store_id
@@ -135,12 +125,6 @@ class TestShipStationTarget(ShipStationSandbox, TargetContract):
     uncancellable = ("stock_level",)  # set to the source's count, never cancelled (NotSupported)
     first_actions = {"stock_level": ("updated",)}  # a SKU's level is adjusted, not created
     preexisting = ("stock_level",)  # the SKU is in ShipStation before its level is set
-    known_bugs = {
-        "test_cancel_of_an_unwritten_object_writes_nothing[fulfilment_order]": (
-            'ShipStationTarget.cancel(target_id="") calls _current_status("") -> ShipStationClient.get_order(""), '
-            'which raises ValueError (int("")) instead of answering a no-op WriteResult'
-        ),
-    }
 
     def connect(self) -> TargetAdapter:
         return ShipStationTarget(self.connection)

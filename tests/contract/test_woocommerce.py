@@ -19,20 +19,11 @@ from integrations.woocommerce.sandbox.views import create_store
 from tests.contract.source import Seeded, SourceContract
 
 _numbers = itertools.count(1)
-UNDECLARED_TYPES = (
-    "WooCommerceSource.changes_since and .fetch raise ValueError for an object type WooCommerce is not a source "
-    "of (integrations/woocommerce/adapter.py, the final `raise ValueError(...)` of each); the contract and the "
-    "engine expect Permanent, so the record fails as an internal error with no remediation"
-)
 
 
 class TestWooCommerceSource(SourceContract):
     adapter_class = WooCommerceSource
     system = "woocommerce"
-    known_bugs = {
-        "test_undeclared_and_unknown_types_are_permanent[changes_since]": UNDECLARED_TYPES,
-        "test_undeclared_and_unknown_types_are_permanent[fetch]": UNDECLARED_TYPES,
-    }
 
     @pytest.fixture(autouse=True)
     def sandbox(self, live_server, transactional_db, settings, alice):

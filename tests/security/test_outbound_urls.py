@@ -228,7 +228,9 @@ def test_production_pointers_on_shipstation_api_hosts_are_rebuilt_on_our_base(pr
     assert list(production.follow(pointer)) == []
     (sent,) = production.sent
     assert sent.url.startswith("https://ssapi.shipstation.com/")
-    assert sent.url.split("/", 3)[3] == pointer.split("/", 3)[3]  # the pointer's own path and query
+    # The pointer's own path and query (a shipments list is always asked for with its items).
+    wanted = pointer.split("/", 3)[3].replace("includeShipmentItems=False", "includeShipmentItems=true")
+    assert sent.url.split("/", 3)[3] == wanted
     assert sent.headers["Authorization"].startswith("Basic ")
 
 

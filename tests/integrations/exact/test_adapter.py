@@ -72,6 +72,20 @@ def test_cost_posting_is_balanced_found_and_reversed(exact_connection, company):
     assert target.find("cost_posting", ship) == result.target_id
 
 
+def test_cancel_without_a_target_id_reverses_only_a_posted_cost(exact_connection, company):
+    """A void of a cost never posted is a no-op (a reversal would credit money never spent); one posted
+    whose Link was lost (a crash after Exact's answer) is found by its tag and reversed."""
+    target = ExactTarget(exact_connection, options=options(company))
+    ship = shipment(company)
+    entries = SandboxExactEntity.objects.filter(division=company, entity="GeneralJournalEntries")
+    assert target.cancel("cost_posting", ship, target_id="").action == "skipped"
+    assert entries.count() == 0
+    posted = target.upsert("cost_posting", ship, target_id=None)
+    reversed_ = target.cancel("cost_posting", ship, target_id="")
+    assert reversed_.action == "reversed" and reversed_.data["reverses"] == posted.target_id
+    assert entries.count() == 2
+
+
 def test_unknown_gl_account_fails_visibly_and_posts_nothing(exact_connection, company):
     target = ExactTarget(
         exact_connection, options=options(company, exact_expense_gl_account="00000000-0000-4000-8000-000000000000")

@@ -67,6 +67,28 @@ def test_delivery_pointer_is_followed_into_canonical_changes(connection, account
     )
 
 
+def test_ship_notify_delivery_carries_the_shipment_lines_a_fetch_gives(connection, account, sandbox_root):
+    """SHIP_NOTIFY points at `includeShipmentItems=False`: followed as given, the shipment has no lines,
+    which a goods delivery reads as "everything shipped". The delivered shipment has its items."""
+    SandboxAccount.objects.filter(pk=account.pk).update(auto_deliver_webhooks=False)
+    hook = sandbox_root.replace("/sandbox/shipstation", f"/hooks/shipstation/{connection.webhook_token}/")
+    SandboxWebhook.objects.create(account=account, event="SHIP_NOTIFY", target_url=hook)
+    source = ShipStationSource(connection)
+    source.client.create_orders([order_body("S1")])
+    order_id = SandboxOrder.objects.get(order_number="S1").pk
+    source.client.request_json(
+        "POST",
+        "orders/createlabelfororder",
+        json={"orderId": order_id, "carrierCode": "ups", "serviceCode": "ups_ground", "shipDate": "2024-03-02"},
+    )
+    deliver_pending()
+    delivery = Delivery.objects.get(connection=connection, topic="SHIP_NOTIFY")
+    assert "includeShipmentItems=False" in json.loads(bytes(delivery.body))["resource_url"]
+    (change,) = source.changes_from_delivery(delivery)
+    assert [(line.sku, line.quantity) for line in change.obj.lines] == [("SKU-1", Decimal("2"))]
+    assert change.obj == source.fetch("shipment", change.source_id)
+
+
 def test_foreign_pointer_is_refused_recorded_and_sends_nothing(connection):
     delivery = Delivery.objects.create(
         organization=connection.organization,

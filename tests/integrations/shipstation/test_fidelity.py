@@ -18,6 +18,7 @@ import requests
 from django.urls import reverse
 from openapi_core.contrib.requests import RequestsOpenAPIRequest
 
+from connector.http import RefusedURL
 from connector.models import Connection, Delivery
 from integrations.shipstation import mapping, webhooks
 from integrations.shipstation.client import V1_BASE_URL, ShipStationClient
@@ -183,7 +184,28 @@ def test_real_pointers_are_followed_on_our_own_api_host(name):
     client = ShipStationClient(V1_BASE_URL, api_key="k", api_secret="s")
     _, resource_url = _real(name)
     parts = urlsplit(resource_url)
-    assert client.check_pointer(resource_url) == f"{V1_BASE_URL}{parts.path}?{parts.query}"
+    # A shipments pointer is followed with its items (a shipment without lines reads as all shipped).
+    query = parts.query.replace("includeShipmentItems=False", "includeShipmentItems=true")
+    assert client.check_pointer(resource_url) == f"{V1_BASE_URL}{parts.path}?{query}"
+
+
+@pytest.mark.parametrize(
+    ("query", "followed"),
+    [
+        ("batchId=1&includeShipmentItems=False", "batchId=1&includeShipmentItems=true"),
+        ("INCLUDESHIPMENTITEMS=false&batchId=1&x=%20y", "batchId=1&x=%20y&includeShipmentItems=true"),
+        ("batchId=1", "batchId=1&includeShipmentItems=true"),
+        ("", "includeShipmentItems=true"),
+    ],
+)
+def test_a_shipments_pointer_always_asks_for_the_items(query, followed):
+    client = ShipStationClient(V1_BASE_URL, api_key="k", api_secret="s")
+    pointer = "https://ssapi6.shipstation.com/shipments" + (f"?{query}" if query else "")
+    assert client.check_pointer(pointer) == f"{V1_BASE_URL}/shipments?{followed}"
+    orders = "https://ssapi6.shipstation.com/orders?includeShipmentItems=False"
+    assert client.check_pointer(orders) == f"{V1_BASE_URL}/orders?includeShipmentItems=False"  # not a shipments list
+    with pytest.raises(RefusedURL):  # the host guard comes first
+        client.check_pointer("https://attacker.example/shipments?includeShipmentItems=False")
 
 
 def _query(url: str) -> dict[str, list[str]]:

@@ -134,6 +134,40 @@ def test_an_unknown_sku_refreshes_the_item_map_once_then_creates(target, sandbox
     assert set(linked) == {"POT-1", "CUP-1"}
 
 
+def test_an_item_deleted_in_zoho_is_resolved_again_not_a_failure_for_every_invoice(
+    target, sandbox_org, zoho_connection
+):
+    """A linked item deleted in Zoho since: Zoho answers "Invalid value passed for item_id". The stale link
+    goes and the item is resolved again (created here), for a new invoice and for an update alike."""
+    pot = LineItem(sku="POT-1", name="Tea pot", quantity=Decimal("1"), unit_price=Decimal("30.00"))
+    money = {"tax": Decimal("0"), "discount": Decimal("0"), "shipping": Decimal("0"), "total": Decimal("30.00")}
+    first = target.upsert("invoice", fixture_order(lines=(pot,), **money), target_id=None)
+    items = SandboxZohoDocument.objects.filter(org=sandbox_org, kind="item")
+    stale = Link.objects.get(connection=zoho_connection, object_type="item", canonical_key="POT-1").external_id
+    items.filter(object_id=stale).delete()  # the merchant deleted it in Zoho
+    second = target.upsert("invoice", fixture_order(number="1002", lines=(pot,), **money), target_id=None)
+    assert second.action == "created"
+    fresh = Link.objects.get(connection=zoho_connection, object_type="item", canonical_key="POT-1").external_id
+    assert fresh != stale and items.filter(object_id=fresh, data__sku="POT-1").exists()
+    assert invoices(sandbox_org, "1002")[0].data["line_items"][0]["item_id"] == fresh
+    items.filter(object_id=fresh).delete()  # again, now under an invoice we update
+    again = ZohoBooksTarget(zoho_connection).upsert(
+        "invoice", fixture_order(lines=(pot,), **money), target_id=first.target_id
+    )
+    assert again.action == "updated" and again.target_id == first.target_id
+    assert invoices(sandbox_org, "1001")[0].data["line_items"][0]["item_id"] not in (stale, fresh)
+    assert SandboxZohoDocument.objects.filter(org=sandbox_org, kind="invoice").count() == 2
+
+
+def test_an_item_zoho_refuses_again_after_resolving_is_permanent(target, sandbox_org, monkeypatch):
+    """Resolved once only: a second refusal reaches the engine as Zoho worded it."""
+    pot = LineItem(sku="POT-1", name="Tea pot", quantity=Decimal("1"), unit_price=Decimal("30.00"))
+    monkeypatch.setattr(ZohoBooksTarget, "resolve_items", lambda self, order: {"POT-1": "460000000099999"})
+    with pytest.raises(Permanent, match="Invalid value passed for item_id"):
+        target.upsert("invoice", fixture_order(lines=(pot,), total=Decimal("30.00")), target_id=None)
+    assert invoices(sandbox_org, "1001") == []
+
+
 def test_a_sku_clash_needs_review(target, sandbox_org):
     target.client.create_item({"name": "Enamel mug", "rate": 1, "sku": "OTHER"})
     target.client.create_item({"name": "Enamel mug (MUG-1)", "rate": 1, "sku": "OTHER-2"})
