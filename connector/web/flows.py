@@ -13,10 +13,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from connector import engine
+from connector import engine, pairings
 from connector.http import ApiError
-from connector.models import Flow, Record
-from connector.registry import RegistryError, get_preset, presets
+from connector.models import Connection, Flow, Record
+from connector.registry import RegistryError, get_preset, presets, systems
 from connector.tenancy import get_for_org_or_404
 from connector.web.audit import filter_records
 from connector.web.forms import FlowCreateForm, options_form_for, options_problems, wizard_options_form
@@ -61,8 +61,25 @@ def flow_create(request):
             options=options,
         )
         return redirect("flow_detail", pk=flow.pk)
-    context = {"form": form, "options_form": options_form, "preset": form.preset, "presets": presets()}
+    context = {
+        "form": form,
+        "options_form": options_form,
+        "preset": form.preset,
+        "presets": presets(),
+        **_pairing_lists(request.organization),
+    }
     return render(request, "connector/flow_create.html", context)
+
+
+def _pairing_lists(organization) -> dict:
+    """The picker's list: every flow type with a line on what it does, and the pairs not offered."""
+    active = Connection.objects.for_org(organization).exclude(status=Connection.Status.DISABLED)
+    connected = set(active.values_list("system", flat=True))
+    registered, flow_types = systems(), presets()
+    return {
+        "pairings": pairings.offered(registered, flow_types, connected),
+        "not_offered": pairings.not_offered(registered, flow_types),
+    }
 
 
 def _wizard_options(request, form: FlowCreateForm, *, bound: bool):
