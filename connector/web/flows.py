@@ -44,6 +44,8 @@ def flow_create(request):
     form = FlowCreateForm(
         request.POST or None, organization=request.organization, initial=initial, refresh_url=reverse("flow_create")
     )
+    if "interval_seconds" not in initial and form.preset is not None and not form.is_bound:
+        form.initial["interval_seconds"] = form.preset.default_interval_seconds  # the type the form chose
     with_options = request.method == "POST" and bool(request.POST.get("with_options"))
     options_form = _wizard_options(request, form, bound=with_options)
     if request.method == "POST" and form.is_valid() and (not with_options or options_form.is_valid()):

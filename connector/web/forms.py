@@ -56,10 +56,14 @@ class FlowCreateForm(forms.Form):
         self.fields["preset"].choices = [("", "Choose a flow…")] + [(p.key, p.name) for p in all_presets]
         key = (self.data.get("preset") if self.is_bound else None) or self.initial.get("preset")
         if not key and not self.is_bound:
-            # The first type whose two systems are connected, preferring one not set up yet.
+            # The first type whose two systems are connected, preferring one from the connection the
+            # merchant came from (a connection page's "send its orders" link), then one not set up yet.
             existing = set(Flow.objects.for_org(organization).values_list("preset", flat=True))
+            came_from = (
+                active.filter(pk=self.initial["source"]).first() if self._is_pk(self.initial.get("source")) else None
+            )
             ready = [p for p in all_presets if {p.source_system, p.target_system} <= connected]
-            ready.sort(key=lambda p: p.key in existing)
+            ready.sort(key=lambda p: (came_from is not None and p.source_system != came_from.system, p.key in existing))
             key = ready[0].key if ready else ""
             self.initial["preset"] = key
         try:
@@ -85,8 +89,12 @@ class FlowCreateForm(forms.Form):
                 self.fields[name].widget.attrs.update({**WIZARD_REFRESH, "hx-get": refresh_url})
 
     @staticmethod
-    def _offers(field, value) -> bool:
-        return str(value or "").isdigit() and field.queryset.filter(pk=int(value)).exists()
+    def _is_pk(value) -> bool:
+        return str(value or "").isdigit()
+
+    @classmethod
+    def _offers(cls, field, value) -> bool:
+        return cls._is_pk(value) and field.queryset.filter(pk=int(value)).exists()
 
     def clean(self):
         data = super().clean()

@@ -12,6 +12,7 @@ class QBDesktopConfig(AppConfig):
 
         register_system(_system_info())
         register_preset(_shipstation_preset())
+        register_preset(_woocommerce_preset())
         flow.register_handlers()
         sync.register_handlers()
 
@@ -62,4 +63,26 @@ def _shipstation_preset():
         ),
         options_form="integrations.qbdesktop.forms.FlowOptionsForm",
         default_options={"posting": "invoice", "list_sync_minutes": 60},
+    )
+
+
+def _woocommerce_preset():
+    """WooCommerce orders into QuickBooks Desktop: invoiced once paid (WooCommerce "processing") by
+    default, or when completed; the same chain as every other source (company.py, chain.py)."""
+    from connector.registry import FlowPreset
+
+    return FlowPreset(
+        key="woocommerce_qbdesktop",
+        name="WooCommerce → QuickBooks Desktop",
+        source_system="woocommerce",
+        target_system="qbdesktop",
+        capabilities=(("order", "invoice"),),
+        description=(
+            "Paid orders become QuickBooks invoices (or journal entries), RefNumber = order number. "
+            "Customers and items must already exist in QuickBooks (item name = WooCommerce SKU); a missing "
+            "one puts the order in review. Deleted QuickBooks transactions and stock differences are shown."
+        ),
+        options_form="integrations.qbdesktop.forms.FlowOptionsForm",
+        default_options={"posting": "invoice", "post_when": "paid", "list_sync_minutes": 60},
+        default_interval_seconds=900,
     )

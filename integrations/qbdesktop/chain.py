@@ -7,7 +7,8 @@ Links), so a chain resumes from wherever it stopped:
     [InvoiceQuery/JournalEntryQuery by RefNumber]  only after a lost answer (uncertain write)
     CustomerQuery by FullName                      unless the customer's ListID is cached
     ItemQuery by FullName (= SKU)                  for items not cached
-    InvoiceAdd or JournalEntryAdd                  shipped orders only; unshipped ones end "skipped"
+    InvoiceAdd or JournalEntryAdd                  orders ready to post (shipped, or paid with post_when
+                                                   = "paid"); the others end "skipped"
 
 The write's handler calls `engine.complete_deferred`; a missing customer or item ends the chain with
 NeedsReview (the engine marks the record needs_review and raises an Alert). Nothing is ever created
@@ -117,8 +118,8 @@ class _Step:
     items: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     @property
-    def shipped(self) -> bool:
-        return self.order.status == OrderStatus.SHIPPED
+    def ready(self) -> bool:
+        return mapping.ready_to_post(self.order, self.options)
 
     @property
     def journal(self) -> bool:
@@ -147,18 +148,19 @@ def advance(record: Record, connection: Connection, *, looked_up: bool = False, 
     if order.status == OrderStatus.CANCELLED:
         return WriteResult("", "skipped", data={"reason": f"Order {order.number} was cancelled before invoicing."})
     _check_order(step)
-    if step.shipped and not looked_up and lost_write(connection, order.number):
+    if step.ready and not looked_up and lost_write(connection, order.number):
         # The answer to an earlier add was lost: it may exist. Look it up before adding again.
         return step.queue(_ref_query(step.journal, order.number), H_LOOKUP)
     for lookup in (_customer_lookup, _items_lookup):
         queued = lookup(step)
         if queued is not None:
             return queued
-    if not step.shipped:
+    if not step.ready:
+        when = mapping.waiting_for(step.options)
         return WriteResult(
             "",
             "skipped",
-            data={"reason": f"Customer and items found in QuickBooks; order {order.number} is invoiced when it ships."},
+            data={"reason": f"Customer and items found in QuickBooks; order {order.number} is invoiced when {when}."},
         )
     return _queue_write(step)
 

@@ -63,10 +63,18 @@ class FlowOptionsForm(BackfillOptionsForm):
     }
 
     posting = forms.ChoiceField(
-        label="Post shipped orders as",
+        label="Post orders as",
         choices=[("invoice", "An invoice"), ("journal", "A journal entry")],
         widget=forms.RadioSelect,
         initial="invoice",
+    )
+    post_when = forms.ChoiceField(
+        label="Post an order to QuickBooks",
+        choices=[("shipped", "When it ships (or is completed)"), ("paid", "As soon as it is paid")],
+        widget=forms.RadioSelect,
+        initial="shipped",
+        required=False,
+        help_text="An order posted at payment is not posted again when it ships; later edits are not re-posted.",
     )
     customer_full_name = forms.CharField(
         label="Post every order to this QuickBooks customer",
@@ -86,6 +94,10 @@ class FlowOptionsForm(BackfillOptionsForm):
     journal_tax_account = forms.CharField(
         label="Journal: sales tax account", required=False, initial="Sales Tax Payable"
     )
+
+    def clean_post_when(self) -> str:
+        return self.cleaned_data.get("post_when") or "shipped"  # flows saved before the choice existed
+
     list_sync_minutes = forms.IntegerField(
         label="Refresh QuickBooks customers and items every (minutes)",
         required=False,

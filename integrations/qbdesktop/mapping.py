@@ -14,13 +14,14 @@ from dataclasses import dataclass
 from datetime import date, tzinfo
 from decimal import Decimal
 
-from connector.canonical import Order
+from connector.canonical import Order, OrderStatus
 from integrations.qbdesktop import qbxml
 
 REF_NUMBER_MAX = 11  # QuickBooks' RefNumber limit (qbxml._invoice_header enforces it too)
 
 DEFAULT_OPTIONS = {
     "posting": "invoice",  # or "journal"
+    "post_when": "shipped",  # or "paid": an order is posted once paid, shipped or not
     "shipping_item": "Shipping",
     "discount_item": "Discount",
     "tax_item": "Sales Tax",
@@ -30,6 +31,19 @@ DEFAULT_OPTIONS = {
     "journal_shipping_account": "Shipping Income",
     "journal_tax_account": "Sales Tax Payable",
 }
+
+
+def ready_to_post(order: Order, options: dict) -> bool:
+    """Shipped orders are always posted; with "post_when" = "paid", a paid order waiting to ship too
+    (a store whose orders are invoiced at payment)."""
+    if order.status == OrderStatus.SHIPPED:
+        return True
+    return options.get("post_when") == "paid" and order.status == OrderStatus.OPEN
+
+
+def waiting_for(options: dict) -> str:
+    """What an order not posted yet waits for, in the merchant's words."""
+    return "it is paid" if options.get("post_when") == "paid" else "it ships"
 
 
 def options_with_defaults(options: dict | None) -> dict:

@@ -48,10 +48,6 @@ from .models import WooAuthRequest
 logger = logging.getLogger(__name__)
 
 APP_NAME = "Connector"
-FLOW_PRESET = "woocommerce_zoho"
-# Webhooks bring changes at once; the poll only catches what WooCommerce failed to deliver (it
-# never retries), so every 15 minutes is enough.
-POLL_INTERVAL_SECONDS = 900
 CALLBACK_MAX_BYTES = 16_384
 
 
@@ -205,9 +201,8 @@ def connection_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "hooks": hooks,
         "needs_repair": any(h["status"] != "active" for h in hooks),
         "error": error,
-        "new_flow_url": reverse("flow_create")
-        + "?"
-        + urlencode({"preset": FLOW_PRESET, "source": connection.pk, "interval_seconds": POLL_INTERVAL_SECONDS}),
+        # The wizard picks a flow type from this store to a connected ledger.
+        "new_flow_url": reverse("flow_create") + "?" + urlencode({"source": connection.pk}),
     }
     return render(request, "woocommerce/connection.html", context)
 

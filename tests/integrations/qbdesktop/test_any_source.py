@@ -10,7 +10,7 @@ import pytest
 from django.apps import apps as django_apps
 
 from connector import registry
-from connector.canonical import LineItem
+from connector.canonical import LineItem, OrderStatus
 from connector.models import Alert, Connection, Flow, Record
 from connector.web.forms import options_form_for
 from integrations.qbdesktop import checks, inventory_push, sync
@@ -25,19 +25,43 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def shop_flow(alice, qbd, monkeypatch):
-    """A WooCommerce → QuickBooks Desktop flow, of a preset the QuickBooks app does not register."""
-    preset = registry.FlowPreset(
-        key="woocommerce_qbdesktop",
-        name="WooCommerce → QuickBooks Desktop",
-        source_system="woocommerce",
-        target_system="qbdesktop",
-        capabilities=(("order", "invoice"),),
-        default_options={"posting": "invoice"},
-    )
-    monkeypatch.setitem(registry._presets, preset.key, preset)
+def shop_flow(alice, qbd):
+    """A WooCommerce → QuickBooks Desktop flow, posting when the order ships (as ShipStation's does)."""
     source = Connection.objects.create(organization=alice.org, system="woocommerce", label="Shop")
-    return Flow.objects.create(organization=alice.org, preset=preset.key, source=source, target=qbd[0])
+    return Flow.objects.create(
+        organization=alice.org,
+        preset="woocommerce_qbdesktop",
+        source=source,
+        target=qbd[0],
+        options={"posting": "invoice", "post_when": "shipped"},
+    )
+
+
+def test_the_woocommerce_pairing_is_registered_and_posts_paid_orders_by_default():
+    preset = registry.get_preset("woocommerce_qbdesktop")
+    assert (preset.source_system, preset.target_system) == ("woocommerce", "qbdesktop")
+    assert preset.default_options["post_when"] == "paid"
+
+
+def test_a_paid_order_waits_for_shipping_or_posts_at_once_as_the_flow_says(live_server, qbd, books, shop_flow):
+    paid = feed(shop_flow, make_order("1951", status=OrderStatus.OPEN))
+    run(live_server, qbd, books)
+    paid.refresh_from_db()
+    assert paid.status == Record.Status.SKIPPED and not invoices(books, "1951")
+    assert "invoiced when it ships" in paid.events.order_by("-id").first().message
+
+    Flow.objects.filter(pk=shop_flow.pk).update(options={"posting": "invoice", "post_when": "paid"})
+    shop_flow.refresh_from_db()
+    at_once = feed(shop_flow, make_order("1952", status=OrderStatus.OPEN))
+    unpaid = feed(shop_flow, make_order("1953", status=OrderStatus.AWAITING_PAYMENT))
+    run(live_server, qbd, books)
+    at_once.refresh_from_db()
+    unpaid.refresh_from_db()
+    (invoice,) = invoices(books, "1952")
+    assert at_once.status == Record.Status.SYNCED and at_once.target_id == invoice.txn_id
+    assert str(invoice.txn_date) == "2024-03-04"  # not shipped: the order date in the company's time zone
+    assert unpaid.status == Record.Status.SKIPPED and not invoices(books, "1953")
+    assert "invoiced when it is paid" in unpaid.events.order_by("-id").first().message
 
 
 def test_another_source_is_invoiced_checked_and_named(live_server, qbd, books, shop_flow):

@@ -287,5 +287,10 @@ def test_preset_and_options_form():
     assert form.is_valid(), form.errors
     # Without a source that can take stock levels the inventory push is offered as unavailable (and stays off).
     assert form.push_unavailable and form.fields["push_inventory"].disabled
-    assert form.options() == {"posting": "journal", "shipping_item": "Freight", "push_inventory": False}
+    assert form.options() == {
+        "posting": "journal",
+        "post_when": "shipped",
+        "shipping_item": "Freight",
+        "push_inventory": False,
+    }
     assert not options_form_for(preset, {"posting": "cheque"}).is_valid()

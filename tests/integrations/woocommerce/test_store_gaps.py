@@ -104,11 +104,15 @@ def test_repair_restores_our_secret_and_backfills_the_gap(connected, shop, monke
     assert polled == []  # nothing repaired, nothing to backfill
 
 
-def test_the_connection_page_offers_the_flow_with_a_15_minute_poll(client, connected):
+def test_the_connection_page_offers_a_flow_from_this_store_with_its_15_minute_poll(client, connected, alice):
+    Connection.objects.create(organization=alice.org, system="shipstation", label="Warehouse")
+    Connection.objects.create(organization=alice.org, system="zoho", label="Books")
     page = client.get(reverse("woocommerce_connection", args=[connected.pk])).content.decode()
     link = next(part for part in page.split('"') if part.startswith(reverse("flow_create") + "?"))
-    assert "preset=woocommerce_zoho" in link and f"source={connected.pk}" in link
+    assert f"source={connected.pk}" in link
     form = client.get(link.replace("&amp;", "&")).content.decode()
+    # ShipStation → Zoho Books is ready too, but the merchant came from the store: its flow is chosen.
+    assert '<option value="woocommerce_zoho" selected>' in form
     assert 'name="interval_seconds" value="900"' in form
 
 
