@@ -48,7 +48,7 @@ def celery_worker(live_server, settings, tmp_path):
             "connector",
             "worker",
             "-Q",
-            "webhooks,sync,qbwc",
+            "webhooks,poll,sync,qbwc",
             "-P",
             "threads",
             "-c",
