@@ -12,11 +12,11 @@ from connector import tasks
 from connector.redis import get_redis
 from tests.conftest import make_flow
 from tests.e2e.conftest import start_worker, stop_worker, wait_until
-from tests.reliability.slow_poll import PRESET, finished_key, started_key
+from tests.reliability.polls_worker_app import SLOW_POLL, finished_key, started_key
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-WORKER_SETTINGS = "tests.reliability.worker_settings"
+WORKER_SETTINGS = "tests.reliability.polls_worker_settings"
 
 
 def _runs(key: str) -> int:
@@ -24,7 +24,7 @@ def _runs(key: str) -> int:
 
 
 def test_a_worker_stopped_mid_poll_finishes_it_and_the_next_worker_polls_again(alice, live_server, settings, tmp_path):
-    flow = make_flow(alice.org, preset=PRESET, enabled=True, options={"seconds": 2})
+    flow = make_flow(alice.org, preset=SLOW_POLL, enabled=True, options={"seconds": 2})
     old = start_worker(settings.REDIS_URL, live_server.url, tmp_path / "old.log", settings_module=WORKER_SETTINGS)
     try:
         assert tasks.enqueue_poll(flow.pk)
