@@ -176,8 +176,8 @@ CELERY_TASK_ROUTES = [
         "connector.tasks.drain_inbox": {"queue": "webhooks"},
         "connector.tasks.requeue_stale_deliveries": {"queue": "webhooks"},
         # Polls, and the beat task that queues them, never wait behind a backlog of sync work.
-        "connector.tasks.dispatch_due_flows": {"queue": "poll"},
-        "connector.tasks.poll_flow": {"queue": "poll"},
+        "connector.tasks.dispatch_due_flows": {"queue": "polls"},
+        "connector.tasks.poll_flow": {"queue": "polls"},
         "connector.tasks.sync_record": {"queue": "sync"},
     },
     "connector.celery.route_by_registry",

@@ -84,7 +84,7 @@ def test_polls_have_a_queue_of_their_own_that_every_sync_worker_takes():
 
     router = app.amqp.Router()
     for name in (dispatch.POLL_FLOW, "connector.tasks.dispatch_due_flows"):
-        assert router.route({}, name, args=(), kwargs={})["queue"].name == "poll"
+        assert router.route({}, name, args=(), kwargs={})["queue"].name == "polls"
     assert router.route({}, dispatch.SYNC_RECORD, args=(), kwargs={})["queue"].name == "sync"
     root = Path(__file__).resolve().parents[2]
     queue_lists = [
@@ -93,4 +93,4 @@ def test_polls_have_a_queue_of_their_own_that_every_sync_worker_takes():
         for found in re.findall(r"[\w,]*\bsync\b[\w,]*", (root / path).read_text())
         if "," in found
     ]
-    assert len(queue_lists) == 3 and all("poll" in queues for queues in queue_lists)
+    assert len(queue_lists) == 3 and all("polls" in queues for queues in queue_lists)

@@ -57,7 +57,7 @@ def start_worker(
             "connector",
             "worker",
             "-Q",
-            "webhooks,poll,sync,qbwc",
+            "webhooks,polls,sync,qbwc",
             "-P",
             "threads",
             "-c",
