@@ -107,7 +107,7 @@ def main() -> int:
                 "connector",
                 "worker",
                 "-Q",
-                "webhooks,sync,qbwc",
+                "webhooks,polls,sync,qbwc",
                 "-P",
                 "threads",
                 "-c",

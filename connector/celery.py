@@ -12,9 +12,11 @@ from fnmatch import fnmatchcase
 
 from celery import Celery
 from celery.beat import PersistentScheduler
-from celery.signals import setup_logging
+from celery.signals import setup_logging, worker_shutting_down
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "connector.settings")
+
+logger = logging.getLogger(__name__)
 
 app = Celery("connector")
 app.config_from_object("django.conf:settings", namespace="CELERY")
@@ -66,3 +68,23 @@ def configure_worker_logging(loglevel=None, **_kwargs) -> None:
     dictConfig(settings.LOGGING)
     if loglevel:  # `celery worker --loglevel INFO` still decides how much the worker says
         logging.getLogger().setLevel(loglevel)
+
+
+@worker_shutting_down.connect
+def log_what_shutdown_waits_for(sig=None, how=None, **_kwargs) -> None:
+    """Say which tasks a stopping worker is finishing (CELERY_* shutdown notes in settings).
+
+    A warm shutdown (SIGTERM) lets them finish: each releases its record lease or poll lock itself,
+    and the reserved ones go back to the broker. A platform that kills the worker after a grace
+    period cuts these short; the log names them, and their leases and locks lapse on their own.
+    """
+    from celery.worker import state
+
+    running = sorted(f"{request.name}{list(request.args)}" for request in list(state.active_requests))
+    logger.warning(
+        "worker shutting down (%s, %s): finishing %d running task(s)",
+        how,
+        sig,
+        len(running),
+        extra={"running": running[:50], "reserved": len(state.reserved_requests)},
+    )

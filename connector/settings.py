@@ -158,6 +158,14 @@ CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Shutdown: SIGTERM is Celery's warm shutdown (connector.celery logs what it waits for). The worker
+# stops taking tasks, lets the running ones finish (each releases its record lease and poll lock in
+# its own `finally`), and hands the reserved, unstarted ones back to the broker unacknowledged
+# (acks_late), so a rolling restart loses and duplicates nothing. Run the threads pool (Procfile):
+# honcho, systemd and some container inits send SIGTERM to the whole process group, which kills
+# prefork children mid-task. A worker killed outright (SIGKILL after a grace period) leaves a poll
+# lock for at most connector.tasks.POLL_LOCK_SECONDS and a record lease for engine.LEASE, and its
+# unacknowledged task is delivered again (RabbitMQ at once, Redis after its visibility timeout).
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_DEFAULT_QUEUE = "sync"
 # The core's routes and beat entries; each integration adds its own through the registry
@@ -167,8 +175,9 @@ CELERY_TASK_ROUTES = [
         "connector.tasks.process_delivery": {"queue": "webhooks"},
         "connector.tasks.drain_inbox": {"queue": "webhooks"},
         "connector.tasks.requeue_stale_deliveries": {"queue": "webhooks"},
-        "connector.tasks.dispatch_due_flows": {"queue": "sync"},
-        "connector.tasks.poll_flow": {"queue": "sync"},
+        # Polls, and the beat task that queues them, never wait behind a backlog of sync work.
+        "connector.tasks.dispatch_due_flows": {"queue": "polls"},
+        "connector.tasks.poll_flow": {"queue": "polls"},
         "connector.tasks.sync_record": {"queue": "sync"},
     },
     "connector.celery.route_by_registry",

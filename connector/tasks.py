@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import threading
 from contextlib import suppress
 
 from celery import shared_task
 from django.db import connection as db_connection
 from django.db import transaction
 from django.utils import timezone
-from redis.exceptions import LockError
+from redis.exceptions import LockError, RedisError
 
 from connector import dispatch
 from connector.dispatch import enqueue_sync  # noqa: F401 (queued through dispatch; tasks.enqueue_sync stays)
@@ -50,7 +51,15 @@ def dispatch_due_flows() -> int:
     return len(claim_due_flows())
 
 
-POLL_LOCK_SECONDS = 900
+# A poll holds its flow's lock this long at a time and a heartbeat renews it while the poll runs: a
+# poll killed mid-run (SIGKILL after a shutdown grace period, out of memory, a lost machine) stops
+# renewing it, so it blocks the flow's next polls for at most this long, not for a whole long TTL.
+POLL_LOCK_SECONDS = 60
+# A poll waiting in its queue longer than this most likely lost its message (a Redis restart): one
+# more may be queued. Polls have a queue of their own, so a live one does not wait this long.
+POLL_QUEUED_SECONDS = 120
+# How long a "poll again" ask waits for the running poll to end and honour it.
+POLL_AGAIN_SECONDS = 900
 
 
 def enqueue_poll(flow_id: int) -> bool:
@@ -58,7 +67,7 @@ def enqueue_poll(flow_id: int) -> bool:
     (beat every 30 s, "Run now" clicks) in front of the records they found."""
     from connector.redis import get_redis
 
-    if not get_redis().set(f"poll:queued:{flow_id}", "1", nx=True, ex=POLL_LOCK_SECONDS):
+    if not get_redis().set(f"poll:queued:{flow_id}", "1", nx=True, ex=POLL_QUEUED_SECONDS):
         return False
     poll_flow.delay(flow_id)
     return True
@@ -74,24 +83,61 @@ def poll_in_progress(flow_id: int) -> bool:
 @shared_task(name=dispatch.POLL_FLOW, bind=True, ignore_result=True, acks_late=True)
 def poll_flow(self, flow_id: int) -> dict | None:
     """Run one poll of a flow through its preset's runner and record how it went. Two polls of one
-    flow never run at once (a Redis lock). A poll asked for while another runs is not dropped: the
-    running one started before the change it was asked for ("Run now" after a void), so it queues
-    one more poll when it ends; any number of such asks make that one poll."""
+    flow never run at once (a Redis lock, kept alive by a heartbeat while the poll runs). A poll
+    asked for while another runs is not dropped: the running one started before the change it was
+    asked for ("Run now" after a void), so it queues one more poll when it ends; any number of such
+    asks make that one poll. A worker's warm shutdown (SIGTERM) lets the poll finish, so the
+    `finally` below releases the lock and honours the asks before the worker exits."""
     from connector.redis import get_redis
 
     redis = get_redis()
     redis.delete(f"poll:queued:{flow_id}")
-    running = redis.lock(f"poll:running:{flow_id}", timeout=POLL_LOCK_SECONDS, blocking=False)
+    # Not thread-local: the heartbeat thread renews the token this thread acquired.
+    running = redis.lock(f"poll:running:{flow_id}", timeout=POLL_LOCK_SECONDS, blocking=False, thread_local=False)
     if not running.acquire():
-        redis.set(f"poll:again:{flow_id}", "1", ex=POLL_LOCK_SECONDS)
+        redis.set(f"poll:again:{flow_id}", "1", ex=POLL_AGAIN_SECONDS)
         return None
     try:
-        return _poll(flow_id)
+        with LockHeartbeat(running, every=POLL_LOCK_SECONDS / 3):
+            return _poll(flow_id)
     finally:
-        with suppress(LockError):  # it outlived its timeout; another poll may hold a new lock
+        with suppress(LockError):  # it was lost (Redis down past its TTL); another poll may hold a new one
             running.release()
         if redis.delete(f"poll:again:{flow_id}"):
             enqueue_poll(flow_id)
+
+
+class LockHeartbeat:
+    """Renews a held redis-py lock every `every` seconds from a daemon thread while the block runs.
+
+    The lock's TTL then only bounds how long a *dead* holder blocks others. A renewal that fails
+    because Redis is briefly unreachable is tried again at the next beat; a lock found lost (its TTL
+    ran out, another holder may have it) is logged and no longer renewed.
+    """
+
+    def __init__(self, lock, *, every: float):
+        self.lock = lock
+        self.every = every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"heartbeat:{lock.name}", daemon=True)
+
+    def __enter__(self) -> LockHeartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.every):
+            try:
+                self.lock.reacquire()
+            except LockError:
+                logger.warning("lock lost while its holder still runs", extra={"lock": self.lock.name})
+                return
+            except RedisError:
+                logger.warning("lock renewal failed; trying again", extra={"lock": self.lock.name}, exc_info=True)
 
 
 def _poll(flow_id: int) -> dict | None:

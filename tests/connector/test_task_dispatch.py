@@ -72,3 +72,25 @@ def test_beat_schedules_the_integrations_periodic_tasks(tmp_path, settings):
         assert expected <= set(scheduler.schedule)
     finally:
         scheduler.close()
+
+
+def test_polls_have_a_queue_of_their_own_that_every_sync_worker_takes():
+    """Polls, and the beat task that queues them, never wait behind a backlog of sync work; a worker
+    that takes sync work takes polls too, or polls would wait for nobody."""
+    import re
+    from pathlib import Path
+
+    from connector.celery import app
+
+    router = app.amqp.Router()
+    for name in (dispatch.POLL_FLOW, "connector.tasks.dispatch_due_flows"):
+        assert router.route({}, name, args=(), kwargs={})["queue"].name == "polls"
+    assert router.route({}, dispatch.SYNC_RECORD, args=(), kwargs={})["queue"].name == "sync"
+    root = Path(__file__).resolve().parents[2]
+    queue_lists = [
+        set(found.split(","))
+        for path in ("Procfile", "tests/e2e/conftest.py", "bench/webhook_to_invoice.py")
+        for found in re.findall(r"[\w,]*\bsync\b[\w,]*", (root / path).read_text())
+        if "," in found
+    ]
+    assert len(queue_lists) == 3 and all("polls" in queues for queues in queue_lists)

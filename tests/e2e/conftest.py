@@ -28,17 +28,26 @@ def _database_url() -> str:
 def celery_worker(live_server, settings, tmp_path):
     """Start `celery worker` as its own process on the test database; stop it after the test."""
     settings.PUBLIC_BASE_URL = live_server.url
+    worker = start_worker(settings.REDIS_URL, live_server.url, tmp_path / "worker.log")
+    yield worker
+    stop_worker(worker)
+
+
+def start_worker(
+    redis_url: str, public_base_url: str, log_path: Path, *, settings_module: str = "tests.settings"
+) -> subprocess.Popen:
+    """A `celery worker` process on the test database, the way the Procfile runs it, once it is ready."""
     env = {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "DJANGO_SETTINGS_MODULE": settings_module,
         "DATABASE_URL": _database_url(),
-        "REDIS_URL": settings.REDIS_URL,
-        "PUBLIC_BASE_URL": live_server.url,
+        "REDIS_URL": redis_url,
+        "PUBLIC_BASE_URL": public_base_url,
         # A vendor failure becomes "failed" after two quick attempts instead of eight slow ones.
         "SYNC_MAX_ATTEMPTS": "2",
         "SYNC_BACKOFF_SECONDS": "0.2",
     }
-    log = open(tmp_path / "worker.log", "wb")  # noqa: SIM115 (closed below)
+    log = open(log_path, "wb")  # noqa: SIM115 (closed by stop_worker)
     worker = subprocess.Popen(
         [
             sys.executable,
@@ -48,7 +57,7 @@ def celery_worker(live_server, settings, tmp_path):
             "connector",
             "worker",
             "-Q",
-            "webhooks,sync,qbwc",
+            "webhooks,polls,sync,qbwc",
             "-P",
             "threads",
             "-c",
@@ -63,20 +72,25 @@ def celery_worker(live_server, settings, tmp_path):
         stdout=log,
         stderr=subprocess.STDOUT,
     )
+    worker.log_path, worker.log_file = log_path, log
     deadline = time.monotonic() + 60
-    while b"ready" not in (tmp_path / "worker.log").read_bytes():
+    while b"ready" not in log_path.read_bytes():
         if worker.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError("celery worker did not start:\n" + (tmp_path / "worker.log").read_text()[-3000:])
+            stop_worker(worker)
+            raise RuntimeError("celery worker did not start:\n" + log_path.read_text()[-3000:])
         time.sleep(0.2)
-    worker.log_path = tmp_path / "worker.log"
-    yield worker
+    return worker
+
+
+def stop_worker(worker: subprocess.Popen) -> None:
+    """SIGTERM (a warm shutdown), then SIGKILL if it hangs: never leave a worker behind to disturb later tests."""
     worker.terminate()
     try:
         worker.wait(timeout=20)
     except subprocess.TimeoutExpired:
         worker.kill()
-        worker.wait(timeout=20)  # never leave a worker behind to disturb later tests
-    log.close()
+        worker.wait(timeout=20)
+    worker.log_file.close()
 
 
 def wait_until(predicate, *, timeout: float = 60.0, interval: float = 0.25, message: str = "condition"):
