@@ -1,8 +1,8 @@
 """Deployment checks (`manage.py check --deploy`, the Procfile's release phase).
 
 With DEBUG off the pages name static files through the manifest `collectstatic` writes into
-STATIC_ROOT; without it, or with files added since it was written, every page answers 500. This
-check says so before the web process starts, and what to run.
+STATIC_ROOT; without it every page answers 500, and a page using a file added since it was written
+does too. This check says so before the web processes start, and what to run.
 """
 
 from __future__ import annotations
