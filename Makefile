@@ -26,7 +26,8 @@ demo: $(STAMP) .env
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py demo
 	@echo "Starting web + worker + beat (Ctrl-C stops all three)..."
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile --port $(PORT)
+	@# Not the Procfile's `release` phase: that is production's (collectstatic, check --deploy).
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile --port $(PORT) web worker beat
 
 migrate: $(STAMP) .env
 	$(BIN)/python manage.py migrate --noinput

@@ -105,12 +105,15 @@ TEMPLATES = [
     },
 ]
 
+# var/ holds what a process writes locally: beat's schedule (Procfile), the SQLite database and the
+# embedded Redis when no servers are set. Made here, so every process finds it, whatever the database.
+(BASE_DIR / "var").mkdir(exist_ok=True)
+
 # --- Database ---------------------------------------------------------------------------------
 DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'var' / 'db.sqlite3'}"),
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    (BASE_DIR / "var").mkdir(exist_ok=True)
     # WAL lets the web process read while a worker writes; the timeout rides out short locks.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {
@@ -190,7 +193,14 @@ CELERY_BEAT_SCHEDULE = {
     # Failure mails (Settings → Notifications): checked hourly, each person's digest goes out at
     # 07:00 in their own time zone.
     "accounts-daily-digest": {"task": "accounts.tasks.send_daily_digests", "schedule": crontab(minute=0)},
+    # Event retention (connector/retention.py): old steps of finished records go, nightly.
+    "prune-old-events": {"task": "connector.retention.prune_old_events", "schedule": crontab(hour=3, minute=17)},
 }
+# Task modules outside the apps' tasks.py that workers must know.
+CELERY_IMPORTS = ["connector.retention"]
+# Events older than this many days are deleted, except each record's latest and every event of a
+# record still pending, failed or needing review; 0 keeps everything.
+EVENT_RETENTION_DAYS = env.int("EVENT_RETENTION_DAYS", default=180)
 # A transient vendor error is retried with exponential backoff and jitter this many times.
 SYNC_MAX_ATTEMPTS = env.int("SYNC_MAX_ATTEMPTS", default=8)
 SYNC_BACKOFF_SECONDS = env.float("SYNC_BACKOFF_SECONDS", default=5.0)
@@ -260,7 +270,9 @@ for _app in INTEGRATION_APPS:
 # --- Static files -----------------------------------------------------------------------------
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = BASE_DIR / "var" / "staticfiles"
+# `collectstatic` (the Procfile's release phase) fills it; with DEBUG off the pages name files by the
+# manifest it writes there, and `check --deploy` fails while it is missing (connector/checks.py).
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "var" / "staticfiles")))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -276,6 +288,8 @@ HTTPS = env.bool("HTTPS", default=PUBLIC_BASE_URL.startswith("https://"))
 SESSION_COOKIE_SECURE = HTTPS
 CSRF_COOKIE_SECURE = HTTPS
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=HTTPS)
+# A load balancer probes the web processes over plain HTTP: /healthz answers it instead of redirecting.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if HTTPS else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
 SECURE_HSTS_PRELOAD = HTTPS
