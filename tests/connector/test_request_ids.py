@@ -10,6 +10,8 @@ import re
 
 import pytest
 from celery import current_app, shared_task
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 from django.test import Client
 from django.urls import path
 
@@ -173,4 +175,41 @@ def test_the_worker_binds_the_carried_id_around_the_task_and_clears_it(json_line
     assert echo.apply(headers={"request_id": "bad id with spaces"}).successful()
     ids = [line.get("request_id") for line in json_lines() if line["message"] == "echo task ran"]
     assert ids == ["req-carried-3", None]
+    assert current_request_id() is None
+
+
+def test_webhooks_served_without_the_middleware_stack_still_get_an_id(conn, queued, json_lines):
+    """Production serves /hooks/ through connector.wsgi's bare handler: the request id is its one middleware."""
+    from connector.wsgi import application
+
+    body = json.dumps({"topic": "thing.created"}).encode()
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": f"/hooks/ridemo/{conn.webhook_token}/",
+        "SERVER_NAME": "testserver",
+        "SERVER_PORT": "80",
+        "HTTP_HOST": "testserver",
+        "CONTENT_TYPE": "application/json",
+        "CONTENT_LENGTH": str(len(body)),
+        "HTTP_X_REQUEST_ID": "req-bare-hook",
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.url_scheme": "http",
+    }
+    seen: dict = {}
+
+    def start_response(status, headers, exc_info=None):
+        seen.update(status=status, headers=dict(headers))
+
+    # Keep the test's database connection open, as Django's test client does.
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        answer = application(environ, start_response)
+        b"".join(answer)
+        answer.close()  # as the WSGI server does: the id is unbound with the response
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
+    assert seen["status"].startswith("200") and seen["headers"]["X-Request-ID"] == "req-bare-hook"
+    assert Delivery.objects.get().headers["x-request-id"] == "req-bare-hook"
     assert current_request_id() is None
