@@ -43,6 +43,7 @@ from urllib.parse import parse_qsl, unquote, urlencode, urljoin, urlsplit, urlun
 import requests
 from urllib3.util import parse_url
 
+from connector.metrics import count_vendor_call
 from connector.ratelimit import Limit, RateLimiter, RateLimitWaitTooLong
 from connector.retry import backoff_seconds as backoff_seconds  # the one backoff, importable from here too
 
@@ -517,6 +518,7 @@ class ApiClient:
         ms = int((time.perf_counter() - started) * 1000)
         record = CallRecord(method, url, status, ms, error, body_text(bodies[0]), body_text(bodies[1]))
         logger.info("%s %s -> %s in %sms", method, url, status or error, record.ms)
+        count_vendor_call(self.system, status)
         if self.on_call is not None:
             self.on_call(record)
 

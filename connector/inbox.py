@@ -30,8 +30,9 @@ INBOX_QUEUE = "inbox:waiting"
 INBOX_DOORBELL = "inbox:doorbell"
 # A drain that died holding the doorbell blocks new drains for at most this long.
 DOORBELL_TTL_MS = 5000
-# Kept for every vendor; an integration names its own in `kept_headers(request, extra)`.
-KEPT_HEADERS = ("content-type", "user-agent")
+# Kept for every vendor; an integration names its own in `kept_headers(request, extra)`. The request
+# id (connector.logs.RequestIdMiddleware) lets the task processing a delivery log under it.
+KEPT_HEADERS = ("content-type", "user-agent", "x-request-id")
 
 
 class BodyTooLarge(Exception):

@@ -4,6 +4,10 @@ The same redaction serves every log the product writes: the web's JSON lines, th
 (connector/celery.py routes its logging here), gunicorn's access log (`GunicornLogger`, set in
 gunicorn.conf.py) and Sentry events (`scrub_sentry_event`). Request paths are logged with their
 secret parts masked: webhook URLs and invitation links carry tokens that grant access on their own.
+
+Every line written while serving a request carries its request id (`RequestIdMiddleware`), and so does
+every line of the Celery tasks that request queued: the id travels in the task's headers and is bound
+again in the worker (connector/celery.py), so one id follows a webhook delivery into its processing.
 """
 
 from __future__ import annotations
@@ -11,14 +15,25 @@ from __future__ import annotations
 import json
 import logging
 import re
+import uuid
+from contextvars import ContextVar, Token
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
+from django.core.signals import request_finished
 from gunicorn.glogging import Logger as _GunicornBaseLogger
 
-_CONTEXT_FIELDS = ("organization_id", "connection_id", "flow_id", "record_id", "delivery_id", "task_id")
+_CONTEXT_FIELDS = (
+    "organization_id",
+    "connection_id",
+    "flow_id",
+    "record_id",
+    "delivery_id",
+    "task_id",
+    "request_id",
+)
 REDACTED = "[redacted]"
 
 # A name whose value is a secret wherever it appears (`name=value`, `"name": "value"`, `Name: value`)
@@ -171,6 +186,8 @@ class JsonFormatter(logging.Formatter):
                 entry[name] = value
         if "task_id" not in entry and (task_id := _current_task_id()):
             entry["task_id"] = task_id
+        if "request_id" not in entry and (request_id := current_request_id()):
+            entry["request_id"] = request_id
         if record.exc_info:
             entry["exception"] = redact_text(self.formatException(record.exc_info))
         return json.dumps(entry, default=str)
@@ -182,6 +199,70 @@ def _current_task_id() -> str | None:
 
     request = getattr(current_task, "request", None) if current_task else None
     return getattr(request, "id", None)
+
+
+# --- Request ids ----------------------------------------------------------------------------------
+
+REQUEST_ID_HEADER = "X-Request-ID"
+# The Celery message header that carries it into the tasks a request (or a task) queues.
+TASK_HEADER = "request_id"
+# An incoming id is kept only when it is short and plain (a proxy's or a vendor's); anything else
+# (long, spaces, quotes, control characters) is replaced by our own, so nobody writes into our logs.
+_SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+_request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+
+def sane_request_id(value: object) -> str | None:
+    """`value` when it is an acceptable request id, else None."""
+    if isinstance(value, str) and _SANE_REQUEST_ID.fullmatch(value):
+        return value
+    return None
+
+
+def current_request_id() -> str | None:
+    """The request id of the request or task this code runs for, if any."""
+    return _request_id.get()
+
+
+def bind_request_id(value: str | None) -> Token:
+    """Make `value` the current request id until `unbind_request_id` is given the returned token."""
+    return _request_id.set(value)
+
+
+def unbind_request_id(token: Token) -> None:
+    try:
+        _request_id.reset(token)
+    except (ValueError, RuntimeError):  # bound in another context, or reset already: just clear it
+        _request_id.set(None)
+
+
+class RequestIdMiddleware:
+    """Gives every request an id: the caller's `X-Request-ID` when it is sane, else a new uuid4.
+
+    First in MIDDLEWARE, so every log line of the request carries it. The id is written back into
+    the request's headers (the webhook inbox keeps it with the delivery) and into the response. It
+    stays bound until the response is closed (`request_finished`): Django's own line about an error
+    answer and gunicorn's access line are written after the middleware returns, and carry it too."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        request_finished.connect(_forget_request_id, dispatch_uid="connector.logs.forget_request_id")
+
+    def __call__(self, request):
+        request_id = sane_request_id(request.META.get("HTTP_X_REQUEST_ID")) or uuid.uuid4().hex
+        request.META["HTTP_X_REQUEST_ID"] = request_id
+        bind_request_id(request_id)
+        try:
+            response = self.get_response(request)
+        except BaseException:
+            _forget_request_id()
+            raise
+        response[REQUEST_ID_HEADER] = request_id
+        return response
+
+
+def _forget_request_id(**_kwargs) -> None:
+    _request_id.set(None)
 
 
 # --- gunicorn access log --------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from connector.web.health import healthz
+from connector.web.metrics import metrics_view
 from connector.web.webhook_address import rotate_webhook_token_view
 
 # A malformed query parameter (connector.web.params.InvalidParam) is a 400 page that names it.
@@ -17,6 +18,7 @@ handler400 = "connector.web.params.bad_request"
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path("metrics", metrics_view, name="metrics"),  # Prometheus, behind METRICS_TOKEN
     path("connections/<int:pk>/rotate-webhook-token/", rotate_webhook_token_view, name="rotate_webhook_token"),
     path("accounts/", include("allauth.urls")),
     path("", include("accounts.urls")),

@@ -4,6 +4,7 @@ A webhook POST needs none of what the middleware does (sessions, CSRF, auth, mes
 organisation switcher, static files): it is authenticated by its URL token and the vendor's
 signature. Skipping the stack removes a fixed cost from the one path that takes bursts (the
 ≥ 500 deliveries/s webhook budget), and keeps session/CSRF machinery away from unauthenticated vendor traffic.
+The one middleware a webhook keeps is the request id: it follows the delivery into its processing.
 """
 
 import os
@@ -12,20 +13,25 @@ from django.core.handlers.exception import convert_exception_to_response
 from django.core.handlers.wsgi import WSGIHandler
 from django.core.wsgi import get_wsgi_application
 
+from connector.logs import RequestIdMiddleware
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "connector.settings")
 
 HOOKS_PREFIX = "/hooks/"
 
 
 class WebhookHandler(WSGIHandler):
-    """Django's own WSGI handler with an empty middleware chain (views and URLconf as usual)."""
+    """Django's own WSGI handler with only the request id middleware (views and URLconf as usual)."""
 
     def load_middleware(self, is_async: bool = False) -> None:
         self._view_middleware = []
         self._template_response_middleware = []
         self._exception_middleware = []
+        if is_async:
+            self._middleware_chain = convert_exception_to_response(self._get_response_async)
+            return
         self._middleware_chain = convert_exception_to_response(
-            self._get_response_async if is_async else self._get_response
+            RequestIdMiddleware(convert_exception_to_response(self._get_response))
         )
 
 

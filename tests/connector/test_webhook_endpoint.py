@@ -183,7 +183,11 @@ def test_good_delivery_is_stored_once_before_200_and_processed(conn, processed, 
     delivery = Delivery.objects.get()
     assert delivery.status == Delivery.Status.RECEIVED and delivery.signature_valid is True
     assert (delivery.topic, delivery.delivery_id, bytes(delivery.body)) == ("thing.updated", "d-1", body)
-    assert delivery.headers == {"content-type": "application/json", "x-demo-event": "e-1"}
+    assert delivery.headers == {
+        "content-type": "application/json",
+        "x-demo-event": "e-1",
+        "x-request-id": response["X-Request-ID"],  # its processing logs under the same id
+    }
     assert processed == [delivery.pk]
 
 
