@@ -213,7 +213,7 @@ def ring_doorbell(*delivery_ids: int) -> None:
         send(DRAIN_INBOX)
 
 
-# Rings that failed in this process (Redis or the broker down): the health checks and tests read it.
+# Rings that failed in this process (Redis or the broker down), beside the warning each one logs.
 doorbell_failures = 0
 
 
