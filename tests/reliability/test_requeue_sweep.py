@@ -10,6 +10,7 @@ from celery.exceptions import Retry
 from django.utils import timezone
 
 from connector import engine, tasks
+from connector.http import Transient
 from connector.models import Record
 from tests.conftest import make_flow, make_record
 
@@ -108,3 +109,36 @@ def test_a_wait_longer_than_the_broker_may_hold_is_left_to_the_sweep(flow, monke
     assert tasks.requeue_due_records() == []
     later = record.next_attempt_at + timedelta(seconds=tasks.RECORD_GRACE_SECONDS + 1)
     assert tasks.requeue_due_records(later) == [record.pk]
+
+
+def test_a_record_whose_retry_message_was_lost_is_synced_once_by_the_sweep(
+    alice, sent, monkeypatch, django_capture_on_commit_callbacks
+):
+    """The incident: a vendor 502, the retry's countdown message held by a killed worker and wiped
+    by a Redis restart. The row still says the record is owed; the sweep runs it, one invoice."""
+    from connector.models import Connection, Flow
+    from connector.redis import get_redis
+    from tests.connector import fake_systems
+    from tests.connector.fake_systems import WORLD
+
+    fake_systems.register_fakes()
+    WORLD.__init__()
+    monkeypatch.setattr(engine, "_enqueue", lambda record_id, replay=False: None)  # the poll's message: lost
+    src = Connection.objects.create(organization=alice.org, system="fakesrc", label="Store")
+    tgt = Connection.objects.create(organization=alice.org, system="faketgt", label="Books")
+    flow = Flow.objects.create(organization=alice.org, preset="fake_flow", source=src, target=tgt, enabled=True)
+    WORLD.add_order("1001")
+    engine.run_flow(flow)
+    record = Record.objects.get()
+    WORLD.fail_next = [Transient("502 from vendor")]
+    with pytest.raises(Retry):
+        tasks.sync_record.run(record.pk)  # the retry message this publishes is lost
+    get_redis().flushdb()  # Redis restarted
+    record.refresh_from_db()
+    assert record.status == Record.Status.PENDING and record.next_attempt_at is not None
+
+    assert sweep(django_capture_on_commit_callbacks) == []  # its retry is not due yet
+    later = record.next_attempt_at + timedelta(seconds=tasks.RECORD_GRACE_SECONDS + 1)
+    assert sweep(django_capture_on_commit_callbacks, now=later) == [record.pk]
+    assert tasks.sync_record.run(*sent) == "synced"
+    assert WORLD.creates == 1
