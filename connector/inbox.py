@@ -4,7 +4,7 @@ Every webhook view is a `connector.webhooks.WebhookEndpoint`: it finds the conne
 token, verifies the vendor's signature (a refused or malformed delivery is recorded by
 `reject_delivery`), then calls `accept_delivery`, which stores the Delivery *before* we answer 2xx (one
 INSERT … ON CONFLICT), marks duplicates so they are recorded but processed once, and rings the inbox
-doorbell after commit (`ring_doorbell`).
+doorbell after commit, best effort (`ring_doorbell_safely`: a stored delivery is always answered 2xx).
 
 A duplicate is the *same delivery*, which a vendor's delivery id alone does not always say: the
 integration's webhook code computes the dedupe key (`id_and_body_key` where ids repeat, or the
@@ -15,16 +15,21 @@ hash catches a vendor re-sending the same topic and body under a new id.
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
+from datetime import timedelta
 from functools import lru_cache
 
 from django.conf import settings
 from django.db import connection as db_connection
 from django.db import transaction
 from django.http import HttpRequest, JsonResponse
+from django.utils import timezone
 
 from connector.dispatch import DRAIN_INBOX, send
 from connector.models import Connection, Delivery
+
+logger = logging.getLogger(__name__)
 
 INBOX_QUEUE = "inbox:waiting"
 INBOX_DOORBELL = "inbox:doorbell"
@@ -186,7 +191,7 @@ def accept_delivery(
         return delivery
     delivery._state.adding = False
     pk = delivery.pk
-    transaction.on_commit(lambda: ring_doorbell(pk))
+    transaction.on_commit(lambda: ring_doorbell_safely(pk))
     return delivery
 
 
@@ -196,7 +201,8 @@ def ring_doorbell(*delivery_ids: int) -> None:
     The Delivery row is the durable record; Redis holds the ids waiting and a doorbell key. Only the
     request that sets the doorbell publishes `drain_inbox`, which fans the waiting ids out to
     `process_delivery` tasks, so a burst of deliveries costs one Celery publish, not one each. A
-    lost id (Redis restarted) is found again by `requeue_stale_deliveries` from the row's status.
+    lost id (Redis restarted) is found again by `connector.tasks.requeue_deliveries` from the row.
+    Raises when Redis or the broker is down: request paths call `ring_doorbell_safely`.
     """
     from connector.redis import get_redis
 
@@ -208,19 +214,45 @@ def ring_doorbell(*delivery_ids: int) -> None:
         send(DRAIN_INBOX)
 
 
+# Rings that failed in this process (Redis or the broker down), beside the warning each one logs.
+doorbell_failures = 0
+
+
+def ring_doorbell_safely(*delivery_ids: int) -> bool:
+    """Ring the doorbell, best effort: False (logged and counted) when Redis or the broker is down.
+
+    The deliveries are stored already, so the sender must get its 2xx whatever happens here (a
+    vendor that sees errors retries, then disables the webhook); the rows are marked due at once, and
+    the sweep (`connector.tasks.requeue_deliveries`) queues them when the queue is back.
+    """
+    global doorbell_failures
+    try:
+        ring_doorbell(*delivery_ids)
+    except Exception:
+        doorbell_failures += 1
+        logger.warning("inbox doorbell failed; the sweep queues the deliveries", exc_info=True)
+        Delivery.objects.filter(
+            pk__in=delivery_ids, status=Delivery.Status.RECEIVED, next_attempt_at__isnull=True
+        ).update(next_attempt_at=timezone.now())
+        return False
+    return True
+
+
 REPLAYABLE = (Delivery.Status.FAILED,)
+REPLAY_RECHECK = timedelta(minutes=2)
 
 
 def replay_delivery(delivery: Delivery) -> bool:
     """Queue a failed delivery again (the page's and the API's Replay); False for any other status:
     refused deliveries (bad signature) and duplicates are kept for the audit, never processed."""
     with transaction.atomic():
+        # A person's replay gets a full set of tries; the sweep looks again if this one is lost.
         changed = Delivery.objects.filter(pk=delivery.pk, status__in=REPLAYABLE).update(
-            status=Delivery.Status.RECEIVED, error=""
+            status=Delivery.Status.RECEIVED, error="", attempts=0, next_attempt_at=timezone.now() + REPLAY_RECHECK
         )
         if changed:
             pk = delivery.pk
-            transaction.on_commit(lambda: ring_doorbell(pk))
+            transaction.on_commit(lambda: ring_doorbell_safely(pk))
     return bool(changed)
 
 

@@ -121,6 +121,9 @@ class Record(TenantModel):
     last_error = models.TextField(blank=True)
     remediation = models.TextField(blank=True)
     lease_until = models.DateTimeField(null=True, blank=True)
+    # When a pending record's next try is due (its retry's countdown, or the sweep's own re-queue):
+    # the database, not a message in Redis or in a worker, says which pending work is owed.
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     synced_at = models.DateTimeField(null=True, blank=True)
@@ -135,6 +138,12 @@ class Record(TenantModel):
             # The dashboard's lag chart (the last 30 days' syncs, newest first) and its first-document
             # step range over one organisation's records by when they were synced.
             models.Index(fields=["organization", "-synced_at"], name="record_synced_idx"),
+            # The re-queue sweep reads only pending records: a partial index stays small.
+            models.Index(
+                fields=["next_attempt_at", "updated_at"],
+                name="record_pending_due_idx",
+                condition=models.Q(status="pending"),
+            ),
         ]
         ordering = ["-updated_at", "-id"]
 
@@ -226,6 +235,11 @@ class Delivery(TenantModel):
     answered = models.PositiveSmallIntegerField(default=200)
     received_at = models.DateTimeField(default=timezone.now)
     processed_at = models.DateTimeField(null=True, blank=True)
+    # Processing tries so far, and when the next one is due: set while a failed delivery waits for
+    # its retry (a vendor 500 or 429), or while a received one waits for the sweep to queue it
+    # again; None on a failed delivery means it is final (only Replay runs it again).
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-received_at", "-id"]
@@ -242,6 +256,12 @@ class Delivery(TenantModel):
             models.Index(fields=["status", "received_at"], name="delivery_status_idx"),
             # The deliveries page and the API list one organisation's deliveries newest first, paged by id.
             models.Index(fields=["organization", "-id"], name="delivery_org_idx"),
+            # The retry sweep: deliveries with a next attempt scheduled.
+            models.Index(
+                fields=["next_attempt_at"],
+                name="delivery_retry_idx",
+                condition=models.Q(next_attempt_at__isnull=False),
+            ),
         ]
 
 

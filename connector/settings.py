@@ -159,8 +159,24 @@ from celery.schedules import crontab  # noqa: E402
 
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
 CELERY_RESULT_BACKEND = None
+# Delivery guarantees. The database, not the broker, is the source of truth for pending work: the
+# beat sweep `requeue_pending_work` queues again, from their rows, pending records that are due and
+# not leased, deliveries not yet processed and overdue polls, within minutes of a Redis restart or a
+# killed worker. These options make redelivery prompt and safe; nothing depends on them alone.
+# - acks_late: a message is acknowledged when its task ends, not when it starts, so a worker that
+#   dies mid-task leaves it to be delivered again. Every task carries ids, re-reads state and is
+#   idempotent (record leases, delivery claims, compare-and-set on flows), so a second run is harmless.
+# - reject_on_worker_lost: a worker child killed mid-task (OOM, SIGKILL) puts its message back at once
+#   instead of acknowledging it as failed; a task that kills its worker every time would loop, which
+#   is why the work itself is owed by the database and each redelivery is cheap to refuse.
+# - visibility_timeout: how long Redis waits for an acknowledgement before handing a message to
+#   another worker. A worker holds a countdown (retry) message unacknowledged until it is due, and
+#   a poll runs up to 15 min (its lock), so it must exceed both: countdowns are at most 10 min
+#   (longer waits stay in the database for the sweep, connector.tasks.MAX_BROKER_COUNTDOWN), hence
+#   30 min. Shorter would run waiting retries twice; the old hour only delayed what a killed worker held.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 1800}
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Shutdown: SIGTERM is Celery's warm shutdown (connector.celery logs what it waits for). The worker
 # stops taking tasks, lets the running ones finish (each releases its record lease and poll lock in
@@ -179,6 +195,8 @@ CELERY_TASK_ROUTES = [
         "connector.tasks.process_delivery": {"queue": "webhooks"},
         "connector.tasks.drain_inbox": {"queue": "webhooks"},
         "connector.tasks.requeue_stale_deliveries": {"queue": "webhooks"},
+        # The sweep that re-queues lost work is light and must run even behind a sync backlog.
+        "connector.tasks.requeue_pending_work": {"queue": "webhooks"},
         # Polls, and the beat task that queues them, never wait behind a backlog of sync work.
         "connector.tasks.dispatch_due_flows": {"queue": "polls"},
         "connector.tasks.poll_flow": {"queue": "polls"},
@@ -189,8 +207,9 @@ CELERY_TASK_ROUTES = [
 CELERY_BEAT_SCHEDULER = "connector.celery:RegistryScheduler"
 CELERY_BEAT_SCHEDULE = {
     "dispatch-due-flows": {"task": "connector.tasks.dispatch_due_flows", "schedule": 30.0},
-    # Webhook deliveries whose queue entry was lost (Redis restart) are queued again from their row.
-    "requeue-stale-deliveries": {"task": "connector.tasks.requeue_stale_deliveries", "schedule": 60.0},
+    # Pending work whose message was lost (Redis restart, killed worker) is queued again from its row:
+    # due records, unprocessed or due-to-retry webhook deliveries, overdue polls.
+    "requeue-pending-work": {"task": "connector.tasks.requeue_pending_work", "schedule": 30.0},
     # Failure mails (Settings → Notifications): checked hourly, each person's digest goes out at
     # 07:00 in their own time zone.
     "accounts-daily-digest": {"task": "accounts.tasks.send_daily_digests", "schedule": crontab(minute=0)},
@@ -205,7 +224,6 @@ EVENT_RETENTION_DAYS = env.int("EVENT_RETENTION_DAYS", default=180)
 # A transient vendor error is retried with exponential backoff and jitter this many times.
 SYNC_MAX_ATTEMPTS = env.int("SYNC_MAX_ATTEMPTS", default=8)
 SYNC_BACKOFF_SECONDS = env.float("SYNC_BACKOFF_SECONDS", default=5.0)
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 
 # --- Auth (django-allauth) --------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [

@@ -5,17 +5,21 @@ from __future__ import annotations
 import logging
 import threading
 from contextlib import suppress
+from datetime import timedelta
 
 from celery import shared_task
+from django.conf import settings
 from django.db import connection as db_connection
 from django.db import transaction
+from django.db.models import F, Q
 from django.utils import timezone
 from redis.exceptions import LockError, RedisError
 
 from connector import dispatch
 from connector.dispatch import enqueue_sync  # noqa: F401 (queued through dispatch; tasks.enqueue_sync stays)
-from connector.models import Flow
+from connector.models import Flow, Record
 from connector.registry import RegistryError, get_preset
+from connector.retry import RetryPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -202,27 +206,17 @@ def drain_inbox() -> int:
 
 @shared_task(name="connector.tasks.requeue_stale_deliveries", ignore_result=True)
 def requeue_stale_deliveries(now=None) -> int:
-    """Safety net under the Redis inbox: a stored delivery is never left unprocessed."""
-    from datetime import timedelta
-
-    from connector.inbox import ring_doorbell
-    from connector.models import Delivery
-
-    cutoff = (now or timezone.now()) - timedelta(seconds=STALE_DELIVERY_SECONDS)
-    stale = list(
-        Delivery.objects.filter(status=Delivery.Status.RECEIVED, received_at__lt=cutoff)
-        .order_by("received_at")
-        .values_list("pk", flat=True)[:5000]
-    )
-    if stale:
-        ring_doorbell(*stale)  # one Redis round trip for the lot
-        logger.warning("requeued %d stale webhook deliveries", len(stale))
-    return len(stale)
+    """Safety net under the Redis inbox (kept for callers of the old name): see `requeue_deliveries`."""
+    return len(requeue_deliveries(now))
 
 
-@shared_task(name=dispatch.PROCESS_DELIVERY, bind=True, ignore_result=True, acks_late=True, max_retries=8)
-def process_delivery(self, delivery_id: int) -> None:
-    """Hand a stored webhook Delivery to its system's handler; failures stay visible and retry."""
+@shared_task(name=dispatch.PROCESS_DELIVERY, ignore_result=True, acks_late=True)
+def process_delivery(delivery_id: int) -> None:
+    """Hand a stored webhook Delivery to its system's handler; failures stay visible and retry.
+
+    Retries are kept in the row (`attempts`, `next_attempt_at`), not in a broker countdown: the
+    sweep queues a failed delivery again when it is due, so a Redis restart loses no retry.
+    """
     from connector.redis import get_redis
 
     # The sweep may queue a delivery that is still queued or running: one runs, the other leaves.
@@ -230,45 +224,77 @@ def process_delivery(self, delivery_id: int) -> None:
     if not get_redis().set(claim, "1", nx=True, ex=DELIVERY_CLAIM_SECONDS):
         return
     try:
-        _process_delivery(self, delivery_id)
+        _process_delivery(delivery_id)
     finally:
         get_redis().delete(claim)
 
 
-def _process_delivery(task, delivery_id: int) -> None:
-    from connector.http import ApiError, backoff_seconds
-    from connector.models import Delivery
+def delivery_retry_policy() -> RetryPolicy:
+    """A delivery's tries: waits from 30 s doubling up to 30 min, at least one sweep apart."""
+    return RetryPolicy(
+        max_attempts=getattr(settings, "DELIVERY_MAX_ATTEMPTS", 8), base=30.0, cap=1800.0, floor=SWEEP_SECONDS
+    )
+
+
+def _delivery_handler(delivery) -> tuple[object | None, str]:
+    """(the callable that processes this delivery, or None and why nothing can)."""
     from connector.registry import get_system
 
-    delivery = Delivery.objects.select_related("connection").filter(pk=delivery_id).first()
-    if delivery is None or delivery.status not in (Delivery.Status.RECEIVED, Delivery.Status.FAILED):
-        return
     try:
         system = get_system(delivery.connection.system)
     except RegistryError:
-        Delivery.objects.filter(pk=delivery.pk).update(
-            status=Delivery.Status.FAILED, error=f"Unknown system {delivery.connection.system!r}."
-        )
-        return
+        return None, f"Unknown system {delivery.connection.system!r}."
     handler = system.delivery_handler
     if handler is None and system.source_adapter is not None:
         from connector.engine import ingest_delivery
 
         handler = ingest_delivery
     if handler is None:
-        Delivery.objects.filter(pk=delivery.pk).update(
-            status=Delivery.Status.FAILED, error="No webhook handler is installed for this system."
-        )
+        return None, "No webhook handler is installed for this system."
+    return handler, ""
+
+
+def _process_delivery(delivery_id: int) -> None:
+    from connector.http import ApiError
+    from connector.models import Delivery
+
+    delivery = Delivery.objects.select_related("connection").filter(pk=delivery_id).first()
+    if delivery is None or delivery.status != Delivery.Status.RECEIVED:
+        return  # processed already, or a failed one waiting for its next attempt (the sweep queues it)
+    handler, reason = _delivery_handler(delivery)
+    if handler is None:
+        _delivery_failed(delivery, reason, retry=False)
         return
     try:
         handler(delivery)
     except ApiError as exc:
-        Delivery.objects.filter(pk=delivery.pk).update(status=Delivery.Status.FAILED, error=str(exc)[:2000])
-        if exc.retryable and task.request.retries < task.max_retries:
-            raise task.retry(countdown=backoff_seconds(task.request.retries + 1)) from exc
+        _delivery_failed(delivery, str(exc), retry=exc.retryable, at_least=getattr(exc, "retry_after", 0.0))
+        return
+    except Exception as exc:
+        # A database or Redis hiccup as much as a bug: retried with backoff, then failed and visible.
+        logger.exception("delivery failed", extra={"delivery_id": delivery.pk})
+        _delivery_failed(delivery, f"Internal error while processing: {type(exc).__name__}: {exc}", retry=True)
         return
     Delivery.objects.filter(pk=delivery.pk).update(
-        status=Delivery.Status.PROCESSED, processed_at=timezone.now(), error=""
+        status=Delivery.Status.PROCESSED,
+        processed_at=timezone.now(),
+        error="",
+        attempts=F("attempts") + 1,
+        next_attempt_at=None,
+    )
+
+
+def _delivery_failed(delivery, error: str, *, retry: bool, at_least: float = 0.0) -> None:
+    """Mark a try failed: with a next attempt while a transient failure has tries left, else final."""
+    from connector.models import Delivery
+
+    attempts = delivery.attempts + 1
+    policy = delivery_retry_policy()
+    next_at = None
+    if retry and policy.retries_left(attempts):
+        next_at = timezone.now() + timedelta(seconds=policy.delay(attempts, at_least=at_least or 0.0))
+    Delivery.objects.filter(pk=delivery.pk).update(
+        status=Delivery.Status.FAILED, error=error[:2000], attempts=attempts, next_attempt_at=next_at
     )
 
 
@@ -281,5 +307,150 @@ def sync_record(self, record_id: int, replay: bool = False) -> str:
     get_redis().delete(dispatch.sync_queued_key(record_id))
     outcome = engine.sync_record(record_id, replay=replay)
     if outcome.status in ("retry", "leased"):
-        raise self.retry(countdown=outcome.retry_in, args=(record_id,), kwargs={"replay": False})
+        # The row says when the next try is due, so the sweep brings it back if this retry's
+        # message is lost; a wait longer than the broker may hold a message is left to the sweep.
+        Record.objects.filter(pk=record_id, status=Record.Status.PENDING).update(
+            next_attempt_at=timezone.now() + timedelta(seconds=outcome.retry_in)
+        )
+        if outcome.retry_in <= MAX_BROKER_COUNTDOWN:
+            raise self.retry(countdown=outcome.retry_in, args=(record_id,), kwargs={"replay": False})
+        return "scheduled"
     return outcome.status
+
+
+# --- The database is the source of truth for pending work ------------------------------------------
+# Messages in Redis or in a worker are a fast path only: a Redis restart wipes them, a killed worker
+# holds them until the broker's visibility timeout. Every SWEEP_SECONDS `requeue_pending_work` reads
+# the rows and queues again what is owed: pending records that are due and not leased, deliveries
+# not yet processed (received ones left waiting, failed ones whose next attempt has come) and polls
+# that stopped happening. Each sweep claims what it queues (a compare-and-set moving its next check
+# on, rows locked with SKIP LOCKED on PostgreSQL), so two beat or worker processes never queue the
+# same work twice, and a sweep queued twice does no harm.
+
+SWEEP_SECONDS = 30.0
+SWEEP_BATCH = 1000
+# A record's retry message, or a fresh record's first message, gets this long past its due time
+# before the sweep decides it was lost (a busy queue delays messages; a duplicate is only wasted work).
+RECORD_GRACE_SECONDS = 120
+# When the sweep queues a record or a delivery again, it looks at it again this long after if it is
+# still waiting (its message lost again): the claim that keeps racing sweeps apart.
+SWEEP_RECHECK_SECONDS = 600
+# Retries waiting longer than this are not handed to the broker, which holds a countdown message
+# unacknowledged in one worker (settings: it must stay under the visibility timeout); the sweep
+# queues them when due.
+MAX_BROKER_COUNTDOWN = 600
+# A flow whose last poll ended this long after its interval, with no poll running, is overdue; a
+# `poll:queued` marker older than POLL_MARKER_STALE_SECONDS then names a message that was lost (the
+# marker also lapses by itself after POLL_QUEUED_SECONDS).
+POLL_OVERDUE_SECONDS = 300
+POLL_MARKER_STALE_SECONDS = min(300, POLL_QUEUED_SECONDS)
+
+
+def _locked(query):
+    """Rows other sweeps hold are skipped, not waited for (PostgreSQL); elsewhere the claim's
+    compare-and-set alone keeps two sweeps from queueing the same row. Only the swept table's rows
+    are locked, never the flows a filter joins (the dispatcher skips locked flows)."""
+    features = db_connection.features
+    if not features.has_select_for_update_skip_locked:
+        return query
+    if features.has_select_for_update_of:
+        return query.select_for_update(skip_locked=True, of=("self",))
+    return query.select_for_update(skip_locked=True)
+
+
+def requeue_due_records(now=None, *, limit: int = SWEEP_BATCH) -> list[int]:
+    """Queue again every pending record of an enabled flow that is due and not leased."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=RECORD_GRACE_SECONDS)
+    claimed: list[int] = []
+    with transaction.atomic():
+        owed = (
+            Q(status=Record.Status.PENDING, updated_at__lte=cutoff)
+            & (Q(lease_until__isnull=True) | Q(lease_until__lte=now))
+            & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=cutoff))
+        )
+        due = _locked(Record.objects.filter(owed, flow__enabled=True).order_by("id"))
+        recheck = now + timedelta(seconds=SWEEP_RECHECK_SECONDS)
+        for record_id in list(due.values_list("id", flat=True)[:limit]):
+            if Record.objects.filter(owed, pk=record_id).update(next_attempt_at=recheck) == 1:
+                claimed.append(record_id)
+                dispatch.enqueue_sync(record_id)  # after commit; a record still waiting in the queue is left there
+    if claimed:
+        logger.warning("requeued %d pending records from the database", len(claimed))
+    return claimed
+
+
+def requeue_deliveries(now=None, *, limit: int = SWEEP_BATCH) -> list[int]:
+    """Queue again every delivery not yet processed: received ones whose queue entry was lost and
+    failed ones whose next attempt has come (back to received, so they run once more)."""
+    from connector.inbox import ring_doorbell_safely
+    from connector.models import Delivery
+
+    now = now or timezone.now()
+    stale = now - timedelta(seconds=STALE_DELIVERY_SECONDS)
+    owed = Q(status=Delivery.Status.RECEIVED, next_attempt_at__isnull=True, received_at__lt=stale) | Q(
+        status__in=(Delivery.Status.RECEIVED, Delivery.Status.FAILED), next_attempt_at__lte=now
+    )
+    claimed: list[int] = []
+    with transaction.atomic():
+        ids = list(_locked(Delivery.objects.filter(owed).order_by("id")).values_list("id", flat=True)[:limit])
+        recheck = now + timedelta(seconds=STALE_DELIVERY_SECONDS)
+        for delivery_id in ids:
+            if Delivery.objects.filter(owed, pk=delivery_id).update(
+                status=Delivery.Status.RECEIVED, next_attempt_at=recheck
+            ):
+                claimed.append(delivery_id)
+    if claimed:
+        ring_doorbell_safely(*claimed)  # claimed and committed; one Redis round trip for the lot
+        logger.warning("requeued %d webhook deliveries from the database", len(claimed))
+    return claimed
+
+
+def requeue_overdue_polls(now=None) -> list[int]:
+    """Queue a poll of every enabled flow whose polls stopped: none ended for its interval plus
+    POLL_OVERDUE_SECONDS, none is running, and its `poll:queued` marker (if any) is old enough
+    that the message it stands for was lost. The dispatcher alone would wait out the marker's TTL."""
+    from connector.redis import get_redis
+
+    now = now or timezone.now()
+    redis = get_redis()
+    overdue = (
+        Flow.objects.filter(enabled=True, next_run_at__isnull=False)
+        .filter(Q(last_run_at__lt=now - timedelta(seconds=POLL_OVERDUE_SECONDS)) | Q(last_run_at__isnull=True))
+        .values_list("id", "interval_seconds", "last_run_at", "updated_at")
+    )
+    queued: list[int] = []
+    for flow_id, interval, last_run_at, updated_at in overdue:
+        if (last_run_at or updated_at) > now - timedelta(seconds=interval + POLL_OVERDUE_SECONDS):
+            continue
+        if redis.exists(f"poll:running:{flow_id}") or not _poll_marker_stale(redis, flow_id):
+            continue
+        redis.delete(f"poll:queued:{flow_id}")
+        if enqueue_poll(flow_id):
+            queued.append(flow_id)
+    if queued:
+        logger.warning("requeued polls of %d overdue flows", len(queued))
+    return queued
+
+
+def _poll_marker_stale(redis, flow_id: int) -> bool:
+    """No `poll:queued` marker, or one set more than POLL_MARKER_STALE_SECONDS ago (from its TTL)."""
+    ttl = redis.ttl(f"poll:queued:{flow_id}")
+    return ttl < 0 or POLL_QUEUED_SECONDS - ttl >= POLL_MARKER_STALE_SECONDS
+
+
+@shared_task(name="connector.tasks.requeue_pending_work", ignore_result=True)
+def requeue_pending_work() -> dict:
+    """Beat's sweep: each kind of work separately, so one that cannot run (Redis down) spares the rest."""
+    done: dict[str, int] = {}
+    for name, sweep in (
+        ("records", requeue_due_records),
+        ("deliveries", requeue_deliveries),
+        ("polls", requeue_overdue_polls),
+    ):
+        try:
+            done[name] = len(sweep())
+        except Exception:
+            logger.exception("requeue sweep failed", extra={"sweep": name})
+            done[name] = -1
+    return done

@@ -1,7 +1,7 @@
 """Webhook deliveries pages: every delivery a connection received, why any failed, and Replay.
 
-A delivery whose processing failed (a vendor error after the retries, an unknown topic handler) is
-visible here with its error and can be queued again; refused ones (bad signature) and duplicates
+A delivery whose processing failed is visible here with its error and can be queued again; one that
+failed on a vendor's temporary trouble (a 500, a 429) shows when it is tried again automatically; refused ones (bad signature) and duplicates
 are shown for the audit but never processed. Each delivery opens to its own page (the way Stripe
 shows an event): the headers we kept, the body, what we answered, the records it produced.
 Tenant-scoped like every page (get_for_org_or_404).
@@ -48,6 +48,7 @@ def delivery_list(request: HttpRequest) -> HttpResponse:
     query.pop("live", None)
     context = {
         "deliveries": rows[:PAGE_SIZE],
+        "max_attempts": max_attempts(),
         "older": rows[PAGE_SIZE - 1].pk if len(rows) > PAGE_SIZE else None,
         "statuses": Delivery.Status.choices,
         "connections": Connection.objects.for_org(org),
@@ -60,6 +61,13 @@ def delivery_list(request: HttpRequest) -> HttpResponse:
     if request.htmx and request.GET.get("live"):
         return render(request, "connector/_deliveries_live.html", context)
     return render(request, "connector/deliveries.html", context)
+
+
+def max_attempts() -> int:
+    """How many tries a delivery gets before it stays failed (the pages say "try 2 of 8")."""
+    from connector.tasks import delivery_retry_policy
+
+    return delivery_retry_policy().max_attempts
 
 
 def answer_of(delivery: Delivery) -> tuple[int, str]:
@@ -118,6 +126,7 @@ def _detail_context(request: HttpRequest, pk: int) -> dict:
         "body_size": len(raw),
         "records": records,
         "replayable": delivery.status in REPLAYABLE,
+        "max_attempts": max_attempts(),
         "live": delivery.status == Delivery.Status.RECEIVED or any(r.status == Record.Status.PENDING for r in records),
     }
 
