@@ -343,7 +343,7 @@ MAX_BROKER_COUNTDOWN = 600
 # `poll:queued` marker older than POLL_MARKER_STALE_SECONDS then names a message that was lost (the
 # marker also lapses by itself after POLL_QUEUED_SECONDS).
 POLL_OVERDUE_SECONDS = 300
-POLL_MARKER_STALE_SECONDS = min(300, POLL_QUEUED_SECONDS)
+POLL_MARKER_STALE_SECONDS = 90  # under POLL_QUEUED_SECONDS: an old marker of an overdue flow
 
 
 def _locked(query):

@@ -33,23 +33,23 @@ def flow_last_polled(org, minutes_ago: int) -> Flow:
 
 
 def queued_marker(flow: Flow, seconds_ago: int) -> None:
-    """The marker `enqueue_poll` leaves, as if set `seconds_ago` (its TTL counts down from the lock's)."""
-    get_redis().set(f"poll:queued:{flow.pk}", "1", ex=tasks.POLL_LOCK_SECONDS - seconds_ago)
+    """The marker `enqueue_poll` leaves, as if set `seconds_ago` (its TTL counts down from POLL_QUEUED_SECONDS)."""
+    get_redis().set(f"poll:queued:{flow.pk}", "1", ex=tasks.POLL_QUEUED_SECONDS - seconds_ago)
 
 
 def test_a_lost_poll_is_queued_again_once_its_marker_is_stale(alice, polled):
     lost = flow_last_polled(alice.org, minutes_ago=30)
-    queued_marker(lost, seconds_ago=tasks.POLL_MARKER_STALE_SECONDS + 60)  # held by a killed worker
+    queued_marker(lost, seconds_ago=tasks.POLL_MARKER_STALE_SECONDS + 10)  # held by a killed worker
     just_queued = flow_last_polled(alice.org, minutes_ago=30)
     queued_marker(just_queued, seconds_ago=10)
     running = flow_last_polled(alice.org, minutes_ago=30)
     get_redis().set(f"poll:running:{running.pk}", "token", ex=600)
     healthy = flow_last_polled(alice.org, minutes_ago=2)
-    queued_marker(healthy, seconds_ago=tasks.POLL_MARKER_STALE_SECONDS + 60)
+    queued_marker(healthy, seconds_ago=tasks.POLL_MARKER_STALE_SECONDS + 10)
 
     assert tasks.requeue_overdue_polls() == [lost.pk]
     assert polled == [lost.pk]
-    assert get_redis().ttl(f"poll:queued:{lost.pk}") > tasks.POLL_LOCK_SECONDS - 5  # a fresh marker
+    assert get_redis().ttl(f"poll:queued:{lost.pk}") > tasks.POLL_QUEUED_SECONDS - 5  # a fresh marker
     assert tasks.requeue_overdue_polls() == []  # the next sweep sees the fresh marker: no pile-up
     assert polled == [lost.pk]
 
