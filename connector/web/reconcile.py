@@ -73,7 +73,8 @@ def build_report(flow: Flow, period: Period) -> Report:
 
 
 def replay_orders(flow: Flow, lines: list[Line], user) -> int:
-    """Replay the orders of these lines: their record, or a new one for an order the flow never saw."""
+    """Replay the orders of these lines and write them again: their record, or a new one for an order
+    the flow never saw."""
     count = 0
     for line in lines:
         if line.order is None:
@@ -83,6 +84,9 @@ def replay_orders(flow: Flow, lines: list[Line], user) -> int:
             change = Change("order", line.order.source_id, line.order.reference, obj=None)
             record = engine.record_change(flow, change, how="reconciliation")
         if record is not None:
+            # The ledger was read and does not hold what the record's hash says it does (deleted or
+            # edited by hand): forget the hash, so the replay writes instead of "nothing changed".
+            Record.objects.filter(pk=record.pk).update(payload_hash="")
             engine.replay(record, user=user)
             count += 1
     return count
