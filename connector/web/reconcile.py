@@ -139,6 +139,7 @@ def _context(flow: Flow, period: Period, report: Report) -> dict:
         "counts": [(status, STATUS_LABELS[status], n) for status, n in counts.items()],
         "totals": report.totals(),
         "missing": counts.get(Status.MISSING, 0),
+        "attention": len(report.lines) - counts.get(Status.MATCHED, 0),
         "query": f"start={period.start}&end={period.end}",
         "shortcuts": _shortcuts(),
     }

@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from connector import engine
-from connector.models import Connection, Flow
+from connector.models import Connection, Flow, Record
 from connector.registry import get_preset
 from tests.integrations.zoho.conftest import (  # noqa: F401 (fixtures)
     _short_lived_db_connections,
@@ -58,3 +58,23 @@ def sync(flow: Flow) -> list[int]:
     for record_id in queued:
         engine.sync_record(record_id)
     return queued
+
+
+def place(shop, sku: str, quantity: int, email: str):
+    billing = {"first_name": "Ann", "last_name": "Buyer", "email": email, "country": "GB"}
+    from integrations.woocommerce.sandbox.store import create_order
+
+    return create_order(
+        shop, {"status": "processing", "billing": billing, "line_items": [{"sku": sku, "quantity": quantity}]}
+    )
+
+
+@pytest.fixture
+def synced_orders(shop, woo_flow, sandbox_org):  # noqa: F811
+    orders = [
+        place(shop, sku, n, f"buyer{i}@example.com")
+        for i, (sku, n) in enumerate([("WOO-MUG", 1), ("WOO-HAT", 2), ("WOO-TEE", 1), ("WOO-MUG", 3)])
+    ]
+    sync(woo_flow)
+    assert set(Record.objects.filter(object_type="order").values_list("status", flat=True)) == {"synced"}
+    return orders
