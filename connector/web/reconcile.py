@@ -100,7 +100,13 @@ def reconciliation(request, pk: int):
     try:
         report = build_report(flow, period)
     except ApiError as exc:
-        context = {"flow": flow, "period": period, "error": exc, "remediation": getattr(exc, "remediation", "")}
+        context = {
+            "flow": flow,
+            "period": period,
+            "error": exc,
+            "remediation": exc.remediation,
+            "shortcuts": _shortcuts(),
+        }
         return render(request, "connector/reconciliation.html", context, status=502)
     if request.method == "POST":
         return _replay(request, flow, period, report)

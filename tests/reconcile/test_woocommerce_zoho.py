@@ -20,6 +20,7 @@ from connector import engine
 from connector.models import Event, Record
 from integrations.woocommerce.sandbox.models import SandboxOrder
 from integrations.zoho.sandbox.models import SandboxZohoDocument
+from tests.conftest import make_flow
 from tests.reconcile.conftest import place, sync
 from tests.sandbox_session import member_of
 
@@ -129,11 +130,18 @@ def test_a_failed_order_links_to_its_record_and_replays(alice_client, shop, woo_
     assert answer.status_code == 302 and Record.objects.get(pk=record.pk).status == "pending"
 
 
-def test_the_period_is_checked_and_scoped(alice_client, bob, client, woo_flow):
+def test_the_period_is_checked_and_scoped(alice_client, alice, bob, client, woo_flow):
     url = reverse("flow_reconciliation", args=[woo_flow.pk])
     assert alice_client.get(url, {"start": "2026-02-30"}).status_code == 400
     assert alice_client.get(url, {"start": "2026-03-02", "end": "2026-03-01"}).status_code == 400
     assert alice_client.get(url, {"start": "2024-01-01", "end": "2026-01-01"}).status_code == 400
+    assert (
+        reverse("flow_reconciliation", args=[woo_flow.pk])
+        in alice_client.get(reverse("flow_detail", args=[woo_flow.pk])).content.decode()
+    )
+    other = make_flow(alice.org, preset="exact_shipstation")  # orders go to the store: nothing to reconcile
+    assert alice_client.get(reverse("flow_reconciliation", args=[other.pk])).status_code == 404
+    assert "Reconciliation" not in alice_client.get(reverse("flow_detail", args=[other.pk])).content.decode()
     api = alice_client.get(f"/api/v1/flows/{woo_flow.pk}/reconciliation/", {"end": "x"})
     assert api.status_code == 400 and "end" in api.json()
     client.force_login(bob)
@@ -153,3 +161,14 @@ def test_replaying_an_amount_that_differs_writes_the_order_again(
     engine.sync_record(Record.objects.get(object_type="order", source_id=str(order.pk)).pk, replay=True)
     line = lines_by_order(alice_client, woo_flow)[order.data["number"]]
     assert line["status"] == "matched" and Decimal(line["ledger_amount"]) == Decimal(order.data["total"])
+
+
+def test_a_ledger_that_cannot_be_read_says_why(alice_client, woo_flow):
+    woo_flow.target.settings = {**woo_flow.target.settings, "organization_id": ""}
+    woo_flow.target.save()
+    page = alice_client.get(reverse("flow_reconciliation", args=[woo_flow.pk]))
+    assert page.status_code == 502
+    text = page.content.decode()
+    assert "We could not read both sides for this period." in text and "choose an organisation" in text
+    api = alice_client.get(f"/api/v1/flows/{woo_flow.pk}/reconciliation/")
+    assert api.status_code == 502 and "No Zoho organisation" in api.json()["detail"]
