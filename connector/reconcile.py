@@ -189,7 +189,7 @@ def _order_status(order: SourceOrder, documents: list[LedgerDocument]) -> tuple[
     live = [d for d in documents if not d.void]
     primary = [d for d in live if not d.credit]
     if len(primary) > 1:
-        return Status.DUPLICATED, f"{len(primary)} documents for one order."
+        return Status.DUPLICATED, f"{len(primary)} documents for one order: delete the extra one in the ledger."
     if any(d.currency != order.currency for d in live):
         return Status.AMOUNT_DIFFERS, CURRENCY_NOTE
     if not primary:

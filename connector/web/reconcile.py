@@ -36,8 +36,8 @@ def period_from(params) -> Period:
     start, end = date_param(params, "start"), date_param(params, "end")
     if start is None and end is None:
         return Period.last_month(timezone.now().date())
-    start = start or end.replace(day=1)
-    end = end or start + timedelta(days=MAX_DAYS - 1)
+    start = start or end.replace(day=1)  # one end given: the rest of its month
+    end = end or (start.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
     if end < start:
         raise InvalidParam("end", "must be on or after the start.")
     if (end - start).days >= MAX_DAYS:

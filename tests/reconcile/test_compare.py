@@ -177,3 +177,11 @@ def test_a_canonical_order_as_the_ledger_should_hold_it():
         Order(status=OrderStatus.CANCELLED, total=Decimal("5"), refunds=(Refund("r1", Decimal("5.00")),), **base)
     )
     assert not refunded.cancelled and refunded.refunded == Decimal("5.00")
+
+
+def test_one_end_of_the_period_means_the_rest_of_its_month():
+    from connector.web.reconcile import period_from
+
+    assert period_from({"start": "2026-02-10"}) == Period(date(2026, 2, 10), date(2026, 2, 28))
+    assert period_from({"end": "2026-12-05"}) == Period(date(2026, 12, 1), date(2026, 12, 5))
+    assert period_from({"start": "2026-12-31"}) == Period(date(2026, 12, 31), date(2026, 12, 31))
