@@ -75,6 +75,12 @@ class SystemInfo:
     # callable(target_type) -> str: the Record.stage a record whose write of `target_type` to this
     # system failed for good is left in ("" leaves the stage as it is).
     failed_stage: Callable | None = None
+    # Reconciliation (connector.reconcile): callable(connection, options, period) -> iterable of
+    # SourceOrder, every order of the period read from the source in one paginated pass; and
+    # callable(connection, options, period) -> iterable of LedgerDocument, every document of the
+    # period read from the ledger itself in one paginated, rate-limited pass (no per-order lookups).
+    reconcile_orders: Callable | None = None
+    reconcile_documents: Callable | None = None
 
 
 @dataclass(frozen=True)
@@ -237,3 +243,11 @@ def target_unavailable(connection, target_type: str) -> ApiError | None:
         )
     check = getattr(cls, "unavailable", None)
     return check(connection, target_type) if check is not None else None
+
+
+def reconcilable(preset: FlowPreset) -> bool:
+    """Whether a flow of this preset can be reconciled: its source lists orders for a period, its
+    target lists documents, and orders go from the one to the other."""
+    source, target = _systems.get(preset.source_system), _systems.get(preset.target_system)
+    moves_orders = any(c.source_type == "order" and not c.reverse for c in capabilities_of(preset))
+    return bool(moves_orders and source and source.reconcile_orders and target and target.reconcile_documents)

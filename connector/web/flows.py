@@ -16,7 +16,7 @@ from django.views.decorators.http import require_POST
 from connector import engine, pairings
 from connector.http import ApiError
 from connector.models import Connection, Flow, Record
-from connector.registry import RegistryError, get_preset, presets, systems
+from connector.registry import RegistryError, get_preset, presets, reconcilable, systems
 from connector.tenancy import get_for_org_or_404
 from connector.web.audit import filter_records
 from connector.web.forms import FlowCreateForm, options_form_for, options_problems, wizard_options_form
@@ -138,7 +138,7 @@ def flow_detail(request, pk: int):
         flow.save(update_fields=["options", "updated_at"])
         messages.success(request, "Options saved.")
         return redirect("flow_detail", pk=flow.pk)
-    context = {"flow": flow, "preset": preset, "form": form, **_progress(flow)}
+    context = {"flow": flow, "preset": preset, "form": form, "reconcilable": reconcilable(preset), **_progress(flow)}
     return render(request, "connector/flow_detail.html", context)
 
 

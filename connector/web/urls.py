@@ -1,6 +1,6 @@
 from django.urls import path
 
-from connector.web import deliveries, flows, records, views
+from connector.web import deliveries, flows, reconcile, records, views
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
@@ -21,4 +21,5 @@ urlpatterns = [
     path("flows/<int:pk>/progress/", flows.flow_progress, name="flow_progress"),
     path("flows/<int:pk>/toggle/", flows.flow_toggle, name="flow_toggle"),
     path("flows/<int:pk>/run/", flows.flow_run_now, name="flow_run_now"),
+    path("flows/<int:pk>/reconciliation/", reconcile.reconciliation, name="flow_reconciliation"),
 ]

@@ -27,6 +27,7 @@ class ShipStationConfig(AppConfig):
         from integrations.shipstation import presets
         from integrations.shipstation.adapter import ShipStationSource, ShipStationTarget
         from integrations.shipstation.connection import rotate_webhooks
+        from integrations.shipstation.reconcile import list_orders
 
         register_system(
             SystemInfo(
@@ -42,6 +43,7 @@ class ShipStationConfig(AppConfig):
                 source_adapter=ShipStationSource,
                 target_adapter=ShipStationTarget,
                 rotate_webhooks=rotate_webhooks,
+                reconcile_orders=list_orders,
             )
         )
         presets.register_presets()

@@ -11,6 +11,7 @@ class WooCommerceConfig(AppConfig):
 
         from .adapter import WooCommerceSource
         from .connect import rotate_webhooks
+        from .reconcile import list_orders
 
         register_system(
             SystemInfo(
@@ -32,6 +33,7 @@ class WooCommerceConfig(AppConfig):
                 ),
                 source_adapter=WooCommerceSource,
                 rotate_webhooks=rotate_webhooks,
+                reconcile_orders=list_orders,
                 # A store disables a webhook after repeated failed deliveries: find and re-enable them.
                 periodic_tasks=(
                     PeriodicTask(

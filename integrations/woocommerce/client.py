@@ -159,6 +159,11 @@ class WooCommerceClient(ApiClient):
             params["modified_before"] = wc_datetime(modified_before)
         yield from self._paged("orders", params)
 
+    def list_orders_created(self, after: datetime, before: datetime) -> Iterator[dict]:
+        """Every order created strictly between `after` and `before` (GMT), oldest first, all pages."""
+        params = {"status": "any", "orderby": "date", "order": "asc", "dates_are_gmt": "true"}
+        yield from self._paged("orders", {**params, "after": wc_datetime(after), "before": wc_datetime(before)})
+
     def get_order(self, order_id: int | str) -> dict:
         return self.request_json("GET", f"orders/{int(order_id)}")
 

@@ -10,6 +10,7 @@ class ZohoConfig(AppConfig):
         from connector.registry import AuthKind, Role, SystemInfo, register_system
         from integrations.zoho import presets
         from integrations.zoho.adapter import ZohoBooksSource, ZohoBooksTarget
+        from integrations.zoho.reconcile import list_documents
 
         register_system(
             SystemInfo(
@@ -36,6 +37,7 @@ class ZohoConfig(AppConfig):
                 periodic_tasks=presets.PERIODIC_TASKS,
                 resolve_capability=presets.resolve_capability,
                 failed_stage=presets.failed_stage,
+                reconcile_documents=list_documents,
             )
         )
         presets.register_presets()

@@ -94,3 +94,80 @@ class DeliverySerializer(serializers.ModelSerializer):
             "received_at",
             "processed_at",
         ]
+
+
+# --- Reconciliation (connector.reconcile): amounts are Decimal strings, never floats ---------------
+
+
+class LedgerDocumentSerializer(serializers.Serializer):
+    kind = serializers.CharField()
+    document_id = serializers.CharField()
+    number = serializers.CharField()
+    reference = serializers.CharField()
+    amount = serializers.DecimalField(max_digits=20, decimal_places=2)
+    currency = serializers.CharField()
+    date = serializers.DateField()
+    status = serializers.CharField()
+    url = serializers.CharField()
+    credit = serializers.BooleanField()
+    void = serializers.BooleanField()
+
+
+class ReconciliationLineSerializer(serializers.Serializer):
+    status = serializers.CharField()
+    label = serializers.CharField()
+    reference = serializers.CharField()
+    source_id = serializers.CharField(allow_null=True)
+    order_date = serializers.DateField(allow_null=True)
+    currency = serializers.CharField()
+    source_amount = serializers.DecimalField(max_digits=20, decimal_places=2, allow_null=True)
+    ledger_amount = serializers.DecimalField(max_digits=20, decimal_places=2, allow_null=True)
+    difference = serializers.DecimalField(max_digits=20, decimal_places=2, allow_null=True)
+    documents = LedgerDocumentSerializer(many=True)
+    note = serializers.CharField()
+    record = serializers.IntegerField(allow_null=True)
+
+
+class ReconciliationTotalSerializer(serializers.Serializer):
+    currency = serializers.CharField()
+    source = serializers.DecimalField(max_digits=20, decimal_places=2)
+    ledger = serializers.DecimalField(max_digits=20, decimal_places=2)
+    difference = serializers.DecimalField(max_digits=20, decimal_places=2)
+
+
+class ReconciliationSerializer(serializers.Serializer):
+    start = serializers.DateField()
+    end = serializers.DateField()
+    balanced = serializers.BooleanField()
+    counts = serializers.DictField(child=serializers.IntegerField())
+    totals = ReconciliationTotalSerializer(many=True)
+    lines = ReconciliationLineSerializer(many=True)
+
+
+def reconciliation_data(report) -> dict:
+    lines = [
+        {
+            "status": str(line.status),
+            "label": line.label,
+            "reference": line.reference,
+            "source_id": line.order.source_id if line.order else None,
+            "order_date": line.order.date if line.order else None,
+            "currency": line.currency,
+            "source_amount": line.source_amount if line.order else None,
+            "ledger_amount": line.ledger_amount if line.documents else None,
+            "difference": line.difference,
+            "documents": [vars(d) for d in line.documents],
+            "note": line.note,
+            "record": line.record_id,
+        }
+        for line in report.lines
+    ]
+    data = {
+        "start": report.period.start,
+        "end": report.period.end,
+        "balanced": report.balanced,
+        "counts": {str(k): v for k, v in report.counts().items()},
+        "totals": report.totals(),
+        "lines": lines,
+    }
+    return ReconciliationSerializer(data).data

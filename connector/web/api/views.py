@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import pagination, status, viewsets
 from rest_framework import serializers as drf_serializers
 from rest_framework.decorators import action
@@ -11,12 +12,14 @@ from rest_framework.response import Response
 
 from accounts.permissions import IsOrganizationAdmin
 from connector import engine
+from connector.http import ApiError
 from connector.inbox import replay_delivery
 from connector.models import Connection, Delivery, Event, Flow, Record
 from connector.web.api import serializers
 from connector.web.api.permissions import IsOrganizationMember
 from connector.web.audit import filter_records
 from connector.web.params import InvalidParam, choice_param, id_param
+from connector.web.reconcile import build_report, period_from, reconcilable_flow
 from connector.webhook_tokens import NotRotatable, rotate_webhook_token
 
 
@@ -84,6 +87,26 @@ class ConnectionViewSet(TenantViewSet):
 class FlowViewSet(TenantViewSet):
     model = Flow
     serializer_class = serializers.FlowSerializer
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("start", OpenApiTypes.DATE, description="First day (default: last month's)"),
+            OpenApiParameter("end", OpenApiTypes.DATE, description="Last day, included"),
+        ],
+        responses=serializers.ReconciliationSerializer,
+    )
+    @action(detail=True, methods=["get"])
+    def reconciliation(self, request, pk=None):
+        """The flow's reconciliation for a period: every source order beside the ledger's own documents
+        for it, with the totals per status and the net difference per currency. 404 for a flow that
+        cannot be reconciled; 502 when either system cannot be read."""
+        flow = reconcilable_flow(request.organization, self.get_object().pk)
+        period = period_from(request.query_params)
+        try:
+            report = build_report(flow, period)
+        except ApiError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_502_BAD_GATEWAY)
+        return Response(serializers.reconciliation_data(report))
 
 
 class RecordViewSet(TenantViewSet):

@@ -20,6 +20,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from django.db import transaction
+from django.db.models.fields.json import KeyTextTransform
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
@@ -638,6 +639,7 @@ def _list_documents(call: Call, kind: str, key: str) -> tuple[int, dict]:
     if q.get("search_text"):
         text = q["search_text"]
         qs = qs.filter(number__icontains=text) | qs.filter(reference_number__icontains=text)
+    qs = _dated(qs, q)
     keys = (
         f"{kind}_id",
         f"{kind}_number",
@@ -654,6 +656,16 @@ def _list_documents(call: Call, kind: str, key: str) -> tuple[int, dict]:
     if kind == "salesorder":  # the list rows carry custom fields and the shipment status (OAS)
         keys = (*keys, "custom_fields", "shipped_status")
     return _page(call, qs.order_by("-id"), key, lambda d: {k: _doc_out(d).get(k, "") for k in keys})
+
+
+def _dated(qs, query):
+    """`date_start`/`date_end` (YYYY-MM-DD, both included) on the document's date, as Books lists do."""
+    bounds = {"date_start": "gte", "date_end": "lte"}
+    wanted = {lookup: _date(query[name], name) for name, lookup in bounds.items() if query.get(name)}
+    if not wanted:
+        return qs
+    qs = qs.annotate(doc_date=KeyTextTransform("date", "data"))
+    return qs.filter(**{f"doc_date__{lookup}": value for lookup, value in wanted.items()})
 
 
 MISSING_INVOICE = (1002, "Invoice does not exist.")  # documented (ZOHO.md §2)

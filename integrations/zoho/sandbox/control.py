@@ -7,6 +7,7 @@ POST /sandbox/zoho/_control/faults   {"organization_id": "...", "error_rate": 0.
 GET  /sandbox/zoho/_control/faults?organization_id=...
 POST /sandbox/zoho/_control/orgs     {"region": "us", "email": "...", "name": "..."} → the new organisation
 GET  /sandbox/zoho/_control/orgs/<organization_id>/stats   → calls today and documents by kind
+POST/DELETE /sandbox/zoho/_control/orgs/<organization_id>/documents/<kind>/<object_id>   → a hand edit
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from connector.sandbox.access import control_view
-from integrations.zoho.sandbox import faults, state
+from integrations.zoho.sandbox import faults, handedits, state
 from integrations.zoho.sandbox.models import SandboxZohoOrg, SandboxZohoUser
 
 
@@ -160,3 +161,28 @@ def sales_orders_page(request: HttpRequest, organization_id: str):
         {"org": org, "rows": rows, "error": error, "has_fields": fields >= 3},
         status=400 if error else 200,
     )
+
+
+@control_view
+@require_http_methods(["POST", "DELETE"])
+def document_by_hand(request: HttpRequest, organization_id: str, kind: str, object_id: str) -> JsonResponse:
+    """A merchant's own edit in Books: POST {"total": "12.00"} changes the amount (the adjustment takes
+    the difference), POST {"duplicate": true} enters a second document for the same order, DELETE
+    deletes it. Answers the document as it now is (or the copy)."""
+    org = _own_orgs(request).filter(organization_id=organization_id).first()
+    doc = None
+    if org is not None and kind in handedits.KINDS:
+        doc = state.documents(org, kind).filter(object_id=object_id).first()
+    if doc is None:
+        return JsonResponse({"error": "unknown organization_id or document"}, status=404)
+    if request.method == "DELETE":
+        doc.delete()
+        return JsonResponse({"deleted": object_id})
+    body = _body(request)
+    if body is None or not (body.get("duplicate") or "total" in body):
+        return JsonResponse({"error": 'body must be {"total": "..."} or {"duplicate": true}'}, status=400)
+    try:
+        doc = handedits.duplicate(doc) if body.get("duplicate") else handedits.set_total(doc, body["total"])
+    except ValueError as exc:
+        return JsonResponse({"error": str(exc)}, status=400)
+    return JsonResponse({"object_id": doc.object_id, "number": doc.number, **doc.data}, status=200)

@@ -11,6 +11,11 @@ urlpatterns = [
     path("_control/orgs", control.create_org, name="zoho_sandbox_orgs"),
     path("_control/orgs/<str:organization_id>/stats", control.org_stats, name="zoho_sandbox_org_stats"),
     path("_control/orgs/<str:organization_id>/customfields", control.custom_fields, name="zoho_sandbox_customfields"),
+    path(
+        "_control/orgs/<str:organization_id>/documents/<str:kind>/<str:object_id>",
+        control.document_by_hand,
+        name="zoho_sandbox_document_by_hand",
+    ),
     path("_control/orgs/<str:organization_id>/salesorders", control.sales_orders_page, name="zoho_sandbox_salesorders"),
     path(
         "<str:region>/app/<str:organization_id>/<str:kind>/<str:object_id>/",
