@@ -49,7 +49,7 @@ local rate = tonumber(ARGV[2])
 local blocked = tonumber(redis.call('HGET', key, 'blocked') or '0')
 if blocked > now then return tostring(blocked - now) end
 local stored = redis.call('HGET', key, 'tokens')
-local tokens, ts = 1, now
+local tokens, ts = tonumber(ARGV[4]), now
 if stored then
   tokens = tonumber(stored)
   ts = tonumber(redis.call('HGET', key, 'ts') or now)
@@ -123,6 +123,10 @@ return strikes
 class Limit:
     requests: int
     per_seconds: float
+    # A quota over a long window (a day) that the vendor reports on every answer may start full: its
+    # count is corrected by the first answer, and a minute bucket beside it keeps the pace. Starting
+    # it spent would stop all work for a token interval of hours.
+    starts_full: bool = False
 
     @property
     def rate(self) -> float:
@@ -155,7 +159,8 @@ class RateLimiter:
 
     def try_acquire(self, key: str, limit: Limit) -> float:
         """Take a token now (returns 0.0) or return the seconds until one is free (nothing taken)."""
-        wait = float(self._acquire(keys=[key], args=[limit.requests, limit.rate, self._now()]))
+        start = limit.requests if limit.starts_full else 1
+        wait = float(self._acquire(keys=[key], args=[limit.requests, limit.rate, self._now(), start]))
         return wait
 
     def acquire(self, key: str, limit: Limit, *, max_wait: float = 120.0) -> float:
