@@ -6,6 +6,12 @@ redacted URL, status, milliseconds) to an `on_call` sink (the engine turns these
 to send credentials to any host but the connection's own API host (SSRF), and turns vendor failures
 into the typed errors below. Vendor clients subclass it and override the small hooks.
 
+A 429 that names its wait (Retry-After) stops every worker on the shared bucket for exactly that long.
+A 429 that names none (Zoho never does) is not a reason to stop for a minute: the bucket is emptied, so
+the next call anyone makes waits one token interval, plus a jittered back-off that grows with 429s in
+a row and stays within `pace_backoff_cap` seconds; then a single call probes, and a success forgets the
+strikes. Work so keeps moving at the vendor's own rate instead of freezing.
+
 Outbound URL guard (one for every client). A host is never taken from vendor-supplied data:
 - An absolute URL handed to `url_for`/`request` (a ShipStation `resource_url`, an Exact `__next`, a V2
   `links.next.href`) is a *pointer*. It is refused when it holds a backslash, `@` (userinfo), whitespace,
@@ -37,6 +43,8 @@ import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar, NamedTuple, Self
 from urllib.parse import parse_qsl, unquote, urlencode, urljoin, urlsplit, urlunsplit
 
@@ -45,6 +53,7 @@ from urllib3.util import parse_url
 
 from connector.metrics import count_vendor_call
 from connector.ratelimit import Limit, RateLimiter, RateLimitWaitTooLong
+from connector.retry import RetryPolicy
 from connector.retry import backoff_seconds as backoff_seconds  # the one backoff, importable from here too
 
 logger = logging.getLogger(__name__)
@@ -281,6 +290,7 @@ class ApiClient:
     max_rate_wait: ClassVar[float] = 120.0
     max_429_retries: ClassVar[int] = 3
     max_inline_retry_after: ClassVar[float] = 30.0
+    pace_backoff_cap: ClassVar[float] = 4.0  # the longest extra wait after a 429 that named none
     idempotent_methods: ClassVar[frozenset[str]] = frozenset({"GET", "HEAD", "OPTIONS", "DELETE", "PUT"})
 
     def __init__(
@@ -345,11 +355,8 @@ class ApiClient:
         """Read the vendor's rate-limit headers and correct the shared bucket. Default: nothing."""
 
     def retry_after(self, response: requests.Response) -> float:
-        value = response.headers.get("Retry-After", "")
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            return 60.0
+        """The vendor's Retry-After in seconds; 0.0 when it named none (we then pace, see `_slow_down`)."""
+        return retry_after_seconds(response.headers.get("Retry-After", ""))
 
     def error_message(self, response: requests.Response) -> str:
         """The vendor's own words for a failed call."""
@@ -447,16 +454,42 @@ class ApiClient:
             self.observe_limits(response)
             error = self.classify(response)
             if error is None:
+                if attempt and self.rate_limit is not None:
+                    self.limiter.forgive(self.rate_limit_key())
                 return response
-            if isinstance(error, RateLimited):
-                if self.rate_limit is not None:
-                    self.limiter.block(self.rate_limit_key(), error.retry_after)
-                if attempt < self.max_429_retries and error.retry_after <= self.max_inline_retry_after:
-                    # Wait exactly what the vendor said, plus jitter, then try again.
-                    self.sleep(error.retry_after + random.uniform(0, 0.25))
-                    continue
+            if isinstance(error, RateLimited) and self._wait_after_429(
+                error, retry_left=attempt < self.max_429_retries
+            ):
+                continue
             raise error
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _wait_after_429(self, error: RateLimited, *, retry_left: bool) -> bool:
+        """Hold back after a 429; True when the call should be tried again here and now."""
+        if error.retry_after <= 0:
+            error.retry_after = self._slow_down()
+            if retry_left and self.rate_limit is None:
+                self.sleep(error.retry_after)
+            return retry_left  # the bucket's own wait paces the probe
+        if self.rate_limit is not None:
+            self.limiter.block(self.rate_limit_key(), error.retry_after)
+        if retry_left and error.retry_after <= self.max_inline_retry_after:
+            # Wait exactly what the vendor said, plus jitter, then try again.
+            self.sleep(error.retry_after + random.uniform(0, 0.25))
+            return True
+        return False
+
+    def _slow_down(self) -> float:
+        """A 429 without a wait: empty the shared bucket and hold it for a jittered back-off that grows
+        with 429s in a row (at most `pace_backoff_cap`). Returns the seconds until the next probe."""
+        interval = 1.0 / self.rate_limit.rate if self.rate_limit is not None else 1.0
+        policy = RetryPolicy(max_attempts=1, base=interval, cap=self.pace_backoff_cap)
+        if self.rate_limit is None:
+            return max(interval, policy.delay(1))
+        key = self.rate_limit_key()
+        pause = policy.delay(self.limiter.strike(key, memory=60.0))
+        self.limiter.block(key, pause)
+        return pause + interval
 
     def request_json(self, method: str, path_or_url: str, **kwargs) -> Any:
         response = self.request(method, path_or_url, **kwargs)
@@ -521,6 +554,24 @@ class ApiClient:
         count_vendor_call(self.system, status)
         if self.on_call is not None:
             self.on_call(record)
+
+
+def retry_after_seconds(value: str, *, now: datetime | None = None) -> float:
+    """A Retry-After header (seconds, or an HTTP date) as seconds from now; 0.0 when absent or unreadable."""
+    value = (value or "").strip()
+    if not value:
+        return 0.0
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return 0.0
+    if when.tzinfo is None:
+        return 0.0
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
 def _safe_json(response: requests.Response) -> Any:

@@ -46,6 +46,10 @@ class Connection(TenantModel):
     last_error = models.TextField(blank=True)
     consecutive_failures = models.PositiveIntegerField(default=0)
     paused_until = models.DateTimeField(null=True, blank=True)  # circuit breaker
+    # Who is refreshing the OAuth tokens, and until when (where the database has no row locks): kept
+    # in the database so that losing Redis can never let two workers spend a rotating refresh token.
+    refresh_lease_owner = models.CharField(max_length=32, blank=True)
+    refresh_lease_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -16,7 +16,7 @@ provider must get right the same way:
   a single-use (rotating) refresh token is spent once and the new one is committed before the new
   access token is used; `invalid_grant` marks the connection `needs_reauth` with an Alert; repeated
   failures cool down instead of hammering the token endpoint. (On SQLite, which has no row locks, a
-  Redis lock takes the row lock's place: see `_row_lock`.)
+  lease on the connection's row takes the row lock's place: see `_row_lock`. Redis plays no part.)
 
 Tokens never reach logs, events, errors or pages: only error *names* from the token endpoint are
 shown, and the callback page never echoes query parameters.
@@ -33,7 +33,7 @@ import secrets
 import time
 from abc import abstractmethod
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any, ClassVar
 from urllib.parse import urlencode
@@ -44,15 +44,15 @@ from authlib.integrations.requests_client import OAuth2Session
 from django.conf import settings
 from django.db import connection as db_connection
 from django.db import transaction
+from django.db.models import Q
 from django.dispatch import Signal
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template import engines
 from django.urls import reverse
-from redis.exceptions import LockError
+from django.utils import timezone
 
 from connector.http import AuthExpired, RateLimited, Transient
 from connector.models import Connection, raise_alert, resolve_alerts
-from connector.redis import get_redis
 from connector.retry import RetryPolicy
 from connector.tenancy import get_for_org_or_404
 
@@ -398,24 +398,44 @@ class OAuthProvider:
         """The connection's row, locked until the block ends.
 
         PostgreSQL: `SELECT ... FOR UPDATE` inside a transaction (shared by every worker on every
-        machine). SQLite has no row locks: holding its write lock across the token request would
-        block every other writer, including a sandbox token endpoint in the same database file. A
-        SQLite deployment is a single machine, so a Redis lock serialises refreshes there instead.
+        machine). SQLite has no row locks, and holding its write lock across the token request would
+        block every other writer, including a sandbox token endpoint in the same database file; there
+        a lease on the row (`_refresh_lease`) takes the row lock's place. Neither depends on Redis, so
+        a Redis restart mid-refresh cannot let a second worker spend a rotating refresh token.
         """
-        if db_connection.vendor != "sqlite":
+        if self._has_row_locks():
             with transaction.atomic():
                 yield Connection.objects.select_for_update().get(pk=pk)
             return
-        lock = get_redis().lock(
-            f"oauth-refresh:{pk}", timeout=sum(self.timeout) * 3, blocking_timeout=sum(self.timeout) * 2
-        )
-        if not lock.acquire():
-            raise Transient(f"{self.display_name} token refresh is busy in another worker.")
-        try:
+        with self._refresh_lease(pk):
             yield Connection.objects.get(pk=pk)
+
+    def _has_row_locks(self) -> bool:
+        return db_connection.vendor != "sqlite"
+
+    @contextmanager
+    def _refresh_lease(self, pk: int) -> Iterator[None]:
+        """Hold the connection's refresh lease: a compare-and-set on its row, taken in one short write
+        (so no lock is held across the token request) and waited for up to twice the request timeout.
+        A lease left by a worker that died expires after three request timeouts."""
+        owner = secrets.token_hex(16)
+        give_up = time.monotonic() + sum(self.timeout) * 2
+        while not self._take_lease(pk, owner):
+            if time.monotonic() >= give_up:
+                raise Transient(f"{self.display_name} token refresh is busy in another worker.")
+            time.sleep(0.05 + secrets.randbelow(100) / 1000)
+        try:
+            yield
         finally:
-            with suppress(LockError):
-                lock.release()
+            Connection.objects.filter(pk=pk, refresh_lease_owner=owner).update(
+                refresh_lease_owner="", refresh_lease_until=None
+            )
+
+    def _take_lease(self, pk: int, owner: str) -> bool:
+        now = timezone.now()
+        free = Q(refresh_lease_until__isnull=True) | Q(refresh_lease_until__lt=now)
+        until = now + timedelta(seconds=sum(self.timeout) * 3)
+        return bool(Connection.objects.filter(free, pk=pk).update(refresh_lease_owner=owner, refresh_lease_until=until))
 
     def refresh_locked(self, locked: Connection, creds: dict) -> Exception | None:
         """Called with the row lock held; saves what happened and returns the error to raise after commit.

@@ -30,7 +30,7 @@ from connector.ratelimit import Limit
 from integrations.exact.oauth import host, provider
 
 MINUTELY = Limit(60, 60.0)
-DAILY = Limit(5000, 86400.0)
+DAILY = Limit(5000, 86400.0, starts_full=True)  # Exact reports the day's count on every answer
 DATE_RE = re.compile(r"^/Date\((-?\d+)(?:[+-]\d+)?\)/$")
 
 

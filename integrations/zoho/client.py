@@ -5,7 +5,8 @@
   through the OAuth provider (row-locked, 55 of 60 minutes) and once more after a 401.
 - Bodies are JSON with exact Decimal numbers (never floats).
 - Errors: Zoho's `{code, message}` → typed errors: 401 / code 57 → AuthExpired; 429 → RateLimited
-  (no Retry-After from Zoho: 60 s); the daily plan limit (`X-Rate-Limit-Remaining: 0`) → an Alert,
+  (no Retry-After from Zoho: the shared bucket paces
+  and probes, see connector.http); the daily plan limit (`X-Rate-Limit-Remaining: 0`) → an Alert,
   the shared bucket blocked until Zoho's reset, RateLimited until then; 5xx → Transient; "already
   exists" → Duplicate (Permanent, with Zoho's message); other 4xx → Permanent.
 - 100 requests/minute/organisation, shared through the Redis bucket keyed by the organisation id.
@@ -384,7 +385,8 @@ def _rate_limited(client: ZohoBooksClient, f: ZohoFailure) -> ApiError | None:
             status=f.status,
             vendor_code=f.code,
         )
-    # Zoho sends no Retry-After (ZOHO.md §3): wait out the minute, unless a header says otherwise.
+    # Zoho sends no Retry-After (ZOHO.md §3): 0.0 lets the shared client pace and probe at Zoho's rate
+    # instead of stopping for a minute; a Retry-After, should Zoho ever send one, is honoured.
     return RateLimited(
         f"Zoho Books rate limit: {f.message}",
         retry_after=client.retry_after(f.response),

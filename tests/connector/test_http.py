@@ -125,6 +125,56 @@ def test_long_retry_after_raises_rate_limited_for_the_task_to_retry(client, stub
     assert other_worker.try_acquire(client.rate_limit_key(), client.rate_limit) == pytest.approx(600)
 
 
+def test_429_without_retry_after_paces_and_probes_instead_of_freezing_a_minute(client, stub):
+    """A vendor that names no wait (Zoho): one token interval plus a short jittered back-off, then a
+    single probe; never the minute every worker used to stop for."""
+    stub.queue(429, {"message": "slow down"})
+    stub.queue(200, {"ok": 1})
+    assert client.request_json("GET", "orders") == {"ok": 1}
+    interval = 60 / 1000
+    assert client.sleeps == []  # the shared bucket holds everyone back, not a private sleep
+    assert interval <= sum(client.clock.slept) <= 2 * interval + 0.1
+    assert len(stub.requests) == 2
+    # The success forgot the strike: the next 429 backs off from the shortest again.
+    assert client.limiter.strike(client.rate_limit_key()) == 1
+
+
+def test_429s_in_a_row_back_off_a_few_seconds_at_most_then_hand_back(client, stub):
+    for _ in range(4):
+        stub.queue(429, {"message": "slow down"})
+    with pytest.raises(RateLimited) as info:
+        client.request("GET", "orders")
+    assert len(stub.requests) == 4  # one probe after each back-off, no hammering
+    assert 0 < info.value.retry_after <= client.pace_backoff_cap + 0.06
+    assert max(client.clock.slept) <= client.pace_backoff_cap + 0.06 + 0.05
+    assert sum(client.clock.slept) < 3 * (client.pace_backoff_cap + 0.11)
+
+
+def test_after_a_429_without_retry_after_another_worker_waits_seconds_not_a_minute(client, stub):
+    stub.queue(429, {})
+    stub.queue(429, {})
+    stub.queue(429, {})
+    stub.queue(429, {})
+    with pytest.raises(RateLimited):
+        client.request("GET", "orders")
+    other_worker = RateLimiter(clock=client.clock.now)
+    wait = other_worker.try_acquire(client.rate_limit_key(), client.rate_limit)
+    assert 0 < wait <= client.pace_backoff_cap + 0.06
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [("", 0.0), ("7", 7.0), ("-3", 0.0), ("soon", 0.0), ("Wed, 02 Dec 2026 12:00:30 GMT", 30.0)],
+)
+def test_retry_after_header_reads_seconds_or_a_date(header, seconds):
+    from datetime import UTC, datetime
+
+    from connector.http import retry_after_seconds
+
+    now = datetime(2026, 12, 2, 12, 0, 0, tzinfo=UTC)
+    assert retry_after_seconds(header, now=now) == pytest.approx(seconds)
+
+
 def test_pointer_to_another_host_is_refused_and_no_credential_is_sent(client, stub):
     port = stub.server.server_port
     with pytest.raises(RefusedURL):

@@ -132,6 +132,72 @@ def test_two_workers_racing_refresh_once(alice, stub):
     assert stored.credentials["refresh_token"] == "RT-ROTATED" and stored.status == Connection.Status.ACTIVE
 
 
+class LeaseProvider(StubProvider):
+    """The path a database without row locks (SQLite) takes, exercised on whatever database runs the tests."""
+
+    def _has_row_locks(self) -> bool:
+        return False
+
+
+@pytest.mark.django_db(transaction=True)
+def test_without_row_locks_a_lease_lets_one_worker_refresh_even_when_redis_is_lost(alice, stub):
+    """Two workers race for a rotating refresh token while Redis restarts mid-refresh (here: the db is
+    flushed while the token endpoint is answering). The lease lives on the row, so the second worker
+    still waits, re-reads, and uses the token the first one stored: one refresh, one new token."""
+    from connector.redis import get_redis
+
+    conn = make_connection(alice.org, stub, expires_in=-10, refresh_token="RT-SINGLE-USE")
+    stub.queue(200, token_answer("AT-LEASE-1", refresh="RT-ROTATED"), delay=0.6)
+    stub.queue(400, {"error": "invalid_grant"})  # a second use of the single-use token would fail
+    results, errors = [], []
+    barrier = threading.Barrier(3)
+
+    def worker():
+        try:
+            mine = Connection.objects.get(pk=conn.pk)
+            barrier.wait()
+            results.append(LeaseProvider().access_token(mine))
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            db_connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    barrier.wait()
+    time.sleep(0.2)
+    get_redis().flushdb()  # Redis lost while the first refresh is in flight
+    for t in threads:
+        t.join(20)
+    assert errors == []
+    assert results == ["AT-LEASE-1", "AT-LEASE-1"]
+    assert len(stub.requests) == 1
+    stored = Connection.objects.get(pk=conn.pk)
+    assert stored.credentials["refresh_token"] == "RT-ROTATED" and stored.status == Connection.Status.ACTIVE
+    assert (stored.refresh_lease_owner, stored.refresh_lease_until) == ("", None)  # released
+
+
+@pytest.mark.django_db
+def test_a_lease_left_by_a_dead_worker_expires_and_a_live_one_is_waited_for(alice, stub, monkeypatch):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    conn = make_connection(alice.org, stub, expires_in=-10)
+    provider = LeaseProvider()
+    monkeypatch.setattr(type(provider), "timeout", (0.05, 0.05))  # give up waiting after 0.2 s
+    Connection.objects.filter(pk=conn.pk).update(
+        refresh_lease_owner="someone-alive", refresh_lease_until=timezone.now() + timedelta(seconds=30)
+    )
+    with pytest.raises(Transient, match="busy"):
+        provider.access_token(conn)
+    assert stub.requests == []
+    Connection.objects.filter(pk=conn.pk).update(refresh_lease_until=timezone.now() - timedelta(seconds=1))
+    stub.queue(200, token_answer("AT-AFTER-DEAD", refresh="RT-NEXT"))
+    assert provider.access_token(conn) == "AT-AFTER-DEAD"
+
+
 @pytest.mark.django_db
 def test_invalid_grant_needs_reauth_with_an_alert_and_stops_calling(alice, stub):
     conn = make_connection(alice.org, stub, expires_in=-10)

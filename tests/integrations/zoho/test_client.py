@@ -164,22 +164,23 @@ def test_a_revoked_refresh_token_raises_the_reconnect_alert(alice, sandbox_org, 
     assert "Zoho Books" in alert.message and f"connection={connection.pk}" in alert.remediation
 
 
-def test_minute_limit_429_blocks_the_shared_bucket(books_client, zoho_base, sandbox_org, monkeypatch):
-    """The sandbox allows 3/minute here, the client bucket more: the 4th call meets Zoho's 429."""
-    freeze_sandbox_windows(monkeypatch)  # all four calls in one sandbox minute, whatever the time
+def test_minute_limit_429_paces_the_shared_bucket_instead_of_freezing(
+    books_client, zoho_base, sandbox_org, monkeypatch
+):
+    """The sandbox allows 3/minute here, the client bucket more: the 4th call meets Zoho's 429, which
+    names no wait. The client probes a few times at a paced interval, then hands back a short wait."""
+    freeze_sandbox_windows(monkeypatch)  # all the calls in one sandbox minute, whatever the time
     set_faults(zoho_base, sandbox_org, rate_limit_per_minute=3)
     for _ in range(3):
         books_client.taxes()
     with pytest.raises(RateLimited) as limited:
         books_client.taxes()
-    assert limited.value.status == 429 and limited.value.retry_after == 60
-    before = books_client.calls
-    # Every worker shares the bucket: a new client for the same organisation waits, without calling Zoho.
-    other = ZohoBooksClient(books_client.connection)
-    with pytest.raises(RateLimited):
-        other.taxes()
-    other.session.close()
-    assert books_client.calls == before and other.calls == 0
+    assert limited.value.status == 429
+    assert 0 < limited.value.retry_after <= books_client.pace_backoff_cap + 0.01  # seconds, not Zoho's minute
+    assert books_client.calls == 3 + 1 + books_client.max_429_retries
+    # Every worker shares the bucket: another one waits out the same short back-off before calling.
+    wait = RateLimiter().try_acquire(books_client.rate_limit_key(), books_client.rate_limit)
+    assert 0 < wait <= books_client.pace_backoff_cap + 0.01
 
 
 def test_the_client_bucket_holds_calls_to_100_per_minute(alice, sandbox_org):
@@ -188,16 +189,27 @@ def test_the_client_bucket_holds_calls_to_100_per_minute(alice, sandbox_org):
     client = ZohoBooksClient(connection, limiter=RateLimiter(clock=clock.now, sleep=clock.sleep))
     for _ in range(6):
         client._take_slot()
-    # A burst of 4, then one call every 0.6 s (plus under 50 ms of jitter): never 100 in any minute.
-    assert len(clock.slept) == 2 and 1.2 <= sum(clock.slept) <= 1.25
+    # A new bucket knows nothing of the minute so far: one call, then one every 0.6 s (plus under
+    # 50 ms of jitter each), never a burst.
+    assert len(clock.slept) == 5 and 3.0 <= sum(clock.slept) <= 3.25
     assert client.rate_limit.requests / client.rate_limit.per_seconds * 60 == pytest.approx(100)
 
 
-def test_rate_429_fault_is_retried_by_the_engine_not_hammered(books_client, zoho_base, sandbox_org):
+def test_rate_429_fault_is_probed_at_a_pace_then_retried_by_the_engine(zoho_connection, zoho_base, sandbox_org):
     set_faults(zoho_base, sandbox_org, rate_429=1.0, seed=3)
-    with pytest.raises(RateLimited):
-        books_client.taxes()
-    assert books_client.calls == 1
+    clock = ManualClock()
+    client = ZohoBooksClient(zoho_connection, limiter=RateLimiter(clock=clock.now, sleep=clock.sleep))
+    with pytest.raises(RateLimited) as limited:
+        client.taxes()
+    client.session.close()
+    # One call, then one probe after each back-off (at least a token interval each), seconds in all.
+    assert client.calls == 1 + client.max_429_retries
+    assert (
+        client.max_429_retries * 60 / 6000
+        <= sum(clock.slept)
+        <= client.max_429_retries * (client.pace_backoff_cap + 0.1)
+    )
+    assert limited.value.retry_after <= client.pace_backoff_cap + 0.01
 
 
 def test_daily_limit_stops_alerts_and_resumes_next_day(books_client, zoho_base, sandbox_org, zoho_connection):
