@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('connector', '0009_delivery_answered'),
+        ('connector', '0010_retry_schedule'),
     ]
 
     operations = [
