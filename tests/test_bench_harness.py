@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -22,6 +23,7 @@ def harness(monkeypatch, tmp_path):
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     spec = importlib.util.spec_from_file_location("bench_harness", HARNESS)
     module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "bench_harness", module)  # dataclasses look their module up
     spec.loader.exec_module(module)
     return module
 
