@@ -1,20 +1,14 @@
-"""Shared set-up for benchmarks: Django on a throw-away SQLite database (or DATABASE_URL)."""
+"""Set-up for benchmarks that run the product in-process (no server): the shared harness's
+environment (REDIS_URL or the product's embedded Redis; DATABASE_URL or SQLite in a temp dir), then
+Django, migrated."""
 
 from __future__ import annotations
 
-import os
-import sys
-import tempfile
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent.parent
+from _harness import prepare
 
 
 def setup_django(name: str) -> None:
-    sys.path.insert(0, str(ROOT))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
-    if "DATABASE_URL" not in os.environ:
-        os.environ["DATABASE_URL"] = f"sqlite:///{tempfile.mkdtemp(prefix=f'bench-{name}-')}/db.sqlite3"
+    prepare(name)
     import django
     from django.core.management import call_command
 

@@ -1,8 +1,8 @@
 """Benchmark: 50,000 QuickBooks inventory items through the Web Connector iterator loop.
 
-Starts its own server on 127.0.0.1 (SQLite in a temp dir unless DATABASE_URL is set; REDIS_URL when
-given, else an embedded Redis). A simulated company file holds the items; `flow.queue_item_sync`
-queues an ItemInventoryQuery iterator (MaxReturned pages) and the Web Connector simulator plays the
+Starts its own server on 127.0.0.1 (the shared harness: SQLite in a temp dir unless DATABASE_URL is
+set; REDIS_URL when given, else the product's embedded Redis). A simulated company file holds the
+items; `flow.queue_item_sync` queues an ItemInventoryQuery iterator (MaxReturned pages) and the Web Connector simulator plays the
 sendRequestXML/receiveResponseXML loop over HTTP until the server reports 100 %.
 
 Measured:
@@ -17,7 +17,6 @@ Budget: RSS growth < 60 MB, >= 5,000 items/s, every response <= 2 s. Exits 1 oth
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -46,15 +45,15 @@ def main() -> int:
     parser.add_argument("--page-size", type=int, default=None, help="MaxReturned (default: the flow's)")
     args = parser.parse_args()
 
-    tmp, redis_server = prepare("qbwc")
-    # Without threads: the Web Connector is one sequential client, and runserver's threaded
-    # keep-alive answers (headers and body in two writes, no TCP_NODELAY) meet the client's delayed
-    # ACK: +40 ms a call that a production server does not have.
-    server = start_server(dict(os.environ), tmp, threaded=False)
+    bench = prepare("qbwc")
     try:
+        # Without threads: the Web Connector is one sequential client, and runserver's threaded
+        # keep-alive answers (headers and body in two writes, no TCP_NODELAY) meet the client's
+        # delayed ACK: +40 ms a call that a production server does not have.
+        server = start_server(bench, threaded=False)
         return run(args, server.pid)
     finally:
-        stop(server, redis_server)
+        stop(bench)
 
 
 def run(args, server_pid: int) -> int:

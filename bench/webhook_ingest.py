@@ -1,8 +1,8 @@
 """Benchmark: signed WooCommerce webhook deliveries into gunicorn on this machine's 2 cores.
 
 Starts gunicorn (the Procfile's web command shape) on 127.0.0.1 against DATABASE_URL (PostgreSQL
-recommended) or SQLite in a temp dir, with REDIS_URL or an embedded Redis; creates one WooCommerce
-connection with a webhook secret; then load processes POST distinct signed `order.updated`
+recommended) or SQLite in a temp dir, with REDIS_URL or the product's embedded Redis (the shared
+harness); creates one WooCommerce connection with a webhook secret; then load processes POST distinct signed `order.updated`
 deliveries on loopback for `--seconds`. Nothing processes the deliveries (no worker): this measures
 the receive path — verify, store, enqueue, answer.
 
@@ -20,10 +20,7 @@ import hmac
 import http.client
 import json
 import multiprocessing
-import os
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -31,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from _harness import embedded_redis, free_port  # noqa: E402
+from _harness import migrate, prepare, start_gunicorn, stop  # noqa: E402
 
 
 def signed_deliveries(secret: str, client_id: int, count: int) -> list[tuple[bytes, dict]]:
@@ -93,18 +90,8 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)  # as the Procfile
     args = parser.parse_args()
 
-    tmp = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
-    redis_server = None
-    if not os.environ.get("REDIS_URL"):
-        redis_server, os.environ["REDIS_URL"] = embedded_redis(tmp)
-    port = free_port()
-    os.environ.update(
-        DJANGO_SETTINGS_MODULE="tests.settings",
-        DATABASE_URL=os.environ.get("DATABASE_URL") or f"sqlite:///{tmp / 'bench.sqlite3'}",
-        PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
-    )
-    env = dict(os.environ)
-    subprocess.run([sys.executable, str(ROOT / "manage.py"), "migrate", "--noinput", "-v", "0"], env=env, check=True)
+    bench = prepare("ingest", sandbox=False)
+    migrate(bench)
 
     import django
 
@@ -124,11 +111,10 @@ def main() -> int:
     path = f"/hooks/woocommerce/{connection.webhook_token}/"
     before = Delivery.objects.count()
 
-    log = open(tmp / "gunicorn.log", "w")  # noqa: SIM115 - lives as long as the server
     # The server runs the production settings (persistent DB connections, DEBUG off), not the test
     # settings this process uses to create the connection row; the same key reads its secret.
     server_env = {
-        **env,
+        **bench.env,
         "DJANGO_SETTINGS_MODULE": "connector.settings",
         "ENV_FILE": "",
         "DEBUG": "false",
@@ -138,37 +124,12 @@ def main() -> int:
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "LOG_LEVEL": "WARNING",
     }
-    server = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "gunicorn"),
-            "connector.wsgi:application",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            str(args.workers),
-            "--threads",
-            "4",
-            "--keep-alive",
-            "5",
-        ],  # fmt: skip
-        env=server_env,
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
     try:
-        for _ in range(300):
-            try:
-                c = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-                c.request("GET", "/healthz")
-                c.getresponse().read()
-                break
-            except OSError:
-                time.sleep(0.1)
+        start_gunicorn(bench, workers=args.workers, env=server_env)
         out: multiprocessing.Queue = multiprocessing.Queue()
         start = multiprocessing.Barrier(args.clients + 1)
         procs = [
-            multiprocessing.Process(target=load, args=(port, path, secret, args.seconds, i, start, out))
+            multiprocessing.Process(target=load, args=(bench.port, path, secret, args.seconds, i, start, out))
             for i in range(args.clients)
         ]
         for p in procs:
@@ -180,10 +141,7 @@ def main() -> int:
             p.join()
         elapsed = time.monotonic() - started
     finally:
-        server.terminate()
-        server.wait(timeout=20)
-        if redis_server is not None:
-            redis_server.shutdown()
+        stop(bench)
 
     latencies = sorted(x for lat, _ in results for x in lat)
     statuses: dict[int, int] = {}

@@ -1,10 +1,11 @@
 """Zoho calls per order in the steady state (customer and items already known). Budget: ≤ 1.2.
 
-Standalone: creates a throw-away test database, the organisation's sandbox Zoho organisation
-connected by the sandbox's own provisioning (no web server; the measured client's session answers
-through django.test.Client, mounted on that one session), warms up with one order (learns the contact and the
-items), then syncs ORDERS new orders and ORDERS edits of them through ZohoBooksTarget, counting the
-calls both on the client side (on_call) and as the sandbox received them.
+Standalone (the shared harness's environment: REDIS_URL or the product's embedded Redis): creates a
+throw-away test database, the organisation's sandbox Zoho organisation connected by the sandbox's
+own provisioning (no web server; the measured client's session answers through django.test.Client,
+mounted on that one session), warms up with one order (learns the contact and the items), then
+syncs ORDERS new orders and ORDERS edits of them through ZohoBooksTarget, counting the calls both
+on the client side (on_call) and as the sandbox received them.
 
     python bench/zoho_calls_per_order.py        # prints the figures; exit 1 when over budget
 """
@@ -18,17 +19,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import django  # noqa: E402
-
-django.setup()
-
-from django.db import connection as db  # noqa: E402
-from django.test.utils import setup_test_environment  # noqa: E402
+from _harness import prepare
 
 BUDGET = 1.2
 ORDERS = int(os.environ.get("BENCH_ORDERS", "50"))
@@ -106,6 +99,13 @@ def run() -> int:
 
 
 def main() -> int:
+    prepare("zoho-calls")
+    import django
+
+    django.setup()
+    from django.db import connection as db
+    from django.test.utils import setup_test_environment
+
     setup_test_environment()
     old_name = db.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
     try:
