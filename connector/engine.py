@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -120,34 +120,35 @@ def record_change(flow: Flow, change: Change, *, how: str = "poll", delivery=Non
     if target_type_for(flow, change.object_type) is None:
         return None
     payload = to_payload(change.obj) if change.obj is not None else None
+    try:
+        return _record_change(flow, change, payload, how, delivery)
+    except IntegrityError:
+        # Another worker created the record between our read and our insert (the unique flow,
+        # type and source id): it exists now, so the second pass refreshes it. Cheaper than a
+        # savepoint around every insert, which costs two round trips per new record.
+        return _record_change(flow, change, payload, how, delivery)
+
+
+def _record_change(flow: Flow, change: Change, payload, how: str, delivery) -> Record | None:
     with transaction.atomic():
-        record, created = Record.objects.select_for_update().get_or_create(
-            flow=flow,
-            object_type=change.object_type,
-            source_id=change.source_id,
-            defaults={
-                "organization_id": flow.organization_id,
-                "source_ref": change.ref[:200],
-                "search_text": change.search_text.lower()[:500],
-                "source_modified_at": change.modified_at,
-                "source_payload": payload,
-            },
+        record = (
+            Record.objects.select_for_update()
+            .filter(flow=flow, object_type=change.object_type, source_id=change.source_id)
+            .first()
         )
-        if not created:
-            if change.modified_at and record.source_modified_at and change.modified_at < record.source_modified_at:
-                _event(record, Event.Kind.SKIPPED, f"An older version ({how}) arrived after a newer one; ignored.")
-                return None
-            if payload is not None and payload == record.source_payload and record.status == Record.Status.SYNCED:
-                return None  # the overlap window or a duplicate delivery: nothing new
-            record.source_ref = change.ref[:200] or record.source_ref
-            record.search_text = change.search_text.lower()[:500] or record.search_text
-            record.source_modified_at = change.modified_at or record.source_modified_at
-            if payload is not None:
-                record.source_payload = payload
-            if record.status != Record.Status.PENDING:
-                record.status = Record.Status.PENDING
-                record.attempts = 0
-            record.save()
+        if record is None:
+            record = Record.objects.create(
+                flow=flow,
+                object_type=change.object_type,
+                source_id=change.source_id,
+                organization_id=flow.organization_id,
+                source_ref=change.ref[:200],
+                search_text=change.search_text.lower()[:500],
+                source_modified_at=change.modified_at,
+                source_payload=payload,
+            )
+        elif not _refresh(record, change, payload, how):
+            return None
         _event(
             record,
             Event.Kind.RECEIVED,
@@ -156,6 +157,25 @@ def record_change(flow: Flow, change: Change, *, how: str = "poll", delivery=Non
             delivery=delivery,  # the delivery's page lists the records it produced
         )
     return record
+
+
+def _refresh(record: Record, change: Change, payload, how: str) -> bool:
+    """Bring an existing record up to the change; False when there is nothing new to do."""
+    if change.modified_at and record.source_modified_at and change.modified_at < record.source_modified_at:
+        _event(record, Event.Kind.SKIPPED, f"An older version ({how}) arrived after a newer one; ignored.")
+        return False
+    if payload is not None and payload == record.source_payload and record.status == Record.Status.SYNCED:
+        return False  # the overlap window or a duplicate delivery: nothing new
+    record.source_ref = change.ref[:200] or record.source_ref
+    record.search_text = change.search_text.lower()[:500] or record.search_text
+    record.source_modified_at = change.modified_at or record.source_modified_at
+    if payload is not None:
+        record.source_payload = payload
+    if record.status != Record.Status.PENDING:
+        record.status = Record.Status.PENDING
+        record.attempts = 0
+    record.save()
+    return True
 
 
 # --- Running one record -------------------------------------------------------------------------

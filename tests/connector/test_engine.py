@@ -414,3 +414,26 @@ def test_a_preset_brings_the_writer_for_a_target_type_its_target_system_does_not
     assert NoteWriter.written == [("Store", "order_note", "1031", record.pk)] and record.target_id == "note-1031"
     assert Link.objects.get().external_id == "note-1031" and world.creates == 0
     assert isinstance(engine.writer(flow, "order"), NoteWriter)
+
+
+def test_a_record_another_worker_created_first_is_refreshed_not_lost(flow, world, monkeypatch):
+    """Two workers see the same new change: the one whose insert loses the race (the unique flow,
+    type and source id) runs again and refreshes the row the other created."""
+    from django.db import IntegrityError
+
+    order = world.add_order("1009")
+    change = next(iter(engine.source_adapter(flow.source).changes_since("order", None, datetime.now(UTC))))
+    real = engine._record_change
+    calls = []
+
+    def racing(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            real(*args, **kwargs)  # the other worker's insert commits first
+            raise IntegrityError("duplicate key value violates unique constraint")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "_record_change", racing)
+    record = engine.record_change(flow, change)
+    assert len(calls) == 2 and record is not None
+    assert Record.objects.filter(flow=flow, source_id=order.source_id).count() == 1
