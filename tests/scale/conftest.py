@@ -116,25 +116,29 @@ def process_env(redis_url: str, broker_url: str, public_base_url: str) -> dict[s
     }
 
 
-def start(args: list[str], env: dict[str, str], log_path: Path, ready) -> subprocess.Popen:
+def launch(args: list[str], env: dict[str, str], log_path: Path, ready) -> subprocess.Popen:
+    """Start a process without waiting for it (`wait_ready` does): several start side by side."""
     log = open(log_path, "wb")  # noqa: SIM115 (closed by stop)
     process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    process.log_path, process.log_file = log_path, log
-    deadline = time.monotonic() + 60
-    while not ready(process):
-        if process.poll() is not None or time.monotonic() > deadline:
-            stop(process)
-            raise RuntimeError(f"{args[2]} did not start:\n" + log_path.read_text()[-3000:])
-        time.sleep(0.2)
+    process.log_path, process.log_file, process.ready = log_path, log, ready
     return process
 
 
-def start_web(env: dict[str, str], log_path: Path) -> tuple[subprocess.Popen, str]:
+def wait_ready(processes: list[subprocess.Popen], timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    for process in processes:
+        while not process.ready(process):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{process.args[2:5]} did not start:\n" + process.log_path.read_text()[-3000:])
+            time.sleep(0.2)
+
+
+def launch_web(env: dict[str, str], log_path: Path) -> tuple[subprocess.Popen, str]:
     """A second web process: gunicorn as the Procfile runs it, one worker on a free port."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     args = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "-b", f"127.0.0.1:{port}", "-w", "1"]
-    return start([*args, "connector.wsgi:application"], env, log_path, lambda _p: _answers(url)), url
+    return launch([*args, "connector.wsgi:application"], env, log_path, lambda _p: _answers(url)), url
 
 
 def _answers(url: str) -> bool:
@@ -144,10 +148,10 @@ def _answers(url: str) -> bool:
         return False
 
 
-def start_worker(name: str, queues: str, env: dict[str, str], log_path: Path) -> subprocess.Popen:
+def launch_worker(name: str, queues: str, env: dict[str, str], log_path: Path) -> subprocess.Popen:
     args = [sys.executable, "-m", "celery", "-A", "connector", "worker", "-n", f"{name}@%h", "-Q", queues]
     args += ["-P", "threads", "-c", "2", "--without-mingle", "--without-gossip", "-l", "INFO"]
-    return start(args, env, log_path, lambda p: b"ready" in p.log_path.read_bytes())
+    return launch(args, env, log_path, lambda p: b"ready" in p.log_path.read_bytes())
 
 
 def stop(process: subprocess.Popen) -> None:

@@ -30,14 +30,15 @@ from tests.integrations.shipstation.conftest import order_body
 from tests.scale.conftest import (
     AMQP_URL,
     amqp_reachable,
+    launch_web,
+    launch_worker,
     process_env,
     purge_queues,
     queued_messages,
     received_sync_tasks,
-    start_web,
-    start_worker,
     stop,
     unfinished_sync_tasks,
+    wait_ready,
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -68,9 +69,10 @@ def cluster(broker_url, settings, live_server, tmp_path):
     env = process_env(settings.REDIS_URL, broker_url, live_server.url)
     processes = {}
     try:
-        processes["web2"], web2_url = start_web(env, tmp_path / "web2.log")
+        processes["web2"], web2_url = launch_web(env, tmp_path / "web2.log")
         for name, queues in WORKERS.items():
-            processes[name] = start_worker(name, queues, env, tmp_path / f"{name}.log")
+            processes[name] = launch_worker(name, queues, env, tmp_path / f"{name}.log")
+        wait_ready(list(processes.values()))
         yield web2_url, processes
     finally:
         for process in processes.values():
