@@ -157,7 +157,13 @@ FIELD_ENCRYPTION_KEYS = parse_keys(env.str("FIELD_ENCRYPTION_KEYS", default=""))
 # --- Celery -----------------------------------------------------------------------------------
 from celery.schedules import crontab  # noqa: E402
 
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
+# The broker carries tasks only; locks, rate-limit buckets, the inbox doorbell and the cache stay on
+# REDIS_URL whatever the broker. CELERY_BROKER_URL wins when set: `amqp://user:pass@host:5672/vhost`
+# (RabbitMQ) is the production choice for more than one worker node, because RabbitMQ hands a dead
+# worker's unacknowledged tasks to another worker the moment its connection drops, where Redis waits
+# out the visibility timeout below. Unset, the broker is REDIS_URL (the embedded Redis in the demo).
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or REDIS_URL
+BROKER_IS_AMQP = CELERY_BROKER_URL.startswith(("amqp://", "amqps://", "pyamqp://"))
 CELERY_RESULT_BACKEND = None
 # Delivery guarantees. The database, not the broker, is the source of truth for pending work: the
 # beat sweep `requeue_pending_work` queues again, from their rows, pending records that are due and
@@ -176,7 +182,8 @@ CELERY_RESULT_BACKEND = None
 #   30 min. Shorter would run waiting retries twice; the old hour only delayed what a killed worker held.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 1800}
+# Prefetch: a worker holds at most one unstarted task per thread (on either broker), so a slow vendor
+# never parks work on a busy worker while another sits idle, and a dead worker has little to give back.
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Shutdown: SIGTERM is Celery's warm shutdown (connector.celery logs what it waits for). The worker
 # stops taking tasks, lets the running ones finish (each releases its record lease and poll lock in
@@ -224,6 +231,20 @@ EVENT_RETENTION_DAYS = env.int("EVENT_RETENTION_DAYS", default=180)
 # A transient vendor error is retried with exponential backoff and jitter this many times.
 SYNC_MAX_ATTEMPTS = env.int("SYNC_MAX_ATTEMPTS", default=8)
 SYNC_BACKOFF_SECONDS = env.float("SYNC_BACKOFF_SECONDS", default=5.0)
+if BROKER_IS_AMQP:
+    # acks_late and reject_on_worker_lost above hold as they are: an unacknowledged message is
+    # redelivered when its consumer's connection closes (a killed process's socket closes at once).
+    # The heartbeat finds the connection of a node that vanished without closing it (power, network):
+    # RabbitMQ gives its tasks back after two missed beats, about a minute, instead of TCP's hours.
+    CELERY_BROKER_HEARTBEAT = 30
+    # Publisher confirms: a webhook is answered 2xx only once RabbitMQ has the task, not just the socket.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"confirm_publish": True}
+    # A retry's countdown is held unacknowledged by the worker until it is due; RabbitMQ's own
+    # consumer_timeout (30 min by default) must stay above the longest backoff or Retry-After we honour.
+else:
+    # Redis has no consumer connections to watch: a message taken by a worker that dies comes back
+    # only when this timeout runs out (see visibility_timeout above: 30 min).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 1800}
 
 # --- Auth (django-allauth) --------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [

@@ -92,7 +92,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
 
 
 def pytest_sessionfinish(session, exitstatus):
-    """On CI a skipped browser or PostgreSQL test fails the run: there they must really run."""
+    """On CI a skipped browser, PostgreSQL or RabbitMQ test fails the run: there they must really run."""
     from tests import skips
 
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")

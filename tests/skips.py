@@ -1,6 +1,6 @@
 """Skipped tests, said loudly: a "SKIPPED TESTS" block at the end of every run, and on CI a failed run
 when a test that CI must run was skipped (a browser test without chromium, a PostgreSQL-only test
-on SQLite). tests/conftest.py wires these into pytest's `pytest_terminal_summary` and
+on SQLite, the RabbitMQ broker variant without RabbitMQ). tests/conftest.py wires these into pytest's `pytest_terminal_summary` and
 `pytest_sessionfinish` hooks; the logic lives here as plain functions so it is tested directly.
 """
 
@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 #: Skips CI must never have: marked with one of these, or skipped for a reason naming one of these.
 CI_REQUIRED_MARKERS = ("browser",)
-CI_REQUIRED_REASON_WORDS = ("postgresql",)
+CI_REQUIRED_REASON_WORDS = ("postgresql", "rabbitmq")
 
 
 class SkipReport(Protocol):
@@ -48,9 +48,9 @@ def summary_lines(skipped: Iterable[SkipReport], *, ci: bool) -> list[str]:
     lines = [f"{report.nodeid}: {skip_reason(report)}" for report in reports]
     refused = [report.nodeid for report in reports if ci_must_run(report)]
     if refused and ci:
-        lines.append(f"CI fails this run: {len(refused)} browser or PostgreSQL test(s) were skipped.")
+        lines.append(f"CI fails this run: {len(refused)} browser, PostgreSQL or RabbitMQ test(s) were skipped.")
     elif refused:
-        lines.append(f"{len(refused)} of these are browser or PostgreSQL tests: CI would fail on them.")
+        lines.append(f"{len(refused)} of these are browser, PostgreSQL or RabbitMQ tests: CI would fail on them.")
     return lines
 
 

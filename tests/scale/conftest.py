@@ -1,0 +1,181 @@
+"""Scale-out harness: more web and worker processes on one PostgreSQL, Redis and broker.
+
+The processes are started the way production runs them (gunicorn with gunicorn.conf.py, `celery
+worker` on a subset of queues with the threads pool) on the test database; the broker is Redis or
+RabbitMQ, chosen per test through CELERY_BROKER_URL, while locks, buckets and the cache stay on Redis.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from django.db import connection
+
+from tests.e2e.conftest import ROOT, _database_url
+
+QUEUES = ("webhooks", "polls", "sync", "qbwc")
+#: Where the amqp variant finds RabbitMQ; give it a vhost of its own (`rabbitmqctl add_vhost`) so
+#: nothing else shares its queues. On the default vhost the queues are purged at the test's start.
+AMQP_URL = os.environ.get("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
+
+
+def amqp_reachable(url: str) -> bool:
+    from kombu import Connection
+
+    try:
+        with Connection(url, connect_timeout=3) as conn:
+            conn.ensure_connection(max_retries=1)
+        return True
+    except Exception:  # (any failure to connect means: not here)
+        return False
+
+
+def purge_queues(url: str) -> None:
+    """Empty our queues on the broker: a message left by an earlier run must not count in this one."""
+    from kombu import Connection
+
+    with Connection(url, connect_timeout=3) as conn:
+        channel = conn.channel()
+        for name in QUEUES:
+            if url.startswith("amqp"):
+                try:
+                    channel.queue_purge(name)
+                except Exception:  # (not declared yet: nothing to purge)
+                    channel = conn.channel()
+            else:
+                channel.client.delete(name)
+
+
+def queued_messages(url: str) -> dict[str, int]:
+    """Messages waiting in each queue (ready ones; unacknowledged ones are counted by the caller)."""
+    from kombu import Connection
+
+    counts = {}
+    with Connection(url, connect_timeout=3) as conn:
+        channel = conn.channel()
+        for name in QUEUES:
+            if url.startswith("amqp"):
+                try:
+                    counts[name] = channel.queue_declare(name, passive=True).message_count
+                except Exception:  # (never declared: empty)
+                    channel = conn.channel()
+                    counts[name] = 0
+            else:
+                counts[name] = channel.client.llen(name)
+    return counts
+
+
+@pytest.fixture
+def celery_app_on(settings):
+    """Point the test process's own Celery app (the live server publishes through it) at a broker."""
+    from connector.celery import app
+
+    def switch(url: str) -> None:
+        app.conf.broker_url = url
+        app.conf.broker_transport_options = {"confirm_publish": True} if url.startswith("amqp") else {}
+        _drop_pools(app)
+
+    before = (app.conf.broker_url, app.conf.broker_transport_options)
+    yield switch
+    app.conf.broker_url, app.conf.broker_transport_options = before
+    _drop_pools(app)
+
+
+def _drop_pools(app) -> None:
+    if app._pool is not None:
+        app._pool.force_close_all()
+        app._pool = None
+    app.amqp._producer_pool = None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def process_env(redis_url: str, broker_url: str, public_base_url: str) -> dict[str, str]:
+    assert connection.vendor == "postgresql"
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "DATABASE_URL": _database_url(),
+        "REDIS_URL": redis_url,
+        "CELERY_BROKER_URL": broker_url,
+        "PUBLIC_BASE_URL": public_base_url,
+        "SYNC_MAX_ATTEMPTS": "4",
+        "SYNC_BACKOFF_SECONDS": "0.2",
+    }
+
+
+def launch(args: list[str], env: dict[str, str], log_path: Path, ready) -> subprocess.Popen:
+    """Start a process without waiting for it (`wait_ready` does): several start side by side."""
+    log = open(log_path, "wb")  # noqa: SIM115 (closed by stop)
+    process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    process.log_path, process.log_file, process.ready = log_path, log, ready
+    return process
+
+
+def wait_ready(processes: list[subprocess.Popen], timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    for process in processes:
+        while not process.ready(process):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{process.args[2:5]} did not start:\n" + process.log_path.read_text()[-3000:])
+            time.sleep(0.2)
+
+
+def launch_web(env: dict[str, str], log_path: Path) -> tuple[subprocess.Popen, str]:
+    """A second web process: gunicorn as the Procfile runs it, one worker on a free port."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    args = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "-b", f"127.0.0.1:{port}", "-w", "1"]
+    return launch([*args, "connector.wsgi:application"], env, log_path, lambda _p: _answers(url)), url
+
+
+def _answers(url: str) -> bool:
+    try:
+        return requests.get(f"{url}/healthz", timeout=2).status_code < 500
+    except requests.RequestException:
+        return False
+
+
+def launch_worker(name: str, queues: str, env: dict[str, str], log_path: Path) -> subprocess.Popen:
+    args = [sys.executable, "-m", "celery", "-A", "connector", "worker", "-n", f"{name}@%h", "-Q", queues]
+    args += ["-P", "threads", "-c", "2", "--without-mingle", "--without-gossip", "-l", "INFO"]
+    return launch(args, env, log_path, lambda p: b"ready" in p.log_path.read_bytes())
+
+
+def stop(process: subprocess.Popen) -> None:
+    """SIGTERM (warm shutdown), then SIGKILL if it hangs: nothing is left behind for later tests."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=20)
+    process.log_file.close()
+
+
+_RECEIVED = re.compile(rb"sync_record\[([0-9a-f-]{36})\] received")
+_FINISHED = re.compile(rb"sync_record\[([0-9a-f-]{36})\] (?:succeeded|retry|raised)")
+
+
+def unfinished_sync_tasks(log_path: Path) -> set[str]:
+    """Sync tasks a worker's log shows it took and never finished (ran to an outcome or retried)."""
+    text = log_path.read_bytes()
+    finished = {m.decode() for m in _FINISHED.findall(text)}
+    return {m.decode() for m in _RECEIVED.findall(text)} - finished
+
+
+def received_sync_tasks(log_path: Path) -> set[str]:
+    return {m.decode() for m in _RECEIVED.findall(log_path.read_bytes())}
