@@ -13,9 +13,15 @@ invoice's lines negated), found again by `CR-<order number>` so a retry credits 
 
 from __future__ import annotations
 
+import hashlib
+from contextlib import contextmanager, suppress
+
+from redis.exceptions import LockError
+
 from connector.adapters import WriteResult
 from connector.canonical import Order
-from connector.http import NeedsReview
+from connector.http import NeedsReview, Transient
+from connector.redis import get_redis
 from integrations.exact.client import ExactClient
 from integrations.exact.invoice_mapping import (
     STATUS_PROCESSED,
@@ -57,7 +63,25 @@ def customer_account(client: ExactClient, order: Order) -> str:
     found = client.accounts_with_email(email)
     if found:
         return str(found[0]["ID"])
-    return str(client.create_account(account_from_order(order))["ID"])
+    with _account_lock(client, email):
+        found = client.accounts_with_email(email)  # another worker may have created it meanwhile
+        if found:
+            return str(found[0]["ID"])
+        return str(client.create_account(account_from_order(order))["ID"])
+
+
+@contextmanager
+def _account_lock(client: ExactClient, email: str):
+    """Two orders of a new customer written at once by two workers create one account, not two."""
+    digest = hashlib.sha256(email.lower().encode()).hexdigest()[:32]  # no address in a Redis key
+    lock = get_redis().lock(f"exact:account:{client.connection.pk}:{digest}", timeout=120, blocking_timeout=60)
+    if not lock.acquire():
+        raise Transient("Another worker is creating this customer in Exact Online; retrying.")
+    try:
+        yield
+    finally:
+        with suppress(LockError):
+            lock.release()
 
 
 def item_ids(client: ExactClient, order: Order, options: InvoiceOptions) -> dict[str, str]:

@@ -187,3 +187,21 @@ def test_sandbox_account_needs_a_name(exact_connection, company):
 
     with pytest.raises(Permanent, match="Mandatory: Name"):
         ExactClient(exact_connection).create_account({"Email": "x@example.com", "Status": "C"})
+
+
+def test_two_workers_invoicing_a_new_customer_at_once_create_one_account(target, company):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection as db
+
+    def write(number: str) -> str:
+        try:
+            adapter = ExactTarget(target.connection, options=dict(OPTIONS))
+            return adapter.upsert("invoice", order(number, email="twice@example.com"), target_id=None).action
+        finally:
+            db.close()
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        actions = list(pool.map(write, ["8001", "8002", "8003", "8004"]))
+    assert actions == ["created"] * 4
+    assert len([a for a in rows(company, "Accounts") if a.get("Email") == "twice@example.com"]) == 1
