@@ -408,6 +408,12 @@ class ExactClient(ApiClient):
             filter=f"InvoiceID eq {guid_literal(invoice_id)}",
         )
 
+    def add_sales_invoice_line(self, invoice_id: str, line: dict) -> dict:
+        return self._created("salesinvoice/SalesInvoiceLines", {**line, "InvoiceID": invoice_id}, "ID", "invoice line")
+
+    def delete_sales_invoice_line(self, line_id: str) -> None:
+        self.request("DELETE", f"salesinvoice/SalesInvoiceLines({guid_literal(line_id)})")
+
     def create_sales_invoice(self, payload: dict) -> dict:
         return self._created("salesinvoice/SalesInvoices", payload, "InvoiceID", "sales invoice")
 

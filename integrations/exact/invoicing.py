@@ -4,10 +4,10 @@ Customers are Exact accounts found by email, created (Status C) when missing; it
 code and never created (a missing one is for a person to add). The order number is the invoice's
 `YourRef`, so `find` locates an invoice written before a lost answer or a crash.
 
-Editing: EXACT.md says nothing about changing a sales invoice; Exact's own model has an invoice open
-(Status 20) until it is processed (50), after which it is final and only a credit note corrects it.
-We never rewrite invoice lines through the API: an order changed after its invoice was written goes
-to review, with the invoice's state in the message. Cancelling posts a credit note (Type 8021, the
+Editing: EXACT.md says nothing about sales invoices; Exact's own model has an invoice open (Status
+20) until it is processed (50), after which it is final and only a credit note corrects it.
+An order changed while its invoice is open gets the invoice's lines replaced (deleted, then added);
+once processed, the change goes to review. Cancelling posts a credit note (Type 8021, the
 invoice's lines negated), found again by `CR-<order number>` so a retry credits once.
 """
 
@@ -128,16 +128,23 @@ def _facts(invoice: dict, lines: list[dict]) -> dict:
 
 
 def _compare(client: ExactClient, order: Order, target_id: str, lines: list[dict]) -> WriteResult:
+    """Unchanged when Exact holds these lines; an open invoice gets its lines replaced (a retry after a
+    crash midway compares again and finishes); a processed one is final and goes to review."""
     written = client.sales_invoice_lines(target_id)
     if same_lines(written, lines):
         return WriteResult(target_id, "unchanged")
     invoice = next((r for r in client.sales_invoices_with_ref(order.number) if str(r["InvoiceID"]) == target_id), {})
-    state = "processed (final)" if invoice.get("Status") == STATUS_PROCESSED else "already written"
-    raise NeedsReview(
-        f"Order {order.number} changed after its Exact invoice {invoice.get('InvoiceNumber', '')} was {state}; "
-        "invoice lines are not rewritten automatically.",
-        remediation="Correct the invoice in Exact (or credit it and invoice again), then mark this record resolved.",
-    )
+    if not invoice or invoice.get("Status") == STATUS_PROCESSED:
+        raise NeedsReview(
+            f"Order {order.number} changed after its Exact invoice {invoice.get('InvoiceNumber', '')} was processed; "
+            "a processed invoice cannot be changed.",
+            remediation="Credit the invoice in Exact and invoice the order again by hand, then mark this resolved.",
+        )
+    for line in written:
+        client.delete_sales_invoice_line(str(line["ID"]))
+    for line in lines:
+        client.add_sales_invoice_line(target_id, line)
+    return WriteResult(target_id, "updated", data=_facts(invoice, lines))
 
 
 def credit_invoice(client: ExactClient, order: Order, target_id: str) -> WriteResult:

@@ -4,8 +4,9 @@ A real Celery worker, the live server, Redis and both sandboxes over real HTTP. 
 Exact (sandbox consent page) and ShipStation, adds the flow, is refused Start-ready options until the
 sales journal and VAT code are picked from Exact's lists, and starts it. Orders arrive by webhook and
 become invoices (customers found by email or created, items by code); one order names an item Exact
-lacks, is held for review, and syncs on Replay once the item exists. An edit after invoicing is held,
-a cancel is credited, a shipped order changes nothing in the books. Assertions read Exact's state.
+lacks, is held for review, and syncs on Replay once the item exists. An edit
+an edit replaces the lines of an open invoice and is held once the invoice is processed, a cancel
+is credited, a shipped order changes nothing in the books. Assertions read Exact's state.
 """
 
 from __future__ import annotations
@@ -122,10 +123,18 @@ def test_shipstation_orders_become_exact_invoices(merchant, alice, live_server, 
     wait_until(lambda: status("E-4") == "synced", timeout=EXACT_WAIT, message="E-4 replayed")
     assert len(invoices(company, "E-4")) == 1
 
-    # --- Edit after invoicing (held), cancel (credited), ship (nothing changes in the books) --------
+    # --- Edits (an open invoice updated; one the accountant processed is held), cancel (credited),
+    # ship (nothing changes in the books) ----------------------------------------------------------
     edited = order_body("E-2", email="buyer@example.com")
     edited["items"][0]["quantity"] = 3
     ss.create_order(edited)
+    processed = SandboxExactEntity.objects.get(
+        division=company, entity="SalesInvoices", guid=invoices(company, "E-4")[0]["InvoiceID"]
+    )
+    SandboxExactEntity.objects.filter(pk=processed.pk).update(data={**processed.data, "Status": 50})
+    late = order_body("E-4", email="buyer@example.com")
+    late["items"][0].update(sku="SKU-9", quantity=5)
+    ss.create_order(late)
     ss.create_order(order_body("E-3", email="inkoop@devries.example", status="cancelled"))
     ss.request_json(
         "POST",
@@ -140,12 +149,18 @@ def test_shipstation_orders_become_exact_invoices(merchant, alice, live_server, 
     )
     merchant.post(reverse("flow_run_now", args=[flow.pk]))
     wait_until(lambda: len(invoices(company, "CR-E-3")) == 1, timeout=EXACT_WAIT, message="E-3 credited")
-    wait_until(lambda: status("E-2") == "needs_review", timeout=EXACT_WAIT, message="the edit of E-2 held")
+    wait_until(
+        lambda: Decimal(str(invoices(company, "E-2")[0]["AmountFC"])) == Decimal("36.50"),
+        timeout=EXACT_WAIT,
+        message="E-2's open invoice updated: 3 x 10.50 + 5.00",
+    )
+    wait_until(lambda: status("E-4") == "needs_review", timeout=EXACT_WAIT, message="the edit of E-4 held")
     wait_until(lambda: not Record.objects.filter(status="pending").exists(), timeout=60, message="quiet")
     (credit,) = invoices(company, "CR-E-3")
     assert credit["Type"] == 8021 and Decimal(str(credit["AmountFC"])) == Decimal("-26.00")
-    assert "changed after" in Record.objects.get(object_type="order", source_ref="E-2").last_error
-    assert status("E-1") == "synced"
+    assert "processed" in Record.objects.get(object_type="order", source_ref="E-4").last_error
+    assert Decimal(str(invoices(company, "E-4")[0]["AmountFC"])) == Decimal("26.00")  # left as processed
+    assert status("E-1") == status("E-2") == "synced"
     for number in ("E-1", "E-2", "E-3", "E-4"):
         assert len(invoices(company, number)) == 1, f"exactly one invoice for {number}"
     assert len(rows(company, "SalesInvoices")) == 5  # four invoices and one credit note

@@ -644,6 +644,8 @@ WRITES: dict[tuple[str, str, bool], Callable[[HttpRequest, SandboxExactDivision,
     ("POST", "GoodsDeliveries", False): _post_goods_delivery,
     ("POST", "Accounts", False): invoices.post_account,
     ("POST", "SalesInvoices", False): invoices.post_sales_invoice,
+    ("POST", "SalesInvoiceLines", False): invoices.post_sales_invoice_line,
+    ("DELETE", "SalesInvoiceLines", True): invoices.delete_sales_invoice_line,
     ("PUT", "SalesOrders", True): lambda request, company, key: _put_sales_order(request, company, key or ""),
     ("DELETE", "SalesOrders", True): lambda request, company, key: _delete_sales_order(company, key or ""),
 }

@@ -5,8 +5,8 @@ sales invoices; this follows the shape Exact's entity docs give (picqer `SalesIn
 `SalesInvoiceLine.php`): a header with `OrderedBy` (account), `Journal` (code of a sales journal,
 Type 20, EXACT.md §6.11), `Type` (8020 invoice, 8021 credit note), `YourRef`, `Description`, and
 `SalesInvoiceLines` posted inline, each naming an `Item` guid with `Quantity`, `AmountFC`, `VATCode`.
-A new invoice is open (Status 20); one processed in Exact (Status 50) is no longer changed through
-the API. Refusals use Exact's error body (§6.12).
+A new invoice is open (Status 20): lines can be added (POST `SalesInvoiceLines` with `InvoiceID`) and
+deleted; one processed in Exact (Status 50) is final and every change is refused. Refusals use Exact's error body (§6.12).
 """
 
 from __future__ import annotations
@@ -166,3 +166,56 @@ def post_sales_invoice(request: HttpRequest, company: SandboxExactDivision, key:
             guid=invoice_id,
         )
     return JsonResponse({"d": {**row.data, "SalesInvoiceLines": {"results": stored}}}, status=201)
+
+
+def _open_invoice(company: SandboxExactDivision, invoice_id: str) -> SandboxExactEntity:
+    """The invoice a line change names, locked; a processed one is final (refused like Exact)."""
+    row = (
+        SandboxExactEntity.objects.select_for_update()
+        .filter(division=company, entity="SalesInvoices", guid=invoice_id.lower())
+        .first()
+    )
+    if row is None:
+        raise Refusal(400, "InvoiceID: invoice not found")
+    if row.data.get("Status") == STATUS_PROCESSED:
+        raise Refusal(400, f"Invoice {row.data.get('InvoiceNumber')} has been processed and cannot be changed")
+    return row
+
+
+def _retotal(company: SandboxExactDivision, invoice: SandboxExactEntity) -> None:
+    lines = [
+        r.data for r in company.entities.filter(entity="SalesInvoiceLines") if r.data.get("InvoiceID") == invoice.guid
+    ]
+    total = sum((Decimal(str(line["AmountFC"])) for line in lines), Decimal("0.00"))
+    state.put(company, "SalesInvoices", {**invoice.data, "AmountFC": float(total)}, guid=invoice.guid)
+
+
+@_answer
+def post_sales_invoice_line(request: HttpRequest, company: SandboxExactDivision, key: str | None) -> HttpResponse:
+    """POST salesinvoice/SalesInvoiceLines: a line added to an open invoice (after its last line)."""
+    body = _body(request, LINE_FIELDS | {"InvoiceID"})
+    vat_codes = {str(d.get("Code")) for d in company.entities.filter(entity="VATCodes").values_list("data", flat=True)}
+    with transaction.atomic():
+        invoice = _open_invoice(company, str(body.pop("InvoiceID", "") or ""))
+        numbers = [
+            r.data.get("LineNumber") or 0
+            for r in company.entities.filter(entity="SalesInvoiceLines")
+            if r.data.get("InvoiceID") == invoice.guid
+        ]
+        line = _check_line(company, max(numbers, default=0) + 1, body, vat_codes)
+        stored = state.put(company, "SalesInvoiceLines", {**line, "InvoiceID": invoice.guid}).data
+        _retotal(company, invoice)
+    return JsonResponse({"d": stored}, status=201)
+
+
+@_answer
+def delete_sales_invoice_line(request: HttpRequest, company: SandboxExactDivision, key: str | None) -> HttpResponse:
+    """DELETE salesinvoice/SalesInvoiceLines(guid'…'): 204; only while the invoice is open."""
+    with transaction.atomic():
+        row = company.entities.filter(entity="SalesInvoiceLines", guid=str(key).lower()).first()
+        if row is None:
+            return error(404, "Not found")
+        invoice = _open_invoice(company, str(row.data.get("InvoiceID") or ""))
+        row.delete()
+        _retotal(company, invoice)
+    return HttpResponse(status=204)

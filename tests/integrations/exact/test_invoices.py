@@ -205,3 +205,36 @@ def test_two_workers_invoicing_a_new_customer_at_once_create_one_account(target,
         actions = list(pool.map(write, ["8001", "8002", "8003", "8004"]))
     assert actions == ["created"] * 4
     assert len([a for a in rows(company, "Accounts") if a.get("Email") == "twice@example.com"]) == 1
+
+
+def test_an_edited_order_replaces_the_lines_of_its_open_invoice(target, company):
+    first = target.upsert("invoice", order("5101"), target_id=None)
+    edited = order(
+        "5101",
+        shipping=Decimal("0"),
+        lines=(LineItem(sku="MUG-01", name="Blue mug", quantity=Decimal("4"), unit_price=Decimal("3.33")),),
+    )
+    again = ExactTarget(target.connection, options=dict(OPTIONS))
+    result = again.upsert("invoice", edited, target_id=first.target_id)
+    assert (result.action, result.target_id, result.data["total"]) == ("updated", first.target_id, "13.32")
+    (invoice,) = rows(company, "SalesInvoices")
+    assert Decimal(str(invoice["AmountFC"])) == Decimal("13.32")
+    lines = rows(company, "SalesInvoiceLines")
+    assert [(line["Quantity"], Decimal(str(line["AmountFC"]))) for line in lines] == [(4.0, Decimal("13.32"))]
+    assert again.upsert("invoice", edited, target_id=first.target_id).action == "unchanged"
+
+
+def test_sandbox_refuses_line_changes_on_a_processed_invoice(target, company):
+    from integrations.exact.client import ExactClient
+
+    first = target.upsert("invoice", order("5201"), target_id=None)
+    row = SandboxExactEntity.objects.get(guid=first.target_id)
+    SandboxExactEntity.objects.filter(pk=row.pk).update(data={**row.data, "Status": 50})
+    client = ExactClient(target.connection)
+    (line, *_) = client.sales_invoice_lines(first.target_id)
+    with pytest.raises(Permanent, match="has been processed and cannot be changed"):
+        client.delete_sales_invoice_line(line["ID"])
+    item = state.find(company, "Items", Code="MUG-01")["ID"]
+    with pytest.raises(Permanent, match="has been processed and cannot be changed"):
+        client.add_sales_invoice_line(first.target_id, {"Item": item, "Quantity": 1, "AmountFC": 1.0})
+    assert len(rows(company, "SalesInvoiceLines")) == 3
