@@ -5,6 +5,14 @@ from __future__ import annotations
 from connector.registry import FlowPreset, register_preset
 
 INVOICE_FORM = "integrations.exact.forms.ExactInvoiceOptionsForm"
+
+
+def demo_options(sandboxes: dict) -> dict:
+    """The demo's flows take the sandbox company's sales journal and VAT code."""
+    exact = sandboxes.get("exact", {})
+    return {"exact_sales_journal": exact.get("sales_journal", ""), "exact_vat_code": exact.get("vat_code", "")}
+
+
 DESCRIPTION = (
     "Orders become Exact sales invoices in the sales journal you pick (customers found by email or "
     "created, items matched by code, one VAT code); a cancelled order is credited."
@@ -18,6 +26,7 @@ SHIPSTATION_EXACT = FlowPreset(
     capabilities=(("order", "invoice"),),
     description=DESCRIPTION,
     options_form=INVOICE_FORM,
+    demo_options=demo_options,
 )
 
 WOOCOMMERCE_EXACT = FlowPreset(
@@ -28,6 +37,7 @@ WOOCOMMERCE_EXACT = FlowPreset(
     capabilities=(("order", "invoice"),),
     description=DESCRIPTION,
     options_form=INVOICE_FORM,
+    demo_options=demo_options,
     # WooCommerce never retries a webhook: a poll every 15 minutes catches what one missed.
     default_interval_seconds=900,
 )
