@@ -1,4 +1,5 @@
-"""Exact Online as a source of sales orders and a target for shipping-cost postings (DESIGN §5)."""
+"""Exact Online as a source of sales orders and a target for shipping-cost postings and sales
+invoices (DESIGN §5)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from connector.adapters import (
 from connector.canonical import Order, Shipment
 from connector.http import NeedsReview, Permanent
 from connector.oauth import OAuthRefused
+from integrations.exact import invoicing
 from integrations.exact.client import ExactClient, parse_date
 from integrations.exact.mapping import (
     DEFAULT_TRACKING_FIELD,
@@ -133,7 +135,7 @@ class ExactSource(SourceAdapter):
 
 class ExactTarget(TargetAdapter):
     system = "exact"
-    target_types = ("cost_posting",)
+    target_types = ("cost_posting", "invoice")
 
     def choices(self, name: str) -> list[tuple[str, str]]:
         client = _client(self)
@@ -145,6 +147,10 @@ class ExactTarget(TargetAdapter):
             return [(r["ID"], f"{r.get('Code', '')} {r.get('Description', '')}".strip()) for r in client.projects()]
         if name == "journal":
             return [(r["Code"], f"{r['Code']} {r.get('Description', '')}".strip()) for r in client.journals()]
+        if name == "sales_journal":
+            return [(r["Code"], f"{r['Code']} {r.get('Description', '')}".strip()) for r in client.sales_journals()]
+        if name == "vat_code":
+            return [(r["Code"], f"{r['Code']} {r.get('Description', '')}".strip()) for r in client.vat_codes()]
         return []
 
     def _options(self, client: ExactClient) -> JournalOptions:
@@ -203,6 +209,8 @@ class ExactTarget(TargetAdapter):
 
     def find(self, object_type: str, obj: Any, *, context: WriteContext = NO_CONTEXT) -> str | None:
         _offered(object_type, self.target_types, "a target for")
+        if object_type == "invoice":
+            return invoicing.find_invoice(_client(self), obj)
         return self._find_entry(_client(self), f"[{shipment_reference(obj)}]")
 
     def _post(self, client: ExactClient, shipment: Shipment, *, reverse: bool) -> dict:
@@ -270,6 +278,11 @@ class ExactTarget(TargetAdapter):
         entry, and a guessed one would only send the merchant to an error page."""
         summary = super().describe_result(object_type, obj, result)
         data = result.data or {}
+        if object_type == "invoice":
+            credit = result.action == "reversed"
+            label = "Credit note" if credit else "Sales invoice"
+            status = "credited" if credit else summary.status
+            return DocumentSummary("invoice", label, summary.number, summary.total, summary.currency, status)
         status = "reversed" if result.action == "reversed" else "posted"
         extra = (f"Goods delivery {data['goods_delivery']}",) if data.get("goods_delivery") else ()
         number = str(data.get("entry_number") or summary.number)
@@ -291,6 +304,8 @@ class ExactTarget(TargetAdapter):
     ) -> WriteResult:
         _offered(object_type, self.target_types, "a target for")
         client = _client(self)
+        if object_type == "invoice":
+            return invoicing.upsert_invoice(client, obj, self.options, target_id)
         if target_id:
             # Posted entries are not edited; a changed cost is voided and posted again by the source.
             # Still finish the tracking note and the goods delivery (a crash may have come after the entry).
@@ -304,6 +319,8 @@ class ExactTarget(TargetAdapter):
     def cancel(self, object_type: str, obj: Any, *, target_id: str, context: WriteContext = NO_CONTEXT) -> WriteResult:
         _offered(object_type, self.target_types, "a target for")
         client = _client(self)
+        if object_type == "invoice":
+            return invoicing.credit_invoice(client, obj, target_id)
         existing = self._find_entry(client, f"[VOID-{obj.source_id}]")
         if existing:
             return WriteResult(existing, "reversed")

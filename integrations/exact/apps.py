@@ -9,7 +9,7 @@ class ExactConfig(AppConfig):
     def ready(self) -> None:
         from connector import oauth
         from connector.registry import AuthKind, PeriodicTask, Role, SystemInfo, register_system
-        from integrations.exact import subscriptions
+        from integrations.exact import presets, subscriptions
         from integrations.exact.adapter import ExactSource, ExactTarget
         from integrations.exact.oauth import ExactOAuth
         from integrations.exact.subscriptions import rotate_webhooks
@@ -33,6 +33,8 @@ class ExactConfig(AppConfig):
                     "shipped, and the tracking number comes back onto the order.\n"
                     "Your money: what each shipment cost is posted as a balanced journal entry on the accounts "
                     "you choose, split over the order's lines and their projects' cost centres.\n"
+                    "Store orders: ShipStation or WooCommerce orders become sales invoices in the sales journal "
+                    "you pick, customers found by email or created, items matched by code.\n"
                     "Good to know: Exact allows 60 requests a minute and 5,000 a day per company; large "
                     "catch-ups are spread out so none of them is refused."
                 ),
@@ -43,3 +45,4 @@ class ExactConfig(AppConfig):
                 periodic_tasks=(PeriodicTask("exact-keep-alive", "exact.keep_alive", 86400.0),),
             )
         )
+        presets.register_presets()

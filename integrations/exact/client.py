@@ -373,6 +373,59 @@ class ExactClient(ApiClient):
             filter=f"substringof('{quoted}',Description) eq true",
         )
 
+    # --- Order → invoice flows (crm/Accounts, logistics/Items, salesinvoice/SalesInvoices) ---------
+
+    @staticmethod
+    def _quoted(text: str) -> str:
+        return "'" + text.replace("'", "''") + "'"
+
+    def accounts_with_email(self, email: str) -> list[dict]:
+        return self.list("crm/Accounts", select="ID,Code,Name,Email,Status", filter=f"Email eq {self._quoted(email)}")
+
+    def create_account(self, payload: dict) -> dict:
+        return self._created("crm/Accounts", payload, "ID", "customer account")
+
+    def items_with_code(self, code: str) -> list[dict]:
+        return self.list("logistics/Items", select="ID,Code,Description", filter=f"Code eq {self._quoted(code)}")
+
+    def sales_journals(self) -> list[dict]:
+        return self.list("financial/Journals", select="ID,Code,Description,Type", filter="Type eq 20")
+
+    def vat_codes(self) -> list[dict]:
+        return self.list("vat/VATCodes", select="ID,Code,Description,Percentage")
+
+    INVOICE_FIELDS = "InvoiceID,InvoiceNumber,Type,Status,YourRef,Description,Journal,OrderedBy,Currency,AmountFC"
+
+    def sales_invoices_with_ref(self, your_ref: str) -> list[dict]:
+        return self.list(
+            "salesinvoice/SalesInvoices", select=self.INVOICE_FIELDS, filter=f"YourRef eq {self._quoted(your_ref)}"
+        )
+
+    def sales_invoice_lines(self, invoice_id: str) -> list[dict]:
+        return self.list(
+            "salesinvoice/SalesInvoiceLines",
+            select="ID,InvoiceID,LineNumber,Item,ItemCode,Quantity,AmountFC,VATCode,Description",
+            filter=f"InvoiceID eq {guid_literal(invoice_id)}",
+        )
+
+    def add_sales_invoice_line(self, invoice_id: str, line: dict) -> dict:
+        return self._created("salesinvoice/SalesInvoiceLines", {**line, "InvoiceID": invoice_id}, "ID", "invoice line")
+
+    def delete_sales_invoice_line(self, line_id: str) -> None:
+        self.request("DELETE", f"salesinvoice/SalesInvoiceLines({guid_literal(line_id)})")
+
+    def create_sales_invoice(self, payload: dict) -> dict:
+        return self._created("salesinvoice/SalesInvoices", payload, "InvoiceID", "sales invoice")
+
+    def _created(self, path: str, payload: dict, key: str, what: str) -> dict:
+        response = self.request_json(
+            "POST", path, json=payload, headers={"Content-Type": "application/json", "Prefer": "return=representation"}
+        )
+        row = self._d(response)
+        if not isinstance(row, dict) or not row.get(key):
+            raise NeedsReview(f"Exact Online accepted the {what} but returned no {key}; check it in Exact.")
+        return row
+
     # --- Webhook subscriptions (EXACT.md §7.1) ---------------------------------------------------
 
     SUBSCRIPTIONS = "webhooks/WebhookSubscriptions"

@@ -93,3 +93,18 @@ class ExactShipStationOptionsForm(ExactLedgerOptionsForm):
                     mapping.pop(project_id, None)
         options["exact_project_cost_centers"] = mapping
         return options
+
+
+class ExactInvoiceOptionsForm(BackfillOptionsForm):
+    """Store orders as Exact sales invoices: the sales journal and VAT code, picked from Exact's lists
+    (required, so a flow cannot start without them), and the item shipping is invoiced as."""
+
+    exact_sales_journal = forms.CharField(label="Sales journal", help_text="The journal code, e.g. 70.")
+    exact_vat_code = forms.CharField(label="VAT code", help_text="Put on every invoice line, e.g. 2.")
+    exact_shipping_item = forms.CharField(
+        label="Shipping item code",
+        required=False,
+        help_text="The Exact item that invoices shipping charges. Orders charging shipping need it.",
+    )
+
+    choice_lists = {"exact_sales_journal": "sales_journal", "exact_vat_code": "vat_code"}

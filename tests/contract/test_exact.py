@@ -1,18 +1,18 @@
 """Exact Online keeps the source contract (sales orders) and the target contract (shipping-cost journal
-entries), against its sandbox company over real HTTP."""
+entries, and sales invoices of store orders), against its sandbox company over real HTTP."""
 
 from __future__ import annotations
 
 import itertools
 import json
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
 from connector.adapters import Change, SourceAdapter, TargetAdapter
-from connector.canonical import Shipment
+from connector.canonical import Customer, LineItem, Order, OrderStatus, Shipment
 from integrations.exact.adapter import ExactSource, ExactTarget
 from integrations.exact.sandbox import faults, state
 from integrations.exact.sandbox.models import SandboxExactEntity, SandboxExactToken
@@ -41,6 +41,8 @@ class ExactSandbox:
             "exact_offset_gl_account": gl["1600"],
             "exact_journal_code": "90",
             "exact_project_cost_centers": {project: "CC100"},
+            "exact_sales_journal": "70",
+            "exact_vat_code": "2",
         }
 
     def add_sales_order(self, quantity: int = 3, price: float = 19.99) -> dict:
@@ -98,7 +100,29 @@ class TestExactTarget(ExactSandbox, TargetContract, TokenRefreshContract):
     def connect(self) -> TargetAdapter:
         return ExactTarget(self.connection, options=dict(self.options))
 
-    def new_object(self, target_type: str) -> Shipment:
+    def new_object(self, target_type: str) -> Shipment | Order:
+        if target_type == "invoice":
+            return self.new_order()
+        return self.new_shipment()
+
+    def new_order(self) -> Order:
+        """A store order of 3 × 3.33 + 0.07 (10.06 net), its number never used before, a new customer."""
+        number = f"WO{next(_numbers)}"
+        email = f"buyer-{number.lower()}@example.com"
+        return Order(
+            number=number,
+            source_id=number,
+            status=OrderStatus.OPEN,
+            currency="EUR",
+            order_date=datetime(2026, 5, 1, tzinfo=UTC),
+            customer=Customer(key=email, email=email, name=f"Buyer {number}"),
+            lines=(
+                LineItem(sku="MUG-01", name="Blue mug", quantity=Decimal("3"), unit_price=Decimal("3.33")),
+                LineItem(sku="MUG-01", name="Gift wrap", quantity=Decimal("1"), unit_price=Decimal("0.07")),
+            ),
+        )
+
+    def new_shipment(self) -> Shipment:
         """Cost 9.99 + insurance 0.07 (the entry's debits add up to 10.06), on a new sales order."""
         row = self.add_sales_order()
         return Shipment(
@@ -114,7 +138,11 @@ class TestExactTarget(ExactSandbox, TargetContract, TokenRefreshContract):
             order_key=row["OrderID"],
         )
 
-    def invalid_object(self, target_type: str) -> Shipment:
+    def invalid_object(self, target_type: str) -> Shipment | Order:
+        if target_type == "invoice":
+            self.options["exact_vat_code"] = "99"
+            self.refusal = "VAT code not found"  # Exact's 400
+            return self.new_order()
         self.options["exact_expense_gl_account"] = UNKNOWN_GL_ACCOUNT
         self.refusal = "GL account not found"  # Exact's 400
         return self.new_object(target_type)
@@ -124,12 +152,23 @@ class TestExactTarget(ExactSandbox, TargetContract, TokenRefreshContract):
         tags = (f"[SHIP-{shipment.source_id}]", f"[VOID-{shipment.source_id}]")
         return [r.data for r in rows if any(t in str(r.data.get("Description", "")) for t in tags)]
 
-    def documents(self, target_type: str, obj: Shipment) -> int:
+    def _invoices(self, order: Order) -> list[dict]:
+        rows = SandboxExactEntity.objects.filter(division=self.company, entity="SalesInvoices")
+        return [r.data for r in rows if r.data.get("YourRef") in (order.number, f"CR-{order.number}")]
+
+    def documents(self, target_type: str, obj: Shipment | Order) -> int:
+        if target_type == "invoice":
+            return len(self._invoices(obj))
         return len({line["EntryID"] for line in self._lines(obj)})
 
-    def expected_amounts(self, target_type: str, obj: Shipment) -> dict[str, Decimal]:
+    def expected_amounts(self, target_type: str, obj: Shipment | Order) -> dict[str, Decimal]:
+        if target_type == "invoice":
+            return {"net": Decimal("10.06")}
         return {"debit": obj.total_cost, "balance": Decimal("0.00")}
 
-    def stored_amounts(self, target_type: str, target_id: str, obj: Shipment) -> dict[str, Any]:
+    def stored_amounts(self, target_type: str, target_id: str, obj: Shipment | Order) -> dict[str, Any]:
+        if target_type == "invoice":
+            (invoice,) = [i for i in self._invoices(obj) if i["InvoiceID"] == target_id]
+            return {"net": Decimal(str(invoice["AmountFC"]))}
         amounts = [Decimal(str(line["AmountFC"])) for line in self._lines(obj) if line["EntryID"] == target_id]
         return {"debit": sum(a for a in amounts if a > 0), "balance": sum(amounts, Decimal("0.00"))}

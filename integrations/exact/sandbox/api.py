@@ -36,7 +36,7 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from integrations.exact.sandbox import faults, state, webhooks
+from integrations.exact.sandbox import faults, invoices, state, webhooks
 from integrations.exact.sandbox.models import SandboxExactDivision, SandboxExactEntity
 from integrations.exact.sandbox.oauth import bearer_user, check_country
 
@@ -56,6 +56,9 @@ ENTITIES = {
     "generaljournalentry/GeneralJournalEntryLines": "GeneralJournalEntryLines",
     "salesorder/GoodsDeliveries": "GoodsDeliveries",
     "salesorder/GoodsDeliveryLines": "GoodsDeliveryLines",
+    "salesinvoice/SalesInvoices": "SalesInvoices",
+    "salesinvoice/SalesInvoiceLines": "SalesInvoiceLines",
+    "vat/VATCodes": "VATCodes",
 }
 #: Sync endpoints and their entity sets (EXACT.md §5.4; picqer/exact-php-client's Sync* classes).
 SYNC_ENTITIES = {
@@ -639,6 +642,10 @@ def _update_delivery_status(
 WRITES: dict[tuple[str, str, bool], Callable[[HttpRequest, SandboxExactDivision, str | None], HttpResponse]] = {
     ("POST", "GeneralJournalEntries", False): _post_journal_entry,
     ("POST", "GoodsDeliveries", False): _post_goods_delivery,
+    ("POST", "Accounts", False): invoices.post_account,
+    ("POST", "SalesInvoices", False): invoices.post_sales_invoice,
+    ("POST", "SalesInvoiceLines", False): invoices.post_sales_invoice_line,
+    ("DELETE", "SalesInvoiceLines", True): invoices.delete_sales_invoice_line,
     ("PUT", "SalesOrders", True): lambda request, company, key: _put_sales_order(request, company, key or ""),
     ("DELETE", "SalesOrders", True): lambda request, company, key: _delete_sales_order(company, key or ""),
 }

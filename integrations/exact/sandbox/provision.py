@@ -71,6 +71,8 @@ def facts(division: SandboxExactDivision, connection: Connection | None = None) 
         "expense_gl_account": gl.get("4600"),
         "offset_gl_account": gl.get("1600"),
         "journal_code": "90",
+        "sales_journal": "70",
+        "vat_code": "2",
         "faults": f"POST {settings.PUBLIC_BASE_URL}/sandbox/exact/_control/faults",
     }
     if connection is not None:

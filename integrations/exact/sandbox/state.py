@@ -34,9 +34,12 @@ def new_guid() -> str:
 def put(division: SandboxExactDivision, entity: str, data: dict, *, guid: str | None = None) -> SandboxExactEntity:
     """Create or replace an entity row, stamping Modified and the sync Timestamp."""
     now = timezone.now()
-    key_field = {"GeneralJournalEntries": "EntryID", "GoodsDeliveries": "EntryID", "SalesOrders": "OrderID"}.get(
-        entity, "ID"
-    )
+    key_field = {
+        "GeneralJournalEntries": "EntryID",
+        "GoodsDeliveries": "EntryID",
+        "SalesOrders": "OrderID",
+        "SalesInvoices": "InvoiceID",
+    }.get(entity, "ID")
     guid = guid or data.get(key_field) or new_guid()
     stamp = SandboxExactEntity.objects.filter(division=division).count() + int(now.timestamp() * 1000)
     data = {**data, key_field: guid, "Modified": odate(now), "Division": division.code}
@@ -110,6 +113,13 @@ def seed_company(division: SandboxExactDivision) -> None:
     ):
         put(division, "GLAccounts", {"Code": code, "Description": description, "Type": kind, "IsBlocked": False})
     put(division, "Journals", {"Code": "90", "Description": "Memoriaal", "Type": 90, "IsBlocked": False})
+    put(division, "Journals", {"Code": "70", "Description": "Verkoopboek", "Type": 20, "IsBlocked": False})
+    for code, description, percentage in (
+        ("2", "BTW hoog 21%", 0.21),
+        ("1", "BTW laag 9%", 0.09),
+        ("0", "Geen BTW", 0),
+    ):
+        put(division, "VATCodes", {"Code": code, "Description": description, "Percentage": percentage})
     for code, description in (("CC100", "Webshop"), ("CC200", "Wholesale")):
         put(division, "Costcenters", {"Code": code, "Description": description})
     project = put(division, "Projects", {"Code": "P-WEB", "Description": "Web orders", "Type": 4}).guid
