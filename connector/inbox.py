@@ -15,6 +15,7 @@ hash catches a vendor re-sending the same topic and body under a new id.
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from functools import lru_cache
 
@@ -22,7 +23,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, transaction
 from django.db import connection as db_connection
 from django.db.backends.utils import CursorWrapper
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse
 
 from connector.dispatch import DRAIN_INBOX, send
 from connector.models import Connection, Delivery
@@ -358,5 +359,10 @@ def reject_delivery(
     )
 
 
-def accepted(delivery: Delivery) -> JsonResponse:
-    return JsonResponse({"ok": True, "duplicate": delivery.status == Delivery.Status.DUPLICATE})
+# The two answers to an accepted delivery, encoded once (every delivery of a burst gets one).
+_ACCEPTED = {dup: json.dumps({"ok": True, "duplicate": dup}).encode() for dup in (False, True)}
+
+
+def accepted(delivery: Delivery) -> HttpResponse:
+    duplicate = delivery.status == Delivery.Status.DUPLICATE
+    return HttpResponse(_ACCEPTED[duplicate], content_type="application/json")

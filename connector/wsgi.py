@@ -11,10 +11,13 @@ import os
 from django.core.handlers.exception import convert_exception_to_response
 from django.core.handlers.wsgi import WSGIHandler
 from django.core.wsgi import get_wsgi_application
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "connector.settings")
 
 HOOKS_PREFIX = "/hooks/"
+HOOKS_URLCONF = "connector.hook_urls"
 
 
 class WebhookHandler(WSGIHandler):
@@ -27,6 +30,10 @@ class WebhookHandler(WSGIHandler):
         self._middleware_chain = convert_exception_to_response(
             self._get_response_async if is_async else self._get_response
         )
+
+    def get_response(self, request: HttpRequest) -> HttpResponseBase:
+        request.urlconf = HOOKS_URLCONF  # resolved among the integrations' URLs, not the whole site's
+        return super().get_response(request)
 
 
 def build_application():
