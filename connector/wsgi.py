@@ -2,8 +2,9 @@
 
 A webhook POST needs none of what the middleware does (sessions, CSRF, auth, messages, htmx, the
 organisation switcher, static files): it is authenticated by its URL token and the vendor's
-signature. Skipping the stack removes a fixed cost from the one path that takes bursts (the
-≥ 500 deliveries/s webhook budget), and keeps session/CSRF machinery away from unauthenticated vendor traffic.
+signature. Skipping the stack removes a fixed cost from the one path that takes bursts (bench/webhook_ingest.py
+budgets it against a bare view), and keeps session/CSRF machinery away from unauthenticated vendor traffic.
+The same handler resolves webhook paths among the integrations' URLs only (connector.hook_urls).
 """
 
 import os
