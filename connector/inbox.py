@@ -183,7 +183,7 @@ def _fetch_one(sql: str, params: list | dict) -> tuple | None:
     try:
         return _execute(sql, params)
     except (OperationalError, InterfaceError):
-        if not retry or db_connection.is_usable():
+        if not retry or (db_connection.connection is not None and db_connection.is_usable()):
             raise
         db_connection.close()
     return _execute(sql, params)
