@@ -22,3 +22,14 @@ max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER", "5000")
 accesslog = "-"
 access_log_format = '%(h)s %(t)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms'
 logger_class = "connector.logs.GunicornLogger"
+
+
+def post_worker_init(worker) -> None:
+    """Move everything loaded at start-up (Django, the apps, the URLconf: hundreds of thousands of
+    objects that live as long as the worker) out of the garbage collector's reach, so the occasional
+    full collection walks only what requests allocate, not the whole app (a pause that lands in the
+    webhook path's p99)."""
+    import gc
+
+    gc.collect()
+    gc.freeze()

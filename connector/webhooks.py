@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
@@ -116,7 +116,7 @@ class WebhookEndpoint(View):
     #: How a malformed body is stored: REJECTED (final) or FAILED (an authentic body, replayable).
     malformed_status: str = Delivery.Status.REJECTED
 
-    def post(self, request: HttpRequest, token: str) -> JsonResponse:
+    def post(self, request: HttpRequest, token: str) -> HttpResponse:
         connection = self.connection(token)
         if connection is None:
             return _error(404, "unknown webhook")

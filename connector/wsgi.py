@@ -2,9 +2,10 @@
 
 A webhook POST needs none of what the middleware does (sessions, CSRF, auth, messages, htmx, the
 organisation switcher, static files): it is authenticated by its URL token and the vendor's
-signature. Skipping the stack removes a fixed cost from the one path that takes bursts (the
-≥ 500 deliveries/s webhook budget), and keeps session/CSRF machinery away from unauthenticated vendor traffic.
-The one middleware a webhook keeps is the request id: it follows the delivery into its processing.
+signature. Skipping the stack removes a fixed cost from the one path that takes bursts (bench/webhook_ingest.py
+budgets it against a bare view), and keeps session/CSRF machinery away from unauthenticated vendor traffic.
+The one middleware a webhook keeps is the request id: it follows the delivery into its processing. The
+same handler resolves webhook paths among the integrations' URLs only (connector.hook_urls).
 """
 
 import os
@@ -12,12 +13,15 @@ import os
 from django.core.handlers.exception import convert_exception_to_response
 from django.core.handlers.wsgi import WSGIHandler
 from django.core.wsgi import get_wsgi_application
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
 
 from connector.logs import RequestIdMiddleware
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "connector.settings")
 
 HOOKS_PREFIX = "/hooks/"
+HOOKS_URLCONF = "connector.hook_urls"
 
 
 class WebhookHandler(WSGIHandler):
@@ -33,6 +37,10 @@ class WebhookHandler(WSGIHandler):
         self._middleware_chain = convert_exception_to_response(
             RequestIdMiddleware(convert_exception_to_response(self._get_response))
         )
+
+    def get_response(self, request: HttpRequest) -> HttpResponseBase:
+        request.urlconf = HOOKS_URLCONF  # resolved among the integrations' URLs, not the whole site's
+        return super().get_response(request)
 
 
 def build_application():

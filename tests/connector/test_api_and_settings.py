@@ -98,3 +98,17 @@ def test_the_web_access_log_never_carries_credentials():
     assert "-c gunicorn.conf.py" in web
     fmt = runpy.run_path(str(ROOT / "gunicorn.conf.py"))["access_log_format"]
     assert "%(u)s" not in fmt and "%(r)s" not in fmt and "%(q)s" not in fmt and "%(U)s" in fmt
+
+
+def test_web_workers_freeze_the_start_up_heap():
+    """gunicorn.conf.py: after a worker loads the app, what start-up allocated is out of the garbage
+    collector's reach (a full collection over it is a pause in a webhook request)."""
+    import gc
+    import runpy
+
+    hook = runpy.run_path(str(ROOT / "gunicorn.conf.py"))["post_worker_init"]
+    try:
+        hook(None)
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()

@@ -242,3 +242,61 @@ def test_the_hook_connection_cache_is_short_and_a_fresh_read_sees_changes(conn, 
     inbox._hook_cache.clear()
     assert inbox.hook_connection("woocommerce", conn.webhook_token, "webhook_secret") is None
     assert inbox.hook_connection("woocommerce", conn.webhook_token) is None  # full reads are never cached
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_dead_kept_connection_is_replaced_and_the_delivery_stored(alice, drains):
+    """Without a per-request health check, the INSERT finds a dead kept connection itself (the database
+    restarted, an idle connection cut): it reconnects once and the delivery is stored, not a 500."""
+    from django.db import connection as db_connection
+
+    if db_connection.vendor != "postgresql":
+        pytest.skip("terminates a PostgreSQL backend")
+    import psycopg
+
+    conn = Connection.objects.create(organization=alice.org, system="woocommerce", label="Store")
+    db_connection.ensure_connection()
+    dead = db_connection.connection.info.backend_pid
+    params = db_connection.get_connection_params()
+    dsn = {k: params[k] for k in ("dbname", "user", "password", "host", "port") if params.get(k)}
+    with psycopg.connect(**dsn, autocommit=True) as other:
+        other.execute("SELECT pg_terminate_backend(%s)", [dead])
+    first = accept_delivery(conn, topic="order.updated", body=b'{"id":1}', headers={}, delivery_id="d-1")
+    again = accept_delivery(conn, topic="order.updated", body=b'{"id":1}', headers={}, delivery_id="d-1")
+    assert db_connection.connection.info.backend_pid != dead
+    assert first.is_first and first.status == Delivery.Status.RECEIVED
+    assert not again.is_first and again.status == Delivery.Status.DUPLICATE
+    rows = Delivery.objects.filter(connection=conn).order_by("pk")
+    assert [(r.pk, r.is_first, r.status) for r in rows] == [
+        (first.pk, True, Delivery.Status.RECEIVED),
+        (again.pk, False, Delivery.Status.DUPLICATE),
+    ]
+    assert bytes(rows[1].body) == b'{"id":1}' and rows[1].dedupe_key == rows[0].dedupe_key
+
+
+def test_a_duplicate_row_keeps_everything_the_first_copy_has(conn, processed, django_capture_on_commit_callbacks):
+    """The duplicate is written by the same statement as the first-copy attempt: all the same columns,
+    only not first and DUPLICATE."""
+    headers = {"content-type": "application/json", "x-wc-webhook-topic": "order.updated"}
+    with django_capture_on_commit_callbacks(execute=True):
+        first = accept_delivery(conn, topic="order.updated", body=b'{"id":5}', headers=headers, delivery_id="d-5")
+        again = accept_delivery(
+            conn, topic="order.updated", body=b'{"id":5}', headers=headers, delivery_id="d-5", signature_valid=True
+        )
+    a, b = Delivery.objects.get(pk=first.pk), Delivery.objects.get(pk=again.pk)
+    assert (a.is_first, a.status, b.is_first, b.status) == (True, "received", False, "duplicate")
+    for field in ("organization_id", "connection_id", "topic", "delivery_id", "dedupe_key", "body_hash", "headers"):
+        assert getattr(a, field) == getattr(b, field), field
+    assert bytes(b.body) == b'{"id":5}' and b.signature_valid is True and a.signature_valid is None
+    assert processed == [first.pk]
+
+
+def test_webhook_requests_resolve_among_the_integration_urls_only(conn):
+    """connector.wsgi resolves /hooks/ against connector.hook_urls: the same views, by the same names."""
+    from django.urls import resolve, reverse
+
+    from connector.wsgi import HOOKS_URLCONF
+
+    path = f"/hooks/woocommerce/{conn.webhook_token}/"
+    assert reverse("woocommerce_webhook", args=[conn.webhook_token], urlconf=HOOKS_URLCONF) == path
+    assert resolve(path, urlconf=HOOKS_URLCONF).func.view_class is resolve(path).func.view_class
