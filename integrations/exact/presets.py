@@ -18,28 +18,25 @@ DESCRIPTION = (
     "created, items matched by code, one VAT code); a cancelled order is credited."
 )
 
-SHIPSTATION_EXACT = FlowPreset(
-    key="shipstation_exact",
-    name="ShipStation → Exact Online",
-    source_system="shipstation",
-    target_system="exact",
-    capabilities=(("order", "invoice"),),
-    description=DESCRIPTION,
-    options_form=INVOICE_FORM,
-    demo_options=demo_options,
-)
 
-WOOCOMMERCE_EXACT = FlowPreset(
-    key="woocommerce_exact",
-    name="WooCommerce → Exact Online",
-    source_system="woocommerce",
-    target_system="exact",
-    capabilities=(("order", "invoice"),),
-    description=DESCRIPTION,
-    options_form=INVOICE_FORM,
-    demo_options=demo_options,
-    # WooCommerce never retries a webhook: a poll every 15 minutes catches what one missed.
-    default_interval_seconds=900,
+def _invoices_preset(key: str, source_system: str, name: str, **extra) -> FlowPreset:
+    return FlowPreset(
+        key=key,
+        name=name,
+        source_system=source_system,
+        target_system="exact",
+        capabilities=(("order", "invoice"),),
+        description=DESCRIPTION,
+        options_form=INVOICE_FORM,
+        demo_options=demo_options,
+        **extra,
+    )
+
+
+SHIPSTATION_EXACT = _invoices_preset("shipstation_exact", "shipstation", "ShipStation → Exact Online")
+# WooCommerce never retries a webhook: a poll every 15 minutes catches what one missed.
+WOOCOMMERCE_EXACT = _invoices_preset(
+    "woocommerce_exact", "woocommerce", "WooCommerce → Exact Online", default_interval_seconds=900
 )
 
 

@@ -44,45 +44,50 @@ def _system_info():
     )
 
 
-def _shipstation_preset():
-    """The ready-made pairing for ShipStation orders. Nothing in the app depends on it: flows keyed on
-    this connection as their target take orders from any source (company.py)."""
+LOOKED_UP = (
+    "Customers and items must already exist in QuickBooks{sku}; a missing one puts the order in review. "
+    "Deleted QuickBooks transactions and stock differences are shown."
+)
+
+
+def _orders_preset(key: str, source_system: str, name: str, when: str, **extra):
+    """A ready-made pairing of an order source with QuickBooks Desktop. Nothing in the app depends on
+    one: flows keyed on this connection as their target take orders from any source (company.py)."""
     from connector.registry import FlowPreset
-    from integrations.qbdesktop import flow
 
     return FlowPreset(
-        key=flow.PRESET,
-        name="ShipStation → QuickBooks Desktop",
-        source_system="shipstation",
+        key=key,
+        name=name,
+        source_system=source_system,
         target_system="qbdesktop",
         capabilities=(("order", "invoice"),),
-        description=(
-            "Shipped orders become QuickBooks invoices (or journal entries) dated on the ship date, "
-            "RefNumber = order number. Customers and items must already exist in QuickBooks; a missing "
-            "one puts the order in review. Deleted QuickBooks transactions and stock differences are shown."
-        ),
+        description=f"{when} RefNumber = order number. " + LOOKED_UP.format(sku=extra.pop("sku_note", "")),
         options_form="integrations.qbdesktop.forms.FlowOptionsForm",
+        **extra,
+    )
+
+
+def _shipstation_preset():
+    from integrations.qbdesktop import flow
+
+    return _orders_preset(
+        flow.PRESET,
+        "shipstation",
+        "ShipStation → QuickBooks Desktop",
+        "Shipped orders become QuickBooks invoices (or journal entries) dated on the ship date,",
         default_options={"posting": "invoice", "list_sync_minutes": 60},
     )
 
 
 def _woocommerce_preset():
-    """WooCommerce orders into QuickBooks Desktop: invoiced once paid (WooCommerce "processing") by
-    default, or when completed; the same chain as every other source (company.py, chain.py)."""
-    from connector.registry import FlowPreset
-
-    return FlowPreset(
-        key="woocommerce_qbdesktop",
-        name="WooCommerce → QuickBooks Desktop",
-        source_system="woocommerce",
-        target_system="qbdesktop",
-        capabilities=(("order", "invoice"),),
-        description=(
-            "Paid orders become QuickBooks invoices (or journal entries), RefNumber = order number. "
-            "Customers and items must already exist in QuickBooks (item name = WooCommerce SKU); a missing "
-            "one puts the order in review. Deleted QuickBooks transactions and stock differences are shown."
-        ),
-        options_form="integrations.qbdesktop.forms.FlowOptionsForm",
+    """Invoiced once paid (WooCommerce "processing") by default, or when completed; WooCommerce never
+    retries a webhook, so a poll every 15 minutes catches what one missed."""
+    return _orders_preset(
+        "woocommerce_qbdesktop",
+        "woocommerce",
+        "WooCommerce → QuickBooks Desktop",
+        "Paid orders become QuickBooks invoices (or journal entries),",
+        sku_note=" (item name = WooCommerce SKU)",
         default_options={"posting": "invoice", "post_when": "paid", "list_sync_minutes": 60},
         default_interval_seconds=900,
     )

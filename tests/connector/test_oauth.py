@@ -101,20 +101,17 @@ def test_a_rotated_refresh_token_is_committed_with_the_new_access_token(alice, s
     assert conn.credentials == stored  # the caller's object is fresh too
 
 
-@pytest.mark.django_db(transaction=True)
-def test_two_workers_racing_refresh_once(alice, stub):
-    """Each thread is a worker with its own database connection; the row lock lets one refresh."""
-    conn = make_connection(alice.org, stub, expires_in=-10, refresh_token="RT-SINGLE-USE")
-    stub.queue(200, token_answer("AT-RACE-1", refresh="RT-ROTATED"), delay=0.5)
-    stub.queue(400, {"error": "invalid_grant"})  # a second use of the single-use token would fail
+def race_for_a_token(provider, conn, *, meanwhile=None) -> tuple[list, list]:
+    """Two workers (threads, each with its own database connection) ask for the token at once;
+    `meanwhile` runs in the test's thread once both are released. (tokens, errors)."""
     results, errors = [], []
-    barrier = threading.Barrier(2)
+    barrier = threading.Barrier(3)
 
     def worker():
         try:
             mine = Connection.objects.get(pk=conn.pk)
             barrier.wait()
-            results.append(StubProvider().access_token(mine))
+            results.append(provider.access_token(mine))
         except Exception as exc:
             errors.append(exc)
         finally:
@@ -123,8 +120,21 @@ def test_two_workers_racing_refresh_once(alice, stub):
     threads = [threading.Thread(target=worker) for _ in range(2)]
     for t in threads:
         t.start()
+    barrier.wait()
+    if meanwhile is not None:
+        meanwhile()
     for t in threads:
         t.join(20)
+    return results, errors
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_racing_refresh_once(alice, stub):
+    """Each thread is a worker with its own database connection; the row lock lets one refresh."""
+    conn = make_connection(alice.org, stub, expires_in=-10, refresh_token="RT-SINGLE-USE")
+    stub.queue(200, token_answer("AT-RACE-1", refresh="RT-ROTATED"), delay=0.5)
+    stub.queue(400, {"error": "invalid_grant"})  # a second use of the single-use token would fail
+    results, errors = race_for_a_token(StubProvider(), conn)
     assert errors == []
     assert results == ["AT-RACE-1", "AT-RACE-1"]
     assert len(stub.requests) == 1
@@ -149,27 +159,12 @@ def test_without_row_locks_a_lease_lets_one_worker_refresh_even_when_redis_is_lo
     conn = make_connection(alice.org, stub, expires_in=-10, refresh_token="RT-SINGLE-USE")
     stub.queue(200, token_answer("AT-LEASE-1", refresh="RT-ROTATED"), delay=0.6)
     stub.queue(400, {"error": "invalid_grant"})  # a second use of the single-use token would fail
-    results, errors = [], []
-    barrier = threading.Barrier(3)
 
-    def worker():
-        try:
-            mine = Connection.objects.get(pk=conn.pk)
-            barrier.wait()
-            results.append(LeaseProvider().access_token(mine))
-        except Exception as exc:
-            errors.append(exc)
-        finally:
-            db_connection.close()
+    def lose_redis():
+        time.sleep(0.2)
+        get_redis().flushdb()  # Redis lost while the first refresh is in flight
 
-    threads = [threading.Thread(target=worker) for _ in range(2)]
-    for t in threads:
-        t.start()
-    barrier.wait()
-    time.sleep(0.2)
-    get_redis().flushdb()  # Redis lost while the first refresh is in flight
-    for t in threads:
-        t.join(20)
+    results, errors = race_for_a_token(LeaseProvider(), conn, meanwhile=lose_redis)
     assert errors == []
     assert results == ["AT-LEASE-1", "AT-LEASE-1"]
     assert len(stub.requests) == 1
