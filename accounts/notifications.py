@@ -33,7 +33,7 @@ FIELDS = {DIGEST: "notify_daily_digest", REVIEW: "notify_needs_review"}
 LABELS = {DIGEST: "the daily digest of failed records", REVIEW: "immediate mails when a record needs review"}
 _SALT = "accounts.notifications.unsubscribe"
 # Beyond this many immediate mails an hour a person's bucket is empty: the rest wait for the digest.
-REVIEW_MAILS = Limit(requests=20, per_seconds=3600)
+REVIEW_MAILS = Limit(requests=20, per_seconds=3600, starts_full=True)  # our own allowance
 DIGEST_ITEMS = 25
 DIGEST_HOUR = 7  # local time of the person who chose the digest
 NEEDS_REVIEW_ALERT_PREFIX = "record:"

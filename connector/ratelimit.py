@@ -123,9 +123,11 @@ return strikes
 class Limit:
     requests: int
     per_seconds: float
-    # A quota over a long window (a day) that the vendor reports on every answer may start full: its
-    # count is corrected by the first answer, and a minute bucket beside it keeps the pace. Starting
-    # it spent would stop all work for a token interval of hours.
+    # A vendor's bucket that Redis lost starts nearly empty, so a restart never bursts past the
+    # vendor's limit. Starting full is for allowances of our own (login attempts, mails per person),
+    # where a restart may only be generous, and for a vendor quota over a long window (a day) that
+    # the vendor reports on every answer: the first answer corrects it, and starting it spent would
+    # stop all work for a token interval of hours.
     starts_full: bool = False
 
     @property

@@ -477,7 +477,7 @@ def _effect(action: dict, firing: Firing, ctx: Context, record, store_side) -> N
 # Rule emails go only to verified members of the record's organisation (a rule must not turn our
 # mail server into a relay to any address, a customer's included), at most this many an hour per
 # organisation (a Redis bucket shared by all workers).
-RULE_EMAILS = Limit(requests=30, per_seconds=3600)
+RULE_EMAILS = Limit(requests=30, per_seconds=3600, starts_full=True)  # our own allowance
 
 
 def _send_rule_email(action: dict, firing: Firing, ctx: Context, record) -> None:

@@ -223,7 +223,7 @@ def test_authenticate_is_throttled_per_client_address(client, spyne_calls, monke
     from connector.ratelimit import Limit
     from integrations.qbdesktop import service
 
-    monkeypatch.setattr(service, "AUTH_ATTEMPTS", Limit(requests=3, per_seconds=3600.0))
+    monkeypatch.setattr(service, "AUTH_ATTEMPTS", Limit(requests=3, per_seconds=3600.0, starts_full=True))
     for _ in range(3):
         response = client.post("/qbwc/", AUTHENTICATE, content_type="text/xml", REMOTE_ADDR="127.0.0.7")
         assert response.status_code == 200 and b"nvu" in response.content
