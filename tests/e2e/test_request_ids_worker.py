@@ -43,7 +43,9 @@ def test_a_task_queued_under_a_request_logs_under_its_id_in_the_worker(alice, ce
     # The sweep queues the delivery again; the drain and process tasks it leads to run in the worker.
     wait_until(lambda: Delivery.objects.filter(pk=stale.pk, status="failed").exists(), message="the delivery")
     swept = wait_until(
-        lambda: [line for line in worker_lines(celery_worker) if line["message"].startswith("requeued 1 webhook deliveries")],
+        lambda: [
+            line for line in worker_lines(celery_worker) if line["message"].startswith("requeued 1 webhook deliveries")
+        ],
         message="the sweep's log line",
     )
     assert swept[0]["request_id"] == "req-e2e-sweep" and swept[0]["task_id"]

@@ -9,7 +9,6 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from tests.browser.conftest import browser  # noqa: F401 (fixture)
 from tests.browser.test_accessibility import WIDTHS, audit, logged_in_context, open_page
 from tests.reconcile.test_woocommerce_zoho import by_hand, invoice_of, today_query
 
@@ -17,7 +16,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_the_page_reads_well_on_desktop_and_phone(
-    browser,  # noqa: F811
+    browser,
     live_server,
     alice,
     zoho_base,
