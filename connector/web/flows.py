@@ -15,7 +15,7 @@ from django.views.decorators.http import require_POST
 
 from connector import engine, pairings
 from connector.http import ApiError
-from connector.models import Connection, Flow, Record
+from connector.models import Flow, Record
 from connector.registry import RegistryError, get_preset, presets, reconcilable, systems
 from connector.tenancy import get_for_org_or_404
 from connector.web.audit import filter_records
@@ -68,15 +68,13 @@ def flow_create(request):
         "options_form": options_form,
         "preset": form.preset,
         "presets": presets(),
-        **_pairing_lists(request.organization),
+        **_pairing_lists(form.connected_systems),
     }
     return render(request, "connector/flow_create.html", context)
 
 
-def _pairing_lists(organization) -> dict:
+def _pairing_lists(connected: set[str]) -> dict:
     """The picker's list: every flow type with a line on what it does, and the pairs not offered."""
-    active = Connection.objects.for_org(organization).exclude(status=Connection.Status.DISABLED)
-    connected = set(active.values_list("system", flat=True))
     registered, flow_types = systems(), presets()
     return {
         "pairings": pairings.offered(registered, flow_types, connected),

@@ -52,6 +52,7 @@ class FlowCreateForm(forms.Form):
         super().__init__(*args, **kwargs)
         active = Connection.objects.for_org(organization).exclude(status=Connection.Status.DISABLED)
         connected = set(active.values_list("system", flat=True))
+        self.connected_systems = connected  # the wizard's pairing list reads it too
         all_presets = presets()
         self.fields["preset"].choices = [("", "Choose a flow…")] + [(p.key, p.name) for p in all_presets]
         key = (self.data.get("preset") if self.is_bound else None) or self.initial.get("preset")
