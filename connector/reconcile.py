@@ -279,3 +279,9 @@ def source_order(order: Order) -> SourceOrder:
         refunded=refunded,
         cancelled=order.status == OrderStatus.CANCELLED and not order.refunds,
     )
+
+
+class LedgerNotReady(Exception):
+    """The ledger cannot list the period's documents yet: e.g. QuickBooks Desktop answers the queued
+    queries only on the Web Connector's next run. The reconciliation waits and tries again later; the
+    message says what it is waiting for, in the merchant's words."""
