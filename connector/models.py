@@ -221,7 +221,15 @@ class Delivery(TenantModel):
         FAILED = "failed", "Failed"
         REJECTED = "rejected", "Rejected"
 
-    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="deliveries")
+    # The webhook inbox writes a row per delivery in bursts: no database foreign-key checks on these
+    # two (each was a locking read of the connection's or organisation's row at every commit, the
+    # same hot row for every delivery of a burst). The request has just read the connection; Django
+    # still cascades deletes (on_delete runs in the ORM, not the database). The organisation's index
+    # is delivery_org_idx below.
+    organization = models.ForeignKey(
+        "accounts.Organization", on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False
+    )
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="deliveries", db_constraint=False)
     topic = models.CharField(max_length=100, blank=True)
     delivery_id = models.CharField(max_length=200, blank=True)
     dedupe_key = models.CharField(max_length=200)  # "id:<delivery id>" or the body hash

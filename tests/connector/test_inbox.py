@@ -300,3 +300,58 @@ def test_webhook_requests_resolve_among_the_integration_urls_only(conn):
     path = f"/hooks/woocommerce/{conn.webhook_token}/"
     assert reverse("woocommerce_webhook", args=[conn.webhook_token], urlconf=HOOKS_URLCONF) == path
     assert resolve(path, urlconf=HOOKS_URLCONF).func.view_class is resolve(path).func.view_class
+
+
+def test_webhook_urlconf_lists_every_integration_webhook_and_nothing_else():
+    """Every `hooks/` route of the root URLconf is in connector.hook_urls, one level deep (no walk
+    through includes per delivery), and nothing that is not a webhook is."""
+    from django.urls import URLPattern, get_resolver
+
+    from connector import hook_urls
+
+    def routes(patterns, prefix=""):
+        for entry in patterns:
+            if isinstance(entry, URLPattern):
+                yield prefix + str(entry.pattern), entry.callback
+            else:
+                yield from routes(entry.url_patterns, prefix + str(entry.pattern))
+
+    root = {route: view for route, view in routes(get_resolver().url_patterns) if route.startswith("hooks/")}
+    assert {"hooks/woocommerce/<str:token>/", "hooks/shipstation/<str:token>/", "hooks/exact/<str:token>/"} <= set(root)
+    assert all(isinstance(p, URLPattern) for p in hook_urls.urlpatterns)
+    assert {str(p.pattern): p.callback for p in hook_urls.urlpatterns} == root
+
+
+def test_doorbell_queues_a_large_sweep_in_chunks(settings):
+    """The sweep rings for up to a thousand deliveries at once, beyond what one Lua call unpacks."""
+    from connector import inbox
+    from connector.redis import get_redis
+
+    redis = get_redis()
+    redis.delete(inbox.INBOX_QUEUE, inbox.INBOX_DOORBELL)
+    sent = []
+    settings_chunk, inbox.RING_CHUNK = inbox.RING_CHUNK, 7
+    try:
+        from unittest import mock
+
+        with mock.patch.object(inbox, "send", side_effect=lambda name: sent.append(name)):
+            assert inbox.ring_doorbell_safely(*range(1, 20)) is True
+            inbox.ring_doorbell_safely(20)
+    finally:
+        inbox.RING_CHUNK = settings_chunk
+    assert [int(x) for x in redis.lrange(inbox.INBOX_QUEUE, 0, -1)] == list(range(1, 21))
+    assert sent == [inbox.DRAIN_INBOX], "one drain for the lot; the doorbell is still up for the next ring"
+    redis.delete(inbox.INBOX_QUEUE, inbox.INBOX_DOORBELL)
+
+
+@pytest.mark.django_db
+def test_deleting_a_connection_or_organisation_still_deletes_its_deliveries(conn):
+    """The inbox table has no database foreign-key checks (a locking read per delivery); Django's
+    own cascade still removes a deleted connection's or organisation's deliveries."""
+    other = Connection.objects.create(organization=conn.organization, system="shipstation", label="Other")
+    for connection, n in ((conn, 1), (other, 2)):
+        accept_delivery(connection, topic="order.updated", body=b'{"id":%d}' % n, headers={})
+    conn.delete()
+    assert list(Delivery.objects.values_list("connection_id", flat=True)) == [other.pk]
+    other.organization.delete()
+    assert not Delivery.objects.exists()

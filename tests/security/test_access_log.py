@@ -183,3 +183,35 @@ def test_django_request_and_runserver_lines_are_redacted(logger_name, message):
 def test_runserver_lines_go_through_the_json_formatter(settings):
     assert settings.LOGGING["loggers"]["django.server"]["handlers"] == ["console"]
     assert settings.LOGGING["handlers"]["console"]["formatter"] == "json"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("path", "status", "logged"),
+    [
+        (f"/hooks/woocommerce/{TOKEN}/", 200, False),  # accepted: the Delivery row is its record
+        (f"/hooks/woocommerce/{TOKEN}/", 401, True),  # refused signatures stay in the access log
+        (f"/hooks/shipstation/{TOKEN}/", 503, True),
+        (f"/hooks/exact/{TOKEN}/", 404, True),
+        ("/flows/", 200, True),
+    ],
+)
+def test_access_log_leaves_out_only_accepted_webhook_deliveries(path, status, logged):
+    from gunicorn.config import Config
+
+    config = Config()
+    config.set("accesslog", "-")
+    logger = GunicornLogger(config)
+    lines = []
+    logger.access_log.info = lambda fmt, atoms: lines.append(fmt % atoms)
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "RAW_URI": path,
+        "PATH_INFO": path,
+        "QUERY_STRING": "",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+    }
+    response = SimpleNamespace(status=f"{status} X", status_code=status, sent=2, headers=[])
+    logger.access(response, SimpleNamespace(headers=[]), environ, timedelta(milliseconds=3))
+    assert bool(lines) is logged
+    assert all(TOKEN not in line for line in lines)
