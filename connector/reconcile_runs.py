@@ -58,6 +58,7 @@ Run = ReconciliationRun
 # (a few list pages); a larger one, or one longer than INLINE_DAYS, runs in the background.
 INLINE_ORDERS = 300
 INLINE_DAYS = 92
+UNKNOWN_INLINE_DAYS = 7
 SCHEDULE_DAYS = 31
 MAX_TRIES = 36  # with 5-minute waits: three hours for the ledger to answer
 LEASE_SECONDS = 3600  # a run's worker that died frees it after this long
@@ -194,18 +195,18 @@ def usable(run: Run | None) -> bool:
 
 def small_enough(flow: Flow, period: Period) -> bool:
     """Whether the period can be read in the request: few orders expected, from our own records of
-    the period and from the flow's last finished run (its orders per day)."""
+    the period and from the flow's last finished run (its orders per day). A flow with neither (it
+    never synced, nobody checked it) may sit on a big store: only a short period is read at once."""
     days = (period.end - period.start).days + 1
     if days > INLINE_DAYS:
         return False
-    records = (
-        Record.objects.for_org(flow.organization)
-        .filter(flow=flow, object_type="order", created_at__gte=period.since, created_at__lt=period.until)
-        .count()
-    )
+    records = Record.objects.for_org(flow.organization).filter(flow=flow, object_type="order")
     last = runs_of(flow).filter(status=Run.Status.DONE).order_by("-id").first()
+    if last is None and not records.exists():
+        return days <= UNKNOWN_INLINE_DAYS
+    in_period = records.filter(created_at__gte=period.since, created_at__lt=period.until).count()
     per_day = last.line_count / ((last.end - last.start).days + 1) if last else 0
-    return max(records, per_day * days) <= INLINE_ORDERS
+    return max(in_period, per_day * days) <= INLINE_ORDERS
 
 
 def enqueue(run_id: int, *, countdown: float = 0) -> None:

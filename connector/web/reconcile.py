@@ -212,7 +212,7 @@ def _context(request, flow: Flow, period: Period, run: Run) -> dict:
         "schedule_form": ScheduleForm(
             initial={"reconcile_schedule": flow.reconcile_schedule, "reconcile_hour": flow.reconcile_hour}
         ),
-        "next_check": flow.reconcile_next_at if flow.enabled and flow.reconcile_schedule != "off" else None,
+        "next_check": _next_check(flow),
     }
     if run.status != Run.Status.DONE:
         return context
@@ -245,6 +245,15 @@ def _context(request, flow: Flow, period: Period, run: Run) -> dict:
         run_query=f"run={run.pk}",
     )
     return context
+
+
+def _next_check(flow: Flow):
+    """When the schedule checks next (a flow not yet given its slot gets it at the next sweep)."""
+    if not flow.enabled or flow.reconcile_schedule == "off":
+        return None
+    return flow.reconcile_next_at or reconcile_runs.next_slot(
+        flow.reconcile_schedule, flow.reconcile_hour, timezone.now()
+    )
 
 
 def _shown_label(shown: str) -> str:

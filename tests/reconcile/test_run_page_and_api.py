@@ -47,6 +47,7 @@ def sent(monkeypatch):
 def large(monkeypatch):
     """Every period counts as large: it runs in the background."""
     monkeypatch.setattr(reconcile_runs, "INLINE_ORDERS", -1)
+    monkeypatch.setattr(reconcile_runs, "UNKNOWN_INLINE_DAYS", 0)
 
 
 def url(flow) -> str:
@@ -89,7 +90,7 @@ def test_problems_come_first_and_lines_are_paged(alice_client, flow, books, sent
     assert "badge-matched" not in html.split("<tbody>")[1]  # matched lines wait behind the problems
     assert f"run={run.pk}&amp;show=problems&amp;after=99#lines" in html
     rest = alice_client.get(url(flow), {"run": run.pk, "show": "problems", "after": 99}).content.decode()
-    assert rows(rest) == 50 and "Next" not in rest.split("<tbody>")[1]
+    assert rows(rest) == 50 and "lines ›" not in rest
     matched = alice_client.get(url(flow), {"run": run.pk, "show": "matched"}).content.decode()
     assert rows(matched) == 100 and "badge-missing" not in matched.split("<tbody>")[1]
     assert alice_client.get(url(flow), {"run": run.pk, "show": "nonsense"}).status_code == 400
@@ -160,11 +161,16 @@ def test_the_api_answers_the_stored_run_or_a_status_url(alice_client, flow, book
     assert [r["id"] for r in listing] == [fresh.json()["id"], run.pk] and "lines" not in listing[0]
 
 
-def test_a_small_period_is_read_in_the_api_request(alice_client, flow, books, sent):
+def test_a_small_period_is_read_in_the_api_request_and_an_unknown_month_is_not(alice_client, flow, books, sent):
     seed(DAY, matched=1)
-    answer = alice_client.get(f"/api/v1/flows/{flow.pk}/reconciliation/", PERIOD)
+    api = f"/api/v1/flows/{flow.pk}/reconciliation/"
+    month = alice_client.get(api, {"start": "2026-11-01", "end": "2026-11-30"})
+    assert month.status_code == 202 and sent == [month.json()["id"]]  # a flow never synced nor checked
+    answer = alice_client.get(api, PERIOD)
     assert answer.status_code == 200 and answer.json()["balanced"] and answer.json()["run"]["trigger"] == "api"
-    assert sent == []
+    assert len(sent) == 1
+    # Known now (one order a day): the next month is read at once.
+    assert alice_client.get(api, {"start": "2026-10-01", "end": "2026-10-31"}).status_code == 200
 
 
 def test_runs_are_tenant_scoped(alice_client, client, bob, flow, books, sent):

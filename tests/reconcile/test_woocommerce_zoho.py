@@ -172,9 +172,9 @@ def test_replaying_an_amount_that_differs_writes_the_order_again(
 def test_a_ledger_that_cannot_be_read_says_why(alice_client, woo_flow):
     woo_flow.target.settings = {**woo_flow.target.settings, "organization_id": ""}
     woo_flow.target.save()
-    page = alice_client.get(reverse("flow_reconciliation", args=[woo_flow.pk]))
+    page = alice_client.get(reverse("flow_reconciliation", args=[woo_flow.pk]), today_query())
     assert page.status_code == 502
     text = page.content.decode()
     assert "We could not read both sides for this period." in text and "choose an organisation" in text
-    api = alice_client.get(f"/api/v1/flows/{woo_flow.pk}/reconciliation/")
+    api = alice_client.get(f"/api/v1/flows/{woo_flow.pk}/reconciliation/", today_query())
     assert api.status_code == 502 and "No Zoho organisation" in api.json()["detail"]
