@@ -64,6 +64,7 @@ MAX_TRIES = 36  # with 5-minute waits: three hours for the ledger to answer
 LEASE_SECONDS = 3600  # a run's worker that died frees it after this long
 QUEUED_GRACE_SECONDS = 300  # a queued run not started by then lost its message
 LINE_BATCH = 2000
+MAX_COUNTDOWN = 600  # connector.tasks.MAX_BROKER_COUNTDOWN: under the broker's visibility timeout
 # Statuses that do not make a line a problem: matched, and an order whose record is still on its way.
 NOT_PROBLEMS = {Status.MATCHED, Status.PENDING}
 ALERT_PREFIX = "reconciliation:"
@@ -320,6 +321,10 @@ def _wait(run: Run, message: str, calls: int | None) -> Outcome:
         lease_until=None,
         vendor_calls=calls,
     )
+    # The retry's message, whether a worker or a web request met the wait; if it is lost, the row's
+    # next_attempt_at lets the sweep bring the run back. Longer waits than a broker may hold a
+    # message unacknowledged are left to the sweep.
+    enqueue(run.pk, countdown=min(retry_in, MAX_COUNTDOWN))
     return Outcome("waiting", retry_in)
 
 

@@ -464,14 +464,11 @@ def requeue_pending_work() -> dict:
 @shared_task(name="connector.tasks.run_reconciliation", ignore_result=True, acks_late=True, queue="sync")
 def run_reconciliation(run_id: int) -> str:
     """Compute and store one reconciliation run. A ledger that cannot answer yet leaves the run
-    waiting, and it comes back after `wait_seconds()` (the row says when, so the sweep brings it back
-    if this message is lost)."""
+    waiting, and it is queued again after `wait_seconds()` (the row says when, so the sweep brings it
+    back if that message is lost)."""
     from connector import reconcile_runs
 
-    outcome = reconcile_runs.execute(run_id)
-    if outcome.status == "waiting":
-        reconcile_runs.enqueue(run_id, countdown=min(outcome.retry_in, MAX_BROKER_COUNTDOWN))
-    return outcome.status
+    return reconcile_runs.execute(run_id).status
 
 
 @shared_task(name="connector.tasks.dispatch_due_reconciliations", ignore_result=True)

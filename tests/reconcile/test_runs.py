@@ -198,3 +198,24 @@ def test_a_second_start_joins_the_run_under_way(flow, sent):
     first, created = start_run(flow, Period(DAY, DAY), Run.Trigger.MANUAL)
     again, created_again = start_run(flow, Period(DAY, DAY), Run.Trigger.SCHEDULE)
     assert created and not created_again and again.pk == first.pk and len(sent) == 1
+
+
+def test_a_request_that_meets_a_ledger_not_ready_hands_the_run_to_a_worker(alice_client, flow, books, sent):
+    seed(DAY, matched=1)
+    books.not_ready = 1
+    html = page(alice_client, flow, start="2026-11-10", end="2026-11-10")  # a small period: read in the request
+    run = Run.objects.get(flow=flow)
+    assert run.status == "waiting" and sent == [(run.pk, 300.0)]
+    assert 'hx-trigger="every 2s"' in html and escape(NOT_READY) in html
+    answer = alice_client.get(f"/api/v1/flows/{flow.pk}/reconciliation/", {"start": "2026-11-10", "end": "2026-11-10"})
+    assert answer.status_code == 202 and answer.json()["status"] == "waiting" and answer.json()["message"] == NOT_READY
+
+
+def test_runs_go_to_the_sync_queue_and_beat_dispatches_them_every_minute(settings):
+    from connector.celery import app
+
+    router = app.amqp.Router()
+    assert router.route({}, tasks.run_reconciliation.name, args=(), kwargs={})["queue"].name == "sync"
+    assert router.route({}, tasks.dispatch_due_reconciliations.name, args=(), kwargs={})["queue"].name == "polls"
+    entry = settings.CELERY_BEAT_SCHEDULE["dispatch-due-reconciliations"]
+    assert entry["task"] == tasks.dispatch_due_reconciliations.name and entry["schedule"] <= 60
