@@ -41,7 +41,9 @@ import logging
 import random
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -153,6 +155,20 @@ class CallRecord:
 
 
 BODY_LOG_LIMIT = 8192
+
+# Observers of every call made in this context, whichever client makes it: work that drives code
+# building its own clients (a reconciliation's listers) counts its vendor calls with `observe_calls`.
+_call_observers: ContextVar[tuple[Callable[[CallRecord], None], ...]] = ContextVar("vendor_call_observers", default=())
+
+
+@contextmanager
+def observe_calls(observer: Callable[[CallRecord], None]) -> Iterator[None]:
+    """Call `observer` with each vendor call any ApiClient makes in this thread/context meanwhile."""
+    token = _call_observers.set((*_call_observers.get(), observer))
+    try:
+        yield
+    finally:
+        _call_observers.reset(token)
 
 
 def body_text(body: bytes | str | None, limit: int = BODY_LOG_LIMIT) -> str:
@@ -552,6 +568,8 @@ class ApiClient:
         record = CallRecord(method, url, status, ms, error, body_text(bodies[0]), body_text(bodies[1]))
         logger.info("%s %s -> %s in %sms", method, url, status or error, record.ms)
         count_vendor_call(self.system, status)
+        for observe in _call_observers.get():
+            observe(record)
         if self.on_call is not None:
             self.on_call(record)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import secrets
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -78,6 +79,15 @@ class Flow(TenantModel):
     last_run_at = models.DateTimeField(null=True, blank=True)
     last_run_status = models.CharField(max_length=20, blank=True)
     last_run_error = models.TextField(blank=True)
+    # The scheduled reconciliation (connector.reconcile_runs): how often, at which hour (UTC), and
+    # when the next one is due. Daily by default: books that drift apart are found the next morning.
+    reconcile_schedule = models.CharField(
+        max_length=10,
+        choices=[("off", "Off"), ("daily", "Daily"), ("weekly", "Weekly, on Mondays")],
+        default="daily",
+    )
+    reconcile_hour = models.PositiveSmallIntegerField(default=6)
+    reconcile_next_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -337,3 +347,98 @@ def resolve_settled_alerts(organization) -> int:
         connection__updated_at__gt=models.F("created_at"),
     )
     return Alert.objects.for_org(organization).filter(settled, resolved_at=None).update(resolved_at=now)
+
+
+class ReconciliationRun(TenantModel):
+    """One reconciliation of a flow's period, computed by a worker (connector.reconcile_runs) and kept:
+    the page, the exports, Replay and the API read its stored lines instead of asking both vendors on
+    every view. A run whose ledger cannot list the period yet (QuickBooks Desktop answers on the Web
+    Connector's next visit) waits and is tried again."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        WAITING = "waiting", "Waiting for the ledger"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    class Trigger(models.TextChoices):
+        MANUAL = "manual", "Run now"
+        PAGE = "page", "Opened the page"
+        SCHEDULE = "schedule", "Schedule"
+        API = "api", "API"
+
+    IN_PROGRESS = (Status.QUEUED, Status.RUNNING, Status.WAITING)
+
+    flow = models.ForeignKey(Flow, on_delete=models.CASCADE, related_name="reconciliation_runs")
+    start = models.DateField()
+    end = models.DateField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    trigger = models.CharField(max_length=10, choices=Trigger.choices, default=Trigger.MANUAL)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Lines by status ({"missing": 2, ...}) and per currency [{"currency", "source", "ledger",
+    # "difference"}] with amounts as Decimal strings: the summary reads them without the lines.
+    counts = models.JSONField(default=dict, blank=True)
+    totals = models.JSONField(default=list, blank=True)
+    line_count = models.PositiveIntegerField(default=0)
+    # Lines not matched and not explained by a record still pending: what the alert counts.
+    problem_count = models.PositiveIntegerField(default=0)
+    vendor_calls = models.PositiveIntegerField(null=True, blank=True)  # both systems' list pages
+    message = models.TextField(blank=True)  # why it waits or failed, in the merchant's words
+    remediation = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    # When a waiting run is tried again, or when the sweep next checks that a queued one was not lost.
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)  # a running run whose worker died lapses
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # Orders were replayed from this run's lines since it finished: the ledger has moved on.
+    replayed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["flow", "start", "end", "-id"], name="recon_run_period_idx"),
+            models.Index(fields=["organization", "-id"], name="recon_run_org_idx"),
+            models.Index(
+                fields=["status", "next_attempt_at"],
+                name="recon_run_pending_idx",
+                condition=models.Q(status__in=["queued", "running", "waiting"]),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"reconciliation {self.start}–{self.end} ({self.status})"
+
+    @property
+    def in_progress(self) -> bool:
+        return self.status in self.IN_PROGRESS
+
+    @property
+    def outdated(self) -> bool:
+        return self.replayed_at is not None
+
+
+class ReconciliationLine(TenantModel):
+    """One line of a stored run, in the page's order (problems first). `data` holds the line as
+    connector.reconcile.Line has it (amounts as Decimal strings); the columns are what pages filter
+    and Replay looks up by."""
+
+    run = models.ForeignKey(ReconciliationRun, on_delete=models.CASCADE, related_name="lines")
+    position = models.PositiveIntegerField()
+    status = models.CharField(max_length=20)
+    reference = models.CharField(max_length=200)
+    source_id = models.CharField(max_length=200, blank=True)  # empty for a document no order explains
+    record_id = models.BigIntegerField(null=True, blank=True)
+    data = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["run", "position"]
+        constraints = [models.UniqueConstraint(fields=["run", "position"], name="recon_line_position_unique")]
+        indexes = [
+            models.Index(fields=["run", "status", "position"], name="recon_line_status_idx"),
+            models.Index(fields=["run", "source_id"], name="recon_line_source_idx"),
+        ]

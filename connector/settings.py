@@ -208,6 +208,9 @@ CELERY_TASK_ROUTES = [
         "connector.tasks.dispatch_due_flows": {"queue": "polls"},
         "connector.tasks.poll_flow": {"queue": "polls"},
         "connector.tasks.sync_record": {"queue": "sync"},
+        # A light sweep like the poll dispatcher; the runs it queues go to the sync queue.
+        "connector.tasks.dispatch_due_reconciliations": {"queue": "polls"},
+        "connector.tasks.run_reconciliation": {"queue": "sync"},
     },
     "connector.celery.route_by_registry",
 ]
@@ -222,6 +225,8 @@ CELERY_BEAT_SCHEDULE = {
     "accounts-daily-digest": {"task": "accounts.tasks.send_daily_digests", "schedule": crontab(minute=0)},
     # Event retention (connector/retention.py): old steps of finished records go, nightly.
     "prune-old-events": {"task": "connector.retention.prune_old_events", "schedule": crontab(hour=3, minute=17)},
+    # Scheduled reconciliations that are due, and runs whose message was lost (connector/reconcile_runs.py).
+    "dispatch-due-reconciliations": {"task": "connector.tasks.dispatch_due_reconciliations", "schedule": 60.0},
 }
 # Task modules outside the apps' tasks.py that workers must know.
 CELERY_IMPORTS = ["connector.retention"]

@@ -454,3 +454,37 @@ def requeue_pending_work() -> dict:
             logger.exception("requeue sweep failed", extra={"sweep": name})
             done[name] = -1
     return done
+
+
+# --- Reconciliation runs (connector.reconcile_runs) ------------------------------------------------
+# A run reads every list page of both systems for its period: minutes for a big month at a vendor's
+# rate limit. It goes to the sync queue (vendor-bound bulk work), so polls never wait behind it.
+
+
+@shared_task(name="connector.tasks.run_reconciliation", ignore_result=True, acks_late=True, queue="sync")
+def run_reconciliation(run_id: int) -> str:
+    """Compute and store one reconciliation run. A ledger that cannot answer yet leaves the run
+    waiting, and it is queued again after `wait_seconds()` (the row says when, so the sweep brings it
+    back if that message is lost)."""
+    from connector import reconcile_runs
+
+    return reconcile_runs.execute(run_id).status
+
+
+@shared_task(name="connector.tasks.dispatch_due_reconciliations", ignore_result=True)
+def dispatch_due_reconciliations() -> dict:
+    """Beat: start the scheduled reconciliations that are due, and queue again runs whose message
+    was lost or whose worker died. Each part separately, so one failing spares the other."""
+    from connector import reconcile_runs
+
+    done: dict[str, int] = {}
+    for name, step in (
+        ("scheduled", reconcile_runs.claim_due_schedules),
+        ("requeued", reconcile_runs.requeue_lost_runs),
+    ):
+        try:
+            done[name] = len(step())
+        except Exception:
+            logger.exception("reconciliation dispatch failed", extra={"step": name})
+            done[name] = -1
+    return done

@@ -1,8 +1,11 @@
 """A flow's Reconciliation page: a period's source orders beside the ledger's own documents for them.
 
-Reads both systems through the registry's reconciliation capability (one paginated pass each), our
-Records only to say why a line is pending or failed and to Replay it; the comparison itself is
-connector.reconcile. Exported as CSV and XLSX for the accountant; the API serves the same lines.
+Shows the flow's stored run for the period (connector.reconcile_runs): a small period is read in the
+request the first time it is asked for, a large one by a worker while the page updates itself (htmx,
+every 2 s while the run is queued, running or waiting for the ledger). Problems come first, matched
+lines are paged behind them, so a month of 10,000 orders renders as fast as a month of ten. Replay,
+replay-all-missing and the CSV/XLSX exports read the stored lines; "Run now" checks again. The
+comparison itself is connector.reconcile; the API serves the same lines.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import csv
 import io
 from datetime import timedelta
 
+from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
@@ -18,17 +22,19 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 
-from connector import engine
+from connector import engine, reconcile_runs
 from connector.adapters import Change
-from connector.http import ApiError
-from connector.models import Flow, Record
-from connector.reconcile import STATUS_LABELS, Line, Period, RecordState, Report, Status, compare
-from connector.registry import RegistryError, get_preset, get_system, reconcilable
+from connector.models import Flow, ReconciliationRun, Record
+from connector.reconcile import STATUS_LABELS, Line, Period, Report, Status
+from connector.reconcile_runs import build_report  # noqa: F401 (the API and older callers import it here)
+from connector.registry import RegistryError, get_preset, reconcilable
 from connector.tenancy import get_for_org_or_404
-from connector.web.params import InvalidParam, date_param
+from connector.web.params import InvalidParam, choice_param, date_param, id_param
 
 MAX_DAYS = 366
 BULK_LIMIT = 1000
+PAGE_LINES = 100
+Run = ReconciliationRun
 
 
 def period_from(params) -> Period:
@@ -55,23 +61,6 @@ def reconcilable_flow(organization, pk: int) -> Flow:
     raise Http404("This flow cannot be reconciled.")
 
 
-def build_report(flow: Flow, period: Period) -> Report:
-    """Both systems' lists for the period, compared. Raises ApiError when a system cannot be read."""
-    source, target = get_system(flow.source.system), get_system(flow.target.system)
-    orders = list(source.reconcile_orders(flow.source, flow.options, period))
-    documents = list(target.reconcile_documents(flow.target, flow.options, period.widened()))
-    records = Record.objects.for_org(flow.organization).filter(flow=flow, object_type="order")
-    states = {
-        source_id: RecordState(pk, status)
-        for pk, source_id, status in records.filter(source_id__in=[o.source_id for o in orders]).values_list(
-            "pk", "source_id", "status"
-        )
-    }
-    references = {d.reference for d in documents if d.reference}
-    known = records.filter(source_ref__in=references).values_list("source_ref", flat=True)
-    return compare(period, orders, documents, records=states, known_references=known)
-
-
 def replay_orders(flow: Flow, lines: list[Line], user) -> int:
     """Replay the orders of these lines and write them again: their record, or a new one for an order
     the flow never saw."""
@@ -92,68 +81,196 @@ def replay_orders(flow: Flow, lines: list[Line], user) -> int:
     return count
 
 
+class ScheduleForm(forms.Form):
+    reconcile_schedule = forms.ChoiceField(
+        label="Check automatically",
+        choices=[("daily", "Every day"), ("weekly", "Every Monday"), ("off", "Never")],
+    )
+    reconcile_hour = forms.TypedChoiceField(label="At", coerce=int, choices=[(h, f"{h:02d}:00 UTC") for h in range(24)])
+
+
 @login_required
 def reconciliation(request, pk: int):
     flow = reconcilable_flow(request.organization, pk)
-    params = request.POST if request.method == "POST" else request.GET
-    period = period_from(params)
-    try:
-        report = build_report(flow, period)
-    except ApiError as exc:
-        context = {
-            "flow": flow,
-            "period": period,
-            "error": exc,
-            "remediation": exc.remediation,
-            "shortcuts": _shortcuts(),
-        }
-        return render(request, "connector/reconciliation.html", context, status=502)
     if request.method == "POST":
-        return _replay(request, flow, period, report)
+        action = request.POST.get("action")
+        if action == "schedule":
+            return _save_schedule(request, flow)
+        period = period_from(request.POST)
+        if action == "run":
+            reconcile_runs.start_run(flow, period, Run.Trigger.MANUAL, user=request.user)
+            return redirect(_page_url(flow, period))
+        return _replay(request, flow, period)
+    run, period = _chosen_run(request, flow)
+    if request.GET.get("partial") == "status":
+        return _status_partial(request, flow, period, run)
+    status = 200
+    if run is None:
+        if reconcile_runs.small_enough(flow, period):
+            run = reconcile_runs.compute_now(flow, period, Run.Trigger.PAGE, user=request.user)
+            status = 502 if run.status == Run.Status.FAILED else 200
+        else:
+            run, _ = reconcile_runs.start_run(flow, period, Run.Trigger.PAGE, user=request.user)
     export = request.GET.get("format")
     if export in ("csv", "xlsx"):
+        if run.status != Run.Status.DONE:
+            messages.error(request, "This period has no finished reconciliation to export yet.")
+            return redirect(_page_url(flow, period))
+        report = reconcile_runs.stored_report(run)
         return export_csv(flow, report) if export == "csv" else export_xlsx(flow, report)
-    return render(request, "connector/reconciliation.html", _context(flow, period, report))
+    return render(request, "connector/reconciliation.html", _context(request, flow, period, run), status=status)
 
 
-def _replay(request, flow: Flow, period: Period, report: Report):
-    wanted = set(request.POST.getlist("source_id"))
-    if request.POST.get("all_missing"):
-        lines = [line for line in report.lines if line.status == Status.MISSING]
+def _chosen_run(request, flow: Flow) -> tuple[Run | None, Period]:
+    """The run named by `?run=`, else the latest run of the chosen period; with no period chosen, the
+    flow's latest run (most often the schedule's), else last month."""
+    run_id = id_param(request.GET, "run")
+    if run_id is not None:
+        run = reconcile_runs.runs_of(flow).filter(pk=run_id).first()
+        if run is None:
+            raise Http404("No such reconciliation.")
+        return run, Period(run.start, run.end)
+    if not request.GET.get("start") and not request.GET.get("end"):
+        latest = reconcile_runs.runs_of(flow).order_by("-id").first()
+        if latest is not None:
+            return latest, Period(latest.start, latest.end)
+    period = period_from(request.GET)
+    return reconcile_runs.latest_run(flow, period), period
+
+
+def _status_partial(request, flow: Flow, period: Period, run: Run | None) -> HttpResponse:
+    """What the page polls while a run is under way; once it has finished, the page reloads."""
+    if run is None or not run.in_progress:
+        response = HttpResponse(status=204)
+        response["HX-Refresh"] = "true"
+        return response
+    return render(request, "connector/_reconciliation_status.html", {"flow": flow, "period": period, "run": run})
+
+
+def _save_schedule(request, flow: Flow):
+    form = ScheduleForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose how often and at which hour to check.")
     else:
-        lines = [line for line in report.lines if line.order and line.order.source_id in wanted]
-    if len(lines) > BULK_LIMIT:
-        messages.error(request, f"{len(lines)} orders match; choose a shorter period (at most {BULK_LIMIT}).")
-    elif not lines:
+        schedule, hour = form.cleaned_data["reconcile_schedule"], form.cleaned_data["reconcile_hour"]
+        next_at = reconcile_runs.next_slot(schedule, hour, timezone.now())
+        Flow.objects.filter(pk=flow.pk).update(
+            reconcile_schedule=schedule, reconcile_hour=hour, reconcile_next_at=next_at
+        )
+        if next_at is None:
+            messages.success(request, "Automatic checks are off.")
+        else:
+            messages.success(request, f"Next automatic check: {next_at:%a %-d %b, %H:%M} UTC.")
+    return redirect(request.POST.get("next_url") or reverse("flow_reconciliation", args=[flow.pk]))
+
+
+def _replay(request, flow: Flow, period: Period):
+    run_id = id_param(request.POST, "run")
+    runs = reconcile_runs.runs_of(flow).filter(status=Run.Status.DONE)
+    run = (
+        runs.filter(pk=run_id).first()
+        if run_id is not None
+        else runs.filter(start=period.start, end=period.end).order_by("-id").first()
+    )
+    if run is None:
+        messages.error(request, "Check the period first: there is no finished reconciliation to replay from.")
+        return redirect(_page_url(flow, period))
+    rows = run.lines.all()
+    if request.POST.get("all_missing"):
+        rows = rows.filter(status=Status.MISSING)
+    else:
+        rows = rows.filter(source_id__in=[s for s in request.POST.getlist("source_id") if s])
+    total = rows.count()
+    if total > BULK_LIMIT:
+        messages.error(request, f"{total} orders match; choose a shorter period (at most {BULK_LIMIT}).")
+    elif not total:
         messages.error(request, "Nothing to replay: no such order in this period.")
     else:
+        lines = [reconcile_runs.line_from(data) for data in rows.order_by("position").values_list("data", flat=True)]
         count = replay_orders(flow, lines, request.user)
-        messages.success(request, f"Replay queued for {count} order(s). Refresh in a minute to see the ledger.")
-    return redirect(_page_url(flow, period))
+        Run.objects.filter(pk=run.pk).update(replayed_at=timezone.now())
+        messages.success(
+            request, f"Replay queued for {count} order(s). Press Run now in a minute to see the ledger again."
+        )
+    return redirect(f"{reverse('flow_reconciliation', args=[flow.pk])}?run={run.pk}")
 
 
 def _page_url(flow: Flow, period: Period) -> str:
     return f"{reverse('flow_reconciliation', args=[flow.pk])}?start={period.start}&end={period.end}"
 
 
-def _context(flow: Flow, period: Period, report: Report) -> dict:
-    counts = report.counts()
-    return {
+FILTERS = {"problems", "all", *(s.value for s in Status)}
+
+
+def _context(request, flow: Flow, period: Period, run: Run) -> dict:
+    context = {
         "flow": flow,
         "period": period,
-        "report": report,
-        "counts": [(status, STATUS_LABELS[status], n) for status, n in counts.items()],
-        "totals": report.totals(),
-        "missing": counts.get(Status.MISSING, 0),
-        "attention": len(report.lines) - counts.get(Status.MATCHED, 0),
+        "run": run,
         "query": f"start={period.start}&end={period.end}",
         "shortcuts": _shortcuts(),
+        "schedule_form": ScheduleForm(
+            initial={"reconcile_schedule": flow.reconcile_schedule, "reconcile_hour": flow.reconcile_hour}
+        ),
+        "next_check": _next_check(flow),
     }
+    if run.status != Run.Status.DONE:
+        return context
+    counts = reconcile_runs.ordered_counts(run)
+    matched = run.counts.get(Status.MATCHED.value, 0)
+    attention = run.line_count - matched
+    shown = choice_param(request.GET, "show", FILTERS) or ("problems" if attention else "all")
+    rows = run.lines.all()
+    if shown == "problems":
+        rows = rows.exclude(status=Status.MATCHED)
+    elif shown != "all":
+        rows = rows.filter(status=shown)
+    after = id_param(request.GET, "after")
+    if after is not None:
+        rows = rows.filter(position__gt=after)
+    page = list(rows.order_by("position").values_list("position", "data")[: PAGE_LINES + 1])
+    more = len(page) > PAGE_LINES
+    page = page[:PAGE_LINES]
+    context.update(
+        lines=[reconcile_runs.line_from(data) for _, data in page],
+        next_after=page[-1][0] if more else None,
+        shown=shown,
+        shown_label=_shown_label(shown),
+        counts=counts,
+        totals=reconcile_runs.stored_totals(run),
+        missing=run.counts.get(Status.MISSING.value, 0),
+        matched=matched,
+        attention=attention,
+        balanced=attention == 0,
+        run_query=f"run={run.pk}",
+    )
+    return context
+
+
+def _next_check(flow: Flow):
+    """When the schedule checks next (a flow not yet given its slot gets it at the next sweep)."""
+    if not flow.enabled or flow.reconcile_schedule == "off":
+        return None
+    return flow.reconcile_next_at or reconcile_runs.next_slot(
+        flow.reconcile_schedule, flow.reconcile_hour, timezone.now()
+    )
+
+
+def _shown_label(shown: str) -> str:
+    if shown == "problems":
+        return "Lines that need your attention"
+    if shown == "all":
+        return "All lines"
+    return STATUS_LABELS[Status(shown)]
 
 
 def _shortcuts() -> list[tuple[str, Period]]:
     today = timezone.now().date()
-    return [("Last month", Period.last_month(today)), ("This month", Period(today.replace(day=1), today))]
+    return [
+        ("Last 31 days", reconcile_runs.scheduled_period(today)),
+        ("Last month", Period.last_month(today)),
+        ("This month", Period(today.replace(day=1), today)),
+    ]
 
 
 # --- Export -------------------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
+from django.urls import reverse
 from rest_framework import serializers
 
-from connector.models import Connection, Delivery, Event, Flow, Record
+from connector.models import Connection, Delivery, Event, Flow, ReconciliationRun, Record
 from connector.web.redaction import redact
 
 
@@ -135,6 +136,45 @@ class ReconciliationTotalSerializer(serializers.Serializer):
     difference = serializers.DecimalField(max_digits=20, decimal_places=2)
 
 
+class ReconciliationRunSerializer(serializers.ModelSerializer):
+    """A stored reconciliation run without its lines; `status_url` answers its progress."""
+
+    status_url = serializers.SerializerMethodField()
+    page_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ReconciliationRun
+        fields = [
+            "id",
+            "flow",
+            "start",
+            "end",
+            "status",
+            "trigger",
+            "counts",
+            "line_count",
+            "problem_count",
+            "vendor_calls",
+            "message",
+            "remediation",
+            "attempts",
+            "next_attempt_at",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "replayed_at",
+            "status_url",
+            "page_url",
+        ]
+        read_only_fields = fields
+
+    def get_status_url(self, run) -> str:
+        return reverse("reconciliation-run-detail", args=[run.pk])
+
+    def get_page_url(self, run) -> str:
+        return f"{reverse('flow_reconciliation', args=[run.flow_id])}?run={run.pk}"
+
+
 class ReconciliationSerializer(serializers.Serializer):
     start = serializers.DateField()
     end = serializers.DateField()
@@ -142,9 +182,10 @@ class ReconciliationSerializer(serializers.Serializer):
     counts = serializers.DictField(child=serializers.IntegerField())
     totals = ReconciliationTotalSerializer(many=True)
     lines = ReconciliationLineSerializer(many=True)
+    run = ReconciliationRunSerializer(required=False, help_text="The stored run these lines come from.")
 
 
-def reconciliation_data(report) -> dict:
+def reconciliation_data(report, run=None) -> dict:
     lines = [
         {
             "status": str(line.status),
@@ -170,4 +211,6 @@ def reconciliation_data(report) -> dict:
         "totals": report.totals(),
         "lines": lines,
     }
+    if run is not None:
+        data["run"] = run
     return ReconciliationSerializer(data).data

@@ -8,5 +8,6 @@ router.register("flows", views.FlowViewSet, basename="flow")
 router.register("records", views.RecordViewSet, basename="record")
 router.register("events", views.EventViewSet, basename="event")
 router.register("deliveries", views.DeliveryViewSet, basename="delivery")
+router.register("reconciliation-runs", views.ReconciliationRunViewSet, basename="reconciliation-run")
 
 urlpatterns = router.urls

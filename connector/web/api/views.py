@@ -11,16 +11,21 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from accounts.permissions import IsOrganizationAdmin
-from connector import engine
-from connector.http import ApiError
+from connector import engine, reconcile_runs
 from connector.inbox import replay_delivery
-from connector.models import Connection, Delivery, Event, Flow, Record
+from connector.models import Connection, Delivery, Event, Flow, ReconciliationRun, Record
 from connector.web.api import serializers
 from connector.web.api.permissions import IsOrganizationMember
 from connector.web.audit import filter_records
 from connector.web.params import InvalidParam, choice_param, id_param
-from connector.web.reconcile import build_report, period_from, reconcilable_flow
+from connector.web.reconcile import period_from, reconcilable_flow
 from connector.webhook_tokens import NotRotatable, rotate_webhook_token
+
+PERIOD_PARAMETERS = [
+    OpenApiParameter("start", OpenApiTypes.DATE, description="First day (default: last month's)"),
+    OpenApiParameter("end", OpenApiTypes.DATE, description="Last day, included"),
+]
+ERROR_DETAIL = inline_serializer("ErrorDetail", {"detail": drf_serializers.CharField()})
 
 
 class KeysetPagination(pagination.CursorPagination):
@@ -89,24 +94,80 @@ class FlowViewSet(TenantViewSet):
     serializer_class = serializers.FlowSerializer
 
     @extend_schema(
-        parameters=[
-            OpenApiParameter("start", OpenApiTypes.DATE, description="First day (default: last month's)"),
-            OpenApiParameter("end", OpenApiTypes.DATE, description="Last day, included"),
-        ],
-        responses=serializers.ReconciliationSerializer,
+        methods=["GET"],
+        parameters=PERIOD_PARAMETERS,
+        responses={
+            200: serializers.ReconciliationSerializer,
+            202: serializers.ReconciliationRunSerializer,
+            502: ERROR_DETAIL,
+        },
+        description=(
+            "The flow's reconciliation for a period: every source order beside the ledger's own documents "
+            "for it, with the totals per status and the net difference per currency, from the period's "
+            "stored run. When the period has none (or orders were replayed from it since), a small period "
+            "is read now (200, or 502 when either system cannot be read); a large one is queued: 202 with "
+            "the run, whose `status_url` says when its lines are ready (this URL then answers 200). "
+            "202 also while a run of the period is queued, running or waiting for the ledger. "
+            "404 for a flow that cannot be reconciled."
+        ),
     )
-    @action(detail=True, methods=["get"])
+    @extend_schema(
+        methods=["POST"],
+        request=None,
+        parameters=PERIOD_PARAMETERS,
+        responses={202: serializers.ReconciliationRunSerializer},
+        description="Check the period again now: queues a run (or answers the one under way) with 202.",
+    )
+    @action(detail=True, methods=["get", "post"])
     def reconciliation(self, request, pk=None):
-        """The flow's reconciliation for a period: every source order beside the ledger's own documents
-        for it, with the totals per status and the net difference per currency. 404 for a flow that
-        cannot be reconciled; 502 when either system cannot be read."""
         flow = reconcilable_flow(request.organization, self.get_object().pk)
         period = period_from(request.query_params)
-        try:
-            report = build_report(flow, period)
-        except ApiError as exc:
-            return Response({"detail": str(exc)}, status=status.HTTP_502_BAD_GATEWAY)
-        return Response(serializers.reconciliation_data(report))
+        if request.method == "POST":
+            run, _ = reconcile_runs.start_run(flow, period, ReconciliationRun.Trigger.API, user=request.user)
+            return _run_accepted(run)
+        run = reconcile_runs.latest_run(flow, period)
+        if run is not None and run.in_progress:
+            return _run_accepted(run)
+        if not reconcile_runs.usable(run):
+            if not reconcile_runs.small_enough(flow, period):
+                run, _ = reconcile_runs.start_run(flow, period, ReconciliationRun.Trigger.API, user=request.user)
+                return _run_accepted(run)
+            run = reconcile_runs.compute_now(flow, period, ReconciliationRun.Trigger.API, user=request.user)
+            if run.status == ReconciliationRun.Status.FAILED:
+                return Response({"detail": run.message}, status=status.HTTP_502_BAD_GATEWAY)
+            if run.in_progress:  # the ledger answers later
+                return _run_accepted(run)
+        return Response(serializers.reconciliation_data(reconcile_runs.stored_report(run), run))
+
+
+class ReconciliationRunViewSet(TenantViewSet):
+    """Stored reconciliation runs, newest first; filter with ?flow=. A run's detail has its lines
+    once it is done; while it is queued, running or waiting, poll it."""
+
+    model = ReconciliationRun
+    serializer_class = serializers.ReconciliationRunSerializer
+
+    def get_queryset(self):
+        queryset = super().get_queryset()
+        if (flow := id_param(self.request.query_params, "flow")) is not None:
+            queryset = queryset.filter(flow_id=flow)
+        return queryset
+
+    @extend_schema(responses={200: serializers.ReconciliationSerializer, 202: serializers.ReconciliationRunSerializer})
+    def retrieve(self, request, *args, **kwargs):
+        """The run's lines when it is done (200); its progress while it is under way (202); a failed
+        run answers 200 with its `message` and no lines."""
+        run = self.get_object()
+        if run.in_progress:
+            return _run_accepted(run)
+        if run.status != ReconciliationRun.Status.DONE:
+            return Response(self.get_serializer(run).data)
+        return Response(serializers.reconciliation_data(reconcile_runs.stored_report(run), run))
+
+
+def _run_accepted(run) -> Response:
+    data = serializers.ReconciliationRunSerializer(run).data
+    return Response(data, status=status.HTTP_202_ACCEPTED, headers={"Location": data["status_url"]})
 
 
 class RecordViewSet(TenantViewSet):
