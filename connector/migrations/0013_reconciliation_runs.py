@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0004_membership_digest_sent_at'),
-        ('connector', '0011_connection_refresh_lease'),
+        ('connector', '0012_delivery_without_fk_checks'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
