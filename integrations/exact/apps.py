@@ -41,6 +41,7 @@ class ExactConfig(AppConfig):
                 source_adapter=ExactSource,
                 target_adapter=ExactTarget,
                 rotate_webhooks=rotate_webhooks,
+                resolve_capability=presets.resolve_capability,
                 # Refresh tokens die after 30 days unused: refresh idle connections well before that.
                 periodic_tasks=(PeriodicTask("exact-keep-alive", "exact.keep_alive", 86400.0),),
             )
