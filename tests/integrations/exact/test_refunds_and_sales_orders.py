@@ -16,6 +16,7 @@ import requests
 from connector.canonical import Customer, LineItem, Order, OrderStatus, Refund
 from connector.http import NeedsReview, Permanent
 from connector.registry import Capability, get_preset, resolve_capability
+from connector.web.forms import options_form_for
 from integrations.exact.adapter import ExactTarget
 from integrations.exact.refund_mapping import net_of_vat, refund_ref
 from integrations.exact.sandbox import state
@@ -209,3 +210,25 @@ def test_sandbox_refuses_what_exact_refuses_on_sales_orders(exact_connection, co
         ExactTarget(
             exact_connection, options={**SALES_ORDERS, "exact_vat_code": "99", "exact_shipping_item": ""}
         ).upsert("sales_order", order("6004", shipping=Decimal("0")), target_id=None)
+
+
+LISTS = {"sales_journal": [("70", "70 Verkoopboek")], "vat_code": [("2", "2 BTW hoog")]}
+
+
+def _form(key: str, data: dict):
+    return options_form_for(get_preset(key), data, target_choices=lambda n: LISTS.get(n, []))
+
+
+def test_wizard_offers_invoices_or_sales_orders_and_the_refund_item():
+    chosen = _form("woocommerce_exact", {**OPTIONS, "exact_document": "sales_order"})
+    assert chosen.is_valid(), chosen.errors
+    assert chosen.options()["exact_document"] == "sales_order" and chosen.options()["exact_refund_item"] == "REFUND"
+    default = _form("woocommerce_exact", {"exact_sales_journal": "70", "exact_vat_code": "2"})
+    assert default.is_valid() and default.options()["exact_document"] == "invoice"
+    bogus = _form("woocommerce_exact", {**OPTIONS, "exact_document": "quotation"})
+    assert not bogus.is_valid() and "exact_document" in bogus.errors
+    no_journal = _form("woocommerce_exact", {"exact_vat_code": "2", "exact_document": "sales_order"})
+    assert not no_journal.is_valid() and "exact_sales_journal" in no_journal.errors  # refunds credit in it
+    # ShipStation sends no refunds: its form asks no refund item.
+    assert "exact_refund_item" not in _form("shipstation_exact", {}).fields
+    assert "exact_document" in _form("shipstation_exact", {}).fields
