@@ -12,9 +12,16 @@ STORE_ORDER_FORM = "integrations.exact.forms.ExactStoreOrderOptionsForm"
 
 
 def demo_options(sandboxes: dict) -> dict:
-    """The demo's flows take the sandbox company's sales journal and VAT code."""
+    """The demo's flows take the sandbox company's sales journal, VAT code and the items it keeps for
+    shipping charges and refunds."""
     exact = sandboxes.get("exact", {})
-    return {"exact_sales_journal": exact.get("sales_journal", ""), "exact_vat_code": exact.get("vat_code", "")}
+    return {
+        "exact_sales_journal": exact.get("sales_journal", ""),
+        "exact_vat_code": exact.get("vat_code", ""),
+        "exact_document": "invoice",
+        "exact_shipping_item": exact.get("shipping_item", ""),
+        "exact_refund_item": exact.get("refund_item", ""),
+    }
 
 
 DESCRIPTION = (
