@@ -92,7 +92,9 @@ def cancel_sales_order(client: ExactClient, order: Order, target_id: str, option
         result = WriteResult(target_id, "unchanged", data={"reason": "refunded: credited, not deleted"})
         return refunds.with_refunds(result, credited)
     target_id = target_id or find_sales_order(client, order) or ""
-    so = client.sales_order(target_id) if target_id else None
+    if not target_id:
+        return WriteResult("", "skipped", data={"reason": "No Exact sales order was written: nothing to cancel."})
+    so = client.sales_order(target_id)
     if so is None:
         return WriteResult(target_id, "voided", data={"reason": "The Exact sales order is already gone."})
     if so.get("Status") != STATUS_OPEN or _worked_on(client.written_sales_order_lines(target_id)):
