@@ -20,7 +20,7 @@ from connector.http import NeedsReview, Permanent
 from integrations.exact import refunds
 from integrations.exact.client import ExactClient
 from integrations.exact.invoice_mapping import InvoiceOptions, MissingSetup
-from integrations.exact.invoicing import SETUP_REMEDIATION, customer_account, invoice_options, item_ids
+from integrations.exact.invoicing import SETUP_REMEDIATION, customer_account, find_invoice, invoice_options, item_ids
 from integrations.exact.salesorder_mapping import STATUS_OPEN, order_lines, order_total, sales_order, same_lines
 
 
@@ -51,6 +51,7 @@ def upsert_sales_order(client: ExactClient, order: Order, options: dict, target_
     if target_id:
         result = _compare(client, order, target_id, lines)
     else:
+        _not_invoiced_already(client, order)
         account = customer_account(client, order)
         so = client.create_sales_order(sales_order(order, account, lines))
         result = WriteResult(str(so["OrderID"]), "created", data=_facts(so, lines))
@@ -58,6 +59,18 @@ def upsert_sales_order(client: ExactClient, order: Order, options: dict, target_
         return result
     credited = refunds.credit_refunds(client, order, options, settings, account or customer_account(client, order))
     return refunds.with_refunds(result, credited)
+
+
+def _not_invoiced_already(client: ExactClient, order: Order) -> None:
+    """An order the flow invoiced before it was switched to sales orders gets no sales order as well:
+    invoicing that in Exact would bill the customer twice."""
+    invoice_id = find_invoice(client, order)
+    if invoice_id:
+        raise NeedsReview(
+            f"Order {order.number} already has an Exact sales invoice (made before this flow sent sales "
+            "orders); no sales order was made for it.",
+            remediation="Change the invoice in Exact if the order changed, then mark this record resolved.",
+        )
 
 
 def _worked_on(written: list[dict]) -> bool:

@@ -232,3 +232,12 @@ def test_wizard_offers_invoices_or_sales_orders_and_the_refund_item():
     # ShipStation sends no refunds: its form asks no refund item.
     assert "exact_refund_item" not in _form("shipstation_exact", {}).fields
     assert "exact_document" in _form("shipstation_exact", {}).fields
+
+
+def test_an_order_invoiced_before_the_switch_gets_no_sales_order_too(exact_connection, company, items):
+    ExactTarget(exact_connection, options=dict(OPTIONS)).upsert("invoice", order("6005"), target_id=None)
+    switched = ExactTarget(exact_connection, options=dict(SALES_ORDERS))
+    with pytest.raises(NeedsReview, match="already has an Exact sales invoice") as caught:
+        switched.upsert("sales_order", order("6005"), target_id=None)
+    assert caught.value.remediation
+    assert rows(company, "SalesOrders", YourRef="6005") == []
