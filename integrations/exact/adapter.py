@@ -1,5 +1,5 @@
-"""Exact Online as a source of sales orders and a target for shipping-cost postings and sales
-invoices (DESIGN §5)."""
+"""Exact Online as a source of sales orders and a target for shipping-cost postings, sales invoices
+and sales orders (DESIGN §5)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from connector.adapters import (
 from connector.canonical import Order, Shipment
 from connector.http import NeedsReview, Permanent
 from connector.oauth import OAuthRefused
-from integrations.exact import invoicing
+from integrations.exact import invoicing, salesorders
 from integrations.exact.client import ExactClient, parse_date
 from integrations.exact.mapping import (
     DEFAULT_TRACKING_FIELD,
@@ -135,7 +135,7 @@ class ExactSource(SourceAdapter):
 
 class ExactTarget(TargetAdapter):
     system = "exact"
-    target_types = ("cost_posting", "invoice")
+    target_types = ("cost_posting", "invoice", "sales_order")
 
     def choices(self, name: str) -> list[tuple[str, str]]:
         client = _client(self)
@@ -211,6 +211,8 @@ class ExactTarget(TargetAdapter):
         _offered(object_type, self.target_types, "a target for")
         if object_type == "invoice":
             return invoicing.find_invoice(_client(self), obj)
+        if object_type == "sales_order":
+            return salesorders.find_sales_order(_client(self), obj)
         return self._find_entry(_client(self), f"[{shipment_reference(obj)}]")
 
     def _post(self, client: ExactClient, shipment: Shipment, *, reverse: bool) -> dict:
@@ -278,11 +280,17 @@ class ExactTarget(TargetAdapter):
         entry, and a guessed one would only send the merchant to an error page."""
         summary = super().describe_result(object_type, obj, result)
         data = result.data or {}
+        credits = tuple(f"Credit note {n}" for n in data.get("credit_notes") or ())
         if object_type == "invoice":
             credit = result.action == "reversed"
             label = "Credit note" if credit else "Sales invoice"
             status = "credited" if credit else summary.status
-            return DocumentSummary("invoice", label, summary.number, summary.total, summary.currency, status)
+            return DocumentSummary("invoice", label, summary.number, summary.total, summary.currency, status, credits)
+        if object_type == "sales_order":
+            status = "deleted" if result.action == "voided" else summary.status
+            return DocumentSummary(
+                "salesorder", "Sales order", summary.number, summary.total, summary.currency, status, credits
+            )
         status = "reversed" if result.action == "reversed" else "posted"
         extra = (f"Goods delivery {data['goods_delivery']}",) if data.get("goods_delivery") else ()
         number = str(data.get("entry_number") or summary.number)
@@ -306,6 +314,8 @@ class ExactTarget(TargetAdapter):
         client = _client(self)
         if object_type == "invoice":
             return invoicing.upsert_invoice(client, obj, self.options, target_id)
+        if object_type == "sales_order":
+            return salesorders.upsert_sales_order(client, obj, self.options, target_id)
         if target_id:
             # Posted entries are not edited; a changed cost is voided and posted again by the source.
             # Still finish the tracking note and the goods delivery (a crash may have come after the entry).
@@ -320,7 +330,9 @@ class ExactTarget(TargetAdapter):
         _offered(object_type, self.target_types, "a target for")
         client = _client(self)
         if object_type == "invoice":
-            return invoicing.credit_invoice(client, obj, target_id)
+            return invoicing.credit_invoice(client, obj, target_id, self.options)
+        if object_type == "sales_order":
+            return salesorders.cancel_sales_order(client, obj, target_id, self.options)
         existing = self._find_entry(client, f"[VOID-{obj.source_id}]")
         if existing:
             return WriteResult(existing, "reversed")

@@ -417,6 +417,31 @@ class ExactClient(ApiClient):
     def create_sales_invoice(self, payload: dict) -> dict:
         return self._created("salesinvoice/SalesInvoices", payload, "InvoiceID", "sales invoice")
 
+    # --- Order → sales order flows (salesorder/SalesOrders as a target) ---------------------------
+
+    def sales_orders_with_ref(self, your_ref: str) -> list[dict]:
+        return self.list("salesorder/SalesOrders", select=self.SO_FIELDS, filter=f"YourRef eq {self._quoted(your_ref)}")
+
+    def written_sales_order_lines(self, order_id: str) -> list[dict]:
+        """A sales order's lines with what Exact has delivered and invoiced of each (edits need both)."""
+        return self.list(
+            "salesorder/SalesOrderLines",
+            select="ID,OrderID,LineNumber,Item,ItemCode,Quantity,NetPrice,AmountFC,VATCode,QuantityDelivered,QuantityInvoiced",
+            filter=f"OrderID eq {guid_literal(order_id)}",
+        )
+
+    def create_sales_order(self, payload: dict) -> dict:
+        return self._created("salesorder/SalesOrders", payload, "OrderID", "sales order")
+
+    def add_sales_order_line(self, order_id: str, line: dict) -> dict:
+        return self._created("salesorder/SalesOrderLines", {**line, "OrderID": order_id}, "ID", "sales order line")
+
+    def delete_sales_order_line(self, line_id: str) -> None:
+        self.request("DELETE", f"salesorder/SalesOrderLines({guid_literal(line_id)})")
+
+    def delete_sales_order(self, order_id: str) -> None:
+        self.request("DELETE", f"salesorder/SalesOrders({guid_literal(order_id)})")
+
     def _created(self, path: str, payload: dict, key: str, what: str) -> dict:
         response = self.request_json(
             "POST", path, json=payload, headers={"Content-Type": "application/json", "Prefer": "return=representation"}

@@ -13,6 +13,7 @@ from django import forms
 
 from connector.web.forms import BackfillOptionsForm
 from integrations.exact.mapping import DEFAULT_TRACKING_FIELD, NO_TRACKING_FIELD, TRACKING_FIELDS
+from integrations.exact.salesorder_mapping import DOCUMENT_INVOICE, DOCUMENT_SALES_ORDER
 
 
 class ExactLedgerOptionsForm(BackfillOptionsForm):
@@ -96,9 +97,20 @@ class ExactShipStationOptionsForm(ExactLedgerOptionsForm):
 
 
 class ExactInvoiceOptionsForm(BackfillOptionsForm):
-    """Store orders as Exact sales invoices: the sales journal and VAT code, picked from Exact's lists
-    (required, so a flow cannot start without them), and the item shipping is invoiced as."""
+    """Store orders as Exact sales invoices or sales orders: the sales journal and VAT code, picked
+    from Exact's lists (required, so a flow cannot start without them; credit notes go to the journal
+    in both modes), and the item shipping is charged as."""
 
+    exact_document = forms.ChoiceField(
+        label="Orders become",
+        choices=[
+            (DOCUMENT_INVOICE, "Sales invoices"),
+            (DOCUMENT_SALES_ORDER, "Sales orders (delivered and invoiced in Exact)"),
+        ],
+        initial=DOCUMENT_INVOICE,
+        required=False,
+        help_text="Sales orders are updated while open and deleted when the order is cancelled.",
+    )
     exact_sales_journal = forms.CharField(label="Sales journal", help_text="The journal code, e.g. 70.")
     exact_vat_code = forms.CharField(label="VAT code", help_text="Put on every invoice line, e.g. 2.")
     exact_shipping_item = forms.CharField(
@@ -108,3 +120,16 @@ class ExactInvoiceOptionsForm(BackfillOptionsForm):
     )
 
     choice_lists = {"exact_sales_journal": "sales_journal", "exact_vat_code": "vat_code"}
+
+    def clean_exact_document(self) -> str:
+        return self.cleaned_data.get("exact_document") or DOCUMENT_INVOICE
+
+
+class ExactStoreOrderOptionsForm(ExactInvoiceOptionsForm):
+    """A store that refunds (WooCommerce): refunds become credit notes on this item."""
+
+    exact_refund_item = forms.CharField(
+        label="Refund item code",
+        required=False,
+        help_text="The Exact item refunds are credited as (one credit note per refund). Refunded orders need it.",
+    )

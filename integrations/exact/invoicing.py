@@ -8,7 +8,9 @@ Editing: EXACT.md says nothing about sales invoices; Exact's own model has an in
 20) until it is processed (50), after which it is final and only a credit note corrects it.
 An order changed while its invoice is open gets the invoice's lines replaced (deleted, then added);
 once processed, the change goes to review. Cancelling posts a credit note (Type 8021, the
-invoice's lines negated), found again by `CR-<order number>` so a retry credits once.
+invoice's lines negated), found again by `CR-<order number>` so a retry credits once. A refunded
+order keeps its invoice: each refund becomes a credit note of its own (refunds.py), and a refunded
+order that is then cancelled credits its refunds, not the whole invoice (the sale happened).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from connector.adapters import WriteResult
 from connector.canonical import Order
 from connector.http import NeedsReview, Transient
 from connector.redis import get_redis
+from integrations.exact import refunds
 from integrations.exact.client import ExactClient
 from integrations.exact.invoice_mapping import (
     STATUS_PROCESSED,
@@ -114,9 +117,16 @@ def upsert_invoice(client: ExactClient, order: Order, options: dict, target_id: 
     settings = invoice_options(options)
     lines = wanted_lines(client, order, settings)
     if target_id:
-        return _compare(client, order, target_id, lines)
-    invoice = client.create_sales_invoice(sales_invoice(order, customer_account(client, order), lines, settings))
-    return WriteResult(str(invoice["InvoiceID"]), "created", data=_facts(invoice, lines))
+        result = _compare(client, order, target_id, lines)
+        account = ""
+    else:
+        account = customer_account(client, order)
+        invoice = client.create_sales_invoice(sales_invoice(order, account, lines, settings))
+        result = WriteResult(str(invoice["InvoiceID"]), "created", data=_facts(invoice, lines))
+    if not order.refunds:
+        return result
+    credited = refunds.credit_refunds(client, order, options, settings, account or customer_account(client, order))
+    return refunds.with_refunds(result, credited)
 
 
 def _facts(invoice: dict, lines: list[dict]) -> dict:
@@ -147,8 +157,14 @@ def _compare(client: ExactClient, order: Order, target_id: str, lines: list[dict
     return WriteResult(target_id, "updated", data=_facts(invoice, lines))
 
 
-def credit_invoice(client: ExactClient, order: Order, target_id: str) -> WriteResult:
-    """A credit note for the written invoice; one only, however often a cancel is retried."""
+def credit_invoice(client: ExactClient, order: Order, target_id: str, options: dict | None = None) -> WriteResult:
+    """A credit note for the written invoice; one only, however often a cancel is retried. A refunded
+    order is not voided: its refunds are credited, one credit note each."""
+    if order.refunds:
+        settings = invoice_options(options or {})
+        credited = refunds.credit_refunds(client, order, options or {}, settings, customer_account(client, order))
+        result = WriteResult(target_id, "unchanged", data={"reason": "refunded: credited, not voided"})
+        return refunds.with_refunds(result, credited)
     existing = client.sales_invoices_with_ref(credit_ref(order.number))
     if existing:
         return WriteResult(str(existing[0]["InvoiceID"]), "reversed", data={"credits": target_id})

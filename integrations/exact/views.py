@@ -10,10 +10,12 @@ from __future__ import annotations
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
+from django.utils.http import urlencode
 from django.views.decorators.http import require_POST
 
 from accounts.permissions import require_admin
 from connector.models import Connection
+from connector.registry import presets
 from connector.web.oauth_views import (
     AccountList,
     CallbackView,
@@ -26,6 +28,19 @@ from connector.web.oauth_views import (
 from integrations.exact import subscriptions
 from integrations.exact.client import ExactClient
 from integrations.exact.oauth import COUNTRIES, provider, sandbox_mode
+
+
+def exact_pairings(connection: Connection) -> list[dict]:
+    """Every flow type Exact Online takes part in, with what it does and a link that starts one with
+    this connection on Exact's side."""
+    found = []
+    for preset in presets():
+        if "exact" not in (preset.source_system, preset.target_system):
+            continue
+        side = "target" if preset.target_system == "exact" else "source"
+        url = reverse("flow_create") + "?" + urlencode({"preset": preset.key, side: connection.pk})
+        found.append({"name": preset.name, "description": preset.description, "url": url})
+    return found
 
 
 class ExactOnlinePages(OAuthAdapter):
@@ -48,6 +63,7 @@ class ExactOnlinePages(OAuthAdapter):
 
     def connection_context(self, connection: Connection) -> dict:
         return {
+            "pairings": exact_pairings(connection),
             "country": COUNTRIES.get((connection.settings or {}).get("country", "")),
             "webhooks": subscriptions.status(connection),
             "callback_url": subscriptions.callback_url(connection),

@@ -1,5 +1,6 @@
 """Exact Online keeps the source contract (sales orders) and the target contract (shipping-cost journal
-entries, and sales invoices of store orders), against its sandbox company over real HTTP."""
+entries, and sales invoices or sales orders of store orders), against its sandbox company over real
+HTTP."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from tests.integrations.exact.conftest import age_tokens, make_connection
 
 _numbers = itertools.count(100)
 UNKNOWN_GL_ACCOUNT = "00000000-0000-4000-8000-000000000000"
+ORDER_TYPES = ("invoice", "sales_order")  # store orders, written as Exact sales invoices or sales orders
 
 
 class ExactSandbox:
@@ -101,7 +103,7 @@ class TestExactTarget(ExactSandbox, TargetContract, TokenRefreshContract):
         return ExactTarget(self.connection, options=dict(self.options))
 
     def new_object(self, target_type: str) -> Shipment | Order:
-        if target_type == "invoice":
+        if target_type in ORDER_TYPES:
             return self.new_order()
         return self.new_shipment()
 
@@ -139,7 +141,7 @@ class TestExactTarget(ExactSandbox, TargetContract, TokenRefreshContract):
         )
 
     def invalid_object(self, target_type: str) -> Shipment | Order:
-        if target_type == "invoice":
+        if target_type in ORDER_TYPES:
             self.options["exact_vat_code"] = "99"
             self.refusal = "VAT code not found"  # Exact's 400
             return self.new_order()
@@ -156,17 +158,26 @@ class TestExactTarget(ExactSandbox, TargetContract, TokenRefreshContract):
         rows = SandboxExactEntity.objects.filter(division=self.company, entity="SalesInvoices")
         return [r.data for r in rows if r.data.get("YourRef") in (order.number, f"CR-{order.number}")]
 
+    def _sales_orders(self, order: Order) -> list[dict]:
+        rows = SandboxExactEntity.objects.filter(division=self.company, entity="SalesOrders")
+        return [r.data for r in rows if r.data.get("YourRef") == order.number]
+
     def documents(self, target_type: str, obj: Shipment | Order) -> int:
+        if target_type == "sales_order":
+            return len(self._sales_orders(obj))
         if target_type == "invoice":
             return len(self._invoices(obj))
         return len({line["EntryID"] for line in self._lines(obj)})
 
     def expected_amounts(self, target_type: str, obj: Shipment | Order) -> dict[str, Decimal]:
-        if target_type == "invoice":
+        if target_type in ORDER_TYPES:
             return {"net": Decimal("10.06")}
         return {"debit": obj.total_cost, "balance": Decimal("0.00")}
 
     def stored_amounts(self, target_type: str, target_id: str, obj: Shipment | Order) -> dict[str, Any]:
+        if target_type == "sales_order":
+            (so,) = [s for s in self._sales_orders(obj) if s["OrderID"] == target_id]
+            return {"net": Decimal(str(so["AmountFCExclVat"]))}
         if target_type == "invoice":
             (invoice,) = [i for i in self._invoices(obj) if i["InvoiceID"] == target_id]
             return {"net": Decimal(str(invoice["AmountFC"]))}

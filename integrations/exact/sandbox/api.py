@@ -36,7 +36,7 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from integrations.exact.sandbox import faults, invoices, state, webhooks
+from integrations.exact.sandbox import faults, invoices, salesorders, state, webhooks
 from integrations.exact.sandbox.models import SandboxExactDivision, SandboxExactEntity
 from integrations.exact.sandbox.oauth import bearer_user, check_country
 
@@ -646,6 +646,9 @@ WRITES: dict[tuple[str, str, bool], Callable[[HttpRequest, SandboxExactDivision,
     ("POST", "SalesInvoices", False): invoices.post_sales_invoice,
     ("POST", "SalesInvoiceLines", False): invoices.post_sales_invoice_line,
     ("DELETE", "SalesInvoiceLines", True): invoices.delete_sales_invoice_line,
+    ("POST", "SalesOrders", False): salesorders.post_sales_order,
+    ("POST", "SalesOrderLines", False): salesorders.post_sales_order_line,
+    ("DELETE", "SalesOrderLines", True): salesorders.delete_sales_order_line,
     ("PUT", "SalesOrders", True): lambda request, company, key: _put_sales_order(request, company, key or ""),
     ("DELETE", "SalesOrders", True): lambda request, company, key: _delete_sales_order(company, key or ""),
 }

@@ -21,6 +21,7 @@ from integrations.exact.sandbox.models import SandboxExactDivision, SandboxExact
 from integrations.exact.sandbox.oauth import issue
 
 COUNTRY = "nl"
+DEMO_ITEMS = (("SHIPPING", "Shipping"), ("REFUND", "Refund"))
 
 
 def company_for(organization) -> SandboxExactDivision:
@@ -33,6 +34,8 @@ def company_for(organization) -> SandboxExactDivision:
         _user, divisions = state.create_company(
             user.country if user else COUNTRY, email, f"{organization.name} BV", organization=organization
         )
+        for code, description in DEMO_ITEMS:  # what store-order flows charge shipping and credit refunds as
+            state.put(divisions[0], "Items", {"Code": code, "Description": description, "IsSalesItem": True})
         return divisions[0]
 
 
@@ -73,6 +76,11 @@ def facts(division: SandboxExactDivision, connection: Connection | None = None) 
         "journal_code": "90",
         "sales_journal": "70",
         "vat_code": "2",
+        **{
+            f"{code.lower()}_item": code
+            for code, _ in DEMO_ITEMS
+            if division.entities.filter(entity="Items", data__Code=code).exists()
+        },
         "faults": f"POST {settings.PUBLIC_BASE_URL}/sandbox/exact/_control/faults",
     }
     if connection is not None:
