@@ -139,12 +139,15 @@ def start_gunicorn(bench: Bench, *, workers: int = 2, env: dict | None = None) -
     return server
 
 
-def start_worker(bench: Bench, *, queues: str = "webhooks,polls,sync,qbwc", concurrency: int = 4) -> subprocess.Popen:
+def start_worker(
+    bench: Bench, *, queues: str = "webhooks,polls,sync,qbwc", concurrency: int = 4, name: str = "worker"
+) -> subprocess.Popen:
     """A Celery worker on REDIS_URL; returns once it has connected to the broker and is ready."""
     command = [str(BIN / "celery"), "-A", "connector", "worker", "-Q", queues, "-P", "threads",
-               "-c", str(concurrency), "--without-mingle", "--without-gossip", "-l", "INFO"]  # fmt: skip
-    worker = _spawn(bench, "worker", command)
-    log = bench.tmp / "worker.log"
+               "-c", str(concurrency), "--without-mingle", "--without-gossip", "-l", "INFO",
+               "-n", f"{name}@%h"]  # fmt: skip
+    worker = _spawn(bench, name, command)
+    log = bench.tmp / f"{name}.log"
     for _ in range(600):
         if worker.poll() is not None:
             break
