@@ -32,6 +32,7 @@ from django.utils import timezone
 
 from accounts.models import Organization
 from connector.models import Connection, Event, Flow, Record
+from connector.registry import FlowPreset, capabilities_of, get_system, presets
 
 BATCH = 20_000  # records per COPY round (and their events)
 # From this many records on PostgreSQL, the tables' secondary indexes are dropped for the load and
@@ -46,16 +47,16 @@ LAST = ["lovelace", "hopper", "turing", "dijkstra", "liskov", "knuth", "allen", 
 DOMAINS = ["gmail.com", "outlook.com", "example.org", "shop.example", "mail.example.net", "yahoo.com"]
 STAGES = [("shipped", 50), ("submitted", 40), ("canceled", 5), ("not_submitted", 5)]
 STATUSES = [("synced", 900), ("skipped", 40), ("failed", 30), ("needs_review", 20), ("pending", 10)]
-ERRORS = {
+ERRORS = {  # {books}: the target system's name
     "failed": (
-        "Zoho Books rejected the invoice: the customer is inactive (code 3004).",
-        "Make the customer active in Zoho Books, then press Replay.",
+        "{books} rejected the invoice: the customer is inactive (code 3004).",
+        "Make the customer active in {books}, then press Replay.",
     ),
     "needs_review": (
-        "No Zoho Books item has the SKU MUG-BLUE-12.",
-        "Create the item in Zoho Books or map the SKU on the flow's page, then press Replay.",
+        "No {books} item has the SKU MUG-BLUE-12.",
+        "Create the item in {books} or map the SKU on the flow's page, then press Replay.",
     ),
-    "pending": ("Zoho Books answered 503 (temporarily unavailable).", ""),
+    "pending": ("{books} answered 503 (temporarily unavailable).", ""),
 }
 
 
@@ -72,13 +73,30 @@ def tenant_sizes(records: int, tenants: int) -> list[int]:
     return sizes
 
 
+def pick_presets() -> tuple[FlowPreset, FlowPreset]:
+    """Two presets from the registry (core names no system): one moving orders, shipments and
+    customers (most records), and a second, from another source when there is one, for the rest of
+    the orders (those records carry a stage, as sales orders do)."""
+
+    def moves(preset: FlowPreset) -> set[str]:
+        return {c.source_type for c in capabilities_of(preset) if not c.reverse}
+
+    ordered = sorted(presets(), key=lambda p: p.key)
+    main = next((p for p in ordered if {"order", "shipment", "customer"} <= moves(p)), None)
+    if main is None:
+        raise CommandError("no flow preset moves orders, shipments and customers")
+    others = [p for p in ordered if "order" in moves(p) and p.source_system != main.source_system]
+    same_books = [p for p in others if p.target_system == main.target_system]
+    return main, (same_books or others or [main])[0]
+
+
 @dataclass
 class Tenant:
     org_id: int
-    store_flow: Flow  # ShipStation → Zoho Books invoices: orders, shipments, customers
-    woo_flow: Flow  # WooCommerce → Zoho Books sales orders: orders with a stage
+    store_flow: Flow  # orders, shipments, customers → invoices, journal entries, contacts
+    second_flow: Flow  # orders from a second source → sales orders, with a stage
     store_conn: int
-    woo_conn: int
+    second_conn: int
     books_conn: int
     next_order: int = 1000
     next_doc: int = 1
@@ -111,7 +129,8 @@ EVENT_COLUMNS = ["organization_id", "record_id", "connection_id", "kind", "messa
 class Generator:
     """Rows in the order they happened; deterministic for a given --random-seed."""
 
-    def __init__(self, tenants: list[Tenant], sizes: list[int], events: int, days: int, seed: int):
+    def __init__(self, tenants: list[Tenant], sizes: list[int], events: int, days: int, seed: int, books: str):
+        self.books = books  # the target system's name, for messages
         self.rng = random.Random(seed)
         self.tenants, self.sizes, self.events = tenants, sizes, events
         self.end = timezone.now().replace(microsecond=0)
@@ -143,8 +162,8 @@ class Generator:
         email, name = self.customer(tenant)
         roll = rng.random()
         kind = "order" if roll < 0.8 else "shipment" if roll < 0.92 else "customer"
-        flow = tenant.woo_flow if kind == "order" and rng.random() < 0.3 else tenant.store_flow
-        source_conn = tenant.woo_conn if flow is tenant.woo_flow else tenant.store_conn
+        flow = tenant.second_flow if kind == "order" and rng.random() < 0.3 else tenant.store_flow
+        source_conn = tenant.second_conn if flow is tenant.second_flow else tenant.store_conn
         stage, result, target_ref, target_id = "", {}, "", ""
         total = f"{rng.randint(5, 900)}.{rng.randint(0, 99):02d}"
         if kind == "order":
@@ -165,7 +184,7 @@ class Generator:
             if kind == "shipment":
                 target_ref = f"JE-{doc:05d}"
                 result = {"kind": "journal", "label": "Journal entry", "number": target_ref, "total": "8.95"}
-            elif flow is tenant.woo_flow:
+            elif flow is tenant.second_flow:
                 target_ref, stage = f"SO-{doc:06d}", pick(rng, STAGES)
                 result = {"kind": "salesorder", "label": "Sales order", "number": target_ref, "total": total}
             else:
@@ -175,7 +194,7 @@ class Generator:
         elif status == "synced":
             target_id = str(460000000000 + i)
             result = {"kind": "contact", "label": "Contact", "number": name}
-        error, remediation = ERRORS.get(status, ("", ""))
+        error, remediation = (text.format(books=self.books) for text in ERRORS.get(status, ("", "")))
         payload = {
             "number": source_ref,
             "customer": {"email": email, "name": name},
@@ -198,7 +217,7 @@ class Generator:
             "status": status,
             "stage": stage,
             "target_id": target_id,
-            "target_url": f"https://books.zoho.com/app#/{result.get('kind', kind)}s/{target_id}" if target_id else "",
+            "target_url": f"https://books.example.com/{result.get('kind', kind)}s/{target_id}" if target_id else "",
             "result": json.dumps(result),
             "target_ref": target_ref,
             "payload": json.dumps(payload) if status == "synced" else None,
@@ -222,7 +241,7 @@ class Generator:
         steps = [
             ("received", f"Webhook: {row['object_type']} {ref}", {}, source_conn),
             ("fetched", f"Fetched {row['object_type']} {ref}", {}, source_conn),
-            ("mapped", "Prepared for Zoho Books", {}, None),
+            ("mapped", f"Prepared for {self.books}", {}, None),
             (
                 "api_call",
                 "GET contacts",
@@ -323,8 +342,10 @@ class Command(BaseCommand):
         started = time.monotonic()
         with transaction.atomic():
             sizes = tenant_sizes(records, tenants)
-            people = [self.tenant(seed_name(records, events, tenants, n + 1)) for n in range(tenants)]
-            generator = Generator(people, sizes, events, options["days"], options["random_seed"])
+            main, second = pick_presets()
+            people = [self.tenant(seed_name(records, events, tenants, n + 1), main, second) for n in range(tenants)]
+            books = get_system(main.target_system).name
+            generator = Generator(people, sizes, events, options["days"], options["random_seed"], books)
             postgres = connection.vendor == "postgresql"
             bulk_load = postgres and records >= BULK_LOAD_FROM
             rebuild = drop_secondary_indexes() if bulk_load else []
@@ -357,23 +378,20 @@ class Command(BaseCommand):
             f"(largest tenant: {sizes[0]} records, {marker})."
         )
 
-    def tenant(self, name: str) -> Tenant:
+    def tenant(self, name: str, main: FlowPreset, second: FlowPreset) -> Tenant:
         org = Organization.objects.create(name=name)
-        store = Connection.objects.create(organization=org, system="shipstation", label="ShipStation")
-        woo = Connection.objects.create(organization=org, system="woocommerce", label="WooCommerce store")
-        books = Connection.objects.create(organization=org, system="zoho", label="Zoho Books")
-        store_flow = Flow.objects.create(
-            organization=org, preset="shipstation_zoho", source=store, target=books, name="ShipStation → Zoho Books"
+
+        def connect(system: str) -> Connection:
+            return Connection.objects.create(organization=org, system=system, label=get_system(system).name)
+
+        store, books = connect(main.source_system), connect(main.target_system)
+        other = store if second.source_system == main.source_system else connect(second.source_system)
+        other_books = books if second.target_system == main.target_system else connect(second.target_system)
+        store_flow = Flow.objects.create(organization=org, preset=main.key, source=store, target=books, name=main.name)
+        second_flow = Flow.objects.create(
+            organization=org, preset=second.key, source=other, target=other_books, name=f"{second.name} (sales orders)"
         )
-        woo_flow = Flow.objects.create(
-            organization=org,
-            preset="woocommerce_zoho",
-            source=woo,
-            target=books,
-            name="WooCommerce → Zoho Books sales orders",
-            options={"document": "sales_order"},
-        )
-        return Tenant(org.pk, store_flow, woo_flow, store.pk, woo.pk, books.pk)
+        return Tenant(org.pk, store_flow, second_flow, store.pk, other.pk, books.pk)
 
     def copy_batch(self, batch: list[tuple[dict, list[tuple]]]) -> None:
         """COPY one batch: ids reserved from the record table's own sequence, then both tables."""
