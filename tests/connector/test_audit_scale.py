@@ -139,15 +139,24 @@ def documents(alice, bob):
     by_id = make_record(flow, "#W-88", source_id="wc_order_5531", search_text="")
     short = make_record(flow, "7", target_ref="12")
     wild = make_record(flow, "10_%", search_text="")
+    longer = make_record(flow, "100420", search_text="")
     make_record(make_flow(bob.org), "10042", target_ref="INV-000777", search_text="grace.hopper@navy.example")
-    return {"invoice": invoice, "sales_order": sales_order, "by_id": by_id, "short": short, "wild": wild}
+    return {
+        "invoice": invoice,
+        "sales_order": sales_order,
+        "by_id": by_id,
+        "short": short,
+        "wild": wild,
+        "longer": longer,
+    }
 
 
 @pytest.mark.parametrize(
     ("q", "found"),
     [
-        ("10042", "invoice"),  # order number
-        ("0042", "invoice"),  # part of it
+        ("10042", "invoice"),  # a whole order number: that order, not 100420 that contains it
+        ("0777", "invoice"),  # part of a number
+        ("00420", "longer"),
         ("grace.hopper@navy.example", "invoice"),  # whole email
         ("HOPPER", "invoice"),  # part of a name or address, any case
         ("inv-000777", "invoice"),  # the invoice number in the books
@@ -165,6 +174,11 @@ def test_search_finds_a_record_by_each_key_within_the_tenant(alice, documents, q
 
 def test_a_short_search_does_not_match_inside_numbers(alice, documents):
     assert not filter_records(Record.objects.for_org(alice.org), {"q": "04"}).exists()
+
+
+def test_part_of_a_number_finds_every_record_containing_it(alice, documents):
+    found = set(filter_records(Record.objects.for_org(alice.org), {"q": "1004"}))
+    assert found == {documents["invoice"], documents["sales_order"], documents["longer"]}
 
 
 def test_date_range_includes_whole_days_and_nothing_beyond(alice):
@@ -280,13 +294,26 @@ def searchable(alice, many):
     analyze()
 
 
-@pytest.mark.parametrize("q", ["9042", "buyer42@shop", "INV-000042", "customer"])
-def test_search_reads_the_trigram_index_within_the_tenant(alice_client, searchable, q):
+@pytest.mark.parametrize("q", ["904", "buyer42@shop", "000042", "customer"])
+def test_search_for_part_of_a_key_reads_the_trigram_index_within_the_tenant(alice_client, searchable, q):
     plan = plan_of(list_query(alice_client, f"q={q}"), bitmap_only=True)
     lines = plan.splitlines()
     scan = next((n for n, line in enumerate(lines) if "record_search_trgm_idx" in line), None)
     assert scan is not None and "~~" in lines[scan + 1], plan  # the index answers the LIKE
     assert "organization_id = " in plan, plan  # and the tenant is kept (in the index or after it)
+
+
+@pytest.mark.parametrize(
+    ("q", "index"),
+    [
+        ("9042", "connector_record_source_ref"),  # the order number
+        ("INV-000042", "connector_record_target_ref"),  # the document number
+        ("buyer42@shop.example", "record_search_first_idx"),  # the email address
+    ],
+)
+def test_a_whole_key_is_found_through_a_plain_index(alice_client, many, q, index):
+    plan = plan_of(list_query(alice_client, f"q={q}"), bitmap_only=True)
+    assert index in plan and "record_search_trgm_idx" not in plan, plan
 
 
 def test_the_record_page_reads_its_events_by_index(alice_client, alice, many):
