@@ -13,7 +13,7 @@ SEARCH_INDEX = (
     "gin_trgm_ops)"
 )
 
-# A whole email address is looked up directly (connector/web/audit.py, `exact_match`): the sources
+# A whole email address is looked up directly (connector/web/audit.py, `whole_key`): the sources
 # put the customer's address first in `search_text`, so it is a prefix match on that column.
 EMAIL_INDEX = (
     "CREATE INDEX IF NOT EXISTS record_search_first_idx ON connector_record "

@@ -102,16 +102,15 @@ def search(queryset: QuerySet, q: str) -> QuerySet:
     A whole number or address finds its records directly through plain indexes; only when nothing
     matches it whole is the text looked for inside every record's keys (the trigram index, whose
     common trigrams, "000", "INV", "COM", make it the slower of the two)."""
-    whole = exact_match(q)
     if len(q) < MIN_SEARCH:
-        return queryset.filter(whole)
-    exact = queryset.filter(whole)
-    if exact.exists():
-        return exact
+        return queryset.filter(whole_key(q))
+    found_whole = queryset.filter(whole_key(q))
+    if found_whole.exists():
+        return found_whole
     return queryset.alias(search_key=SearchKey()).filter(search_key__icontains=q)
 
 
-def exact_match(q: str) -> Q:
+def whole_key(q: str) -> Q:
     """The order or document number as typed (or in capitals, as books print them), or the email
     address that `search_text` starts with."""
     match = Q(source_ref=q) | Q(target_ref__in={q, q.upper()})
