@@ -147,8 +147,19 @@ class Record(TenantModel):
             models.UniqueConstraint(fields=["flow", "object_type", "source_id"], name="one_record_per_source_object")
         ]
         indexes = [
+            # The audit log lists one organisation's records newest first, paged by (updated_at, id):
+            # each filter has an index in that order behind its equality, so a page is a short range
+            # scan at any depth, however many records the organisation or the table holds.
             models.Index(fields=["organization", "-updated_at", "-id"], name="record_audit_idx"),
-            models.Index(fields=["organization", "status", "-updated_at"], name="record_status_idx"),
+            models.Index(fields=["organization", "status", "-updated_at", "-id"], name="record_status_idx"),
+            models.Index(fields=["organization", "flow", "-updated_at", "-id"], name="record_flow_idx"),
+            models.Index(fields=["organization", "object_type", "-updated_at", "-id"], name="record_type_idx"),
+            # Only records whose target reports a stage (Zoho sales orders) have one: a partial index.
+            models.Index(
+                fields=["organization", "stage", "-updated_at", "-id"],
+                name="record_stage_idx",
+                condition=~models.Q(stage=""),
+            ),
             # The dashboard's lag chart (the last 30 days' syncs, newest first) and its first-document
             # step range over one organisation's records by when they were synced.
             models.Index(fields=["organization", "-synced_at"], name="record_synced_idx"),

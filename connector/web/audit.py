@@ -1,13 +1,24 @@
-"""Audit-log queries: filters and keyset pagination over Records (DESIGN §10)."""
+"""Audit-log queries: filters, search and keyset pagination over Records (DESIGN §10).
+
+Built to stay quick at millions of records (`bench/audit_scale.py` measures it): every filter is an
+equality with an index of its own that continues in the list's order (`record_*_idx` in
+connector/models.py), dates are ranges on `updated_at` (not a cast to a date, which no index
+serves), a page is a keyset range after (or before) a cursor, never an OFFSET, and nothing counts
+the whole list. Search first looks for a whole order number, document number or email address (plain
+indexes), then for the text inside one key per record (order number, source id, document number,
+email and name, see `SearchKey`): on PostgreSQL a trigram index on that key answers it (migration
+0012). A text shorter than a trigram finds whole numbers only.
+"""
 
 from __future__ import annotations
 
 import base64
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, time, timedelta
 
-from django.db.models import Q, QuerySet
+from django.db.models import F, Func, Q, QuerySet, TextField
+from django.utils import timezone
 
 from connector.models import Record
 from connector.web.params import (
@@ -21,15 +32,31 @@ from connector.web.params import (
 )
 
 PAGE_SIZE = 50
+MIN_SEARCH = 3  # a trigram: shorter text cannot use the search index, so it matches whole numbers only
+
+
+class SearchKey(Func):
+    """What the audit log's search looks in: the record's keys joined by spaces. The PostgreSQL index
+    of migration 0012 is on UPPER() of exactly this SQL (an `icontains` lookup wraps it so), so the
+    two must change together; `tests/connector/test_audit_scale.py` reads the plan to prove it."""
+
+    template = "(%(expressions)s)"
+    arg_joiner = " || ' ' || "
+    output_field = TextField()
+
+    def __init__(self):
+        super().__init__(F("source_ref"), F("source_id"), F("target_ref"), F("search_text"))
 
 
 @dataclass
 class AuditPage:
     records: list[Record]
-    next_cursor: str | None
+    next_cursor: str | None  # older records follow
+    previous_cursor: str | None = None  # newer records come before this page (it was reached by a cursor)
 
 
 def encode_cursor(record: Record) -> str:
+    """The record's place in the list, (updated_at, id): ties on the time are ordered by id."""
     raw = json.dumps([record.updated_at.isoformat(), record.pk]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
@@ -57,28 +84,81 @@ def filter_records(queryset: QuerySet, params) -> QuerySet:
         queryset = queryset.filter(stage=stage)
     if object_type := text_param(params, "object_type", max_length=40):
         queryset = queryset.filter(object_type=object_type)
+    # Days are the site's days (settings.TIME_ZONE), from the first moment of `since` up to, not
+    # including, the first moment after `until`: a range on the indexed column.
     if (since := date_param(params, "since")) is not None:
-        queryset = queryset.filter(updated_at__date__gte=since)
+        queryset = queryset.filter(updated_at__gte=_day_start(since))
     if (until := date_param(params, "until")) is not None:
-        queryset = queryset.filter(updated_at__date__lte=until)
+        queryset = queryset.filter(updated_at__lt=_day_start(until + timedelta(days=1)))
     if q := text_param(params, "q"):
-        # The order number or email from the source, or the document number in the target (invoice
-        # INV-1001, journal entry 42): a merchant searches with whichever they have in hand.
-        queryset = queryset.filter(
-            Q(source_ref__icontains=q) | Q(search_text__icontains=q) | Q(source_id=q) | Q(target_ref__icontains=q)
-        )
+        queryset = search(queryset, q)
     return queryset
 
 
-def page_of(queryset: QuerySet, cursor: str | None, size: int = PAGE_SIZE) -> AuditPage:
+def search(queryset: QuerySet, q: str) -> QuerySet:
+    """The order number or email from the source, or the document number in the target (invoice
+    INV-1001, journal entry 42): a merchant searches with whichever they have in hand, or part of it.
+
+    A whole number or address finds its records directly through plain indexes; only when nothing
+    matches it whole is the text looked for inside every record's keys (the trigram index, whose
+    common trigrams, "000", "INV", "COM", make it the slower of the two)."""
+    if len(q) < MIN_SEARCH:
+        return queryset.filter(whole_key(q))
+    found_whole = queryset.filter(whole_key(q))
+    if found_whole.exists():
+        return found_whole
+    return queryset.alias(search_key=SearchKey()).filter(search_key__icontains=q)
+
+
+def whole_key(q: str) -> Q:
+    """The order or document number as typed (or in capitals, as books print them), or the email
+    address that `search_text` starts with."""
+    match = Q(source_ref=q) | Q(target_ref__in={q, q.upper()})
+    if "@" in q and " " not in q:
+        match |= Q(search_text=q.lower()) | Q(search_text__startswith=q.lower() + " ")
+    return match
+
+
+def _day_start(day) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min), timezone.get_current_timezone())
+
+
+def _position(cursor: str | None, name: str) -> tuple[datetime, int] | None:
+    if not cursor:
+        return None
+    position = decode_cursor(cursor)
+    if position is None:
+        raise InvalidParam(name, "is not a page position from this list; start from the first page.")
+    return position
+
+
+def page_of(queryset: QuerySet, cursor: str | None, size: int | None = None, *, before: str | None = None) -> AuditPage:
+    """`size` (PAGE_SIZE) records newest first: after the `cursor` (older ones), or just before
+    `before` (the newer page a Previous link goes back to). Each is one range scan of an index in
+    this order; no OFFSET, no count."""
+    size = size or PAGE_SIZE
+    after_at, before_at = _position(cursor, "after"), _position(before, "before")
+    if after_at and before_at:
+        raise InvalidParam("before", "cannot be used together with after.")
+    if before_at is not None:
+        when, pk = before_at
+        # The plain bound on updated_at is what the index range starts from; the OR only settles ties.
+        newer = queryset.filter(Q(updated_at__gte=when), Q(updated_at__gt=when) | Q(updated_at=when, id__gt=pk))
+        rows = list(newer.order_by("updated_at", "id")[: size + 1])
+        if len(rows) <= size:  # back at the newest records: that is the first page, full
+            return page_of(queryset, None, size)
+        rows = rows[:size][::-1]
+        return AuditPage(rows, next_cursor=encode_cursor(rows[-1]), previous_cursor=encode_cursor(rows[0]))
     queryset = queryset.order_by("-updated_at", "-id")
-    position = decode_cursor(cursor) if cursor else None
-    if cursor and position is None:
-        raise InvalidParam("after", "is not a page position from this list; start from the first page.")
-    if position is not None:
-        when, pk = position
-        queryset = queryset.filter(Q(updated_at__lt=when) | Q(updated_at=when, id__lt=pk))
+    if after_at is not None:
+        when, pk = after_at
+        queryset = queryset.filter(Q(updated_at__lte=when), Q(updated_at__lt=when) | Q(updated_at=when, id__lt=pk))
     rows = list(queryset[: size + 1])
     more = len(rows) > size
     rows = rows[:size]
-    return AuditPage(rows, encode_cursor(rows[-1]) if more and rows else None)
+    return AuditPage(
+        rows,
+        next_cursor=encode_cursor(rows[-1]) if more and rows else None,
+        # Reached by a cursor: newer records may come before it (another page back, or the first).
+        previous_cursor=encode_cursor(rows[0]) if after_at is not None and rows else None,
+    )

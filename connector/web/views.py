@@ -72,13 +72,13 @@ def audit_log(request):
     attributes and the browser stops asking."""
     org = request.organization
     records = filter_records(Record.objects.for_org(org).select_related("flow"), request.GET)
-    after = request.GET.get("after")
-    page = page_of(records, after)
+    after, before = request.GET.get("after"), request.GET.get("before")
+    page = page_of(records, after, before=before)
     for record in page.records:
         record.result_tone, record.result_text = row_result(record)
     query = request.GET.copy()
-    query.pop("after", None)
-    query.pop("live", None)
+    for name in ("after", "before", "live"):
+        query.pop(name, None)
     context = {
         "page": page,
         "flows": Flow.objects.for_org(org),
@@ -91,7 +91,7 @@ def audit_log(request):
         ],
         "params": request.GET,
         "query": query.urlencode(),
-        "live": not after and records.filter(status=Record.Status.PENDING).exists(),
+        "live": not page.previous_cursor and records.filter(status=Record.Status.PENDING).exists(),
     }
     if request.htmx and request.GET.get("live"):
         template = "connector/_audit_live.html"
