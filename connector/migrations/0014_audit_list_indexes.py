@@ -40,7 +40,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0004_membership_digest_sent_at'),
-        ('connector', '0011_connection_refresh_lease'),
+        ('connector', '0013_reconciliation_runs'),
     ]
 
     operations = [
