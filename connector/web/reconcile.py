@@ -23,7 +23,7 @@ from connector.adapters import Change
 from connector.http import ApiError
 from connector.models import Flow, Record
 from connector.reconcile import STATUS_LABELS, Line, Period, RecordState, Report, Status, compare
-from connector.registry import RegistryError, get_preset, get_system, reconcilable
+from connector.registry import RECONCILED_ITEMS, RegistryError, get_preset, reconcilable, reconcile_inputs
 from connector.tenancy import get_for_org_or_404
 from connector.web.params import InvalidParam, date_param
 
@@ -48,7 +48,7 @@ def period_from(params) -> Period:
 def reconcilable_flow(organization, pk: int) -> Flow:
     flow = get_for_org_or_404(Flow, organization, pk=pk)
     try:
-        if reconcilable(get_preset(flow.preset)):
+        if reconcilable(get_preset(flow.preset), flow.options):
             return flow
     except RegistryError:
         pass
@@ -57,19 +57,19 @@ def reconcilable_flow(organization, pk: int) -> Flow:
 
 def build_report(flow: Flow, period: Period) -> Report:
     """Both systems' lists for the period, compared. Raises ApiError when a system cannot be read."""
-    source, target = get_system(flow.source.system), get_system(flow.target.system)
-    orders = list(source.reconcile_orders(flow.source, flow.options, period))
-    documents = list(target.reconcile_documents(flow.target, flow.options, period.widened()))
-    records = Record.objects.for_org(flow.organization).filter(flow=flow, object_type="order")
+    items, documents = reconcile_inputs(flow, period)
+    records = Record.objects.for_org(flow.organization).filter(flow=flow, object_type__in=RECONCILED_ITEMS)
     states = {
-        source_id: RecordState(pk, status)
-        for pk, source_id, status in records.filter(source_id__in=[o.source_id for o in orders]).values_list(
-            "pk", "source_id", "status"
+        (kind, source_id): RecordState(pk, status)
+        for pk, kind, source_id, status in records.filter(source_id__in=[o.source_id for o in items]).values_list(
+            "pk", "object_type", "source_id", "status"
         )
     }
-    references = {d.reference for d in documents if d.reference}
-    known = records.filter(source_ref__in=references).values_list("source_ref", flat=True)
-    return compare(period, orders, documents, records=states, known_references=known)
+    references = {d.reference for d in documents if d.reference and d.item == "order"}
+    known = list(records.filter(object_type="order", source_ref__in=references).values_list("source_ref", flat=True))
+    # A shipment journal carries the flow's own marker: every one the ledger lists was written by a flow.
+    known += [(d.item, d.reference) for d in documents if d.item != "order" and d.reference]
+    return compare(period, items, documents, records=states, known_references=known)
 
 
 def replay_orders(flow: Flow, lines: list[Line], user) -> int:
@@ -81,7 +81,7 @@ def replay_orders(flow: Flow, lines: list[Line], user) -> int:
             continue
         record = Record.objects.for_org(flow.organization).filter(pk=line.record_id).first() if line.record_id else None
         if record is None:
-            change = Change("order", line.order.source_id, line.order.reference, obj=None)
+            change = Change(line.kind, line.order.source_id, line.order.reference, obj=None)
             record = engine.record_change(flow, change, how="reconciliation")
         if record is not None:
             # The ledger was read and does not hold what the record's hash says it does (deleted or
