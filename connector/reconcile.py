@@ -217,8 +217,8 @@ def _order_status(order: SourceOrder, documents: list[LedgerDocument]) -> tuple[
         return Status.MISSING, ""
     booked = primary[0].amount
     credited = sum((d.amount for d in live if d.credit), ZERO)
-    if order.kind != ORDER and order.cancelled and booked == credited:
-        return Status.MATCHED, f"{_cancelled(order)}: its journal is reversed."
+    if order.cancelled and booked == credited:  # credited or reversed in full: nothing stays booked
+        return Status.MATCHED, f"{_cancelled(order)}: {'credited' if order.kind == ORDER else 'reversed'} in full."
     expected = ZERO if order.cancelled else order.amount
     if booked == expected and credited == (ZERO if order.cancelled else order.refunded):
         return Status.MATCHED, ""

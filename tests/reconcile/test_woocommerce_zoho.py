@@ -139,7 +139,7 @@ def test_the_period_is_checked_and_scoped(alice_client, alice, bob, client, woo_
         reverse("flow_reconciliation", args=[woo_flow.pk])
         in alice_client.get(reverse("flow_detail", args=[woo_flow.pk])).content.decode()
     )
-    other = make_flow(alice.org, preset="exact_shipstation")  # orders go to the store: nothing to reconcile
+    other = make_flow(alice.org, preset="no_such_preset")  # nothing it moves can be reconciled
     assert alice_client.get(reverse("flow_reconciliation", args=[other.pk])).status_code == 404
     assert "Reconciliation" not in alice_client.get(reverse("flow_detail", args=[other.pk])).content.decode()
     api = alice_client.get(f"/api/v1/flows/{woo_flow.pk}/reconciliation/", {"end": "x"})
