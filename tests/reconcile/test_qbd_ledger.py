@@ -7,10 +7,12 @@ of ours) are found once the stale answer has been asked for again, and nothing e
 
 from __future__ import annotations
 
+import io
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.utils import timezone
 from lxml import etree
 
@@ -18,6 +20,7 @@ from connector.reconcile import LedgerNotReady, Period, SourceOrder, compare
 from connector.registry import get_system
 from integrations.qbdesktop import jobs, reconcile
 from integrations.qbdesktop.models import QBDLedgerListing, QBXMLJob
+from integrations.qbdesktop.sandbox.models import SandboxQBDCompany
 from tests.integrations.qbdesktop.conftest import company, qbd, simulator  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -116,3 +119,33 @@ def test_journal_entries_when_the_flow_posts_them(live_server, qbd, company):  #
     assert {line.reference: line.status for line in report.lines} == {"2001": "matched", "2002": "amount_differs"}
     changed = next(line for line in report.lines if line.reference == "2002")
     assert changed.ledger_amount == Decimal("20.00") and changed.documents[0].balanced  # still balanced
+
+
+def test_the_simulator_command_keeps_the_company_file_and_takes_hand_edits(live_server, qbd):  # noqa: F811
+    connection, _user, password = qbd
+    SandboxQBDCompany.objects.create(organization=connection.organization, connection=connection)
+
+    def simulate(*edits: str) -> None:
+        out = io.StringIO()
+        call_command(
+            "qbwc_simulate", str(connection.pk), "--url", live_server.url, "--password", password, *edits, stdout=out
+        )
+        assert "authenticate" in out.getvalue()
+
+    with pytest.raises(LedgerNotReady):
+        read(connection)
+    simulate("--add-invoice", "3001=10.00", "--add-invoice", "3002=7.00")
+    assert sorted((d.reference, d.amount) for d in read(connection)) == [
+        ("3001", Decimal("10.00")),
+        ("3002", Decimal("7.00")),
+    ]
+    QBDLedgerListing.objects.filter(connection=connection).update(answered_at=timezone.now() - timedelta(hours=1))
+    with pytest.raises(LedgerNotReady):
+        read(connection)
+    simulate("--set-amount", "3001=12.50", "--delete", "3002", "--duplicate", "3001")  # kept from the last run
+    assert sorted((d.reference, d.amount) for d in read(connection)) == [
+        ("3001", Decimal("12.50")),
+        ("3001", Decimal("12.50")),
+    ]
+    with pytest.raises(CommandError, match="RefNumber 4040"):
+        simulate("--delete", "4040")

@@ -27,6 +27,7 @@ Randomness (iterator IDs) takes `seed`.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import random
 import re
@@ -426,6 +427,35 @@ class SimulatedCompany:
         )
         self.txns[row.txn_id] = row
         return row
+
+    def export_txns(self) -> list[dict]:
+        """The transactions as JSON (amounts as text), to keep the company file between runs."""
+        return [
+            {
+                **dataclasses.asdict(row),
+                "lines": [[str(v) if isinstance(v, Decimal) else v for v in line] for line in row.lines],
+            }
+            for row in self.txns.values()
+        ]
+
+    def restore_txns(self, rows: list[dict]) -> None:
+        """Transactions kept by `export_txns`, back in the company file; new ids count on past theirs."""
+        highest = 0
+        for data in rows:
+            if data["txn_type"] == "Invoice":
+                lines = [(a, b, Decimal(c), Decimal(d)) for a, b, c, d in data["lines"]]
+            else:
+                lines = [(a, b, Decimal(c)) for a, b, c in data["lines"]]
+            row = TxnRow(**{**data, "lines": lines})
+            self.txns[row.txn_id] = row
+            highest = max(highest, int(row.txn_id.rsplit("0000-", 1)[0], 16), int(row.edit_sequence) - 1710000000)
+        self._seq = itertools.count(max(highest + 1, next(self._seq)))
+
+    def txn_by_ref(self, ref_number: str, txn_type: str = "Invoice") -> TxnRow:
+        found = [t for t in self.txns.values() if t.ref_number == ref_number and t.txn_type == txn_type]
+        if not found:
+            raise KeyError(f"no {txn_type} with RefNumber {ref_number}")
+        return found[0]
 
     def set_txn_amount(self, txn_id: str, amount: str) -> TxnRow:
         """Change a transaction's amount as a person would: an invoice's last line takes the difference;
