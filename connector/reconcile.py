@@ -194,7 +194,7 @@ UNBALANCED_NOTE = "A journal for it does not balance (debits differ from credits
 
 
 def source_net(order: SourceOrder) -> Decimal:
-    return ZERO if order.cancelled else order.amount - order.refunded
+    return ZERO.quantize(order.amount) if order.cancelled else order.amount - order.refunded
 
 
 def ledger_net(documents: Iterable[LedgerDocument]) -> Decimal:

@@ -179,7 +179,7 @@ def line_row(line: Line) -> list:
     )
     return [
         line.label,
-        line.reference,
+        f"Shipment {line.reference} ({line.order.label})" if line.kind != "order" and line.order else line.reference,
         line.order.date.isoformat() if line.order else "",
         line.currency,
         line.source_amount if line.order else "",
