@@ -22,7 +22,7 @@ from connector import engine
 from connector.adapters import Change
 from connector.http import ApiError
 from connector.models import Flow, Record
-from connector.reconcile import STATUS_LABELS, Line, Period, RecordState, Report, Status, compare
+from connector.reconcile import STATUS_LABELS, LedgerNotReady, Line, Period, RecordState, Report, Status, compare
 from connector.registry import RECONCILED_ITEMS, RegistryError, get_preset, reconcilable, reconcile_inputs
 from connector.tenancy import get_for_org_or_404
 from connector.web.params import InvalidParam, date_param
@@ -99,6 +99,10 @@ def reconciliation(request, pk: int):
     period = period_from(params)
     try:
         report = build_report(flow, period)
+    except LedgerNotReady as exc:
+        # Until the background run takes this over: say what the ledger is waiting for.
+        context = {"flow": flow, "period": period, "error": exc, "waiting": True}
+        return render(request, "connector/reconciliation.html", {**context, "shortcuts": _shortcuts()}, status=202)
     except ApiError as exc:
         context = {
             "flow": flow,

@@ -13,15 +13,21 @@ from decimal import Decimal
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.urls import reverse
 from django.utils import timezone
 from lxml import etree
 
+from connector.models import Connection, Flow
 from connector.reconcile import LedgerNotReady, Period, SourceOrder, compare
-from connector.registry import get_system
+from connector.registry import get_preset, get_system
 from integrations.qbdesktop import jobs, reconcile
 from integrations.qbdesktop.models import QBDLedgerListing, QBXMLJob
 from integrations.qbdesktop.sandbox.models import SandboxQBDCompany
+from integrations.shipstation import timeutil
+from integrations.shipstation.sandbox import state as ss_state
+from integrations.shipstation.sandbox.models import SandboxAccount
 from tests.integrations.qbdesktop.conftest import company, qbd, simulator  # noqa: F401 (fixtures)
+from tests.integrations.shipstation.conftest import order_body
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -149,3 +155,33 @@ def test_the_simulator_command_keeps_the_company_file_and_takes_hand_edits(live_
     ]
     with pytest.raises(CommandError, match="RefNumber 4040"):
         simulate("--delete", "4040")
+
+
+def test_the_page_waits_for_the_web_connector_then_shows_the_lines(alice, alice_client, live_server, qbd, company):  # noqa: F811
+    """A ShipStation → QuickBooks Desktop flow: the page and the API say what they wait for (202), and
+    show the period's lines once the Web Connector has run."""
+    account = SandboxAccount.objects.create(name="Alice's store", organization=alice.org)
+    account.orders.all().delete()
+    placed = timeutil.to_filter(timezone.now() - timedelta(minutes=1))
+    ss_state.upsert_order(account, order_body("QB-1", orderDate=placed), notify=False)
+    store = Connection.objects.create(
+        organization=alice.org,
+        system="shipstation",
+        label="Alice ShipStation",
+        credentials={"api_key": account.api_key, "api_secret": account.api_secret},
+        settings={"base_url": f"{live_server.url}/sandbox/shipstation"},
+    )
+    preset = get_preset("qbdesktop_shipstation")
+    flow = Flow.objects.create(
+        organization=alice.org, preset=preset.key, name=preset.name, source=store, target=qbd[0], options={}
+    )
+    company.add_invoice("QB-1", timezone.now().date().isoformat(), "27.05")
+    query = {"start": timezone.now().date().isoformat(), "end": timezone.now().date().isoformat()}
+    answer = alice_client.get(f"/api/v1/flows/{flow.pk}/reconciliation/", query)
+    assert answer.status_code == 202 and "Web Connector" in answer.json()["detail"]
+    page = alice_client.get(reverse("flow_reconciliation", args=[flow.pk]), query)
+    assert page.status_code == 202 and "Waiting for the Web Connector" in page.content.decode()
+    simulator(live_server, qbd, company).run()
+    answer = alice_client.get(f"/api/v1/flows/{flow.pk}/reconciliation/", query)
+    assert answer.status_code == 200, answer.content
+    assert [(line["reference"], line["status"]) for line in answer.json()["lines"]] == [("QB-1", "matched")]

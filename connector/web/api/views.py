@@ -15,6 +15,7 @@ from connector import engine
 from connector.http import ApiError
 from connector.inbox import replay_delivery
 from connector.models import Connection, Delivery, Event, Flow, Record
+from connector.reconcile import LedgerNotReady
 from connector.web.api import serializers
 from connector.web.api.permissions import IsOrganizationMember
 from connector.web.audit import filter_records
@@ -104,6 +105,8 @@ class FlowViewSet(TenantViewSet):
         period = period_from(request.query_params)
         try:
             report = build_report(flow, period)
+        except LedgerNotReady as exc:  # the ledger answers later (QuickBooks' Web Connector): ask again
+            return Response({"detail": str(exc)}, status=status.HTTP_202_ACCEPTED)
         except ApiError as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_502_BAD_GATEWAY)
         return Response(serializers.reconciliation_data(report))
