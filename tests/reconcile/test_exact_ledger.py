@@ -14,13 +14,15 @@ import pytest
 from django.utils import timezone
 
 from connector.canonical import OrderStatus, Shipment
+from connector.models import Connection, Flow
 from connector.reconcile import ORDER, SHIPMENT, Period, SourceOrder, compare, source_shipment
-from connector.registry import get_system
+from connector.registry import get_system, reconcile_inputs
 from integrations.exact.adapter import ExactTarget
 from integrations.exact.client import ExactClient
 from integrations.exact.reconcile import SHIPMENT_TAG
 from integrations.exact.sandbox import state
 from integrations.exact.sandbox.models import SandboxExactEntity
+from integrations.shipstation.sandbox.models import SandboxAccount, SandboxShipment
 from tests.integrations.exact.conftest import (  # noqa: F401 (fixtures)
     _short_lived_db_connections,
     company,
@@ -29,6 +31,7 @@ from tests.integrations.exact.conftest import (  # noqa: F401 (fixtures)
 )
 from tests.integrations.exact.test_adapter import options as journal_options
 from tests.integrations.exact.test_invoices import OPTIONS, order
+from tests.reconcile.test_shipment_journals import ship
 from tests.sandbox_session import member_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -208,3 +211,54 @@ def test_shipment_entries_tampered_by_hand(exact_base, exact_connection, company
     assert next(line for line in report.lines if line.reference == "771").difference == Decimal("2.01")
     assert all(d.balanced for d in documents)  # a hand edit keeps an entry balanced, as Exact does
     assert {line.reference for line in report.lines if line.status == "matched"} == {"774", "775"}
+
+
+def test_an_exact_shipstation_flow_reads_shipments_from_its_target_and_entries_from_its_source(
+    alice,
+    exact_base,  # noqa: F811
+    exact_connection,  # noqa: F811
+    company,  # noqa: F811
+):
+    """Exact ↔ ShipStation books ShipStation's shipment costs in Exact, the flow's source: the registry
+    reads the shipments from the flow's ShipStation connection and the entries from its Exact one."""
+    account = SandboxAccount.objects.create(name="Alice's store", organization=alice.org)
+    shipped = ship(account, ["EX-1", "EX-2"], ["6.10", "4.90"])
+    store = Connection.objects.create(
+        organization=alice.org,
+        system="shipstation",
+        label="Alice ShipStation",
+        credentials={"api_key": account.api_key, "api_secret": account.api_secret},
+        settings={"base_url": f"{exact_base}/sandbox/shipstation", "currency": "EUR"},
+    )
+    options = journal_options(company)
+    flow = Flow.objects.create(
+        organization=alice.org,
+        preset="exact_shipstation",
+        name="Exact",
+        source=exact_connection,
+        target=store,
+        options=options,
+    )
+    so = state.find(company, "SalesOrders", OrderNumber=1)
+    target = ExactTarget(exact_connection, options=options)
+    for data in SandboxShipment.objects.filter(account=account, pk=int(shipped["EX-1"])):
+        target.upsert(
+            "cost_posting",
+            Shipment(
+                source_id=str(data.pk),
+                order_id="1",
+                order_number="1",
+                ship_date=data.ship_date,
+                shipping_cost=data.shipment_cost,
+                currency="EUR",
+                order_key=so["OrderID"],
+            ),
+            target_id=None,
+        )
+    items, documents = reconcile_inputs(flow, today())
+    assert {(i.kind, i.reference) for i in items} == {(SHIPMENT, shipped["EX-1"]), (SHIPMENT, shipped["EX-2"])}
+    report = compare(today(), items, documents)
+    assert {line.reference: line.status for line in report.lines} == {
+        shipped["EX-1"]: "matched",
+        shipped["EX-2"]: "missing",
+    }
