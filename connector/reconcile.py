@@ -1,4 +1,5 @@
-"""Reconciliation: a period's source orders side by side with the documents the ledger holds for them.
+"""Reconciliation: a period's source orders (and shipments) side by side with the documents the ledger
+holds for them.
 
 Pure comparison, no I/O: the source system lists its orders for the period (`SourceOrder`), the
 ledger lists its documents (`LedgerDocument`), both through the registry's reconciliation
@@ -6,6 +7,11 @@ capability, each already rounded the way its vendor rounds. Documents are tied t
 order's reference (the number a ledger document carries as its reference), never by our Links, so
 a document edited, deleted or added by hand in the ledger shows up. Amounts are Decimal and are
 only ever compared or summed within one currency.
+
+Two kinds of source item are reconciled the same way: orders (booked as invoices, sales orders or
+journal entries, refunds as credits) and shipments whose cost a flow posts (one balanced journal per
+shipment, keyed by the shipment's id; a voided shipment's journal reversed, so it nets to zero). A
+ledger document says which kind it books (`LedgerDocument.item`); the two never match each other.
 """
 
 from __future__ import annotations
@@ -17,9 +23,12 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
-from connector.canonical import Order, OrderStatus, money
+from connector.canonical import Order, OrderStatus, Shipment, money
 
 ZERO = Decimal("0")
+ORDER = "order"
+SHIPMENT = "shipment"
+ITEM_KINDS = (ORDER, SHIPMENT)
 
 
 class Status(StrEnum):
@@ -90,13 +99,17 @@ class Period:
 
 @dataclass(frozen=True)
 class SourceOrder:
-    source_id: str
-    reference: str  # the order number the ledger documents carry
-    amount: Decimal  # what the customer pays, in `currency`, rounded as the source rounds
+    """One source item of the period: an order, or (kind "shipment") a shipment whose cost is booked."""
+
+    source_id: str  # for a shipment: the id its flow's records carry
+    reference: str  # the order number the ledger documents carry; for a shipment, the shipment's id
+    amount: Decimal  # what the customer pays (a shipment: what it cost), in `currency`, as the source rounds
     currency: str
     date: date
     refunded: Decimal = ZERO
-    cancelled: bool = False
+    cancelled: bool = False  # a shipment: voided
+    kind: str = ORDER
+    label: str = ""  # what a merchant recognises it by, when not the reference (a shipment: its order, tracking)
 
 
 @dataclass(frozen=True)
@@ -110,8 +123,10 @@ class LedgerDocument:
     date: date
     status: str = ""
     url: str = ""
-    credit: bool = False  # a credit note: money given back on the order
+    credit: bool = False  # a credit note (money given back on the order) or a journal's reversal
     void: bool = False  # voided documents count for nothing
+    item: str = ORDER  # the kind of source item it books: an order's documents, or a shipment's journals
+    balanced: bool = True  # a journal whose debits equal its credits
 
 
 @dataclass
@@ -125,6 +140,7 @@ class Line:
     ledger_amount: Decimal | None = None
     note: str = ""
     record_id: int | None = None
+    kind: str = ORDER  # what the line reconciles: an order or a shipment
 
     @property
     def difference(self) -> Decimal | None:
@@ -174,10 +190,11 @@ class Report:
 
 
 CURRENCY_NOTE = "The ledger holds it in another currency."
+UNBALANCED_NOTE = "A journal for it does not balance (debits differ from credits)."
 
 
 def source_net(order: SourceOrder) -> Decimal:
-    return ZERO if order.cancelled else order.amount - order.refunded
+    return ZERO.quantize(order.amount) if order.cancelled else order.amount - order.refunded
 
 
 def ledger_net(documents: Iterable[LedgerDocument]) -> Decimal:
@@ -192,16 +209,24 @@ def _order_status(order: SourceOrder, documents: list[LedgerDocument]) -> tuple[
         return Status.DUPLICATED, f"{len(primary)} documents for one order: delete the extra one in the ledger."
     if any(d.currency != order.currency for d in live):
         return Status.AMOUNT_DIFFERS, CURRENCY_NOTE
+    if any(not d.balanced for d in live):
+        return Status.AMOUNT_DIFFERS, UNBALANCED_NOTE
     if not primary:
         if order.cancelled and not live:
-            return Status.MATCHED, "Cancelled: nothing to book."
+            return Status.MATCHED, f"{_cancelled(order)}: nothing to book."
         return Status.MISSING, ""
     booked = primary[0].amount
     credited = sum((d.amount for d in live if d.credit), ZERO)
+    if order.cancelled and booked == credited:  # credited or reversed in full: nothing stays booked
+        return Status.MATCHED, f"{_cancelled(order)}: {'credited' if order.kind == ORDER else 'reversed'} in full."
     expected = ZERO if order.cancelled else order.amount
     if booked == expected and credited == (ZERO if order.cancelled else order.refunded):
         return Status.MATCHED, ""
-    return Status.AMOUNT_DIFFERS, "Cancelled at the source but still booked." if order.cancelled else ""
+    return Status.AMOUNT_DIFFERS, f"{_cancelled(order)} at the source but still booked." if order.cancelled else ""
+
+
+def _cancelled(item: SourceOrder) -> str:
+    return "Cancelled" if item.kind == ORDER else "Voided"
 
 
 def _order_line(order: SourceOrder, documents: list[LedgerDocument], record: RecordState | None) -> Line:
@@ -220,6 +245,7 @@ def _order_line(order: SourceOrder, documents: list[LedgerDocument], record: Rec
         ledger_amount=ledger_net(d for d in documents if d.currency == order.currency),
         note=note,
         record_id=record.record_id if record else None,
+        kind=order.kind,
     )
 
 
@@ -228,31 +254,43 @@ def compare(
     orders: Iterable[SourceOrder],
     documents: Iterable[LedgerDocument],
     *,
-    records: Mapping[str, RecordState] | None = None,
-    known_references: Iterable[str] = (),
+    records: Mapping | None = None,
+    known_references: Iterable = (),
 ) -> Report:
-    """One line per order of the period, then one per reference the ledger holds that no order of the
-    period explains. `records` (by source id) are our own records of the orders; `known_references`
-    are the order references this flow has ever seen: a document dated in the period with such a
-    reference and no order is extra, one with a reference we never saw belongs to someone else."""
+    """One line per source item of the period, then one per reference the ledger holds that no item of
+    the period explains. `records` are our own records of the items, by source id for orders and by
+    (kind, source id) for any kind; `known_references` are the references this flow has ever written
+    (an order number, or a (kind, reference) pair): a document dated in the period with such a
+    reference and no item is extra, one with a reference we never saw belongs to someone else.
+    Orders are only matched with order documents, shipments with shipment journals."""
     records = records or {}
-    by_reference: dict[str, list[LedgerDocument]] = defaultdict(list)
+    by_reference: dict[tuple[str, str], list[LedgerDocument]] = defaultdict(list)
     for doc in documents:
-        by_reference[doc.reference].append(doc)
+        by_reference[(doc.item, doc.reference)].append(doc)
     lines, explained = [], set()
-    for order in sorted((o for o in orders if period.contains(o.date)), key=lambda o: (o.date, o.reference)):
-        explained.add(order.reference)
-        lines.append(_order_line(order, by_reference.get(order.reference, []), records.get(order.source_id)))
-    known = set(known_references)
-    for reference in sorted(known - explained):
-        docs = [d for d in by_reference.get(reference, []) if period.contains(d.date) and not d.void]
-        if docs:
-            lines.append(_extra_line(reference, docs))
+    for item in sorted((o for o in orders if period.contains(o.date)), key=lambda o: (o.kind, o.date, o.reference)):
+        key = (item.kind, item.reference)
+        explained.add(key)
+        lines.append(_order_line(item, by_reference.get(key, []), _record_of(records, item)))
+    known = {ref if isinstance(ref, tuple) else (ORDER, ref) for ref in known_references}
+    for key in sorted(known - explained):
+        docs = [d for d in by_reference.get(key, []) if period.contains(d.date) and not d.void]
+        # A shipment's lone reversal belongs to a shipment of an earlier period (voided since): not extra.
+        if any(not d.credit for d in docs) or (docs and key[0] == ORDER):
+            lines.append(_extra_line(key[1], docs, kind=key[0]))
     lines.sort(key=lambda line: STATUS_ORDER.index(line.status))
     return Report(period, lines)
 
 
-def _extra_line(reference: str, documents: list[LedgerDocument]) -> Line:
+def _record_of(records: Mapping, item: SourceOrder) -> RecordState | None:
+    found = records.get((item.kind, item.source_id))
+    if found is None and item.kind == ORDER:
+        found = records.get(item.source_id)
+    return found
+
+
+def _extra_line(reference: str, documents: list[LedgerDocument], *, kind: str = ORDER) -> Line:
+    """A reference the ledger holds that no item of the period explains."""
     currency = documents[0].currency
     mixed = any(d.currency != currency for d in documents)
     return Line(
@@ -262,7 +300,8 @@ def _extra_line(reference: str, documents: list[LedgerDocument]) -> Line:
         documents=documents,
         source_amount=ZERO,
         ledger_amount=ledger_net(d for d in documents if d.currency == currency),
-        note=CURRENCY_NOTE if mixed else "No order of the period explains it.",
+        note=CURRENCY_NOTE if mixed else f"No {kind} of the period explains it.",
+        kind=kind,
     )
 
 
@@ -279,6 +318,30 @@ def source_order(order: Order) -> SourceOrder:
         refunded=refunded,
         cancelled=order.status == OrderStatus.CANCELLED and not order.refunds,
     )
+
+
+def source_shipment(shipment: Shipment, *, source_id: str = "", default_currency: str = "") -> SourceShipment:
+    """A canonical Shipment as the ledger should hold its cost: one journal of its total cost on its
+    ship date, keyed by the shipment's id; voided, its journal reversed (nothing stays booked).
+    `source_id` is the id the flow's records give the shipment (the shipment's id by default)."""
+    when = shipment.ship_date or (shipment.created_at.astimezone(UTC).date() if shipment.created_at else None)
+    if when is None:
+        raise ValueError(f"Shipment {shipment.source_id} has no ship date.")
+    tracking = " ".join(x for x in (shipment.carrier, shipment.tracking_number) if x)
+    return SourceOrder(
+        source_id=source_id or shipment.source_id,
+        reference=shipment.source_id,
+        amount=shipment.total_cost,
+        currency=(shipment.currency or default_currency).upper(),
+        date=when,
+        cancelled=shipment.voided,
+        kind=SHIPMENT,
+        label=f"Order {shipment.order_number} {tracking}".strip(),
+    )
+
+
+# A shipment reconciles as a source item of kind "shipment" (its cost is the amount, voided = cancelled).
+SourceShipment = SourceOrder
 
 
 class LedgerNotReady(Exception):

@@ -35,6 +35,7 @@ from django.utils import timezone
 from connector.http import ApiError, CallRecord, observe_calls
 from connector.models import Flow, ReconciliationLine, ReconciliationRun, Record, raise_alert, resolve_alerts
 from connector.reconcile import (
+    ORDER,
     STATUS_LABELS,
     STATUS_ORDER,
     LedgerDocument,
@@ -47,7 +48,7 @@ from connector.reconcile import (
     Status,
     compare,
 )
-from connector.registry import RegistryError, get_preset, get_system, reconcilable
+from connector.registry import RECONCILED_ITEMS, RegistryError, get_preset, reconcilable, reconcile_inputs
 
 logger = logging.getLogger(__name__)
 
@@ -78,21 +79,22 @@ def wait_seconds() -> float:
 
 
 def build_report(flow: Flow, period: Period) -> Report:
-    """Both systems' lists for the period, compared. Raises ApiError when a system cannot be read and
-    LedgerNotReady when the ledger will answer later."""
-    source, target = get_system(flow.source.system), get_system(flow.target.system)
-    orders = list(source.reconcile_orders(flow.source, flow.options, period))
-    documents = list(target.reconcile_documents(flow.target, flow.options, period.widened()))
-    records = Record.objects.for_org(flow.organization).filter(flow=flow, object_type="order")
+    """Both systems' lists for the period (orders, and shipments where the flow books their cost),
+    compared. Raises ApiError when a system cannot be read and LedgerNotReady when the ledger will
+    answer later."""
+    items, documents = reconcile_inputs(flow, period)
+    records = Record.objects.for_org(flow.organization).filter(flow=flow, object_type__in=RECONCILED_ITEMS)
     states = {
-        source_id: RecordState(pk, status)
-        for pk, source_id, status in records.filter(source_id__in=[o.source_id for o in orders]).values_list(
-            "pk", "source_id", "status"
+        (kind, source_id): RecordState(pk, status)
+        for pk, kind, source_id, status in records.filter(source_id__in=[o.source_id for o in items]).values_list(
+            "pk", "object_type", "source_id", "status"
         )
     }
-    references = {d.reference for d in documents if d.reference}
-    known = records.filter(source_ref__in=references).values_list("source_ref", flat=True)
-    return compare(period, orders, documents, records=states, known_references=known)
+    references = {d.reference for d in documents if d.reference and d.item == ORDER}
+    known = list(records.filter(object_type=ORDER, source_ref__in=references).values_list("source_ref", flat=True))
+    # A shipment journal carries the flow's own marker: every one the ledger lists was written by a flow.
+    known += [(d.item, d.reference) for d in documents if d.item != ORDER and d.reference]
+    return compare(period, items, documents, records=states, known_references=known)
 
 
 # --- Lines as stored ----------------------------------------------------------------------------
@@ -116,6 +118,7 @@ def line_data(line: Line) -> dict:
         "ledger_amount": _money(line.ledger_amount),
         "note": line.note,
         "record_id": line.record_id,
+        "kind": line.kind,
         "order": None
         if order is None
         else {
@@ -126,6 +129,8 @@ def line_data(line: Line) -> dict:
             "date": order.date.isoformat(),
             "refunded": str(order.refunded),
             "cancelled": order.cancelled,
+            "kind": order.kind,
+            "label": order.label,
         },
         "documents": [{**vars(d), "amount": str(d.amount), "date": d.date.isoformat()} for d in line.documents],
     }
@@ -148,6 +153,8 @@ def line_from(data: dict) -> Line:
             date=date.fromisoformat(order["date"]),
             refunded=Decimal(order["refunded"]),
             cancelled=order["cancelled"],
+            kind=order.get("kind", ORDER),
+            label=order.get("label", ""),
         ),
         documents=[
             LedgerDocument(**{**d, "amount": Decimal(d["amount"]), "date": date.fromisoformat(d["date"])})
@@ -157,6 +164,7 @@ def line_from(data: dict) -> Line:
         ledger_amount=_decimal(data.get("ledger_amount")),
         note=data.get("note", ""),
         record_id=data.get("record_id"),
+        kind=data.get("kind", ORDER),
     )
 
 
@@ -222,6 +230,20 @@ def enqueue(run_id: int, *, countdown: float = 0) -> None:
             current_app.send_task(RUN_TASK, args=(run_id,), **options)
 
     transaction.on_commit(send)
+
+
+def wake_waiting_runs(connection) -> int:
+    """A ledger that answers later has answered (or failed to): its runs waiting for it try again
+    now rather than at their next scheduled try. Returns how many were queued."""
+    waiting = Run.objects.filter(status=Run.Status.WAITING).filter(
+        Q(flow__source=connection) | Q(flow__target=connection)
+    )
+    ids = list(waiting.values_list("pk", flat=True))
+    if ids:
+        Run.objects.filter(pk__in=ids, status=Run.Status.WAITING).update(next_attempt_at=timezone.now())
+        for run_id in ids:
+            enqueue(run_id)
+    return len(ids)
 
 
 def start_run(flow: Flow, period: Period, trigger: str, *, user=None, queue: bool = True) -> tuple[Run, bool]:
@@ -407,7 +429,7 @@ def next_slot(schedule: str, hour: int, now: datetime) -> datetime | None:
 
 def is_reconcilable(flow: Flow) -> bool:
     try:
-        return reconcilable(get_preset(flow.preset))
+        return reconcilable(get_preset(flow.preset), flow.options)
     except RegistryError:
         return False
 

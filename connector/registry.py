@@ -76,11 +76,18 @@ class SystemInfo:
     # system failed for good is left in ("" leaves the stage as it is).
     failed_stage: Callable | None = None
     # Reconciliation (connector.reconcile): callable(connection, options, period) -> iterable of
-    # SourceOrder, every order of the period read from the source in one paginated pass; and
-    # callable(connection, options, period) -> iterable of LedgerDocument, every document of the
-    # period read from the ledger itself in one paginated, rate-limited pass (no per-order lookups).
+    # SourceOrder, every order of the period read from the source in one paginated pass; the same for
+    # the shipments whose cost a flow books (SourceOrder of kind "shipment"); and
+    # callable(connection, options, period, items=("order",)) -> iterable of LedgerDocument, every
+    # document of the period booking those kinds of item, read from the ledger itself in one
+    # paginated, rate-limited pass per document type (no per-order lookups). It may raise
+    # connector.reconcile.LedgerNotReady when the ledger answers only later.
+    # `reconcile_items(options)`: the kinds of item the ledger can reconcile under a flow's options
+    # (default: orders); e.g. shipments only when their costs are booked as journals.
     reconcile_orders: Callable | None = None
+    reconcile_shipments: Callable | None = None
     reconcile_documents: Callable | None = None
+    reconcile_items: Callable | None = None
 
 
 @dataclass(frozen=True)
@@ -245,9 +252,75 @@ def target_unavailable(connection, target_type: str) -> ApiError | None:
     return check(connection, target_type) if check is not None else None
 
 
-def reconcilable(preset: FlowPreset) -> bool:
-    """Whether a flow of this preset can be reconciled: its source lists orders for a period, its
-    target lists documents, and orders go from the one to the other."""
-    source, target = _systems.get(preset.source_system), _systems.get(preset.target_system)
-    moves_orders = any(c.source_type == "order" and not c.reverse for c in capabilities_of(preset))
-    return bool(moves_orders and source and source.reconcile_orders and target and target.reconcile_documents)
+RECONCILED_ITEMS = ("order", "shipment")
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    """One kind of source item a flow reconciles: `item` ("order" | "shipment"), listed by the system of
+    the flow's source connection and booked in its target's ledger, or the other way round (`reverse`:
+    Exact ↔ ShipStation books ShipStation's shipments in Exact, the flow's source)."""
+
+    item: str
+    reverse: bool = False
+
+    def connections(self, flow) -> tuple[Any, Any]:
+        """(the connection listing the items, the ledger's connection) of `flow`."""
+        return (flow.target, flow.source) if self.reverse else (flow.source, flow.target)
+
+
+def _lister(info: SystemInfo | None, item: str) -> Callable | None:
+    if info is None:
+        return None
+    return info.reconcile_orders if item == "order" else info.reconcile_shipments
+
+
+def _ledger_items(info: SystemInfo | None, options: dict) -> tuple[str, ...]:
+    if info is None or info.reconcile_documents is None:
+        return ()
+    return tuple(info.reconcile_items(options)) if info.reconcile_items else ("order",)
+
+
+def reconciliations(preset: FlowPreset, options: dict | None = None) -> list[Reconciliation]:
+    """What a flow of this preset reconciles under its options: each order or shipment capability whose
+    listing system lists that kind of item for a period and whose ledger lists the documents booking it."""
+    options = preset.default_options if options is None else options
+    found: list[Reconciliation] = []
+    for capability in capabilities_of(preset):
+        if capability.source_type not in RECONCILED_ITEMS:
+            continue
+        lister = preset.target_system if capability.reverse else preset.source_system
+        ledger = _systems.get(writing_system(preset, capability))
+        if _lister(_systems.get(lister), capability.source_type) is None:
+            continue
+        if capability.source_type not in _ledger_items(ledger, options):
+            continue
+        entry = Reconciliation(capability.source_type, capability.reverse)
+        if entry not in found:
+            found.append(entry)
+    return found
+
+
+def reconcilable(preset: FlowPreset, options: dict | None = None) -> bool:
+    """Whether a flow of this preset can be reconciled: orders or shipments go from a system that lists
+    them for a period to a ledger that lists the documents booking them."""
+    return bool(reconciliations(preset, options))
+
+
+def reconcile_inputs(flow, period) -> tuple[list, list]:
+    """Both sides of a flow's reconciliation for `period`: every source item (orders and shipments, as
+    the flow reconciles them) and every ledger document booking them, each side read in one pass per
+    kind through the systems' listers. The ledger is read a day wider (connector.reconcile.Period.widened).
+    Raises ApiError when a system cannot be read, LedgerNotReady when the ledger answers later."""
+    preset = get_preset(flow.preset)
+    plan = reconciliations(preset, flow.options)
+    items: list = []
+    for entry in plan:
+        lister_connection, _ = entry.connections(flow)
+        items.extend(_lister(get_system(lister_connection.system), entry.item)(lister_connection, flow.options, period))
+    documents: list = []
+    for ledger_connection in {entry.connections(flow)[1].pk: entry.connections(flow)[1] for entry in plan}.values():
+        kinds = tuple(e.item for e in plan if e.connections(flow)[1].pk == ledger_connection.pk)
+        lister = get_system(ledger_connection.system).reconcile_documents
+        documents.extend(lister(ledger_connection, flow.options, period.widened(), items=kinds))
+    return items, documents

@@ -136,7 +136,13 @@ def flow_detail(request, pk: int):
         flow.save(update_fields=["options", "updated_at"])
         messages.success(request, "Options saved.")
         return redirect("flow_detail", pk=flow.pk)
-    context = {"flow": flow, "preset": preset, "form": form, "reconcilable": reconcilable(preset), **_progress(flow)}
+    context = {
+        "flow": flow,
+        "preset": preset,
+        "form": form,
+        "reconcilable": reconcilable(preset, flow.options),
+        **_progress(flow),
+    }
     return render(request, "connector/flow_detail.html", context)
 
 

@@ -54,7 +54,7 @@ def period_from(params) -> Period:
 def reconcilable_flow(organization, pk: int) -> Flow:
     flow = get_for_org_or_404(Flow, organization, pk=pk)
     try:
-        if reconcilable(get_preset(flow.preset)):
+        if reconcilable(get_preset(flow.preset), flow.options):
             return flow
     except RegistryError:
         pass
@@ -70,7 +70,7 @@ def replay_orders(flow: Flow, lines: list[Line], user) -> int:
             continue
         record = Record.objects.for_org(flow.organization).filter(pk=line.record_id).first() if line.record_id else None
         if record is None:
-            change = Change("order", line.order.source_id, line.order.reference, obj=None)
+            change = Change(line.kind, line.order.source_id, line.order.reference, obj=None)
             record = engine.record_change(flow, change, how="reconciliation")
         if record is not None:
             # The ledger was read and does not hold what the record's hash says it does (deleted or
@@ -296,7 +296,7 @@ def line_row(line: Line) -> list:
     )
     return [
         line.label,
-        line.reference,
+        f"Shipment {line.reference} ({line.order.label})" if line.kind != "order" and line.order else line.reference,
         line.order.date.isoformat() if line.order else "",
         line.currency,
         line.source_amount if line.order else "",

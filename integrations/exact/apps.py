@@ -12,6 +12,7 @@ class ExactConfig(AppConfig):
         from integrations.exact import presets, subscriptions
         from integrations.exact.adapter import ExactSource, ExactTarget
         from integrations.exact.oauth import ExactOAuth
+        from integrations.exact.reconcile import list_documents, reconcile_items
         from integrations.exact.subscriptions import rotate_webhooks
 
         oauth.disconnecting.connect(
@@ -44,6 +45,8 @@ class ExactConfig(AppConfig):
                 target_adapter=ExactTarget,
                 rotate_webhooks=rotate_webhooks,
                 resolve_capability=presets.resolve_capability,
+                reconcile_documents=list_documents,
+                reconcile_items=reconcile_items,
                 # Refresh tokens die after 30 days unused: refresh idle connections well before that.
                 periodic_tasks=(PeriodicTask("exact-keep-alive", "exact.keep_alive", 86400.0),),
             )

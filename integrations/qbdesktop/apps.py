@@ -8,18 +8,20 @@ class QBDesktopConfig(AppConfig):
 
     def ready(self) -> None:
         from connector.registry import register_preset, register_system
-        from integrations.qbdesktop import flow, sync
+        from integrations.qbdesktop import flow, reconcile, sync
 
         register_system(_system_info())
         register_preset(_shipstation_preset())
         register_preset(_woocommerce_preset())
         flow.register_handlers()
         sync.register_handlers()
+        reconcile.register_handlers()
 
 
 def _system_info():
     from connector.registry import AuthKind, Role, SystemInfo
     from integrations.qbdesktop.adapter import QBDesktopTarget
+    from integrations.qbdesktop.reconcile import list_documents
 
     return SystemInfo(
         key="qbdesktop",
@@ -39,6 +41,7 @@ def _system_info():
             "changes arrive each time it runs (every 15 minutes by default)."
         ),
         target_adapter=QBDesktopTarget,
+        reconcile_documents=list_documents,
         # Web Connector work has its own queue: a slow QuickBooks cannot hold up other syncs.
         task_routes=(("integrations.qbdesktop.*", "qbwc"),),
     )

@@ -190,3 +190,33 @@ class QBDSyncCursor(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.kind} since {self.modified_since}"
+
+
+class QBDLedgerListing(TenantModel):
+    """The documents QuickBooks holds for one period, as its Web Connector last answered our queued
+    listing queries (reconciliation): requested, then filled page by page as the iterator's answers
+    arrive, answered once the last page is in. `documents` are connector.reconcile.LedgerDocument
+    fields as JSON (amounts as text)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for the Web Connector"
+        ANSWERED = "answered", "Answered"
+        FAILED = "failed", "Failed"
+
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="qbd_ledger_listings")
+    start = models.DateField()
+    end = models.DateField()
+    txn_type = models.CharField(max_length=20)  # "Invoice" or "JournalEntry"
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    documents = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True)
+    requested_at = models.DateTimeField(default=timezone.now)
+    answered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["connection", "start", "end", "txn_type"], name="qbd_ledger_listing_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.txn_type} {self.start}..{self.end}: {self.status}"

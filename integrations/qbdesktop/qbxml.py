@@ -188,9 +188,16 @@ def invoice_query(
     to_modified: datetime | None = None,
     company_tz: tzinfo | None = None,
     include_line_items: bool = False,
+    txn_from: date | None = None,
+    txn_to: date | None = None,
 ) -> Request:
+    """By TxnID or RefNumber; else an iterator over those modified in a window or, with `txn_from`/
+    `txn_to`, dated in a period (the two filters are alternatives in the qbXML schema)."""
     txn_ids, ref_numbers = list(txn_ids), list(ref_numbers)
     tail = _el("IncludeLineItems", "true") if include_line_items else ""
+    if txn_from is not None or txn_to is not None:
+        body = _el("MaxReturned", max_returned or DEFAULT_PAGE_SIZE) + txn_date_range_filter(txn_from, txn_to)
+        return _rq("InvoiceQuery", body + tail, iterator=True)
     if txn_ids or ref_numbers:
         body = "".join(_el("TxnID", v) for v in txn_ids) + "".join(_el("RefNumber", v) for v in ref_numbers)
         return _rq("InvoiceQuery", body + tail)
@@ -202,11 +209,32 @@ def invoice_query(
     return _rq("InvoiceQuery", body + tail, iterator=True)
 
 
-def journal_entry_query(*, txn_ids: Iterable[str] = (), ref_numbers: Iterable[str] = ()) -> Request:
-    """By TxnID or RefNumber only (the flow's duplicate check after a lost answer)."""
+def txn_date_range_filter(txn_from: date | None, txn_to: date | None) -> str:
+    """Transactions dated in a period, both ends included (dates carry no time: no time zone)."""
+    inner = ""
+    if txn_from is not None:
+        inner += _el("FromTxnDate", txn_from.isoformat())
+    if txn_to is not None:
+        inner += _el("ToTxnDate", txn_to.isoformat())
+    return f"<TxnDateRangeFilter>{inner}</TxnDateRangeFilter>"
+
+
+def journal_entry_query(
+    *,
+    txn_ids: Iterable[str] = (),
+    ref_numbers: Iterable[str] = (),
+    max_returned: int | None = None,
+    txn_from: date | None = None,
+    txn_to: date | None = None,
+) -> Request:
+    """By TxnID or RefNumber (the flow's duplicate check after a lost answer), or an iterator over
+    the entries dated in a period (with their debit and credit lines)."""
     txn_ids, ref_numbers = list(txn_ids), list(ref_numbers)
+    if not txn_ids and not ref_numbers and (txn_from is not None or txn_to is not None):
+        body = _el("MaxReturned", max_returned or DEFAULT_PAGE_SIZE) + txn_date_range_filter(txn_from, txn_to)
+        return _rq("JournalEntryQuery", body, iterator=True)
     if not txn_ids and not ref_numbers:
-        raise ValueError("journal_entry_query needs TxnIDs or RefNumbers")
+        raise ValueError("journal_entry_query needs TxnIDs, RefNumbers or a date range")
     body = "".join(_el("TxnID", v) for v in txn_ids) + "".join(_el("RefNumber", v) for v in ref_numbers)
     return _rq("JournalEntryQuery", body)
 
@@ -554,6 +582,10 @@ class Transaction:
     customer_full_name: str = ""
     subtotal: Decimal | None = None
     lines: tuple[TxnLine, ...] = field(default_factory=tuple)
+    sales_tax_total: Decimal | None = None
+    currency: str = ""  # CurrencyRef/FullName with multicurrency on; empty: the home currency
+    debit_total: Decimal | None = None  # a journal entry's JournalDebitLine amounts added up
+    credit_total: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -712,7 +744,17 @@ def _txn_ret(elem, request_id: str) -> Transaction:
         customer_full_name=_text(elem, "CustomerRef/FullName"),
         subtotal=_decimal(_text(elem, "Subtotal")),
         lines=lines,
+        sales_tax_total=_decimal(_text(elem, "SalesTaxTotal")),
+        currency=_text(elem, "CurrencyRef/FullName"),
+        debit_total=_sum_amounts(elem, "JournalDebitLine"),
+        credit_total=_sum_amounts(elem, "JournalCreditLine"),
     )
+
+
+def _sum_amounts(elem, tag: str) -> Decimal | None:
+    """A journal entry's lines of one side added up; None for a transaction without such lines."""
+    amounts = [_decimal(_text(line, "Amount")) for line in elem.iterfind(tag)]
+    return sum((a for a in amounts if a is not None), Decimal(0)) if amounts else None
 
 
 def _deleted_txn_ret(elem, request_id: str) -> DeletedTxn:

@@ -27,7 +27,7 @@ class ShipStationConfig(AppConfig):
         from integrations.shipstation import presets
         from integrations.shipstation.adapter import ShipStationSource, ShipStationTarget
         from integrations.shipstation.connection import rotate_webhooks
-        from integrations.shipstation.reconcile import list_orders
+        from integrations.shipstation.reconcile import list_orders, list_shipments
 
         register_system(
             SystemInfo(
@@ -44,6 +44,7 @@ class ShipStationConfig(AppConfig):
                 target_adapter=ShipStationTarget,
                 rotate_webhooks=rotate_webhooks,
                 reconcile_orders=list_orders,
+                reconcile_shipments=list_shipments,
             )
         )
         presets.register_presets()

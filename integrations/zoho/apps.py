@@ -10,7 +10,7 @@ class ZohoConfig(AppConfig):
         from connector.registry import AuthKind, Role, SystemInfo, register_system
         from integrations.zoho import presets
         from integrations.zoho.adapter import ZohoBooksSource, ZohoBooksTarget
-        from integrations.zoho.reconcile import list_documents
+        from integrations.zoho.reconcile import list_documents, reconcile_items
 
         register_system(
             SystemInfo(
@@ -38,6 +38,7 @@ class ZohoConfig(AppConfig):
                 resolve_capability=presets.resolve_capability,
                 failed_stage=presets.failed_stage,
                 reconcile_documents=list_documents,
+                reconcile_items=reconcile_items,
             )
         )
         presets.register_presets()

@@ -33,7 +33,7 @@ def list_orders(connection, options: dict, period: Period):
     return [o for o in BOOKS.orders if period.contains(o.date)]
 
 
-def list_documents(connection, options: dict, period: Period):
+def list_documents(connection, options: dict, period: Period, *, items=("order",)):
     BOOKS.listings += 1
     if BOOKS.not_ready > 0:
         BOOKS.not_ready -= 1

@@ -127,6 +127,7 @@ class ReconciliationLineSerializer(serializers.Serializer):
     documents = LedgerDocumentSerializer(many=True)
     note = serializers.CharField()
     record = serializers.IntegerField(allow_null=True)
+    kind = serializers.CharField(default="order")  # "order" or "shipment"
 
 
 class ReconciliationTotalSerializer(serializers.Serializer):
@@ -200,6 +201,7 @@ def reconciliation_data(report, run=None) -> dict:
             "documents": [vars(d) for d in line.documents],
             "note": line.note,
             "record": line.record_id,
+            "kind": line.kind,
         }
         for line in report.lines
     ]

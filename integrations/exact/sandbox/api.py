@@ -437,6 +437,10 @@ def _journal_line_amount(n: int, line, ledger: _Ledger) -> Decimal:
     if line.get("Project") and line["Project"] not in ledger.projects:
         raise Refused(400, f"Line {n}: Project not found")
     try:
+        state.entry_date(line.get("Date"))
+    except ValueError:
+        raise Refused(400, f"Line {n}: Date is not a valid date") from None
+    try:
         amount = Decimal(str(line.get("AmountFC")))
     except InvalidOperation:
         raise Refused(400, f"Line {n}: AmountFC is not a number") from None
@@ -450,7 +454,11 @@ def _store_journal_entry(company: SandboxExactDivision, body: dict, lines: list)
     number = SandboxExactEntity.objects.filter(division=company, entity="GeneralJournalEntries").count() + 1
     entry_id = state.new_guid()
     stored_lines = [
-        state.put(company, "GeneralJournalEntryLines", {**line, "EntryID": entry_id, "LineNumber": n}).data
+        state.put(
+            company,
+            "GeneralJournalEntryLines",
+            {**line, "Date": state.entry_date(line.get("Date")), "EntryID": entry_id, "LineNumber": n},
+        ).data
         for n, line in enumerate(lines, start=1)
     ]
     entry = state.put(

@@ -8,6 +8,9 @@ POST /sandbox/exact/_control/companies  {"country": "nl", "email": "...", "name"
 GET  /sandbox/exact/_control/users/<country>/<email>  → token-endpoint counters (refusals by reason)
 POST /sandbox/exact/_control/webhooks/retry  {"all": true}  → resend failed webhook deliveries now
 GET  /sandbox/exact/_control/webhooks/<division>  → the division's subscriptions and deliveries
+POST   /sandbox/exact/_control/divisions/<division>/documents/<entity>/<guid>  {"amount": "12.00"} | {"duplicate": true}
+DELETE /sandbox/exact/_control/divisions/<division>/documents/<entity>/<guid>
+    → a sales invoice or general journal entry edited, entered twice or deleted by hand (handedits.py)
 """
 
 from __future__ import annotations
@@ -15,11 +18,11 @@ from __future__ import annotations
 import json
 
 from django.http import HttpRequest, JsonResponse
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from connector.sandbox.access import control_view
-from integrations.exact.sandbox import faults, state, webhooks
-from integrations.exact.sandbox.models import SandboxExactDivision, SandboxExactUser
+from integrations.exact.sandbox import faults, handedits, state, webhooks
+from integrations.exact.sandbox.models import SandboxExactDivision, SandboxExactEntity, SandboxExactUser
 
 
 def _own_divisions(request: HttpRequest):
@@ -124,3 +127,25 @@ def webhook_log(request: HttpRequest, division: int) -> JsonResponse:
             ]
         }
     )
+
+
+@control_view
+@require_http_methods(["POST", "DELETE"])
+def hand_edit(request: HttpRequest, division: int, entity: str, guid: str) -> JsonResponse:
+    company = _own_divisions(request).filter(code=division).first()
+    header = None
+    if company is not None and entity in handedits.EDITABLE:
+        header = SandboxExactEntity.objects.filter(division=company, entity=entity, guid=guid.lower()).first()
+    if header is None:
+        return JsonResponse({"error": "unknown division or document"}, status=404)
+    if request.method == "DELETE":
+        handedits.delete(header)
+        return JsonResponse({"deleted": guid})
+    body = _body(request)
+    if body is None or not (body.get("duplicate") or "amount" in body):
+        return JsonResponse({"error": 'body must be {"amount": "..."} or {"duplicate": true}'}, status=400)
+    try:
+        row = handedits.duplicate(header) if body.get("duplicate") else handedits.set_amount(header, body["amount"])
+    except ValueError as exc:
+        return JsonResponse({"error": str(exc)}, status=400)
+    return JsonResponse({"d": row.data})

@@ -33,6 +33,7 @@ INVOICE_FIELDS = {
     "YourRef",
     "Description",
     "Currency",
+    "InvoiceDate",
     "SalesInvoiceLines",
 }
 LINE_FIELDS = {"Item", "Quantity", "AmountFC", "UnitPrice", "VATCode", "Description"}
@@ -140,6 +141,10 @@ def post_sales_invoice(request: HttpRequest, company: SandboxExactDivision, key:
     """POST salesinvoice/SalesInvoices with its lines inline; numbered 26000001 up, open (Status 20)."""
     body = _body(request, INVOICE_FIELDS)
     _check_header(company, body)
+    try:
+        invoice_date = state.entry_date(body.get("InvoiceDate"))
+    except ValueError:
+        raise Refusal(400, "InvoiceDate: invalid date") from None
     lines = body.get("SalesInvoiceLines")
     if not isinstance(lines, list) or not lines:
         raise Refusal(400, "Mandatory: SalesInvoiceLines")
@@ -158,6 +163,7 @@ def post_sales_invoice(request: HttpRequest, company: SandboxExactDivision, key:
                 **header,
                 "InvoiceID": invoice_id,
                 "InvoiceNumber": 26000000 + number,
+                "InvoiceDate": invoice_date,
                 "Type": body.get("Type", 8020),
                 "Currency": body.get("Currency") or company.currency,
                 "AmountFC": float(total),

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -25,6 +26,15 @@ def host(country: str) -> str:
 
 def odate(value: datetime) -> str:
     return f"/Date({int(value.timestamp() * 1000)})/"
+
+
+def entry_date(value) -> str:
+    """A date as Exact stores and answers it: `/Date(ms)/` at midnight (EXACT.md §5.2); a POST may send
+    "YYYY-MM-DD" or an ISO datetime; none is today. Raises ValueError for anything else."""
+    if isinstance(value, str) and re.match(r"^/Date\(-?\d+\)/$", value):
+        return value
+    day = date.fromisoformat(str(value)[:10]) if value else timezone.now().date()
+    return odate(datetime.combine(day, time.min, tzinfo=UTC))
 
 
 def new_guid() -> str:

@@ -13,6 +13,11 @@ urlpatterns = [
     path("_control/webhooks/retry", control.retry_webhooks, name="exact_sandbox_webhooks_retry"),
     path("_control/webhooks/<int:division>", control.webhook_log, name="exact_sandbox_webhooks"),
     path(
+        "_control/divisions/<int:division>/documents/<str:entity>/<str:guid>",
+        control.hand_edit,
+        name="exact_sandbox_hand_edit",
+    ),
+    path(
         "<str:country>/docs/<int:division>/journal/<str:entry_id>/",
         documents.journal_entry_page,
         name="exact_sandbox_journal_entry",

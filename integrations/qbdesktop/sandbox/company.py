@@ -27,6 +27,7 @@ Randomness (iterator IDs) takes `seed`.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import random
 import re
@@ -170,6 +171,7 @@ class TxnRow:
     customer: str = ""
     lines: list = field(default_factory=list)  # [(txn_line_id, item, qty, rate)] or [(kind, account, amount)]
     memo: str = ""
+    currency: str = ""  # CurrencyRef/FullName (multicurrency on); empty: the home currency
 
 
 @dataclass
@@ -382,6 +384,116 @@ class SimulatedCompany:
 
     def invoices(self) -> list[TxnRow]:
         return [t for t in self.txns.values() if t.txn_type == "Invoice"]
+
+    # --- What a bookkeeper does by hand in QuickBooks' own windows (reconciliation tests, demo) -------
+
+    def add_invoice(
+        self,
+        ref_number: str,
+        txn_date: str,
+        amount: str,
+        *,
+        customer: str = "",
+        item: str = "Shipping",
+        currency: str = "",
+    ) -> TxnRow:
+        """An invoice entered by hand: one line of `amount` on `item`."""
+        row = TxnRow(
+            txn_id=self._new_id(),
+            txn_type="Invoice",
+            edit_sequence=self._edit_sequence(),
+            time_modified=self._now(),
+            txn_date=txn_date,
+            ref_number=ref_number,
+            customer=customer or next(iter(self.customers.values())).name,
+            lines=[(self._new_id(), item, Decimal(1), Decimal(amount))],
+            currency=currency,
+        )
+        self.txns[row.txn_id] = row
+        return row
+
+    def add_journal_entry(
+        self, ref_number: str, txn_date: str, amount: str, *, debit: str = "Accounts Receivable", credit: str = "Sales"
+    ) -> TxnRow:
+        """A journal entry entered by hand: one debit and one credit line of `amount`."""
+        row = TxnRow(
+            txn_id=self._new_id(),
+            txn_type="JournalEntry",
+            edit_sequence=self._edit_sequence(),
+            time_modified=self._now(),
+            txn_date=txn_date,
+            ref_number=ref_number,
+            lines=[("JournalDebitLine", debit, Decimal(amount)), ("JournalCreditLine", credit, Decimal(amount))],
+        )
+        self.txns[row.txn_id] = row
+        return row
+
+    def export_txns(self) -> list[dict]:
+        """The transactions as JSON (amounts as text), to keep the company file between runs."""
+        return [
+            {
+                **dataclasses.asdict(row),
+                "lines": [[str(v) if isinstance(v, Decimal) else v for v in line] for line in row.lines],
+            }
+            for row in self.txns.values()
+        ]
+
+    def restore_txns(self, rows: list[dict]) -> None:
+        """Transactions kept by `export_txns`, back in the company file; new ids count on past theirs."""
+        highest = 0
+        for data in rows:
+            if data["txn_type"] == "Invoice":
+                lines = [(a, b, Decimal(c), Decimal(d)) for a, b, c, d in data["lines"]]
+            else:
+                lines = [(a, b, Decimal(c)) for a, b, c in data["lines"]]
+            row = TxnRow(**{**data, "lines": lines})
+            self.txns[row.txn_id] = row
+            highest = max(highest, int(row.txn_id.rsplit("0000-", 1)[0], 16), int(row.edit_sequence) - 1710000000)
+        self._seq = itertools.count(max(highest + 1, next(self._seq)))
+
+    def txn_by_ref(self, ref_number: str, txn_type: str = "Invoice") -> TxnRow:
+        found = [t for t in self.txns.values() if t.ref_number == ref_number and t.txn_type == txn_type]
+        if not found:
+            raise KeyError(f"no {txn_type} with RefNumber {ref_number}")
+        return found[0]
+
+    def set_txn_amount(self, txn_id: str, amount: str) -> TxnRow:
+        """Change a transaction's amount as a person would: an invoice's last line takes the difference;
+        a journal entry's last debit and last credit line both do (QuickBooks keeps entries balanced)."""
+        row = self.txns[txn_id]
+        wanted = Decimal(amount)
+        if row.txn_type == "Invoice":
+            *others, (line_id, item, qty, _rate) = row.lines
+            rest = sum((q * r for _i, _n, q, r in others), Decimal(0))
+            row.lines = [*others, (line_id, item, qty, (wanted - rest) / qty)]
+        else:
+            debit = sum((a for kind, _acct, a in row.lines if kind == "JournalDebitLine"), Decimal(0))
+            delta = wanted - debit
+            for side in ("JournalDebitLine", "JournalCreditLine"):
+                last = max(i for i, line in enumerate(row.lines) if line[0] == side)
+                kind, account, value = row.lines[last]
+                row.lines[last] = (kind, account, value + delta)
+        row.edit_sequence = self._edit_sequence()
+        row.time_modified = self._now()
+        return row
+
+    def duplicate_txn(self, txn_id: str) -> TxnRow:
+        """The same transaction entered a second time (same RefNumber, date and lines)."""
+        row = self.txns[txn_id]
+        copy = TxnRow(
+            txn_id=self._new_id(),
+            txn_type=row.txn_type,
+            edit_sequence=self._edit_sequence(),
+            time_modified=self._now(),
+            txn_date=row.txn_date,
+            ref_number=row.ref_number,
+            customer=row.customer,
+            lines=list(row.lines),
+            memo=row.memo,
+            currency=row.currency,
+        )
+        self.txns[copy.txn_id] = copy
+        return copy
 
     def customer_by_name(self, name: str) -> CustomerRow | None:
         return next((c for c in self.customers.values() if c.name.lower() == name.lower()), None)
@@ -612,7 +724,10 @@ class SimulatedCompany:
             f"{_e('TimeModified', self._stamp(row.time_modified))}{_e('EditSequence', row.edit_sequence)}"
             f"<CustomerRef>{_e('FullName', row.customer)}</CustomerRef>{_e('TxnDate', row.txn_date)}"
             f"{_e('RefNumber', row.ref_number)}{_e('Subtotal', f'{subtotal:.2f}')}"
+            f"{_e('SalesTaxTotal', '0.00')}"
         )
+        if row.currency:
+            text += f"<CurrencyRef>{_e('FullName', row.currency)}</CurrencyRef>"
         if row.memo:
             text += _e("Memo", row.memo)
         if lines:
@@ -652,25 +767,49 @@ class SimulatedCompany:
         mod = rq.find("ModifiedDateRangeFilter")
         if mod is not None:
             rows = self._modified_between(rows, mod.findtext("FromModifiedDate"), mod.findtext("ToModifiedDate"))
+        rows = self._dated_between(rows, rq.find("TxnDateRangeFilter"), mod)
         return self._page("InvoiceQuery", rq, rid, rows, render)
+
+    @staticmethod
+    def _dated_between(rows: list, window, modified) -> list:
+        """`TxnDateRangeFilter` (FromTxnDate/ToTxnDate, dates, both included). It is the alternative to
+        `ModifiedDateRangeFilter` in the schema: a request with both does not parse."""
+        if window is None:
+            return rows
+        if modified is not None:
+            raise SimulatedHResult(*PARSE_ERROR)
+        bounds = [window.findtext(tag) for tag in ("FromTxnDate", "ToTxnDate")]
+        for bound in bounds:
+            if bound is not None and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", bound.strip()):
+                raise SimulatedHResult(*PARSE_ERROR)
+        lo, hi = (b.strip() if b else "" for b in bounds)
+        return [row for row in rows if (not lo or row.txn_date >= lo) and (not hi or row.txn_date <= hi)]
+
+    def _render_journal_entry(self, r: TxnRow) -> str:
+        # JournalEntryRet carries its lines as JournalDebitLine / JournalCreditLine (no "Ret" suffix).
+        lines = "".join(
+            f"<{kind}><AccountRef>{_e('FullName', account)}</AccountRef>{_e('Amount', f'{amount:.2f}')}</{kind}>"
+            for kind, account, amount in r.lines
+        )
+        currency = f"<CurrencyRef>{_e('FullName', r.currency)}</CurrencyRef>" if r.currency else ""
+        return (
+            f"<JournalEntryRet>{_e('TxnID', r.txn_id)}{_e('TimeCreated', self._stamp(r.time_modified))}"
+            f"{_e('TimeModified', self._stamp(r.time_modified))}{_e('EditSequence', r.edit_sequence)}"
+            f"{_e('TxnDate', r.txn_date)}{_e('RefNumber', r.ref_number)}{currency}{lines}</JournalEntryRet>\n"
+        )
 
     def _rq_JournalEntryQuery(self, rq, rid):
         _check_order(rq, TXN_QUERY_ORDER)
         txn_ids = {e.text or "" for e in rq.findall("TxnID")}
         refs = {e.text or "" for e in rq.findall("RefNumber")}
-        rows = [
-            t
-            for t in self.txns.values()
-            if t.txn_type == "JournalEntry" and (t.txn_id in txn_ids or t.ref_number in refs)
-        ]
+        journals = [t for t in self.txns.values() if t.txn_type == "JournalEntry"]
+        if not txn_ids and not refs:  # the filter set: MaxReturned, a date window, iterators
+            rows = self._dated_between(journals, rq.find("TxnDateRangeFilter"), rq.find("ModifiedDateRangeFilter"))
+            return self._page("JournalEntryQuery", rq, rid, rows, self._render_journal_entry)
+        rows = [t for t in journals if t.txn_id in txn_ids or t.ref_number in refs]
         if not rows:
             return self._rs("JournalEntryQuery", rid, 1, "A query request did not find a matching object in QuickBooks")
-        body = "".join(
-            f"<JournalEntryRet>{_e('TxnID', r.txn_id)}{_e('TimeCreated', self._stamp(r.time_modified))}"
-            f"{_e('TimeModified', self._stamp(r.time_modified))}{_e('EditSequence', r.edit_sequence)}"
-            f"{_e('TxnDate', r.txn_date)}{_e('RefNumber', r.ref_number)}</JournalEntryRet>\n"
-            for r in rows
-        )
+        body = "".join(self._render_journal_entry(r) for r in rows)
         return self._rs("JournalEntryQuery", rid, 0, "Status OK", body, retCount=len(rows))
 
     def delete_txn(self, txn_id: str) -> None:

@@ -20,6 +20,9 @@ class SandboxQBDCompany(models.Model):
     )
     name = models.CharField(max_length=200, default="Demo company (simulated)")
     created_at = models.DateTimeField(default=timezone.now)
+    # The company file's transactions between simulated runs (SimulatedCompany.export_txns), so what
+    # one run wrote is there for the next run's queries and for a bookkeeper's hand edits.
+    transactions = models.JSONField(default=list, blank=True)
 
     objects = TenantManager()
 

@@ -960,7 +960,17 @@ def list_journals(call: Call) -> tuple[int, dict]:
         qs = qs.filter(reference_number=call.query["reference_number"])
     if call.query.get("entry_number"):
         qs = qs.filter(number=call.query["entry_number"])
-    return _page(call, qs.order_by("-id"), "journals", _journal_out)
+    return _page(call, _journal_dated(qs, call.query).order_by("-id"), "journals", _journal_out)
+
+
+def _journal_dated(qs, query):
+    """`date_start`/`date_end` on the journal date (journals.yml: "Search journals by journal date")."""
+    bounds = {"date_start": "gte", "date_end": "lte"}
+    wanted = {lookup: _date(query[name], name) for name, lookup in bounds.items() if query.get(name)}
+    if not wanted:
+        return qs
+    qs = qs.annotate(doc_date=KeyTextTransform("journal_date", "data"))
+    return qs.filter(**{f"doc_date__{lookup}": value for lookup, value in wanted.items()})
 
 
 route(r"journals", GET=list_journals, POST=create_journal)

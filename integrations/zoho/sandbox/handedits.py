@@ -11,7 +11,7 @@ from django.utils import timezone
 from integrations.zoho.sandbox import state
 from integrations.zoho.sandbox.models import SandboxZohoDocument
 
-KINDS = ("invoice", "salesorder", "creditnote")
+KINDS = ("invoice", "salesorder", "creditnote", "journal")
 
 
 def set_total(doc: SandboxZohoDocument, total: str) -> SandboxZohoDocument:
@@ -22,11 +22,27 @@ def set_total(doc: SandboxZohoDocument, total: str) -> SandboxZohoDocument:
         raise ValueError("total must be an amount") from exc
     data = dict(doc.data)
     delta = wanted - Decimal(str(data.get("total", "0")))
+    if doc.kind == "journal":
+        return _save(doc, _journal_total(data, wanted, delta))
     data["adjustment"] = str(Decimal(str(data.get("adjustment", "0"))) + delta)
     data["total"] = str(wanted)
     if "balance" in data:
         data["balance"] = str(Decimal(str(data["balance"])) + delta)
     return _save(doc, data)
+
+
+def _journal_total(data: dict, wanted: Decimal, delta: Decimal) -> dict:
+    """A journal edited by hand stays balanced (Books refuses one that is not): its last debit line and
+    its last credit line each take the difference."""
+    lines = [dict(line) for line in data.get("line_items", [])]
+    for side in ("debit", "credit"):
+        last = [line for line in lines if line.get("debit_or_credit") == side][-1:]
+        for line in last:
+            amount = Decimal(str(line["amount"])) + delta
+            if amount <= 0:
+                raise ValueError("total leaves a journal line without an amount")
+            line["amount"] = str(amount)
+    return {**data, "line_items": lines, "total": str(wanted)}
 
 
 def duplicate(doc: SandboxZohoDocument) -> SandboxZohoDocument:
@@ -38,7 +54,8 @@ def duplicate(doc: SandboxZohoDocument) -> SandboxZohoDocument:
     copy = SandboxZohoDocument(org=org, kind=doc.kind, object_id=state.new_id())
     copy.number = f"{doc.number}-M{count}"[:100]
     copy.reference_number = doc.reference_number
-    data = {**doc.data, f"{doc.kind}_id": copy.object_id, f"{doc.kind}_number": copy.number}
+    number_field = "entry_number" if doc.kind == "journal" else f"{doc.kind}_number"
+    data = {**doc.data, f"{doc.kind}_id": copy.object_id, number_field: copy.number}
     return _save(copy, data)
 
 
