@@ -36,13 +36,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import close_old_connections, models, transaction
+from django.db import connections, models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 logger = logging.getLogger(__name__)
 
 INTERRUPTED = "sender interrupted during the POST; outcome unknown"
+#: Sends cut off mid-way that are sent again beyond the vendor's tries (a vendor's queue redelivers a
+#: job whose worker died); bounded, so a row that kills its sender every time still ends.
+MAX_INTERRUPTIONS = 3
 
 
 class OutboxMessage(models.Model):
@@ -76,6 +79,7 @@ class Attempt:
     status: int | None = None
     error: str = ""
     final: bool = False  # no retry whatever the schedule says (the subscription is gone or disabled)
+    interrupted: bool = False  # the sender died during the POST (set by the sweep)
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,7 @@ class Schedule:
 
     max_attempts: int
     backoff: Callable[[int], timedelta] = field(default=lambda attempt: timedelta(0))
+    # A send cut off mid-way goes again at once (a possible duplicate), else it fails for good.
     resend_interrupted: bool = True
     lease: timedelta = timedelta(minutes=2)  # a claim older than this belongs to a dead sender
     grace: timedelta = timedelta(seconds=30)  # an unclaimed row this old lost its sender (≤ lease)
@@ -190,6 +195,8 @@ class Outbox:
         }
         if attempt.ok:
             fields.update(status=OutboxMessage.Status.SENT, delivered_at=now)
+        elif attempt.interrupted and not attempt.final and attempts < self.schedule.max_attempts + MAX_INTERRUPTIONS:
+            fields.update(status=OutboxMessage.Status.PENDING, next_attempt_at=now)
         elif attempt.final or attempts >= self.schedule.max_attempts:
             fields.update(status=OutboxMessage.Status.FAILED)
         else:
@@ -226,7 +233,7 @@ class Outbox:
 
     def _interrupted(self, row, now: datetime) -> int:
         """A row whose sender died mid-POST: one try used; retried or failed per the schedule."""
-        attempt = Attempt(ok=False, error=INTERRUPTED, final=not self.schedule.resend_interrupted)
+        attempt = Attempt(ok=False, error=INTERRUPTED, final=not self.schedule.resend_interrupted, interrupted=True)
         return self._record(row, attempt, now)
 
 
@@ -290,4 +297,4 @@ def _quietly(function: Callable, *args) -> None:
     except Exception:
         logger.exception("sandbox outbox: %s failed", getattr(function, "__name__", function))
     finally:
-        close_old_connections()
+        connections.close_all()  # this thread's own connections: it ends here
