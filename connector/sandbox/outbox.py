@@ -12,8 +12,8 @@ never ran). `Outbox.sweep` then finds the row again:
   attempt counted (nothing went out);
 - sending after `lease` (the sender died during the POST: the receiver may or may not have it):
   what the vendor does with a job cut off mid-way (`Schedule.resend_interrupted`): tried again,
-  which may deliver a duplicate, as vendors that retry do; or failed for good, as WooCommerce's
-  Action Scheduler marks an action running past its timeout;
+  which may deliver a duplicate, as vendors that retry do; or failed for good, as a vendor's job
+  queue may mark a job running past its timeout;
 - failed and due again under the vendor's own retry schedule: sent.
 
 Each vendor states its own `Schedule` (how many tries, the waits between them, what an interrupted
