@@ -101,9 +101,6 @@ class SweepResult:
     interrupted: int = 0  # cut off mid-send: retried or failed per the vendor's schedule
     sent: int = 0  # rows the sweep tried to send (fresh, released or due retries)
 
-    def __add__(self, other: SweepResult) -> SweepResult:
-        return SweepResult(self.released + other.released, self.interrupted + other.interrupted, self.sent + other.sent)
-
 
 class Outbox:
     """One sandbox's outbox: its row model, its vendor's schedule and how one row is sent.
