@@ -47,6 +47,8 @@ OVERLAP = timedelta(minutes=5)
 LEASE = timedelta(minutes=5)
 DEFERRED_LEASE = timedelta(hours=6)  # how long a queued write holds its record
 MAX_ATTEMPTS = 8  # default; settings.SYNC_MAX_ATTEMPTS overrides (the e2e tests use fewer)
+# A 429 does not use up a record's tries (the vendor is pacing us); past this long it fails visibly.
+RATE_LIMIT_PATIENCE = timedelta(hours=24)
 CIRCUIT_THRESHOLD = 20  # consecutive transient failures of one connection
 CIRCUIT_PAUSE = timedelta(minutes=10)
 
@@ -497,9 +499,71 @@ def sync_retry_policy() -> RetryPolicy:
     )
 
 
+def rate_limit_patience() -> timedelta:
+    """How long a record may keep being rate limited before it fails visibly (SYNC_RATE_LIMIT_PATIENCE, seconds)."""
+    return timedelta(seconds=getattr(settings, "SYNC_RATE_LIMIT_PATIENCE", RATE_LIMIT_PATIENCE.total_seconds()))
+
+
+def _rate_limit_streak(record: Record) -> tuple[datetime | None, int]:
+    """(since when, how many times) this record has been rate limited in a row, from its last failure event.
+
+    A 429 is the vendor pacing us, not the record failing: it does not use up one of the record's
+    tries. The streak is kept in the failure events themselves, so nothing else needs storing; a
+    success, a replay or any other failure after it ends it."""
+    last = (
+        Event.objects.filter(record=record, kind=Event.Kind.FAILED).order_by("-id").only("data", "created_at").first()
+    )
+    if last is None or not last.data.get("rate_limited"):
+        return None, 0
+    ended = (Event.Kind.CREATED, Event.Kind.UPDATED, Event.Kind.UNCHANGED, Event.Kind.SKIPPED, Event.Kind.REPLAYED)
+    if Event.objects.filter(record=record, id__gt=last.id, kind__in=ended).exists():
+        return None, 0  # a success (or a person's replay) since: a new streak
+    try:
+        since = datetime.fromisoformat(last.data["limited_since"])
+    except (KeyError, TypeError, ValueError):
+        since = last.created_at
+    return since, int(last.data.get("rate_limited") or 0)
+
+
+def _rate_limited(
+    record: Record, timeline: Timeline, exc: RateLimited, connection: Connection, policy: RetryPolicy
+) -> tuple[Outcome, dict] | None:
+    """Come back when the vendor allows, without counting a try; None once the patience is spent."""
+    now = timezone.now()
+    since, streak = _rate_limit_streak(record)
+    since = since or now
+    if now - since >= rate_limit_patience():
+        return None
+    streak += 1
+    retry_in = policy.delay(streak, at_least=exc.retry_after)
+    again = now + timedelta(seconds=retry_in)
+    timeline.add(
+        Event.Kind.FAILED,
+        f"Rate limited by {_vendor_name(connection)}; trying again at {again:%Y-%m-%d %H:%M:%S} UTC "
+        f"(not counted as a try; rate limited {streak} time{'s' if streak > 1 else ''} since {since:%H:%M:%S} UTC).",
+        {
+            "error": type(exc).__name__,
+            "status": exc.status,
+            "retry_in": round(retry_in, 1),
+            "attempt": record.attempts,
+            "rate_limited": streak,
+            "limited_since": since.isoformat(),
+            "retry_at": again.isoformat(),
+        },
+    )
+    changes = {
+        "status": Record.Status.PENDING,
+        "last_error": str(exc)[:2000],
+        "remediation": (exc.remediation or _outage_words(connection, exc))[:1000],
+    }
+    return Outcome("retry", retry_in=retry_in), changes
+
+
 def _fail(record: Record, timeline: Timeline, exc: ApiError, connection: Connection) -> tuple[Outcome, dict]:
-    attempts = record.attempts + 1
     policy = sync_retry_policy()
+    if isinstance(exc, RateLimited) and (paced := _rate_limited(record, timeline, exc, connection, policy)):
+        return paced
+    attempts = record.attempts + 1
     remediation = exc.remediation
     retry_in = 0.0
     if isinstance(exc, AuthExpired):
@@ -516,11 +580,18 @@ def _fail(record: Record, timeline: Timeline, exc: ApiError, connection: Connect
             record=record,
             flow=record.flow,
         )
+    elif isinstance(exc, RateLimited):  # still rate limited, for longer than the patience allows
+        status = Record.Status.FAILED
+        hours = round(rate_limit_patience().total_seconds() / 3600, 1)
+        remediation = remediation or (
+            f"{_vendor_name(connection)} kept refusing with 'too many requests' for over {hours:g} hours; nothing "
+            f"is lost. Check your {_vendor_name(connection)} plan's API limits (other apps may share them), "
+            "then press Replay."
+        )
     elif isinstance(exc, Transient) and policy.retries_left(attempts):
         status = Record.Status.PENDING
         retry_in = policy.delay(attempts, at_least=getattr(exc, "retry_after", 0.0))
-        if not isinstance(exc, RateLimited):
-            trip_circuit_if_needed(connection)
+        trip_circuit_if_needed(connection)
         remediation = remediation or _outage_words(connection, exc)
     else:
         status = Record.Status.FAILED

@@ -8,3 +8,4 @@ class ExactSandboxConfig(apps.SandboxAppConfig):
     label = "exact_sandbox"
     verbose_name = "Exact Online sandbox"
     sandbox_of = "exact"
+    outbox_module = "webhooks"  # registers its webhook outbox (connector.sandbox.outbox)

@@ -113,12 +113,14 @@ def webhook_log(request: HttpRequest, division: int) -> JsonResponse:
                     "callback": s.callback_url,
                     "deliveries": [
                         {
+                            "status": d.status,
                             "attempts": d.attempts,
                             "response_code": d.response_code,
                             "error": d.error,
                             "delivered": d.delivered,
                             "gave_up": d.gave_up,
                             "next_attempt_at": d.next_attempt_at.isoformat() if d.next_attempt_at else None,
+                            "delivered_at": d.delivered_at.isoformat() if d.delivered_at else None,
                         }
                         for d in s.deliveries.order_by("id")
                     ],

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.db import models
 
+from connector.sandbox.outbox import OutboxMessage
 from connector.tenancy import TenantManager
 
 
@@ -88,17 +89,27 @@ class SandboxExactWebhookSubscription(models.Model):
         ]
 
 
-class SandboxExactWebhookDelivery(models.Model):
-    """One notification to one subscription, with Exact's retries (about 10 over ~34 h, EXACT.md §7.2)."""
+class SandboxExactWebhookDelivery(OutboxMessage):
+    """One notification to one subscription (a durable outbox row, `connector.sandbox.outbox`), with
+    Exact's retries (about 10 over ~34 h, EXACT.md §7.2)."""
 
     subscription = models.ForeignKey(
         SandboxExactWebhookSubscription, on_delete=models.CASCADE, related_name="deliveries"
     )
     body = models.TextField()
-    attempts = models.IntegerField(default=0)
-    response_code = models.IntegerField(null=True, blank=True)
-    error = models.CharField(max_length=500, blank=True)
-    delivered = models.BooleanField(default=False)
-    gave_up = models.BooleanField(default=False)
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+
+    @property
+    def delivered(self) -> bool:
+        return self.status == OutboxMessage.Status.SENT
+
+    @property
+    def gave_up(self) -> bool:
+        return self.status == OutboxMessage.Status.FAILED
+
+    @property
+    def response_code(self) -> int | None:
+        return self.last_status
+
+    @property
+    def error(self) -> str:
+        return self.last_error

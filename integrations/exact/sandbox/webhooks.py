@@ -15,10 +15,13 @@ division gets `{"Content": {Topic, ClientId, Division, Action, Key, ExactOnlineE
 EventCreatedOn}, "HashCode": UPPER(hex(HMAC-SHA256(app webhook secret, Content text)))}` (§7.2-7.3),
 signed here, independently of our receiving side.
 
-Retries (§7.2, about 10 over ~34 h with a 2^n-minute back-off) are modelled: a delivery not answered
-200/201 records the code or error and its next attempt time; `retry_due` sends what is due (the
-control endpoint can send everything pending at once, nobody waits 34 hours); after 10 retries it
-gives up.
+Deliveries are durable outbox rows (`connector.sandbox.outbox`) written with the change, sent once
+it commits; a delivery whose sender died is found by the outbox sweep. Retries (§7.2, about 10
+over ~34 h with a 2^n-minute back-off) are the outbox schedule: a delivery not answered 200/201
+records the code or error and its next attempt time; the sweep (or `retry_due`) sends what is due
+(the control endpoint can send everything pending at once, nobody waits 34 hours); after 10
+retries it gives up. A delivery cut off mid-POST counts as a failed try and is retried, which may
+deliver it twice: Exact's retries make duplicates possible anyway.
 
 Deviations: Exact calls HTTPS callbacks only (and, per one integrator, on the redirect URI's domain);
 the sandbox also calls http, because our own app runs on plain http in tests and the demo. The
@@ -40,6 +43,7 @@ from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 
+from connector.sandbox import outbox
 from connector.sandbox.access import is_allowed_callback
 from integrations.exact import oauth as exact_oauth
 from integrations.exact.sandbox.models import (
@@ -209,40 +213,38 @@ def notify(division: SandboxExactDivision, topic: str, key: str, action: str) ->
     for sub in subs:
         body = signed(content(sub, host(sub.division.user.country), action, key), app_secret())
         ids.append(SandboxExactWebhookDelivery.objects.create(subscription=sub, body=body).pk)
-    transaction.on_commit(lambda: [attempt(pk) for pk in ids])
+    OUTBOX.send_after_commit(ids)
 
 
-def attempt(delivery_id: int) -> bool:
-    """Send one delivery now; record the outcome and, on failure, the next retry (2^n minutes)."""
-    delivery = SandboxExactWebhookDelivery.objects.select_related("subscription").filter(pk=delivery_id).first()
-    if delivery is None or delivery.delivered or delivery.gave_up:
-        return False
-    code, error = _post(delivery.subscription.callback_url, delivery.body.encode())
-    delivery.attempts += 1
-    delivery.response_code, delivery.error = code, error[:500]
-    delivery.delivered = code in (200, 201)
-    if delivery.delivered:
-        delivery.next_attempt_at = None
-    elif delivery.attempts > MAX_RETRIES:
-        delivery.gave_up, delivery.next_attempt_at = True, None
-    else:
-        delivery.next_attempt_at = timezone.now() + timedelta(minutes=2**delivery.attempts)
-    delivery.save(update_fields=["attempts", "response_code", "error", "delivered", "gave_up", "next_attempt_at"])
-    return delivery.delivered
+class ExactOutbox(outbox.Outbox):
+    name = "exact"
+    model = SandboxExactWebhookDelivery
+    schedule = outbox.Schedule(
+        max_attempts=1 + MAX_RETRIES, backoff=lambda attempt: timedelta(minutes=2**attempt), resend_interrupted=True
+    )
+    background = False  # sent in the committing thread once it commits, as before
+
+    def rows(self):
+        return SandboxExactWebhookDelivery.objects.select_related("subscription")
+
+    def deliver(self, delivery: SandboxExactWebhookDelivery) -> outbox.Attempt:
+        code, error = _post(delivery.subscription.callback_url, delivery.body.encode())
+        return outbox.Attempt(ok=code in (200, 201), status=code, error=error[:500])
+
+
+OUTBOX = outbox.register(ExactOutbox())
 
 
 def retry_due(*, everything: bool = False, now: datetime | None = None, divisions=None) -> int:
     """Retry failed deliveries whose time has come (all pending ones with `everything`), of `divisions`
     only when given; the count sent."""
-    pending = SandboxExactWebhookDelivery.objects.filter(delivered=False, gave_up=False, attempts__gt=0)
+    pending = SandboxExactWebhookDelivery.objects.filter(
+        status=SandboxExactWebhookDelivery.Status.PENDING, attempts__gt=0
+    )
     if divisions is not None:
         pending = pending.filter(subscription__division__in=divisions)
-    if not everything:
-        pending = pending.filter(next_attempt_at__lte=now or timezone.now())
-    ids = list(pending.order_by("id").values_list("pk", flat=True))
-    for pk in ids:
-        attempt(pk)
-    return len(ids)
+    ids = list(pending.values_list("pk", flat=True))
+    return len(OUTBOX.send(ids, now=now, ignore_schedule=everything))
 
 
 def _post(url: str, body: bytes) -> tuple[int | None, str]:

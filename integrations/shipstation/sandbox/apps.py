@@ -8,3 +8,4 @@ class ShipStationSandboxConfig(apps.SandboxAppConfig):
     label = "shipstation_sandbox"
     verbose_name = "ShipStation sandbox"
     sandbox_of = "shipstation"
+    outbox_module = "delivery"  # registers its webhook outbox (connector.sandbox.outbox)

@@ -5,10 +5,17 @@ follow path (allow-listed host, URL rebuilt on its own base) is exercised as wit
 
 V2 subscriptions get RSA-SHA256 signed deliveries (`x-shipengine-*` headers, key in the sandbox JWKS).
 
-Calls are stored as `SandboxWebhookCall` rows first, then sent after the transaction commits, in a
-background thread (`deliver_in_background`), or by `deliver_pending()` which tests and the demo call
-directly. Each call is claimed with a compare-and-set, so a thread and a test never send it twice.
-The `duplicate_webhook_rate` knob sends some calls twice, as real senders sometimes do.
+Calls are durable outbox rows (`SandboxWebhookCall`, `connector.sandbox.outbox`) written with the
+change that causes them, sent after the transaction commits in a background thread, or by
+`deliver_pending()` which tests and the demo call directly. Each call is claimed with a
+compare-and-set, so a thread and a test never send it twice; a call whose sender died is sent by the
+outbox sweep (accounts with `auto_deliver_webhooks` off are left to `deliver_pending`).
+
+Retries: ShipStation documents none (SHIPSTATION.md §A8 and §B4: "Retries: not documented. Do not
+rely on redelivery ... Also expect duplicates"), so a call that got an answer other than 2xx is not
+tried again (`max_attempts=1`: never friendlier than the vendor). A call cut off mid-POST is sent
+again, which may duplicate it, as the docs tell receivers to expect. The `duplicate_webhook_rate`
+knob sends some calls twice, as real senders sometimes do.
 """
 
 from __future__ import annotations
@@ -20,10 +27,9 @@ from contextlib import contextmanager
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
-from django.db import close_old_connections
-from django.utils import timezone
 
 from connector.http import loopback_alias
+from connector.sandbox import outbox
 from integrations.shipstation.sandbox.models import SandboxWebhookCall
 
 _local = threading.local()
@@ -60,19 +66,21 @@ def pointer_root(root: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-def deliver_pending(ids: list[int] | None = None, *, timeout: float = 5.0) -> list[SandboxWebhookCall]:
-    from integrations.shipstation.sandbox.faults import dice
+class ShipStationOutbox(outbox.Outbox):
+    name = "shipstation"
+    model = SandboxWebhookCall
+    schedule = outbox.Schedule(max_attempts=1, resend_interrupted=True)
+    timeout = 5.0
 
-    calls = SandboxWebhookCall.objects.filter(status=SandboxWebhookCall.Status.PENDING)
-    if ids is not None:
-        calls = calls.filter(pk__in=ids)
-    sent = []
-    for call in calls.select_related("webhook__account").order_by("id"):
-        claimed = SandboxWebhookCall.objects.filter(pk=call.pk, status=SandboxWebhookCall.Status.PENDING).update(
-            status=SandboxWebhookCall.Status.SENDING
-        )
-        if not claimed:
-            continue
+    def rows(self):
+        return SandboxWebhookCall.objects.select_related("webhook__account")
+
+    def sweepable(self):
+        return self.rows().filter(webhook__account__auto_deliver_webhooks=True)
+
+    def deliver(self, call: SandboxWebhookCall) -> outbox.Attempt:
+        from integrations.shipstation.sandbox.faults import dice
+
         account = call.webhook.account
         times = 2 if dice(account).random() < account.duplicate_webhook_rate else 1
         status, error = None, ""
@@ -80,16 +88,20 @@ def deliver_pending(ids: list[int] | None = None, *, timeout: float = 5.0) -> li
         for _ in range(times):
             try:
                 response = requests.post(
-                    call.webhook.target_url, data=data, headers=headers, timeout=timeout, allow_redirects=False
+                    call.webhook.target_url, data=data, headers=headers, timeout=self.timeout, allow_redirects=False
                 )
                 status = response.status_code
             except requests.RequestException as exc:
                 error = f"{type(exc).__name__}: {exc}"[:500]
-        call.status = SandboxWebhookCall.Status.SENT if status and status < 300 else SandboxWebhookCall.Status.FAILED
-        call.response_status, call.error, call.sent_at = status, error, timezone.now()
-        call.save(update_fields=["status", "response_status", "error", "sent_at"])
-        sent.append(call)
-    return sent
+        return outbox.Attempt(ok=bool(status and 200 <= status < 300), status=status, error=error)
+
+
+OUTBOX = outbox.register(ShipStationOutbox())
+
+
+def deliver_pending(ids: list[int] | None = None) -> list[SandboxWebhookCall]:
+    """Send the pending calls (of `ids` when given) now, whatever their schedule; the calls sent."""
+    return OUTBOX.send(ids, ignore_schedule=True)
 
 
 def _payload(call: SandboxWebhookCall) -> tuple[bytes, dict[str, str]]:
@@ -110,14 +122,5 @@ def _payload(call: SandboxWebhookCall) -> tuple[bytes, dict[str, str]]:
     return data, headers
 
 
-def _run(ids: list[int]) -> None:
-    try:
-        deliver_pending(ids)
-    finally:
-        close_old_connections()
-
-
 def deliver_in_background(ids: list[int]) -> threading.Thread:
-    thread = threading.Thread(target=_run, args=(ids,), name="shipstation-sandbox-webhooks", daemon=True)
-    thread.start()
-    return thread
+    return OUTBOX.send_in_background(ids)

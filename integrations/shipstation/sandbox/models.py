@@ -7,6 +7,7 @@ import secrets
 from django.db import models
 from django.utils import timezone
 
+from connector.sandbox.outbox import OutboxMessage
 from connector.tenancy import TenantManager
 
 
@@ -126,25 +127,20 @@ class SandboxWebhook(models.Model):
         ordering = ["id"]
 
 
-class SandboxWebhookCall(models.Model):
-    """One POST the sandbox makes (or will make) to a subscriber: for tests and the demo page."""
+class SandboxWebhookCall(OutboxMessage):
+    """One POST the sandbox owes a subscriber (the durable outbox row, `connector.sandbox.outbox`)."""
 
-    class Status(models.TextChoices):
-        PENDING = "pending"
-        SENDING = "sending"
-        SENT = "sent"
-        FAILED = "failed"
+    Status = OutboxMessage.Status
 
     webhook = models.ForeignKey(SandboxWebhook, on_delete=models.CASCADE, related_name="calls")
     body = models.JSONField()
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
-    response_status = models.PositiveIntegerField(null=True, blank=True)
-    error = models.TextField(blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
-    sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["id"]
+
+    @property
+    def response_status(self) -> int | None:
+        return self.last_status
 
 
 class SandboxSigningKey(models.Model):

@@ -8,3 +8,4 @@ class WooCommerceSandboxConfig(apps.SandboxAppConfig):
     label = "woocommerce_sandbox"
     verbose_name = "WooCommerce sandbox"
     sandbox_of = "woocommerce"
+    outbox_module = "delivery"  # registers its webhook outbox (connector.sandbox.outbox)

@@ -7,7 +7,15 @@
   (`WC_Webhook::get_new_delivery_id()`, woocommerce/plugins/woocommerce/includes/class-wc-webhook.php),
   where `wp_hash()` is `hash_hmac( 'md5', $data, wp_salt( 'auth' ) )` (WordPress
   wp-includes/pluggable.php): every delivery of one webhook in the same second has the same id.
-- Sent after the change commits (WooCommerce queues at shutdown); never retried.
+- Sent after the change commits (WooCommerce queues at shutdown); never retried: `WC_Webhook::deliver()`
+  makes one `wp_safe_remote_request()`, `log_delivery()` counts a failure and nothing schedules the
+  delivery again (woocommerce/woocommerce plugins/woocommerce/includes/class-wc-webhook.php).
+- Durable: each delivery is an outbox row (`SandboxWebhookOutbox`, `connector.sandbox.outbox`)
+  written with the change, as WooCommerce's delivery is an Action Scheduler action stored in the
+  database. When the sender dies, Action Scheduler's rules apply (its docs, "Housekeeping": claims
+  older than five minutes are released and run again; an action running longer than five minutes is
+  marked failed): a row claimed but not yet sending is sent by the outbox sweep; a row cut off during
+  its POST fails for good, never resent (`resend_interrupted=False`, lease 5 minutes).
 - Success is a response code 200-302; otherwise the failure count rises and, once it is already
   above `max_delivery_failures` (default 5), the webhook is disabled: the 7th consecutive failure
   disables it (WOO.md §1.5, `failed_delivery()` compares with `>`).
@@ -16,7 +24,7 @@
 - Deviation: WordPress refuses loopback/private delivery URLs (`wp_safe_remote_request`); the
   sandbox allows them, because our own app runs on 127.0.0.1 in tests and the demo.
 Fault knobs: `duplicate_rate` sends a delivery twice with the same delivery id; `out_of_order_rate`
-holds a delivery back and sends it after the next one of the same store.
+holds a delivery back (decided when it is queued) and sends it after the next one of the same store.
 """
 
 from __future__ import annotations
@@ -26,15 +34,18 @@ import hmac
 import json
 import logging
 import time
+from datetime import timedelta
 
 import requests
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 
+from connector.sandbox import outbox
+
 from ..auth import sign
 from .faults import roll
-from .models import SandboxDeliveryLog, SandboxStore, SandboxWebhook
+from .models import SandboxDeliveryLog, SandboxStore, SandboxWebhook, SandboxWebhookOutbox
 
 logger = logging.getLogger(__name__)
 
@@ -75,45 +86,69 @@ def store_home_url(store: SandboxStore) -> str:
     return f"{settings.PUBLIC_BASE_URL}/sandbox/woocommerce/{store.slug}/"
 
 
-def queue_event(store: SandboxStore, topic: str, payload: dict) -> None:
-    """Deliver `payload` to the store's active webhooks for `topic` once the transaction commits."""
-    hook_ids = list(
-        SandboxWebhook.objects.filter(store=store, topic=topic, status=SandboxWebhook.Status.ACTIVE).values_list(
-            "pk", flat=True
-        )
+class WooCommerceOutbox(outbox.Outbox):
+    name = "woocommerce"
+    model = SandboxWebhookOutbox
+    # One try (no retries), Action Scheduler's five-minute claim timeout, its one-minute queue runs.
+    schedule = outbox.Schedule(
+        max_attempts=1, resend_interrupted=False, lease=timedelta(minutes=5), grace=timedelta(minutes=1)
     )
-    if not hook_ids:
+    background = False  # sent in the committing thread once it commits (tests read the log at once)
+
+    def rows(self):
+        # Held rows (out-of-order knob) wait for `flush_held`, not for a sender or the sweep.
+        return SandboxWebhookOutbox.objects.filter(held=False).select_related("webhook__store")
+
+    def deliver(self, row: SandboxWebhookOutbox) -> outbox.Attempt:
+        hook, store = row.webhook, row.webhook.store
+        if hook.status != SandboxWebhook.Status.ACTIVE:  # paused or disabled since: WooCommerce sends nothing
+            return outbox.Attempt(ok=False, error=f"webhook {hook.status}; not delivered", final=True)
+        delivery_id = new_delivery_id(store, hook)
+        log = send(store, hook, row.topic, row.body, delivery_id, row.resource_id)
+        if roll(store, "duplicate_rate"):
+            send(store, hook, row.topic, row.body, delivery_id, row.resource_id)
+        return outbox.Attempt(ok=_success(log.response_code), status=log.response_code, error=log.error)
+
+
+OUTBOX = outbox.register(WooCommerceOutbox())
+
+
+def queue_event(store: SandboxStore, topic: str, payload: dict) -> None:
+    """Store `payload` for the store's active webhooks for `topic`, delivered once the transaction commits."""
+    hooks = list(SandboxWebhook.objects.filter(store=store, topic=topic, status=SandboxWebhook.Status.ACTIVE))
+    if not hooks:
         return
     body = wp_json_encode(payload)
     resource_id = str(payload.get("id", ""))
-    transaction.on_commit(lambda: dispatch(store.pk, hook_ids, topic, body, resource_id))
+    ids = [
+        SandboxWebhookOutbox.objects.create(
+            webhook=hook, topic=topic, body=body, resource_id=resource_id, held=roll(store, "out_of_order_rate")
+        ).pk
+        for hook in hooks
+    ]
+    transaction.on_commit(lambda: dispatch(store.pk, ids))
 
 
-def dispatch(store_id: int, hook_ids: list[int], topic: str, body: str, resource_id: str) -> None:
-    store = SandboxStore.objects.get(pk=store_id)
-    sent_any = False
-    for hook in SandboxWebhook.objects.filter(pk__in=hook_ids, status=SandboxWebhook.Status.ACTIVE):
-        delivery_id = new_delivery_id(store, hook)
-        if roll(store, "out_of_order_rate"):
-            SandboxDeliveryLog.objects.create(
-                webhook=hook, delivery_id=delivery_id, topic=topic, resource_id=resource_id, body=body, held=True
-            )
-            continue
-        send(store, hook, topic, body, delivery_id, resource_id)
-        sent_any = True
-        if roll(store, "duplicate_rate"):
-            send(store, hook, topic, body, delivery_id, resource_id)
-    if sent_any:
-        flush_held(store)
+def dispatch(store_id: int, ids: list[int]) -> None:
+    """Send the rows `ids` (held ones wait); once something went out, the held ones follow."""
+    if OUTBOX.send(ids):
+        flush_held(SandboxStore.objects.get(pk=store_id))
 
 
 def flush_held(store: SandboxStore) -> int:
     """Send deliveries held back by the out-of-order knob, oldest first."""
-    held = list(SandboxDeliveryLog.objects.filter(webhook__store=store, held=True).select_related("webhook"))
-    for log in held:
-        SandboxDeliveryLog.objects.filter(pk=log.pk).update(held=False)
-        send(store, log.webhook, log.topic, log.body, log.delivery_id, log.resource_id, log=log)
-    return len(held)
+    held = list(
+        SandboxWebhookOutbox.objects.filter(webhook__store=store, held=True, status=SandboxWebhookOutbox.Status.PENDING)
+        .order_by("id")
+        .values_list("pk", flat=True)
+    )
+    SandboxWebhookOutbox.objects.filter(pk__in=held).update(held=False)
+    return len(OUTBOX.send(held, ignore_schedule=True))
+
+
+def _success(code: int | None) -> bool:
+    """WooCommerce's success: a 2xx, 300, 301 or 302 (`log_delivery()` tests `>= 200 && < 303`)."""
+    return code is not None and 200 <= code <= 302
 
 
 def delivery_headers(store: SandboxStore, hook: SandboxWebhook, topic: str, body: str, delivery_id: str) -> dict:
@@ -132,22 +167,21 @@ def delivery_headers(store: SandboxStore, hook: SandboxWebhook, topic: str, body
 
 
 def send(
-    store: SandboxStore,
-    hook: SandboxWebhook,
-    topic: str,
-    body: str,
-    delivery_id: str,
-    resource_id: str = "",
-    *,
-    log: SandboxDeliveryLog | None = None,
-) -> int | None:
+    store: SandboxStore, hook: SandboxWebhook, topic: str, body: str, delivery_id: str, resource_id: str = ""
+) -> SandboxDeliveryLog:
+    """One POST, logged, with WooCommerce's failure counting (`log_delivery()` / `failed_delivery()`)."""
     headers = delivery_headers(store, hook, topic, body, delivery_id)
     code, error = _post(hook.delivery_url, body.encode("utf-8"), headers)
-    if log is None:
-        log = SandboxDeliveryLog(webhook=hook, delivery_id=delivery_id, topic=topic, resource_id=resource_id, body=body)
-    log.response_code, log.error, log.held = code, error[:500], False
-    log.save()
-    if code is not None and 200 <= code <= 302:
+    log = SandboxDeliveryLog.objects.create(
+        webhook=hook,
+        delivery_id=delivery_id,
+        topic=topic,
+        resource_id=resource_id,
+        body=body,
+        response_code=code,
+        error=error[:500],
+    )
+    if _success(code):
         SandboxWebhook.objects.filter(pk=hook.pk).update(failure_count=0, pending_delivery=False)
     else:
         limit = int((store.faults or {}).get("max_delivery_failures", DEFAULT_MAX_FAILURES))
@@ -156,7 +190,7 @@ def send(
             SandboxWebhook.objects.filter(pk=hook.pk).update(status=SandboxWebhook.Status.DISABLED)
         else:
             SandboxWebhook.objects.filter(pk=hook.pk).update(failure_count=F("failure_count") + 1)
-    return code
+    return log
 
 
 def ping(hook: SandboxWebhook) -> int | None:

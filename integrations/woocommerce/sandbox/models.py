@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 
+from connector.sandbox.outbox import OutboxMessage
 from connector.tenancy import TenantManager
 
 
@@ -136,6 +137,20 @@ class SandboxDeliveryLog(models.Model):
     response_code = models.IntegerField(null=True, blank=True)
     error = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+
+
+class SandboxWebhookOutbox(OutboxMessage):
+    """A delivery the store owes a webhook (the durable outbox row, `connector.sandbox.outbox`), written
+    with the change that causes it; each HTTP try is logged in `SandboxDeliveryLog`."""
+
+    webhook = models.ForeignKey(SandboxWebhook, on_delete=models.CASCADE, related_name="outbox")
+    topic = models.CharField(max_length=100)
+    resource_id = models.CharField(max_length=50, blank=True)
+    body = models.TextField()
+    held = models.BooleanField(default=False)  # the out-of-order knob: sent after a later one
 
     class Meta:
         ordering = ["id"]
