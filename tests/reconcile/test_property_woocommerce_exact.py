@@ -30,9 +30,7 @@ from integrations.exact.sandbox.models import SandboxExactEntity
 from integrations.woocommerce.sandbox.models import SandboxOrder
 from tests.integrations.exact.conftest import make_connection
 from tests.reconcile.property_kit import assert_records_written, make_flow, property_settings, unique
-from tests.reconcile.strategies import SS_SKUS, WOO_SKUS, Line, Op, OrderPlan, shipstation_order, woo_order
-from tests.reconcile.test_property_shipstation_zoho import Account, Placed
-from tests.reconcile.test_property_shipstation_zoho import sync as ss_sync
+from tests.reconcile.strategies import WOO_SKUS, Line, Op, OrderPlan, woo_order
 from tests.reconcile.test_property_woocommerce_zoho import Store, apply, place, sync
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -115,31 +113,4 @@ def test_sales_invoices_hold_the_store_totals(zoho_base, alice, plans):
     for order in orders:
         check_exact(
             company, order["number"], Decimal(order["total"]), order["currency"], order["status"] == "cancelled"
-        )
-
-
-def shipstation_exact_plan(plan: OrderPlan) -> OrderPlan:
-    """The Exact invoice flow's scope (module docstring): no tax, no order-level discount."""
-    return OrderPlan(**{**plan.__dict__, "tax": Decimal("0"), "discount": Decimal("0")})
-
-
-@property_settings(max_examples=10)
-@given(plans=st.lists(shipstation_order().map(shipstation_exact_plan), min_size=1, max_size=2))
-def test_shipstation_sales_invoices_hold_the_order_totals(zoho_base, alice, plans):
-    """ShipStation → Exact Online: each order's sales invoice holds ShipStation's `orderTotal` to the
-    cent (edits replace the open invoice's lines); a cancelled one is credited in full, once."""
-    account = Account(zoho_base, alice)
-    company, exact = fresh_company(alice, skus=SS_SKUS)
-    flow = make_flow(alice, "shipstation_exact", account.connection(alice), exact, **OPTIONS)
-    orders = [Placed(account, unique("SS").upper(), plan) for plan in plans]
-    for step in range(max((len(p.ops) for p in plans), default=0)):
-        for order in orders:
-            if step < len(order.plan.ops):
-                order.apply(order.plan.ops[step], flow)
-    ss_sync(flow, account.account)
-    assert_records_written(flow)
-    for order in orders:
-        source = account.get_order(order.order_id)
-        check_exact(
-            company, order.number, Decimal(str(source["orderTotal"])), "USD", source["orderStatus"] == "cancelled"
         )
