@@ -349,10 +349,14 @@ def _known_target_id(
 def _write(
     target: TargetAdapter, target_type: str, obj: Any, target_id: str | None, context: WriteContext
 ) -> WriteResult:
-    """Upsert, or void what was written for a cancellation (nothing to void: skipped)."""
+    """Upsert, or void what was written for a cancellation (nothing to void: skipped). A cancelled
+    order whose money went back (refunds) was a sale all the same: never written yet, it is written
+    now, so a ledger that credits refunds books the sale and its credits (as reconciliation expects)."""
     if not is_cancellation(obj):
         return target.upsert(target_type, obj, target_id=target_id, context=context)
     if not target_id:
+        if getattr(obj, "refunds", ()):
+            return target.upsert(target_type, obj, target_id=None, context=context)
         return WriteResult("", "skipped")
     return target.cancel(target_type, obj, target_id=target_id, context=context)
 

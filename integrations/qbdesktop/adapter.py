@@ -9,7 +9,8 @@ pending under the engine's long lease until a job handler calls `engine.complete
 - `find` never waits for QuickBooks: the engine's Link, else a finished write job of ours.
 - At most one chain per order is in the queue; after a lost answer the chain starts with a lookup by
   RefNumber (= order number) before any new add.
-- Shipped orders are immutable at the source: with a TxnID known, `upsert` changes nothing.
+- Shipped orders are immutable at the source: with a TxnID known, `upsert` changes nothing; an
+  order whose total changed since (a paid order edited before it shipped) needs review.
 - `cancel` of an order QuickBooks never received (no TxnID, nothing queued) is "skipped".
 - `cancel` with a TxnID: our specs (tests/specs/qbdesktop/QBWC.md) document neither TxnDelRq nor a
   void for invoices, so we do not delete QuickBooks transactions; the record needs review instead.
@@ -20,7 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 from connector.adapters import NO_CONTEXT, DocumentSummary, TargetAdapter, WriteContext, WriteResult
-from connector.canonical import Order
+from connector.canonical import Order, money
 from connector.http import NeedsReview, Permanent
 from integrations.qbdesktop import chain
 from integrations.qbdesktop.company import target_flows
@@ -76,6 +77,7 @@ class QBDesktopTarget(TargetAdapter):
     ) -> WriteResult:
         order = self._order(object_type, obj)
         if target_id:
+            self._check_amount_kept(order, target_id)
             return WriteResult(
                 target_id,
                 "unchanged",
@@ -88,6 +90,20 @@ class QBDesktopTarget(TargetAdapter):
         if record is None:
             raise Permanent(f"No record of this flow holds order {order.number}.")
         return chain.advance(record, self.connection)
+
+    def _check_amount_kept(self, order: Order, target_id: str) -> None:
+        """The transaction is never changed after it was added; a paid order edited in the store since
+        (WooCommerce lets a merchant change a processing order's lines) would leave QuickBooks holding
+        another amount behind a "synced" record, so it goes to review instead."""
+        posted = chain.written_total(self.connection, order.number)
+        now = money(order.computed_total)
+        if posted is not None and money(posted) != now:
+            raise NeedsReview(
+                f"Order {order.number} changed after its QuickBooks transaction ({target_id}) was added: "
+                f"QuickBooks holds {money(posted)}, the order now totals {now}.",
+                remediation=f"Edit transaction {order.number} in QuickBooks to match the order (this flow never "
+                "changes a QuickBooks transaction once added), then mark this record resolved.",
+            )
 
     def cancel(self, object_type: str, obj: Any, *, target_id: str, context: WriteContext = NO_CONTEXT) -> WriteResult:
         order = self._order(object_type, obj)

@@ -82,6 +82,17 @@ def written_txn_id(connection: Connection, number: str) -> str | None:
     return None
 
 
+def written_total(connection: Connection, number: str) -> Decimal | None:
+    """The total of the transaction a finished write of ours added for this order (None: unknown)."""
+    done = QBXMLJob.objects.filter(
+        connection=connection, handler=H_WRITE, status=QBXMLJob.Status.DONE, context__order=number
+    ).order_by("-id")
+    for job in done[:5]:
+        if job.result.get("txn_id") and not job.context.get("deleted_in_qb") and job.context.get("total"):
+            return Decimal(str(job.context["total"]))
+    return None
+
+
 def record_for(connection: Connection, order: Order) -> Record | None:
     """The record syncing this order when the adapter is used outside the engine (the engine sets
     `current_record`); the one holding the lease wins."""

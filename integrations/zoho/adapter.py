@@ -459,7 +459,7 @@ class ZohoBooksTarget(TargetAdapter):
             self._currency_id(code, order)
 
     def _upsert_invoice(self, order: Order, target_id: str | None) -> WriteResult:
-        if order.status == OrderStatus.CANCELLED and not target_id:
+        if order.status == OrderStatus.CANCELLED and not target_id and not order.refunds:
             return WriteResult(target_id="", action="unchanged", data={"reason": "cancelled before it was invoiced"})
         self._check_currency(order)
         payload = self._invoice_payload(order)
