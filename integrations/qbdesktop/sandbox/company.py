@@ -284,7 +284,7 @@ SALES_RECEIPT_ORDER = [
     "SalesReceiptLineAdd",
 ]
 CREDIT_MEMO_ORDER = [
-    *INVOICE_ORDER[2:19],  # CustomerRef … ItemSalesTaxRef, Memo
+    *INVOICE_ORDER[INVOICE_ORDER.index("CustomerRef") : INVOICE_ORDER.index("Memo") + 1],
     "CustomerMsgRef",
     "IsToBePrinted",
     "IsToBeEmailed",
