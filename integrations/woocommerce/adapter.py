@@ -251,16 +251,23 @@ class WooCommerceTarget(TargetAdapter):
         return DocumentSummary("stock_level", "Stock level", summary.number, status=moved or summary.status)
 
     def find(self, object_type: str, obj: Any, *, context: WriteContext = NO_CONTEXT) -> str | None:
+        """The SKU when the store has a product with it (a stock level's target id is its SKU)."""
         level = _stock_level(object_type, obj)
-        found = self.client().get_product_by_sku(level.sku)
-        return str(found["id"]) if found else None
+        return level.sku if self.client().get_product_by_sku(level.sku) else None
 
     def upsert(
         self, object_type: str, obj: Any, *, target_id: str | None, context: WriteContext = NO_CONTEXT
     ) -> WriteResult:
-        ((_, outcome),) = self.write_stock_levels([_stock_level(object_type, obj)])
+        """One level, as a record of its own: a SKU the store cannot hold a quantity for is an error the
+        merchant sees (a batch push reports it as skipped instead)."""
+        ((level, outcome),) = self.write_stock_levels([_stock_level(object_type, obj)])
         if isinstance(outcome, ApiError):
             raise outcome
+        if outcome.action == "skipped" and outcome.data.get("reason") in ("missing", "not_managed"):
+            raise Permanent(
+                f"WooCommerce stock for SKU {level.sku} not set: {outcome.data['why']}.",
+                remediation="Add the SKU to a product with “Manage stock” on in WooCommerce, then press Replay.",
+            )
         return outcome
 
     def cancel(self, object_type: str, obj: Any, *, target_id: str, context: WriteContext = NO_CONTEXT) -> WriteResult:
