@@ -554,11 +554,13 @@ def on_write(job: QBXMLJob, result: jobs.JobResult) -> None:
         _continue(job, record, looked_up=False, lookups=lookups)
         return
     if result.error is not None:
-        if result.error.vendor_code == 3140:
+        error = result.error
+        if error.vendor_code == 3140:
             # A cached ListID may be stale (deleted or merged in QuickBooks): look everything up again.
             forget(job.connection, CUSTOMER_LINK, [job.context.get("customer", "")])
             forget(job.connection, ITEM_LINK, job.context.get("items") or [])
-        engine.complete_deferred(record.pk, error=result.error)
+            error = _receipt_reference(error)
+        engine.complete_deferred(record.pk, error=error)
         return
     txn_id = job.result.get("txn_id", "")
     if not txn_id:
@@ -571,6 +573,23 @@ def on_write(job: QBXMLJob, result: jobs.JobResult) -> None:
         return
     data = {k: job.context.get(k) for k in ("txn_date", "total") if job.context.get(k)}
     _succeed(record, WriteResult(txn_id, "created", data={"ref_number": job.context["order"], **data}))
+
+
+_REFERENCE = re.compile(r'invalid reference to QuickBooks (PaymentMethod|Account) "([^"]*)"')
+
+
+def _receipt_reference(error):
+    """QuickBooks' 3140 for a sales receipt's payment method or deposit account, in the flow's words."""
+    match = _REFERENCE.search(error.message)
+    if match is None:
+        return error
+    what = "payment method" if match.group(1) == "PaymentMethod" else "account"
+    return NeedsReview(
+        error.message,
+        remediation=f"Create {what} '{match.group(2)}' in QuickBooks, or choose another in the flow's sales receipt "
+        "options, then press Replay.",
+        vendor_code=error.vendor_code,
+    )
 
 
 def _refund_of(record: Record, refund_id: str) -> Refund | None:

@@ -285,6 +285,7 @@ def test_an_unknown_payment_method_needs_review_and_the_options_form_offers_quic
     run(live_server, qbd, ledger)  # the run also reads QuickBooks' payment methods and accounts
     record.refresh_from_db()
     assert record.status == Record.Status.NEEDS_REVIEW and 'PaymentMethod "Bitcoin"' in record.last_error
+    assert record.remediation.startswith("Create payment method 'Bitcoin' in QuickBooks, or choose another")
     assert ledger.sales_receipts() == []
 
     adapter = QBDesktopTarget(qbd[0], options=shop.options)
