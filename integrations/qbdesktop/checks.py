@@ -30,12 +30,11 @@ def queue_run_checks(connection: Connection, *, now: datetime | None = None) -> 
     """Called when the Web Connector authenticates: the incremental list/invoice sync when due
     (sync.py), a deleted-transactions check with every batch of orders, and at least every
     DELETED_CHECK_MINUTES even without one."""
-    # QuickBooks' payment methods and accounts, for the options form even before a flow exists.
-    read_lists = lists.queue_due(connection, now=now)
     if not target_flows(connection).exists():
-        return read_lists
+        return []
     now = now or timezone.now()
-    queued = [*read_lists, *sync.queue_due(connection, now=now)]
+    # QuickBooks' payment methods and accounts, for flows that post sales receipts (their pick lists).
+    queued = [*lists.queue_due(connection, now=now), *sync.queue_due(connection, now=now)]
     if not _deleted_check_due(connection, now):
         return queued
     # Only what was deleted since the last check (minus the overlap): QuickBooks' own TimeDeleted mark.

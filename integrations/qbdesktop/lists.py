@@ -4,8 +4,9 @@ QuickBooks does not have is refused before the flow starts instead of failing ea
 
 Both lists are short and neither query is paged (AccountQuery and PaymentMethodQuery take
 `ActiveStatus` and name filters; QBWC.md §4.2 lists the filters of list queries): each answer is the
-whole active list, so a name missing from it is forgotten. Refreshed at most every `list_sync_minutes`
-(sync.py's interval), queued with the run's other checks.
+whole active list, so a name missing from it is forgotten. Read for connections with a flow that posts
+sales receipts (until then the form's names are typed), at most every `list_sync_minutes` (sync.py's
+interval), queued with the run's other checks.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from django.utils import timezone
 
 from connector.models import Connection, Link
 from integrations.qbdesktop import jobs, qbxml, sync
+from integrations.qbdesktop.company import target_flows
 from integrations.qbdesktop.links import remember
+from integrations.qbdesktop.mapping import SALES_RECEIPT
 from integrations.qbdesktop.models import QBXMLJob
 
 logger = logging.getLogger(__name__)
@@ -42,7 +45,10 @@ LISTS = {
 
 
 def queue_due(connection: Connection, *, now: datetime | None = None) -> list[QBXMLJob]:
-    """Queue both list reads unless one is pending or they were read within the sync interval."""
+    """Queue both list reads when a flow into the connection posts sales receipts, unless one is
+    pending or they were read within the sync interval."""
+    if not target_flows(connection).filter(options__posting=SALES_RECEIPT).exists():
+        return []
     if jobs.pending(connection).filter(handler=H_LIST).exists():
         return []
     now = now or timezone.now()

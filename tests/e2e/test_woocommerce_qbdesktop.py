@@ -9,7 +9,7 @@ waits for review and goes through after the item is added and Replay is pressed;
 until it is paid; each refund becomes one credit memo (never a second, whatever is retried or
 replayed), a cancellation after invoicing waits for a person, and a full refund credits the rest. A
 second flow posts paid orders as sales receipts, with QuickBooks' payment methods offered and checked
-in the wizard, and pushes QuickBooks' quantities back to the store's stock. Every assertion on the
+before Start, and pushes QuickBooks' quantities back to the store's stock. Every assertion on the
 result is on the simulated company file or the sandbox store.
 """
 
@@ -216,11 +216,9 @@ def test_woocommerce_to_quickbooks_desktop_sales_receipts_and_stock(merchant, al
             live_server.url, user.username, password, company, owner_id=user.owner_id, file_id=user.file_id
         ).run()
 
-    # --- The first Web Connector run reads QuickBooks' payment methods: the wizard offers them -----
-    web_connector_runs()
+    # --- Sales receipts chosen in the wizard; the names are typed until QuickBooks' lists are read ----
     query = f"?preset=woocommerce_qbdesktop&source={woo.pk}&target={qbd.pk}"
-    form = merchant.get(reverse("flow_create") + query).content.decode()
-    assert '<option value="Visa">Visa</option>' in form and "Orders become" in form
+    assert "Orders become" in merchant.get(reverse("flow_create") + query).content.decode()
     wizard = {
         "preset": "woocommerce_qbdesktop",
         "source": woo.pk,
@@ -229,19 +227,23 @@ def test_woocommerce_to_quickbooks_desktop_sales_receipts_and_stock(merchant, al
         "with_options": "1",
         "posting": "sales_receipt",
         "post_when": "paid",
-        "payment_method": "Bitcoin",  # not a QuickBooks payment method: refused before anything runs
+        "payment_method": "Bitcoin",  # not a QuickBooks payment method
         "deposit_account": "Checking",
         "refund_item": "Refunds",
-        "push_inventory": "on",
         "list_sync_minutes": 60,
     }
-    refused = merchant.post(reverse("flow_create"), wizard)
-    assert refused.status_code == 200 and not Flow.objects.exists()
-    merchant.post(reverse("flow_create"), {**wizard, "payment_method": "Visa"})
+    merchant.post(reverse("flow_create"), wizard)
     flow = Flow.objects.get(organization=alice.org)
-    # The stock push is offered on the flow's page, where the flow's own store is known.
+    web_connector_runs()  # reads QuickBooks' payment methods and accounts for the flow's options
+
+    # Start checks the options against QuickBooks' lists: the unknown payment method stops it.
+    merchant.post(reverse("flow_toggle", args=[flow.pk]))
+    assert not Flow.objects.get(pk=flow.pk).enabled
+    page = merchant.get(reverse("flow_detail", args=[flow.pk])).content.decode()
+    assert '<option value="Visa">Visa</option>' in page and '<option value="Checking"' in page
+    # On the flow's page the merchant picks Visa and turns on the stock push (its store is known there).
     options = {k: v for k, v in wizard.items() if k not in ("preset", "source", "target", "interval_seconds")}
-    merchant.post(reverse("flow_detail", args=[flow.pk]), {**options, "payment_method": "Visa"})
+    merchant.post(reverse("flow_detail", args=[flow.pk]), {**options, "payment_method": "Visa", "push_inventory": "on"})
     flow.refresh_from_db()
     assert (flow.options["posting"], flow.options["payment_method"], flow.options["push_inventory"]) == (
         "sales_receipt",
