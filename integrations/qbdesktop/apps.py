@@ -35,6 +35,8 @@ def _system_info():
         docs=(
             "Your money: shipped orders become QuickBooks invoices (or journal entries), dated on the "
             "ship date and numbered with the order number, so nothing is entered twice.\n"
+            "From WooCommerce: paid orders become invoices or sales receipts (as you choose), each refund "
+            "a credit memo numbered after its order, and QuickBooks' stock can be set back on your products.\n"
             "Your books stay yours: customers and items are looked up, never created; an order naming "
             "an unknown one waits for you with a clear note, while the others carry on.\n"
             "Timing: QuickBooks Desktop is reached through the Web Connector on your computer, so "
@@ -89,8 +91,8 @@ def _woocommerce_preset():
         "woocommerce_qbdesktop",
         "woocommerce",
         "WooCommerce → QuickBooks Desktop",
-        "Paid orders become QuickBooks invoices (or journal entries),",
+        "Paid orders become QuickBooks invoices (or sales receipts or journal entries), each refund a credit memo,",
         sku_note=" (item name = WooCommerce SKU)",
-        default_options={"posting": "invoice", "post_when": "paid", "list_sync_minutes": 60},
+        default_options={"posting": "invoice", "post_when": "paid", "refund_item": "Refunds", "list_sync_minutes": 60},
         default_interval_seconds=900,
     )

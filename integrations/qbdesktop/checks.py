@@ -1,7 +1,7 @@
 """Per Web Connector run checks (`queue_run_checks`, called at authenticate).
 
-The incremental list/invoice sync when due (sync.py), and a TxnDeletedQuery that notices our invoices
-and journal entries deleted in QuickBooks: with every batch of orders, and at least every
+The incremental list/invoice sync when due (sync.py), and a TxnDeletedQuery that notices our invoices,
+sales receipts and journal entries deleted in QuickBooks: with every batch of orders, and at least every
 DELETED_CHECK_MINUTES even without one. A deleted transaction fails its record (Replay writes it again).
 """
 
@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from django.utils import timezone
 
 from connector.models import Connection, Event, Link, Record, raise_alert
-from integrations.qbdesktop import jobs, qbxml, sync
+from integrations.qbdesktop import jobs, lists, qbxml, sync
 from integrations.qbdesktop.chain import CHAIN_HANDLERS, H_WRITE
 from integrations.qbdesktop.company import company_tz, target_flows, target_records
 from integrations.qbdesktop.links import INVOICE_LINK
@@ -33,13 +33,16 @@ def queue_run_checks(connection: Connection, *, now: datetime | None = None) -> 
     if not target_flows(connection).exists():
         return []
     now = now or timezone.now()
-    queued = sync.queue_due(connection, now=now)
+    # QuickBooks' payment methods and accounts, for flows that post sales receipts (their pick lists).
+    queued = [*lists.queue_due(connection, now=now), *sync.queue_due(connection, now=now)]
     if not _deleted_check_due(connection, now):
         return queued
     # Only what was deleted since the last check (minus the overlap): QuickBooks' own TimeDeleted mark.
     since = sync.cursor_for(connection, sync.Kind.INVOICES).deleted_since
     request = qbxml.txn_deleted_query(
-        ("Invoice", "JournalEntry"), from_deleted=sync.window_start(since), company_tz=company_tz(connection)
+        ("Invoice", "SalesReceipt", "JournalEntry"),
+        from_deleted=sync.window_start(since),
+        company_tz=company_tz(connection),
     )
     return [*queued, jobs.enqueue(connection, request, handler=H_DELETED, order_key=jobs.CHECK_KEY)]
 
@@ -88,7 +91,7 @@ def _forget_deleted(connection: Connection, obj: qbxml.DeletedTxn) -> None:
     link = links.first()
     if link is None:
         return  # not ours, or already noticed
-    kind = "journal entry" if obj.txn_type == "JournalEntry" else "invoice"
+    kind = {"JournalEntry": "journal entry", "SalesReceipt": "sales receipt"}.get(obj.txn_type, "invoice")
     message = f"QuickBooks {kind} {obj.ref_number or link.canonical_key} ({obj.txn_id}) was deleted in QuickBooks."
     for record in target_records(connection).filter(target_id=obj.txn_id).select_related("flow"):
         _fail_record(record, connection, obj, message)

@@ -7,8 +7,16 @@ import zoneinfo
 from django import forms
 
 from connector.web.forms import BackfillOptionsForm
-from integrations.qbdesktop.adapter import STOCK_LEVEL_SOURCES, STOCK_LEVEL_UNAVAILABLE
+from integrations.qbdesktop.adapter import (
+    DEPOSIT_ACCOUNTS,
+    PAYMENT_METHODS,
+    STOCK_LEVEL_SOURCES,
+    STOCK_LEVEL_UNAVAILABLE,
+)
 from integrations.qbdesktop.inventory_push import OPTION, PUSH_LABEL, unavailable_reason
+from integrations.qbdesktop.mapping import INVOICE, JOURNAL, SALES_RECEIPT
+
+NAME_MAX = 209  # FullName of a QuickBooks list reference (qbXML schema max length)
 
 # QuickBooks reads query dates in the QuickBooks PC's local time: we need the company's zone.
 COMMON_ZONES = [
@@ -51,22 +59,33 @@ class FlowOptionsForm(BackfillOptionsForm):
     """Options of a flow of orders into QuickBooks Desktop, from any order source (names as they are in
     QuickBooks)."""
 
-    # The journal's accounts matter only when orders post as journal entries.
+    # The journal's accounts matter only when orders post as journal entries; how a sale was paid only
+    # for sales receipts.
     shown_when = {
-        name: ("posting", "journal")
-        for name in (
-            "journal_debit_account",
-            "journal_sales_account",
-            "journal_shipping_account",
-            "journal_tax_account",
-        )
+        **{
+            name: ("posting", JOURNAL)
+            for name in (
+                "journal_debit_account",
+                "journal_sales_account",
+                "journal_shipping_account",
+                "journal_tax_account",
+            )
+        },
+        "payment_method": ("posting", SALES_RECEIPT),
+        "deposit_account": ("posting", SALES_RECEIPT),
     }
+    # Typed names become pickers once the Web Connector has read QuickBooks' lists (adapter.choices).
+    choice_lists = {"payment_method": PAYMENT_METHODS, "deposit_account": DEPOSIT_ACCOUNTS}
 
     posting = forms.ChoiceField(
-        label="Post orders as",
-        choices=[("invoice", "An invoice"), ("journal", "A journal entry")],
+        label="Orders become",
+        choices=[
+            (INVOICE, "Invoices"),
+            (SALES_RECEIPT, "Sales receipts (paid orders: the money is received)"),
+            (JOURNAL, "Journal entries"),
+        ],
         widget=forms.RadioSelect,
-        initial="invoice",
+        initial=INVOICE,
     )
     post_when = forms.ChoiceField(
         label="Post an order to QuickBooks",
@@ -84,6 +103,25 @@ class FlowOptionsForm(BackfillOptionsForm):
     shipping_item = forms.CharField(label="Shipping item", required=False, initial="Shipping")
     discount_item = forms.CharField(label="Discount item", required=False, initial="Discount")
     tax_item = forms.CharField(label="Sales tax item (an other-charge item)", required=False, initial="Sales Tax")
+    refund_item = forms.CharField(
+        label="Refund item",
+        required=False,
+        initial="Refunds",
+        help_text="Each refund becomes a QuickBooks credit memo of the refunded amount on this item "
+        "(an other-charge item that must exist in QuickBooks).",
+    )
+    payment_method = forms.CharField(
+        label="Sales receipts: payment method",
+        required=False,
+        max_length=NAME_MAX,
+        help_text="As named in QuickBooks' payment methods. Empty: none.",
+    )
+    deposit_account = forms.CharField(
+        label="Sales receipts: deposit to account",
+        required=False,
+        max_length=NAME_MAX,
+        help_text="A bank or other current asset account in QuickBooks. Empty: Undeposited Funds.",
+    )
     journal_debit_account = forms.CharField(
         label="Journal: receivables account", required=False, initial="Accounts Receivable"
     )

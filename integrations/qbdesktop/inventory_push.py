@@ -185,7 +185,9 @@ def _record_refused(flow: Flow, row: QBDInventoryLevel, error: ApiError) -> None
 
 
 def _record_skipped(flow: Flow, row: QBDInventoryLevel, data: dict) -> None:
-    if data.get("reason") == "fraction":
+    if data.get("why"):  # the source's adapter says why in its own words
+        why = data["why"]
+    elif data.get("reason") == "fraction":
         why = f"QuickBooks holds a fraction ({row.quantity_on_hand})"
     else:
         why = f"other locations already hold {data['elsewhere']} of the {data['to']} QuickBooks has"
@@ -199,7 +201,8 @@ def _record_pushed(flow: Flow, row: QBDInventoryLevel, data: dict) -> None:
         flow,
         Event.Kind.UPDATED,
         f"{source_name(flow)} inventory {row.sku}: {data['from']} → {wanted} (QuickBooks QuantityOnHand "
-        f"{format(row.quantity_on_hand.normalize(), 'f')}), location {data['location']}.",
+        f"{format(row.quantity_on_hand.normalize(), 'f')})"
+        + (f", location {data['location']}." if data.get("location") else "."),
         {"sku": row.sku, **{k: data[k] for k in ("from", "to", "location", "quantity")}},
     )
 

@@ -71,3 +71,29 @@ def without_baseline(connection: Connection, names: list[str]) -> set[str]:
         ).values_list("sku", flat=True)
     }
     return {key for key, name in inventory.items() if name.lower() not in tracked}
+
+
+# --- Credit memos of refunds: one Link per refund ---------------------------------------------------
+
+CREDIT_LINK = "qbd_credit_memo"  # key "<order number>/refund/<refund id>", external id = the memo's TxnID
+
+
+def credit_key(order_number: str, refund_id: str) -> str:
+    return f"{order_number}/refund/{refund_id}"
+
+
+def remember_credit(connection: Connection, order_number: str, refund_id: str, txn_id: str, data: dict) -> None:
+    """Written in the transaction that applies QuickBooks' answer: a retry finds it and adds nothing."""
+    Link.objects.update_or_create(
+        connection=connection,
+        object_type=CREDIT_LINK,
+        canonical_key=credit_key(order_number, refund_id),
+        defaults={"organization_id": connection.organization_id, "external_id": txn_id, "data": data},
+    )
+
+
+def credits_of(connection: Connection, order_number: str) -> dict[str, dict]:
+    """refund id -> {"txn_id", "ref_number", "amount"} for the order's refunds QuickBooks already has."""
+    prefix = credit_key(order_number, "")
+    links = Link.objects.filter(connection=connection, object_type=CREDIT_LINK, canonical_key__startswith=prefix)
+    return {link.canonical_key[len(prefix) :]: {**link.data, "txn_id": link.external_id} for link in links}

@@ -14,13 +14,15 @@ from dataclasses import dataclass
 from datetime import date, tzinfo
 from decimal import Decimal
 
-from connector.canonical import Order, OrderStatus
+from connector.canonical import Order, OrderStatus, Refund
 from integrations.qbdesktop import qbxml
 
-REF_NUMBER_MAX = 11  # QuickBooks' RefNumber limit (qbxml._invoice_header enforces it too)
+REF_NUMBER_MAX = qbxml.REF_NUMBER_MAX  # QuickBooks' RefNumber limit (the qbxml builders enforce it too)
+INVOICE, JOURNAL, SALES_RECEIPT = "invoice", "journal", "sales_receipt"
+POSTINGS = (INVOICE, JOURNAL, SALES_RECEIPT)
 
 DEFAULT_OPTIONS = {
-    "posting": "invoice",  # or "journal"
+    "posting": INVOICE,  # or JOURNAL, or SALES_RECEIPT (paid orders as sales receipts)
     "post_when": "shipped",  # or "paid": an order is posted once paid, shipped or not
     "shipping_item": "Shipping",
     "discount_item": "Discount",
@@ -30,6 +32,9 @@ DEFAULT_OPTIONS = {
     "journal_sales_account": "Sales",
     "journal_shipping_account": "Shipping Income",
     "journal_tax_account": "Sales Tax Payable",
+    "refund_item": "Refunds",  # the item each refund's credit memo line is on
+    "payment_method": "",  # sales receipts: QuickBooks payment method (empty: none)
+    "deposit_account": "",  # sales receipts: deposit-to account (empty: QuickBooks' Undeposited Funds)
 }
 
 
@@ -74,8 +79,9 @@ def customer_candidates(order: Order, options: dict) -> list[str]:
 
 
 def required_items(order: Order, options: dict) -> list[str]:
-    """Item FullNames an invoice for this order needs: line SKUs, then the charge items it uses."""
-    if options.get("posting") == "journal":
+    """Item FullNames an invoice (or sales receipt) for this order needs: line SKUs, then the charge
+    items it uses."""
+    if options.get("posting") == JOURNAL:
         return []
     names: list[str] = []
     for line in order.lines:
@@ -182,4 +188,57 @@ def journal_spec(
         ref_number=order.number,
         debits=(debit,),
         credits=tuple(c for c in credits if c.amount),
+    )
+
+
+# --- Refunds: one credit memo each -----------------------------------------------------------------
+
+
+def credit_memo_ref(order_number: str, ordinal: int) -> str:
+    """The RefNumber of the order's `ordinal`-th credited refund: "1001-R1", "1001-R2".
+
+    The refund's own id does not fit: WooCommerce refund ids are post ids as long as order numbers,
+    and order number + refund id overflow QuickBooks' 11 characters on any store past order 99999.
+    The refund id is in the memo and in our Link's key instead (the key a retry is checked by)."""
+    return f"{order_number}-R{ordinal}"
+
+
+def credit_memo_marker(order: Order, refund: Refund, *, source: str) -> str:
+    """The memo's opening words; a credit memo found by RefNumber is ours for this refund only if its
+    memo starts with them."""
+    return f"{source} refund {refund.source_id} of order {order.number}"
+
+
+def refund_problems(order: Order, refund: Refund, ref_number: str) -> list[str]:
+    """Why this refund cannot become a credit memo at all (no QuickBooks lookup needed)."""
+    found = []
+    if refund.amount <= 0:
+        found.append(f"Refund {refund.source_id} of order {order.number} has no amount ({refund.amount}).")
+    if len(ref_number) > REF_NUMBER_MAX:
+        found.append(
+            f"Credit memo number '{ref_number}' for refund {refund.source_id} is longer than QuickBooks' "
+            f"{REF_NUMBER_MAX}-character RefNumber."
+        )
+    return found
+
+
+def credit_memo_spec(
+    order: Order, refund: Refund, ref_number: str, resolved: Resolved, item: str, day: date, *, source: str
+) -> qbxml.CreditMemoSpec:
+    """One credit memo for one refund: a single line of the refunded amount (tax included, as the store
+    gave it back) on the flow's refund item, so the credit equals the money returned to the cent."""
+    memo = credit_memo_marker(order, refund, source=source)
+    if refund.reason:
+        memo += f": {refund.reason}"
+    item_name, item_list_id = resolved.items[item.lower()]
+    return qbxml.CreditMemoSpec(
+        customer_full_name=resolved.customer_full_name,
+        customer_list_id=resolved.customer_list_id,
+        txn_date=day,
+        ref_number=ref_number,
+        item_full_name=item_name,
+        item_list_id=item_list_id,
+        amount=refund.amount,
+        desc=f"Refund {refund.source_id} of order {order.number}",
+        memo=memo,
     )

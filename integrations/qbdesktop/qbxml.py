@@ -33,6 +33,7 @@ ON_ERROR = "continueOnError"
 DEFAULT_PAGE_SIZE = 100  # MaxReturned: keeps each QuickBooks response far below the client's timeout
 MIN_PAGE_SIZE = 10  # a query page whose answer was lost is retried with half the rows, down to this
 MAX_RESPONSE_BYTES = 32 * 1024 * 1024  # a 100-row page is ~100 KB; anything near this is hostile
+REF_NUMBER_MAX = 11  # RefNumber of invoices, sales receipts, credit memos (QBWC.md §4.3; schema max length)
 
 
 class HostileXML(ValueError):
@@ -219,6 +220,14 @@ def txn_date_range_filter(txn_from: date | None, txn_to: date | None) -> str:
     return f"<TxnDateRangeFilter>{inner}</TxnDateRangeFilter>"
 
 
+def _by_id_query(kind: str, txn_ids: Iterable[str], ref_numbers: Iterable[str]) -> Request:
+    txn_ids, ref_numbers = list(txn_ids), list(ref_numbers)
+    if not txn_ids and not ref_numbers:
+        raise ValueError(f"{kind} needs TxnIDs or RefNumbers")
+    body = "".join(_el("TxnID", v) for v in txn_ids) + "".join(_el("RefNumber", v) for v in ref_numbers)
+    return _rq(kind, body)
+
+
 def journal_entry_query(
     *,
     txn_ids: Iterable[str] = (),
@@ -235,8 +244,17 @@ def journal_entry_query(
         return _rq("JournalEntryQuery", body, iterator=True)
     if not txn_ids and not ref_numbers:
         raise ValueError("journal_entry_query needs TxnIDs, RefNumbers or a date range")
-    body = "".join(_el("TxnID", v) for v in txn_ids) + "".join(_el("RefNumber", v) for v in ref_numbers)
-    return _rq("JournalEntryQuery", body)
+    return _by_id_query("JournalEntryQuery", txn_ids, ref_numbers)
+
+
+def sales_receipt_query(*, txn_ids: Iterable[str] = (), ref_numbers: Iterable[str] = ()) -> Request:
+    """By TxnID or RefNumber only (the flow's duplicate check after a lost answer)."""
+    return _by_id_query("SalesReceiptQuery", txn_ids, ref_numbers)
+
+
+def credit_memo_query(*, txn_ids: Iterable[str] = (), ref_numbers: Iterable[str] = ()) -> Request:
+    """By TxnID or RefNumber only: the check before each CreditMemoAdd that it is not there yet."""
+    return _by_id_query("CreditMemoQuery", txn_ids, ref_numbers)
 
 
 def _deleted_query(
@@ -302,8 +320,7 @@ class InvoiceSpec:
 def _invoice_header(spec: InvoiceSpec) -> str:
     # InvoiceAdd order (qbXML 7.0, QBWC.md §4.3): CustomerRef, ..., TxnDate, RefNumber, ..., ShipDate,
     # ..., ItemSalesTaxRef, Memo, ... then the lines.
-    if len(spec.ref_number) > 11:
-        raise ValueError(f"RefNumber {spec.ref_number!r} is longer than QuickBooks' 11 characters")
+    _check_ref_number(spec.ref_number)
     text = _ref("CustomerRef", list_id=spec.customer_list_id, full_name=spec.customer_full_name)
     text += _el("TxnDate", qb_date(spec.txn_date)) + _el("RefNumber", spec.ref_number)
     if spec.ship_date:
@@ -329,6 +346,73 @@ def invoice_add(spec: InvoiceSpec) -> Request:
         raise ValueError("an invoice needs at least one line")
     body = _invoice_header(spec) + "".join(_invoice_line("InvoiceLineAdd", line) for line in spec.lines)
     return _rq("InvoiceAdd", f"<InvoiceAdd>{body}</InvoiceAdd>")
+
+
+def sales_receipt_add(spec: InvoiceSpec, *, payment_method: str = "", deposit_account: str = "") -> Request:
+    """A paid order as a sales receipt: the invoice's customer, dates, RefNumber, memo and lines, plus
+    how it was paid and where the money went (empty: QuickBooks' own default, Undeposited Funds).
+
+    SalesReceiptAdd order (qbXML 13.0, consolibyte/quickbooks-php schema SalesReceiptAddRq): CustomerRef,
+    ClassRef, TemplateRef, TxnDate, RefNumber, BillAddress, ShipAddress, IsPending, CheckNumber,
+    PaymentMethodRef, DueDate, SalesRepRef, ShipDate, ShipMethodRef, FOB, ItemSalesTaxRef, Memo, ...,
+    DepositToAccountRef, ..., then SalesReceiptLineAdd (the invoice line's elements). RefNumber ≤ 11."""
+    if not spec.lines:
+        raise ValueError("a sales receipt needs at least one line")
+    _check_ref_number(spec.ref_number)
+    body = _ref("CustomerRef", list_id=spec.customer_list_id, full_name=spec.customer_full_name)
+    body += _el("TxnDate", qb_date(spec.txn_date)) + _el("RefNumber", spec.ref_number)
+    if payment_method:
+        body += _ref("PaymentMethodRef", full_name=payment_method)
+    if spec.ship_date:
+        body += _el("ShipDate", qb_date(spec.ship_date))
+    if spec.item_sales_tax_full_name:
+        body += _ref("ItemSalesTaxRef", full_name=spec.item_sales_tax_full_name)
+    if spec.memo:
+        body += _el("Memo", spec.memo[:4095])
+    if deposit_account:
+        body += _ref("DepositToAccountRef", full_name=deposit_account)
+    body += "".join(_invoice_line("SalesReceiptLineAdd", line) for line in spec.lines)
+    return _rq("SalesReceiptAdd", f"<SalesReceiptAdd>{body}</SalesReceiptAdd>")
+
+
+@dataclass(frozen=True)
+class CreditMemoSpec:
+    """Money given back to a customer: one credit memo of `amount` on one item (a refund)."""
+
+    customer_full_name: str
+    txn_date: date
+    ref_number: str  # ≤ 11 characters (CreditMemoAdd RefNumber, as InvoiceAdd's)
+    item_full_name: str
+    amount: Decimal
+    customer_list_id: str = ""
+    item_list_id: str = ""
+    desc: str = ""
+    memo: str = ""
+
+
+def credit_memo_add(spec: CreditMemoSpec) -> Request:
+    """CreditMemoAdd (qbXML 13.0, consolibyte/quickbooks-php schema CreditMemoAddRq): CustomerRef, ClassRef,
+    ARAccountRef, TemplateRef, TxnDate, RefNumber (max length 11), ..., Memo (4095), ..., then
+    CreditMemoLineAdd: ItemRef, Desc, Quantity, UnitOfMeasure, Rate, ClassRef, Amount. The line carries
+    its Amount only: the credit is exactly the money given back."""
+    _check_ref_number(spec.ref_number)
+    if Decimal(spec.amount) <= 0:
+        raise ValueError(f"credit memo {spec.ref_number} needs a positive amount, not {spec.amount}")
+    body = _ref("CustomerRef", list_id=spec.customer_list_id, full_name=spec.customer_full_name)
+    body += _el("TxnDate", qb_date(spec.txn_date)) + _el("RefNumber", spec.ref_number)
+    if spec.memo:
+        body += _el("Memo", spec.memo[:4095])
+    line = _ref("ItemRef", list_id=spec.item_list_id, full_name=spec.item_full_name)
+    if spec.desc:
+        line += _el("Desc", spec.desc[:4095])
+    line += _el("Amount", qb_amount(spec.amount))
+    body += f"<CreditMemoLineAdd>{line}</CreditMemoLineAdd>"
+    return _rq("CreditMemoAdd", f"<CreditMemoAdd>{body}</CreditMemoAdd>")
+
+
+def _check_ref_number(ref_number: str) -> None:
+    if len(ref_number) > REF_NUMBER_MAX:
+        raise ValueError(f"RefNumber {ref_number!r} is longer than QuickBooks' {REF_NUMBER_MAX} characters")
 
 
 def invoice_mod(txn_id: str, edit_sequence: str, spec: InvoiceSpec) -> Request:
@@ -457,6 +541,7 @@ MOD_REQUERY = {
     "InvoiceMod": ("InvoiceQuery", "TxnID"),
     "JournalEntryMod": ("JournalEntryQuery", "TxnID"),
     "SalesReceiptMod": ("SalesReceiptQuery", "TxnID"),
+    "CreditMemoMod": ("CreditMemoQuery", "TxnID"),
     "CustomerMod": ("CustomerQuery", "ListID"),
     "ItemInventoryMod": ("ItemInventoryQuery", "ListID"),
 }
@@ -586,6 +671,8 @@ class Transaction:
     currency: str = ""  # CurrencyRef/FullName with multicurrency on; empty: the home currency
     debit_total: Decimal | None = None  # a journal entry's JournalDebitLine amounts added up
     credit_total: Decimal | None = None
+    memo: str = ""
+    total: Decimal | None = None  # TotalAmount (sales receipts, credit memos)
 
 
 @dataclass(frozen=True)
@@ -629,7 +716,13 @@ ITEM_RETS = {
     "ItemPaymentRet",
     "ItemFixedAssetRet",
 }
-TXN_RETS = {"InvoiceRet": "Invoice", "JournalEntryRet": "JournalEntry", "SalesReceiptRet": "SalesReceipt"}
+TXN_RETS = {
+    "InvoiceRet": "Invoice",
+    "JournalEntryRet": "JournalEntry",
+    "SalesReceiptRet": "SalesReceipt",
+    "CreditMemoRet": "CreditMemo",
+}
+TXN_LINE_RETS = ("InvoiceLineRet", "SalesReceiptLineRet", "CreditMemoLineRet")
 
 
 def _text(elem, path: str) -> str:
@@ -731,7 +824,8 @@ def _txn_ret(elem, request_id: str) -> Transaction:
             rate=_decimal(_text(line, "Rate")),
             amount=_decimal(_text(line, "Amount")),
         )
-        for line in elem.iterfind("InvoiceLineRet")
+        for tag in TXN_LINE_RETS
+        for line in elem.iterfind(tag)
     )
     return Transaction(
         request_id=request_id,
@@ -748,6 +842,8 @@ def _txn_ret(elem, request_id: str) -> Transaction:
         currency=_text(elem, "CurrencyRef/FullName"),
         debit_total=_sum_amounts(elem, "JournalDebitLine"),
         credit_total=_sum_amounts(elem, "JournalCreditLine"),
+        memo=_text(elem, "Memo"),
+        total=_decimal(_text(elem, "TotalAmount")),
     )
 
 

@@ -17,11 +17,23 @@ import json
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime
+from typing import Any
 
-from connector.adapters import Change, NotSupported, SourceAdapter, Tracking
-from connector.http import Permanent
+from connector.adapters import (
+    NO_CONTEXT,
+    Change,
+    DocumentSummary,
+    NotSupported,
+    SourceAdapter,
+    TargetAdapter,
+    Tracking,
+    WriteContext,
+    WriteResult,
+)
+from connector.canonical import StockLevel
+from connector.http import ApiError, Permanent
 
-from .client import WooCommerceClient
+from .client import BATCH_SIZE, WooCommerceClient
 from .mapping import MappingError, map_customer, map_order, parse_gmt
 
 GUEST_PREFIX = "guest:"
@@ -196,3 +208,131 @@ class WooCommerceSource(SourceAdapter):
         if topic in ORDER_TOPICS:
             return order_changes(data)
         return [customer_change(data)]
+
+
+# --- Stock levels: the store as a target (e.g. QuickBooks Desktop's QuantityOnHand pushed back) ------
+
+STOCK_LEVEL = "stock_level"
+
+
+class WooCommerceTarget(TargetAdapter):
+    """Stock levels into the store's products, by SKU (`stock_quantity`, _products.md).
+
+    WooCommerce holds whole units (`stock_quantity` integer; negative means backordered) and only for
+    products whose "Manage stock" is on: it silently drops a quantity sent to any other, so those are
+    skipped and said so, never switched on behind the merchant's back. Products are read in lists of
+    SKUs and written with `products/batch` (100 a call); variations are not products and are not found.
+    """
+
+    system = "woocommerce"
+    target_types = (STOCK_LEVEL,)
+
+    @classmethod
+    def unavailable(cls, connection, target_type: str) -> ApiError | None:
+        """A connection without the store's key (never finished connecting) cannot take stock levels.
+        Asked through `connector.registry.target_unavailable` by other systems' flows."""
+        creds = connection.credentials or {}
+        if target_type == STOCK_LEVEL and not (
+            creds.get("consumer_key") and (connection.settings or {}).get("store_url")
+        ):
+            return Permanent(
+                f"WooCommerce connection {connection.label} has no API key to set stock with.",
+                remediation="Connect the store again on the Connections page (approve read/write access).",
+            )
+        return None
+
+    def client(self) -> WooCommerceClient:
+        return WooCommerceClient.for_connection(self.connection, on_call=self.on_call)
+
+    def describe_result(self, object_type: str, obj: Any, result: WriteResult) -> DocumentSummary:
+        summary = super().describe_result(object_type, obj, result)
+        data = result.data or {}
+        moved = f"{data['from']} → {data['to']} in stock" if "from" in data and "to" in data else ""
+        return DocumentSummary("stock_level", "Stock level", summary.number, status=moved or summary.status)
+
+    def find(self, object_type: str, obj: Any, *, context: WriteContext = NO_CONTEXT) -> str | None:
+        """The SKU when the store has a product with it (a stock level's target id is its SKU)."""
+        level = _stock_level(object_type, obj)
+        return level.sku if self.client().get_product_by_sku(level.sku) else None
+
+    def upsert(
+        self, object_type: str, obj: Any, *, target_id: str | None, context: WriteContext = NO_CONTEXT
+    ) -> WriteResult:
+        """One level, as a record of its own: a SKU the store cannot hold a quantity for is an error the
+        merchant sees (a batch push reports it as skipped instead)."""
+        ((level, outcome),) = self.write_stock_levels([_stock_level(object_type, obj)])
+        if isinstance(outcome, ApiError):
+            raise outcome
+        if outcome.action == "skipped" and outcome.data.get("reason") in ("missing", "not_managed"):
+            raise Permanent(
+                f"WooCommerce stock for SKU {level.sku} not set: {outcome.data['why']}.",
+                remediation="Add the SKU to a product with “Manage stock” on in WooCommerce, then press Replay.",
+            )
+        return outcome
+
+    def cancel(self, object_type: str, obj: Any, *, target_id: str, context: WriteContext = NO_CONTEXT) -> WriteResult:
+        raise NotSupported(
+            "A WooCommerce stock level cannot be cancelled; it is set to the source's quantity.",
+            remediation="Correct the quantity at the source; the next sync sets it in WooCommerce.",
+        )
+
+    def write_stock_levels(
+        self, levels: list[StockLevel], *, reason: str = "Connector", notes: str = ""
+    ) -> Iterator[tuple[StockLevel, WriteResult | ApiError]]:
+        """Set each SKU's `stock_quantity` to `level.on_hand`. Yields each SKU's outcome as it is known:
+        "unchanged" (from/to), "skipped" (data["reason"] "fraction", "missing" or "not_managed", with
+        data["why"] in words), "updated" (from/to/quantity), or the store's refusal of that one product
+        (a Permanent). A failed call (5xx, 401, 429) is raised and ends the batch."""
+        client = self.client()
+        products = {str(p.get("sku") or ""): p for p in client.list_products_by_sku([lv.sku for lv in levels])}
+        changes: list[tuple[StockLevel, dict, int]] = []
+        for level in levels:
+            product = products.get(level.sku)
+            outcome = _stock_outcome(level, product)
+            if outcome is not None:
+                yield level, outcome
+            else:
+                changes.append((level, product, int(level.on_hand)))
+        for start in range(0, len(changes), BATCH_SIZE):
+            batch = changes[start : start + BATCH_SIZE]
+            answers = client.batch_update_products([{"id": p["id"], "stock_quantity": q} for _lv, p, q in batch])
+            by_id = {str(a.get("id")): a for a in answers if isinstance(a, dict)}
+            for level, product, quantity in batch:
+                yield level, _batch_outcome(level, product, quantity, by_id.get(str(product["id"])))
+
+
+def _stock_level(object_type: str, obj: Any) -> StockLevel:
+    if object_type != STOCK_LEVEL or not isinstance(obj, StockLevel):
+        raise Permanent(f"WooCommerce cannot be a target for {object_type!r} records.")
+    return obj
+
+
+def _stock_outcome(level: StockLevel, product: dict | None) -> WriteResult | None:
+    """What needs no write (pure); None when the product's quantity must be set."""
+    if level.on_hand != level.on_hand.to_integral_value():
+        why = f"WooCommerce holds whole units, and the quantity is {level.on_hand}"
+        return WriteResult(level.sku, "skipped", data={"reason": "fraction", "why": why})
+    if product is None:
+        return WriteResult(
+            level.sku, "skipped", data={"reason": "missing", "why": "no WooCommerce product has this SKU"}
+        )
+    if not product.get("manage_stock"):
+        why = "its “Manage stock” is off in WooCommerce, so the store keeps no quantity for it"
+        return WriteResult(level.sku, "skipped", data={"reason": "not_managed", "why": why})
+    before = product.get("stock_quantity")
+    if before is not None and int(before) == int(level.on_hand):
+        return WriteResult(level.sku, "unchanged", data={"from": int(before), "to": int(level.on_hand)})
+    return None
+
+
+def _batch_outcome(level: StockLevel, product: dict, quantity: int, answer: dict | None) -> WriteResult | ApiError:
+    if answer is None or answer.get("error"):
+        error = (answer or {}).get("error") or {}
+        message = error.get("message") or "no answer for this product"
+        return Permanent(
+            f"WooCommerce refused stock {quantity} for SKU {level.sku}: {message}",
+            vendor_code=error.get("code"),
+            remediation="Check the product in WooCommerce; the quantity is pushed again after the next check.",
+        )
+    data = {"from": product.get("stock_quantity"), "to": quantity, "location": "", "quantity": quantity}
+    return WriteResult(level.sku, "updated", data=data)

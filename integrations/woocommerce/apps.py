@@ -9,7 +9,7 @@ class WooCommerceConfig(AppConfig):
     def ready(self) -> None:
         from connector.registry import AuthKind, PeriodicTask, Role, SystemInfo, register_system
 
-        from .adapter import WooCommerceSource
+        from .adapter import WooCommerceSource, WooCommerceTarget
         from .connect import rotate_webhooks
         from .reconcile import list_orders
 
@@ -27,11 +27,15 @@ class WooCommerceConfig(AppConfig):
                     "Your orders: each new or changed order in your store reaches your accounting system "
                     "within moments (your store tells us, signed so nobody else can), and a check every 15 "
                     "minutes picks up anything the store failed to send.\n"
-                    "Your money: refunds you give in the store are booked as credit notes.\n"
+                    "Your money: refunds you give in the store are booked as credit notes (credit memos in QuickBooks).\n"
                     "Your customers: new customers are added to your accounting system by email address.\n"
+                    "Your stock: with QuickBooks Desktop, its quantities on hand can be set on your products "
+                    "(those with “Manage stock” on).\n"
                     "Stores on HTTPS only."
                 ),
                 source_adapter=WooCommerceSource,
+                # Only stock levels are written to a store (e.g. QuickBooks Desktop's QuantityOnHand).
+                target_adapter=WooCommerceTarget,
                 rotate_webhooks=rotate_webhooks,
                 reconcile_orders=list_orders,
                 # A store disables a webhook after repeated failed deliveries: find and re-enable them.

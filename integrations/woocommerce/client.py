@@ -35,6 +35,8 @@ from connector.ratelimit import Limit
 from .auth import api_base_url, is_sandbox_store, normalize_store_url
 
 PER_PAGE = 100
+SKUS_PER_LOOKUP = 50
+BATCH_SIZE = 100  # objects per batch request (_products.md: "limited to up to 100 objects")
 TRACKING_API_PATH = "wp-json/wc-shipment-tracking/v3/"
 WEBHOOK_TOPICS = ("order.created", "order.updated", "customer.created")
 
@@ -214,6 +216,29 @@ class WooCommerceClient(ApiClient):
     def get_product_by_sku(self, sku: str) -> dict | None:
         found = self.request_json("GET", "products", params={"sku": sku, "per_page": PER_PAGE})
         return found[0] if found else None
+
+    def list_products_by_sku(self, skus: list[str]) -> Iterator[dict]:
+        """The products with these SKUs, all pages: `sku` takes a comma-separated list (the v3 products
+        controller splits it on commas)."""
+        plain = [sku for sku in skus if "," not in sku]
+        for start in range(0, len(plain), SKUS_PER_LOOKUP):  # keeps the address short
+            yield from self._paged("products", {"sku": ",".join(plain[start : start + SKUS_PER_LOOKUP])})
+        for sku in skus:
+            if "," in sku:  # cannot go in the list: alone
+                found = self.get_product_by_sku(sku)
+                if found is not None:
+                    yield found
+
+    def batch_update_products(self, updates: list[dict]) -> list[dict]:
+        """POST products/batch `{"update": [...]}` (_products.md "Batch update products", at most
+        BATCH_SIZE a call): one answer per item, the product or `{"id", "error": {code, message}}`."""
+        if len(updates) > BATCH_SIZE:
+            raise ValueError(f"WooCommerce batch-updates at most {BATCH_SIZE} products per call")
+        body = self.request_json("POST", "products/batch", json={"update": updates})
+        answers = (body or {}).get("update") if isinstance(body, dict) else None
+        if not isinstance(answers, list):
+            raise Permanent("WooCommerce answered products/batch without its `update` list.")
+        return answers
 
     # Webhooks ----------------------------------------------------------------------------------
 

@@ -13,7 +13,10 @@ State is in memory, per instance. Fault knobs: `fail_next(kind, code, message)` 
 request of that kind with an error status; `hresult_next()` makes QuickBooks throw instead;
 `unavailable` makes the Web Connector report connectionError; `touch_invoice`/`delete_invoice`
 simulate another QuickBooks user, as do `touch_customer`/`touch_item` (rename, deactivate) and
-`delete_customer`/`delete_item` (ListDeletedQuery). Clock: the PC's local wall clock in `time_zone`
+`delete_customer`/`delete_item` (ListDeletedQuery). Sales receipts and credit memos (SalesReceiptAdd/
+CreditMemoAdd, queried by TxnID or RefNumber) refuse an unknown customer, item, payment method or
+deposit account (3140) and a RefNumber over 11 characters (3070, "The string … in the field
+"RefNumber" is too long."); `accounts` and `payment_methods` answer AccountQuery/PaymentMethodQuery. Clock: the PC's local wall clock in `time_zone`
 (from `clock_start`, one second per change, `advance_clock(seconds)`); TimeModified/TimeDeleted carry
 the zone's *standard* offset even in DST (QBWC.md §4.2), and From/To(Modified|Deleted)Date are read
 as local wall-clock times, inclusive (an offset in them is ignored: QuickBooks' handling of one is
@@ -172,6 +175,12 @@ class TxnRow:
     lines: list = field(default_factory=list)  # [(txn_line_id, item, qty, rate)] or [(kind, account, amount)]
     memo: str = ""
     currency: str = ""  # CurrencyRef/FullName (multicurrency on); empty: the home currency
+    payment_method: str = ""  # sales receipts
+    deposit_account: str = ""  # sales receipts: "Undeposited Funds" unless the request names one
+
+    @property
+    def total(self) -> Decimal:
+        return sum((qty * rate for _id, _item, qty, rate in self.lines), Decimal(0))
 
 
 @dataclass
@@ -247,6 +256,46 @@ TXN_QUERY_ORDER = [
     "OwnerID",
 ]
 JOURNAL_ORDER = ["TxnDate", "RefNumber", "IsAdjustment", "JournalDebitLine", "JournalCreditLine"]
+# consolibyte/quickbooks-php schema SalesReceiptAddRq / CreditMemoAddRq (qbXML 13.0 element order).
+SALES_RECEIPT_ORDER = [
+    "CustomerRef",
+    "ClassRef",
+    "TemplateRef",
+    "TxnDate",
+    "RefNumber",
+    "BillAddress",
+    "ShipAddress",
+    "IsPending",
+    "CheckNumber",
+    "PaymentMethodRef",
+    "DueDate",
+    "SalesRepRef",
+    "ShipDate",
+    "ShipMethodRef",
+    "FOB",
+    "ItemSalesTaxRef",
+    "Memo",
+    "CustomerMsgRef",
+    "IsToBePrinted",
+    "IsToBeEmailed",
+    "IsTaxIncluded",
+    "CustomerSalesTaxCodeRef",
+    "DepositToAccountRef",
+    "CreditCardTxnInfo",
+    "Other",
+    "SalesReceiptLineAdd",
+]
+CREDIT_MEMO_ORDER = [
+    *INVOICE_ORDER[INVOICE_ORDER.index("CustomerRef") : INVOICE_ORDER.index("Memo") + 1],
+    "CustomerMsgRef",
+    "IsToBePrinted",
+    "IsToBeEmailed",
+    "IsTaxIncluded",
+    "CustomerSalesTaxCodeRef",
+    "Other",
+    "CreditMemoLineAdd",
+]
+REF_NUMBER_MAX = 11  # max length of RefNumber in InvoiceAdd, SalesReceiptAdd, CreditMemoAdd
 JOURNAL_LINE_ORDER = ["TxnLineID", "AccountRef", "Amount", "Memo", "EntityRef", "ClassRef", "BillableStatus"]
 
 
@@ -280,7 +329,15 @@ class SimulatedCompany:
         self.customers: dict[str, CustomerRow] = {}
         self.items: dict[str, ItemRow] = {}
         self.txns: dict[str, TxnRow] = {}
-        self.accounts: set[str] = {"Accounts Receivable", "Sales", "Shipping Income", "Cost of Goods Sold", "Checking"}
+        self.accounts: set[str] = {
+            "Accounts Receivable",
+            "Sales",
+            "Shipping Income",
+            "Cost of Goods Sold",
+            "Checking",
+            "Undeposited Funds",
+        }
+        self.payment_methods: set[str] = {"Cash", "Check", "Visa", "MasterCard"}
         self.deleted_txns: list[dict] = []
         self.deleted_lists: list[dict] = []
         self.iterators: dict[str, Iterator_] = {}
@@ -494,6 +551,12 @@ class SimulatedCompany:
         )
         self.txns[copy.txn_id] = copy
         return copy
+
+    def sales_receipts(self) -> list[TxnRow]:
+        return [t for t in self.txns.values() if t.txn_type == "SalesReceipt"]
+
+    def credit_memos(self) -> list[TxnRow]:
+        return [t for t in self.txns.values() if t.txn_type == "CreditMemo"]
 
     def customer_by_name(self, name: str) -> CustomerRow | None:
         return next((c for c in self.customers.values() if c.name.lower() == name.lower()), None)
@@ -873,6 +936,14 @@ class SimulatedCompany:
             return self.customers.get(list_id)
         return self.customer_by_name(full_name or "")
 
+    def _too_long(self, kind: str, rid, body) -> str:
+        """QuickBooks refuses a RefNumber over its field's max length (status 3070, "The string … in the
+        field … is too long."), as any other over-long string field."""
+        ref = body.findtext("RefNumber") or ""
+        if len(ref) > REF_NUMBER_MAX:
+            return self._rs(kind, rid, 3070, f'The string "{ref}" in the field "RefNumber" is too long.')
+        return ""
+
     def _invoice_lines(self, kind: str, rid, body, line_tag: str):
         lines = []
         for line in body.findall(line_tag):
@@ -883,9 +954,14 @@ class SimulatedCompany:
             name = item_ref.findtext("FullName") or ""
             item = self.items.get(item_ref.findtext("ListID") or "") or self.item_by_name(name)
             if item is None:
-                return None, self._invalid_reference(kind, rid, "Item", name, "Invoice")
-            qty = Decimal(line.findtext("Quantity") or "0")
-            rate = Decimal(line.findtext("Rate") or "0")
+                return None, self._invalid_reference(
+                    kind, rid, "Item", name, kind.removesuffix("Add").removesuffix("Mod")
+                )
+            if line.find("Amount") is not None and line.find("Rate") is None and line.find("Quantity") is None:
+                qty, rate = Decimal(1), Decimal(line.findtext("Amount") or "0")  # an Amount-only line
+            else:
+                qty = Decimal(line.findtext("Quantity") or "0")
+                rate = Decimal(line.findtext("Rate") or "0")
             lines.append((self._new_id(), item.name, qty, rate))
         if not lines:
             raise SimulatedHResult(*PARSE_ERROR)
@@ -998,3 +1074,180 @@ class SimulatedCompany:
             return self._rs("CustomerAdd", rid, 3100, f'The name "{name}" of the list element is already in use.')
         row = self.add_customer(name, email=body.findtext("Email") or "")
         return self._rs("CustomerAdd", rid, 0, "Status OK", self._render_customer(row))
+
+    # --- Sales receipts and credit memos -----------------------------------------------------------
+
+    def _customer_or_error(self, kind: str, rid, body, txn: str):
+        ref = body.find("CustomerRef")
+        if ref is None:
+            raise SimulatedHResult(*PARSE_ERROR)
+        customer = self._resolve_customer(ref)
+        if customer is None:
+            name = ref.findtext("FullName") or ref.findtext("ListID") or ""
+            return None, self._invalid_reference(kind, rid, "Customer", name, txn)
+        return customer, ""
+
+    def _add_txn(self, txn_type: str, body, customer: CustomerRow, lines: list, **extra) -> TxnRow:
+        row = TxnRow(
+            txn_id=self._new_id(),
+            txn_type=txn_type,
+            edit_sequence=self._edit_sequence(),
+            time_modified=self._now(),
+            txn_date=body.findtext("TxnDate") or self._now()[:10],
+            ref_number=body.findtext("RefNumber") or "",
+            customer=customer.name,
+            lines=lines,
+            memo=body.findtext("Memo") or "",
+            **extra,
+        )
+        self.txns[row.txn_id] = row
+        return row
+
+    def _render_txn(self, row: TxnRow, *, lines: bool = True) -> str:
+        """SalesReceiptRet / CreditMemoRet: identity, customer, RefNumber, TotalAmount, Memo, lines."""
+        tag = row.txn_type
+        text = (
+            f"<{tag}Ret>{_e('TxnID', row.txn_id)}{_e('TimeCreated', self._stamp(row.time_modified))}"
+            f"{_e('TimeModified', self._stamp(row.time_modified))}{_e('EditSequence', row.edit_sequence)}"
+            f"<CustomerRef>{_e('FullName', row.customer)}</CustomerRef>{_e('TxnDate', row.txn_date)}"
+            f"{_e('RefNumber', row.ref_number)}"
+        )
+        if row.payment_method:
+            text += f"<PaymentMethodRef>{_e('FullName', row.payment_method)}</PaymentMethodRef>"
+        text += _e("Subtotal", f"{row.total:.2f}") + _e("TotalAmount", f"{row.total:.2f}")
+        if row.memo:
+            text += _e("Memo", row.memo)
+        if row.deposit_account:
+            text += f"<DepositToAccountRef>{_e('FullName', row.deposit_account)}</DepositToAccountRef>"
+        if lines:
+            for line_id, item, qty, rate in row.lines:
+                text += (
+                    f"<{tag}LineRet>{_e('TxnLineID', line_id)}<ItemRef>{_e('FullName', item)}</ItemRef>"
+                    f"{_e('Quantity', qty)}{_e('Rate', f'{rate:.2f}')}{_e('Amount', f'{qty * rate:.2f}')}"
+                    f"</{tag}LineRet>"
+                )
+        return text + f"</{tag}Ret>\n"
+
+    def _query_by_id(self, kind: str, txn_type: str, rq, rid) -> str:
+        """SalesReceiptQuery / CreditMemoQuery by TxnID or RefNumber (what the flow asks)."""
+        _check_order(rq, TXN_QUERY_ORDER)
+        txn_ids = {e.text or "" for e in rq.findall("TxnID")}
+        refs = {e.text or "" for e in rq.findall("RefNumber")}
+        if not txn_ids and not refs:
+            raise SimulatedHResult(*PARSE_ERROR)  # the simulated company answers ID queries only
+        rows = [
+            t for t in self.txns.values() if t.txn_type == txn_type and (t.txn_id in txn_ids or t.ref_number in refs)
+        ]
+        if not rows:
+            return self._rs(kind, rid, 1, "A query request did not find a matching object in QuickBooks")
+        with_lines = rq.findtext("IncludeLineItems") == "true"
+        body = "".join(self._render_txn(r, lines=with_lines) for r in rows)
+        return self._rs(kind, rid, 0, "Status OK", body, retCount=len(rows))
+
+    def _rq_SalesReceiptQuery(self, rq, rid):
+        return self._query_by_id("SalesReceiptQuery", "SalesReceipt", rq, rid)
+
+    def _rq_CreditMemoQuery(self, rq, rid):
+        return self._query_by_id("CreditMemoQuery", "CreditMemo", rq, rid)
+
+    def _named_ref(self, kind: str, rid, body, tag: str, known: set[str], what: str, txn: str) -> tuple[str, str]:
+        """(the FullName of an optional list reference, "") or ("", the 3140 answer when it is not in the list)."""
+        name = body.findtext(f"{tag}/FullName") or ""
+        if body.find(tag) is not None and name not in known:
+            return "", self._invalid_reference(kind, rid, what, name, txn)
+        return name, ""
+
+    def _rq_SalesReceiptAdd(self, rq, rid):
+        body = rq.find("SalesReceiptAdd")
+        if body is None:
+            raise SimulatedHResult(*PARSE_ERROR)
+        _check_order(body, SALES_RECEIPT_ORDER)
+        too_long = self._too_long("SalesReceiptAdd", rid, body)
+        if too_long:
+            return too_long
+        customer, error = self._customer_or_error("SalesReceiptAdd", rid, body, "SalesReceipt")
+        if error:
+            return error
+        method, error = self._named_ref(
+            "SalesReceiptAdd", rid, body, "PaymentMethodRef", self.payment_methods, "PaymentMethod", "SalesReceipt"
+        )
+        if error:
+            return error
+        account, error = self._named_ref(
+            "SalesReceiptAdd", rid, body, "DepositToAccountRef", self.accounts, "Account", "SalesReceipt"
+        )
+        if error:
+            return error
+        lines, error = self._invoice_lines("SalesReceiptAdd", rid, body, "SalesReceiptLineAdd")
+        if error:
+            return error
+        row = self._add_txn(
+            "SalesReceipt",
+            body,
+            customer,
+            lines,
+            payment_method=method,
+            deposit_account=account or "Undeposited Funds",
+        )
+        for _id, item_name, qty, _rate in lines:
+            item = self.item_by_name(item_name)
+            if item and item.quantity_on_hand is not None:
+                item.quantity_on_hand -= qty
+        return self._rs("SalesReceiptAdd", rid, 0, "Status OK", self._render_txn(row))
+
+    def _rq_CreditMemoAdd(self, rq, rid):
+        body = rq.find("CreditMemoAdd")
+        if body is None:
+            raise SimulatedHResult(*PARSE_ERROR)
+        _check_order(body, CREDIT_MEMO_ORDER)
+        too_long = self._too_long("CreditMemoAdd", rid, body)
+        if too_long:
+            return too_long
+        customer, error = self._customer_or_error("CreditMemoAdd", rid, body, "CreditMemo")
+        if error:
+            return error
+        lines, error = self._invoice_lines("CreditMemoAdd", rid, body, "CreditMemoLineAdd")
+        if error:
+            return error
+        row = self._add_txn("CreditMemo", body, customer, lines)
+        for _id, item_name, qty, _rate in lines:  # goods credited come back into stock
+            item = self.item_by_name(item_name)
+            if item and item.quantity_on_hand is not None:
+                item.quantity_on_hand += qty
+        return self._rs("CreditMemoAdd", rid, 0, "Status OK", self._render_txn(row))
+
+    # --- Payment methods and accounts (the sales receipt options' pick lists) -----------------------
+
+    ACCOUNT_TYPES = {
+        "Accounts Receivable": "AccountsReceivable",
+        "Checking": "Bank",
+        "Undeposited Funds": "OtherCurrentAsset",
+        "Sales": "Income",
+        "Shipping Income": "Income",
+        "Cost of Goods Sold": "CostOfGoodsSold",
+        "Sales Tax Payable": "OtherCurrentLiability",
+    }
+
+    def _named_list(self, kind: str, rq, rid, rows: list[tuple[str, str]], ret: str) -> str:
+        """AccountQuery / PaymentMethodQuery with ActiveStatus only (unpaged: every active entry)."""
+        _check_order(rq, ["ListID", "FullName", "MaxReturned", "ActiveStatus", "FromModifiedDate", "ToModifiedDate"])
+        if rq.get("iterator"):
+            raise SimulatedHResult(*PARSE_ERROR)  # neither list query is iterated here
+        if not rows:
+            return self._rs(kind, rid, 1, "A query request did not find a matching object in QuickBooks")
+        body = ""
+        for index, (name, extra) in enumerate(sorted(rows)):
+            list_id = f"{index + 1:X}0000-1600000000"
+            body += (
+                f"<{ret}>{_e('ListID', list_id)}{_e('EditSequence', '1600000000')}{_e('Name', name)}"
+                f"{_e('FullName', name)}{_e('IsActive', 'true')}{extra}</{ret}>\n"
+            )
+        return self._rs(kind, rid, 0, "Status OK", body, retCount=len(rows))
+
+    def _rq_AccountQuery(self, rq, rid):
+        rows = [(name, _e("AccountType", self.ACCOUNT_TYPES.get(name, "OtherCurrentAsset"))) for name in self.accounts]
+        return self._named_list("AccountQuery", rq, rid, rows, "AccountRet")
+
+    def _rq_PaymentMethodQuery(self, rq, rid):
+        rows = [(name, _e("PaymentMethodType", "OtherPaymentMethod")) for name in self.payment_methods]
+        return self._named_list("PaymentMethodQuery", rq, rid, rows, "PaymentMethodRet")

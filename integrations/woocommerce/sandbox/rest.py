@@ -44,6 +44,7 @@ from .store import (
     invalid_param,
     note_json,
     update_order,
+    update_product,
     wc_time,
 )
 
@@ -182,7 +183,8 @@ def route_for(method: str, route: str):
         (r"customers", {"GET": (list_customers, "view"), "POST": (post_customer, "create")}),
         (r"customers/(\d+)", {"GET": (get_customer, "view")}),
         (r"products", {"GET": (list_products, "view"), "POST": (post_product, "create")}),
-        (r"products/(\d+)", {"GET": (get_product, "view")}),
+        (r"products/(\d+)", {"GET": (get_product, "view"), "EDIT": (put_product, "edit")}),
+        (r"products/batch", {"EDIT": (batch_products, "edit")}),
         (r"webhooks", {"GET": (list_webhooks, "view"), "POST": (post_webhook, "create")}),
         (
             r"webhooks/(\d+)",
@@ -410,6 +412,49 @@ def get_product(request: HttpRequest, shop: SandboxStore, product_id: str) -> Js
 def post_product(request: HttpRequest, shop: SandboxStore) -> JsonResponse:
     product = create_product(shop, _json_body(request))
     return JsonResponse(_with_links(request, "products", product.data), status=201)
+
+
+def _product_or_404(shop: SandboxStore, product_id) -> SandboxProduct:
+    product = SandboxProduct.objects.filter(store=shop, pk=int(product_id)).first()
+    if product is None:
+        raise SandboxError(404, "woocommerce_rest_product_invalid_id", "Invalid ID.")
+    return product
+
+
+def put_product(request: HttpRequest, shop: SandboxStore, product_id: str) -> JsonResponse:
+    product = update_product(shop, _product_or_404(shop, product_id), _json_body(request))
+    return JsonResponse(_with_links(request, "products", product.data))
+
+
+BATCH_LIMIT = 100  # _products.md "Batch update products": up to 100 objects per request by default
+
+
+def batch_products(request: HttpRequest, shop: SandboxStore) -> JsonResponse:
+    """POST products/batch: `update` only (create/delete are not modelled). Each item succeeds or
+    carries its own `error`, as WooCommerce's batch controller answers; over 100 items is a 413."""
+    body = _json_body(request)
+    if set(body) - {"update"}:
+        raise SandboxError(400, "rest_invalid_param", "The sandbox store batch-updates products only.")
+    updates = body.get("update") or []
+    if not isinstance(updates, list):
+        raise invalid_param("update", "update is not of type array.")
+    if len(updates) > BATCH_LIMIT:
+        raise SandboxError(
+            413,
+            "woocommerce_rest_request_entity_too_large",
+            f"Unable to accept more than {BATCH_LIMIT} items for this request.",
+        )
+    answers = []
+    for item in updates:
+        item_id = item.get("id") if isinstance(item, dict) else None
+        try:
+            with transaction.atomic():
+                product = update_product(shop, _product_or_404(shop, item_id or 0), item)
+            answers.append(_with_links(request, "products", product.data))
+        except (SandboxError, TypeError, ValueError) as exc:
+            error = exc if isinstance(exc, SandboxError) else SandboxError(400, "rest_invalid_param", "Invalid ID.")
+            answers.append({"id": item_id or 0, "error": error.body()})
+    return JsonResponse({"update": answers})
 
 
 # --- Webhooks ------------------------------------------------------------------------------------

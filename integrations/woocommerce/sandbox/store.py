@@ -131,7 +131,49 @@ def create_product(store: SandboxStore, body: dict) -> SandboxProduct:
         "stock_quantity": None,
         "meta_data": [],
     }
+    _apply_stock(product.data, body)
     product.save(update_fields=["data"])
+    return product
+
+
+def _apply_stock(data: dict, body: dict) -> None:
+    """`manage_stock` and `stock_quantity` as WooCommerce's products controller applies them
+    (_products.md "Product properties": manage_stock boolean, stock_quantity integer): a quantity is
+    kept only while the product manages its stock; otherwise WooCommerce drops it without an error."""
+    if "manage_stock" in body:
+        if not isinstance(body["manage_stock"], bool):
+            raise invalid_param("manage_stock", "manage_stock is not of type boolean.")
+        data["manage_stock"] = body["manage_stock"]
+    if "stock_quantity" in body and body["stock_quantity"] is not None:
+        quantity = body["stock_quantity"]
+        if isinstance(quantity, bool) or not isinstance(quantity, int):
+            raise invalid_param("stock_quantity", "stock_quantity is not of type integer.")
+        if data.get("manage_stock"):
+            data["stock_quantity"] = quantity
+    if not data.get("manage_stock"):
+        data["stock_quantity"] = None
+    if data.get("manage_stock"):
+        data["stock_status"] = "instock" if (data.get("stock_quantity") or 0) > 0 else "outofstock"
+
+
+def update_product(store: SandboxStore, product: SandboxProduct, body: dict) -> SandboxProduct:
+    """PUT products/<id> (the fields the sandbox models: name, regular_price, stock)."""
+    if not isinstance(body, dict):
+        raise SandboxError(400, "rest_invalid_json", "Invalid JSON body passed.")
+    data = dict(product.data)
+    if "name" in body:
+        data["name"] = str(body["name"]).strip() or data["name"]
+    if "regular_price" in body:
+        price = money_str(_dec(body["regular_price"], "regular_price"))
+        data["regular_price"] = data["price"] = price
+    _apply_stock(data, body)
+    now = timezone.now().replace(microsecond=0)
+    data["date_modified"] = data["date_modified_gmt"] = wc_time(now)
+    product.data, product.date_modified_gmt = data, now
+    product.save(update_fields=["data", "date_modified_gmt"])
+    from .delivery import queue_event
+
+    queue_event(store, "product.updated", product.data)
     return product
 
 

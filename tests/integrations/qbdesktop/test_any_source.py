@@ -97,15 +97,15 @@ def _texts(form) -> str:
 
 
 def test_the_options_form_names_no_particular_source(alice, qbd, shop_flow):
-    """The inventory push is offered in the flow's own source's terms: a WooCommerce source cannot take
-    stock levels, and the form says so in WooCommerce's words, never ShipStation's."""
+    """The inventory push is offered in the flow's own source's terms: a WooCommerce source without its
+    store key cannot take stock levels, and the form says so in WooCommerce's words, never ShipStation's."""
     preset = registry.get_preset(flow_module.PRESET)
     on_the_flow_page = options_form_for(preset, None, initial=shop_flow.options, flow=shop_flow)
     adapter = QBDesktopTarget(qbd[0], options=shop_flow.options)
     in_the_wizard = options_form_for(preset, None, initial=shop_flow.options, target_choices=adapter.choices)
     for form in (on_the_flow_page, in_the_wizard):
         assert form.push_unavailable and form.fields[inventory_push.OPTION].disabled
-        assert "WooCommerce cannot be a target for stock levels" in form.fields[inventory_push.OPTION].help_text
+        assert "WooCommerce connection Shop has no API key" in form.fields[inventory_push.OPTION].help_text
         assert "shipstation" not in _texts(form).lower() and "V2" not in _texts(form)
     assert adapter.choices(STOCK_LEVEL_SOURCES) == []
 
