@@ -180,7 +180,7 @@ def reconciliation_body(alert) -> str:
         lines += [f"Net difference, {net_difference(total)}." for total in stored_totals(run)]
         lines.append("")
     if alert.remediation:
-        lines.append(alert.remediation)
+        lines.append(f"What to do: {alert.remediation}")
     if alert.link:
         lines.append(f"Open the reconciliation: {absolute(alert.link)}")
     return "\n".join(lines)

@@ -137,6 +137,7 @@ def test_one_mail_when_raised_none_while_open_one_again_after_resolved_and_raise
     assert "Net difference, USD: the books hold USD 9.99 less than the store" in body
     assert "(store USD 50.00, books USD 40.01)" in body
     assert f"Open the reconciliation: {settings.PUBLIC_BASE_URL}/flows/{flow.pk}/reconciliation/?run={run.pk}" in body
+    assert "What to do: Open the reconciliation to replay or fix them." in body
     assert "Unsubscribe: " in body and message.extra_headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     first_alert = open_alert(flow)
     assert mails_inline == [first_alert.pk]
