@@ -15,3 +15,8 @@ def send_needs_review_mail(alert_id: int) -> int:
 @shared_task(name="accounts.tasks.send_daily_digests", ignore_result=True)
 def send_daily_digests() -> int:
     return notifications.send_digests()
+
+
+@shared_task(name=notifications.RECONCILIATION_MAIL_TASK, ignore_result=True)
+def send_reconciliation_mail(alert_id: int) -> int:
+    return notifications.send_reconciliation(alert_id)

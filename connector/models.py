@@ -312,6 +312,9 @@ class Alert(TenantModel):
     level = models.CharField(max_length=10, choices=Level.choices, default=Level.WARNING)
     message = models.TextField()
     remediation = models.TextField(blank=True)
+    # A page of this site where the person acts on it (a path, e.g. a reconciliation run), shown as a
+    # button on the dashboard and made absolute in mails; "" when the alert links a record or nothing.
+    link = models.CharField(max_length=500, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)
     resolved_at = models.DateTimeField(null=True, blank=True)
 

@@ -495,8 +495,9 @@ def settle_alert(run: Run) -> None:
         alert_key(flow),
         f"{flow}: {run.problem_count} of {run.line_count} orders from {period} do not match "
         f"{flow.target.label} ({parts}).",
-        remediation=f"Open the reconciliation to replay or fix them: {settings.PUBLIC_BASE_URL}{run_url(run)}",
+        remediation="Open the reconciliation to replay or fix them.",
         flow=flow,
+        link=run_url(run),  # the dashboard's button; mails make it absolute
     )
 
 
