@@ -138,7 +138,6 @@ class ExactSource(SourceAdapter):
 #: "cost_posting" stays the shipment of an Exact sales order (Exact ↔ ShipStation): split over its lines,
 #: tracking written back on it. presets.resolve_capability picks the one a flow's capability means.
 STORE_COST_POSTING = "store_cost_posting"
-COST_POSTINGS = ("cost_posting", STORE_COST_POSTING)
 
 
 class ExactTarget(TargetAdapter):
