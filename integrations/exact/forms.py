@@ -148,6 +148,10 @@ class ExactShippingStoreOptionsForm(ExactInvoiceOptionsForm, ExactCostAccountsFo
     as a journal entry on the GL accounts and journal picked here (store orders carry no Exact
     projects, so the default cost centre is the only one)."""
 
+    exact_default_cost_center = forms.CharField(
+        label="Cost centre", required=False, help_text="Put on each shipment's cost line; leave empty for none."
+    )
+
     choice_lists = {**ExactInvoiceOptionsForm.choice_lists, **ExactCostAccountsForm.choice_lists}
     field_order = (
         "exact_document",
