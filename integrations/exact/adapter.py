@@ -133,9 +133,16 @@ class ExactSource(SourceAdapter):
         return [self._change(order)]
 
 
+#: A shipment of a store's order (ShipStation → Exact): its cost is posted as one journal entry
+#: referencing the store's order number, because no Exact sales order lines exist to split it over.
+#: "cost_posting" stays the shipment of an Exact sales order (Exact ↔ ShipStation): split over its lines,
+#: tracking written back on it. presets.resolve_capability picks the one a flow's capability means.
+STORE_COST_POSTING = "store_cost_posting"
+
+
 class ExactTarget(TargetAdapter):
     system = "exact"
-    target_types = ("cost_posting", "invoice", "sales_order")
+    target_types = ("cost_posting", STORE_COST_POSTING, "invoice", "sales_order")
 
     def choices(self, name: str) -> list[tuple[str, str]]:
         client = _client(self)
@@ -184,6 +191,17 @@ class ExactTarget(TargetAdapter):
             }
         return {k.lower(): v for k, v in mapped.items()}
 
+    def _store_options(self) -> JournalOptions:
+        """The ledger options of a store's shipment: no projects (store orders have none), so no call
+        to Exact's project list."""
+        o = self.options
+        return JournalOptions(
+            expense_gl_account=str(o.get("exact_expense_gl_account") or ""),
+            offset_gl_account=str(o.get("exact_offset_gl_account") or ""),
+            journal_code=str(o.get("exact_journal_code") or ""),
+            default_cost_center=str(o.get("exact_default_cost_center") or ""),
+        )
+
     def _order_lines(self, client: ExactClient, shipment: Shipment, options: JournalOptions):
         order_id = shipment.order_key
         if not order_id:
@@ -215,9 +233,11 @@ class ExactTarget(TargetAdapter):
             return salesorders.find_sales_order(_client(self), obj)
         return self._find_entry(_client(self), f"[{shipment_reference(obj)}]")
 
-    def _post(self, client: ExactClient, shipment: Shipment, *, reverse: bool) -> dict:
-        options = self._options(client)
-        lines = self._order_lines(client, shipment, options)
+    def _post(self, client: ExactClient, shipment: Shipment, *, reverse: bool, on_order_lines: bool = True) -> dict:
+        """`on_order_lines`: split the cost over the Exact sales order's lines; otherwise one debit
+        (the default cost centre's) referencing the order number."""
+        options = self._options(client) if on_order_lines else self._store_options()
+        lines = self._order_lines(client, shipment, options) if on_order_lines else ()
         try:
             payload = journal_entry_from_shipment(shipment, lines, options, reverse=reverse)
         except MappingError as exc:
@@ -316,6 +336,8 @@ class ExactTarget(TargetAdapter):
             return invoicing.upsert_invoice(client, obj, self.options, target_id)
         if object_type == "sales_order":
             return salesorders.upsert_sales_order(client, obj, self.options, target_id)
+        if object_type == STORE_COST_POSTING:
+            return self._post_store_cost(client, obj, target_id)
         if target_id:
             # Posted entries are not edited; a changed cost is voided and posted again by the source.
             # Still finish the tracking note and the goods delivery (a crash may have come after the entry).
@@ -341,5 +363,18 @@ class ExactTarget(TargetAdapter):
             return WriteResult(
                 "", "skipped", data={"reason": "No shipping cost was posted in Exact: nothing to reverse."}
             )
-        entry = self._post(client, obj, reverse=True)
-        return WriteResult(str(entry["EntryID"]), "reversed", data={"reverses": target_id})
+        entry = self._post(client, obj, reverse=True, on_order_lines=object_type != STORE_COST_POSTING)
+        return WriteResult(
+            str(entry["EntryID"]), "reversed", data={"reverses": target_id, "entry_number": entry.get("EntryNumber")}
+        )
+
+    def _post_store_cost(self, client: ExactClient, shipment: Shipment, target_id: str | None) -> WriteResult:
+        """A store shipment's cost, posted once: a known entry (Link, or found by its tag before this
+        call) is left as it is; posted entries are not edited (a changed cost comes as a void and a
+        new shipment). Nothing is written back on any Exact order: the store's order is not one."""
+        if target_id:
+            return WriteResult(target_id, "unchanged")
+        if shipment.total_cost <= 0:  # e.g. marked shipped without a label: no cost, no entry
+            return WriteResult("", "skipped", data={"reason": "The shipment has no shipping cost to post."})
+        entry = self._post(client, shipment, reverse=False, on_order_lines=False)
+        return WriteResult(str(entry["EntryID"]), "created", data={"entry_number": entry.get("EntryNumber")})

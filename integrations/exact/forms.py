@@ -1,7 +1,8 @@
-"""Options of the Exact Online ↔ ShipStation flow: the ledger fields plus what to write back.
+"""Options of the flows writing to Exact Online: the ledger fields, what to write back, documents.
 
-ExactLedgerOptionsForm holds what posting shipment costs to Exact's general ledger needs (accounts,
-journal, cost centres, each a picker when Exact's lists can be read). ExactShipStationOptionsForm
+ExactCostAccountsForm holds the accounts, journal and default cost centre a shipment's cost is posted
+on, each a picker when Exact's lists can be read (shared by Exact ↔ ShipStation and ShipStation →
+Exact); ExactLedgerOptionsForm adds a cost centre per Exact project. ExactShipStationOptionsForm
 adds the two write-back choices (EXACT.md §6.10): the order text field that receives tracking
 numbers (sales orders have no tracking field) and whether to create goods deliveries, which move
 stock in Exact and so are off unless asked for.
@@ -16,20 +17,16 @@ from integrations.exact.mapping import DEFAULT_TRACKING_FIELD, NO_TRACKING_FIELD
 from integrations.exact.salesorder_mapping import DOCUMENT_INVOICE, DOCUMENT_SALES_ORDER
 
 
-class ExactLedgerOptionsForm(BackfillOptionsForm):
-    """Shipment costs posted to Exact's general ledger: accounts, journal and cost centres."""
+class ExactCostAccountsForm(BackfillOptionsForm):
+    """Where a shipment's cost goes in Exact's general ledger: the two accounts, the journal and the
+    default cost centre, each a picker when Exact's lists can be read; required, so a flow cannot
+    start without them."""
 
     exact_expense_gl_account = forms.CharField(label="Shipping expense GL account")
     exact_offset_gl_account = forms.CharField(label="Offset GL account")
     exact_journal_code = forms.CharField(label="General journal", help_text="The journal code, e.g. 90.")
     exact_default_cost_center = forms.CharField(
         label="Default cost centre", required=False, help_text="Used when an order's project has no cost centre."
-    )
-    exact_project_cost_centers = forms.JSONField(
-        label="Cost centre per project",
-        required=False,
-        initial=dict,
-        help_text='JSON: {"project code": "cost centre code"}.',
     )
 
     choice_lists = {
@@ -45,6 +42,17 @@ class ExactLedgerOptionsForm(BackfillOptionsForm):
         if expense and expense == data.get("exact_offset_gl_account"):
             self.add_error("exact_offset_gl_account", "Choose two different accounts.")
         return data
+
+
+class ExactLedgerOptionsForm(ExactCostAccountsForm):
+    """Shipment costs of Exact sales orders: the accounts plus a cost centre per order project."""
+
+    exact_project_cost_centers = forms.JSONField(
+        label="Cost centre per project",
+        required=False,
+        initial=dict,
+        help_text='JSON: {"project code": "cost centre code"}.',
+    )
 
 
 class ExactShipStationOptionsForm(ExactLedgerOptionsForm):
@@ -132,4 +140,27 @@ class ExactStoreOrderOptionsForm(ExactInvoiceOptionsForm):
         label="Refund item code",
         required=False,
         help_text="The Exact item refunds are credited as (one credit note per refund). Refunded orders need it.",
+    )
+
+
+class ExactShippingStoreOptionsForm(ExactInvoiceOptionsForm, ExactCostAccountsForm):
+    """A shipping store (ShipStation): its orders as invoices or sales orders, and each shipment's cost
+    as a journal entry on the GL accounts and journal picked here (store orders carry no Exact
+    projects, so the default cost centre is the only one)."""
+
+    exact_default_cost_center = forms.CharField(
+        label="Cost centre", required=False, help_text="Put on each shipment's cost line; leave empty for none."
+    )
+
+    choice_lists = {**ExactInvoiceOptionsForm.choice_lists, **ExactCostAccountsForm.choice_lists}
+    field_order = (
+        "exact_document",
+        "exact_sales_journal",
+        "exact_vat_code",
+        "exact_shipping_item",
+        "exact_expense_gl_account",
+        "exact_offset_gl_account",
+        "exact_journal_code",
+        "exact_default_cost_center",
+        "backfill_from",
     )

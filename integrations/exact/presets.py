@@ -5,9 +5,11 @@ from __future__ import annotations
 import dataclasses
 
 from connector.registry import Capability, FlowPreset, register_preset
+from integrations.exact.adapter import STORE_COST_POSTING
 from integrations.exact.salesorder_mapping import DOCUMENT_SALES_ORDER
 
 INVOICE_FORM = "integrations.exact.forms.ExactInvoiceOptionsForm"
+SHIPPING_STORE_FORM = "integrations.exact.forms.ExactShippingStoreOptionsForm"
 STORE_ORDER_FORM = "integrations.exact.forms.ExactStoreOrderOptionsForm"
 
 
@@ -24,6 +26,24 @@ def demo_options(sandboxes: dict) -> dict:
     }
 
 
+def shipping_demo_options(sandboxes: dict) -> dict:
+    """A shipping store's flow also posts shipment costs: the sandbox company's GL accounts and journal."""
+    exact = sandboxes.get("exact", {})
+    return {
+        **demo_options(sandboxes),
+        "exact_expense_gl_account": exact.get("expense_gl_account", ""),
+        "exact_offset_gl_account": exact.get("offset_gl_account", ""),
+        "exact_journal_code": exact.get("journal_code", ""),
+    }
+
+
+SHIPSTATION_DESCRIPTION = (
+    "Orders become Exact sales invoices (or sales orders, your choice) with customers found by email or "
+    "created and items matched by code; each shipment's cost (shipping and insurance) becomes a balanced "
+    "general journal entry on your GL accounts, reversed when the label is voided. The sales journal, VAT "
+    "code, GL accounts and journal are picked from Exact's lists; a cancelled order is credited (a sales "
+    "order deleted)."
+)
 DESCRIPTION = (
     "Orders become Exact sales invoices (or sales orders, your choice) with customers found by email or "
     "created and items matched by code. The sales journal and VAT code are picked from Exact's lists; "
@@ -42,13 +62,26 @@ def _invoices_preset(key: str, source_system: str, name: str, **extra) -> FlowPr
         name=name,
         source_system=source_system,
         target_system="exact",
-        capabilities=(("order", "invoice"),),
-        demo_options=demo_options,
-        **{"description": DESCRIPTION, "options_form": INVOICE_FORM, **extra},
+        **{
+            "capabilities": (("order", "invoice"),),
+            "demo_options": demo_options,
+            "description": DESCRIPTION,
+            "options_form": INVOICE_FORM,
+            **extra,
+        },
     )
 
 
-SHIPSTATION_EXACT = _invoices_preset("shipstation_exact", "shipstation", "ShipStation → Exact Online")
+# ShipStation ships: its SHIP_NOTIFY webhooks and shipment polls feed the cost postings.
+SHIPSTATION_EXACT = _invoices_preset(
+    "shipstation_exact",
+    "shipstation",
+    "ShipStation → Exact Online",
+    capabilities=(("order", "invoice"), ("shipment", "cost_posting")),
+    description=SHIPSTATION_DESCRIPTION,
+    options_form=SHIPPING_STORE_FORM,
+    demo_options=shipping_demo_options,
+)
 # WooCommerce never retries a webhook: a poll every 15 minutes catches what one missed.
 WOOCOMMERCE_EXACT = _invoices_preset(
     "woocommerce_exact",
@@ -62,9 +95,12 @@ WOOCOMMERCE_EXACT = _invoices_preset(
 
 def resolve_capability(capability: Capability, options: dict) -> Capability:
     """The flow's "Orders become" option: orders written to Exact become sales invoices (the
-    presets' default) or sales orders."""
+    presets' default) or sales orders. A shipment posted forward (from a store, not back to the Exact
+    sales order it came from) has no Exact order lines to split its cost over: a store cost posting."""
     if capability.target_type == "invoice" and options.get("exact_document") == DOCUMENT_SALES_ORDER:
         return dataclasses.replace(capability, target_type="sales_order")
+    if capability.target_type == "cost_posting" and not capability.reverse:
+        return dataclasses.replace(capability, target_type=STORE_COST_POSTING)
     return capability
 
 

@@ -1,12 +1,14 @@
-"""ShipStation → Exact Online, end to end: store orders become Exact sales invoices.
+"""ShipStation → Exact Online, end to end: store orders become Exact sales invoices and shipments'
+costs become Exact general journal entries.
 
 A real Celery worker, the live server, Redis and both sandboxes over real HTTP. The merchant connects
 Exact (sandbox consent page) and ShipStation, adds the flow, is refused Start-ready options until the
-sales journal and VAT code are picked from Exact's lists, and starts it. Orders arrive by webhook and
+sales journal, VAT code, shipping GL accounts and journal are picked from Exact's lists, and starts it. Orders arrive by webhook and
 become invoices (customers found by email or created, items by code); one order names an item Exact
 lacks, is held for review, and syncs on Replay once the item exists. An edit
 an edit replaces the lines of an open invoice and is held once the invoice is processed, a cancel
-is credited, a shipped order changes nothing in the books. Assertions read Exact's state.
+is credited, a shipped order's label cost is posted once as a balanced journal entry on the order's
+number (invoices untouched), and its voided label is reversed once. Assertions read Exact's state.
 """
 
 from __future__ import annotations
@@ -50,6 +52,22 @@ def merchant(client, alice, live_server, settings):
     return client
 
 
+def gl_account(division, code: str) -> str:
+    return exact_state.find(division, "GLAccounts", Code=code)["ID"]
+
+
+def journal_entries(division) -> list[tuple[str, list[tuple[str, Decimal]]]]:
+    """Each general journal entry as (journal code, sorted (GL account, amount) of its lines)."""
+    lines = rows(division, "GeneralJournalEntryLines")
+    return [
+        (
+            entry["JournalCode"],
+            sorted((x["GLAccount"], Decimal(str(x["AmountFC"]))) for x in lines if x["EntryID"] == entry["EntryID"]),
+        )
+        for entry in rows(division, "GeneralJournalEntries")
+    ]
+
+
 def connect_and_start(merchant, alice, live_server):
     _user, (company,) = exact_state.create_company("nl", "owner@alice.example", "Alice BV", organization=alice.org)
     for code, description in (("SKU-1", "Widget"), ("SHIPPING", "Shipping")):
@@ -78,11 +96,20 @@ def connect_and_start(merchant, alice, live_server):
     flow = Flow.objects.get(organization=alice.org)
     page = merchant.get(reverse("flow_detail", args=[flow.pk])).content.decode()
     assert 'value="70"' in page and 'value="2"' in page  # sales journal and VAT codes from Exact's lists
+    assert 'value="90"' in page  # the general journals too, for shipment costs
     refused = merchant.post(reverse("flow_detail", args=[flow.pk]), {"exact_shipping_item": "SHIPPING"})
-    assert refused.status_code != 302  # no journal, no VAT code: the options are not saved
+    # No journal, no VAT code, no shipping GL accounts: the options are not saved.
+    assert refused.status_code != 302 and "Shipping expense GL account" in refused.content.decode()
     response = merchant.post(
         reverse("flow_detail", args=[flow.pk]),
-        {"exact_sales_journal": "70", "exact_vat_code": "2", "exact_shipping_item": "SHIPPING"},
+        {
+            "exact_sales_journal": "70",
+            "exact_vat_code": "2",
+            "exact_shipping_item": "SHIPPING",
+            "exact_expense_gl_account": gl_account(company, "4600"),
+            "exact_offset_gl_account": gl_account(company, "1600"),
+            "exact_journal_code": "90",
+        },
     )
     assert response.status_code == 302, response.content[-3000:]
     merchant.post(reverse("flow_toggle", args=[flow.pk]))
@@ -136,7 +163,7 @@ def test_shipstation_orders_become_exact_invoices(merchant, alice, live_server, 
     late["items"][0].update(sku="SKU-9", quantity=5)
     ss.create_order(late)
     ss.create_order(order_body("E-3", email="inkoop@devries.example", status="cancelled"))
-    ss.request_json(
+    label = ss.request_json(
         "POST",
         "orders/createlabelfororder",
         json={
@@ -164,3 +191,25 @@ def test_shipstation_orders_become_exact_invoices(merchant, alice, live_server, 
     for number in ("E-1", "E-2", "E-3", "E-4"):
         assert len(invoices(company, number)) == 1, f"exactly one invoice for {number}"
     assert len(rows(company, "SalesInvoices")) == 5  # four invoices and one credit note
+
+    # --- E-1's label: its cost posted once as a balanced journal entry on the order's number --------
+    expense, offset = gl_account(company, "4600"), gl_account(company, "1600")
+    wait_until(lambda: len(journal_entries(company)) == 1, timeout=EXACT_WAIT, message="E-1's cost posted")
+    assert journal_entries(company) == [("90", sorted([(expense, Decimal("7.50")), (offset, Decimal("-7.50"))]))]
+    descriptions = [x["Description"] for x in rows(company, "GeneralJournalEntryLines")]
+    assert all(f"[SHIP-{label['shipmentId']}]" in d and "E-1" in d for d in descriptions)
+    shipment = Record.objects.get(object_type="shipment")
+    wait_until(lambda: Record.objects.get(pk=shipment.pk).status == "synced", timeout=60, message="shipment synced")
+
+    # --- A replay writes nothing more; the voided label is reversed once (found by the next poll) ---
+    merchant.post(reverse("record_replay", args=[shipment.pk]))
+    ss.request_json("POST", "shipments/voidlabel", json={"shipmentId": label["shipmentId"]})
+    merchant.post(reverse("flow_run_now", args=[flow.pk]))
+    wait_until(lambda: len(journal_entries(company)) == 2, timeout=EXACT_WAIT, message="E-1's void reversed")
+    wait_until(lambda: not Record.objects.filter(status="pending").exists(), timeout=EXACT_WAIT, message="quiet")
+    merchant.post(reverse("flow_run_now", args=[flow.pk]))  # a second poll sees the same void
+    wait_until(lambda: not Record.objects.filter(status="pending").exists(), timeout=EXACT_WAIT, message="quiet")
+    assert journal_entries(company)[1] == ("90", sorted([(expense, Decimal("-7.50")), (offset, Decimal("7.50"))]))
+    assert len(journal_entries(company)) == 2
+    assert Record.objects.get(pk=shipment.pk).result["status"] == "reversed"
+    assert len(rows(company, "SalesInvoices")) == 5  # shipments never touch the invoices

@@ -14,16 +14,22 @@ LISTS = {"sales_journal": [("70", "70 Verkoopboek")], "vat_code": [("2", "2 BTW 
 
 
 @pytest.mark.parametrize(
-    ("key", "name", "source"),
+    ("key", "name", "source", "moves"),
     [
-        ("shipstation_exact", "ShipStation → Exact Online", "shipstation"),
-        ("woocommerce_exact", "WooCommerce → Exact Online", "woocommerce"),
+        # ShipStation ships too: its shipments' costs are posted to Exact's general ledger.
+        (
+            "shipstation_exact",
+            "ShipStation → Exact Online",
+            "shipstation",
+            [("order", "invoice"), ("shipment", "cost_posting")],
+        ),
+        ("woocommerce_exact", "WooCommerce → Exact Online", "woocommerce", [("order", "invoice")]),
     ],
 )
-def test_presets_send_orders_to_exact_invoices(key, name, source):
+def test_presets_send_orders_to_exact_invoices(key, name, source, moves):
     preset = get_preset(key)
     assert (preset.name, preset.source_system, preset.target_system) == (name, source, "exact")
-    assert [(c.source_type, c.target_type) for c in capabilities_of(preset)] == [("order", "invoice")]
+    assert [(c.source_type, c.target_type) for c in capabilities_of(preset)] == moves
     assert isinstance(options_form_for(preset, None), ExactInvoiceOptionsForm)
 
 
