@@ -12,13 +12,15 @@ from __future__ import annotations
 from celery import current_app
 from django.db import transaction
 
+from connector.retry import recovery_seconds
+
 SYNC_RECORD = "connector.tasks.sync_record"
 POLL_FLOW = "connector.tasks.poll_flow"
 DRAIN_INBOX = "connector.tasks.drain_inbox"
 PROCESS_DELIVERY = "connector.tasks.process_delivery"
 
 # A record already waiting in the queue is not queued again for this long (its task clears the key).
-COALESCE_TTL = 600
+COALESCE_TTL = recovery_seconds(600)
 
 
 def send(name: str, *args, **kwargs) -> None:

@@ -38,17 +38,17 @@ from connector.http import (
 )
 from connector.models import Connection, Event, Flow, Link, Record, raise_alert, resolve_alerts
 from connector.registry import Capability, capabilities_of, get_preset, get_system, resolve_capability, writer_of
-from connector.retry import RetryPolicy
+from connector.retry import RetryPolicy, recovery_seconds
 from connector.web.redaction import redact_body
 
 logger = logging.getLogger(__name__)
 
 OVERLAP = timedelta(minutes=5)
-LEASE = timedelta(minutes=5)
+LEASE = timedelta(seconds=recovery_seconds(300))  # a killed worker holds its record this long
 DEFERRED_LEASE = timedelta(hours=6)  # how long a queued write holds its record
 MAX_ATTEMPTS = 8  # default; settings.SYNC_MAX_ATTEMPTS overrides (the e2e tests use fewer)
 CIRCUIT_THRESHOLD = 20  # consecutive transient failures of one connection
-CIRCUIT_PAUSE = timedelta(minutes=10)
+CIRCUIT_PAUSE = timedelta(seconds=recovery_seconds(600))
 
 
 class EngineError(Exception):
@@ -194,7 +194,7 @@ def acquire_lease(record_id: int) -> bool:
 def sync_record(record_id: int, *, replay: bool = False) -> Outcome:
     """Run one record through its flow. Safe to call any number of times (idempotent)."""
     if not acquire_lease(record_id):
-        return Outcome("leased", retry_in=30)
+        return Outcome("leased", retry_in=recovery_seconds(30))
     try:
         # .get(), not .first(): no ORDER BY to compile on the hottest query of the engine.
         # `payload` (the last success) is not needed to run; only its hash is.
@@ -590,7 +590,7 @@ def trip_circuit_if_needed(connection: Connection) -> None:
         raise_alert(
             connection.organization,
             f"circuit:{connection.pk}",
-            f"{connection.label} keeps failing; its flows are paused for {CIRCUIT_PAUSE.seconds // 60} minutes.",
+            f"{connection.label} keeps failing; its flows are paused for {max(1, CIRCUIT_PAUSE.seconds // 60)} minutes.",
             remediation="Nothing is lost: pending records resume automatically when the vendor recovers.",
             connection=connection,
         )
