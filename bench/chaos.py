@@ -16,9 +16,9 @@ minute; see tests/chaos.py for why both).
 
 Budget: no violation (a lost or duplicated document, a wrong total, a cancelled order not voided, a
 shipment without exactly one balanced journal, a voided label not reversed, a record stuck or failed
-without remediation text, a webhook the sandbox sent that was not stored and processed), and the run
-(first change to calm) at most twice the vendor-limit bound (calls the sandboxes answered / the
-vendors' limits). Exits 1 otherwise.
+without remediation text, a webhook the sandbox sent that was not stored and processed), and the
+settle time (faults lifted to calm) at most twice the vendor-limit bound (calls the sandboxes
+answered / the vendors' limits: the time the run's calls need at those limits). Exits 1 otherwise.
     .venv/bin/python bench/chaos.py [--orders 300] [--seed 1] [--flows shipstation-zoho,woocommerce-zoho]
                                     [--broker redis|amqp] [--time-scale 0.2] [--workers 2]
 """
@@ -90,7 +90,7 @@ def main() -> int:
             print(line)
         ok = not report.violations and not report.over_bound
         if report.over_bound:
-            print("OVER BUDGET: the run took more than twice the vendor-limit bound")
+            print("OVER BUDGET: settling took more than twice the vendor-limit bound")
         if report.violations:
             print(f"FAILED: {len(report.violations)} violations")
         return 0 if ok else 1
