@@ -19,8 +19,9 @@ shipment without exactly one balanced journal, a voided label not reversed, a re
 without remediation text, a webhook the sandbox sent that was not stored and processed), and the
 settle time (faults lifted to calm) at most twice the vendor-limit bound (calls the sandboxes
 answered / the vendors' limits: the time the run's calls need at those limits). Exits 1 otherwise.
-    .venv/bin/python bench/chaos.py [--orders 300] [--seed 1] [--flows shipstation-zoho,woocommerce-zoho]
-                                    [--broker redis|amqp] [--time-scale 0.2] [--workers 2]
+    .venv/bin/python bench/chaos.py [--orders 300] [--seed 1]
+        [--flows shipstation-zoho,woocommerce-zoho,exact-shipstation] [--broker redis|amqp]
+        [--time-scale 0.2] [--workers 2]
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--orders", type=int, default=300)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--flows", default="shipstation-zoho,woocommerce-zoho", help=f"any of {','.join(FLOWS)}")
+    parser.add_argument("--flows", default=",".join(FLOWS), help=f"any of {','.join(FLOWS)}")
     parser.add_argument("--broker", choices=("redis", "amqp"), default="redis")
     parser.add_argument("--time-scale", type=float, default=0.2)
     parser.add_argument("--workers", type=int, default=2)

@@ -130,3 +130,30 @@ def stop(process: subprocess.Popen) -> None:
             process.kill()
             process.wait(timeout=20)
     process.log_file.close()
+
+
+def amqp_reachable(url: str) -> bool:
+    from kombu import Connection
+
+    try:
+        with Connection(url, connect_timeout=3) as conn:
+            conn.ensure_connection(max_retries=1)
+        return True
+    except Exception:  # (any failure to connect means: not here)
+        return False
+
+
+def purge_queues(url: str) -> None:
+    """Empty our queues on the broker: a message left by an earlier run must not count in this one."""
+    from kombu import Connection
+
+    with Connection(url, connect_timeout=3) as conn:
+        channel = conn.channel()
+        for name in QUEUES.split(","):
+            if url.startswith("amqp"):
+                try:
+                    channel.queue_purge(name)
+                except Exception:  # (not declared yet: nothing to purge)
+                    channel = conn.channel()
+            else:
+                channel.client.delete(name)

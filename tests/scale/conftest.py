@@ -17,39 +17,12 @@ from django.db import connection
 from tests.e2e.conftest import _database_url
 
 # The process helpers live in tests/processes.py (the chaos driver starts the same processes).
-from tests.processes import launch_web, launch_worker, stop, wait_ready  # noqa: F401
+from tests.processes import amqp_reachable, launch_web, launch_worker, purge_queues, stop, wait_ready  # noqa: F401
 
 QUEUES = ("webhooks", "polls", "sync", "qbwc")
 #: Where the amqp variant finds RabbitMQ; give it a vhost of its own (`rabbitmqctl add_vhost`) so
 #: nothing else shares its queues. On the default vhost the queues are purged at the test's start.
 AMQP_URL = os.environ.get("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
-
-
-def amqp_reachable(url: str) -> bool:
-    from kombu import Connection
-
-    try:
-        with Connection(url, connect_timeout=3) as conn:
-            conn.ensure_connection(max_retries=1)
-        return True
-    except Exception:  # (any failure to connect means: not here)
-        return False
-
-
-def purge_queues(url: str) -> None:
-    """Empty our queues on the broker: a message left by an earlier run must not count in this one."""
-    from kombu import Connection
-
-    with Connection(url, connect_timeout=3) as conn:
-        channel = conn.channel()
-        for name in QUEUES:
-            if url.startswith("amqp"):
-                try:
-                    channel.queue_purge(name)
-                except Exception:  # (not declared yet: nothing to purge)
-                    channel = conn.channel()
-            else:
-                channel.client.delete(name)
 
 
 def queued_messages(url: str) -> dict[str, int]:
