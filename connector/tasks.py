@@ -175,6 +175,16 @@ DRAIN_BATCH = 200
 # worker died between taking it and queueing it): the sweep queues it again.
 STALE_DELIVERY_SECONDS = recovery_seconds(120)
 DELIVERY_CLAIM_SECONDS = recovery_seconds(600)
+# A delivery the sweep queued is not queued again while that message may still be waiting in the
+# webhooks queue (its task clears the key when it starts). Without it, every sweep queued every
+# delivery still waiting in a backlog once more: the backlog grew by the sweep's own messages, and
+# the sweep, which runs on the same queue, fell behind them (found by the chaos run, bench/chaos.py).
+# As long as the broker may hold a message before handing it back (the visibility timeout).
+DELIVERY_QUEUED_SECONDS = recovery_seconds(1800)
+
+
+def delivery_queued_key(delivery_id: int) -> str:
+    return f"delivery:queued:{delivery_id}"
 
 
 @shared_task(name=dispatch.DRAIN_INBOX, ignore_result=True)
@@ -219,6 +229,7 @@ def process_delivery(delivery_id: int) -> None:
     """
     from connector.redis import get_redis
 
+    get_redis().delete(delivery_queued_key(delivery_id))  # no longer waiting: the sweep may queue it again
     # The sweep may queue a delivery that is still queued or running: one runs, the other leaves.
     claim = f"delivery:claim:{delivery_id}"
     if not get_redis().set(claim, "1", nx=True, ex=DELIVERY_CLAIM_SECONDS):
@@ -404,9 +415,29 @@ def requeue_deliveries(now=None, *, limit: int = SWEEP_BATCH) -> list[int]:
             ):
                 claimed.append(delivery_id)
     if claimed:
-        ring_doorbell_safely(*claimed)  # claimed and committed; one Redis round trip for the lot
-        logger.warning("requeued %d webhook deliveries from the database", len(claimed))
+        unqueued = _not_already_queued(claimed)
+        if unqueued:
+            ring_doorbell_safely(*unqueued)  # claimed and committed; one Redis round trip for the lot
+        logger.warning(
+            "requeued %d webhook deliveries from the database (%d still waiting in the queue)",
+            len(unqueued),
+            len(claimed) - len(unqueued),
+        )
     return claimed
+
+
+def _not_already_queued(delivery_ids: list[int]) -> list[int]:
+    """The deliveries with no message of the sweep's still waiting, each marked as queued now. With
+    Redis down all of them: the doorbell then fails, visibly, and the rows stay due."""
+    from connector.redis import get_redis
+
+    try:
+        pipe = get_redis().pipeline(transaction=False)
+        for delivery_id in delivery_ids:
+            pipe.set(delivery_queued_key(delivery_id), "1", nx=True, ex=DELIVERY_QUEUED_SECONDS)
+        return [pk for pk, fresh in zip(delivery_ids, pipe.execute(), strict=True) if fresh]
+    except RedisError:
+        return list(delivery_ids)
 
 
 def requeue_overdue_polls(now=None) -> list[int]:

@@ -34,7 +34,8 @@ scaled. The settle bound is computed from the vendors' limits and the calls the 
 calls each sandbox answered, from gunicorn's access log): calls / (the vendor's limit per second,
 summed over the run's accounts there), the longest over the vendors: the time the run's calls need
 at the vendors' limits. The settle time (faults lifted to the product's last write to a vendor or
-last webhook delivery processed) must not exceed twice that; calm (proven by two polls after the faults) is reported beside it.
+last webhook delivery processed) must not exceed twice that; the time until calm was proven (two
+polls after the faults, nothing waiting) is reported beside it.
 
 The driver process itself uses Django (the caller sets it up, with REDIS_URL and PUBLIC_BASE_URL
 naming the processes started here) only to make rows and read them; it queues no Celery task.
@@ -490,10 +491,20 @@ class ShipStationZoho(Scenario):
             self.open.remove(target)
             self.shipped.append(shipment.pk)
             self.actions["shipped"] += 1
-        if self.shipped and self.rng.random() < 0.08:  # void a label: no webhook, the poll finds it
-            shipment_id = self.shipped.pop(self.rng.randrange(len(self.shipped)))
+        posted = [pk for pk in self.shipped if self._posted(pk)]
+        if posted and self.rng.random() < 0.15:  # void a posted label: no webhook, the poll finds it
+            shipment_id = self.rng.choice(posted)
+            self.shipped.remove(shipment_id)
             state.void_label(self.account, shipment_id)
             self.actions["voided"] += 1
+
+    def _posted(self, shipment_id: int) -> bool:
+        """Its journal is in Zoho already (a void then needs a reversal, not just no posting)."""
+        from integrations.shipstation.sandbox.models import SandboxShipment
+        from integrations.zoho.sandbox.models import SandboxZohoDocument
+
+        number = SandboxShipment.objects.filter(pk=shipment_id).values_list("order__order_number", flat=True).get()
+        return SandboxZohoDocument.objects.filter(org=self.books, kind="journal", reference_number=number).exists()
 
     def send(self) -> None:
         """Send the pending calls one by one in a shuffled order (reordered webhooks)."""
@@ -835,9 +846,21 @@ class ExactShipStation(Scenario):
             self.open.remove(target)
             self.shipped.append(shipment.pk)
             self.actions["shipped"] += 1
-        if self.shipped and self.rng.random() < 0.08:
-            ss_state.void_label(self.account, self.shipped.pop(self.rng.randrange(len(self.shipped))))
+        posted = [pk for pk in self.shipped if self._posted(pk)]
+        if posted and self.rng.random() < 0.15:  # void a posted label: its entry must be reversed
+            shipment_id = self.rng.choice(posted)
+            self.shipped.remove(shipment_id)
+            ss_state.void_label(self.account, shipment_id)
             self.actions["voided"] += 1
+
+    def _posted(self, shipment_id: int) -> bool:
+        from integrations.exact.sandbox.models import SandboxExactEntity
+        from integrations.shipstation.sandbox.models import SandboxShipment
+
+        tracking = SandboxShipment.objects.filter(pk=shipment_id).values_list("tracking_number", flat=True).get()
+        return SandboxExactEntity.objects.filter(
+            division=self.division, entity="GeneralJournalEntryLines", data__Description__icontains=tracking
+        ).exists()
 
     send = ShipStationZoho.send
     during_outage = ShipStationZoho.during_outage
