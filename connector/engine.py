@@ -223,16 +223,24 @@ def _commit(record: Record, timeline: Timeline, outcome: Outcome, changes: dict)
     return outcome
 
 
-def complete_deferred(record_id: int, *, result: WriteResult | None = None, error: ApiError | None = None) -> Outcome:
+def complete_deferred(
+    record_id: int, *, result: WriteResult | None = None, error: ApiError | None = None, written: Any = None
+) -> Outcome:
     """Finish a record whose target applied (or refused) a queued write later, e.g. when the
-    QuickBooks Web Connector polled. Same rules as a direct write: Link, status and events together."""
+    QuickBooks Web Connector polled. Same rules as a direct write: Link, status and events together.
+
+    `written` is the canonical object the target was sent, when the caller has it. Without it the
+    record's stored payload stands for it, but a newer version may have arrived while the write was
+    out (a cancellation seen by a poll): finished with that one, the record would count the newer
+    version as written, and its own sync would then find it "unchanged" and never send it (the
+    chaos run lost two cancellations that way)."""
     record = Record.objects.select_related("flow__source", "flow__target").get(pk=record_id)
     timeline = Timeline(record)
     _, target_connection = sides(record.flow, record.object_type)
     if error is not None:
         outcome, changes = _fail(record, timeline, error, target_connection)
         return _commit(record, timeline, outcome, changes)
-    obj = from_payload(CANONICAL_TYPES[record.object_type], record.source_payload)
+    obj = written if written is not None else from_payload(CANONICAL_TYPES[record.object_type], record.source_payload)
     target_type = target_type_for(record.flow, record.object_type) or ""
     key = natural_key(obj)
     linked = Link.objects.filter(connection_id=target_connection.pk, object_type=target_type, canonical_key=key)
