@@ -12,13 +12,18 @@ from __future__ import annotations
 from celery import current_app
 from django.db import transaction
 
+from connector.retry import recovery_seconds
+
 SYNC_RECORD = "connector.tasks.sync_record"
 POLL_FLOW = "connector.tasks.poll_flow"
 DRAIN_INBOX = "connector.tasks.drain_inbox"
 PROCESS_DELIVERY = "connector.tasks.process_delivery"
 
-# A record already waiting in the queue is not queued again for this long (its task clears the key).
-COALESCE_TTL = 600
+# A record already waiting in the queue is not queued again for this long (its task clears the key):
+# as long as the broker may hold a message before handing it back (the visibility timeout). Shorter,
+# a backlog longer than the key's life got one more message per record from every poll that saw the
+# record again, each costing a source fetch, and the backlog fed itself (the chaos run found it).
+COALESCE_TTL = recovery_seconds(1800)
 
 
 def send(name: str, *args, **kwargs) -> None:

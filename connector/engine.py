@@ -38,19 +38,19 @@ from connector.http import (
 )
 from connector.models import Connection, Event, Flow, Link, Record, raise_alert, resolve_alerts
 from connector.registry import Capability, capabilities_of, get_preset, get_system, resolve_capability, writer_of
-from connector.retry import RetryPolicy
+from connector.retry import RetryPolicy, recovery_seconds
 from connector.web.redaction import redact_body
 
 logger = logging.getLogger(__name__)
 
 OVERLAP = timedelta(minutes=5)
-LEASE = timedelta(minutes=5)
+LEASE = timedelta(seconds=recovery_seconds(300))  # a killed worker holds its record this long
 DEFERRED_LEASE = timedelta(hours=6)  # how long a queued write holds its record
 MAX_ATTEMPTS = 8  # default; settings.SYNC_MAX_ATTEMPTS overrides (the e2e tests use fewer)
 # A 429 does not use up a record's tries (the vendor is pacing us); past this long it fails visibly.
 RATE_LIMIT_PATIENCE = timedelta(hours=24)
 CIRCUIT_THRESHOLD = 20  # consecutive transient failures of one connection
-CIRCUIT_PAUSE = timedelta(minutes=10)
+CIRCUIT_PAUSE = timedelta(seconds=recovery_seconds(600))
 
 
 class EngineError(Exception):
@@ -196,7 +196,7 @@ def acquire_lease(record_id: int) -> bool:
 def sync_record(record_id: int, *, replay: bool = False) -> Outcome:
     """Run one record through its flow. Safe to call any number of times (idempotent)."""
     if not acquire_lease(record_id):
-        return Outcome("leased", retry_in=30)
+        return Outcome("leased", retry_in=recovery_seconds(30))
     try:
         # .get(), not .first(): no ORDER BY to compile on the hottest query of the engine.
         # `payload` (the last success) is not needed to run; only its hash is.
@@ -225,16 +225,24 @@ def _commit(record: Record, timeline: Timeline, outcome: Outcome, changes: dict)
     return outcome
 
 
-def complete_deferred(record_id: int, *, result: WriteResult | None = None, error: ApiError | None = None) -> Outcome:
+def complete_deferred(
+    record_id: int, *, result: WriteResult | None = None, error: ApiError | None = None, written: Any = None
+) -> Outcome:
     """Finish a record whose target applied (or refused) a queued write later, e.g. when the
-    QuickBooks Web Connector polled. Same rules as a direct write: Link, status and events together."""
+    QuickBooks Web Connector polled. Same rules as a direct write: Link, status and events together.
+
+    `written` is the canonical object the target was sent, when the caller has it. Without it the
+    record's stored payload stands for it, but a newer version may have arrived while the write was
+    out (a cancellation seen by a poll): finished with that one, the record would count the newer
+    version as written, and its own sync would then find it "unchanged" and never send it (the
+    chaos run lost two cancellations that way)."""
     record = Record.objects.select_related("flow__source", "flow__target").get(pk=record_id)
     timeline = Timeline(record)
     _, target_connection = sides(record.flow, record.object_type)
     if error is not None:
         outcome, changes = _fail(record, timeline, error, target_connection)
         return _commit(record, timeline, outcome, changes)
-    obj = from_payload(CANONICAL_TYPES[record.object_type], record.source_payload)
+    obj = written if written is not None else from_payload(CANONICAL_TYPES[record.object_type], record.source_payload)
     target_type = target_type_for(record.flow, record.object_type) or ""
     key = natural_key(obj)
     linked = Link.objects.filter(connection_id=target_connection.pk, object_type=target_type, canonical_key=key)
@@ -665,7 +673,7 @@ def trip_circuit_if_needed(connection: Connection) -> None:
         raise_alert(
             connection.organization,
             f"circuit:{connection.pk}",
-            f"{connection.label} keeps failing; its flows are paused for {CIRCUIT_PAUSE.seconds // 60} minutes.",
+            f"{connection.label} keeps failing; its flows are paused for {max(1, CIRCUIT_PAUSE.seconds // 60)} minutes.",
             remediation="Nothing is lost: pending records resume automatically when the vendor recovers.",
             connection=connection,
         )

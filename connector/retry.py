@@ -51,3 +51,14 @@ class RetryPolicy:
         """Seconds to wait before retry number `attempt` (1-based); `at_least` is the vendor's Retry-After."""
         jittered = backoff_seconds(attempt, base=self.base, cap=self.cap, uniform=uniform)
         return max(self.floor, float(at_least or 0.0), jittered)
+
+
+def recovery_seconds(seconds: float) -> int:
+    """`seconds` on the recovery clock: how long leases, claims, coalescing keys and the sweep's
+    graces last, scaled by settings.RECOVERY_TIME_SCALE (1 in production). Chaos tests and benchmarks
+    run the vendors' rate windows on a scaled clock; scaling recovery by the same factor keeps the
+    ratio of recovery time to vendor time, and so the outcome, what it is at full scale. Whole
+    seconds, at least one: Redis expiries take integers."""
+    from django.conf import settings
+
+    return max(1, round(seconds * float(getattr(settings, "RECOVERY_TIME_SCALE", 1.0))))

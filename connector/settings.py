@@ -215,11 +215,16 @@ CELERY_TASK_ROUTES = [
     "connector.celery.route_by_registry",
 ]
 CELERY_BEAT_SCHEDULER = "connector.celery:RegistryScheduler"
+# The recovery clock (connector.retry.recovery_seconds): record leases, delivery claims, the sweep's
+# period and graces. 1 in production; a chaos test or benchmark that runs the vendors' rate windows
+# on a scaled clock scales recovery by the same factor, so recovery keeps its weight in the run.
+RECOVERY_TIME_SCALE = env.float("RECOVERY_TIME_SCALE", default=1.0)
+_BEAT_SECONDS = max(1.0, round(30.0 * RECOVERY_TIME_SCALE))
 CELERY_BEAT_SCHEDULE = {
-    "dispatch-due-flows": {"task": "connector.tasks.dispatch_due_flows", "schedule": 30.0},
+    "dispatch-due-flows": {"task": "connector.tasks.dispatch_due_flows", "schedule": _BEAT_SECONDS},
     # Pending work whose message was lost (Redis restart, killed worker) is queued again from its row:
     # due records, unprocessed or due-to-retry webhook deliveries, overdue polls.
-    "requeue-pending-work": {"task": "connector.tasks.requeue_pending_work", "schedule": 30.0},
+    "requeue-pending-work": {"task": "connector.tasks.requeue_pending_work", "schedule": _BEAT_SECONDS},
     # Failure mails (Settings → Notifications): checked hourly, each person's digest goes out at
     # 07:00 in their own time zone.
     "accounts-daily-digest": {"task": "accounts.tasks.send_daily_digests", "schedule": crontab(minute=0)},

@@ -19,7 +19,7 @@ from connector import dispatch
 from connector.dispatch import enqueue_sync  # noqa: F401 (queued through dispatch; tasks.enqueue_sync stays)
 from connector.models import Flow, Record
 from connector.registry import RegistryError, get_preset
-from connector.retry import RetryPolicy
+from connector.retry import RetryPolicy, recovery_seconds
 
 logger = logging.getLogger(__name__)
 
@@ -58,10 +58,10 @@ def dispatch_due_flows() -> int:
 # A poll holds its flow's lock this long at a time and a heartbeat renews it while the poll runs: a
 # poll killed mid-run (SIGKILL after a shutdown grace period, out of memory, a lost machine) stops
 # renewing it, so it blocks the flow's next polls for at most this long, not for a whole long TTL.
-POLL_LOCK_SECONDS = 60
+POLL_LOCK_SECONDS = recovery_seconds(60)
 # A poll waiting in its queue longer than this most likely lost its message (a Redis restart): one
 # more may be queued. Polls have a queue of their own, so a live one does not wait this long.
-POLL_QUEUED_SECONDS = 120
+POLL_QUEUED_SECONDS = recovery_seconds(120)
 # How long a "poll again" ask waits for the running poll to end and honour it.
 POLL_AGAIN_SECONDS = 900
 
@@ -173,8 +173,18 @@ def _poll(flow_id: int) -> dict | None:
 DRAIN_BATCH = 200
 # A delivery still "received" this long after arriving lost its queue entry (Redis restarted, a
 # worker died between taking it and queueing it): the sweep queues it again.
-STALE_DELIVERY_SECONDS = 120
-DELIVERY_CLAIM_SECONDS = 600
+STALE_DELIVERY_SECONDS = recovery_seconds(120)
+DELIVERY_CLAIM_SECONDS = recovery_seconds(600)
+# A delivery the sweep queued is not queued again while that message may still be waiting in the
+# webhooks queue (its task clears the key when it starts). Without it, every sweep queued every
+# delivery still waiting in a backlog once more: the backlog grew by the sweep's own messages, and
+# the sweep, which runs on the same queue, fell behind them (found by the chaos run, bench/chaos.py).
+# As long as the broker may hold a message before handing it back (the visibility timeout).
+DELIVERY_QUEUED_SECONDS = recovery_seconds(1800)
+
+
+def delivery_queued_key(delivery_id: int) -> str:
+    return f"delivery:queued:{delivery_id}"
 
 
 @shared_task(name=dispatch.DRAIN_INBOX, ignore_result=True)
@@ -219,6 +229,7 @@ def process_delivery(delivery_id: int) -> None:
     """
     from connector.redis import get_redis
 
+    get_redis().delete(delivery_queued_key(delivery_id))  # no longer waiting: the sweep may queue it again
     # The sweep may queue a delivery that is still queued or running: one runs, the other leaves.
     claim = f"delivery:claim:{delivery_id}"
     if not get_redis().set(claim, "1", nx=True, ex=DELIVERY_CLAIM_SECONDS):
@@ -232,7 +243,10 @@ def process_delivery(delivery_id: int) -> None:
 def delivery_retry_policy() -> RetryPolicy:
     """A delivery's tries: waits from 30 s doubling up to 30 min, at least one sweep apart."""
     return RetryPolicy(
-        max_attempts=getattr(settings, "DELIVERY_MAX_ATTEMPTS", 8), base=30.0, cap=1800.0, floor=SWEEP_SECONDS
+        max_attempts=getattr(settings, "DELIVERY_MAX_ATTEMPTS", 8),
+        base=float(recovery_seconds(30)),
+        cap=float(recovery_seconds(1800)),
+        floor=SWEEP_SECONDS,
     )
 
 
@@ -327,14 +341,14 @@ def sync_record(self, record_id: int, replay: bool = False) -> str:
 # on, rows locked with SKIP LOCKED on PostgreSQL), so two beat or worker processes never queue the
 # same work twice, and a sweep queued twice does no harm.
 
-SWEEP_SECONDS = 30.0
+SWEEP_SECONDS = recovery_seconds(30)
 SWEEP_BATCH = 1000
 # A record's retry message, or a fresh record's first message, gets this long past its due time
 # before the sweep decides it was lost (a busy queue delays messages; a duplicate is only wasted work).
-RECORD_GRACE_SECONDS = 120
+RECORD_GRACE_SECONDS = recovery_seconds(120)
 # When the sweep queues a record or a delivery again, it looks at it again this long after if it is
 # still waiting (its message lost again): the claim that keeps racing sweeps apart.
-SWEEP_RECHECK_SECONDS = 600
+SWEEP_RECHECK_SECONDS = recovery_seconds(600)
 # Retries waiting longer than this are not handed to the broker, which holds a countdown message
 # unacknowledged in one worker (settings: it must stay under the visibility timeout); the sweep
 # queues them when due.
@@ -342,8 +356,8 @@ MAX_BROKER_COUNTDOWN = 600
 # A flow whose last poll ended this long after its interval, with no poll running, is overdue; a
 # `poll:queued` marker older than POLL_MARKER_STALE_SECONDS then names a message that was lost (the
 # marker also lapses by itself after POLL_QUEUED_SECONDS).
-POLL_OVERDUE_SECONDS = 300
-POLL_MARKER_STALE_SECONDS = 90  # under POLL_QUEUED_SECONDS: an old marker of an overdue flow
+POLL_OVERDUE_SECONDS = recovery_seconds(300)
+POLL_MARKER_STALE_SECONDS = recovery_seconds(90)  # under POLL_QUEUED_SECONDS: an old marker of an overdue flow
 
 
 def _locked(query):
@@ -401,9 +415,29 @@ def requeue_deliveries(now=None, *, limit: int = SWEEP_BATCH) -> list[int]:
             ):
                 claimed.append(delivery_id)
     if claimed:
-        ring_doorbell_safely(*claimed)  # claimed and committed; one Redis round trip for the lot
-        logger.warning("requeued %d webhook deliveries from the database", len(claimed))
+        unqueued = _not_already_queued(claimed)
+        if unqueued:
+            ring_doorbell_safely(*unqueued)  # claimed and committed; one Redis round trip for the lot
+        logger.warning(
+            "requeued %d webhook deliveries from the database (%d still waiting in the queue)",
+            len(unqueued),
+            len(claimed) - len(unqueued),
+        )
     return claimed
+
+
+def _not_already_queued(delivery_ids: list[int]) -> list[int]:
+    """The deliveries with no message of the sweep's still waiting, each marked as queued now. With
+    Redis down all of them: the doorbell then fails, visibly, and the rows stay due."""
+    from connector.redis import get_redis
+
+    try:
+        pipe = get_redis().pipeline(transaction=False)
+        for delivery_id in delivery_ids:
+            pipe.set(delivery_queued_key(delivery_id), "1", nx=True, ex=DELIVERY_QUEUED_SECONDS)
+        return [pk for pk, fresh in zip(delivery_ids, pipe.execute(), strict=True) if fresh]
+    except RedisError:
+        return list(delivery_ids)
 
 
 def requeue_overdue_polls(now=None) -> list[int]:

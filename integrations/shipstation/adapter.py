@@ -597,6 +597,7 @@ def _finish_companions(target: ShipStationTarget, companions: list, by_key: dict
                         "created",
                         data={"orderKey": result.order_key, "batch": size, "via": "createorders"},
                     ),
+                    written=order,  # this version went out; a newer one seen meanwhile still gets its sync
                 )
             else:
                 engine.complete_deferred(

@@ -323,3 +323,59 @@ def test_new_orders_go_out_in_one_createorders_call(alice, live_server, settings
     assert {engine.sync_record(pk).status for pk in queued[1:] if pk not in (broken.pk, locked.pk)} == {"unchanged"}
     assert engine.sync_record(broken.pk).status == "failed"
     assert "no order date" in Record.objects.get(pk=broken.pk).last_error
+
+
+def test_a_cancellation_seen_while_its_order_went_out_in_a_batch_still_cancels_it(alice, live_server, settings):
+    """A companion order leaves in another record's `createorders` call; while that call is out, a
+    poll sees the order cancelled in Exact and refreshes the record. The batch must finish the record
+    with the version it sent, so the record's own sync finds the cancellation new and cancels the
+    ShipStation order (finished with the stored, newer payload, the cancellation counted as written
+    and was never sent: the chaos run, bench/chaos.py, found two such orders)."""
+    from connector import engine
+    from integrations.shipstation.client import ShipStationClient as Client
+    from tests.integrations.exact.conftest import make_connection
+
+    settings.PUBLIC_BASE_URL = live_server.url
+    _, (company,) = exact_state.create_company("nl", "race@alice.example", "Race BV", organization=alice.org)
+    item = company.entities.get(entity="Items").guid
+    account = company.entities.get(entity="Accounts").guid
+    delivery = company.entities.get(entity="Addresses").guid
+    exact_state.add_sales_order(company, 3, account, delivery, item, (2,))
+    exact = make_connection(alice.org, company)
+    ss_account = SandboxAccount.objects.create(name="Race warehouse", organization=alice.org)
+    shipstation = Connection.objects.create(
+        organization=alice.org,
+        system="shipstation",
+        label="SS",
+        credentials={"api_key": ss_account.api_key, "api_secret": ss_account.api_secret},
+        settings={"base_url": f"{live_server.url}/sandbox/shipstation"},
+    )
+    flow = Flow.objects.create(
+        organization=alice.org, preset="exact_shipstation", name="E↔S", source=exact, target=shipstation, enabled=True
+    )
+    queued: list[int] = []
+    engine.run_flow(flow, enqueue=queued.append)
+    first, companion = Record.objects.get(pk=queued[0]), Record.objects.get(source_ref="3")
+    assert first.pk != companion.pk
+
+    sent = Client.create_orders
+
+    def cancelled_while_out(client, bodies):
+        answer = sent(client, bodies)
+        so = next(r for r in rows(company, "SalesOrders") if r["OrderNumber"] == 3)
+        exact_state.put(company, "SalesOrders", {**so, "Status": 45}, guid=so["OrderID"])
+        engine.run_flow(Flow.objects.get(pk=flow.pk), enqueue=lambda pk: None)  # the poll sees it
+        return answer
+
+    Client.create_orders = cancelled_while_out
+    try:
+        assert engine.sync_record(first.pk).status == "synced"
+    finally:
+        Client.create_orders = sent
+    placed = SandboxOrder.objects.get(account=ss_account, order_number="3")
+    assert placed.status == "awaiting_shipment"  # it went out open, in the batch
+    companion.refresh_from_db()
+    assert companion.source_payload["status"] == "cancelled"  # the poll's refresh is kept
+
+    assert engine.sync_record(companion.pk).status == "synced"  # its own sync: the cancellation is new
+    assert SandboxOrder.objects.get(pk=placed.pk).status == "cancelled"

@@ -142,3 +142,34 @@ def test_a_record_whose_retry_message_was_lost_is_synced_once_by_the_sweep(
     assert sweep(django_capture_on_commit_callbacks, now=later) == [record.pk]
     assert tasks.sync_record.run(*sent) == "synced"
     assert WORLD.creates == 1
+
+
+def test_a_delivery_still_waiting_in_the_queue_is_not_queued_again_by_every_sweep(alice, monkeypatch):
+    """A webhooks backlog longer than the sweep's recheck: the sweep queues a stale delivery once;
+    later sweeps leave it while that message waits, and queue it again only once its task started
+    (and the delivery is due again), so the backlog does not grow by the sweep's own messages."""
+    from connector import inbox
+    from connector.models import Connection, Delivery
+
+    conn = Connection.objects.create(organization=alice.org, system="woocommerce", label="Shop")
+    delivery = Delivery.objects.create(
+        organization=alice.org, connection=conn, topic="order.updated", dedupe_key="k", body=b"{}"
+    )
+    Delivery.objects.filter(pk=delivery.pk).update(received_at=timezone.now() - timedelta(hours=1))
+    rung: list[tuple[int, ...]] = []
+    monkeypatch.setattr(inbox, "ring_doorbell_safely", lambda *ids: rung.append(ids) or True)
+
+    assert tasks.requeue_deliveries() == [delivery.pk]
+    assert rung == [(delivery.pk,)]
+    recheck = Delivery.objects.get(pk=delivery.pk).next_attempt_at
+    # The message still waits in a long queue: the next sweeps claim the row but send nothing more.
+    for n in (1, 2, 3):
+        later = recheck + timedelta(seconds=n * tasks.STALE_DELIVERY_SECONDS + 1)
+        assert tasks.requeue_deliveries(later) == [delivery.pk]
+    assert rung == [(delivery.pk,)]
+    # Its task starts (and, say, the handler fails transiently): the next due sweep queues it again.
+    monkeypatch.setattr(tasks, "_process_delivery", lambda pk: None)
+    tasks.process_delivery.run(delivery.pk)
+    later = Delivery.objects.get(pk=delivery.pk).next_attempt_at + timedelta(seconds=1)
+    assert tasks.requeue_deliveries(later) == [delivery.pk]
+    assert rung == [(delivery.pk,), (delivery.pk,)]

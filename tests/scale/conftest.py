@@ -9,49 +9,20 @@ from __future__ import annotations
 
 import os
 import re
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
-import requests
 from django.db import connection
 
-from tests.e2e.conftest import ROOT, _database_url
+from tests.e2e.conftest import _database_url
+
+# The process helpers live in tests/processes.py (the chaos driver starts the same processes).
+from tests.processes import amqp_reachable, launch_web, launch_worker, purge_queues, stop, wait_ready  # noqa: F401
 
 QUEUES = ("webhooks", "polls", "sync", "qbwc")
 #: Where the amqp variant finds RabbitMQ; give it a vhost of its own (`rabbitmqctl add_vhost`) so
 #: nothing else shares its queues. On the default vhost the queues are purged at the test's start.
 AMQP_URL = os.environ.get("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
-
-
-def amqp_reachable(url: str) -> bool:
-    from kombu import Connection
-
-    try:
-        with Connection(url, connect_timeout=3) as conn:
-            conn.ensure_connection(max_retries=1)
-        return True
-    except Exception:  # (any failure to connect means: not here)
-        return False
-
-
-def purge_queues(url: str) -> None:
-    """Empty our queues on the broker: a message left by an earlier run must not count in this one."""
-    from kombu import Connection
-
-    with Connection(url, connect_timeout=3) as conn:
-        channel = conn.channel()
-        for name in QUEUES:
-            if url.startswith("amqp"):
-                try:
-                    channel.queue_purge(name)
-                except Exception:  # (not declared yet: nothing to purge)
-                    channel = conn.channel()
-            else:
-                channel.client.delete(name)
 
 
 def queued_messages(url: str) -> dict[str, int]:
@@ -96,12 +67,6 @@ def _drop_pools(app) -> None:
     app.amqp._producer_pool = None
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def process_env(redis_url: str, broker_url: str, public_base_url: str) -> dict[str, str]:
     assert connection.vendor == "postgresql"
     return {
@@ -114,56 +79,6 @@ def process_env(redis_url: str, broker_url: str, public_base_url: str) -> dict[s
         "SYNC_MAX_ATTEMPTS": "4",
         "SYNC_BACKOFF_SECONDS": "0.2",
     }
-
-
-def launch(args: list[str], env: dict[str, str], log_path: Path, ready) -> subprocess.Popen:
-    """Start a process without waiting for it (`wait_ready` does): several start side by side."""
-    log = open(log_path, "wb")  # noqa: SIM115 (closed by stop)
-    process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    process.log_path, process.log_file, process.ready = log_path, log, ready
-    return process
-
-
-def wait_ready(processes: list[subprocess.Popen], timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    for process in processes:
-        while not process.ready(process):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{process.args[2:5]} did not start:\n" + process.log_path.read_text()[-3000:])
-            time.sleep(0.2)
-
-
-def launch_web(env: dict[str, str], log_path: Path) -> tuple[subprocess.Popen, str]:
-    """A second web process: gunicorn as the Procfile runs it, one worker on a free port."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    args = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "-b", f"127.0.0.1:{port}", "-w", "1"]
-    return launch([*args, "connector.wsgi:application"], env, log_path, lambda _p: _answers(url)), url
-
-
-def _answers(url: str) -> bool:
-    try:
-        return requests.get(f"{url}/healthz", timeout=2).status_code < 500
-    except requests.RequestException:
-        return False
-
-
-def launch_worker(name: str, queues: str, env: dict[str, str], log_path: Path) -> subprocess.Popen:
-    args = [sys.executable, "-m", "celery", "-A", "connector", "worker", "-n", f"{name}@%h", "-Q", queues]
-    args += ["-P", "threads", "-c", "2", "--without-mingle", "--without-gossip", "-l", "INFO"]
-    return launch(args, env, log_path, lambda p: b"ready" in p.log_path.read_bytes())
-
-
-def stop(process: subprocess.Popen) -> None:
-    """SIGTERM (warm shutdown), then SIGKILL if it hangs: nothing is left behind for later tests."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=20)
-    process.log_file.close()
 
 
 _RECEIVED = re.compile(rb"sync_record\[([0-9a-f-]{36})\] received")
