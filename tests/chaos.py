@@ -710,9 +710,13 @@ class WooCommerceZoho(Scenario):
         flush_held(self.shop)
 
     def outbox_idle(self) -> bool:
-        from integrations.woocommerce.sandbox.models import SandboxDeliveryLog
+        """Nothing held back by the out-of-order knob and nothing still to send in the store's outbox."""
+        from integrations.woocommerce.sandbox.models import SandboxWebhookOutbox
 
-        return not SandboxDeliveryLog.objects.filter(webhook__store=self.shop, held=True).exists()
+        waiting = SandboxWebhookOutbox.objects.filter(webhook__store=self.shop)
+        return not waiting.filter(held=True).exists() and not waiting.filter(
+            status__in=["pending", "claimed", "sending"], held=False
+        ).exists()
 
     def check(self, report: Report) -> None:
         from integrations.woocommerce.sandbox.models import SandboxDeliveryLog, SandboxOrder
