@@ -714,9 +714,10 @@ class WooCommerceZoho(Scenario):
         from integrations.woocommerce.sandbox.models import SandboxWebhookOutbox
 
         waiting = SandboxWebhookOutbox.objects.filter(webhook__store=self.shop)
-        return not waiting.filter(held=True).exists() and not waiting.filter(
-            status__in=["pending", "claimed", "sending"], held=False
-        ).exists()
+        return (
+            not waiting.filter(held=True).exists()
+            and not waiting.filter(status__in=["pending", "claimed", "sending"], held=False).exists()
+        )
 
     def check(self, report: Report) -> None:
         from integrations.woocommerce.sandbox.models import SandboxDeliveryLog, SandboxOrder
