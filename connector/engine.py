@@ -139,25 +139,29 @@ def record_change(flow: Flow, change: Change, *, how: str = "poll", delivery=Non
 
 
 def _record_change(flow: Flow, change: Change, payload, how: str, delivery) -> Record | None:
+    same = {"flow": flow, "object_type": change.object_type, "source_id": change.source_id}
+    # A plain read first: the change most often seen is one already synced (the poll's overlap
+    # window, a webhook and a poll of the same edit), and it needs no transaction or lock at all.
+    seen = Record.objects.filter(**same).order_by().values_list("status", "source_modified_at", "source_payload")[:1]
+    seen = next(iter(seen), None)
+    if seen is not None and _already_synced(change, payload, *seen):
+        return None
     with transaction.atomic():
-        record = (
-            Record.objects.select_for_update()
-            .filter(flow=flow, object_type=change.object_type, source_id=change.source_id)
-            .first()
-        )
-        if record is None:
+        if seen is None:
+            # A worker that creates it first makes this insert fail: the caller's second pass
+            # then finds the record and refreshes it.
             record = Record.objects.create(
-                flow=flow,
-                object_type=change.object_type,
-                source_id=change.source_id,
+                **same,
                 organization_id=flow.organization_id,
                 source_ref=change.ref[:200],
                 search_text=change.search_text.lower()[:500],
                 source_modified_at=change.modified_at,
                 source_payload=payload,
             )
-        elif not _refresh(record, change, payload, how):
-            return None
+        else:
+            record = Record.objects.select_for_update().get(**same)
+            if not _refresh(record, change, payload, how):
+                return None
         _event(
             record,
             Event.Kind.RECEIVED,
@@ -166,6 +170,13 @@ def _record_change(flow: Flow, change: Change, payload, how: str, delivery) -> R
             delivery=delivery,  # the delivery's page lists the records it produced
         )
     return record
+
+
+def _already_synced(change: Change, payload, status: str, modified_at: datetime | None, stored) -> bool:
+    """The record already holds exactly this change, synced: `_refresh` would do nothing (and an
+    older version, which it records as skipped, is not this case)."""
+    older = change.modified_at and modified_at and change.modified_at < modified_at
+    return not older and payload is not None and payload == stored and status == Record.Status.SYNCED
 
 
 def _refresh(record: Record, change: Change, payload, how: str) -> bool:
