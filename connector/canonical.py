@@ -224,7 +224,12 @@ def from_payload(cls: type, data: dict):
 
 def canonical_hash(obj: Any) -> str:
     """Stable hash of a canonical object: equal objects give equal hashes on every machine."""
-    blob = json.dumps(to_payload(obj), sort_keys=True, separators=(",", ":"))
+    return payload_digest(to_payload(obj))
+
+
+def payload_digest(payload: dict) -> str:
+    """`canonical_hash` of the object whose `to_payload` this is (for a caller that has both)."""
+    blob = json.dumps(payload, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()
 
 

@@ -13,6 +13,7 @@ vendor's 2xx and our commit heals on retry instead of duplicating.
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,11 +21,19 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db import connection as db
 from django.db.models import F, Q
 from django.utils import timezone
 
 from connector.adapters import Change, SourceAdapter, TargetAdapter, WriteContext, WriteResult
-from connector.canonical import CANONICAL_TYPES, canonical_hash, from_payload, is_cancellation, natural_key, to_payload
+from connector.canonical import (
+    CANONICAL_TYPES,
+    from_payload,
+    is_cancellation,
+    natural_key,
+    payload_digest,
+    to_payload,
+)
 from connector.diff import payload_changes
 from connector.dispatch import enqueue_sync
 from connector.http import (
@@ -132,25 +141,29 @@ def record_change(flow: Flow, change: Change, *, how: str = "poll", delivery=Non
 
 
 def _record_change(flow: Flow, change: Change, payload, how: str, delivery) -> Record | None:
+    same = {"flow": flow, "object_type": change.object_type, "source_id": change.source_id}
+    # A plain read first: the change most often seen is one already synced (the poll's overlap
+    # window, a webhook and a poll of the same edit), and it needs no transaction or lock at all.
+    seen = Record.objects.filter(**same).order_by().values_list("status", "source_modified_at", "source_payload")[:1]
+    seen = next(iter(seen), None)
+    if seen is not None and _already_synced(change, payload, *seen):
+        return None
     with transaction.atomic():
-        record = (
-            Record.objects.select_for_update()
-            .filter(flow=flow, object_type=change.object_type, source_id=change.source_id)
-            .first()
-        )
-        if record is None:
+        if seen is None:
+            # A worker that creates it first makes this insert fail: the caller's second pass
+            # then finds the record and refreshes it.
             record = Record.objects.create(
-                flow=flow,
-                object_type=change.object_type,
-                source_id=change.source_id,
+                **same,
                 organization_id=flow.organization_id,
                 source_ref=change.ref[:200],
                 search_text=change.search_text.lower()[:500],
                 source_modified_at=change.modified_at,
                 source_payload=payload,
             )
-        elif not _refresh(record, change, payload, how):
-            return None
+        else:
+            record = Record.objects.select_for_update().get(**same)
+            if not _refresh(record, change, payload, how):
+                return None
         _event(
             record,
             Event.Kind.RECEIVED,
@@ -159,6 +172,13 @@ def _record_change(flow: Flow, change: Change, payload, how: str, delivery) -> R
             delivery=delivery,  # the delivery's page lists the records it produced
         )
     return record
+
+
+def _already_synced(change: Change, payload, status: str, modified_at: datetime | None, stored) -> bool:
+    """The record already holds exactly this change, synced: `_refresh` would do nothing (and an
+    older version, which it records as skipped, is not this case)."""
+    older = change.modified_at and modified_at and change.modified_at < modified_at
+    return not older and payload is not None and payload == stored and status == Record.Status.SYNCED
 
 
 def _refresh(record: Record, change: Change, payload, how: str) -> bool:
@@ -195,13 +215,10 @@ def acquire_lease(record_id: int) -> bool:
 
 def sync_record(record_id: int, *, replay: bool = False) -> Outcome:
     """Run one record through its flow. Safe to call any number of times (idempotent)."""
-    if not acquire_lease(record_id):
-        return Outcome("leased", retry_in=recovery_seconds(30))
-    try:
-        # .get(), not .first(): no ORDER BY to compile on the hottest query of the engine.
-        # `payload` (the last success) is not needed to run; only its hash is.
-        record = Record.objects.select_related("flow__source", "flow__target").defer("payload").get(pk=record_id)
-    except Record.DoesNotExist:
+    record = _lease_and_load(record_id)
+    if record is None:
+        if Record.objects.filter(pk=record_id).exists():
+            return Outcome("leased", retry_in=recovery_seconds(30))
         return Outcome("gone")
     timeline = Timeline(record)
     try:
@@ -211,6 +228,78 @@ def sync_record(record_id: int, *, replay: bool = False) -> Outcome:
         timeline.flush()
         raise
     return _commit(record, timeline, outcome, changes)
+
+
+def _lease_and_load(record_id: int) -> Record | None:
+    """Take the record's lease and load it with its flow and both connections: None when another
+    worker holds the lease (or the record is gone). On PostgreSQL one statement does both (UPDATE ...
+    FROM ... RETURNING), the hottest pair of the engine; elsewhere the lease, then the read."""
+    if db.vendor == "postgresql":
+        return _lease_and_load_returning(record_id)
+    if not acquire_lease(record_id):
+        return None
+    try:
+        # .get(), not .first(): no ORDER BY to compile. `payload` (the last success) is not needed
+        # to run; only its hash is.
+        return Record.objects.select_related("flow__source", "flow__target").defer("payload").get(pk=record_id)
+    except Record.DoesNotExist:
+        return None
+
+
+_LOADED = (  # (model, table alias, fields) in RETURNING order; the record's `payload` stays deferred
+    (Record, "r", tuple(f for f in Record._meta.concrete_fields if f.attname != "payload")),
+    (Flow, "f", tuple(Flow._meta.concrete_fields)),
+    (Connection, "s", tuple(Connection._meta.concrete_fields)),
+    (Connection, "t", tuple(Connection._meta.concrete_fields)),
+)
+
+
+@functools.cache
+def _lease_plan(vendor: str) -> tuple[str, tuple]:
+    """The lease-and-load statement and, per model, its column converters (the ones a queryset
+    applies: JSON, encrypted fields), built once per process."""
+    qn = db.ops.quote_name
+    returning = ", ".join(f"{alias}.{qn(f.column)}" for _, alias, fields in _LOADED for f in fields)
+    lease = qn(Record._meta.get_field("lease_until").column)
+    sql = (
+        f"UPDATE {qn(Record._meta.db_table)} AS r SET {lease} = %s "  # noqa: S608 - quoted model metadata only; values are parameters
+        f"FROM {qn(Flow._meta.db_table)} AS f, {qn(Connection._meta.db_table)} AS s, "
+        f"{qn(Connection._meta.db_table)} AS t "
+        f"WHERE r.{qn('id')} = %s AND (r.{lease} IS NULL OR r.{lease} < %s) "
+        f"AND f.{qn('id')} = r.{qn('flow_id')} AND s.{qn('id')} = f.{qn('source_id')} "
+        f"AND t.{qn('id')} = f.{qn('target_id')} RETURNING {returning}"
+    )
+    models = []
+    for model, alias, fields in _LOADED:
+        columns = []
+        for field in fields:
+            col = field.get_col(alias)
+            columns.append((col, tuple(db.ops.get_db_converters(col) + col.get_db_converters(db))))
+        models.append((model, tuple(f.attname for f in fields), tuple(columns)))
+    return sql, tuple(models)
+
+
+def _lease_and_load_returning(record_id: int) -> Record | None:
+    sql, models = _lease_plan(db.vendor)
+    now = timezone.now()
+    with db.cursor() as cursor:
+        cursor.execute(sql, [now + LEASE, record_id, now])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    loaded, start = [], 0
+    for model, attnames, columns in models:
+        values = []
+        for (col, converters), value in zip(columns, row[start : start + len(columns)], strict=True):
+            for convert in converters:
+                value = convert(value, col, db)
+            values.append(value)
+        start += len(columns)
+        loaded.append(model.from_db(db.alias, attnames, values))
+    record, flow, source, target = loaded
+    flow.source, flow.target = source, target
+    record.flow = flow
+    return record
 
 
 def _commit(record: Record, timeline: Timeline, outcome: Outcome, changes: dict) -> Outcome:
@@ -246,9 +335,8 @@ def complete_deferred(
     target_type = target_type_for(record.flow, record.object_type) or ""
     key = natural_key(obj)
     linked = Link.objects.filter(connection_id=target_connection.pk, object_type=target_type, canonical_key=key)
-    outcome, changes = _finish(
-        record, timeline, obj, canonical_hash(obj), None if linked.exists() else key, result, target_type, {}
-    )
+    new_key = None if linked.exists() else key
+    outcome, changes = _finish(record, timeline, obj, to_payload(obj), new_key, result, target_type, {})
     return _commit(record, timeline, outcome, changes)
 
 
@@ -306,8 +394,9 @@ def _run(record: Record, timeline: Timeline, *, replay: bool) -> tuple[Outcome, 
         if target_type is None:
             raise Permanent(f"The flow {flow.preset!r} does not move {record.object_type} records.")
         obj, fetched = _load(record, timeline, replay=replay)
-        extra = {"source_payload": to_payload(obj)} if fetched else {}
-        digest = canonical_hash(obj)
+        payload = to_payload(obj)  # encoded once: hashed, and stored as the last success
+        extra = {"source_payload": payload} if fetched else {}
+        digest = payload_digest(payload)
         if record.payload_hash and digest == record.payload_hash:
             # The target already holds exactly this version (payload_hash is only set on success).
             timeline.add(Event.Kind.UNCHANGED, "Nothing changed since the last sync; nothing written.")
@@ -328,7 +417,10 @@ def _run(record: Record, timeline: Timeline, *, replay: bool) -> tuple[Outcome, 
                 "_lease_until": timezone.now() + DEFERRED_LEASE,
                 **extra,
             }
-        return _finish(record, timeline, obj, digest, key if not linked else None, result, target_type, extra)
+        new_key = key if not linked else None
+        return _finish(
+            record, timeline, obj, payload, new_key, result, target_type, extra, target=target, digest=digest
+        )
     except ApiError as exc:
         return _fail(record, timeline, exc, phase)
     except Exception as exc:  # a bug or unmappable data: visible and replayable, never lost
@@ -399,24 +491,29 @@ def _finish(
     record: Record,
     timeline: Timeline,
     obj: Any,
-    digest: str,
+    payload: dict,
     new_key: str | None,
     result: WriteResult,
     target_type: str,
     extra: dict,
+    *,
+    target: TargetAdapter | None = None,
+    digest: str = "",
 ) -> tuple[Outcome, dict]:
+    """`payload` is `to_payload(obj)`, `digest` its hash and `target` the adapter that wrote it, when
+    the caller already has them."""
     status = Record.Status.SKIPPED if result.action == "skipped" else Record.Status.SYNCED
-    summary, url = _describe(record, target_type, obj, result)
-    _add_result_event(record, timeline, obj, result, target_type, summary, url)
+    summary, url = _describe(record, target_type, obj, result, target)
+    _add_result_event(record, timeline, payload, result, target_type, summary, url)
     _close_trouble(record)
     changes = {
         "status": status,
         "target_id": result.target_id or record.target_id,
         "target_url": url or record.target_url,
-        "payload": to_payload(obj),
+        "payload": payload,
         # Only a version the target really holds may later count as "unchanged": a skip (nothing
         # written, e.g. an order not shipped yet) keeps the hash of the last real write.
-        "payload_hash": record.payload_hash if status == Record.Status.SKIPPED else digest,
+        "payload_hash": record.payload_hash if status == Record.Status.SKIPPED else digest or payload_digest(payload),
         "synced_at": timezone.now(),
         "attempts": F("attempts") + 1,
         "last_error": "",
@@ -434,7 +531,7 @@ def _finish(
 
 
 def _add_result_event(
-    record: Record, timeline: Timeline, obj: Any, result: WriteResult, target_type: str, summary: dict, url: str
+    record: Record, timeline: Timeline, payload: dict, result: WriteResult, target_type: str, summary: dict, url: str
 ) -> None:
     """The event that says what the target did, in business terms (invoice number, amount)."""
     if result.action == "skipped":
@@ -448,7 +545,7 @@ def _add_result_event(
         # The version the target held before, so the page can say what this update changed.
         previous = Record.objects.filter(pk=record.pk).values_list("payload", flat=True).first()
         if previous:
-            data["changes"] = payload_changes(previous, to_payload(obj))
+            data["changes"] = payload_changes(previous, payload)
     timeline.add(RESULT_EVENTS.get(result.action, Event.Kind.UPDATED), message, data)
 
 
@@ -463,13 +560,15 @@ def _close_trouble(record: Record) -> None:
             resolve_alerts(record.organization, f"circuit:{connection.pk}")
 
 
-def _describe(record: Record, target_type: str, obj: Any, result: WriteResult) -> tuple[dict, str]:
+def _describe(
+    record: Record, target_type: str, obj: Any, result: WriteResult, target: TargetAdapter | None = None
+) -> tuple[dict, str]:
     """The written document in business terms and where to open it, from the target adapter's
     hooks (stored data only, no vendor call). A hook that fails costs the summary, never the sync."""
     if not result.target_id:
         return {}, result.url
     try:
-        target = writer(record.flow, record.object_type)
+        target = target or writer(record.flow, record.object_type)
         summary = target.describe_result(target_type, obj, result)
         return summary.as_dict(), target.document_url(summary.kind, result.target_id) or result.url
     except Exception:

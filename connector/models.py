@@ -163,6 +163,8 @@ class Record(TenantModel):
             # The dashboard's lag chart (the last 30 days' syncs, newest first) and its first-document
             # step range over one organisation's records by when they were synced.
             models.Index(fields=["organization", "-synced_at"], name="record_synced_idx"),
+            # The API's record list is keyset-paged newest id first within one organisation.
+            models.Index(fields=["organization", "-id"], name="record_org_id_idx"),
             # The re-queue sweep reads only pending records: a partial index stays small.
             models.Index(
                 fields=["next_attempt_at", "updated_at"],
