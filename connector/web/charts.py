@@ -401,3 +401,35 @@ def dashboard_charts(org, *, now: datetime | None = None) -> dict:
         "lag_chart": lag_chart(lags),
         "rate_charts": [rate_chart(c.label, days, peaks[c.pk], limits.get(c.system)) for c in connections],
     }
+
+
+# --- A share bar (the reconciliation's lines by status) ---------------------------------------------
+
+BAR_WIDTH = 100.0  # SVG user units; the bar scales to its container's width
+
+
+@dataclass(frozen=True)
+class Segment:
+    key: str
+    label: str
+    count: int
+    x: float
+    width: float
+    percent: int
+
+
+def share_bar(parts: Iterable[tuple[object, str, int]]) -> list[Segment]:
+    """(key, label, count) in display order → segments of one bar whose widths are the counts'
+    shares. Every non-empty part stays visible (at least 1 unit wide), the widths add up to the bar."""
+    parts = [(str(key), label, count) for key, label, count in parts if count > 0]
+    total = sum(count for _, _, count in parts)
+    if not total:
+        return []
+    widths = [max(1.0, BAR_WIDTH * count / total) for _, _, count in parts]
+    scale = BAR_WIDTH / sum(widths)
+    segments, x = [], 0.0
+    for (key, label, count), width in zip(parts, widths, strict=True):
+        width = round(width * scale, 3)
+        segments.append(Segment(key, label, count, round(x, 3), width, round(100 * count / total)))
+        x += width
+    return segments

@@ -29,6 +29,7 @@ from connector.reconcile import STATUS_LABELS, Line, Period, Report, Status
 from connector.reconcile_runs import build_report  # noqa: F401 (the API and older callers import it here)
 from connector.registry import RegistryError, get_preset, reconcilable
 from connector.tenancy import get_for_org_or_404
+from connector.web.charts import share_bar
 from connector.web.params import InvalidParam, choice_param, date_param, id_param
 
 MAX_DAYS = 366
@@ -237,6 +238,7 @@ def _context(request, flow: Flow, period: Period, run: Run) -> dict:
         shown=shown,
         shown_label=_shown_label(shown),
         counts=counts,
+        bar=share_bar(counts),
         totals=reconcile_runs.stored_totals(run),
         missing=run.counts.get(Status.MISSING.value, 0),
         matched=matched,
