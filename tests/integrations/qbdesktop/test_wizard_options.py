@@ -1,6 +1,7 @@
 """The QuickBooks Desktop options in the Add-a-flow wizard are the flow page's: the wizard hands the form
 its draft flow (the chosen From and To connections), so the inventory push is offered whenever the
-chosen source can take stock levels. No vendor is called: the WooCommerce source's availability is read from its key."""
+chosen source can take stock levels, and the inventory location is asked only of a source that keeps
+stock in locations. No vendor is called: the WooCommerce source's availability is read from its key."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import pytest
 from django.urls import reverse
 
 from connector.models import Connection, Flow
-from integrations.qbdesktop.inventory_push import OPTION
+from connector.registry import get_preset
+from connector.web.forms import options_form_for
+from integrations.qbdesktop.inventory_push import LOCATION_OPTION, OPTION
 
 pytestmark = pytest.mark.django_db
 
@@ -39,6 +42,7 @@ def test_the_wizard_offers_the_stock_push_for_a_store_that_can_take_stock(alice_
     push = checkbox(page, OPTION)
     assert "disabled" not in push
     assert "Unavailable" not in page
+    assert f'name="{LOCATION_OPTION}"' not in page  # a store has no inventory locations
 
 
 def test_a_flow_created_through_the_wizard_with_the_stock_push_on_stores_it(alice_client, alice, qbd):
@@ -58,6 +62,7 @@ def test_a_flow_created_through_the_wizard_with_the_stock_push_on_stores_it(alic
     assert response.status_code == 302 and response.url == reverse("flow_detail", args=[flow.pk])
     assert flow.source == shop and flow.target == qbd[0]
     assert flow.options[OPTION] is True
+    assert LOCATION_OPTION not in flow.options
 
     # The flow's own page shows it on, and still offers it.
     page = alice_client.get(reverse("flow_detail", args=[flow.pk])).content.decode()
@@ -85,3 +90,36 @@ def test_the_wizard_says_why_a_store_without_its_key_cannot_take_stock(alice_cli
     }
     assert alice_client.post(reverse("flow_create"), data).status_code == 302
     assert not Flow.objects.get(source=unkeyed).options.get(OPTION)
+
+
+def test_the_inventory_location_is_asked_only_of_sources_with_locations(alice_client, alice, qbd):
+    store = Connection.objects.create(organization=alice.org, system="shipstation", label="Warehouse")
+    page = wizard(alice_client, "qbdesktop_shipstation", store, qbd[0])
+    assert f'name="{LOCATION_OPTION}"' in page
+
+    data = {
+        "preset": "qbdesktop_shipstation",
+        "source": store.pk,
+        "target": qbd[0].pk,
+        "interval_seconds": 300,
+        "with_options": "1",
+        "posting": "invoice",
+        LOCATION_OPTION: "se-42",
+    }
+    assert alice_client.post(reverse("flow_create"), data).status_code == 302
+    shipped = Flow.objects.get(source=store)
+    assert shipped.options[LOCATION_OPTION] == "se-42"
+    page = alice_client.get(reverse("flow_detail", args=[shipped.pk])).content.decode()
+    assert re.search(rf'name="{LOCATION_OPTION}"[^>]*value="se-42"', page)
+
+    shop_flow = Flow.objects.create(
+        organization=alice.org, preset="woocommerce_qbdesktop", source=woocommerce(alice), target=qbd[0]
+    )
+    page = alice_client.get(reverse("flow_detail", args=[shop_flow.pk])).content.decode()
+    assert f'name="{LOCATION_OPTION}"' not in page and "Inventory location" not in page
+
+
+def test_a_form_without_a_flow_keeps_the_location(alice, qbd):
+    """Built without a flow (no source known) the option stays, so a saved location is not dropped."""
+    form = options_form_for(get_preset("woocommerce_qbdesktop"), None, initial={})
+    assert LOCATION_OPTION in form.fields
