@@ -93,9 +93,12 @@ def test_the_wizard_says_why_a_store_without_its_key_cannot_take_stock(alice_cli
 
 
 def test_the_inventory_location_is_asked_only_of_sources_with_locations(alice_client, alice, qbd):
-    store = Connection.objects.create(organization=alice.org, system="shipstation", label="Warehouse")
+    store = Connection.objects.create(
+        organization=alice.org, system="shipstation", label="Warehouse", credentials={"v2_api_key": "v2-key"}
+    )
     page = wizard(alice_client, "qbdesktop_shipstation", store, qbd[0])
     assert f'name="{LOCATION_OPTION}"' in page
+    assert "disabled" not in checkbox(page, OPTION)  # its V2 key takes stock levels
 
     data = {
         "preset": "qbdesktop_shipstation",
@@ -104,11 +107,12 @@ def test_the_inventory_location_is_asked_only_of_sources_with_locations(alice_cl
         "interval_seconds": 300,
         "with_options": "1",
         "posting": "invoice",
+        OPTION: "on",
         LOCATION_OPTION: "se-42",
     }
     assert alice_client.post(reverse("flow_create"), data).status_code == 302
     shipped = Flow.objects.get(source=store)
-    assert shipped.options[LOCATION_OPTION] == "se-42"
+    assert shipped.options[OPTION] is True and shipped.options[LOCATION_OPTION] == "se-42"
     page = alice_client.get(reverse("flow_detail", args=[shipped.pk])).content.decode()
     assert re.search(rf'name="{LOCATION_OPTION}"[^>]*value="se-42"', page)
 
