@@ -93,5 +93,11 @@ class NotificationForm(forms.ModelForm):
         fields = ["notify_daily_digest", "notify_needs_review"]
         labels = {
             "notify_daily_digest": "A daily digest of failed records, at 07:00 in your time zone",
-            "notify_needs_review": "An email as soon as a record needs review",
+            "notify_needs_review": "An email as soon as an order needs you or your books do not match",
+        }
+        # The same mails as accounts.notifications sends under this choice: needs-review alerts and the
+        # reconciliation alerts that open when a scheduled check finds the books do not match.
+        help_texts = {
+            "notify_needs_review": "For example an order or shipment we could not book until you fix it, or a "
+            "scheduled check that finds orders missing from your accounting books or booked with other amounts.",
         }

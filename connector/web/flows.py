@@ -100,7 +100,7 @@ def _wizard_options(request, form: FlowCreateForm, *, bound: bool):
     draft = Flow(organization=request.organization, preset=preset.key, options=dict(preset.default_options), **sides)
     initial = {**preset.default_options, **{k: v for k, v in request.GET.items() if k not in form.fields}}
     return wizard_options_form(
-        preset, request.POST if bound else None, initial=initial, target_choices=_target_choices(draft)
+        preset, request.POST if bound else None, initial=initial, target_choices=_target_choices(draft), flow=draft
     )
 
 

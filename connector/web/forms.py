@@ -129,7 +129,9 @@ class BackfillOptionsForm(forms.Form):
     def __init__(self, *args, target_choices=None, flow=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.target_choices = target_choices or (lambda name: [])
-        self.flow = flow  # the flow being edited (None on forms built without one), e.g. for links
+        # The flow being edited, or the wizard's unsaved draft (no pk: nothing to link to yet) with its
+        # chosen connections; None on forms built without one.
+        self.flow = flow
         self._offer_choice_lists()
 
     def _offer_choice_lists(self) -> None:
@@ -217,10 +219,13 @@ def options_form_for(preset: FlowPreset, *args, **kwargs) -> forms.Form:
     return form
 
 
-def wizard_options_form(preset: FlowPreset, data, *, initial: dict, target_choices) -> forms.Form:
-    """The preset's options inside the wizard. Structured settings (JSON: order rules, cost centres
-    per project) are left to the flow's own page, which has the rule builder and pickers."""
-    form = options_form_for(preset, data, initial=initial, target_choices=target_choices, flow=None)
+def wizard_options_form(preset: FlowPreset, data, *, initial: dict, target_choices, flow: Flow) -> forms.Form:
+    """The preset's options inside the wizard. `flow` is the unsaved draft (no pk) with the chosen
+    source and target connections, the same context the flow's own page gives its form, so an option
+    that depends on a side (whether the source can take stock levels) is offered alike on both pages.
+    Structured settings (JSON: order rules, cost centres per project) are left to the flow's own page,
+    which has the rule builder and pickers."""
+    form = options_form_for(preset, data, initial=initial, target_choices=target_choices, flow=flow)
     for name in [n for n, f in form.fields.items() if isinstance(f, forms.JSONField)]:
         del form.fields[name]
     return form

@@ -13,10 +13,15 @@ from integrations.qbdesktop.adapter import (
     STOCK_LEVEL_SOURCES,
     STOCK_LEVEL_UNAVAILABLE,
 )
-from integrations.qbdesktop.inventory_push import OPTION, PUSH_LABEL, unavailable_reason
+from integrations.qbdesktop.inventory_push import LOCATION_OPTION, OPTION, PUSH_LABEL, unavailable_reason
 from integrations.qbdesktop.mapping import INVOICE, JOURNAL, SALES_RECEIPT
 
 NAME_MAX = 209  # FullName of a QuickBooks list reference (qbXML schema max length)
+
+# Order sources whose stock lives in inventory locations the push must choose between (ShipStation's V2
+# inventory: `inventory_location_id` on each stock level). Any other source (a WooCommerce store holds one
+# `stock_quantity` per product) has nothing for the location option to choose, so it is not shown.
+SOURCES_WITH_LOCATIONS = frozenset({"shipstation"})
 
 # QuickBooks reads query dates in the QuickBooks PC's local time: we need the company's zone.
 COMMON_ZONES = [
@@ -167,6 +172,15 @@ class FlowOptionsForm(BackfillOptionsForm):
             field = self.fields[OPTION]
             field.disabled = True
             field.help_text = f"Unavailable: {reason}"
+        if not self._source_has_locations():
+            del self.fields[LOCATION_OPTION]
+
+    def _source_has_locations(self) -> bool:
+        """Whether the flow's source keeps stock in locations; True while the source is unknown (a form
+        built without a flow), so the option is not lost."""
+        if self.flow is not None and self.flow.source_id:
+            return self.flow.source.system in SOURCES_WITH_LOCATIONS
+        return True
 
     def _push_unavailable(self) -> str:
         """ "" when the flow's source can take stock levels now; else why not, in that source's words.

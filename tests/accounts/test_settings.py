@@ -89,6 +89,18 @@ def test_preferences_are_saved_per_person(alice_client, alice):
     assert membership.notify_daily_digest and not membership.notify_needs_review
 
 
+def test_the_immediate_email_choice_names_both_things_it_sends(alice_client):
+    """The box covers needs-review alerts and reconciliation alerts (accounts.notifications mails both),
+    so its words say both, with the help text tied to the box for screen readers."""
+    page = alice_client.get(reverse("settings_notifications")).content.decode()
+    assert "An email as soon as an order needs you or your books do not match" in page
+    assert "a record needs review" not in page
+    box = re.search(r'<input type="checkbox" name="notify_needs_review"[^>]*>', page).group(0)
+    assert 'aria-describedby="id_notify_needs_review_helptext"' in box
+    help_text = re.search(r'id="id_notify_needs_review_helptext">([^<]*)<', page).group(1)
+    assert "could not book until you fix it" in help_text and "missing from your accounting books" in help_text
+
+
 def _needs_review(org):
     record = make_record(make_flow(org), "R-1")
     Record.objects.filter(pk=record.pk).update(status=Record.Status.NEEDS_REVIEW, last_error="SKU MUG-01 unknown")
