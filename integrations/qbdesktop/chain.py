@@ -15,7 +15,9 @@ Links), so a chain resumes from wherever it stopped:
     CreditMemoQuery by RefNumber                   always, right before the add: never a second memo
     CreditMemoAdd                                  RefNumber "<order>-R<n>", one line of the refunded amount
 
-The last handler calls `engine.complete_deferred`; a missing customer or item ends the chain with
+The last handler calls `engine.complete_deferred` with the version of the order its result is for (an
+add job keeps the order it sends: a poll may refresh the record while it waits, and that newer
+version must stay new to the record's own sync); a missing customer or item ends the chain with
 NeedsReview (the engine marks the record needs_review and raises an Alert). Nothing is ever created
 in QuickBooks' lists. A credit memo's Link (links.CREDIT_LINK, keyed by order and refund id) is written
 in the transaction that applies QuickBooks' answer, so a Replay or a retry credits only what is missing.
