@@ -202,8 +202,11 @@ CELERY_TASK_ROUTES = [
         "connector.tasks.process_delivery": {"queue": "webhooks"},
         "connector.tasks.drain_inbox": {"queue": "webhooks"},
         "connector.tasks.requeue_stale_deliveries": {"queue": "webhooks"},
-        # The sweep that re-queues lost work is light and must run even behind a sync backlog.
-        "connector.tasks.requeue_pending_work": {"queue": "webhooks"},
+        # The sweep that re-queues lost work is light and must run even behind a backlog: not on
+        # "sync" (records), nor on "webhooks", where a burst of deliveries queued it behind dozens of
+        # copies in a chaos run and lost work waited for it. "polls" holds only light beat work
+        # (dispatchers, polls) and every worker that takes sync or webhook work takes it too.
+        "connector.tasks.requeue_pending_work": {"queue": "polls"},
         # Polls, and the beat task that queues them, never wait behind a backlog of sync work.
         "connector.tasks.dispatch_due_flows": {"queue": "polls"},
         "connector.tasks.poll_flow": {"queue": "polls"},

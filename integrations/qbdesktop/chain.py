@@ -15,7 +15,9 @@ Links), so a chain resumes from wherever it stopped:
     CreditMemoQuery by RefNumber                   always, right before the add: never a second memo
     CreditMemoAdd                                  RefNumber "<order>-R<n>", one line of the refunded amount
 
-The last handler calls `engine.complete_deferred`; a missing customer or item ends the chain with
+The last handler calls `engine.complete_deferred` with the version of the order its result is for (an
+add job keeps the order it sends: a poll may refresh the record while it waits, and that newer
+version must stay new to the record's own sync); a missing customer or item ends the chain with
 NeedsReview (the engine marks the record needs_review and raises an Alert). Nothing is ever created
 in QuickBooks' lists. A credit memo's Link (links.CREDIT_LINK, keyed by order and refund id) is written
 in the transaction that applies QuickBooks' answer, so a Replay or a retry credits only what is missing.
@@ -32,7 +34,7 @@ from django.utils import timezone
 
 from connector import engine
 from connector.adapters import WriteResult
-from connector.canonical import Order, OrderStatus, Refund, from_payload
+from connector.canonical import Order, OrderStatus, Refund, from_payload, to_payload
 from connector.http import NeedsReview, Permanent, Uncertain
 from connector.models import Connection, Event, Record, resolve_alerts
 from integrations.qbdesktop import inventory, jobs, mapping, qbxml
@@ -62,6 +64,7 @@ CHAIN_HANDLERS = (H_LOOKUP, H_CUSTOMER, H_ITEMS, H_WRITE, H_CREDIT_LOOKUP, H_CRE
 CHAIN_STATE = ("looked_up", "lookups", "txn_id", "refund_checked", "credited", "action")
 LIVE = (QBXMLJob.Status.QUEUED, QBXMLJob.Status.WAITING, QBXMLJob.Status.SENT)
 MAX_LOOKUPS = 3  # lost answers in a row before the record is handed back to the engine's retries
+WRITTEN = "written"  # a write job's context key: the canonical order (payload) the job sends
 
 
 # --- What is known of an order ------------------------------------------------------------------
@@ -69,6 +72,15 @@ MAX_LOOKUPS = 3  # lost answers in a row before the record is handed back to the
 
 def load_order(record: Record) -> Order:
     return from_payload(Order, record.source_payload)
+
+
+def written_order(job: QBXMLJob, record: Record) -> Order:
+    """The version of the order a write job sent (kept on the job when it was queued). A poll or a
+    webhook may refresh the record while the job waits for the Web Connector; finished with that newer
+    version, the record would count it as written and its own sync would find it "unchanged" and never
+    handle it (an edited total, a cancellation). Jobs queued before the version was kept: the record's."""
+    written = job.context.get(WRITTEN)
+    return from_payload(Order, written) if written else load_order(record)
 
 
 def pending_chain_job(connection: Connection, number: str) -> QBXMLJob | None:
@@ -177,13 +189,14 @@ def advance(
     refund_checked: str = "",
     credited: list[str] | tuple[str, ...] = (),
     action: str = "",
+    order: Order | None = None,
 ) -> WriteResult:
     """Queue the next job this record's order needs (→ "queued"), or return the final result.
 
     `txn_id`: QuickBooks already has the order's sale (this chain wrote or found it, or the adapter was
-    called with it): only its refunds remain. Raises NeedsReview when the order cannot go to QuickBooks
-    as it is."""
-    order = load_order(record)
+    called with it): only its refunds remain. `order`: the version to work from (default: the record's
+    latest). Raises NeedsReview when the order cannot go to QuickBooks as it is."""
+    order = order or load_order(record)
     context = {
         "order": order.number,
         "flow": record.flow_id,
@@ -287,6 +300,7 @@ def _queue_write(step: _Step) -> WriteResult:
         items=step.item_names,
         journal=step.journal,
         posting=step.posting,
+        **{WRITTEN: to_payload(step.order)},  # the answer finishes the record with this version
     )
 
 
@@ -415,13 +429,15 @@ def _sale_with_credits(step: _Step, txn_id: str) -> WriteResult:
 # --- Answers ------------------------------------------------------------------------------------
 
 
-def _succeed(record: Record, result: WriteResult) -> None:
-    """complete_deferred, and close this record's alerts: the engine only resolves them when the record
-    is still needs_review, but Replay first sets it back to pending."""
+def _succeed(record: Record, result: WriteResult, written: Order) -> None:
+    """complete_deferred with the version of the order this result is for (`written`: what went to
+    QuickBooks, not the record's payload, which a poll may have made newer meanwhile), and close this
+    record's alerts: the engine only resolves them when the record is still needs_review, but Replay
+    first sets it back to pending."""
     if result.action in ("created", "updated", "unchanged"):
         resolve_alerts(record.organization, f"record:{record.pk}")
         resolve_alerts(record.organization, f"qbd-deleted:{record.pk}")
-    engine.complete_deferred(record.pk, result=result)
+    engine.complete_deferred(record.pk, result=result, written=written)
 
 
 def _continue(job: QBXMLJob, record: Record, **kwargs) -> None:
@@ -430,13 +446,14 @@ def _continue(job: QBXMLJob, record: Record, **kwargs) -> None:
     for key in ("txn_id", "refund_checked", "action"):
         kwargs.setdefault(key, str(job.context.get(key) or ""))
     kwargs.setdefault("credited", list(job.context.get("credited") or []))
+    order = kwargs.pop("order", None) or load_order(record)
     try:
-        result = advance(record, job.connection, **kwargs)
+        result = advance(record, job.connection, order=order, **kwargs)
     except NeedsReview as exc:
         engine.complete_deferred(record.pk, error=exc)
         return
     if result.action != "queued":
-        _succeed(record, result)
+        _succeed(record, result, order)  # the result was decided from this version
 
 
 def _chain_record(job: QBXMLJob) -> Record | None:
@@ -463,14 +480,31 @@ def on_lookup(job: QBXMLJob, result: jobs.JobResult) -> None:
     found = next((o for o in result.objects if isinstance(o, qbxml.Transaction) and o.ref_number == number), None)
     if found is not None:
         QBXMLJob.objects.filter(pk=job.pk).update(result={**job.result, "txn_id": found.txn_id})
-        if uncredited(job.connection, load_order(record)):
-            _continue(job, record, txn_id=found.txn_id, action="created")
+        written = _lost_write_order(job, record)
+        if uncredited(job.connection, written):
+            _continue(job, record, txn_id=found.txn_id, action="created", order=written)
             return
         action = WriteResult(found.txn_id, "created", data={"found_by": "RefNumber", "ref_number": number})
-        _succeed(record, action)
+        _succeed(record, action, written)
         return
     _note(record, f"No QuickBooks transaction has RefNumber {number}: the lost add was not applied; adding it.")
     _continue(job, record, looked_up=True)
+
+
+def _lost_write_order(lookup: QBXMLJob, record: Record) -> Order:
+    """The version the lost add sent: what QuickBooks holds when the lookup finds it."""
+    lost = (
+        QBXMLJob.objects.filter(
+            connection_id=lookup.connection_id,
+            record_id=record.pk,
+            handler=H_WRITE,
+            status=QBXMLJob.Status.UNCERTAIN,
+            context__order=lookup.context["order"],
+        )
+        .order_by("-id")
+        .first()
+    )
+    return written_order(lost, record) if lost is not None else load_order(record)
 
 
 def on_customer(job: QBXMLJob, result: jobs.JobResult) -> None:
@@ -579,11 +613,15 @@ def on_write(job: QBXMLJob, result: jobs.JobResult) -> None:
         return
     inventory.note_invoiced(job.connection, job.context.get("quantities") or {})
     inventory.ensure_inventory_check(job.connection)
-    if uncredited(job.connection, load_order(record)):
-        _continue(job, record, txn_id=txn_id, action="created")  # refunded before it was posted: credit them
+    written = written_order(job, record)
+    if uncredited(job.connection, written):
+        # Refunded before it was posted: credit them, from the version that was posted.
+        _continue(job, record, txn_id=txn_id, action="created", order=written)
         return
     data = {k: job.context.get(k) for k in ("txn_date", "total") if job.context.get(k)}
-    _succeed(record, WriteResult(txn_id, "created", data={"ref_number": job.context["order"], **data}))
+    # Finished with the version QuickBooks received: a newer one seen meanwhile is still new to the
+    # record's own sync (the adapter sends it to review: an edited total, a cancellation).
+    _succeed(record, WriteResult(txn_id, "created", data={"ref_number": job.context["order"], **data}), written)
 
 
 _REFERENCE = re.compile(r'invalid reference to QuickBooks (PaymentMethod|Account) "([^"]*)"')

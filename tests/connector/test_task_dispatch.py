@@ -94,3 +94,27 @@ def test_polls_have_a_queue_of_their_own_that_every_sync_worker_takes():
         if "," in found
     ]
     assert len(queue_lists) == 3 and all("polls" in queues for queues in queue_lists)
+
+
+def test_the_sweep_of_lost_work_runs_on_the_light_polls_queue_every_worker_takes():
+    """The beat sweep that queues lost work again never waits behind a backlog of webhook deliveries
+    or sync work (it once waited behind 65 copies of work on the webhooks queue): it goes to "polls",
+    and every worker that takes webhooks or sync work takes polls too."""
+    import re
+    from pathlib import Path
+
+    from connector import tasks
+    from connector.celery import app
+
+    router = app.amqp.Router()
+    assert router.route({}, tasks.requeue_pending_work.name, args=(), kwargs={})["queue"].name == "polls"
+    root = Path(__file__).resolve().parents[2]
+    worker_queues = [
+        set(found.split(","))
+        for path in ("Procfile", "tests/e2e/conftest.py", "bench/_harness.py")
+        for found in re.findall(r"[\w,]*\b(?:sync|webhooks)\b[\w,]*", (root / path).read_text())
+        if "," in found
+    ]
+    assert worker_queues and all("polls" in queues for queues in worker_queues)
+    (procfile_worker,) = re.findall(r"^worker: .*--queues ([\w,]+)", (root / "Procfile").read_text(), re.M)
+    assert "polls" in procfile_worker.split(",")

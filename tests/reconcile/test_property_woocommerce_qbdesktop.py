@@ -11,9 +11,13 @@ to the cent; an order never paid has none.
 A paid order edited after its invoice was added needs review (the flow never changes a QuickBooks
 transaction), its record saying both amounts. Left out, each by the flow's design (the record goes
 to review instead): a cancellation or refund after invoicing (this flow never voids or deletes
-QuickBooks transactions), fee lines (no SKU to match an item). QuickBooks Desktop has no reconciliation lister yet (it answers on the Web
-Connector's next run, connector.reconcile.LedgerNotReady); the report's all-matched assertion joins
-this test when it lands.
+QuickBooks transactions), fee lines (no SKU to match an item).
+
+The period's reconciliation agrees, read through the registry's listers: QuickBooks' lister queues
+its query and says the ledger is not ready (connector.reconcile.LedgerNotReady) until the Web
+Connector's next run answers it. Every order posted and still as posted is matched (all of them
+together: property_kit.assert_balanced); an order edited after its invoice shows as needs review, one
+never paid as missing, the flow having skipped it.
 """
 
 from __future__ import annotations
@@ -25,11 +29,13 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from connector.models import Flow, Record
+from connector.reconcile import LedgerNotReady, Report
+from connector.reconcile_runs import build_report
 from connector.redis import get_redis
 from integrations.qbdesktop.sandbox.client import WebConnectorSimulator
 from integrations.qbdesktop.sandbox.company import SimulatedCompany
 from tests.integrations.qbdesktop.conftest import make_qbd_connection
-from tests.reconcile.property_kit import make_flow, property_settings
+from tests.reconcile.property_kit import assert_balanced, make_flow, property_settings, today_period
 from tests.reconcile.strategies import TAX_RATES, WOO_SKUS, Line, Op, OrderPlan, woo_order
 from tests.reconcile.test_property_woocommerce_zoho import BILLING, Store, apply, place
 from tests.reconcile.test_property_woocommerce_zoho import sync as poll
@@ -87,7 +93,24 @@ def for_quickbooks(plan: OrderPlan) -> OrderPlan:
     return OrderPlan(**{**plan.__dict__, "fee": None, "ops": ops})
 
 
+def reconciled(flow: Flow, books: QuickBooks) -> Report:
+    """The period's report as a reconciliation run reads it: QuickBooks answers the listing on the Web
+    Connector's next run, and not before."""
+    with pytest.raises(LedgerNotReady):
+        build_report(Flow.objects.get(pk=flow.pk), today_period())
+    books.web_connector_runs()
+    return build_report(Flow.objects.get(pk=flow.pk), today_period())
+
+
 @property_settings(max_examples=4)
+# Paid, invoiced, shipped: every order of the period matched in the reconciliation.
+@example(
+    tax_rate="0",
+    plans=[
+        OrderPlan(lines=(Line("WOO-MUG", 2, Decimal("8.50")),), shipping=Decimal("4.95"), ops=(Op("sync"), Op("ship"))),
+        OrderPlan(lines=(Line("WOO-MUG", 1, Decimal("3.10")),), ops=(Op("hold"),)),
+    ],
+)
 # Paid, invoiced, then edited in the store before it shipped: QuickBooks kept the first amount behind
 # a "synced" record; now the record needs review and says both amounts.
 @example(
@@ -145,3 +168,17 @@ def test_paid_orders_are_invoiced_to_the_cent(zoho_base, alice, tax_rate, plans)
             assert f"QuickBooks holds {total}, the order now totals {order['total']}" in record.last_error
         else:
             assert total == Decimal(order["total"]), (order["number"], invoice.lines, order["total"])
+
+    report = reconciled(flow, books)
+    lines = {line.reference: line for line in report.lines}
+    assert set(lines) == {o["number"] for o in orders}, sorted(lines)  # nothing extra, nothing unexplained
+    for order in orders:
+        line, record = lines[order["number"]], records[order["number"]]
+        if order["number"] not in paid_at_a_run:
+            assert (line.status, record.status, line.note) == ("missing", "skipped", "The flow skipped it."), line
+        elif record.status == "needs_review":
+            assert line.status == "needs_review" and line.source_amount == Decimal(order["total"]), line
+        else:
+            assert line.status == "matched" and line.ledger_amount == Decimal(order["total"]), line
+    if {r.status for r in records.values()} == {"synced"}:
+        assert_balanced(flow, {o["number"] for o in orders})
