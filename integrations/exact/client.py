@@ -20,6 +20,7 @@ import re
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import requests
@@ -393,6 +394,18 @@ class ExactClient(ApiClient):
 
     def vat_codes(self) -> list[dict]:
         return self.list("vat/VATCodes", select="ID,Code,Description,Percentage")
+
+    def vat_percentage(self, code: str) -> Decimal | None:
+        """The percentage (a fraction: 0.21) of VAT code `code`, None when Exact has no such code or
+        its percentage cannot be read."""
+        for row in self.vat_codes():
+            if str(row.get("Code") or "").strip() == code:
+                try:
+                    rate = Decimal(str(row.get("Percentage") or 0))
+                except InvalidOperation:
+                    return None
+                return rate if rate.is_finite() else None
+        return None
 
     INVOICE_FIELDS = "InvoiceID,InvoiceNumber,Type,Status,YourRef,Description,Journal,OrderedBy,Currency,AmountFC"
 

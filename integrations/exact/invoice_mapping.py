@@ -4,12 +4,18 @@ The order number is the invoice's `YourRef` (its natural key: `find` filters on 
 `YourRef` is the same number with `CREDIT_PREFIX`. Amounts are Decimal to the cent, sent as JSON
 numbers (Exact's OData takes doubles, EXACT.md §5.2); each line carries its net amount so Exact's own
 price list never decides what the customer is charged.
+
+Exact adds VAT to each net line from the percentage of its VAT code, rounded per line to the cent,
+half away from zero (picqer/exact-php-client `SalesInvoiceLine.php`: `AmountFC` "for normal lines
+it's the amount excluding VAT", `VATPercentage` "used for the default calculation of VAT amounts";
+the invoice's `AmountFC` is "the sum of all lines, including VAT", `SalesInvoice.php`). `vat_gap`
+says when that VAT is not the tax the order charged, so the invoice total would not be the order's.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from connector.canonical import Order, money
 
@@ -17,6 +23,7 @@ INVOICE = 8020
 CREDIT_NOTE = 8021
 CREDIT_PREFIX = "CR-"
 STATUS_PROCESSED = 50
+CENT = Decimal("0.01")
 
 
 @dataclass(frozen=True)
@@ -125,3 +132,24 @@ def same_lines(written: list[dict], wanted: list[dict]) -> bool:
 
 def invoice_total(lines: list[dict]) -> Decimal:
     return sum((money(line["AmountFC"]) for line in lines), Decimal("0.00"))
+
+
+def line_vat(amount: Decimal, rate: Decimal) -> Decimal:
+    """The VAT Exact adds to a net line at `rate` (a fraction: 0.21): to the cent, half away from zero."""
+    return (money(amount) * rate).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def invoice_vat(lines: list[dict], rate: Decimal) -> Decimal:
+    """The VAT Exact computes for these invoice lines, all at `rate`: the sum of each line's, rounded per line."""
+    return sum((line_vat(money(line["AmountFC"]), rate) for line in lines), Decimal("0.00"))
+
+
+def order_tax(order: Order) -> Decimal:
+    """All the tax the order charges: on its lines and at order level (shipping tax and the rest)."""
+    return money(sum((line.tax for line in order.lines), Decimal("0.00")) + order.tax)
+
+
+def vat_gap(order: Order, lines: list[dict], rate: Decimal) -> tuple[Decimal, Decimal] | None:
+    """(the order's tax, Exact's VAT) when they differ by a cent or more, else None."""
+    charged, computed = order_tax(order), invoice_vat(lines, rate)
+    return None if charged == computed else (charged, computed)

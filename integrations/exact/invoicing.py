@@ -37,6 +37,7 @@ from integrations.exact.invoice_mapping import (
     invoice_total,
     sales_invoice,
     same_lines,
+    vat_gap,
 )
 
 SETUP_REMEDIATION = "Complete the Exact invoice settings of the flow, then replay."
@@ -113,9 +114,33 @@ def wanted_lines(client: ExactClient, order: Order, options: InvoiceOptions) -> 
         raise NeedsReview(str(exc), remediation=SETUP_REMEDIATION) from exc
 
 
+def check_vat(client: ExactClient, order: Order, settings: InvoiceOptions, lines: list[dict]) -> None:
+    """The lines go out net and Exact adds the VAT of the flow's one VAT code; when that VAT is not
+    the tax the order charged (to the cent), the invoice would book another amount than the
+    customer paid, so the order waits for a person instead."""
+    rate = client.vat_percentage(settings.vat_code)
+    if rate is None:
+        raise NeedsReview(
+            f"Exact has no VAT code {settings.vat_code!r} with a percentage to invoice order {order.number} with.",
+            remediation="Pick a VAT code from Exact's list in the flow settings, then replay.",
+        )
+    gap = vat_gap(order, lines, rate)
+    if gap is not None:
+        charged, computed = gap
+        raise NeedsReview(
+            f"Order {order.number} charges {charged} {order.currency} tax but VAT code {settings.vat_code} "
+            f"({(rate * 100).normalize():f}%) gives {computed}: pick the right VAT code.",
+            remediation=(
+                "Pick the Exact VAT code whose percentage is the store's tax rate in the flow settings "
+                "(or correct the order's tax in the store), then replay."
+            ),
+        )
+
+
 def upsert_invoice(client: ExactClient, order: Order, options: dict, target_id: str | None) -> WriteResult:
     settings = invoice_options(options)
     lines = wanted_lines(client, order, settings)
+    check_vat(client, order, settings, lines)
     if target_id:
         result = _compare(client, order, target_id, lines)
         account = ""
@@ -132,7 +157,7 @@ def upsert_invoice(client: ExactClient, order: Order, options: dict, target_id: 
 def _facts(invoice: dict, lines: list[dict]) -> dict:
     return {
         "number": str(invoice.get("InvoiceNumber") or ""),
-        "total": str(invoice_total(lines)),
+        "total": str(invoice_total(lines)),  # net: the lines as sent, before Exact adds VAT
         "currency": str(invoice.get("Currency") or ""),
     }
 

@@ -6,7 +6,11 @@ day per company) and `__next` paging (EXACT.md §5.2), `$select` always (§5.3),
 documented date fields (§5.1: `datetime'…'` literals), never one lookup per order:
 
 - `salesinvoice/SalesInvoices` by `InvoiceDate`: `YourRef` is the order number (a credit note's is
-  `CR-` + the number, integrations/exact/invoice_mapping.py), `AmountFC` the total in `Currency`.
+  `CR-` + the number, integrations/exact/invoice_mapping.py), `AmountFC` the total in `Currency`
+  including the VAT Exact added to the net lines ("For the header this is the sum of all lines,
+  including VAT", picqer `SalesInvoice.php`): what the order's customer paid, compared with the
+  order's total. The flow holds an order whose tax is not its VAT code's (invoicing.check_vat), so
+  a difference here is an edit in Exact or a VAT code changed after invoicing.
 - `generaljournalentry/GeneralJournalEntryLines` by `Date` (§6.6): an entry of ours names its
   shipment in its line descriptions (`SHIP-<id>`, integrations/exact/mapping.py); its amount is its
   debit total, and it balances when its lines add up to zero.

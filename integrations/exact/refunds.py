@@ -8,7 +8,7 @@ VAT code; a refund the flow cannot credit is held for review with what to fix.
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from connector.adapters import WriteResult
 from connector.canonical import Order, Refund
@@ -42,12 +42,9 @@ def _refund_item(client: ExactClient, options: dict, order: Order) -> str:
 
 
 def _vat_rate(client: ExactClient, vat_code: str) -> Decimal:
-    for row in client.vat_codes():
-        if str(row.get("Code") or "").strip() == vat_code:
-            try:
-                return Decimal(str(row.get("Percentage") or 0))
-            except InvalidOperation:
-                break
+    rate = client.vat_percentage(vat_code)
+    if rate is not None:
+        return rate
     raise NeedsReview(
         f"Exact has no VAT code {vat_code!r} with a percentage to credit refunds with.",
         remediation="Pick a VAT code from Exact's list in the flow settings, then replay.",

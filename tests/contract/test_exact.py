@@ -108,7 +108,8 @@ class TestExactTarget(ExactSandbox, TargetContract, TokenRefreshContract):
         return self.new_shipment()
 
     def new_order(self) -> Order:
-        """A store order of 3 × 3.33 + 0.07 (10.06 net), its number never used before, a new customer."""
+        """A store order of 3 × 3.33 + 0.07 (10.06 net) taxed at 21 %, the rate of the flow's VAT code "2"
+        (2.10 + 0.01 tax per line: 12.17 in all), its number never used before, a new customer."""
         number = f"WO{next(_numbers)}"
         email = f"buyer-{number.lower()}@example.com"
         return Order(
@@ -119,9 +120,22 @@ class TestExactTarget(ExactSandbox, TargetContract, TokenRefreshContract):
             order_date=datetime(2026, 5, 1, tzinfo=UTC),
             customer=Customer(key=email, email=email, name=f"Buyer {number}"),
             lines=(
-                LineItem(sku="MUG-01", name="Blue mug", quantity=Decimal("3"), unit_price=Decimal("3.33")),
-                LineItem(sku="MUG-01", name="Gift wrap", quantity=Decimal("1"), unit_price=Decimal("0.07")),
+                LineItem(
+                    sku="MUG-01",
+                    name="Blue mug",
+                    quantity=Decimal("3"),
+                    unit_price=Decimal("3.33"),
+                    tax=Decimal("2.10"),
+                ),
+                LineItem(
+                    sku="MUG-01",
+                    name="Gift wrap",
+                    quantity=Decimal("1"),
+                    unit_price=Decimal("0.07"),
+                    tax=Decimal("0.01"),
+                ),
             ),
+            total=Decimal("12.17"),
         )
 
     def new_shipment(self) -> Shipment:
@@ -141,6 +155,12 @@ class TestExactTarget(ExactSandbox, TargetContract, TokenRefreshContract):
         )
 
     def invalid_object(self, target_type: str) -> Shipment | Order:
+        if target_type == "invoice":
+            # An unknown VAT code is caught before writing (the order's tax is checked against its
+            # percentage: NeedsReview); a journal that is not a sales journal only Exact refuses.
+            self.options["exact_sales_journal"] = "90"
+            self.refusal = "is not a sales journal"  # Exact's 400
+            return self.new_order()
         if target_type in ORDER_TYPES:
             self.options["exact_vat_code"] = "99"
             self.refusal = "VAT code not found"  # Exact's 400
@@ -171,15 +191,15 @@ class TestExactTarget(ExactSandbox, TargetContract, TokenRefreshContract):
 
     def expected_amounts(self, target_type: str, obj: Shipment | Order) -> dict[str, Decimal]:
         if target_type in ORDER_TYPES:
-            return {"net": Decimal("10.06")}
+            return {"net": Decimal("10.06"), "total": Decimal("12.17")}  # Exact adds the 21 % VAT
         return {"debit": obj.total_cost, "balance": Decimal("0.00")}
 
     def stored_amounts(self, target_type: str, target_id: str, obj: Shipment | Order) -> dict[str, Any]:
         if target_type == "sales_order":
             (so,) = [s for s in self._sales_orders(obj) if s["OrderID"] == target_id]
-            return {"net": Decimal(str(so["AmountFCExclVat"]))}
+            return {"net": Decimal(str(so["AmountFCExclVat"])), "total": Decimal(str(so["AmountFC"]))}
         if target_type == "invoice":
             (invoice,) = [i for i in self._invoices(obj) if i["InvoiceID"] == target_id]
-            return {"net": Decimal(str(invoice["AmountFC"]))}
+            return {"net": Decimal(str(invoice["AmountFCExclVat"])), "total": Decimal(str(invoice["AmountFC"]))}
         amounts = [Decimal(str(line["AmountFC"])) for line in self._lines(obj) if line["EntryID"] == target_id]
         return {"debit": sum(a for a in amounts if a > 0), "balance": sum(amounts, Decimal("0.00"))}

@@ -36,7 +36,9 @@ from tests.sandbox_session import member_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-TOTAL = Decimal("15.04")  # 3 × 3.33 + 0.10 + shipping 4.95, no VAT: what each order of `order()` pays
+# What each order of `order()` pays: 3 × 3.33 + 0.10 + shipping 4.95 net (15.04) and 3.16 tax at 21 %,
+# the rate of the flow's VAT code: the invoice's AmountFC, including the VAT Exact adds, is the same.
+TOTAL = Decimal("18.20")
 
 
 def today() -> Period:
@@ -96,7 +98,7 @@ def test_sales_invoices_tampered_by_hand(exact_base, exact_connection, company, 
     assert next(line for line in report.lines if line.reference == "1001").ledger_amount == TOTAL
 
     books = invoices(company)
-    by_hand(exact_base, company, "SalesInvoices", books["1001"].guid, amount="16.00")
+    by_hand(exact_base, company, "SalesInvoices", books["1001"].guid, amount="19.00")
     by_hand(exact_base, company, "SalesInvoices", books["1002"].guid, "DELETE")
     by_hand(exact_base, company, "SalesInvoices", books["1003"].guid, duplicate=True)
     documents = list(lister(exact_connection, {}, today().widened(), items=(ORDER,)))
@@ -107,7 +109,7 @@ def test_sales_invoices_tampered_by_hand(exact_base, exact_connection, company, 
         "1003": "duplicated",
         "1999": "extra",
     }
-    assert next(line for line in report.lines if line.reference == "1001").difference == Decimal("0.96")
+    assert next(line for line in report.lines if line.reference == "1001").difference == Decimal("0.80")
     assert {line.reference for line in report.lines if line.status == "matched"} == {"1004", "1005"}
 
 

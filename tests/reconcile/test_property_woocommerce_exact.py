@@ -1,20 +1,19 @@
 """Books that balance, proven for WooCommerce → Exact Online sales invoices: random orders (1–5
-lines, quantities, prices with cents, percentage and fixed coupons, shipping, several currencies),
-then random edits, holds, cancellations and completions with the flow running at random points,
-through the store sandbox's REST API and the engine into the Exact sandbox.
+lines, quantities, prices with cents, percentage and fixed coupons, shipping, several currencies) in
+a store taxing at 21 %, then random edits, holds, cancellations and completions with the flow running
+at random points, through the store sandbox's REST API and the engine into the Exact sandbox.
 
 The property: each order's sales invoice (`YourRef` = order number) holds the store's `total` to the
-cent in the order's currency, and a cancelled order's invoice is credited in full by one credit note
-(`CR-<number>`), read from the Exact sandbox itself.
+cent in the order's currency, including the VAT Exact adds to the net lines from the flow's VAT code
+"2" (21 %, the store's rate), and a cancelled order's invoice is credited in full by one credit note
+(`CR-<number>`), read from the Exact sandbox itself; and the period's reconciliation report, read
+through the registry's listers from both sandboxes, has every order matched.
 
 What this flow leaves out, so the strategies do too (each a gap of the flow, not of the test):
-- Tax: lines are sent net with the flow's one VAT code and Exact adds VAT itself; the store here
-  charges no tax and the VAT code is "0" (Geen BTW). A taxed store needs the VAT code to follow the
-  store's rate, and the sandbox's invoice `AmountFC` to include VAT as Exact's does.
+- Tax at another rate than the VAT code's: the flow holds such an order for review (the store's tax
+  is not what Exact would add), proven in tests/integrations/exact/test_invoices.py.
 - Fees: a WooCommerce fee line has no SKU, so no Exact item; the order goes to review.
 - Refunds: the flow writes no credit note for a partial refund.
-- Reconciliation: Exact has no `reconcile_documents` lister yet; the report's all-matched assertion
-  joins this test when one lands (document totals are compared here directly).
 """
 
 from __future__ import annotations
@@ -29,13 +28,21 @@ from integrations.exact.sandbox import state as exact_state
 from integrations.exact.sandbox.models import SandboxExactEntity
 from integrations.woocommerce.sandbox.models import SandboxOrder
 from tests.integrations.exact.conftest import make_connection
-from tests.reconcile.property_kit import assert_records_written, make_flow, property_settings, unique
+from tests.reconcile.property_kit import (
+    assert_balanced,
+    assert_records_written,
+    make_flow,
+    property_settings,
+    unique,
+)
 from tests.reconcile.strategies import WOO_SKUS, Line, Op, OrderPlan, woo_order
 from tests.reconcile.test_property_woocommerce_zoho import Store, apply, place, sync
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 OPTIONS = {"exact_sales_journal": "70", "exact_vat_code": "0", "exact_shipping_item": "SHIPPING"}
+# The store's tax rate and the Exact VAT code of the same rate (the sandbox's "2", BTW hoog 21 %).
+TAX_RATE, TAXED_OPTIONS = "0.21", {**OPTIONS, "exact_vat_code": "2"}
 
 
 def fresh_company(alice, skus: tuple[str, ...] = WOO_SKUS):
@@ -74,9 +81,9 @@ def check_exact(company, number: str, total: Decimal, currency: str, cancelled: 
 
 
 def run(base: str, alice, plans: list[OrderPlan]):
-    store = Store(base, alice, "0")
+    store = Store(base, alice, TAX_RATE)
     company, exact = fresh_company(alice)
-    flow = make_flow(alice, "woocommerce_exact", store.connection(alice), exact, **OPTIONS)
+    flow = make_flow(alice, "woocommerce_exact", store.connection(alice), exact, **TAXED_OPTIONS)
     orders = [place(store, plan, f"buyer{i}@example.com") for i, plan in enumerate(plans)]
     for step in range(max((len(p.ops) for p in plans), default=0)):
         for i, plan in enumerate(plans):
@@ -110,6 +117,7 @@ def without_fees(plan: OrderPlan) -> OrderPlan:
 def test_sales_invoices_hold_the_store_totals(zoho_base, alice, plans):
     orders, company, flow = run(zoho_base, alice, plans)
     assert_records_written(flow)
+    assert_balanced(flow, {o["number"] for o in orders})
     for order in orders:
         check_exact(
             company, order["number"], Decimal(order["total"]), order["currency"], order["status"] == "cancelled"

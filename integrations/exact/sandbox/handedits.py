@@ -39,7 +39,9 @@ def lines_of(header: SandboxExactEntity) -> list[SandboxExactEntity]:
 
 @transaction.atomic
 def set_amount(header: SandboxExactEntity, value) -> SandboxExactEntity:
-    """An invoice's total (its sign kept: a credit note stays negative) or an entry's debit total."""
+    """An invoice's total including VAT (its sign kept: a credit note stays negative) or an entry's debit
+    total. The invoice's last line takes the difference net, its VAT amount kept as entered (Exact
+    lets a line's VATAmountFC be set by hand), so the header's net, VAT and total still add up."""
     wanted = _amount(value)
     lines = lines_of(header)
     if header.entity == "SalesInvoices":
@@ -47,9 +49,9 @@ def set_amount(header: SandboxExactEntity, value) -> SandboxExactEntity:
         sign = Decimal(-1) if current < 0 else Decimal(1)
         delta = wanted * sign - current
         _move(lines[-1], delta)
-        return state.put(
-            header.division, header.entity, {**header.data, "AmountFC": float(wanted * sign)}, guid=header.guid
-        )
+        net = Decimal(str(header.data.get("AmountFCExclVat", current))) + delta
+        changed = {**header.data, "AmountFC": float(wanted * sign), "AmountFCExclVat": float(net)}
+        return state.put(header.division, header.entity, changed, guid=header.guid)
     debit = sum((Decimal(str(r.data["AmountFC"])) for r in lines if Decimal(str(r.data["AmountFC"])) > 0), Decimal(0))
     delta = wanted - debit
     debits = [r for r in lines if Decimal(str(r.data["AmountFC"])) > 0]

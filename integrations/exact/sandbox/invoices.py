@@ -7,12 +7,21 @@ Type 20, EXACT.md §6.11), `Type` (8020 invoice, 8021 credit note), `YourRef`, `
 `SalesInvoiceLines` posted inline, each naming an `Item` guid with `Quantity`, `AmountFC`, `VATCode`.
 A new invoice is open (Status 20): lines can be added (POST `SalesInvoiceLines` with `InvoiceID`) and
 deleted; one processed in Exact (Status 50) is final and every change is refused. Refusals use Exact's error body (§6.12).
+
+VAT, as Exact computes it: a line's `AmountFC` is net ("For normal lines it's the amount excluding
+VAT", picqer `SalesInvoiceLine.php`); Exact adds `VATAmountFC` from the percentage of the line's
+`VATCode` (`VATPercentage`: "used for the default calculation of VAT amounts"), rounded per line to
+the cent, half away from zero (as the sales orders of this sandbox do, salesorders.py), so a credit
+note's negated lines carry the same VAT negated. The header sums them: `AmountFCExclVat` "the sum of
+all lines, excluding VAT", `VATAmountFC` "Total VAT amount", `AmountFC` "the sum of all lines,
+including VAT" (picqer `SalesInvoice.php`; Invantive's SalesInvoices column reference says the same).
+A line without a VAT code carries no VAT here (Exact would take the item's; the sandbox items have none).
 """
 
 from __future__ import annotations
 
 import json
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -37,6 +46,7 @@ INVOICE_FIELDS = {
     "SalesInvoiceLines",
 }
 LINE_FIELDS = {"Item", "Quantity", "AmountFC", "UnitPrice", "VATCode", "Description"}
+CENT = Decimal("0.01")
 
 
 class Refusal(Exception):
@@ -111,8 +121,20 @@ def _check_header(company: SandboxExactDivision, body: dict) -> None:
         raise Refusal(400, "Type: invalid value")
 
 
-def _check_line(company: SandboxExactDivision, n: int, line, vat_codes: set[str]) -> dict:
-    """One invoice line as stored: a known item, a quantity, an amount to the cent, a known VAT code."""
+def _vat_rates(company: SandboxExactDivision) -> dict[str, Decimal]:
+    """The company's VAT codes and their percentages (a fraction: 0.21)."""
+    rows = company.entities.filter(entity="VATCodes").values_list("data", flat=True)
+    return {str(d.get("Code")): Decimal(str(d.get("Percentage") or 0)) for d in rows}
+
+
+def line_vat(amount: Decimal, percentage: Decimal) -> Decimal:
+    """A line's VAT: its net amount times the VAT code's percentage, to the cent, half away from zero."""
+    return (amount * percentage).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def _check_line(company: SandboxExactDivision, n: int, line, vat_codes: dict[str, Decimal]) -> dict:
+    """One invoice line as stored: a known item, a quantity, an amount to the cent, a known VAT code,
+    and the VAT Exact computes from that code."""
     if not isinstance(line, dict):
         raise Refusal(400, f"Line {n}: not an object")
     unknown = sorted(set(line) - LINE_FIELDS)
@@ -127,13 +149,23 @@ def _check_line(company: SandboxExactDivision, n: int, line, vat_codes: set[str]
         raise Refusal(400, f"Line {n}: VAT code not found: {str(line['VATCode'])[:10]}")
     amount = _money(n, line, "AmountFC")
     quantity = _money(n, {"Quantity": line.get("Quantity", 1)}, "Quantity")
+    percentage = vat_codes.get(str(line.get("VATCode") or ""), Decimal("0"))
     return {
         **line,
         "ItemCode": item.data.get("Code"),
         "Quantity": float(quantity),
         "AmountFC": float(amount),
+        "VATPercentage": float(percentage),
+        "VATAmountFC": float(line_vat(amount, percentage)),
         "LineNumber": n,
     }
+
+
+def invoice_totals(lines: list[dict]) -> dict:
+    """The header's amounts from its lines: net, VAT, and the total including VAT."""
+    net = sum((Decimal(str(line["AmountFC"])) for line in lines), Decimal("0.00"))
+    vat = sum((Decimal(str(line.get("VATAmountFC") or 0)) for line in lines), Decimal("0.00"))
+    return {"AmountFCExclVat": float(net), "VATAmountFC": float(vat), "AmountFC": float(net + vat)}
 
 
 @_answer
@@ -148,13 +180,12 @@ def post_sales_invoice(request: HttpRequest, company: SandboxExactDivision, key:
     lines = body.get("SalesInvoiceLines")
     if not isinstance(lines, list) or not lines:
         raise Refusal(400, "Mandatory: SalesInvoiceLines")
-    vat_codes = {str(d.get("Code")) for d in company.entities.filter(entity="VATCodes").values_list("data", flat=True)}
+    vat_codes = _vat_rates(company)
     checked = [_check_line(company, n, line, vat_codes) for n, line in enumerate(lines, start=1)]
     with transaction.atomic():
         number = SandboxExactEntity.objects.filter(division=company, entity="SalesInvoices").count() + 1
         invoice_id = state.new_guid()
         stored = [state.put(company, "SalesInvoiceLines", {**line, "InvoiceID": invoice_id}).data for line in checked]
-        total = sum((Decimal(str(line["AmountFC"])) for line in checked), Decimal("0.00"))
         header = {k: v for k, v in body.items() if k != "SalesInvoiceLines"}
         row = state.put(
             company,
@@ -166,7 +197,7 @@ def post_sales_invoice(request: HttpRequest, company: SandboxExactDivision, key:
                 "InvoiceDate": invoice_date,
                 "Type": body.get("Type", 8020),
                 "Currency": body.get("Currency") or company.currency,
-                "AmountFC": float(total),
+                **invoice_totals(checked),
                 "Status": STATUS_OPEN,
             },
             guid=invoice_id,
@@ -192,15 +223,14 @@ def _retotal(company: SandboxExactDivision, invoice: SandboxExactEntity) -> None
     lines = [
         r.data for r in company.entities.filter(entity="SalesInvoiceLines") if r.data.get("InvoiceID") == invoice.guid
     ]
-    total = sum((Decimal(str(line["AmountFC"])) for line in lines), Decimal("0.00"))
-    state.put(company, "SalesInvoices", {**invoice.data, "AmountFC": float(total)}, guid=invoice.guid)
+    state.put(company, "SalesInvoices", {**invoice.data, **invoice_totals(lines)}, guid=invoice.guid)
 
 
 @_answer
 def post_sales_invoice_line(request: HttpRequest, company: SandboxExactDivision, key: str | None) -> HttpResponse:
     """POST salesinvoice/SalesInvoiceLines: a line added to an open invoice (after its last line)."""
     body = _body(request, LINE_FIELDS | {"InvoiceID"})
-    vat_codes = {str(d.get("Code")) for d in company.entities.filter(entity="VATCodes").values_list("data", flat=True)}
+    vat_codes = _vat_rates(company)
     with transaction.atomic():
         invoice = _open_invoice(company, str(body.pop("InvoiceID", "") or ""))
         numbers = [

@@ -41,8 +41,15 @@ def order(number="5001", **changes) -> Order:
         currency="EUR",
         order_date=datetime(2026, 5, 1, tzinfo=UTC),
         customer=Customer(key="jan@example.com", email="jan@example.com", name="Jan Jansen"),
-        lines=(LineItem(sku="MUG-01", name="Blue mug", quantity=Decimal("3"), unit_price=Decimal("3.33")),),
+        # Taxed at 21 %, the rate of the flow's VAT code "2": 2.10 on the line, 1.04 on shipping.
+        lines=(
+            LineItem(
+                sku="MUG-01", name="Blue mug", quantity=Decimal("3"), unit_price=Decimal("3.33"), tax=Decimal("2.10")
+            ),
+        ),
         shipping=Decimal("4.95"),
+        tax=Decimal("1.04"),
+        total=Decimal("18.08"),
     )
     return dataclasses.replace(base, **changes)
 
@@ -76,6 +83,7 @@ def test_each_refund_is_one_credit_note_never_twice(exact_connection, company, i
     (line,) = [x for x in rows(company, "SalesInvoiceLines") if x["InvoiceID"] == credit["InvoiceID"]]
     assert (line["ItemCode"], Decimal(str(line["AmountFC"])), line["VATCode"]) == ("REFUND", Decimal("-10.00"), "2")
     assert "Damaged" in credit["Description"]
+    assert Decimal(str(credit["AmountFC"])) == Decimal("-12.10")  # with Exact's VAT: the money returned
     # A retry (the answer lost, a new worker) finds the credit note by its reference: nothing twice.
     again = ExactTarget(exact_connection, options=dict(OPTIONS))
     assert again.upsert("invoice", refunded, target_id=created.target_id).action == "unchanged"
@@ -84,7 +92,9 @@ def test_each_refund_is_one_credit_note_never_twice(exact_connection, company, i
     assert again.upsert("invoice", twice, target_id=created.target_id).data["credit_notes"]
     assert len(rows(company, "SalesInvoices", YourRef="RF-5001-71")) == 1
     (second,) = rows(company, "SalesInvoices", YourRef="RF-5001-72")
-    assert Decimal(str(second["AmountFC"])) == Decimal("-2.00")
+    # Net -2.00 on the line; Exact adds its 21 % VAT, so the credit note returns the 2.42 refunded.
+    assert Decimal(str(second["AmountFCExclVat"])) == Decimal("-2.00")
+    assert Decimal(str(second["AmountFC"])) == Decimal("-2.42")
     summary = again.describe_result("invoice", twice, first)
     assert summary.extra and summary.extra[0].startswith("Credit note ")
 
