@@ -14,6 +14,7 @@ says when that VAT is not the tax the order charged, so the invoice total would 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -66,13 +67,22 @@ def account_from_order(order: Order) -> dict:
 
 def invoice_lines(order: Order, items: dict[str, str], options: InvoiceOptions) -> list[dict]:
     """One line per order line (item found by code in `items`), plus shipping when charged."""
-    lines = [_line(items[line.sku], line.quantity, line.net, line.name, options.vat_code) for line in order.lines]
+    return document_lines(order, items, options, _line, verb="invoice")
+
+
+def document_lines(
+    order: Order, items: dict[str, str], options: InvoiceOptions, line: Callable[..., dict], *, verb: str
+) -> list[dict]:
+    """An Exact document's lines, built by `line(item id, quantity, amount, description, VAT code)`
+    (an invoice line carries its amount, a sales order line its unit price): one per order line, plus
+    shipping when charged. An order-level discount is refused: this flow does not `verb` it."""
+    lines = [line(items[ol.sku], ol.quantity, ol.net, ol.name, options.vat_code) for ol in order.lines]
     if order.shipping:
         if not options.shipping_item:
             raise MissingSetup(f"Order {order.number} charges shipping and the flow names no shipping item.")
-        lines.append(_line(items[options.shipping_item], Decimal("1"), order.shipping, "Shipping", options.vat_code))
+        lines.append(line(items[options.shipping_item], Decimal("1"), order.shipping, "Shipping", options.vat_code))
     if order.discount:
-        raise MissingSetup(f"Order {order.number} has an order-level discount, which this flow does not invoice.")
+        raise MissingSetup(f"Order {order.number} has an order-level discount, which this flow does not {verb}.")
     return lines
 
 

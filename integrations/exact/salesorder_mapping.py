@@ -12,7 +12,7 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal
 
 from connector.canonical import Order, money
-from integrations.exact.invoice_mapping import InvoiceOptions, MissingSetup
+from integrations.exact.invoice_mapping import InvoiceOptions, MissingSetup, document_lines
 
 #: The flow option `exact_document`: what an order becomes in Exact.
 DOCUMENT_INVOICE = "invoice"
@@ -29,14 +29,7 @@ def unit_price(amount: Decimal, quantity: Decimal) -> Decimal:
 
 def order_lines(order: Order, items: dict[str, str], options: InvoiceOptions) -> list[dict]:
     """One line per order line (item found by code in `items`), plus shipping when charged."""
-    lines = [_line(items[line.sku], line.quantity, line.net, line.name, options.vat_code) for line in order.lines]
-    if order.shipping:
-        if not options.shipping_item:
-            raise MissingSetup(f"Order {order.number} charges shipping and the flow names no shipping item.")
-        lines.append(_line(items[options.shipping_item], Decimal("1"), order.shipping, "Shipping", options.vat_code))
-    if order.discount:
-        raise MissingSetup(f"Order {order.number} has an order-level discount, which this flow does not send.")
-    return lines
+    return document_lines(order, items, options, _line, verb="send")
 
 
 def _line(item_id: str, quantity: Decimal, amount: Decimal, description: str, vat_code: str) -> dict:
