@@ -224,6 +224,10 @@ def _execute(sql: str, params: list | dict) -> tuple | None:
         return cursor.fetchone()
 
 
+# psycopg prepares a query after this many executions; no query but the ones asked for reaches it.
+PREPARE_ONLY_WHEN_ASKED = 2**31 - 1
+
+
 def _cursor() -> CursorWrapper:
     """Django's cursor; on PostgreSQL one that binds values server-side (psycopg's plain `Cursor`).
 
@@ -236,7 +240,14 @@ def _cursor() -> CursorWrapper:
     from psycopg import Cursor
 
     db_connection.ensure_connection()
-    raw = Cursor(db_connection.connection)
+    pg = db_connection.connection
+    if pg.prepare_threshold is None:
+        # Django opens psycopg connections with prepared statements off (prepare_threshold None), and
+        # psycopg then ignores `execute(prepare=True)`: the webhook INSERT was parsed and planned
+        # again for every delivery (a third of PostgreSQL's time per delivery). A threshold no query
+        # reaches by count keeps every other query unprepared and lets `prepare=True` take effect.
+        pg.prepare_threshold = PREPARE_ONLY_WHEN_ASKED
+    raw = Cursor(pg)
     return db_connection.make_debug_cursor(raw) if db_connection.queries_logged else db_connection.make_cursor(raw)
 
 

@@ -274,6 +274,25 @@ def test_a_dead_kept_connection_is_replaced_and_the_delivery_stored(alice, drain
     assert bytes(rows[1].body) == b'{"id":1}' and rows[1].dedupe_key == rows[0].dedupe_key
 
 
+def test_the_webhook_insert_is_prepared_once_per_database_connection(conn):
+    """Django opens psycopg connections with prepared statements off, which makes psycopg ignore
+    `execute(prepare=True)`: the INSERT was parsed and planned for every delivery. It is prepared on
+    its first use and reused; no other query on the connection is prepared."""
+    from django.db import connection as db_connection
+
+    if db_connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL's server-side prepared statements")
+    for n in range(3):
+        accept_delivery(conn, topic="order.updated", body=b'{"id":%d}' % n, headers={}, delivery_id=f"p-{n}")
+    list(Connection.objects.filter(pk=conn.pk))  # an ordinary ORM query, several times
+    list(Connection.objects.filter(pk=conn.pk))
+    with db_connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements WHERE from_sql = FALSE")
+        prepared = [row[0] for row in cursor.fetchall()]
+    assert len(prepared) == 1, prepared
+    assert prepared[0].startswith('WITH first AS (INSERT INTO "connector_delivery"')
+
+
 def test_a_duplicate_row_keeps_everything_the_first_copy_has(conn, processed, django_capture_on_commit_callbacks):
     """The duplicate is written by the same statement as the first-copy attempt: all the same columns,
     only not first and DUPLICATE."""
