@@ -54,7 +54,7 @@ import requests
 from urllib3.util import parse_url
 
 from connector.metrics import count_vendor_call
-from connector.ratelimit import Limit, RateLimiter, RateLimitWaitTooLong
+from connector.ratelimit import Limit, RateLimiter, RateLimitWaitTooLong, at_rate
 from connector.retry import RetryPolicy
 from connector.retry import backoff_seconds as backoff_seconds  # the one backoff, importable from here too
 
@@ -319,7 +319,12 @@ class ApiClient:
         on_call: Callable[[CallRecord], None] | None = None,
         sleep: Callable[[float], None] = time.sleep,
         alias_hosts: Iterable[str] = (),
+        per_minute: float | None = None,
     ):
+        """`per_minute`: the vendor's window on a scaled clock (a connection's `rate_limit_per_minute`
+        setting, for sandboxes and benchmarks): the class's bucket refilled at that rate."""
+        if per_minute and self.rate_limit is not None:
+            self.rate_limit = at_rate(self.rate_limit, per_minute)
         self.base_url = base_url.rstrip("/") + "/"
         self.origin = origin_of(self.base_url)
         self.base_path = urlsplit(self.base_url).path

@@ -135,6 +135,12 @@ class Limit:
         return self.requests / self.per_seconds
 
 
+def at_rate(limit: Limit, per_minute: float) -> Limit:
+    """`limit`'s bucket (same burst) refilled at `per_minute`: a vendor's window on a scaled clock
+    (sandboxes and benchmarks run vendors faster, and the product must pace itself by the same window)."""
+    return Limit(limit.requests, 60.0 * limit.requests / per_minute, starts_full=limit.starts_full)
+
+
 class RateLimitWaitTooLong(Exception):
     def __init__(self, wait: float):
         super().__init__(f"rate limit: next slot in {wait:.1f}s")

@@ -233,6 +233,14 @@ class Cluster:
 # --- Sandbox helpers -------------------------------------------------------------------------------
 
 
+def paced(connection, per_minute: float) -> None:
+    """The product paces this connection by the sandbox's scaled window, as it paces the real vendor
+    by its real one (a connection's `rate_limit_per_minute`); unpaced, it would run at a fifth of the
+    rate the settle bound assumes."""
+    connection.settings = {**connection.settings, "rate_limit_per_minute": round(per_minute)}
+    connection.save(update_fields=["settings"])
+
+
 def body_hash(raw: bytes) -> str:
     return hashlib.sha256(raw).hexdigest()
 
@@ -389,6 +397,7 @@ class ShipStationZoho(Scenario):
             seed=plan.seed,
         )
         self.source = ss_provision.connect(self.org, self.account)
+        paced(self.source, SHIPSTATION_PER_MINUTE / plan.time_scale)
         self.books = zoho_state.create_org(
             "us", f"books-{tag}@chaos.example", f"Chaos Books {tag}", organization=self.org
         )
@@ -396,8 +405,7 @@ class ShipStationZoho(Scenario):
         self.books.daily_limit = 10**7
         self.books.save()
         self.target = zoho_provision.connect(self.org, self.books)
-        self.target.settings = {**self.target.settings, "rate_limit_per_minute": self.books.rate_limit_per_minute}
-        self.target.save(update_fields=["settings"])
+        paced(self.target, self.books.rate_limit_per_minute)
         self.make_flow(
             {
                 "shipment_mode": "journal",
@@ -629,8 +637,7 @@ class WooCommerceZoho(Scenario):
         self.books.daily_limit = 10**7
         self.books.save()
         self.target = zoho_provision.connect(self.org, self.books)
-        self.target.settings = {**self.target.settings, "rate_limit_per_minute": self.books.rate_limit_per_minute}
-        self.target.save(update_fields=["settings"])
+        paced(self.target, self.books.rate_limit_per_minute)
         self.make_flow({})
         self.open: list[int] = []
 
@@ -784,6 +791,7 @@ class ExactShipStation(Scenario):
         self.division.faults = {"minutely_limit": round(EXACT_PER_MINUTE / plan.time_scale), "daily_limit": 10**7}
         self.division.save(update_fields=["faults"])
         self.source = exact_provision.connect(self.org, self.division)
+        paced(self.source, EXACT_PER_MINUTE / plan.time_scale)
         self.account = SandboxAccount.objects.create(
             name=f"Chaos warehouse {tag}",
             organization=self.org,
@@ -792,6 +800,7 @@ class ExactShipStation(Scenario):
             seed=plan.seed + 2,
         )
         self.target = ss_provision.connect(self.org, self.account)
+        paced(self.target, SHIPSTATION_PER_MINUTE / plan.time_scale)
         self.hooks = self.target  # ShipStation sends this flow's webhooks (SHIP_NOTIFY)
         gl = {r.data["Code"]: r.guid for r in self.division.entities.filter(entity="GLAccounts")}
         self.make_flow(

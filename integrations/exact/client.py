@@ -94,6 +94,7 @@ class ExactClient(ApiClient):
         self.host = (settings.get("base_url") or host(settings.get("country", ""))).rstrip("/")
         self.division = str(division or settings.get("division") or "")
         base = f"{self.host}/api/v1/{self.division}/" if self.division else f"{self.host}/api/v1/"
+        kwargs.setdefault("per_minute", settings.get("rate_limit_per_minute"))  # a scaled clock (sandboxes)
         super().__init__(base, account_key=f"{settings.get('country', '')}:{self.division}", **kwargs)
         self.session.trust_env = False
         self.last_limits: dict[str, int | None] = {}
@@ -129,7 +130,7 @@ class ExactClient(ApiClient):
         if limits["minutely_remaining"] is not None:
             self.limiter.observe(
                 self.rate_limit_key(),
-                MINUTELY,
+                self.rate_limit,
                 remaining=limits["minutely_remaining"],
                 reset_in=reset_in_seconds(limits["minutely_reset"]),
             )

@@ -85,6 +85,7 @@ def client_for(
     connection: Connection, *, on_call: Callable[[CallRecord], None] | None = None, **kwargs
 ) -> ShipStationClient:
     creds = connection.credentials or {}
+    kwargs.setdefault("per_minute", (connection.settings or {}).get("rate_limit_per_minute"))
     return ShipStationClient(
         base_url_for(connection),
         api_key=creds.get("api_key", ""),

@@ -83,10 +83,9 @@ class ZohoBooksClient(ApiClient):
             limiter=limiter,
             on_call=on_call,
             sleep=sleep,
+            per_minute=conn_settings.get("rate_limit_per_minute"),  # scaled limits for sandboxes and benchmarks
         )
         self.session.trust_env = False
-        if conn_settings.get("rate_limit_per_minute"):  # scaled limits for sandboxes and benchmarks
-            self.rate_limit = minute_limit(int(conn_settings["rate_limit_per_minute"]))
         self._token = ""
         self._daily_checked = False
 

@@ -994,10 +994,7 @@ class SimulatedCompany:
             memo=body.findtext("Memo") or "",
         )
         self.txns[row.txn_id] = row
-        for _id, item_name, qty, _rate in lines:
-            item = self.item_by_name(item_name)
-            if item and item.quantity_on_hand is not None:
-                item.quantity_on_hand -= qty
+        self._move_stock(lines, out=True)
         return self._rs("InvoiceAdd", rid, 0, "Status OK", self._render_invoice(row))
 
     def _rq_InvoiceMod(self, rq, rid):
@@ -1157,15 +1154,29 @@ class SimulatedCompany:
             return "", self._invalid_reference(kind, rid, what, name, txn)
         return name, ""
 
-    def _rq_SalesReceiptAdd(self, rq, rid):
-        body = rq.find("SalesReceiptAdd")
+    def _sale_add(self, kind: str, rq, rid, order: list[str], txn: str):
+        """(the request body, its customer, None) of a SalesReceiptAdd or CreditMemoAdd, or
+        (None, None, the answer QuickBooks gives): the element order checked, names not too long,
+        the customer known."""
+        body = rq.find(kind)
         if body is None:
             raise SimulatedHResult(*PARSE_ERROR)
-        _check_order(body, SALES_RECEIPT_ORDER)
-        too_long = self._too_long("SalesReceiptAdd", rid, body)
+        _check_order(body, order)
+        too_long = self._too_long(kind, rid, body)
         if too_long:
-            return too_long
-        customer, error = self._customer_or_error("SalesReceiptAdd", rid, body, "SalesReceipt")
+            return None, None, too_long
+        customer, error = self._customer_or_error(kind, rid, body, txn)
+        return body, customer, error
+
+    def _move_stock(self, lines, *, out: bool) -> None:
+        """Goods sold leave stock (`out`); goods credited come back."""
+        for _id, item_name, qty, _rate in lines:
+            item = self.item_by_name(item_name)
+            if item and item.quantity_on_hand is not None:
+                item.quantity_on_hand += -qty if out else qty
+
+    def _rq_SalesReceiptAdd(self, rq, rid):
+        body, customer, error = self._sale_add("SalesReceiptAdd", rq, rid, SALES_RECEIPT_ORDER, "SalesReceipt")
         if error:
             return error
         method, error = self._named_ref(
@@ -1189,31 +1200,18 @@ class SimulatedCompany:
             payment_method=method,
             deposit_account=account or "Undeposited Funds",
         )
-        for _id, item_name, qty, _rate in lines:
-            item = self.item_by_name(item_name)
-            if item and item.quantity_on_hand is not None:
-                item.quantity_on_hand -= qty
+        self._move_stock(lines, out=True)
         return self._rs("SalesReceiptAdd", rid, 0, "Status OK", self._render_txn(row))
 
     def _rq_CreditMemoAdd(self, rq, rid):
-        body = rq.find("CreditMemoAdd")
-        if body is None:
-            raise SimulatedHResult(*PARSE_ERROR)
-        _check_order(body, CREDIT_MEMO_ORDER)
-        too_long = self._too_long("CreditMemoAdd", rid, body)
-        if too_long:
-            return too_long
-        customer, error = self._customer_or_error("CreditMemoAdd", rid, body, "CreditMemo")
+        body, customer, error = self._sale_add("CreditMemoAdd", rq, rid, CREDIT_MEMO_ORDER, "CreditMemo")
         if error:
             return error
         lines, error = self._invoice_lines("CreditMemoAdd", rid, body, "CreditMemoLineAdd")
         if error:
             return error
         row = self._add_txn("CreditMemo", body, customer, lines)
-        for _id, item_name, qty, _rate in lines:  # goods credited come back into stock
-            item = self.item_by_name(item_name)
-            if item and item.quantity_on_hand is not None:
-                item.quantity_on_hand += qty
+        self._move_stock(lines, out=False)
         return self._rs("CreditMemoAdd", rid, 0, "Status OK", self._render_txn(row))
 
     # --- Payment methods and accounts (the sales receipt options' pick lists) -----------------------
