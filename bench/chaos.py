@@ -7,8 +7,9 @@ PostgreSQL database it creates and drops itself (`chaos_<pid>`, on the server DA
 default postgres://postgres@127.0.0.1:5432). Per flow (`--flows`) one organisation with its own
 sandbox accounts; `--orders` orders in each source, with edits, cancellations, shipments and voided
 labels, while the vendors answer 10% 5xx and 5% 429, send half their webhooks twice and some out
-of order, a worker is SIGKILLed three times, Redis is stopped for 10 s and started empty, and
-gunicorn is restarted. Then the faults are lifted and the run waits for calm.
+of order, a worker is SIGKILLed three times, Redis is stopped for 10 s and started empty, every
+PostgreSQL connection is terminated once, and gunicorn is restarted. Then the faults are lifted and
+the run waits for calm.
 
 Vendor rate windows and the product's recovery clock (leases, claims, sweep) run on the same scaled
 clock (`--time-scale`, 0.2 by default: ShipStation 40 calls per 12 s, Zoho 500 a minute, Exact 300 a

@@ -97,6 +97,7 @@ class Plan:
     redis_restarts: int = 1
     redis_down_seconds: float = 10.0
     web_restarts: int = 1
+    db_kills: int = 1  # every PostgreSQL connection of the run's processes terminated at once
     # Faults: the issue's figures.
     error_rate: float = 0.10
     rate_429: float = 0.05
@@ -978,6 +979,7 @@ def schedule(plan: Plan) -> list[Fault]:
     faults = [Fault((k + 1) / (plan.worker_kills + 1), "worker", k) for k in range(plan.worker_kills)]
     faults += [Fault(0.3 + 0.1 * k, "redis") for k in range(plan.redis_restarts)]
     faults += [Fault(0.6 + 0.1 * k, "web") for k in range(plan.web_restarts)]
+    faults += [Fault(0.5 + 0.1 * k, "db") for k in range(plan.db_kills)]
     return sorted(faults, key=lambda f: f.at)
 
 
@@ -1014,6 +1016,9 @@ def run(cluster: Cluster, plan: Plan, *, log=print) -> Report:
             elif fault.kind == "web":
                 cluster.restart_web()
                 report.faults.append("gunicorn restarted")
+            elif fault.kind == "db":
+                killed = kill_database_connections()
+                report.faults.append(f"{killed} PostgreSQL connections terminated")
         for s in scenarios:
             s.step(i)
     for s in scenarios:
@@ -1043,6 +1048,19 @@ def run(cluster: Cluster, plan: Plan, *, log=print) -> Report:
         bound = max(bound, calls[vendor] / sum(limits))
     report.bound_seconds = bound
     return report
+
+
+def kill_database_connections() -> int:
+    """Terminate every other connection to the run's database (web, workers, beat, sandboxes): as a
+    database failover or a proxy restart would. Each process must notice and reconnect by itself."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        return cursor.fetchone()[0]
 
 
 def _send_all(scenarios: list[Scenario]) -> None:

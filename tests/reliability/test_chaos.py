@@ -36,6 +36,7 @@ def cluster(settings, tmp_path):
         redis_restarts=1,
         redis_down_seconds=6.0,
         web_restarts=0,
+        db_kills=0,  # bench/chaos.py kills them; the suite keeps to one fault of each other kind
         calm_timeout=150.0,
     )
     cluster = Cluster(tmp_path, plan)
