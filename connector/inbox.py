@@ -22,8 +22,9 @@ from datetime import timedelta
 from functools import lru_cache
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, models, transaction
+from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connections, models, transaction
 from django.db import connection as db_connection
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.utils import CursorWrapper
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
@@ -79,9 +80,23 @@ def id_and_body_key(delivery_id: str, topic: str, body: bytes) -> str:
 
 
 def kept_headers(request: HttpRequest, extra: tuple[str, ...] = ()) -> dict:
-    """Only the headers that matter for processing and audit; never Authorization or cookies."""
-    names = {*KEPT_HEADERS, *(h.lower() for h in extra)}
-    return {k.lower(): v for k, v in request.headers.items() if k.lower() in names}
+    """Only the headers that matter for processing and audit; never Authorization or cookies.
+    Read from the WSGI environ by name: building `request.headers` (every header) cost more."""
+    meta = request.META
+    return {name: meta[key] for name, key in _environ_keys(tuple(extra)) if key in meta}
+
+
+@lru_cache(maxsize=64)
+def _environ_keys(extra: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """(header name in lower case, its WSGI environ key) of each kept header."""
+    names = dict.fromkeys((*KEPT_HEADERS, *(h.lower() for h in extra)))
+    return tuple((name, environ_key(name)) for name in names)
+
+
+def environ_key(header: str) -> str:
+    """The WSGI environ key of an HTTP request header (PEP 3333: CONTENT_TYPE, HTTP_X_WC_...)."""
+    key = header.upper().replace("-", "_")
+    return key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else f"HTTP_{key}"
 
 
 # Webhook bursts look the same connection up hundreds of times a second: keep it briefly per process.
@@ -186,14 +201,14 @@ def _postgresql_fields() -> tuple[tuple[str, object], ...]:
     return tuple((f.attname, f if isinstance(f, models.JSONField) else None) for f in _insert_fields())
 
 
-def _postgresql_params(delivery: Delivery) -> dict:
+def _postgresql_params(delivery: Delivery, db: BaseDatabaseWrapper) -> dict:
     return {
-        name: field.get_db_prep_save(getattr(delivery, name), db_connection) if field else getattr(delivery, name)
+        name: field.get_db_prep_save(getattr(delivery, name), db) if field else getattr(delivery, name)
         for name, field in _postgresql_fields()
     }
 
 
-def _fetch_one(sql: str, params: list | dict) -> tuple | None:
+def _fetch_one(db: BaseDatabaseWrapper, sql: str, params: list | dict) -> tuple | None:
     """One statement, one row, on the request's connection, without Django's per-request health check.
 
     CONN_HEALTH_CHECKS costs a `SELECT 1` round trip before the first query of every request; on the
@@ -202,22 +217,22 @@ def _fetch_one(sql: str, params: list | dict) -> tuple | None:
     an idle connection cut), the connection is replaced and the statement runs once more. Running it
     twice is safe: had the first attempt committed, the second finds that row and records a duplicate.
     """
-    retry = not db_connection.in_atomic_block
+    retry = not db.in_atomic_block
     if retry:
-        db_connection.health_check_done = True
+        db.health_check_done = True
     try:
-        return _execute(sql, params)
+        return _execute(db, sql, params)
     except (OperationalError, InterfaceError):
-        if not retry or (db_connection.connection is not None and db_connection.is_usable()):
+        if not retry or (db.connection is not None and db.is_usable()):
             raise
-        db_connection.close()
-    return _execute(sql, params)
+        db.close()
+    return _execute(db, sql, params)
 
 
-def _execute(sql: str, params: list | dict) -> tuple | None:
-    with _cursor() as cursor:
-        if db_connection.vendor == "postgresql" and not db_connection.queries_logged:
-            with db_connection.wrap_database_errors:
+def _execute(db: BaseDatabaseWrapper, sql: str, params: list | dict) -> tuple | None:
+    with _cursor(db) as cursor:
+        if db.vendor == "postgresql" and not db.queries_logged:
+            with db.wrap_database_errors:
                 cursor.cursor.execute(sql, params, prepare=True)
         else:
             cursor.execute(sql, params)
@@ -228,19 +243,19 @@ def _execute(sql: str, params: list | dict) -> tuple | None:
 PREPARE_ONLY_WHEN_ASKED = 2**31 - 1
 
 
-def _cursor() -> CursorWrapper:
+def _cursor(db: BaseDatabaseWrapper) -> CursorWrapper:
     """Django's cursor; on PostgreSQL one that binds values server-side (psycopg's plain `Cursor`).
 
     Django's default psycopg cursor quotes every value into the SQL text in Python, a tenth of a web
     worker's CPU per delivery here; bound server-side, the values travel as they are. The cursor is
     wrapped as Django wraps its own (database errors translated, queries logged under DEBUG).
     """
-    if db_connection.vendor != "postgresql":
-        return db_connection.cursor()
+    if db.vendor != "postgresql":
+        return db.cursor()
     from psycopg import Cursor
 
-    db_connection.ensure_connection()
-    pg = db_connection.connection
+    db.ensure_connection()
+    pg = db.connection
     if pg.prepare_threshold is None:
         # Django opens psycopg connections with prepared statements off (prepare_threshold None), and
         # psycopg then ignores `execute(prepare=True)`: the webhook INSERT was parsed and planned
@@ -248,7 +263,7 @@ def _cursor() -> CursorWrapper:
         # reaches by count keeps every other query unprepared and lets `prepare=True` take effect.
         pg.prepare_threshold = PREPARE_ONLY_WHEN_ASKED
     raw = Cursor(pg)
-    return db_connection.make_debug_cursor(raw) if db_connection.queries_logged else db_connection.make_cursor(raw)
+    return db.make_debug_cursor(raw) if db.queries_logged else db.make_cursor(raw)
 
 
 def _insert_first(delivery: Delivery) -> int | None:
@@ -259,7 +274,8 @@ def _insert_first(delivery: Delivery) -> int | None:
     SQLite (3.35+) both take this statement; Django's bulk_create(ignore_conflicts=True) cannot
     return the id, hence the hand-built statement over the model's own field preparation.
     """
-    row = _fetch_one(_insert_sql(db_connection.vendor), _params(delivery))
+    db = connections[DEFAULT_DB_ALIAS]
+    row = _fetch_one(db, _insert_sql(db.vendor), _params(delivery))
     return row[0] if row else None
 
 
@@ -269,15 +285,16 @@ def _store_first_or_duplicate(delivery: Delivery) -> None:
     PostgreSQL does both in one statement, so a vendor re-sending a burst costs one round trip per
     copy as a new delivery does; elsewhere the duplicate is a second INSERT after the conflict.
     """
-    if db_connection.vendor != "postgresql":
+    db = connections[DEFAULT_DB_ALIAS]  # once: each use of django.db.connection is a lookup by thread
+    if db.vendor != "postgresql":
         delivery.pk = _insert_first(delivery)
         if delivery.pk is None:
             _mark_duplicate(delivery)
             delivery.save(force_insert=True)
         return
-    params = _postgresql_params(delivery)
+    params = _postgresql_params(delivery, db)
     _mark_duplicate(delivery)
-    row = _fetch_one(_first_or_duplicate_sql(), params)
+    row = _fetch_one(db, _first_or_duplicate_sql(), params)
     delivery.pk, delivery.is_first = row
     if delivery.is_first:
         delivery.status = Delivery.Status.RECEIVED

@@ -53,13 +53,13 @@ class WooCommerceWebhook(WebhookEndpoint):
         return not _topic(request) and PING.match(body.strip()) is not None
 
     def verify(self, request: HttpRequest, body: bytes, connection: Connection) -> bool:
-        signature = request.headers.get("X-WC-Webhook-Signature", "")
+        signature = request.META.get("HTTP_X_WC_WEBHOOK_SIGNATURE", "")
         if not signature_matches(body, connection.webhook_secret or "", signature):
             raise SignatureRefused("signature mismatch" if signature else "missing signature", topic=_topic(request))
         return True
 
     def parse(self, request: HttpRequest, body: bytes, connection: Connection) -> Parsed:
-        topic, delivery_id = _topic(request), request.headers.get("X-WC-Webhook-Delivery-ID", "").strip()
+        topic, delivery_id = _topic(request), request.META.get("HTTP_X_WC_WEBHOOK_DELIVERY_ID", "").strip()
         try:
             payload = json.loads(body)
         except ValueError as exc:
@@ -70,4 +70,5 @@ class WooCommerceWebhook(WebhookEndpoint):
 
 
 def _topic(request: HttpRequest) -> str:
-    return request.headers.get("X-WC-Webhook-Topic", "").strip()
+    # The WSGI environ's key for X-WC-Webhook-Topic: `request.headers` would be built for this alone.
+    return request.META.get("HTTP_X_WC_WEBHOOK_TOPIC", "").strip()
