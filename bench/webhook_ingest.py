@@ -4,7 +4,7 @@ Starts two gunicorns with the Procfile's web shape on 127.0.0.1, against DATABAS
 recommended) or SQLite in a temp dir, with REDIS_URL or an embedded Redis: the product
 (`/hooks/woocommerce/<token>/`, production settings, gunicorn.conf.py) and the bare anchor
 (`bench/bare_ingest/app.py`: verify the signature, INSERT, LPUSH, nothing else). wrk (2 threads, 16
-connections: the load of ../shared/perf/ingest_side_by_side.sh) POSTs distinct signed `order.updated`
+connections: the load of the issue's side-by-side anchor script) POSTs distinct signed `order.updated`
 deliveries on loopback, product and bare interleaved for `--rounds` legs of `--seconds` each. Needs
 wrk (`apt-get install -y wrk`): the load processes in Python it replaces took a third of the two
 cores from the servers they measured. Nothing processes the deliveries (no worker): this measures
@@ -100,7 +100,7 @@ function request()
   return r
 end
 """
-WRK_THREADS, WRK_CONNECTIONS = 2, 16  # the load ../shared/perf/ingest_side_by_side.sh uses
+WRK_THREADS, WRK_CONNECTIONS = 2, 16  # the load the issue's side-by-side anchor script uses
 DELIVERIES_PER_SECOND = 5000  # written per leg second: more than one server answers here
 
 

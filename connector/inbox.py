@@ -27,6 +27,7 @@ from django.db import connection as db_connection
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.utils import CursorWrapper
 from django.http import HttpRequest, HttpResponse
+from django.http.request import HttpHeaders
 from django.utils import timezone
 
 from connector.dispatch import DRAIN_INBOX, send
@@ -90,13 +91,7 @@ def kept_headers(request: HttpRequest, extra: tuple[str, ...] = ()) -> dict:
 def _environ_keys(extra: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
     """(header name in lower case, its WSGI environ key) of each kept header."""
     names = dict.fromkeys((*KEPT_HEADERS, *(h.lower() for h in extra)))
-    return tuple((name, environ_key(name)) for name in names)
-
-
-def environ_key(header: str) -> str:
-    """The WSGI environ key of an HTTP request header (PEP 3333: CONTENT_TYPE, HTTP_X_WC_...)."""
-    key = header.upper().replace("-", "_")
-    return key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else f"HTTP_{key}"
+    return tuple((name, HttpHeaders.to_wsgi_name(name)) for name in names)
 
 
 # Webhook bursts look the same connection up hundreds of times a second: keep it briefly per process.
@@ -266,7 +261,7 @@ def _cursor(db: BaseDatabaseWrapper) -> CursorWrapper:
     return db.make_debug_cursor(raw) if db.queries_logged else db.make_cursor(raw)
 
 
-def _insert_first(delivery: Delivery) -> int | None:
+def _insert_first(db: BaseDatabaseWrapper, delivery: Delivery) -> int | None:
     """INSERT … ON CONFLICT DO NOTHING RETURNING id: one round trip, no explicit transaction.
 
     Returns the new id, or None when a first delivery with the same key or body already exists
@@ -274,7 +269,6 @@ def _insert_first(delivery: Delivery) -> int | None:
     SQLite (3.35+) both take this statement; Django's bulk_create(ignore_conflicts=True) cannot
     return the id, hence the hand-built statement over the model's own field preparation.
     """
-    db = connections[DEFAULT_DB_ALIAS]
     row = _fetch_one(db, _insert_sql(db.vendor), _params(delivery))
     return row[0] if row else None
 
@@ -287,7 +281,7 @@ def _store_first_or_duplicate(delivery: Delivery) -> None:
     """
     db = connections[DEFAULT_DB_ALIAS]  # once: each use of django.db.connection is a lookup by thread
     if db.vendor != "postgresql":
-        delivery.pk = _insert_first(delivery)
+        delivery.pk = _insert_first(db, delivery)
         if delivery.pk is None:
             _mark_duplicate(delivery)
             delivery.save(force_insert=True)
